@@ -1,0 +1,18 @@
+//! Domain types: forecasts, track points, wind radii, layers, hazard footprints and alerts.
+//!
+//! Pure data. Must not depend on tokio, HTTP, files, GDAL or any other I/O; every module
+//! of the core (hazard, exposure, alerts) speaks in these types.
+//!
+//! Conventions (see ../shared/ARCHITECTURE.md): all geometry is EPSG:4326 with
+//! x = longitude, y = latitude; units live in type or field names (`_kt`, `_nm`, `_km`,
+//! `_hpa`, `_h`).
+
+pub mod forecast;
+pub mod hazard;
+pub mod layers;
+pub mod units;
+
+pub use forecast::*;
+pub use hazard::*;
+pub use layers::*;
+pub use units::*;
