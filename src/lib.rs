@@ -5,3 +5,9 @@
 //! binary). Data flows one way: feeds -> hazard -> exposure -> alerts -> output.
 
 pub mod domain;
+pub mod alerts;
+pub mod app;
+pub mod assess;
+pub mod config;
+pub mod exposure;
+pub mod replay;

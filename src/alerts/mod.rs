@@ -1,0 +1,17 @@
+//! Alert rules and documents: the level ladder, the anticipatory-action trigger, the
+//! GeoJSON alert document and the duty officer's table.
+//!
+//! Pure: builds values and strings; writing them is the caller's business.
+
+pub mod document;
+pub mod levels;
+pub mod table;
+pub mod trigger;
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum AlertsError {
+    #[error("{0}")]
+    Config(String),
+}

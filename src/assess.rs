@@ -1,0 +1,126 @@
+//! One assessment: forecast -> hazard -> exposure -> levels and trigger.
+//!
+//! Pure orchestration of the core; no I/O. The CLI, the replay and (later) the service all
+//! call [`assess`] on layers loaded and indexed once.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use geo::{Contains, Point};
+
+use crate::alerts::levels::{DistrictFacts, Level};
+use crate::alerts::trigger::{self, TriggerInput, TriggerStatus};
+use crate::config::Config;
+use crate::domain::{FixKind, Forecast, Hazard};
+use crate::exposure::{self, Exposure, IndexedLayers};
+use crate::hazard::{self, HazardError};
+
+/// A district's place on the ladder, with the rule that put it there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DistrictLevel {
+    pub level: Level,
+    /// Index of the matching rule in `config.levels.rule`.
+    pub rule: usize,
+}
+
+/// Everything one forecast issuance yields; the alert document is rendered from it.
+#[derive(Debug, Clone)]
+pub struct Assessment {
+    pub forecast: Forecast,
+    pub hazard: Hazard,
+    pub exposure: Exposure,
+    /// Level per district P-code (districts off the ladder are absent).
+    pub levels: BTreeMap<String, DistrictLevel>,
+    /// Highest district level.
+    pub event_level: Option<Level>,
+    pub trigger: TriggerStatus,
+    /// True when the storm centre is over land at the reference time.
+    pub over_land_at_reference: bool,
+    pub generated_at: DateTime<Utc>,
+    pub levels_version: String,
+}
+
+/// The fix the forecast starts from: the first forecast point, else the last analysis one.
+fn reference_fix(f: &Forecast) -> Option<&crate::domain::TrackPoint> {
+    f.track
+        .iter()
+        .find(|p| p.kind == FixKind::Forecast)
+        .or_else(|| f.track.iter().rev().find(|p| p.kind == FixKind::Analysis))
+}
+
+/// Runs hazard, exposure, levels and trigger for one forecast.
+pub fn assess(
+    forecast: &Forecast,
+    layers: &IndexedLayers,
+    cfg: &Config,
+    now: DateTime<Utc>,
+) -> Result<Assessment, HazardError> {
+    let hazard = hazard::build_hazard(forecast, &layers.layers.country, &cfg.hazard)?;
+    let exposure = exposure::assess_exposure(
+        &hazard,
+        forecast.reference_time,
+        layers,
+        &cfg.exposure,
+    );
+
+    let mut levels = BTreeMap::new();
+    for d in &exposure.districts {
+        let people_in_cone = d.widest().map(|w| w.people_at_risk).unwrap_or(0.0);
+        let facts = DistrictFacts {
+            wind: d
+                .wind
+                .iter()
+                .map(|w| (w.threshold_kt, w.lead_time_h, w.people_at_risk))
+                .collect(),
+            // The cone's arrival time is not resolved per district: a district in the cone
+            // counts as reached now (lead 0), which only matters for cone rules with a
+            // max_lead_h.
+            cone_lead_h: d.in_cone.then_some(0.0),
+            people_in_cone,
+        };
+        if let Some((level, rule)) = cfg.levels.level_of(&facts) {
+            levels.insert(d.pcode.clone(), DistrictLevel { level, rule });
+        }
+    }
+    let event_level = levels.values().map(|l| l.level).max();
+
+    let over_land_at_reference = reference_fix(forecast)
+        .is_some_and(|p| layers.layers.country.contains(&Point::new(p.lon, p.lat)));
+    let watched = &cfg.trigger.provinces;
+    let provinces_exposed: Vec<String> = hazard
+        .exposed_area
+        .as_ref()
+        .map(|g| exposure::provinces_overlapping(layers, g))
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| watched.contains(p))
+        .collect();
+    let first_arrival_lead_h = exposure
+        .districts
+        .iter()
+        .filter(|d| d.province_pcode.as_ref().is_some_and(|p| watched.contains(p)))
+        .filter_map(|d| d.at(cfg.trigger.threshold_kt).map(|w| w.lead_time_h))
+        .min_by(f64::total_cmp);
+    let trigger = trigger::evaluate(
+        &cfg.trigger,
+        &TriggerInput {
+            reference_time: forecast.reference_time,
+            provinces_exposed: &provinces_exposed,
+            landfall_lead_h: hazard.landfall.as_ref().map(|l| l.lead_time_h),
+            over_land_at_reference,
+            first_arrival_lead_h,
+        },
+    );
+
+    Ok(Assessment {
+        forecast: forecast.clone(),
+        hazard,
+        exposure,
+        levels,
+        event_level,
+        trigger,
+        over_land_at_reference,
+        generated_at: now,
+        levels_version: cfg.levels.version.clone(),
+    })
+}

@@ -1,0 +1,559 @@
+//! Exposure: hazard footprints × reference layers -> districts, provinces, sites and people
+//! at risk, and the nearest safe shelters.
+//!
+//! Pure computation over loaded layers and R-tree indexes (`crate::spatial`); no I/O.
+//!
+//! People at risk (the method is echoed in every alert's metadata):
+//! - A district's population (INE projection) is spread over the district in proportion to
+//!   the settlement points of the weighting layer (HDX settlements by default): people at
+//!   risk = population × (settlement points inside the footprint / settlement points in
+//!   the district). This follows where people live, not where land is.
+//! - A district with no settlement points falls back to the share of its area inside the
+//!   footprint (geodesic areas).
+//! - Limits: settlement points carry no size, so a town and a hamlet weigh the same; a
+//!   gridded population layer (issue 4) replaces this when configured.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use geo::{
+    BooleanOps, BoundingRect, GeodesicArea, InteriorPoint, Intersects, MultiPolygon, Point,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{Hazard, Layers, PointKind, WindSwath};
+use crate::spatial::{AreaIndex, PointIndex};
+
+/// Exposure settings (config/default.toml `[exposure]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExposureConfig {
+    /// Name of the point layer whose points weight district population. Empty: the first
+    /// layer of kind `settlement`.
+    pub weighting_layer: String,
+    /// How many safe shelters to list per at-risk site or district.
+    pub nearest_shelters: usize,
+    /// Shelters further than this (geodesic km) are not proposed.
+    pub max_shelter_distance_km: f64,
+}
+
+impl Default for ExposureConfig {
+    fn default() -> Self {
+        ExposureConfig {
+            weighting_layer: String::new(),
+            nearest_shelters: 3,
+            max_shelter_distance_km: 100.0,
+        }
+    }
+}
+
+/// How a people-at-risk figure was obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PeopleMethod {
+    /// District population × share of the district's settlement points inside.
+    SettlementWeighted,
+    /// District population × share of the district's area inside (no settlement points).
+    AreaShare,
+    /// The district has no population figure.
+    NoPopulation,
+}
+
+/// One threshold's footprint over one district.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThresholdExposure {
+    pub threshold_kt: f64,
+    pub area_km2: f64,
+    /// Share of the district's area inside the footprint (0..1).
+    pub area_share: f64,
+    pub people_at_risk: f64,
+    pub method: PeopleMethod,
+    /// Weighting points inside the footprint / in the district (when settlement-weighted).
+    pub weighting_points: Option<(usize, usize)>,
+    /// Start of the first forecast segment whose footprint reaches the district.
+    pub first_arrival: DateTime<Utc>,
+    pub lead_time_h: f64,
+    /// Point features inside the footprint in this district, per layer name.
+    pub points_inside: BTreeMap<String, usize>,
+}
+
+/// A shelter (accommodation centre or health facility) outside every forecast footprint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShelterOption {
+    pub layer: String,
+    pub kind: PointKind,
+    pub id: String,
+    pub name: String,
+    pub lon: f64,
+    pub lat: f64,
+    pub distance_km: f64,
+    pub capacity: Option<f64>,
+    pub district_pcode: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DistrictExposure {
+    pub pcode: String,
+    pub name: String,
+    pub province_pcode: Option<String>,
+    pub province_name: Option<String>,
+    pub population: Option<f64>,
+    pub area_km2: f64,
+    pub in_cone: bool,
+    pub in_exposed_area: bool,
+    /// Per forecast threshold reaching the district, ascending threshold.
+    pub wind: Vec<ThresholdExposure>,
+    /// Nearest safe shelters (from the district's interior point).
+    pub safe_shelters: Vec<ShelterOption>,
+}
+
+impl DistrictExposure {
+    /// The exposure of the lowest threshold reaching the district (largest footprint).
+    pub fn widest(&self) -> Option<&ThresholdExposure> {
+        self.wind.first()
+    }
+    /// The exposure of the highest threshold reaching the district.
+    pub fn strongest(&self) -> Option<&ThresholdExposure> {
+        self.wind.last()
+    }
+    pub fn at(&self, threshold_kt: f64) -> Option<&ThresholdExposure> {
+        self.wind
+            .iter()
+            .find(|w| (w.threshold_kt - threshold_kt).abs() < 0.5)
+    }
+}
+
+/// A point feature inside a forecast footprint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PointExposure {
+    pub layer: String,
+    pub kind: PointKind,
+    pub id: String,
+    pub name: String,
+    pub lon: f64,
+    pub lat: f64,
+    pub district_pcode: Option<String>,
+    pub subtype: Option<String>,
+    /// Highest threshold whose footprint contains the point.
+    pub max_threshold_kt: f64,
+    /// First arrival of the lowest threshold reaching it.
+    pub first_arrival: DateTime<Utc>,
+    pub lead_time_h: f64,
+    pub population: Option<f64>,
+    pub households: Option<f64>,
+    pub capacity: Option<f64>,
+    pub safe_shelters: Vec<ShelterOption>,
+}
+
+/// Sums over a province or the country, per threshold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AreaTotal {
+    pub threshold_kt: f64,
+    pub people_at_risk: f64,
+    pub districts: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProvinceExposure {
+    pub pcode: String,
+    pub name: String,
+    pub population: Option<f64>,
+    pub in_cone: bool,
+    pub in_exposed_area: bool,
+    pub totals: Vec<AreaTotal>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Exposure {
+    /// Districts reached by a forecast footprint or the cone, by P-code.
+    pub districts: Vec<DistrictExposure>,
+    pub provinces: Vec<ProvinceExposure>,
+    /// Point features of non-weighting layers inside a forecast footprint.
+    pub points: Vec<PointExposure>,
+    pub national: Vec<AreaTotal>,
+    /// The weighting layer used, if any.
+    pub weighting_layer: Option<String>,
+    pub method_note: String,
+}
+
+/// Layers with their R-tree indexes, built once and reused for every assessment.
+pub struct IndexedLayers {
+    pub layers: Layers,
+    districts: AreaIndex,
+    provinces: AreaIndex,
+    /// Every point of every layer, flattened: (layer index, feature index).
+    point_refs: Vec<(usize, usize)>,
+    points: PointIndex,
+    /// Index into `layers.points` of the weighting layer.
+    weighting: Option<usize>,
+    /// Weighting points per district P-code.
+    weighting_per_district: HashMap<String, usize>,
+}
+
+impl IndexedLayers {
+    pub fn new(layers: Layers, cfg: &ExposureConfig) -> Self {
+        let districts = AreaIndex::new(
+            &layers
+                .districts
+                .iter()
+                .map(|d| d.geometry.clone())
+                .collect::<Vec<_>>(),
+        );
+        let provinces = AreaIndex::new(
+            &layers
+                .provinces
+                .iter()
+                .map(|d| d.geometry.clone())
+                .collect::<Vec<_>>(),
+        );
+        let mut point_refs = Vec::new();
+        let mut pts = Vec::new();
+        for (li, l) in layers.points.iter().enumerate() {
+            for (fi, f) in l.features.iter().enumerate() {
+                point_refs.push((li, fi));
+                pts.push(f.location);
+            }
+        }
+        let points = PointIndex::new(&pts);
+        let weighting = layers.points.iter().position(|l| {
+            if cfg.weighting_layer.is_empty() {
+                l.kind == PointKind::Settlement
+            } else {
+                l.info.name == cfg.weighting_layer
+            }
+        });
+        let mut weighting_per_district = HashMap::new();
+        if let Some(w) = weighting.and_then(|w| layers.points.get(w)) {
+            for f in &w.features {
+                if let Some(p) = &f.district_pcode {
+                    *weighting_per_district.entry(p.clone()).or_insert(0) += 1;
+                }
+            }
+        }
+        IndexedLayers {
+            layers,
+            districts,
+            provinces,
+            point_refs,
+            points,
+            weighting,
+            weighting_per_district,
+        }
+    }
+
+    pub fn weighting_layer_name(&self) -> Option<&str> {
+        self.weighting
+            .and_then(|w| self.layers.points.get(w))
+            .map(|l| l.info.name.as_str())
+    }
+
+    /// Indices of areas (districts or provinces) that the geometry really intersects.
+    fn touched(&self, index: &AreaIndex, areas_geom: &[&MultiPolygon<f64>], g: &MultiPolygon<f64>) -> Vec<usize> {
+        let Some(rect) = g.bounding_rect() else {
+            return Vec::new();
+        };
+        index
+            .intersecting_bbox(rect)
+            .filter(|&i| areas_geom.get(i).is_some_and(|a| a.intersects(g)))
+            .collect()
+    }
+}
+
+fn hours_between(a: DateTime<Utc>, b: DateTime<Utc>) -> f64 {
+    (b - a).num_seconds() as f64 / 3600.0
+}
+
+/// First segment (time order) of a swath whose footprint satisfies `hit`.
+fn first_arrival(swath: &WindSwath, hit: impl Fn(&MultiPolygon<f64>) -> bool) -> Option<DateTime<Utc>> {
+    swath
+        .segments
+        .iter()
+        .find(|s| {
+            !s.geometry.0.is_empty()
+                && s.geometry
+                    .bounding_rect()
+                    .is_some()
+                && hit(&s.geometry)
+        })
+        .map(|s| s.start)
+}
+
+/// Computes exposure of one hazard over the indexed layers.
+pub fn assess_exposure(
+    hazard: &Hazard,
+    reference_time: DateTime<Utc>,
+    il: &IndexedLayers,
+    cfg: &ExposureConfig,
+) -> Exposure {
+    let layers = &il.layers;
+    let district_geoms: Vec<&MultiPolygon<f64>> =
+        layers.districts.iter().map(|d| &d.geometry).collect();
+    let province_geoms: Vec<&MultiPolygon<f64>> =
+        layers.provinces.iter().map(|d| &d.geometry).collect();
+
+    let mut swaths: Vec<&WindSwath> = hazard
+        .forecast_swaths
+        .iter()
+        .filter(|s| !s.geometry.0.is_empty())
+        .collect();
+    swaths.sort_by(|a, b| a.threshold_kt.total_cmp(&b.threshold_kt));
+
+    // Districts per threshold.
+    let mut per_district: BTreeMap<usize, Vec<ThresholdExposure>> = BTreeMap::new();
+    // Points inside each threshold: point ref index -> highest threshold index reached.
+    let mut point_hits: HashMap<usize, usize> = HashMap::new();
+    for (ti, swath) in swaths.iter().enumerate() {
+        let inside_points = il.points.within(&swath.geometry);
+        for &pi in &inside_points {
+            point_hits.insert(pi, ti);
+        }
+        // Weighting points inside, per district, and other points per district and layer.
+        let mut weight_inside: HashMap<&str, usize> = HashMap::new();
+        let mut layer_inside: HashMap<(&str, &str), usize> = HashMap::new();
+        for &pi in &inside_points {
+            let Some(&(li, fi)) = il.point_refs.get(pi) else { continue };
+            let Some(f) = layers.points.get(li).and_then(|l| l.features.get(fi)) else {
+                continue;
+            };
+            let Some(d) = f.district_pcode.as_deref() else { continue };
+            if Some(li) == il.weighting {
+                *weight_inside.entry(d).or_insert(0) += 1;
+            }
+            *layer_inside.entry((d, f.layer.as_str())).or_insert(0) += 1;
+        }
+        for di in il.touched(&il.districts, &district_geoms, &swath.geometry) {
+            let Some(d) = layers.districts.get(di) else { continue };
+            let inter = d.geometry.intersection(&swath.geometry);
+            let area_km2 = inter.geodesic_area_unsigned() / 1e6;
+            let area_share = if d.area_km2 > 0.0 {
+                (area_km2 / d.area_km2).clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
+            let w_total = il.weighting_per_district.get(&d.pcode).copied().unwrap_or(0);
+            let w_in = weight_inside.get(d.pcode.as_str()).copied().unwrap_or(0);
+            let (people_at_risk, method, weighting_points) = match d.population {
+                None => (0.0, PeopleMethod::NoPopulation, None),
+                Some(pop) if w_total > 0 => (
+                    pop * w_in as f64 / w_total as f64,
+                    PeopleMethod::SettlementWeighted,
+                    Some((w_in, w_total)),
+                ),
+                Some(pop) => (pop * area_share, PeopleMethod::AreaShare, None),
+            };
+            let arrival = first_arrival(swath, |g| d.geometry.intersects(g)).unwrap_or(reference_time);
+            let points_inside = layer_inside
+                .iter()
+                .filter(|((dp, _), _)| *dp == d.pcode)
+                .map(|((_, l), n)| (l.to_string(), *n))
+                .collect();
+            per_district.entry(di).or_default().push(ThresholdExposure {
+                threshold_kt: swath.threshold_kt,
+                area_km2,
+                area_share,
+                people_at_risk,
+                method,
+                weighting_points,
+                first_arrival: arrival,
+                lead_time_h: hours_between(reference_time, arrival).max(0.0),
+                points_inside,
+            });
+        }
+    }
+
+    // Cone and exposed area.
+    let in_cone: Vec<usize> = hazard
+        .cone
+        .as_ref()
+        .map(|c| il.touched(&il.districts, &district_geoms, &c.geometry))
+        .unwrap_or_default();
+    let in_exposed: Vec<usize> = hazard
+        .exposed_area
+        .as_ref()
+        .map(|g| il.touched(&il.districts, &district_geoms, g))
+        .unwrap_or_default();
+    let prov_in_cone: Vec<usize> = hazard
+        .cone
+        .as_ref()
+        .map(|c| il.touched(&il.provinces, &province_geoms, &c.geometry))
+        .unwrap_or_default();
+    let prov_in_exposed: Vec<usize> = hazard
+        .exposed_area
+        .as_ref()
+        .map(|g| il.touched(&il.provinces, &province_geoms, g))
+        .unwrap_or_default();
+
+    // Safe shelters: shelter-kind points outside the widest forecast footprint.
+    let unsafe_points: std::collections::HashSet<usize> = point_hits.keys().copied().collect();
+    let is_safe_shelter = |pi: usize| -> bool {
+        if unsafe_points.contains(&pi) {
+            return false;
+        }
+        il.point_refs
+            .get(pi)
+            .and_then(|&(li, fi)| layers.points.get(li).map(|l| (l, fi)))
+            .is_some_and(|(l, fi)| {
+                l.kind.is_shelter()
+                    && l.features
+                        .get(fi)
+                        .is_some_and(|f| f.capacity.is_none_or(|c| c > 0.0))
+            })
+    };
+    let shelters_near = |p: Point<f64>| -> Vec<ShelterOption> {
+        if cfg.nearest_shelters == 0 {
+            return Vec::new();
+        }
+        il.points
+            .nearest(p, cfg.nearest_shelters, is_safe_shelter)
+            .into_iter()
+            .filter(|&(_, km)| km <= cfg.max_shelter_distance_km)
+            .filter_map(|(pi, km)| {
+                let &(li, fi) = il.point_refs.get(pi)?;
+                let l = layers.points.get(li)?;
+                let f = l.features.get(fi)?;
+                Some(ShelterOption {
+                    layer: l.info.name.clone(),
+                    kind: l.kind,
+                    id: f.id.clone(),
+                    name: f.name.clone(),
+                    lon: f.location.x(),
+                    lat: f.location.y(),
+                    distance_km: km,
+                    capacity: f.capacity,
+                    district_pcode: f.district_pcode.clone(),
+                })
+            })
+            .collect()
+    };
+
+    let mut district_ids: Vec<usize> = per_district.keys().copied().collect();
+    district_ids.extend(in_cone.iter().copied());
+    district_ids.sort_unstable();
+    district_ids.dedup();
+    let districts: Vec<DistrictExposure> = district_ids
+        .into_iter()
+        .filter_map(|di| {
+            let d = layers.districts.get(di)?;
+            let wind = per_district.remove(&di).unwrap_or_default();
+            let safe_shelters = if wind.is_empty() {
+                Vec::new()
+            } else {
+                d.geometry.interior_point().map(shelters_near).unwrap_or_default()
+            };
+            Some(DistrictExposure {
+                pcode: d.pcode.clone(),
+                name: d.name.clone(),
+                province_pcode: d.parent_pcode.clone(),
+                province_name: d.parent_name.clone(),
+                population: d.population,
+                area_km2: d.area_km2,
+                in_cone: in_cone.contains(&di),
+                in_exposed_area: in_exposed.contains(&di),
+                wind,
+                safe_shelters,
+            })
+        })
+        .collect();
+
+    // Points at risk (every layer but the weighting one, which is counted, not listed).
+    let mut points: Vec<PointExposure> = point_hits
+        .iter()
+        .filter_map(|(&pi, &ti)| {
+            let &(li, fi) = il.point_refs.get(pi)?;
+            if Some(li) == il.weighting {
+                return None;
+            }
+            let l = layers.points.get(li)?;
+            let f = l.features.get(fi)?;
+            let widest = swaths.first()?;
+            let arrival = first_arrival(widest, |g| g.intersects(&f.location)).unwrap_or(reference_time);
+            let is_site = matches!(
+                l.kind,
+                PointKind::ResettlementSite | PointKind::IdpSite | PointKind::AccommodationCentre
+            );
+            Some(PointExposure {
+                layer: l.info.name.clone(),
+                kind: l.kind,
+                id: f.id.clone(),
+                name: f.name.clone(),
+                lon: f.location.x(),
+                lat: f.location.y(),
+                district_pcode: f.district_pcode.clone(),
+                subtype: f.subtype.clone(),
+                max_threshold_kt: swaths.get(ti).map(|s| s.threshold_kt)?,
+                first_arrival: arrival,
+                lead_time_h: hours_between(reference_time, arrival).max(0.0),
+                population: f.population,
+                households: f.households,
+                capacity: f.capacity,
+                safe_shelters: if is_site { shelters_near(f.location) } else { Vec::new() },
+            })
+        })
+        .collect();
+    points.sort_by(|a, b| {
+        b.max_threshold_kt
+            .total_cmp(&a.max_threshold_kt)
+            .then(a.layer.cmp(&b.layer))
+            .then(a.id.cmp(&b.id))
+    });
+
+    let totals_of = |ds: &[&DistrictExposure]| -> Vec<AreaTotal> {
+        swaths
+            .iter()
+            .map(|s| {
+                let hit: Vec<&ThresholdExposure> =
+                    ds.iter().filter_map(|d| d.at(s.threshold_kt)).collect();
+                AreaTotal {
+                    threshold_kt: s.threshold_kt,
+                    people_at_risk: hit.iter().map(|t| t.people_at_risk).sum(),
+                    districts: hit.len(),
+                }
+            })
+            .collect()
+    };
+    let mut provinces: Vec<ProvinceExposure> = Vec::new();
+    for (pi, p) in layers.provinces.iter().enumerate() {
+        let ds: Vec<&DistrictExposure> = districts
+            .iter()
+            .filter(|d| d.province_pcode.as_deref() == Some(p.pcode.as_str()))
+            .collect();
+        let cone = prov_in_cone.contains(&pi);
+        if ds.is_empty() && !cone {
+            continue;
+        }
+        provinces.push(ProvinceExposure {
+            pcode: p.pcode.clone(),
+            name: p.name.clone(),
+            population: p.population,
+            in_cone: cone,
+            in_exposed_area: prov_in_exposed.contains(&pi),
+            totals: totals_of(&ds),
+        });
+    }
+    let all: Vec<&DistrictExposure> = districts.iter().collect();
+    let national = totals_of(&all);
+    let weighting_layer = il.weighting_layer_name().map(str::to_string);
+    let method_note = match &weighting_layer {
+        Some(w) => format!(
+            "people at risk = district population (INE) × share of the district's points of layer '{w}' inside the footprint; districts without such points use the share of their area inside. Points carry no size: a town and a hamlet weigh the same."
+        ),
+        None => "people at risk = district population (INE) × share of the district's area inside the footprint (no settlement layer loaded)".to_string(),
+    };
+    Exposure {
+        districts,
+        provinces,
+        points,
+        national,
+        weighting_layer,
+        method_note,
+    }
+}
+
+/// The P-codes of provinces a geometry overlaps (used by the trigger).
+pub fn provinces_overlapping(il: &IndexedLayers, g: &MultiPolygon<f64>) -> Vec<String> {
+    let geoms: Vec<&MultiPolygon<f64>> = il.layers.provinces.iter().map(|p| &p.geometry).collect();
+    il.touched(&il.provinces, &geoms, g)
+        .into_iter()
+        .filter_map(|i| il.layers.provinces.get(i).map(|p| p.pcode.clone()))
+        .collect()
+}
