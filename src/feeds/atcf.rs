@@ -19,6 +19,7 @@
 //!   tech* is used (a newer cycle holding only model aids does not hide the last warning),
 //!   tau ≤ 0 is an analysis, tau > 0 a forecast, and the reference time is the cycle.
 //! - ATCF has no issue time: `issued` is the cycle (a-deck) or the last fix (b-deck).
+//! - A radius line whose four radii are all 0 is read as "radii not given" and dropped.
 //! - Radii are stored at the threshold given (34/50/64, 1-minute thresholds); the hazard
 //!   module maps 50 to its 48 kt bucket.
 //! - Storm id "SH112023": basin + number + season year; for the southern hemisphere (SH) the
@@ -68,7 +69,9 @@ pub fn looks_like_atcf_line(line: &str) -> bool {
     let b = line.trim_start().as_bytes();
     let mut i = 0;
     let take = |i: &mut usize, n: usize, pred: fn(u8) -> bool| -> bool {
-        let ok = b.get(*i..*i + n).is_some_and(|w| w.iter().all(|&c| pred(c)));
+        let ok = b
+            .get(*i..*i + n)
+            .is_some_and(|w| w.iter().all(|&c| pred(c)));
         *i += n;
         ok
     };
@@ -90,7 +93,8 @@ pub fn looks_like_atcf_line(line: &str) -> bool {
         return false;
     }
     skip_spaces(&mut i);
-    take(&mut i, 10, |c| c.is_ascii_digit()) && b.get(i).is_some_and(|&c| c == b',' || c.is_ascii_digit())
+    take(&mut i, 10, |c| c.is_ascii_digit())
+        && b.get(i).is_some_and(|&c| c == b',' || c.is_ascii_digit())
 }
 
 /// A deck line split into trimmed fields, with its 1-based line number.
@@ -207,9 +211,24 @@ pub fn parse(bytes: &[u8], origin: &str, tech: Option<&str>) -> Result<ParsedFor
             } else {
                 FixKind::Forecast
             };
+            let fix = fix_from_line(origin, line, time, kind)?;
             let p = match point.as_mut() {
+                // Every threshold line of a time repeats the fix; a different position means
+                // a corrupted or mixed-up deck, not a second fix.
+                Some(p) if (p.lat, p.lon) != (fix.lat, fix.lon) => {
+                    return Err(FeedError::Invalid {
+                        origin: origin.to_string(),
+                        at: Location::Line(line.number),
+                        field: "LatN/S, LonE/W".into(),
+                        expected: format!(
+                            "the position of the other lines for {time} ({}, {})",
+                            p.lat, p.lon
+                        ),
+                        found: format!("({}, {})", fix.lat, fix.lon),
+                    });
+                }
                 Some(p) => p,
-                None => point.insert(fix_from_line(origin, line, time, kind)?),
+                None => point.insert(fix),
             };
             if let Some(r) = radii_from_line(origin, line)? {
                 if p.radii_for(r.threshold_kt).is_some() {
@@ -324,7 +343,12 @@ fn column_of(field: &str) -> usize {
 fn parse_head(origin: &str, line: &Line) -> Result<Head, FeedError> {
     let basin = line.get(col::BASIN);
     if basin.len() != 2 || !basin.bytes().all(|b| b.is_ascii_alphabetic()) {
-        return Err(invalid(origin, line, "BASIN", "a two-letter basin code like \"SH\""));
+        return Err(invalid(
+            origin,
+            line,
+            "BASIN",
+            "a two-letter basin code like \"SH\"",
+        ));
     }
     let cy = line.get(col::CY);
     if cy.is_empty() || !cy.bytes().all(|b| b.is_ascii_digit()) {
@@ -341,7 +365,12 @@ fn parse_head(origin: &str, line: &Line) -> Result<Head, FeedError> {
     })?;
     let tech = line.get(col::TECH);
     if tech.is_empty() {
-        return Err(invalid(origin, line, "TECH", "an aid name like BEST, JTWC, AVNO"));
+        return Err(invalid(
+            origin,
+            line,
+            "TECH",
+            "an aid name like BEST, JTWC, AVNO",
+        ));
     }
     let tau_h = line
         .get(col::TAU)
@@ -429,7 +458,13 @@ fn fix_from_line(
             "tenths of a degree followed by E or W, like \"0372E\"",
         )
     })?;
-    check_lon_lat(origin, Location::Line(line.number), "LatN/S, LonE/W", lon, lat)?;
+    check_lon_lat(
+        origin,
+        Location::Line(line.number),
+        "LatN/S, LonE/W",
+        lon,
+        lat,
+    )?;
     let mut p = TrackPoint::new(time, lon, lat, kind);
     p.max_wind_kt = optional(origin, line, "VMAX")?.map(Knots);
     p.min_pressure_hpa = optional(origin, line, "MSLP")?.map(Hectopascals);
@@ -443,7 +478,9 @@ fn fix_from_line(
     }
     // DIR/SPEED are often left 0 in decks: only a non-zero speed is a motion.
     if let (Some(toward_deg), Some(speed_kt)) = (
-        line.fields.get(col::DIR).and_then(|d| d.parse::<f64>().ok()),
+        line.fields
+            .get(col::DIR)
+            .and_then(|d| d.parse::<f64>().ok()),
         optional(origin, line, "SPEED")?,
     ) {
         p.motion = Some(Motion {
@@ -480,6 +517,12 @@ fn radii_from_line(origin: &str, line: &Line) -> Result<Option<WindRadii>, FeedE
         {
             *slot = v;
         }
+    }
+    // All four radii 0 is how trackers and model aids say "radii not computed" (an AVNO line
+    // with VMAX 78 kt and 34 kt radii 0/0/0/0); storing it would tell the hazard module the
+    // threshold is nowhere reached, so it is dropped and the fix falls back to a profile.
+    if r.iter().all(|&x| x == 0.0) {
+        return Ok(None);
     }
     let [r1, r2, r3, r4] = r;
     // Radii are listed clockwise starting at the quadrant WINDCODE names.
@@ -549,7 +592,9 @@ mod tests {
 
     #[test]
     fn recognises_deck_lines_and_rejects_others() {
-        assert!(looks_like_atcf_line("SH, 11, 2023030912,   , BEST,   0, 196S"));
+        assert!(looks_like_atcf_line(
+            "SH, 11, 2023030912,   , BEST,   0, 196S"
+        ));
         assert!(looks_like_atcf_line("AL,09,2022092818, 03, OFCL"));
         assert!(!looks_like_atcf_line("SID,SEASON,NUMBER"));
         assert!(!looks_like_atcf_line("sh, 11, 2023030912,"));
@@ -561,7 +606,10 @@ mod tests {
         let deck = "SH, 11, 2023031000, 03, JTWC,  48, 193S, 0332E,  35,  995, TS,  34, AAA,   60,    0,    0,    0\n";
         let f = parse(deck.as_bytes(), "t.dat", None).unwrap().forecast;
         let r = f.track[0].radii_for(34.0).unwrap();
-        assert_eq!((r.ne_nm, r.se_nm, r.sw_nm, r.nw_nm), (60.0, 60.0, 60.0, 60.0));
+        assert_eq!(
+            (r.ne_nm, r.se_nm, r.sw_nm, r.nw_nm),
+            (60.0, 60.0, 60.0, 60.0)
+        );
     }
 
     #[test]
@@ -569,7 +617,10 @@ mod tests {
         let deck = "SH, 11, 2023031000, 03, JTWC,  12, 193S, 0332E,  35,  995, TS,  34, SWQ,   10,   20,   30,   40\n";
         let f = parse(deck.as_bytes(), "t.dat", None).unwrap().forecast;
         let r = f.track[0].radii_for(34.0).unwrap();
-        assert_eq!((r.sw_nm, r.nw_nm, r.ne_nm, r.se_nm), (10.0, 20.0, 30.0, 40.0));
+        assert_eq!(
+            (r.sw_nm, r.nw_nm, r.ne_nm, r.se_nm),
+            (10.0, 20.0, 30.0, 40.0)
+        );
     }
 
     #[test]

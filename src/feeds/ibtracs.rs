@@ -262,7 +262,12 @@ impl Table {
     }
 }
 
-fn parse_time(origin: &str, line: u64, col: &str, v: Option<&str>) -> Result<DateTime<Utc>, FeedError> {
+fn parse_time(
+    origin: &str,
+    line: u64,
+    col: &str,
+    v: Option<&str>,
+) -> Result<DateTime<Utc>, FeedError> {
     let raw = v.unwrap_or_default();
     ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
         .iter()
@@ -354,12 +359,7 @@ fn derived_summaries(
 fn listing(storms: &[&StormSummary]) -> String {
     storms
         .iter()
-        .map(|s| {
-            format!(
-                "  {} {} {} ({} fixes)",
-                s.name, s.season, s.sid, s.n_fixes
-            )
-        })
+        .map(|s| format!("  {} {} {} ({} fixes)", s.name, s.season, s.sid, s.n_fixes))
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -431,7 +431,10 @@ fn agency_label(counts: &HashMap<WindSource, usize>) -> String {
     if v.is_empty() {
         return "none".into();
     }
-    v.iter().map(|(s, _)| s.label()).collect::<Vec<_>>().join("+")
+    v.iter()
+        .map(|(s, _)| s.label())
+        .collect::<Vec<_>>()
+        .join("+")
 }
 
 fn wind_note(sid: &str, counts: &HashMap<WindSource, usize>, no_wind: usize) -> String {
@@ -448,7 +451,11 @@ fn wind_note(sid: &str, counts: &HashMap<WindSource, usize>, no_wind: usize) -> 
 }
 
 /// Parses one storm of an IBTrACS v04 CSV (header, units row, data; missing = empty).
-pub fn parse(bytes: &[u8], origin: &str, selector: &StormSelector) -> Result<ParsedForecast, FeedError> {
+pub fn parse(
+    bytes: &[u8],
+    origin: &str,
+    selector: &StormSelector,
+) -> Result<ParsedForecast, FeedError> {
     let t = Table::read(bytes, origin, &IBTRACS_REQUIRED, true)?;
     let storms = ibtracs_summaries(&t, origin)?;
     let chosen = select(origin, &storms, selector)?.clone();
@@ -457,7 +464,11 @@ pub fn parse(bytes: &[u8], origin: &str, selector: &StormSelector) -> Result<Par
     let mut counts: HashMap<WindSource, usize> = HashMap::new();
     let (mut no_wind, mut reunion_radii, mut usa_radii) = (0, 0, 0);
     let mut basin = String::new();
-    for (line, rec) in t.rows.iter().filter(|(_, r)| t.text(r, "SID") == Some(chosen.sid.as_str())) {
+    for (line, rec) in t
+        .rows
+        .iter()
+        .filter(|(_, r)| t.text(r, "SID") == Some(chosen.sid.as_str()))
+    {
         let line = *line;
         let num = |col: &str| t.num(origin, line, rec, col);
         if basin.is_empty() {
@@ -475,9 +486,9 @@ pub fn parse(bytes: &[u8], origin: &str, selector: &StormSelector) -> Result<Par
         let wmo_agency = t.text(rec, "WMO_AGENCY").unwrap_or_default().to_lowercase();
         let wind = if let Some(w) = num("REUNION_WIND")? {
             Some((w, WindSource::Agency("reunion".into())))
-        } else if let Some(w) = num("WMO_WIND")?.filter(|_| {
-            TEN_MINUTE_WMO_AGENCIES.contains(&wmo_agency.as_str())
-        }) {
+        } else if let Some(w) =
+            num("WMO_WIND")?.filter(|_| TEN_MINUTE_WMO_AGENCIES.contains(&wmo_agency.as_str()))
+        {
             Some((w, WindSource::Agency(wmo_agency.clone())))
         } else {
             num("USA_WIND")?.map(|w| {
@@ -494,8 +505,9 @@ pub fn parse(bytes: &[u8], origin: &str, selector: &StormSelector) -> Result<Par
             }
             None => no_wind += 1,
         }
-        p.min_pressure_hpa = first_some(&[num("REUNION_PRES")?, num("WMO_PRES")?, num("USA_PRES")?])
-            .map(Hectopascals);
+        p.min_pressure_hpa =
+            first_some(&[num("REUNION_PRES")?, num("WMO_PRES")?, num("USA_PRES")?])
+                .map(Hectopascals);
         p.rmw_nm = first_some(&[num("REUNION_RMW")?, num("USA_RMW")?]).map(NauticalMiles);
         p.gust_kt = first_some(&[num("REUNION_GUST")?, num("USA_GUST")?]).map(Knots);
         p.env_pressure_hpa = num("USA_POCI")?.map(Hectopascals);
@@ -509,12 +521,26 @@ pub fn parse(bytes: &[u8], origin: &str, selector: &StormSelector) -> Result<Par
         }
 
         // RSMC's storm-force radii (48 kt) live in the REUNION_R50 columns (see module doc).
-        let reunion = radii_block(&t, origin, line, rec, "REUNION", &[(34, 34.0), (50, 48.0), (64, 64.0)])?;
+        let reunion = radii_block(
+            &t,
+            origin,
+            line,
+            rec,
+            "REUNION",
+            &[(34, 34.0), (50, 48.0), (64, 64.0)],
+        )?;
         p.wind_radii = if !reunion.is_empty() {
             reunion_radii += 1;
             reunion
         } else {
-            let usa = radii_block(&t, origin, line, rec, "USA", &[(34, 34.0), (50, 50.0), (64, 64.0)])?;
+            let usa = radii_block(
+                &t,
+                origin,
+                line,
+                rec,
+                "USA",
+                &[(34, 34.0), (50, 50.0), (64, 64.0)],
+            )?;
             if !usa.is_empty() {
                 usa_radii += 1;
             }
@@ -593,7 +619,11 @@ pub fn parse_derived(
     let mut track = Vec::with_capacity(chosen.n_fixes);
     let mut counts: HashMap<WindSource, usize> = HashMap::new();
     let mut no_wind = 0;
-    for (line, rec) in t.rows.iter().filter(|(_, r)| t.text(r, "sid") == Some(chosen.sid.as_str())) {
+    for (line, rec) in t
+        .rows
+        .iter()
+        .filter(|(_, r)| t.text(r, "sid") == Some(chosen.sid.as_str()))
+    {
         let line = *line;
         let time = parse_time(origin, line, "time", t.text(rec, "time"))?;
         let lat = t.required_num(origin, line, rec, "lat")?;
@@ -742,9 +772,14 @@ mod tests {
     fn lon_in_0_360_is_normalised() {
         let csv = "sid,step,time,lat,lon,wind_kt,pres_mb,wind_src,nature\n\
                    2019063S18038,0,2019-03-05 00:00:00,-17.0,357.2,20,1003,wmo,TS\n";
-        let f = parse_derived(csv.as_bytes(), "t.csv", &StormSelector::default(), &HashMap::new())
-            .unwrap()
-            .forecast;
+        let f = parse_derived(
+            csv.as_bytes(),
+            "t.csv",
+            &StormSelector::default(),
+            &HashMap::new(),
+        )
+        .unwrap()
+        .forecast;
         assert!((f.track[0].lon - (-2.8)).abs() < 1e-9);
         assert_eq!(f.storm.name, "UNNAMED");
     }
@@ -754,6 +789,9 @@ mod tests {
         let e = parse_sid_names(b"sid,name,season\n2019063S18038,IDAI,2018\n", "n.csv")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("line 2") && e.contains("season") && e.contains("2019"), "{e}");
+        assert!(
+            e.contains("line 2") && e.contains("season") && e.contains("2019"),
+            "{e}"
+        );
     }
 }

@@ -62,14 +62,18 @@ pub enum FeedError {
         max_bytes: usize,
     },
 
-    #[error("{origin}: unknown track format: expected {expected}; the input starts with \"{found}\"")]
+    #[error(
+        "{origin}: unknown track format: expected {expected}; the input starts with \"{found}\""
+    )]
     UnknownFormat {
         origin: String,
         expected: &'static str,
         found: String,
     },
 
-    #[error("{origin}: line {line}, column {column}: invalid JSON ({message}); expected {expected}")]
+    #[error(
+        "{origin}: line {line}, column {column}: invalid JSON ({message}); expected {expected}"
+    )]
     Json {
         origin: String,
         line: usize,
@@ -107,7 +111,9 @@ pub enum FeedError {
         hint: &'static str,
     },
 
-    #[error("{origin}: missing required column {column}; expected it in the header, found: {found}")]
+    #[error(
+        "{origin}: missing required column {column}; expected it in the header, found: {found}"
+    )]
     MissingColumn {
         origin: String,
         column: &'static str,
@@ -314,7 +320,9 @@ pub(crate) fn check_lon_lat(
 /// a time (RSMC repeats its latest analysis as the forecast's first point), the forecast copy
 /// is kept: it is the start of what is coming. Otherwise the first fix in input order wins.
 /// Returns the times that were dropped, for notes.
-pub(crate) fn sort_and_dedupe(points: &mut Vec<TrackPoint>) -> Vec<(chrono::DateTime<chrono::Utc>, FixKind)> {
+pub(crate) fn sort_and_dedupe(
+    points: &mut Vec<TrackPoint>,
+) -> Vec<(chrono::DateTime<chrono::Utc>, FixKind)> {
     points.sort_by_key(|p| p.time); // stable: input order kept within a time
     let mut kept: Vec<TrackPoint> = Vec::with_capacity(points.len());
     let mut dropped = Vec::new();
@@ -360,7 +368,10 @@ mod tests {
             Some(TrackFormat::Atcf)
         );
         assert_eq!(detect_format(b"<html><body>502</body></html>"), None);
-        assert_eq!(detect_format(br#"{"type":"FeatureCollection","features":[]}"#), None);
+        assert_eq!(
+            detect_format(br#"{"type":"FeatureCollection","features":[]}"#),
+            None
+        );
         assert_eq!(detect_format(b""), None);
     }
 
@@ -380,7 +391,10 @@ mod tests {
         };
         let err = parse(b"SID,SEASON,NUMBER\n,,\n", "big.csv", &opts).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("big.csv") && msg.contains("21 bytes") && msg.contains("10-byte"), "{msg}");
+        assert!(
+            msg.contains("big.csv") && msg.contains("21 bytes") && msg.contains("10-byte"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -404,7 +418,8 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("feature 3") && err.contains("latitude 106.74 out of range −90..90: are lon/lat swapped?"),
+            err.contains("feature 3")
+                && err.contains("latitude 106.74 out of range −90..90: are lon/lat swapped?"),
             "{err}"
         );
         let err = check_lon_lat("f.json", Location::Feature(0), "geometry", 200.0, 120.0)

@@ -17,6 +17,7 @@
 //!   forecast copy is kept, so the track is strictly time-ordered.
 //! - `reference_time` is taken from the top-level member as published. In the FREDDY sample it
 //!   is 00Z while the forecast `hour`s count from the 04Z fix; a note records such offsets.
+//! - A wind contour lists only the sectors the threshold reaches: missing sectors are 0 nm.
 //! - Unknown members and unknown `data_type`s are tolerated (products grow fields); missing
 //!   optional values become `None`.
 //! - The cone's duplicate consecutive vertices (the product has them at every 12 h joint) are
@@ -374,8 +375,7 @@ fn track_point(origin: &str, index: usize, f: &RawFeature) -> Result<TrackPoint,
             p.rmw_nm = w.radius.map(NauticalMiles);
         }
         for (ci, contour) in cd.wind_contours.iter().enumerate() {
-            p.wind_radii
-                .push(contour_radii(origin, &at, ci, contour)?);
+            p.wind_radii.push(contour_radii(origin, &at, ci, contour)?);
         }
         p.wind_radii
             .sort_by(|a, b| a.threshold_kt.total_cmp(&b.threshold_kt));
@@ -418,29 +418,18 @@ fn contour_radii(
         }
         q[slot] = Some(s.value);
     }
-    match q {
-        [Some(ne_nm), Some(se_nm), Some(sw_nm), Some(nw_nm)] => Ok(WindRadii {
-            threshold_kt: c.wind_speed_kt,
-            radii: QuadrantRadii {
-                ne_nm,
-                se_nm,
-                sw_nm,
-                nw_nm,
-            },
-        }),
-        _ => Err(FeedError::Invalid {
-            origin: origin.to_string(),
-            at: at.clone(),
-            field,
-            expected: "radii for the four sectors NEQ, SEQ, SWQ, NWQ".into(),
-            found: c
-                .radius
-                .iter()
-                .map(|s| s.sector.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-        }),
-    }
+    // RSMC omits the sectors a threshold does not reach (CHIDO 2024-12-07 00Z: a 30 kt
+    // depression with 28 kt winds listed for SEQ and SWQ only), so a missing sector is 0.
+    let [ne_nm, se_nm, sw_nm, nw_nm] = q.map(|v| v.unwrap_or(0.0));
+    Ok(WindRadii {
+        threshold_kt: c.wind_speed_kt,
+        radii: QuadrantRadii {
+            ne_nm,
+            se_nm,
+            sw_nm,
+            nw_nm,
+        },
+    })
 }
 
 fn cone_polygon(origin: &str, index: usize, f: &RawFeature) -> Result<Polygon<f64>, FeedError> {
@@ -480,9 +469,13 @@ fn cone_polygon(origin: &str, index: usize, f: &RawFeature) -> Result<Polygon<f6
     let mut out = Vec::with_capacity(rings.len());
     for (ri, ring) in rings.iter().enumerate() {
         let field = format!("geometry.coordinates[{ri}]");
-        let positions = ring
-            .as_array()
-            .ok_or_else(|| invalid(&field, "an array of positions", truncate(&ring.to_string(), 60)))?;
+        let positions = ring.as_array().ok_or_else(|| {
+            invalid(
+                &field,
+                "an array of positions",
+                truncate(&ring.to_string(), 60),
+            )
+        })?;
         let mut coords: Vec<Coord<f64>> = Vec::with_capacity(positions.len() + 1);
         for (vi, pos) in positions.iter().enumerate() {
             let (x, y) = lon_lat(origin, &at, &format!("{field}[{vi}]"), pos)?;
@@ -556,14 +549,32 @@ mod tests {
     }
 
     #[test]
-    fn a_contour_missing_a_sector_is_an_error_naming_the_feature() {
+    fn sectors_missing_from_a_contour_are_not_reached() {
+        let d = doc(
+            r#"{"type":"Feature","properties":{"data_type":"analysis","time":"2024-12-07T00:00:00Z",
+               "cyclone_data":{"wind_contours":[{"wind_speed_kt":28,"radius":[{"sector":"SEQ","value":180},{"sector":"SWQ","value":100}]}]}},
+               "geometry":{"type":"Point","coordinates":[60.0,-11.0]}}"#,
+        );
+        let f = parse(d.as_bytes(), "t.json").unwrap().forecast;
+        let r = f.track[0].radii_for(28.0).unwrap();
+        assert_eq!(
+            (r.ne_nm, r.se_nm, r.sw_nm, r.nw_nm),
+            (0.0, 180.0, 100.0, 0.0)
+        );
+    }
+
+    #[test]
+    fn an_unknown_sector_is_an_error_naming_the_feature_and_contour() {
         let d = doc(
             r#"{"type":"Feature","properties":{"data_type":"forecast","time":"2023-03-10T12:00:00Z",
-               "cyclone_data":{"wind_contours":[{"wind_speed_kt":34,"radius":[{"sector":"NEQ","value":10}]}]}},
+               "cyclone_data":{"wind_contours":[{"wind_speed_kt":34,"radius":[{"sector":"NNE","value":10}]}]}},
                "geometry":{"type":"Point","coordinates":[40.0,-20.0]}}"#,
         );
         let e = parse(d.as_bytes(), "t.json").unwrap_err().to_string();
-        assert!(e.contains("feature 0") && e.contains("wind_contours[0]") && e.contains("NEQ, SEQ, SWQ, NWQ"), "{e}");
+        assert!(
+            e.contains("t.json: feature 0, cyclone_data.wind_contours[0]") && e.contains("\"NNE\""),
+            "{e}"
+        );
     }
 
     #[test]
@@ -574,11 +585,18 @@ mod tests {
                {"type":"Feature","properties":{"data_type":"uncertainty_cone"},"geometry":{"type":"Polygon",
                "coordinates":[[[40,-20],[40,-20],[40,-19],[41,-19],[41,-20]]]}}"#,
         );
-        let cone = parse(d.as_bytes(), "t.json").unwrap().forecast.cone.unwrap();
+        let cone = parse(d.as_bytes(), "t.json")
+            .unwrap()
+            .forecast
+            .cone
+            .unwrap();
         let ring: Vec<_> = cone.exterior().coords().copied().collect();
         assert_eq!(ring.len(), 5);
         assert_eq!(ring.first(), ring.last());
         use geo::Area;
-        assert!(cone.signed_area() > 0.0, "exterior must be counter-clockwise");
+        assert!(
+            cone.signed_area() > 0.0,
+            "exterior must be counter-clockwise"
+        );
     }
 }
