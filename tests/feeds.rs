@@ -601,6 +601,25 @@ fn idai_is_read_from_the_derived_file_through_the_names_table() {
     assert!((f.track[0].lat - -17.0).abs() < 1e-9 && (f.track[0].lon - 37.2).abs() < 1e-9);
 }
 
+#[test]
+fn the_derived_file_without_a_names_table_points_to_one() {
+    let Some(bytes) = read_or_skip(DERIVED_CSV) else {
+        return;
+    };
+    let opts = ParseOptions {
+        storm: select("Idai", 2019),
+        ..ParseOptions::default()
+    };
+    let err = parse_forecast(&bytes, "derived.csv", &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("UNNAMED 2019 2019063S18038 (23 fixes)"),
+        "{err}"
+    );
+    assert!(err.contains("ibtracs_sid_names.csv"), "{err}");
+}
+
 // ---------- bad inputs ----------
 
 #[test]
@@ -758,4 +777,22 @@ fn unknown_format_shows_the_first_bytes_and_the_formats_expected() {
     );
     assert!(err.contains("<!DOCTYPE html>\\n<html>"), "{err}");
     assert!(err.contains("IBTrACS CSV") && err.contains("ATCF"), "{err}");
+}
+
+#[test]
+fn feed_parsers_do_no_io_and_pull_in_no_io_crates() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/feeds");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let src = std::fs::read_to_string(&path).unwrap();
+        for banned in [
+            "std::fs", "std::net", "File::", "tokio", "reqwest", "gdal::",
+        ] {
+            assert!(
+                !src.contains(banned),
+                "{} mentions {banned}",
+                path.display()
+            );
+        }
+    }
 }

@@ -409,10 +409,11 @@ pub fn parse_lon(s: &str) -> Option<f64> {
 
 fn parse_tenths(s: &str, pos: u8, neg: u8, max_tenths: u32) -> Option<f64> {
     let s = s.trim();
-    let (digits, hemi) = s.split_at(s.len().checked_sub(1)?);
-    let sign = match hemi.as_bytes() {
-        [c] if c.to_ascii_uppercase() == pos => 1.0,
-        [c] if c.to_ascii_uppercase() == neg => -1.0,
+    let hemi = s.chars().last()?;
+    let digits = s.strip_suffix(hemi)?;
+    let sign = match u8::try_from(hemi.to_ascii_uppercase()) {
+        Ok(c) if c == pos => 1.0,
+        Ok(c) if c == neg => -1.0,
         _ => return None,
     };
     let digits = digits.trim();
@@ -588,6 +589,8 @@ mod tests {
         assert_eq!(parse_lat("196"), None);
         assert_eq!(parse_lat("950S"), None);
         assert_eq!(parse_lat(""), None);
+        assert_eq!(parse_lat("196é"), None);
+        assert_eq!(parse_lat("é"), None);
     }
 
     #[test]

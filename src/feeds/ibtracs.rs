@@ -83,7 +83,7 @@ impl StormSelector {
             parts.push(format!("sid {s:?}"));
         }
         if parts.is_empty() {
-            "no storm selector".into()
+            "an empty selector (no --name, --season or --sid)".into()
         } else {
             parts.join(", ")
         }
@@ -364,11 +364,21 @@ fn listing(storms: &[&StormSummary]) -> String {
         .join("\n")
 }
 
+/// Advice when a name was asked for but the derived file's storms are unnamed.
+const NO_NAMES_HINT: &str = "\nthis file has no storm names: pass a SID→name table \
+(layers/ibtracs_sid_names.csv) to select by name, or select by --sid";
+
 fn select<'a>(
     origin: &str,
     storms: &'a [StormSummary],
     sel: &StormSelector,
 ) -> Result<&'a StormSummary, FeedError> {
+    let unnamed = !storms.is_empty() && storms.iter().all(|s| s.name == "UNNAMED");
+    let hint = if sel.name.is_some() && unnamed {
+        NO_NAMES_HINT.to_string()
+    } else {
+        String::new()
+    };
     let all: Vec<&StormSummary> = storms.iter().collect();
     let matching: Vec<&StormSummary> = if sel.is_empty() {
         all.clone()
@@ -388,6 +398,7 @@ fn select<'a>(
                 origin: origin.to_string(),
                 selector: sel.describe(),
                 available: listing(&all),
+                hint,
             }
         }),
         many => Err(FeedError::AmbiguousStorm {

@@ -16,10 +16,11 @@ use crate::domain::{FixKind, Forecast, TrackPoint};
 
 pub use ibtracs::StormSelector;
 
-/// Default input size cap: 64 MiB. The largest real input (the global IBTrACS
-/// `ibtracs.ALL.list.v04r01.csv`) is ~300 MB, but a single basin's "last3years" file is a few
-/// MB and an RSMC product ~100–200 kB; anything bigger than this is more likely a wrong URL
-/// (an HTML error page loop, a binary) than a track, so it is refused before parsing.
+/// Default input size cap: 64 MiB. The inputs aviso reads are small (an RSMC product is
+/// 100–200 kB, the shared IBTrACS extract 0.3 MB, an ATCF deck tens of kB); only the global
+/// all-storms IBTrACS CSV is bigger (hundreds of MB), and it should be cut to a basin or period
+/// before use. Anything over the cap is more likely a wrong URL or a runaway download than a
+/// track, so it is refused before parsing; [`ParseOptions::max_input_bytes`] raises it.
 pub const DEFAULT_MAX_INPUT_BYTES: usize = 64 * 1024 * 1024;
 
 /// The formats [`detect_format`] recognises, in the words used in error messages.
@@ -128,16 +129,18 @@ pub enum FeedError {
     },
 
     #[error(
-        "{origin}: no storm matches {selector}; storms in this file (name season sid):\n{available}"
+        "{origin}: no storm matches {selector}; storms in this file (name season sid):\n{available}{hint}"
     )]
     NoStormMatch {
         origin: String,
         selector: String,
         available: String,
+        /// Extra advice (e.g. "this file has no names: pass a SID→name table"), or empty.
+        hint: String,
     },
 
     #[error(
-        "{origin}: {selector} matches {count} storms; pass --sid to choose one (name season sid):\n{candidates}"
+        "{origin}: {selector} matches {count} storms; choose one with --sid (or narrow --name/--season) (name season sid):\n{candidates}"
     )]
     AmbiguousStorm {
         origin: String,
@@ -269,7 +272,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 /// The first characters of the input, escaped (control characters, quotes, non-ASCII), at most
 /// `max_chars` long, so an error message shows what arrived without dumping binary.
 pub(crate) fn escaped_prefix(bytes: &[u8], max_chars: usize) -> String {
-    let head = &bytes[..bytes.len().min(max_chars * 4)];
+    let head = bytes.get(..max_chars * 4).unwrap_or(bytes);
     let text = String::from_utf8_lossy(head);
     let mut out = String::new();
     for c in text.chars() {

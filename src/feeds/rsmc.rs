@@ -270,7 +270,8 @@ pub fn parse(bytes: &[u8], origin: &str) -> Result<ParsedForecast, FeedError> {
 fn season_label(raw: &str) -> String {
     let s = raw.trim();
     if s.len() == 8 && s.bytes().all(|b| b.is_ascii_digit()) {
-        format!("{}-{}", &s[..4], &s[4..])
+        let (start, end) = s.split_at(4); // ok: 8 ASCII digits, 4 is a char boundary
+        format!("{start}-{end}")
     } else {
         s.to_string()
     }
