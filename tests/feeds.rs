@@ -785,14 +785,16 @@ fn feed_parsers_do_no_io_and_pull_in_no_io_crates() {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         let src = std::fs::read_to_string(&path).unwrap();
+        // Code lines only: the module docs name what they must not depend on.
+        let code: Vec<&str> = src
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .collect();
         for banned in [
             "std::fs", "std::net", "File::", "tokio", "reqwest", "gdal::",
         ] {
-            assert!(
-                !src.contains(banned),
-                "{} mentions {banned}",
-                path.display()
-            );
+            let hit = code.iter().find(|l| l.contains(banned));
+            assert!(hit.is_none(), "{}: {hit:?}", path.display());
         }
     }
 }
