@@ -1,0 +1,603 @@
+//! Météo-France RSMC La Réunion "CMRSTRACK" GeoJSON (the "Cyclone trajectory" product) into a
+//! [`Forecast`]: analysis and forecast fixes with quadrant wind radii, and the product's
+//! uncertainty cone.
+//!
+//! Pure: bytes in, domain out; no file or network I/O.
+//!
+//! Product shape, as seen in the real samples under ../shared/data/forecast-samples/: a
+//! FeatureCollection with top-level members `product`, `update_time`, `production_center`,
+//! `cyclone_name`, `cyclone_id` ("SWI$07/20222023"), `basin`, `season` (20222023),
+//! `reference_time`; Point features with `data_type` "analysis" or "forecast" and one
+//! "uncertainty_cone" Polygon. Winds are 10-minute means (RSMC La Réunion is the WMO RSMC
+//! for the South-West Indian Ocean, WMO-No. 1178), radii in nautical miles per quadrant
+//! (NEQ/SEQ/SWQ/NWQ) at 28/34/48/64 kt.
+//!
+//! Decisions:
+//! - The latest analysis fix is repeated as the forecast's first point (same time): only the
+//!   forecast copy is kept, so the track is strictly time-ordered.
+//! - `reference_time` is taken from the top-level member as published. In the FREDDY sample it
+//!   is 00Z while the forecast `hour`s count from the 04Z fix; a note records such offsets.
+//! - A wind contour lists only the sectors the threshold reaches: missing sectors are 0 nm.
+//! - Unknown members and unknown `data_type`s are tolerated (products grow fields); missing
+//!   optional values become `None`.
+//! - The cone's duplicate consecutive vertices (the product has them at every 12 h joint) are
+//!   removed; its exterior ring is oriented counter-clockwise (RFC 7946).
+
+use chrono::{DateTime, Utc};
+use geo::orient::{Direction, Orient};
+use geo::{Coord, LineString, Polygon};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{FeedError, Location, ParsedForecast, TrackFormat, check_lon_lat, sort_and_dedupe};
+use crate::domain::{
+    FixKind, Forecast, ForecastSource, Hectopascals, Knots, Motion, NauticalMiles, QuadrantRadii,
+    StormId, TrackPoint, WindAveraging, WindRadii,
+};
+
+const EXPECTED_DOC: &str = "a Météo-France CMRSTRACK GeoJSON FeatureCollection";
+
+#[derive(Debug, Deserialize)]
+struct RawCollection {
+    #[serde(default)]
+    update_time: Option<String>,
+    #[serde(default)]
+    cyclone_name: Option<String>,
+    #[serde(default)]
+    cyclone_id: Option<String>,
+    #[serde(default)]
+    basin: Option<String>,
+    #[serde(default)]
+    season: Option<Value>,
+    #[serde(default)]
+    reference_time: Option<String>,
+    #[serde(default)]
+    features: Option<Vec<Value>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawFeature {
+    #[serde(default)]
+    properties: RawProperties,
+    #[serde(default)]
+    geometry: Option<RawGeometry>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawProperties {
+    data_type: Option<String>,
+    time: Option<String>,
+    hour: Option<f64>,
+    position_accuracy: Option<f64>,
+    cyclone_data: Option<RawCycloneData>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawCycloneData {
+    development: Option<String>,
+    minimum_pressure: Option<f64>,
+    storm_motion: Option<RawMotion>,
+    last_closed_isobar: Option<RawIsobar>,
+    maximum_wind: Option<RawMaxWind>,
+    wind_contours: Vec<RawContour>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawMotion {
+    speed_kt: Option<f64>,
+    direction_toward: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawIsobar {
+    pressure: Option<f64>,
+    radius: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawMaxWind {
+    radius: Option<f64>,
+    wind_speed_kt: Option<f64>,
+    wind_speed_gust_kt: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawContour {
+    wind_speed_kt: f64,
+    #[serde(default)]
+    radius: Vec<RawSector>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawSector {
+    sector: String,
+    value: f64,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawGeometry {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    coordinates: Value,
+}
+
+/// Parses a CMRSTRACK GeoJSON product. `origin` names the file or URL in errors.
+pub fn parse(bytes: &[u8], origin: &str) -> Result<ParsedForecast, FeedError> {
+    let raw: RawCollection = serde_json::from_slice(bytes).map_err(|e| FeedError::Json {
+        origin: origin.to_string(),
+        line: e.line(),
+        column: e.column(),
+        message: e.to_string(),
+        expected: EXPECTED_DOC,
+    })?;
+    let invalid_top = |field: &str, expected: &str, found: String| FeedError::Invalid {
+        origin: origin.to_string(),
+        at: Location::Document,
+        field: field.to_string(),
+        expected: expected.to_string(),
+        found,
+    };
+
+    let reference_time = match &raw.reference_time {
+        Some(s) => parse_time(s).ok_or_else(|| {
+            invalid_top(
+                "reference_time",
+                "an RFC 3339 UTC time like \"2023-03-10T00:00:00Z\"",
+                format!("{s:?}"),
+            )
+        })?,
+        None => {
+            return Err(invalid_top(
+                "reference_time",
+                "the product's analysis time",
+                "no such member".into(),
+            ));
+        }
+    };
+    let issued = match &raw.update_time {
+        Some(s) => parse_time(s).ok_or_else(|| {
+            invalid_top(
+                "update_time",
+                "an RFC 3339 UTC time like \"2023-03-10T00:05:39Z\"",
+                format!("{s:?}"),
+            )
+        })?,
+        None => reference_time,
+    };
+    let features = raw.features.ok_or_else(|| {
+        invalid_top(
+            "features",
+            "an array of analysis/forecast features",
+            "no such member".into(),
+        )
+    })?;
+
+    let mut track = Vec::new();
+    let mut cone: Option<Polygon<f64>> = None;
+    let mut notes = Vec::new();
+    let mut forecast_bases: Vec<DateTime<Utc>> = Vec::new();
+    for (index, value) in features.into_iter().enumerate() {
+        let at = Location::Feature(index);
+        let feature: RawFeature =
+            serde_json::from_value(value).map_err(|e| FeedError::Invalid {
+                origin: origin.to_string(),
+                at: at.clone(),
+                field: "properties".into(),
+                expected: "CMRSTRACK feature properties".into(),
+                found: e.to_string(),
+            })?;
+        match feature.properties.data_type.as_deref() {
+            Some("analysis") | Some("forecast") => {
+                let p = track_point(origin, index, &feature)?;
+                if let (FixKind::Forecast, Some(h)) = (p.kind, feature.properties.hour) {
+                    forecast_bases.push(p.time - chrono::Duration::minutes((h * 60.0) as i64));
+                }
+                track.push(p);
+            }
+            Some("uncertainty_cone") => {
+                if cone.is_some() {
+                    notes.push(format!(
+                        "feature {index}: a second uncertainty cone was ignored (the first is used)"
+                    ));
+                } else {
+                    cone = Some(cone_polygon(origin, index, &feature)?);
+                }
+            }
+            other => notes.push(format!(
+                "feature {index}: data_type {other:?} is not analysis/forecast/uncertainty_cone; ignored"
+            )),
+        }
+    }
+
+    if track.is_empty() {
+        return Err(FeedError::EmptyTrack {
+            origin: origin.to_string(),
+            expected: "analysis or forecast Point feature",
+            found: "none".into(),
+        });
+    }
+    for (time, kind) in sort_and_dedupe(&mut track) {
+        notes.push(format!(
+            "dropped the {kind:?} copy of the fix at {time} (another fix has the same time; the forecast copy is kept)"
+        ));
+    }
+    if let Some(base) = forecast_bases.first()
+        && *base != reference_time
+    {
+        notes.push(format!(
+            "forecast hours count from {base}, the product's reference_time is {reference_time}"
+        ));
+    }
+
+    let season = match &raw.season {
+        Some(Value::Number(n)) => season_label(&n.to_string()),
+        Some(Value::String(s)) => season_label(s),
+        _ => String::new(),
+    };
+    let forecast = Forecast {
+        source: ForecastSource::RsmcReunion,
+        origin: origin.to_string(),
+        storm: StormId {
+            name: raw
+                .cyclone_name
+                .filter(|n| !n.trim().is_empty())
+                .map(|n| n.trim().to_uppercase())
+                .unwrap_or_else(|| "UNNAMED".into()),
+            id: raw.cyclone_id.unwrap_or_default(),
+            basin: raw.basin.unwrap_or_default(),
+            season,
+        },
+        issued,
+        reference_time,
+        wind_averaging: WindAveraging::TenMinute,
+        track,
+        cone,
+    };
+    Ok(ParsedForecast {
+        forecast,
+        format: TrackFormat::RsmcJson,
+        notes,
+    })
+}
+
+/// "20222023" → "2022-2023"; anything else unchanged.
+fn season_label(raw: &str) -> String {
+    let s = raw.trim();
+    if s.len() == 8 && s.bytes().all(|b| b.is_ascii_digit()) {
+        let (start, end) = s.split_at(4); // ok: 8 ASCII digits, 4 is a char boundary
+        format!("{start}-{end}")
+    } else {
+        s.to_string()
+    }
+}
+
+fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s.trim())
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+fn lon_lat(origin: &str, at: &Location, field: &str, v: &Value) -> Result<(f64, f64), FeedError> {
+    let pair = v.as_array().and_then(|a| match a.as_slice() {
+        [x, y, ..] => Some((x.as_f64()?, y.as_f64()?)),
+        _ => None,
+    });
+    let (lon, lat) = pair.ok_or_else(|| FeedError::Invalid {
+        origin: origin.to_string(),
+        at: at.clone(),
+        field: field.to_string(),
+        expected: "a [longitude, latitude] position of two numbers".into(),
+        found: truncate(&v.to_string(), 60),
+    })?;
+    check_lon_lat(origin, at.clone(), field, lon, lat)?;
+    Ok((lon, lat))
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(n).collect::<String>())
+    }
+}
+
+fn track_point(origin: &str, index: usize, f: &RawFeature) -> Result<TrackPoint, FeedError> {
+    let at = Location::Feature(index);
+    let invalid = |field: &str, expected: &str, found: String| FeedError::Invalid {
+        origin: origin.to_string(),
+        at: at.clone(),
+        field: field.to_string(),
+        expected: expected.to_string(),
+        found,
+    };
+    let props = &f.properties;
+    let kind = match props.data_type.as_deref() {
+        Some("forecast") => FixKind::Forecast,
+        _ => FixKind::Analysis,
+    };
+    let time = match &props.time {
+        Some(s) => parse_time(s).ok_or_else(|| {
+            invalid(
+                "properties.time",
+                "an RFC 3339 UTC time like \"2023-03-10T16:00:00Z\"",
+                format!("{s:?}"),
+            )
+        })?,
+        None => {
+            return Err(invalid(
+                "properties.time",
+                "the fix time",
+                "no such member".into(),
+            ));
+        }
+    };
+    let geometry = f.geometry.as_ref().ok_or_else(|| {
+        invalid(
+            "geometry",
+            "a Point geometry",
+            "null or missing geometry".into(),
+        )
+    })?;
+    if geometry.kind != "Point" {
+        return Err(invalid(
+            "geometry.type",
+            "Point",
+            format!("{:?}", geometry.kind),
+        ));
+    }
+    let (lon, lat) = lon_lat(origin, &at, "geometry.coordinates", &geometry.coordinates)?;
+
+    let mut p = TrackPoint::new(time, lon, lat, kind);
+    p.position_accuracy_nm = props.position_accuracy.map(NauticalMiles);
+    if let Some(cd) = &props.cyclone_data {
+        p.development = cd.development.clone();
+        p.min_pressure_hpa = cd.minimum_pressure.map(Hectopascals);
+        if let Some(m) = &cd.storm_motion
+            && let (Some(speed_kt), Some(toward_deg)) = (m.speed_kt, m.direction_toward)
+        {
+            p.motion = Some(Motion {
+                speed_kt,
+                toward_deg,
+            });
+        }
+        if let Some(iso) = &cd.last_closed_isobar {
+            p.env_pressure_hpa = iso.pressure.map(Hectopascals);
+            p.roci_nm = iso.radius.map(NauticalMiles);
+        }
+        if let Some(w) = &cd.maximum_wind {
+            p.max_wind_kt = w.wind_speed_kt.map(Knots);
+            p.gust_kt = w.wind_speed_gust_kt.map(Knots);
+            p.rmw_nm = w.radius.map(NauticalMiles);
+        }
+        for (ci, contour) in cd.wind_contours.iter().enumerate() {
+            p.wind_radii.push(contour_radii(origin, &at, ci, contour)?);
+        }
+        p.wind_radii
+            .sort_by(|a, b| a.threshold_kt.total_cmp(&b.threshold_kt));
+    }
+    Ok(p)
+}
+
+fn contour_radii(
+    origin: &str,
+    at: &Location,
+    ci: usize,
+    c: &RawContour,
+) -> Result<WindRadii, FeedError> {
+    let field = format!("cyclone_data.wind_contours[{ci}]");
+    let mut q: [Option<f64>; 4] = [None; 4];
+    for s in &c.radius {
+        let slot = match s.sector.as_str() {
+            "NEQ" => 0,
+            "SEQ" => 1,
+            "SWQ" => 2,
+            "NWQ" => 3,
+            other => {
+                return Err(FeedError::Invalid {
+                    origin: origin.to_string(),
+                    at: at.clone(),
+                    field,
+                    expected: "sector NEQ, SEQ, SWQ or NWQ".into(),
+                    found: format!("{other:?}"),
+                });
+            }
+        };
+        if !(s.value.is_finite() && s.value >= 0.0) {
+            return Err(FeedError::Invalid {
+                origin: origin.to_string(),
+                at: at.clone(),
+                field,
+                expected: "a radius ≥ 0 nm".into(),
+                found: s.value.to_string(),
+            });
+        }
+        q[slot] = Some(s.value);
+    }
+    // RSMC omits the sectors a threshold does not reach (CHIDO 2024-12-07 00Z: a 30 kt
+    // depression with 28 kt winds listed for SEQ and SWQ only), so a missing sector is 0.
+    let [ne_nm, se_nm, sw_nm, nw_nm] = q.map(|v| v.unwrap_or(0.0));
+    Ok(WindRadii {
+        threshold_kt: c.wind_speed_kt,
+        radii: QuadrantRadii {
+            ne_nm,
+            se_nm,
+            sw_nm,
+            nw_nm,
+        },
+    })
+}
+
+fn cone_polygon(origin: &str, index: usize, f: &RawFeature) -> Result<Polygon<f64>, FeedError> {
+    let at = Location::Feature(index);
+    let invalid = |field: &str, expected: &str, found: String| FeedError::Invalid {
+        origin: origin.to_string(),
+        at: at.clone(),
+        field: field.to_string(),
+        expected: expected.to_string(),
+        found,
+    };
+    let geometry = f.geometry.as_ref().ok_or_else(|| {
+        invalid(
+            "geometry",
+            "a Polygon geometry",
+            "null or missing geometry".into(),
+        )
+    })?;
+    if geometry.kind != "Polygon" {
+        return Err(invalid(
+            "geometry.type",
+            "Polygon",
+            format!("{:?}", geometry.kind),
+        ));
+    }
+    let rings = geometry
+        .coordinates
+        .as_array()
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| {
+            invalid(
+                "geometry.coordinates",
+                "an array of linear rings",
+                truncate(&geometry.coordinates.to_string(), 60),
+            )
+        })?;
+    let mut out = Vec::with_capacity(rings.len());
+    for (ri, ring) in rings.iter().enumerate() {
+        let field = format!("geometry.coordinates[{ri}]");
+        let positions = ring.as_array().ok_or_else(|| {
+            invalid(
+                &field,
+                "an array of positions",
+                truncate(&ring.to_string(), 60),
+            )
+        })?;
+        let mut coords: Vec<Coord<f64>> = Vec::with_capacity(positions.len() + 1);
+        for (vi, pos) in positions.iter().enumerate() {
+            let (x, y) = lon_lat(origin, &at, &format!("{field}[{vi}]"), pos)?;
+            let c = Coord { x, y };
+            // The product repeats a vertex at each segment joint: drop consecutive duplicates.
+            if coords.last() != Some(&c) {
+                coords.push(c);
+            }
+        }
+        if coords.first() != coords.last()
+            && let Some(&first) = coords.first()
+        {
+            coords.push(first);
+        }
+        // A closed ring needs 3 distinct vertices + the closing one.
+        if coords.len() < 4 {
+            return Err(invalid(
+                &field,
+                "a linear ring with at least 3 distinct positions",
+                format!("{} distinct positions", coords.len().saturating_sub(1)),
+            ));
+        }
+        out.push(LineString::from(coords));
+    }
+    let mut rings = out.into_iter();
+    let Some(exterior) = rings.next() else {
+        return Err(invalid(
+            "geometry.coordinates",
+            "at least one linear ring",
+            "none".into(),
+        ));
+    };
+    let polygon = Polygon::new(exterior, rings.collect());
+    Ok(polygon.orient(Direction::Default))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn doc(features: &str) -> String {
+        format!(
+            r#"{{"product":"Cyclone trajectory","update_time":"2023-03-10T00:05:39Z",
+            "production_center":"METEO-FRANCE","cyclone_name":"TEST","cyclone_id":"SWI$07/20222023",
+            "basin":"SWI","season":20222023,"reference_time":"2023-03-10T00:00:00Z",
+            "new_member_from_the_future":{{"x":1}},
+            "type":"FeatureCollection","features":[{features}]}}"#
+        )
+    }
+
+    #[test]
+    fn season_number_becomes_a_two_year_label() {
+        assert_eq!(season_label("20222023"), "2022-2023");
+        assert_eq!(season_label("2023"), "2023");
+    }
+
+    #[test]
+    fn unknown_members_are_tolerated_and_missing_optionals_are_none() {
+        let d = doc(
+            r#"{"type":"Feature","properties":{"data_type":"analysis","time":"2023-03-09T00:00:00Z","dvorak_2030":"x",
+               "cyclone_data":{"maximum_wind":{"wind_speed_kt":60}}},"geometry":{"type":"Point","coordinates":[40.0,-20.0]}}"#,
+        );
+        let p = parse(d.as_bytes(), "t.json").unwrap();
+        let pt = &p.forecast.track[0];
+        assert_eq!(pt.max_wind_kt, Some(Knots(60.0)));
+        assert_eq!(pt.gust_kt, None);
+        assert!(pt.wind_radii.is_empty());
+        assert_eq!(p.forecast.storm.season, "2022-2023");
+        assert!(p.forecast.cone.is_none());
+    }
+
+    #[test]
+    fn sectors_missing_from_a_contour_are_not_reached() {
+        let d = doc(
+            r#"{"type":"Feature","properties":{"data_type":"analysis","time":"2024-12-07T00:00:00Z",
+               "cyclone_data":{"wind_contours":[{"wind_speed_kt":28,"radius":[{"sector":"SEQ","value":180},{"sector":"SWQ","value":100}]}]}},
+               "geometry":{"type":"Point","coordinates":[60.0,-11.0]}}"#,
+        );
+        let f = parse(d.as_bytes(), "t.json").unwrap().forecast;
+        let r = f.track[0].radii_for(28.0).unwrap();
+        assert_eq!(
+            (r.ne_nm, r.se_nm, r.sw_nm, r.nw_nm),
+            (0.0, 180.0, 100.0, 0.0)
+        );
+    }
+
+    #[test]
+    fn an_unknown_sector_is_an_error_naming_the_feature_and_contour() {
+        let d = doc(
+            r#"{"type":"Feature","properties":{"data_type":"forecast","time":"2023-03-10T12:00:00Z",
+               "cyclone_data":{"wind_contours":[{"wind_speed_kt":34,"radius":[{"sector":"NNE","value":10}]}]}},
+               "geometry":{"type":"Point","coordinates":[40.0,-20.0]}}"#,
+        );
+        let e = parse(d.as_bytes(), "t.json").unwrap_err().to_string();
+        assert!(
+            e.contains("t.json: feature 0, cyclone_data.wind_contours[0]") && e.contains("\"NNE\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn cone_ring_is_closed_deduplicated_and_counter_clockwise() {
+        // Clockwise, unclosed, with a repeated vertex.
+        let d = doc(
+            r#"{"type":"Feature","properties":{"data_type":"analysis","time":"2023-03-09T00:00:00Z"},"geometry":{"type":"Point","coordinates":[40.0,-20.0]}},
+               {"type":"Feature","properties":{"data_type":"uncertainty_cone"},"geometry":{"type":"Polygon",
+               "coordinates":[[[40,-20],[40,-20],[40,-19],[41,-19],[41,-20]]]}}"#,
+        );
+        let cone = parse(d.as_bytes(), "t.json")
+            .unwrap()
+            .forecast
+            .cone
+            .unwrap();
+        let ring: Vec<_> = cone.exterior().coords().copied().collect();
+        assert_eq!(ring.len(), 5);
+        assert_eq!(ring.first(), ring.last());
+        use geo::Area;
+        assert!(
+            cone.signed_area() > 0.0,
+            "exterior must be counter-clockwise"
+        );
+    }
+}
