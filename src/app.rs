@@ -96,7 +96,7 @@ fn names_table(layers: &Path) -> Result<std::collections::HashMap<String, String
         return Ok(Default::default());
     }
     let bytes = fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
-    Ok(feeds::ibtracs::parse_names_table(&bytes, &p.display().to_string())?)
+    Ok(feeds::ibtracs::parse_sid_names(&bytes, &p.display().to_string())?)
 }
 
 fn read_input(path: &Path) -> Result<Vec<u8>> {
@@ -141,7 +141,7 @@ fn parse_options(storm: &StormChoice, tech: Option<String>, layers: &Path) -> Re
             sid: storm.sid.clone(),
         },
         names: names_table(layers)?,
-        tech,
+        atcf_tech: tech,
         ..ParseOptions::default()
     })
 }
@@ -159,7 +159,9 @@ pub fn assess_cmd(a: AssessArgs) -> Result<()> {
     let origin = a.forecast.display().to_string();
     let bytes = read_input(&a.forecast)?;
     let opts = parse_options(&a.storm, a.tech, &a.layers)?;
-    let mut forecast = feeds::parse_forecast(&bytes, &origin, &opts)?;
+    let parsed = feeds::parse(&bytes, &origin, &opts)?;
+    let input_notes = parsed.notes;
+    let mut forecast = parsed.forecast;
     // A best track has no forecast part: treat it as issued at --at (default: first fix).
     if !forecast.track.iter().any(|p| p.kind == FixKind::Forecast) {
         let at = match &a.at {
@@ -175,7 +177,8 @@ pub fn assess_cmd(a: AssessArgs) -> Result<()> {
     }
     let layers = load_indexed_layers(&a.layers, &cfg)?;
     let t = Instant::now();
-    let assessment = assess(&forecast, &layers, &cfg, Utc::now())?;
+    let mut assessment = assess(&forecast, &layers, &cfg, Utc::now())?;
+    assessment.input_notes = input_notes;
     eprintln!(
         "aviso: assessed {} ({}) in {:.1} ms",
         forecast.storm.name,
@@ -206,7 +209,9 @@ pub fn replay_cmd(a: ReplayArgs) -> Result<()> {
     let origin = a.track.display().to_string();
     let bytes = read_input(&a.track)?;
     let opts = parse_options(&a.storm, None, &a.layers)?;
-    let track = feeds::parse_forecast(&bytes, &origin, &opts)?;
+    let parsed = feeds::parse(&bytes, &origin, &opts)?;
+    let input_notes = parsed.notes;
+    let track = parsed.forecast;
     let layers = load_indexed_layers(&a.layers, &cfg)?;
 
     let times = replay::issuance_times(&track, every);
@@ -229,7 +234,8 @@ pub fn replay_cmd(a: ReplayArgs) -> Result<()> {
         let Some(f) = replay::issuance_at(&track, *t, horizon) else {
             continue;
         };
-        let assessment = assess(&f, &layers, &cfg, Utc::now())?;
+        let mut assessment = assess(&f, &layers, &cfg, Utc::now())?;
+        assessment.input_notes.clone_from(&input_notes);
         summary.add(&assessment);
         if !assessment.exposure.districts.is_empty() {
             let doc = document::alert_document(&assessment, &layers.layers, cfg.output.coordinate_decimals);

@@ -38,6 +38,8 @@ pub struct Assessment {
     pub over_land_at_reference: bool,
     pub generated_at: DateTime<Utc>,
     pub levels_version: String,
+    /// What the parser noted about the input (conversions, dropped duplicates).
+    pub input_notes: Vec<String>,
 }
 
 /// The fix the forecast starts from: the first forecast point, else the last analysis one.
@@ -122,5 +124,6 @@ pub fn assess(
         over_land_at_reference,
         generated_at: now,
         levels_version: cfg.levels.version.clone(),
+        input_notes: Vec::new(),
     })
 }

@@ -52,7 +52,12 @@ const EMPTY_RSMC: &str = concat!(
 fn read_or_skip(path: &str) -> Option<Vec<u8>> {
     match std::fs::read(path) {
         Ok(b) => Some(b),
-        Err(_) => {
+        Err(e) => {
+            // CI has the shared data and sets AVISO_REQUIRE_DATA: never skip there.
+            assert!(
+                std::env::var_os("AVISO_REQUIRE_DATA").is_none(),
+                "{path}: {e} (AVISO_REQUIRE_DATA is set)"
+            );
             eprintln!("skipping: {path} not found");
             None
         }
@@ -108,7 +113,13 @@ fn check_rsmc_product(
     let f = parsed.forecast;
     assert_eq!(f.source, ForecastSource::RsmcReunion);
     assert_eq!(f.wind_averaging, WindAveraging::TenMinute);
-    assert_eq!(f.reference_time, reference);
+    // Lead times count from the fix the product's `hour`s count from: its first forecast
+    // point (tau 0). The published reference_time is the synoptic time before it.
+    assert_eq!(f.reference_time, time_of(forecast[0]));
+    assert!(f.reference_time >= reference);
+    if f.reference_time != reference {
+        assert!(parsed.notes.iter().any(|n| n.contains("lead times are counted from")));
+    }
     assert_eq!(f.storm.name, raw["cyclone_name"].as_str().unwrap());
     assert_eq!(f.storm.id, raw["cyclone_id"].as_str().unwrap());
     // The shared fix is kept once, as a forecast point.
@@ -167,6 +178,9 @@ fn freddy_product_parses_into_118_fixes_with_the_shared_fix_kept_as_forecast() {
         f.issued,
         Utc.with_ymd_and_hms(2023, 3, 10, 0, 5, 39).unwrap()
     );
+    // The product labels its points 12, 24, ... 84 h: lead times must say the same.
+    let leads: Vec<f64> = f.forecast_points().iter().map(|p| f.lead_time_h(p)).collect();
+    assert_eq!(leads, [0.0, 12.0, 24.0, 36.0, 48.0, 60.0, 72.0, 84.0]);
 }
 
 #[test]

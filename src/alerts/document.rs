@@ -335,6 +335,7 @@ pub fn alert_document(a: &Assessment, layers: &Layers, decimals: u32) -> Value {
         "totals": {"national": totals(&a.exposure.national), "provinces": provinces},
         "districts_at_risk": a.levels.len(),
         "methods": {
+            "input": a.input_notes,
             "footprints": a.hazard.notes,
             "cone": a.hazard.cone.as_ref().map(|c| c.source.clone()),
             "people_at_risk": a.exposure.method_note,

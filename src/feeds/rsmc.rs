@@ -15,8 +15,10 @@
 //! Decisions:
 //! - The latest analysis fix is repeated as the forecast's first point (same time): only the
 //!   forecast copy is kept, so the track is strictly time-ordered.
-//! - `reference_time` is taken from the top-level member as published. In the FREDDY sample it
-//!   is 00Z while the forecast `hour`s count from the 04Z fix; a note records such offsets.
+//! - `reference_time` is the top-level member as published, unless every forecast `hour`
+//!   counts from another fix: in the FREDDY sample the member says 00Z while the hours count
+//!   from the 04Z fix, so lead times count from 04Z (they then match the product's labels)
+//!   and a note records the published value.
 //! - A wind contour lists only the sectors the threshold reaches: missing sectors are 0 nm.
 //! - Unknown members and unknown `data_type`s are tolerated (products grow fields); missing
 //!   optional values become `None`.
@@ -227,12 +229,18 @@ pub fn parse(bytes: &[u8], origin: &str) -> Result<ParsedForecast, FeedError> {
             "dropped the {kind:?} copy of the fix at {time} (another fix has the same time; the forecast copy is kept)"
         ));
     }
-    if let Some(base) = forecast_bases.first()
-        && *base != reference_time
+    // Lead times must agree with the product's own `hour` labels: when every forecast hour
+    // counts from one base fix (FREDDY: 04Z) that differs from the top-level
+    // reference_time (00Z, the synoptic time), the base fix is the reference.
+    let mut reference_time = reference_time;
+    if let Some(base) = forecast_bases.first().copied()
+        && base != reference_time
+        && forecast_bases.iter().all(|b| *b == base)
     {
         notes.push(format!(
-            "forecast hours count from {base}, the product's reference_time is {reference_time}"
+            "forecast hours count from {base}, not from the product's reference_time {reference_time}: lead times are counted from {base}"
         ));
+        reference_time = base;
     }
 
     let season = match &raw.season {
