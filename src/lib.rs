@@ -5,3 +5,4 @@
 //! binary). Data flows one way: feeds -> hazard -> exposure -> alerts -> output.
 
 pub mod domain;
+pub mod hazard;
