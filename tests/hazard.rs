@@ -605,3 +605,29 @@ fn out_of_order_fixes_are_reported_with_their_place() {
         "{msg}"
     );
 }
+
+#[test]
+fn atcf_50_kt_radii_fill_the_48_kt_bucket_and_one_minute_radii_are_flagged() {
+    let r = |_| {
+        vec![
+            WindRadii {
+                threshold_kt: 34.0,
+                radii: radii(90.0, 90.0, 90.0, 90.0),
+            },
+            WindRadii {
+                threshold_kt: 50.0,
+                radii: radii(40.0, 40.0, 40.0, 40.0),
+            },
+        ]
+    };
+    let mut f = storm(-18.0, 10.0, 270.0, 6, 80.0, r, 2);
+    f.wind_averaging = WindAveraging::OneMinute;
+    let h = build_hazard(&f, &nothing(), &HazardConfig::default()).unwrap();
+    let s48 = swath(&h.forecast_swaths, 48.0);
+    assert_eq!(s48.method, FootprintMethod::QuadrantRadii);
+    let m = mid_leg(&f);
+    assert!((reach_nm(&s48.geometry, m, 0.0) - 40.0).abs() <= 1.0);
+    let notes = h.notes.join("\n");
+    assert!(notes.contains("50 kt radii"), "{notes}");
+    assert!(notes.contains("1-minute"), "{notes}");
+}

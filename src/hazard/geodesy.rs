@@ -60,6 +60,8 @@ pub fn quadrant_sectors(
     let r_m = Quadrant::ALL.map(|q| positive_or_zero(radii.get(q).0) * METRES_PER_NM);
     // Spoke k sits on bearing 90·k and is shared by quadrant k (starting there) and
     // quadrant k-1 (ending there).
+    // ok: every index below is `k` or `(k + n) % 4` with k < 4 from `array::from_fn` on
+    // arrays of 4, so indexing cannot fail.
     let spokes: [Option<(Point<f64>, f64)>; 4] = std::array::from_fn(|k| {
         let here = r_m[k];
         let before = r_m[(k + 3) % 4];
@@ -133,7 +135,7 @@ pub fn quadrant_footprint(
     let mut polys = Vec::new();
     let mut group: Vec<Coord<f64>> = Vec::new();
     for step in 1..=4 {
-        let k = (first_empty + step) % 4;
+        let k = (first_empty + step) % 4; // ok: < 4, `sectors` has 4 entries
         match &sectors[k] {
             Some(pts) => {
                 if group.is_empty() {

@@ -210,6 +210,7 @@ impl HazardConfig {
                 ));
             }
         }
+        // ok: `windows(2)` yields slices of exactly two.
         if self.thresholds_kt.windows(2).any(|w| w[0] >= w[1]) {
             return Err(invalid(
                 "hazard.thresholds_kt",
@@ -264,6 +265,7 @@ impl ConeConfig {
                 ));
             }
         }
+        // ok: `windows(2)` yields slices of exactly two `[f64; 2]`.
         if table.windows(2).any(|w| w[0][0] >= w[1][0]) {
             return Err(invalid(
                 "hazard.cone.radii_nm_by_lead_h",

@@ -148,6 +148,7 @@ fn resolve_extents(
 /// each lower threshold covers every higher one (a wind ≥ 64 kt is also ≥ 34 kt). Raising
 /// rather than clipping keeps an inconsistent source on the side of warning.
 fn enforce_nesting(row: &mut [Extent], log: &mut ResolveLog) {
+    // ok: all indices below are loop variables bounded by `row.len()`.
     for j in 0..row.len() {
         if row[j].source != ExtentSource::Parametric {
             continue;
