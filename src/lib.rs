@@ -11,4 +11,5 @@ pub mod config;
 pub mod domain;
 pub mod exposure;
 pub mod feeds;
+pub mod hazard;
 pub mod replay;

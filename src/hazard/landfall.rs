@@ -1,0 +1,117 @@
+//! Landfall: the first time the forecast track, followed from the reference fix at
+//! ≤ `step_minutes`, passes from outside to inside the country outline; refined by bisection.
+//!
+//! Pure geometry; must not depend on I/O or on where the outline came from.
+
+use geo::{BoundingRect, Intersects, MultiPolygon, Point, Rect};
+
+use crate::domain::{Forecast, Landfall};
+
+use super::geodesy::interpolate;
+use super::swath::fmt_time;
+use super::track::{Fix, hours_between, substeps, time_at};
+
+/// Bisection stops when the bracket is shorter than this many seconds.
+const LANDFALL_PRECISION_S: f64 = 30.0;
+
+struct Country<'a> {
+    outline: &'a MultiPolygon<f64>,
+    bbox: Option<Rect<f64>>,
+}
+
+impl Country<'_> {
+    fn contains(&self, p: Point<f64>) -> bool {
+        // The bounding box spares a full point-in-polygon test for points far at sea.
+        match self.bbox {
+            Some(b) if b.intersects(&p) => self.outline.intersects(&p),
+            _ => false,
+        }
+    }
+}
+
+/// 10-minute wind interpolated linearly in time between two fixes, when both have one.
+pub(crate) fn wind_10min_between(
+    forecast: &Forecast,
+    a: &Fix<'_>,
+    b: &Fix<'_>,
+    ratio: f64,
+) -> Option<f64> {
+    let va = a.point.max_wind_kt?;
+    let vb = b.point.max_wind_kt?;
+    let va = forecast.wind_averaging.to_ten_minute(va).0;
+    let vb = forecast.wind_averaging.to_ten_minute(vb).0;
+    Some(va + (vb - va) * ratio)
+}
+
+/// The first crossing from outside to inside `country` along the forecast chain.
+///
+/// `None` when the chain never enters; also `None`, with a note, when the reference fix is
+/// already over land (the storm made landfall before this forecast: there is no forecast
+/// landfall to anticipate).
+pub(crate) fn find_landfall(
+    forecast: &Forecast,
+    chain: &[Fix<'_>],
+    country: &MultiPolygon<f64>,
+    step_minutes: f64,
+    notes: &mut Vec<String>,
+) -> Option<Landfall> {
+    let first = chain.first()?;
+    if country.0.is_empty() {
+        notes.push("no country outline was given: landfall not computed".to_string());
+        return None;
+    }
+    let c = Country {
+        outline: country,
+        bbox: country.bounding_rect(),
+    };
+    if c.contains(first.pos) {
+        notes.push(format!(
+            "storm already over land at reference time ({}, {:.2}, {:.2}): no forecast landfall",
+            fmt_time(first.time()),
+            first.pos.x(),
+            first.pos.y()
+        ));
+        return None;
+    }
+    for pair in chain.windows(2) {
+        let [a, b] = pair else { continue };
+        let n = substeps(a.time(), b.time(), step_minutes);
+        let mut prev_ratio = 0.0;
+        for k in 1..=n {
+            let ratio = k as f64 / n as f64;
+            if !c.contains(interpolate(a.pos, b.pos, ratio)) {
+                prev_ratio = ratio;
+                continue;
+            }
+            let hi = refine(&c, a, b, prev_ratio, ratio);
+            let pos = interpolate(a.pos, b.pos, hi);
+            let time = time_at(a.time(), b.time(), hi);
+            return Some(Landfall {
+                time,
+                lon: pos.x(),
+                lat: pos.y(),
+                lead_time_h: hours_between(forecast.reference_time, time),
+                wind_kt: wind_10min_between(forecast, a, b, hi),
+            });
+        }
+    }
+    None
+}
+
+/// Narrows `[outside, inside]` (ratios along the leg) by bisection to
+/// [`LANDFALL_PRECISION_S`]; returns the first ratio known to be inside.
+fn refine(c: &Country<'_>, a: &Fix<'_>, b: &Fix<'_>, mut lo: f64, mut hi: f64) -> f64 {
+    let leg_s = hours_between(a.time(), b.time()) * 3600.0;
+    for _ in 0..40 {
+        if (hi - lo) * leg_s <= LANDFALL_PRECISION_S {
+            break;
+        }
+        let mid = 0.5 * (lo + hi);
+        if c.contains(interpolate(a.pos, b.pos, mid)) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    hi
+}

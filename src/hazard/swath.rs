@@ -1,0 +1,556 @@
+//! Wind swaths: per fix and threshold an extent (the source's quadrant radii, or a Holland
+//! profile where radii are missing), interpolated along the track at ≤ `step_minutes`, swept
+//! between sub-steps and united per segment and per threshold.
+//!
+//! Pure geometry on domain types; must not depend on I/O, feeds or exposure.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use geo::{MultiPolygon, Point};
+
+use crate::domain::{
+    FootprintMethod, Forecast, Period, QuadrantRadii, SwathSegment, WindAveraging, WindSwath,
+};
+
+use super::HazardConfig;
+use super::geodesy::{
+    area_km2, hull, interpolate, quadrant_footprint, quadrant_sectors, union_multi, union_polygons,
+};
+use super::holland::{HollandProfile, ProfileInputs};
+use super::track::{Fix, hours_between, substeps, translation_at};
+
+/// Where a fix's extent for one threshold came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ExtentSource {
+    /// The source's quadrant radii (possibly all zero: "not reached").
+    Radii,
+    /// The Holland profile (radii were missing, max wind reached the threshold).
+    Parametric,
+    /// No radii and a max wind below the threshold: not reached.
+    BelowThreshold,
+    /// No radii and no max wind: nothing to draw; treated as not reached.
+    Unknown,
+}
+
+/// One fix's extent for one threshold.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Extent {
+    pub radii: QuadrantRadii,
+    pub source: ExtentSource,
+}
+
+const ZERO: QuadrantRadii = QuadrantRadii {
+    ne_nm: 0.0,
+    se_nm: 0.0,
+    sw_nm: 0.0,
+    nw_nm: 0.0,
+};
+
+/// What resolving a chain's extents found, for `Hazard.notes`.
+#[derive(Debug, Default)]
+struct ResolveLog {
+    /// (threshold, fix time) pairs that used the profile.
+    parametric: Vec<(f64, DateTime<Utc>)>,
+    rmw_climatology: BTreeSet<DateTime<Utc>>,
+    pressure_from_wind: BTreeSet<DateTime<Utc>>,
+    unknown: BTreeSet<DateTime<Utc>>,
+    radii_50_for_48: usize,
+    raised_for_nesting: usize,
+    profile_disabled_skips: usize,
+}
+
+/// Extents per fix (outer) and threshold (inner, ascending as in the config).
+fn resolve_extents(
+    forecast: &Forecast,
+    chain: &[Fix<'_>],
+    cfg: &HazardConfig,
+    log: &mut ResolveLog,
+) -> Vec<Vec<Extent>> {
+    let mut out = Vec::with_capacity(chain.len());
+    for (i, fix) in chain.iter().enumerate() {
+        let p = fix.point;
+        let vmax10 = p
+            .max_wind_kt
+            .map(|w| forecast.wind_averaging.to_ten_minute(w).0);
+        let mut profile: Option<Option<HollandProfile>> = None;
+        let mut row: Vec<Extent> = Vec::with_capacity(cfg.thresholds_kt.len());
+        for &threshold in &cfg.thresholds_kt {
+            let given = p.radii_for(threshold).copied().or_else(|| {
+                // ATCF/USA give 50 kt radii; they stand in for 48 kt (a slight underestimate).
+                if (threshold - 48.0).abs() < 0.5 {
+                    let r = p.radii_for(50.0).copied();
+                    if r.is_some() {
+                        log.radii_50_for_48 += 1;
+                    }
+                    r
+                } else {
+                    None
+                }
+            });
+            let extent = match (given, vmax10) {
+                (Some(radii), _) => Extent {
+                    radii,
+                    source: ExtentSource::Radii,
+                },
+                (None, None) => {
+                    log.unknown.insert(fix.time());
+                    Extent {
+                        radii: ZERO,
+                        source: ExtentSource::Unknown,
+                    }
+                }
+                (None, Some(v)) if v < threshold => Extent {
+                    radii: ZERO,
+                    source: ExtentSource::BelowThreshold,
+                },
+                (None, Some(_)) if !cfg.profile.enabled => {
+                    log.profile_disabled_skips += 1;
+                    Extent {
+                        radii: ZERO,
+                        source: ExtentSource::Unknown,
+                    }
+                }
+                (None, Some(_)) => {
+                    let fitted = *profile
+                        .get_or_insert_with(|| fit_profile(forecast, chain, i, &cfg.profile));
+                    match fitted {
+                        Some(hp) => {
+                            log.parametric.push((threshold, fix.time()));
+                            if hp.rmw_from_climatology {
+                                log.rmw_climatology.insert(fix.time());
+                            }
+                            if hp.pressure_from_wind {
+                                log.pressure_from_wind.insert(fix.time());
+                            }
+                            Extent {
+                                radii: hp.quadrant_radii(threshold, cfg.profile.max_radius_nm),
+                                source: ExtentSource::Parametric,
+                            }
+                        }
+                        None => Extent {
+                            radii: ZERO,
+                            source: ExtentSource::BelowThreshold,
+                        },
+                    }
+                }
+            };
+            row.push(extent);
+        }
+        enforce_nesting(&mut row, log);
+        out.push(row);
+    }
+    out
+}
+
+/// Keeps one fix's extents nested: a parametric extent never exceeds a lower threshold's
+/// extent given by the source (the forecaster's outer contour bounds the inner one), and
+/// each lower threshold covers every higher one (a wind ≥ 64 kt is also ≥ 34 kt). Raising
+/// rather than clipping keeps an inconsistent source on the side of warning.
+fn enforce_nesting(row: &mut [Extent], log: &mut ResolveLog) {
+    // ok: all indices below are loop variables bounded by `row.len()`.
+    for j in 0..row.len() {
+        if row[j].source != ExtentSource::Parametric {
+            continue;
+        }
+        for i in 0..j {
+            if row[i].source == ExtentSource::Radii {
+                let cap = row[i].radii;
+                row[j].radii = per_quadrant(&row[j].radii, &cap, f64::min);
+            }
+        }
+    }
+    for j in (0..row.len().saturating_sub(1)).rev() {
+        let higher = row[j + 1].radii;
+        let raised = per_quadrant(&row[j].radii, &higher, f64::max);
+        if raised != row[j].radii {
+            log.raised_for_nesting += 1;
+            row[j].radii = raised;
+        }
+    }
+}
+
+fn per_quadrant(a: &QuadrantRadii, b: &QuadrantRadii, f: fn(f64, f64) -> f64) -> QuadrantRadii {
+    QuadrantRadii {
+        ne_nm: f(a.ne_nm, b.ne_nm),
+        se_nm: f(a.se_nm, b.se_nm),
+        sw_nm: f(a.sw_nm, b.sw_nm),
+        nw_nm: f(a.nw_nm, b.nw_nm),
+    }
+}
+
+fn fit_profile(
+    forecast: &Forecast,
+    chain: &[Fix<'_>],
+    i: usize,
+    cfg: &super::ProfileConfig,
+) -> Option<HollandProfile> {
+    let fix = chain.get(i)?;
+    let p = fix.point;
+    let vmax = p.max_wind_kt?;
+    let (speed_kt, toward_deg) = translation_at(chain, i);
+    let inputs = ProfileInputs {
+        lat_deg: p.lat,
+        vmax_kt: vmax.0,
+        averaging: forecast.wind_averaging,
+        central_pressure_hpa: p.min_pressure_hpa.map(|h| h.0),
+        env_pressure_hpa: p.env_pressure_hpa.map(|h| h.0),
+        dp_dt_hpa_per_h: pressure_tendency(chain, i),
+        rmw_nm: p.rmw_nm.map(|r| r.0),
+        translation_kt: speed_kt,
+        translation_toward_deg: toward_deg,
+    };
+    HollandProfile::fit(&inputs, cfg)
+}
+
+/// Central-pressure tendency (hPa/h) by backward difference to the previous fix (as
+/// CLIMADA does), forward when there is none; 0 when either pressure is missing.
+fn pressure_tendency(chain: &[Fix<'_>], i: usize) -> f64 {
+    let pair = match i.checked_sub(1) {
+        Some(j) => chain.get(j).zip(chain.get(i)),
+        None => chain.get(i).zip(chain.get(i + 1)),
+    };
+    let Some((a, b)) = pair else { return 0.0 };
+    match (a.point.min_pressure_hpa, b.point.min_pressure_hpa) {
+        (Some(pa), Some(pb)) => {
+            let h = hours_between(a.time(), b.time());
+            if h > 0.0 { (pb.0 - pa.0) / h } else { 0.0 }
+        }
+        _ => 0.0,
+    }
+}
+
+/// The area one threshold sweeps between two fixes.
+///
+/// The leg is cut into `n` equal sub-steps (≤ `step_minutes`); the centre moves along the
+/// geodesic and the radii change linearly, quadrant by quadrant. Between two sub-steps each
+/// quadrant's sector is swept by taking the convex hull of the sector at both ends. A 90°
+/// sector is convex, and the set swept by a convex shape under translation is exactly the
+/// hull of its start and end positions, so this removes the scalloping that a plain union
+/// of footprints leaves between sub-steps without filling the legitimate notches of an
+/// asymmetric footprint (a hull of the whole footprint would). A zero radius is empty, so
+/// the extent tapers to nothing toward a fix that does not reach the threshold.
+fn sweep_leg(
+    positions: &[Point<f64>],
+    ra: &QuadrantRadii,
+    rb: &QuadrantRadii,
+    arc_step_deg: f64,
+) -> MultiPolygon<f64> {
+    let n = positions.len().saturating_sub(1);
+    if n == 0 || (ra.is_zero() && rb.is_zero()) {
+        return MultiPolygon::new(vec![]);
+    }
+    let sectors_at = |k: usize| {
+        let r = ra.lerp(rb, k as f64 / n as f64);
+        positions
+            .get(k)
+            .map(|&pos| quadrant_sectors(pos, &r, arc_step_deg))
+    };
+    let mut pieces = Vec::new();
+    let Some(mut prev) = sectors_at(0) else {
+        return MultiPolygon::new(vec![]);
+    };
+    for k in 1..=n {
+        let Some(cur) = sectors_at(k) else { break };
+        for (a, b) in prev.iter().zip(cur.iter()) {
+            let pts: Vec<_> = a
+                .iter()
+                .chain(b.iter())
+                .flat_map(|v| v.iter().copied())
+                .collect();
+            if let Some(h) = hull(pts) {
+                pieces.push(h);
+            }
+        }
+        prev = cur;
+    }
+    union_polygons(pieces)
+}
+
+/// Per-chain notes and swaths for every configured threshold.
+pub(crate) fn build_swaths(
+    forecast: &Forecast,
+    chain: &[Fix<'_>],
+    period: Period,
+    cfg: &HazardConfig,
+    notes: &mut Vec<String>,
+) -> Vec<WindSwath> {
+    let mut log = ResolveLog::default();
+    let extents = resolve_extents(forecast, chain, cfg, &mut log);
+
+    // Sub-step positions per leg, shared by all thresholds.
+    let legs: Vec<Vec<Point<f64>>> = chain
+        .windows(2)
+        .map(|w| match w {
+            [a, b] => {
+                let n = substeps(a.time(), b.time(), cfg.step_minutes);
+                (0..=n)
+                    .map(|k| interpolate(a.pos, b.pos, k as f64 / n as f64))
+                    .collect()
+            }
+            _ => Vec::new(),
+        })
+        .collect();
+
+    let mut swaths = Vec::with_capacity(cfg.thresholds_kt.len());
+    for (j, &threshold) in cfg.thresholds_kt.iter().enumerate() {
+        let extent_at = |i: usize| extents.get(i).and_then(|row| row.get(j)).copied();
+        let mut segments = Vec::new();
+        if let [only] = chain {
+            // A single fix: its footprint stands for the whole period.
+            let geometry = extent_at(0)
+                .and_then(|e| quadrant_footprint(only.pos, &e.radii, cfg.arc_step_deg))
+                .unwrap_or_else(|| MultiPolygon::new(vec![]));
+            segments.push(SwathSegment {
+                start: only.time(),
+                end: only.time(),
+                geometry,
+            });
+        }
+        for (i, positions) in legs.iter().enumerate() {
+            let (Some(a), Some(b)) = (chain.get(i), chain.get(i + 1)) else {
+                continue;
+            };
+            let geometry = match (extent_at(i), extent_at(i + 1)) {
+                (Some(ea), Some(eb)) => {
+                    sweep_leg(positions, &ea.radii, &eb.radii, cfg.arc_step_deg)
+                }
+                _ => MultiPolygon::new(vec![]),
+            };
+            segments.push(SwathSegment {
+                start: a.time(),
+                end: b.time(),
+                geometry,
+            });
+        }
+        let geometry = union_multi(segments.iter().map(|s| &s.geometry));
+        let area = area_km2(&geometry);
+        let method = method_of(extents.iter().filter_map(|row| row.get(j)));
+        swaths.push(WindSwath {
+            threshold_kt: threshold,
+            period,
+            method,
+            geometry,
+            segments,
+            area_km2: area,
+        });
+    }
+    write_notes(forecast, period, &log, chain, &extents, cfg, notes);
+    swaths
+}
+
+/// QuadrantRadii unless some drawn extent came from the profile.
+fn method_of<'a>(extents: impl Iterator<Item = &'a Extent>) -> FootprintMethod {
+    let (mut radii, mut parametric) = (false, false);
+    for e in extents {
+        if e.radii.is_zero() {
+            continue;
+        }
+        match e.source {
+            ExtentSource::Radii => radii = true,
+            ExtentSource::Parametric => parametric = true,
+            _ => {}
+        }
+    }
+    match (radii, parametric) {
+        (true, true) => FootprintMethod::Mixed,
+        (false, true) => FootprintMethod::ParametricProfile,
+        _ => FootprintMethod::QuadrantRadii,
+    }
+}
+
+fn period_label(period: Period) -> &'static str {
+    match period {
+        Period::Forecast => "forecast",
+        Period::Observed => "observed",
+    }
+}
+
+pub(crate) fn fmt_time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%MZ").to_string()
+}
+
+fn fmt_times<'a>(times: impl IntoIterator<Item = &'a DateTime<Utc>>) -> String {
+    times
+        .into_iter()
+        .map(|t| fmt_time(*t))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn write_notes(
+    forecast: &Forecast,
+    period: Period,
+    log: &ResolveLog,
+    chain: &[Fix<'_>],
+    extents: &[Vec<Extent>],
+    cfg: &HazardConfig,
+    notes: &mut Vec<String>,
+) {
+    let label = period_label(period);
+    if !log.parametric.is_empty() {
+        let fixes: BTreeSet<DateTime<Utc>> = log.parametric.iter().map(|(_, t)| *t).collect();
+        let per_threshold: Vec<String> = cfg
+            .thresholds_kt
+            .iter()
+            .filter_map(|&th| {
+                let n = log
+                    .parametric
+                    .iter()
+                    .filter(|(t, _)| (*t - th).abs() < 0.5)
+                    .count();
+                (n > 0).then(|| format!("{th} kt at {n} fix(es)"))
+            })
+            .collect();
+        notes.push(format!(
+            "{label} swaths: no wind radii where the maximum wind reached the threshold, so the \
+             extent comes from a Holland (1980) profile with Holland (2008) B, pinned to the \
+             forecast maximum wind (converted to 1-minute: 10-min / {:.2}) with {:.2} x the \
+             translation speed added on the {} side of the motion ({}); fixes: {}",
+            crate::domain::ONE_MIN_TO_TEN_MIN,
+            cfg.profile.translation_factor,
+            strong_side_word(chain),
+            per_threshold.join(", "),
+            fmt_times(&fixes),
+        ));
+    }
+    if !log.rmw_climatology.is_empty() {
+        notes.push(format!(
+            "{label} swaths: radius of maximum wind missing, taken from the Willoughby, Darling \
+             & Rahn (2006) climatology R = 46.4 exp(-0.0155 V + 0.0169 |lat|) km at: {}",
+            fmt_times(&log.rmw_climatology)
+        ));
+    }
+    if !log.pressure_from_wind.is_empty() {
+        notes.push(format!(
+            "{label} swaths: central pressure missing, taken from the Atkinson & Holliday (1977) \
+             wind-pressure relationship at: {}",
+            fmt_times(&log.pressure_from_wind)
+        ));
+    }
+    if !log.unknown.is_empty() {
+        notes.push(format!(
+            "{label} swaths: {} fix(es) have neither wind radii nor a maximum wind and are drawn \
+             as not reaching any threshold: {}",
+            log.unknown.len(),
+            fmt_times(&log.unknown)
+        ));
+    }
+    if log.profile_disabled_skips > 0 {
+        notes.push(format!(
+            "{label} swaths: {} fix/threshold pair(s) lacked radii and the parametric profile is \
+             disabled in the configuration: drawn as not reached",
+            log.profile_disabled_skips
+        ));
+    }
+    if log.radii_50_for_48 > 0 {
+        notes.push(format!(
+            "{label} swaths: the 48 kt swath uses the source's 50 kt radii at {} fix(es) \
+             (ATCF/USA convention), a slight underestimate of the 48 kt extent",
+            log.radii_50_for_48
+        ));
+    }
+    if log.raised_for_nesting > 0 {
+        notes.push(format!(
+            "{label} swaths: at {} fix/threshold pair(s) a lower threshold's radii were smaller \
+             than a higher threshold's and were raised to contain them",
+            log.raised_for_nesting
+        ));
+    }
+    let radii_used = extents
+        .iter()
+        .flatten()
+        .any(|e| e.source == ExtentSource::Radii && !e.radii.is_zero());
+    if forecast.wind_averaging == WindAveraging::OneMinute && radii_used {
+        notes.push(format!(
+            "{label} swaths: the source's wind radii are for 1-minute winds and are used at face \
+             value for the 10-minute thresholds; a 1-minute 64 kt radius encloses roughly the \
+             10-minute 56 kt wind, so these extents are generous"
+        ));
+    }
+}
+
+fn strong_side_word(chain: &[Fix<'_>]) -> &'static str {
+    let south = chain.iter().filter(|f| f.pos.y() < 0.0).count();
+    if south * 2 >= chain.len() && south > 0 {
+        "left (southern hemisphere)"
+    } else {
+        "right (northern hemisphere)"
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn r(ne: f64, se: f64, sw: f64, nw: f64) -> QuadrantRadii {
+        QuadrantRadii {
+            ne_nm: ne,
+            se_nm: se,
+            sw_nm: sw,
+            nw_nm: nw,
+        }
+    }
+
+    #[test]
+    fn nesting_raises_lower_thresholds_to_cover_higher_ones() {
+        let mut row = vec![
+            Extent {
+                radii: r(30.0, 30.0, 30.0, 30.0),
+                source: ExtentSource::Radii,
+            },
+            Extent {
+                radii: r(40.0, 10.0, 10.0, 10.0),
+                source: ExtentSource::Radii,
+            },
+        ];
+        let mut log = ResolveLog::default();
+        enforce_nesting(&mut row, &mut log);
+        assert_eq!(row[0].radii, r(40.0, 30.0, 30.0, 30.0));
+        assert_eq!(log.raised_for_nesting, 1);
+    }
+
+    #[test]
+    fn parametric_extents_stay_inside_the_sources_lower_contour() {
+        let mut row = vec![
+            Extent {
+                radii: r(30.0, 30.0, 30.0, 30.0),
+                source: ExtentSource::Radii,
+            },
+            Extent {
+                radii: r(50.0, 20.0, 20.0, 20.0),
+                source: ExtentSource::Parametric,
+            },
+        ];
+        let mut log = ResolveLog::default();
+        enforce_nesting(&mut row, &mut log);
+        assert_eq!(row[1].radii, r(30.0, 20.0, 20.0, 20.0));
+        assert_eq!(row[0].radii, r(30.0, 30.0, 30.0, 30.0));
+    }
+
+    #[test]
+    fn the_method_is_mixed_only_when_both_sources_drew_something() {
+        let radii = Extent {
+            radii: r(10.0, 10.0, 10.0, 10.0),
+            source: ExtentSource::Radii,
+        };
+        let param = Extent {
+            radii: r(10.0, 10.0, 10.0, 10.0),
+            source: ExtentSource::Parametric,
+        };
+        let empty_param = Extent {
+            radii: ZERO,
+            source: ExtentSource::Parametric,
+        };
+        assert_eq!(method_of([radii, param].iter()), FootprintMethod::Mixed);
+        assert_eq!(
+            method_of([radii, empty_param].iter()),
+            FootprintMethod::QuadrantRadii
+        );
+        assert_eq!(
+            method_of([param].iter()),
+            FootprintMethod::ParametricProfile
+        );
+    }
+}
