@@ -115,3 +115,47 @@ fn refine(c: &Country<'_>, a: &Fix<'_>, b: &Fix<'_>, mut lo: f64, mut hi: f64) -
     }
     hi
 }
+
+/// Every crossing from outside to inside `country` along a whole chain (a best track can
+/// make several landfalls: Freddy 2023 made two in Mozambique). Each is refined as in
+/// [`find_landfall`]; lead times count from the forecast's reference time.
+pub(crate) fn all_landfalls(
+    forecast: &Forecast,
+    chain: &[Fix<'_>],
+    country: &MultiPolygon<f64>,
+    step_minutes: f64,
+) -> Vec<Landfall> {
+    let c = Country {
+        outline: country,
+        bbox: country.bounding_rect(),
+    };
+    let mut out = Vec::new();
+    let Some(first) = chain.first() else {
+        return out;
+    };
+    let mut inside = c.contains(first.pos);
+    for pair in chain.windows(2) {
+        let [a, b] = pair else { continue };
+        let n = substeps(a.time(), b.time(), step_minutes);
+        let mut prev_ratio = 0.0;
+        for k in 1..=n {
+            let ratio = k as f64 / n as f64;
+            let now_inside = c.contains(interpolate(a.pos, b.pos, ratio));
+            if now_inside && !inside {
+                let hi = refine(&c, a, b, prev_ratio, ratio);
+                let pos = interpolate(a.pos, b.pos, hi);
+                let time = time_at(a.time(), b.time(), hi);
+                out.push(Landfall {
+                    time,
+                    lon: pos.x(),
+                    lat: pos.y(),
+                    lead_time_h: hours_between(forecast.reference_time, time),
+                    wind_kt: wind_10min_between(forecast, a, b, hi),
+                });
+            }
+            inside = now_inside;
+            prev_ratio = ratio;
+        }
+    }
+    out
+}

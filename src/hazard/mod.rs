@@ -20,7 +20,7 @@ mod track;
 use geo::MultiPolygon;
 use serde::Deserialize;
 
-use crate::domain::{Forecast, Hazard, Period};
+use crate::domain::{Forecast, Hazard, Landfall, Period};
 
 pub use cone::table_radius_nm;
 pub use geodesy::quadrant_footprint;
@@ -362,6 +362,18 @@ pub fn build_hazard(
         landfall,
         notes,
     })
+}
+
+/// Every landfall of a whole track (all fixes, analysis and forecast, in time order) on
+/// `country`: each first point inside after being outside. Used by replays to measure
+/// how long before the actual landfall each district was warned.
+pub fn landfalls(
+    track: &Forecast,
+    country: &MultiPolygon<f64>,
+    cfg: &HazardConfig,
+) -> Vec<Landfall> {
+    let chain = track::all_fixes(track);
+    landfall::all_landfalls(track, &chain, country, cfg.step_minutes)
 }
 
 #[cfg(test)]

@@ -26,42 +26,64 @@ impl Fix<'_> {
     }
 }
 
-/// Analysis points in time order: the observed chain.
+/// The observed chain: fixes up to and including the reference time, in time order (the
+/// analysis period; it ends on the reference fix so observed and forecast swaths meet).
 pub(crate) fn observed_chain(forecast: &Forecast) -> Vec<Fix<'_>> {
+    let reference = forecast.reference_time;
     forecast
         .track
         .iter()
         .enumerate()
-        .filter(|(_, p)| p.kind == FixKind::Analysis)
+        .filter(|(_, p)| {
+            p.time < reference || (p.time == reference && p.kind == FixKind::Analysis)
+        })
+        .chain(
+            forecast
+                .track
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.time == reference && p.kind == FixKind::Forecast)
+                .take(1),
+        )
         .map(|(index, point)| fix(index, point))
         .collect()
 }
 
-/// The forecast chain: the last analysis point (the reference fix: the forecast period
-/// starts at the reference time, so the storm's current extent belongs to it) followed by
-/// the forecast points later than it. RSMC repeats the reference fix as a forecast point
-/// with the same time; that duplicate is skipped in favour of the analysis point (which
-/// carries pressure and RMW).
+/// The forecast chain: the fixes from the reference time on (the reference fix, tau 0, then
+/// the forecast points). Defined by time, not by point kind: parsers may mark the tau-0 fix
+/// as analysis (ATCF) or as forecast (RSMC, replays). When no fix sits at the reference
+/// time, the last fix before it starts the chain so the storm's current extent is included.
 pub(crate) fn forecast_chain(forecast: &Forecast) -> Vec<Fix<'_>> {
-    let reference = forecast
+    let reference = forecast.reference_time;
+    let start = forecast
+        .track
+        .iter()
+        .position(|p| p.time >= reference)
+        .map(|i| {
+            let exact = forecast.track.get(i).is_some_and(|p| p.time == reference);
+            if exact || i == 0 { i } else { i - 1 }
+        });
+    let Some(start) = start else {
+        return Vec::new();
+    };
+    forecast
         .track
         .iter()
         .enumerate()
-        .rfind(|(_, p)| p.kind == FixKind::Analysis)
-        .map(|(index, point)| fix(index, point));
-    let mut chain: Vec<Fix<'_>> = reference.into_iter().collect();
-    for (index, point) in forecast.track.iter().enumerate() {
-        if point.kind != FixKind::Forecast {
-            continue;
-        }
-        if let Some(r) = reference
-            && point.time <= r.time()
-        {
-            continue;
-        }
-        chain.push(fix(index, point));
-    }
-    chain
+        .skip(start)
+        .filter(|(_, p)| p.time <= reference || p.kind == FixKind::Forecast)
+        .map(|(index, point)| fix(index, point))
+        .collect()
+}
+
+/// Every fix of the track in time order.
+pub(crate) fn all_fixes(forecast: &Forecast) -> Vec<Fix<'_>> {
+    forecast
+        .track
+        .iter()
+        .enumerate()
+        .map(|(index, point)| fix(index, point))
+        .collect()
 }
 
 fn fix(index: usize, point: &TrackPoint) -> Fix<'_> {
