@@ -5,3 +5,5 @@
 //! binary). Data flows one way: feeds -> hazard -> exposure -> alerts -> output.
 
 pub mod domain;
+pub mod layers;
+pub mod spatial;
