@@ -32,6 +32,9 @@ const KM_PER_DEG_LOWER_BOUND: f64 = 110.574;
 /// larger margin only costs a few more candidates.
 const EARLY_STOP_MARGIN: f64 = 0.95;
 
+/// A ring segment in an R-tree, keyed by its bounding box.
+type Edge = GeomWithData<Rectangle<[f64; 2]>, Line<f64>>;
+
 /// A (multi)polygon prepared for many closed point-in-polygon tests.
 ///
 /// Interior tests use geo's [`IntervalTreeMultiPolygon`] (O(log n) per point instead of a
@@ -42,7 +45,7 @@ const EARLY_STOP_MARGIN: f64 = 0.95;
 struct PreparedArea {
     oriented: MultiPolygon<f64>,
     interior: IntervalTreeMultiPolygon<f64>,
-    edges: OnceLock<RTree<GeomWithData<Rectangle<[f64; 2]>, Line<f64>>>>,
+    edges: OnceLock<RTree<Edge>>,
 }
 
 impl PreparedArea {
