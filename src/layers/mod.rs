@@ -140,6 +140,7 @@ pub(crate) enum Locus {
     /// Index in a GeoJSON `features` array, 0-based.
     Feature(usize),
     /// GDAL feature id.
+    #[cfg_attr(not(feature = "gdal"), allow(dead_code))]
     Fid(u64),
     /// Line in a CSV file, 1-based.
     Line(u64),

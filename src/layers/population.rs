@@ -18,7 +18,7 @@ pub(crate) struct PopulationRow {
 /// The table's rows; duplicate P-codes are an error (which one would be right?).
 pub(crate) fn table(
     spec: &LayerSpec,
-    records: Vec<super::Record>,
+    records: Vec<Record>,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<PopulationRow>, LayerError> {
     let mut rows: Vec<(PopulationRow, String)> = Vec::with_capacity(records.len());
@@ -49,7 +49,7 @@ pub(crate) fn table(
                 format!("P-code {pcode} appears twice (first at {first_at}): keep one row"),
             ));
         }
-        rows.push((PopulationRow { pcode, persons }, describe_at(&record)));
+        rows.push((PopulationRow { pcode, persons }, record.at.to_string()));
     }
     if skipped > 0 {
         warnings.push(format!(
@@ -59,10 +59,6 @@ pub(crate) fn table(
         ));
     }
     Ok(rows.into_iter().map(|(row, _)| row).collect())
-}
-
-fn describe_at(record: &Record) -> String {
-    record.at.to_string()
 }
 
 /// Puts each row's population on its district and each province's sum on the province.
