@@ -161,7 +161,7 @@ impl AreaIndex {
     /// Areas with a polygon part whose *bounding box* intersects `rect`, ascending, each
     /// once. A candidate filter, not an exact intersection: callers intersect the geometry
     /// themselves.
-    pub fn intersecting_bbox(&self, rect: Rect<f64>) -> impl Iterator<Item = usize> + '_ {
+    pub fn intersecting_bbox(&self, rect: Rect<f64>) -> impl Iterator<Item = usize> + use<> {
         let envelope =
             AABB::from_corners([rect.min().x, rect.min().y], [rect.max().x, rect.max().y]);
         let mut hits: Vec<usize> = self

@@ -1,7 +1,8 @@
 //! GDAL/OGR vector reader (GeoPackage, Shapefile, FlatGeobuf, ...): features to
 //! [`Record`]s. Compiled only with the `gdal` feature.
 //!
-//! Opens the file itself (GDAL needs a path). Checks that the layer is WGS 84
+//! Opens the file itself (GDAL needs a path); the only module that may name the `gdal`
+//! crate, so nothing else in the package depends on it. Checks that the layer is WGS 84
 //! longitude/latitude and refuses anything else rather than reprojecting: reprojection
 //! belongs in data preparation, where a person can check the result.
 

@@ -11,8 +11,9 @@ use csv::{ReaderBuilder, StringRecord};
 
 use super::{Field, LayerError, LayerSpec, Locus, Record};
 
-/// How many leading rows may come before the hashtag row. HXL lets data providers put
-/// any number of human header rows above the tags; libhxl looks at the first 25.
+/// How many leading rows are searched for the hashtag row. HXL lets data providers put
+/// human header rows above the tags; libhxl-python (`hxl.input`, HXLTagsNotFoundException
+/// "HXL tags not found in first 25 rows") looks at the first 25, and so do we.
 const MAX_ROWS_BEFORE_HASHTAGS: usize = 25;
 
 /// A column's HXL hashtag: `#tag` plus attributes, lower-cased.
@@ -173,19 +174,14 @@ pub(crate) fn read_hxl(spec: &LayerSpec, bytes: &[u8]) -> Result<Vec<Record>, La
     Ok(records(&rows, tag_row + 1, &columns))
 }
 
-/// A row is the hashtag row when every non-empty cell is a hashtag and one at least is.
+/// A row is the hashtag row when at least half of its non-empty cells are hashtags (the
+/// rule of libhxl-python, `FUZZY_HASHTAG_PERCENTAGE = 0.5`); cells that are not hashtags
+/// leave their column untagged.
 fn hashtag_row(row: &StringRecord) -> Option<Vec<Option<Hashtag>>> {
-    let mut any = false;
-    let mut tags = Vec::with_capacity(row.len());
-    for cell in row.iter() {
-        if cell.trim().is_empty() {
-            tags.push(None);
-        } else {
-            tags.push(Some(Hashtag::parse(cell)?));
-            any = true;
-        }
-    }
-    any.then_some(tags)
+    let tags: Vec<Option<Hashtag>> = row.iter().map(Hashtag::parse).collect();
+    let non_empty = row.iter().filter(|c| !c.trim().is_empty()).count();
+    let tagged = tags.iter().flatten().count();
+    (tagged > 0 && tagged * 2 >= non_empty).then_some(tags)
 }
 
 /// Reads a CSV whose first row names the columns.
@@ -306,6 +302,25 @@ mod tests {
         assert!(pattern("#adm1-code").matches(&tag("#adm1+name")));
         assert!(pattern("#geo+lat!").matches(&tag("#geo+lat")));
         assert!(!pattern("#geo+lat!").matches(&tag("#geo+lat+site")));
+    }
+
+    #[test]
+    fn a_hashtag_row_may_hold_a_stray_note_but_a_data_row_is_not_one() {
+        let tags = hashtag_row(&StringRecord::from(vec![
+            "#loc+name",
+            "#geo+lat",
+            "see notes",
+        ]));
+        let Some(tags) = tags else {
+            panic!("two of three cells are hashtags");
+        };
+        assert_eq!(tags.iter().flatten().count(), 2);
+        assert_eq!(
+            tags.get(2),
+            Some(&None),
+            "the note leaves its column untagged"
+        );
+        assert!(hashtag_row(&StringRecord::from(vec!["Beira", "-19.83", "#1"])).is_none());
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! what their fields mean, and their licence and source.
 //!
 //! Parsed raw (serde, unknown keys rejected), then validated once into [`Manifest`] with
-//! every path resolved. Reads only the manifest file itself; never opens a layer. Every key
-//! is documented in layers/README.md.
+//! every path resolved. Reads only the manifest file itself and never opens a layer; must
+//! not depend on the readers, GDAL or anything past the domain types. Every key is
+//! documented in layers/README.md.
 
 use std::path::{Path, PathBuf};
 
