@@ -12,4 +12,6 @@ pub mod domain;
 pub mod exposure;
 pub mod feeds;
 pub mod hazard;
+pub mod layers;
 pub mod replay;
+pub mod spatial;
