@@ -96,7 +96,10 @@ fn names_table(layers: &Path) -> Result<std::collections::HashMap<String, String
         return Ok(Default::default());
     }
     let bytes = fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
-    Ok(feeds::ibtracs::parse_sid_names(&bytes, &p.display().to_string())?)
+    Ok(feeds::ibtracs::parse_sid_names(
+        &bytes,
+        &p.display().to_string(),
+    )?)
 }
 
 fn read_input(path: &Path) -> Result<Vec<u8>> {
@@ -216,15 +219,21 @@ pub fn replay_cmd(a: ReplayArgs) -> Result<()> {
 
     let times = replay::issuance_times(&track, every);
     if times.is_empty() {
-        bail!("{origin}: no fix of {} falls on a {} step", track.storm.name, a.every);
+        bail!(
+            "{origin}: no fix of {} falls on a {} step",
+            track.storm.name,
+            a.every
+        );
     }
     let landfalls = crate::hazard::landfalls(&track, &layers.layers.country, &cfg.hazard);
     let mut summary = replay::Summary::new(landfalls);
     fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let bar = ProgressBar::new(times.len() as u64);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} replay {msg} [{bar:30}] {pos}/{len} issuances ({eta})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(
+            "{spinner} replay {msg} [{bar:30}] {pos}/{len} issuances ({eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar.set_message(track.storm.name.clone());
     let started = Instant::now();
@@ -238,7 +247,11 @@ pub fn replay_cmd(a: ReplayArgs) -> Result<()> {
         assessment.input_notes.clone_from(&input_notes);
         summary.add(&assessment);
         if !assessment.exposure.districts.is_empty() {
-            let doc = document::alert_document(&assessment, &layers.layers, cfg.output.coordinate_decimals);
+            let doc = document::alert_document(
+                &assessment,
+                &layers.layers,
+                cfg.output.coordinate_decimals,
+            );
             let name = format!(
                 "{}_{}.geojson",
                 track.storm.name.to_lowercase(),
@@ -250,7 +263,8 @@ pub fn replay_cmd(a: ReplayArgs) -> Result<()> {
     }
     bar.finish_and_clear();
     let csv_path = a.out.join("summary.csv");
-    fs::write(&csv_path, summary.to_csv()).with_context(|| format!("writing {}", csv_path.display()))?;
+    fs::write(&csv_path, summary.to_csv())
+        .with_context(|| format!("writing {}", csv_path.display()))?;
     let json_path = a.out.join("summary.json");
     let summary_json = serde_json::json!({
         "storm": track.storm,

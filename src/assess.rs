@@ -58,12 +58,8 @@ pub fn assess(
     now: DateTime<Utc>,
 ) -> Result<Assessment, HazardError> {
     let hazard = hazard::build_hazard(forecast, &layers.layers.country, &cfg.hazard)?;
-    let exposure = exposure::assess_exposure(
-        &hazard,
-        forecast.reference_time,
-        layers,
-        &cfg.exposure,
-    );
+    let exposure =
+        exposure::assess_exposure(&hazard, forecast.reference_time, layers, &cfg.exposure);
 
     let mut levels = BTreeMap::new();
     for d in &exposure.districts {
@@ -100,7 +96,11 @@ pub fn assess(
     let first_arrival_lead_h = exposure
         .districts
         .iter()
-        .filter(|d| d.province_pcode.as_ref().is_some_and(|p| watched.contains(p)))
+        .filter(|d| {
+            d.province_pcode
+                .as_ref()
+                .is_some_and(|p| watched.contains(p))
+        })
         .filter_map(|d| d.at(cfg.trigger.threshold_kt).map(|w| w.lead_time_h))
         .min_by(f64::total_cmp);
     let trigger = trigger::evaluate(

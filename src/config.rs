@@ -72,12 +72,7 @@ impl Config {
         let mut needed = cfg.levels.wind_thresholds();
         needed.push(cfg.trigger.threshold_kt);
         for t in needed {
-            if !cfg
-                .hazard
-                .thresholds_kt
-                .iter()
-                .any(|h| (h - t).abs() < 0.5)
-            {
+            if !cfg.hazard.thresholds_kt.iter().any(|h| (h - t).abs() < 0.5) {
                 cfg.hazard.thresholds_kt.push(t);
             }
         }
@@ -111,7 +106,9 @@ impl Config {
                 self.output.coordinate_decimals
             )));
         }
-        if !(self.exposure.max_shelter_distance_km > 0.0) {
+        if self.exposure.max_shelter_distance_km.is_nan()
+            || self.exposure.max_shelter_distance_km <= 0.0
+        {
             return Err(inv(
                 "exposure.max_shelter_distance_km must be a positive number of km".to_string(),
             ));
@@ -127,14 +124,32 @@ mod tests {
     #[test]
     fn embedded_default_parses_and_validates() {
         let c = Config::embedded_default().unwrap();
-        assert!(c.hazard.thresholds_kt.iter().any(|t| (*t - 64.0).abs() < 0.5));
+        assert!(
+            c.hazard
+                .thresholds_kt
+                .iter()
+                .any(|t| (*t - 64.0).abs() < 0.5)
+        );
         assert_eq!(c.trigger.provinces.len(), 8);
+    }
+
+    #[test]
+    fn the_documented_defaults_are_the_code_defaults() {
+        // config/default.toml documents every key; it must say what the code does.
+        let c = Config::embedded_default().unwrap();
+        assert_eq!(c.hazard, crate::hazard::HazardConfig::default());
+        assert_eq!(c.exposure, ExposureConfig::default());
+        assert_eq!(c.levels, LevelRules::default());
+        assert_eq!(c.trigger, TriggerConfig::default());
+        assert_eq!(c.output, OutputConfig::default());
     }
 
     #[test]
     fn unknown_key_is_an_error_naming_the_key_and_the_file() {
         let text = format!("{DEFAULT_TOML}\n[exposure2]\nx = 1\n");
-        let e = Config::from_toml(&text, "site.toml").unwrap_err().to_string();
+        let e = Config::from_toml(&text, "site.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("site.toml") && e.contains("exposure2"), "{e}");
         let e = Config::from_toml("[trigger]\nthreshold_kts = 64\n", "x.toml")
             .unwrap_err()

@@ -6,7 +6,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
-#[command(name = "aviso", version, about = "Early warning of tropical cyclones for Mozambique: forecast -> districts, sites and people at risk")]
+#[command(
+    name = "aviso",
+    version,
+    about = "Early warning of tropical cyclones for Mozambique: forecast -> districts, sites and people at risk"
+)]
 struct Cli {
     /// Configuration file (TOML). Default: the embedded config/default.toml.
     #[arg(long, global = true, env = "AVISO_CONFIG")]

@@ -102,7 +102,9 @@ impl Summary {
             .next_landfall_after(t)
             .map(|l| (l.time - t).num_minutes() as f64 / 60.0);
         for d in &a.exposure.districts {
-            let Some(dl) = a.levels.get(&d.pcode) else { continue };
+            let Some(dl) = a.levels.get(&d.pcode) else {
+                continue;
+            };
             let entry = self
                 .districts
                 .entry(d.pcode.clone())

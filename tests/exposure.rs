@@ -42,7 +42,14 @@ fn district(pcode: &str, g: MultiPolygon<f64>, population: f64) -> AdminArea {
     }
 }
 
-fn point(layer: &str, kind: PointKind, id: &str, lon: f64, lat: f64, district: &str) -> PointFeature {
+fn point(
+    layer: &str,
+    kind: PointKind,
+    id: &str,
+    lon: f64,
+    lat: f64,
+    district: &str,
+) -> PointFeature {
     PointFeature {
         layer: layer.into(),
         kind,
@@ -71,7 +78,8 @@ fn layers() -> Layers {
         population: Some(5000.0),
         population_source: None,
     };
-    let s = |id: &str, lon, lat, d: &str| point("settlements", PointKind::Settlement, id, lon, lat, d);
+    let s =
+        |id: &str, lon, lat, d: &str| point("settlements", PointKind::Settlement, id, lon, lat, d);
     // Four settlements in A: one in the western half (inside the footprint), three east.
     let settlements = vec![
         s("s1", 35.2, -19.5, "MZ9901"),
@@ -79,22 +87,42 @@ fn layers() -> Layers {
         s("s3", 35.8, -19.2, "MZ9901"),
         s("s4", 35.9, -19.8, "MZ9901"),
     ];
-    let h = |id: &str, lon, lat, d: &str| point("health", PointKind::HealthFacility, id, lon, lat, d);
+    let h =
+        |id: &str, lon, lat, d: &str| point("health", PointKind::HealthFacility, id, lon, lat, d);
     // One facility inside the footprint (unsafe), two outside at known distances.
     let health = vec![
         h("h_inside", 35.1, -19.1, "MZ9901"),
         h("h_near", 35.6, -19.5, "MZ9901"),
         h("h_far", 36.9, -19.5, "MZ9902"),
     ];
-    let site = vec![point("sites", PointKind::IdpSite, "site1", 35.3, -19.5, "MZ9901")];
+    let site = vec![point(
+        "sites",
+        PointKind::IdpSite,
+        "site1",
+        35.3,
+        -19.5,
+        "MZ9901",
+    )];
     Layers {
         country: rect(35.0, -20.0, 37.0, -19.0),
         provinces: vec![province],
         districts: vec![a, b],
         points: vec![
-            PointLayer { info: info("settlements"), kind: PointKind::Settlement, features: settlements },
-            PointLayer { info: info("health"), kind: PointKind::HealthFacility, features: health },
-            PointLayer { info: info("sites"), kind: PointKind::IdpSite, features: site },
+            PointLayer {
+                info: info("settlements"),
+                kind: PointKind::Settlement,
+                features: settlements,
+            },
+            PointLayer {
+                info: info("health"),
+                kind: PointKind::HealthFacility,
+                features: health,
+            },
+            PointLayer {
+                info: info("sites"),
+                kind: PointKind::IdpSite,
+                features: site,
+            },
         ],
         infos: vec![],
     }
@@ -117,7 +145,11 @@ fn hazard() -> (Hazard, chrono::DateTime<Utc>) {
         period: Period::Forecast,
         method: FootprintMethod::QuadrantRadii,
         area_km2: union.geodesic_area_unsigned() / 1e6,
-        segments: vec![seg(0, MultiPolygon::new(vec![])), seg(12, over_a), seg(24, over_b)],
+        segments: vec![
+            seg(0, MultiPolygon::new(vec![])),
+            seg(12, over_a),
+            seg(24, over_b),
+        ],
         geometry: union,
     };
     let hazard = Hazard {
@@ -172,8 +204,14 @@ fn points_inside_are_listed_and_safe_shelters_lie_outside_every_footprint() {
     let e = assess_exposure(&hz, t0, &il, &cfg);
     let ids: Vec<&str> = e.points.iter().map(|p| p.id.as_str()).collect();
     // Settlements are counted, not listed; the facility and the site inside are listed.
-    assert!(ids.contains(&"h_inside") && ids.contains(&"site1"), "{ids:?}");
-    assert!(!ids.iter().any(|i| i.starts_with('s') && *i != "site1"), "{ids:?}");
+    assert!(
+        ids.contains(&"h_inside") && ids.contains(&"site1"),
+        "{ids:?}"
+    );
+    assert!(
+        !ids.iter().any(|i| i.starts_with('s') && *i != "site1"),
+        "{ids:?}"
+    );
     assert!(!ids.contains(&"h_near") && !ids.contains(&"h_far"));
 
     let site = e.points.iter().find(|p| p.id == "site1").unwrap();
@@ -186,14 +224,20 @@ fn points_inside_are_listed_and_safe_shelters_lie_outside_every_footprint() {
     assert!((d - 31.5).abs() < 0.5, "{d}");
 
     // With a 200 km limit both outside facilities are proposed, nearest first.
-    let wide = ExposureConfig { max_shelter_distance_km: 200.0, ..ExposureConfig::default() };
+    let wide = ExposureConfig {
+        max_shelter_distance_km: 200.0,
+        ..ExposureConfig::default()
+    };
     let e = assess_exposure(&hz, t0, &il, &wide);
     let site = e.points.iter().find(|p| p.id == "site1").unwrap();
     let shelters: Vec<&str> = site.safe_shelters.iter().map(|s| s.id.as_str()).collect();
     assert_eq!(shelters, ["h_near", "h_far"]);
 
     // A shelter limit of 20 km proposes nothing.
-    let near_only = ExposureConfig { max_shelter_distance_km: 20.0, ..ExposureConfig::default() };
+    let near_only = ExposureConfig {
+        max_shelter_distance_km: 20.0,
+        ..ExposureConfig::default()
+    };
     let e = assess_exposure(&hz, t0, &il, &near_only);
     let site = e.points.iter().find(|p| p.id == "site1").unwrap();
     assert!(site.safe_shelters.is_empty());

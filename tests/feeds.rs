@@ -118,7 +118,12 @@ fn check_rsmc_product(
     assert_eq!(f.reference_time, time_of(forecast[0]));
     assert!(f.reference_time >= reference);
     if f.reference_time != reference {
-        assert!(parsed.notes.iter().any(|n| n.contains("lead times are counted from")));
+        assert!(
+            parsed
+                .notes
+                .iter()
+                .any(|n| n.contains("lead times are counted from"))
+        );
     }
     assert_eq!(f.storm.name, raw["cyclone_name"].as_str().unwrap());
     assert_eq!(f.storm.id, raw["cyclone_id"].as_str().unwrap());
@@ -179,7 +184,11 @@ fn freddy_product_parses_into_118_fixes_with_the_shared_fix_kept_as_forecast() {
         Utc.with_ymd_and_hms(2023, 3, 10, 0, 5, 39).unwrap()
     );
     // The product labels its points 12, 24, ... 84 h: lead times must say the same.
-    let leads: Vec<f64> = f.forecast_points().iter().map(|p| f.lead_time_h(p)).collect();
+    let leads: Vec<f64> = f
+        .forecast_points()
+        .iter()
+        .map(|p| f.lead_time_h(p))
+        .collect();
     assert_eq!(leads, [0.0, 12.0, 24.0, 36.0, 48.0, 60.0, 72.0, 84.0]);
 }
 

@@ -77,11 +77,15 @@ fn freddy_has_34_48_and_64_kt_forecast_swaths_drawn_from_rsmc_radii() {
         );
         // Every forecast fix that reaches a threshold carries radii for it: no profile.
         assert_eq!(s.method, FootprintMethod::QuadrantRadii);
-        // Reference fix (the 04Z analysis; its forecast duplicate is skipped) + 7 forecast
-        // points (12 h … 84 h) = 8 fixes, 7 segments.
-        assert_eq!(s.segments.len(), 7);
+        // The reference fix (04Z, tau 0) to the 84 h point: 84 h cut into segments of at
+        // most 3 h (segment_minutes = 180), contiguous in time.
+        assert_eq!(s.segments.len(), 28);
         assert_eq!(s.segments[0].start, utc("2023-03-10T04:00:00Z"));
-        assert_eq!(s.segments[6].end, utc("2023-03-13T16:00:00Z"));
+        assert_eq!(s.segments[27].end, utc("2023-03-13T16:00:00Z"));
+        for w in s.segments.windows(2) {
+            assert_eq!(w[0].end, w[1].start);
+            assert!(w[0].end - w[0].start <= chrono::Duration::hours(3));
+        }
     }
 }
 
@@ -95,13 +99,22 @@ fn freddy_64_kt_swath_covers_quelimane_on_the_coast() {
     assert!(s64.geometry.intersects(&quelimane));
     // The 64 kt winds reach the country outline (the Zambezia coast).
     assert!(s64.geometry.intersects(&f.country));
-    // ... and the segment that covers it is the 12 h → 24 h one or the next.
+    // ... and the first segment that covers it lies in the 12 h → 24 h leg.
     let first_hit = s64
         .segments
         .iter()
         .find(|seg| seg.geometry.intersects(&quelimane))
         .expect("a segment covers Quelimane");
-    assert_eq!(first_hit.end, utc("2023-03-11T04:00:00Z"));
+    assert!(
+        first_hit.start >= utc("2023-03-10T16:00:00Z"),
+        "{}",
+        first_hit.start
+    );
+    assert!(
+        first_hit.end <= utc("2023-03-11T04:00:00Z"),
+        "{}",
+        first_hit.end
+    );
 }
 
 #[test]
@@ -190,12 +203,21 @@ fn freddy_swath_rings_follow_the_right_hand_rule() {
 fn freddy_observed_swaths_use_the_profile_where_early_fixes_lack_radii() {
     let Some(f) = freddy() else { return };
     // The first 16 analysis points (2023-02-10 16Z to 02-14 10Z, 60–100 kt) carry a
-    // maximum wind but no radii, pressure or RMW.
-    let s64 = swath(&f.hazard.observed_swaths, 64.0);
+    // maximum wind but no radii, pressure or RMW. They lie weeks before the reference
+    // time: reach them by widening the observed context.
+    let cfg = HazardConfig {
+        observed_context_h: 60.0 * 24.0,
+        ..HazardConfig::default()
+    };
+    let hazard = build_hazard(&f.forecast, &f.country, &cfg).unwrap();
+    let s64 = swath(&hazard.observed_swaths, 64.0);
     assert_eq!(s64.method, FootprintMethod::Mixed);
     let early = at(103.05, -14.78); // the 2023-02-11 16Z fix, 90 kt
     assert!(s64.geometry.intersects(&early));
-    let notes = f.hazard.notes.join("\n");
+    // With the default 72 h context the early fixes are not drawn.
+    let s64_default = swath(&f.hazard.observed_swaths, 64.0);
+    assert!(!s64_default.geometry.intersects(&early));
+    let notes = hazard.notes.join("\n");
     assert!(notes.contains("Holland"), "{notes}");
     assert!(notes.contains("2023-02-11T16:00Z"), "{notes}");
     assert!(notes.contains("Willoughby"), "{notes}");
@@ -505,7 +527,12 @@ fn a_fix_with_all_radii_zero_pinches_the_swath_and_two_leave_their_segment_empty
         |i| r64(if i == 1 || i == 2 { 0.0 } else { 30.0 }),
         4,
     );
-    let h = build_hazard(&f, &nothing(), &HazardConfig::default()).unwrap();
+    // One segment per 6 h leg, to look at legs.
+    let per_leg = HazardConfig {
+        segment_minutes: 360.0,
+        ..HazardConfig::default()
+    };
+    let h = build_hazard(&f, &nothing(), &per_leg).unwrap();
     let s64 = swath(&h.forecast_swaths, 64.0);
     assert!(!s64.segments[0].geometry.0.is_empty());
     assert!(s64.segments[1].geometry.0.is_empty());

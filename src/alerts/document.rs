@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 use crate::alerts::levels::Level;
 use crate::assess::Assessment;
 use crate::domain::{FixKind, Layers, Period, SwioCategory, WindSwath};
-use crate::exposure::ShelterOption;
+use crate::exposure::{PeopleMethod, ShelterOption};
 
 /// Identifies the document layout; bump when a field changes meaning.
 pub const SCHEMA: &str = "aviso-alert/1";
@@ -41,7 +41,11 @@ fn ring_coords(ls: &LineString<f64>, decimals: u32) -> Option<Vec<[f64; 2]>> {
 
 fn polygon_coords(p: &Polygon<f64>, decimals: u32) -> Option<Vec<Vec<[f64; 2]>>> {
     let mut rings = vec![ring_coords(p.exterior(), decimals)?];
-    rings.extend(p.interiors().iter().filter_map(|r| ring_coords(r, decimals)));
+    rings.extend(
+        p.interiors()
+            .iter()
+            .filter_map(|r| ring_coords(r, decimals)),
+    );
     Some(rings)
 }
 
@@ -78,7 +82,9 @@ fn feature(geometry: Value, properties: Value) -> Value {
 
 fn level_json(level: Option<Level>) -> Value {
     match level {
-        Some(l) => json!({"code": l.name_en(), "pt": l.name_pt(), "en": l.name_en(), "colour": l.colour_hex(), "meaning_pt": l.meaning_pt(), "meaning_en": l.meaning_en()}),
+        Some(l) => {
+            json!({"code": l.name_en(), "pt": l.name_pt(), "en": l.name_en(), "colour": l.colour_hex(), "meaning_pt": l.meaning_pt(), "meaning_en": l.meaning_en()})
+        }
         None => Value::Null,
     }
 }
@@ -116,7 +122,10 @@ fn swath_feature(s: &WindSwath, decimals: u32) -> Option<Value> {
         Period::Observed => (
             "observed_wind_swath",
             format!("Ventos ≥ {} nós já ocorridos (contexto)", s.threshold_kt),
-            format!("Observed winds ≥ {} kt (context, already passed)", s.threshold_kt),
+            format!(
+                "Observed winds ≥ {} kt (context, already passed)",
+                s.threshold_kt
+            ),
         ),
     };
     Some(feature(
@@ -179,9 +188,19 @@ pub fn alert_document(a: &Assessment, layers: &Layers, decimals: u32) -> Value {
     };
     let mut fc_line = line_of(FixKind::Forecast);
     if let Some(last_obs) = f.track.iter().rev().find(|p| p.kind == FixKind::Analysis)
-        && fc_line.first() != Some(&Coord { x: last_obs.lon, y: last_obs.lat })
+        && fc_line.first()
+            != Some(&Coord {
+                x: last_obs.lon,
+                y: last_obs.lat,
+            })
     {
-        fc_line.insert(0, Coord { x: last_obs.lon, y: last_obs.lat });
+        fc_line.insert(
+            0,
+            Coord {
+                x: last_obs.lon,
+                y: last_obs.lat,
+            },
+        );
     }
     if let Some(g) = line_geometry(&line_of(FixKind::Analysis), decimals) {
         features.push(feature(g, json!({"layer": "observed_track", "label_en": "Observed track", "label_pt": "Trajectória observada"})));
@@ -225,7 +244,7 @@ pub fn alert_document(a: &Assessment, layers: &Layers, decimals: u32) -> Value {
                 (
                     format!("{}", w.threshold_kt),
                     json!({
-                        "people_at_risk": w.people_at_risk.round(),
+                        "people_at_risk": (w.method != PeopleMethod::NoPopulation).then(|| w.people_at_risk.round()),
                         "area_km2": round(w.area_km2, 1),
                         "area_share": round(w.area_share, 4),
                         "method": w.method,
@@ -251,7 +270,11 @@ pub fn alert_document(a: &Assessment, layers: &Layers, decimals: u32) -> Value {
                 "level_colour": level.map(|l| l.colour_hex()),
                 "level_rule": a.levels.get(&d.pcode).map(|l| l.rule),
                 "population": d.population,
-                "people_at_risk": d.widest().map(|w| w.people_at_risk.round()).unwrap_or(0.0),
+                "people_at_risk": match d.widest() {
+                    Some(w) if w.method == PeopleMethod::NoPopulation => None,
+                    Some(w) => Some(w.people_at_risk.round()),
+                    None => Some(0.0),
+                },
                 "max_threshold_kt": d.strongest().map(|w| w.threshold_kt),
                 "first_arrival": d.widest().map(|w| w.first_arrival.to_rfc3339()),
                 "lead_time_h": d.widest().map(|w| round(w.lead_time_h, 1)),
@@ -293,7 +316,11 @@ pub fn alert_document(a: &Assessment, layers: &Layers, decimals: u32) -> Value {
     let caveats: Vec<Value> = layers
         .infos
         .iter()
-        .filter_map(|i| i.caveat.as_ref().map(|c| json!({"layer": i.name, "caveat": c})))
+        .filter_map(|i| {
+            i.caveat
+                .as_ref()
+                .map(|c| json!({"layer": i.name, "caveat": c}))
+        })
         .collect();
     let totals = |t: &[crate::exposure::AreaTotal]| -> Value {
         Value::Array(

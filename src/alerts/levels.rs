@@ -170,7 +170,7 @@ impl LevelRules {
                     "levels.rule[{i}]: max_lead_h {h} must be a non-negative number of hours"
                 )));
             }
-            if !(r.min_people >= 0.0) {
+            if r.min_people.is_nan() || r.min_people < 0.0 {
                 return Err(AlertsError::Config(format!(
                     "levels.rule[{i}]: min_people {} must be ≥ 0",
                     r.min_people

@@ -8,6 +8,7 @@ use std::fmt::Write;
 use chrono::{DateTime, FixedOffset, Utc};
 
 use crate::assess::Assessment;
+use crate::exposure::PeopleMethod;
 
 fn cat(t: DateTime<Utc>) -> String {
     // ok: 2 h is always a valid offset; fall back to UTC if the constructor ever refuses.
@@ -37,8 +38,19 @@ fn people(n: f64) -> String {
 pub fn render(a: &Assessment) -> String {
     let f = &a.forecast;
     let mut s = String::new();
-    let _ = writeln!(s, "AVISO — {} ({}) — {}", f.storm.name, f.storm.id, f.source.label());
-    let _ = writeln!(s, "Emitido / issued: {}   Referência / reference: {}", cat(f.issued), cat(f.reference_time));
+    let _ = writeln!(
+        s,
+        "AVISO — {} ({}) — {}",
+        f.storm.name,
+        f.storm.id,
+        f.source.label()
+    );
+    let _ = writeln!(
+        s,
+        "Emitido / issued: {}   Referência / reference: {}",
+        cat(f.issued),
+        cat(f.reference_time)
+    );
     let _ = writeln!(s, "Origem / source file: {}", f.origin);
     match a.event_level {
         Some(l) => {
@@ -51,11 +63,19 @@ pub fn render(a: &Assessment) -> String {
             );
         }
         None => {
-            let _ = writeln!(s, "NÍVEL DO EVENTO / EVENT LEVEL: nenhum distrito afectado / no district affected");
+            let _ = writeln!(
+                s,
+                "NÍVEL DO EVENTO / EVENT LEVEL: nenhum distrito afectado / no district affected"
+            );
         }
     }
     if let Some(w) = f.peak_forecast_wind_10min() {
-        let _ = writeln!(s, "Vento máximo previsto / peak forecast wind: {:.0} kt ({:.0} km/h, 10-min)", w.0, w.to_kmh());
+        let _ = writeln!(
+            s,
+            "Vento máximo previsto / peak forecast wind: {:.0} kt ({:.0} km/h, 10-min)",
+            w.0,
+            w.to_kmh()
+        );
     }
     match &a.hazard.landfall {
         Some(l) => {
@@ -66,14 +86,22 @@ pub fn render(a: &Assessment) -> String {
                 l.lead_time_h,
                 l.lon,
                 -l.lat,
-                l.wind_kt.map(|w| format!(", {w:.0} kt")).unwrap_or_default()
+                l.wind_kt
+                    .map(|w| format!(", {w:.0} kt"))
+                    .unwrap_or_default()
             );
         }
         None if a.over_land_at_reference => {
-            let _ = writeln!(s, "Chegada a terra / landfall: já em terra / already over land");
+            let _ = writeln!(
+                s,
+                "Chegada a terra / landfall: já em terra / already over land"
+            );
         }
         None => {
-            let _ = writeln!(s, "Chegada a terra / landfall: não prevista / none forecast");
+            let _ = writeln!(
+                s,
+                "Chegada a terra / landfall: não prevista / none forecast"
+            );
         }
     }
     let _ = writeln!(
@@ -92,11 +120,11 @@ pub fn render(a: &Assessment) -> String {
     }
     let _ = writeln!(s);
     let thresholds: Vec<f64> = a.exposure.national.iter().map(|t| t.threshold_kt).collect();
-    let mut header = format!("{:<14} {:<22} {:<9}", "Província", "Distrito", "Nível");
+    let mut header = format!("{:<14} {:<29} {:<9}", "Província", "Distrito", "Nível");
     for t in &thresholds {
         let _ = write!(header, " {:>11}", format!("≥{t}kt pess."));
     }
-    let _ = write!(header, " {:>8}  {}", "chegada", "pontos / points inside");
+    let _ = write!(header, " {:>8}  pontos / points inside", "chegada");
     let _ = writeln!(s, "{header}");
     let mut rows: Vec<_> = a.exposure.districts.iter().collect();
     rows.sort_by(|x, y| {
@@ -110,18 +138,29 @@ pub fn render(a: &Assessment) -> String {
         )
     });
     for d in rows {
-        let level = a.levels.get(&d.pcode).map(|l| l.level.name_pt()).unwrap_or("-");
+        let level = a
+            .levels
+            .get(&d.pcode)
+            .map(|l| l.level.name_pt())
+            .unwrap_or("-");
         let mut line = format!(
-            "{:<14} {:<22} {:<9}",
+            "{:<14} {:<29} {:<9}",
             d.province_name.as_deref().unwrap_or("?"),
             format!("{} {}", d.pcode, d.name),
             level
         );
         for t in &thresholds {
-            let v = d.at(*t).map(|w| people(w.people_at_risk)).unwrap_or_else(|| "-".into());
+            let v = match d.at(*t) {
+                Some(w) if w.method == PeopleMethod::NoPopulation => "?".to_string(),
+                Some(w) => people(w.people_at_risk),
+                None => "-".to_string(),
+            };
             let _ = write!(line, " {v:>11}");
         }
-        let arrival = d.widest().map(|w| format!("+{:.0}h", w.lead_time_h)).unwrap_or_else(|| "cone".into());
+        let arrival = d
+            .widest()
+            .map(|w| format!("+{:.0}h", w.lead_time_h))
+            .unwrap_or_else(|| "cone".into());
         let pts = d
             .widest()
             .map(|w| {
@@ -143,7 +182,12 @@ pub fn render(a: &Assessment) -> String {
             let shelter = p
                 .safe_shelters
                 .first()
-                .map(|x| format!(" → abrigo seguro / safe shelter: {} ({:.0} km)", x.name, x.distance_km))
+                .map(|x| {
+                    format!(
+                        " → abrigo seguro / safe shelter: {} ({:.0} km)",
+                        x.name, x.distance_km
+                    )
+                })
                 .unwrap_or_default();
             let _ = writeln!(
                 s,
@@ -167,5 +211,9 @@ pub fn render(a: &Assessment) -> String {
     }
     let _ = writeln!(s, "  - {}", a.exposure.method_note);
     let _ = writeln!(s, "  - níveis / levels: {}", a.levels_version);
+    let _ = writeln!(
+        s,
+        "  - ? = população desconhecida / population unknown; - = não atingido / not reached"
+    );
     s
 }

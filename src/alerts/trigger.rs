@@ -40,10 +40,12 @@ impl Default for TriggerConfig {
             threshold_kt: 64.0,
             // Cabo Delgado, Nampula, Zambezia, Sofala, Inhambane, Gaza, Maputo, Maputo City
             // (OCHA COD-AB 2019 P-codes).
-            provinces: ["MZ01", "MZ07", "MZ11", "MZ09", "MZ03", "MZ02", "MZ05", "MZ06"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
+            provinces: [
+                "MZ01", "MZ07", "MZ11", "MZ09", "MZ03", "MZ02", "MZ05", "MZ06",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
             readiness_lead_h: [96.0, 120.0],
             action_lead_h: [6.0, 96.0],
             season_start: "10-01".to_string(),
@@ -203,15 +205,31 @@ pub fn evaluate(cfg: &TriggerConfig, input: &TriggerInput<'_>) -> TriggerStatus 
     let [a0, a1] = cfg.action_lead_h;
     let [r0, r1] = cfg.readiness_lead_h;
     let (state, why) = if l < a0 {
-        (TriggerState::TooLate, format!("{l:.0} h to {} is under {a0} h", lead.1))
+        (
+            TriggerState::TooLate,
+            format!("{l:.0} h to {} is under {a0} h", lead.1),
+        )
     } else if l <= a1 {
-        (TriggerState::Action, format!("{l:.0} h to {} is within {a0}–{a1} h", lead.1))
+        (
+            TriggerState::Action,
+            format!("{l:.0} h to {} is within {a0}–{a1} h", lead.1),
+        )
     } else if (r0..=r1).contains(&l) {
-        (TriggerState::Readiness, format!("{l:.0} h to {} is within {r0}–{r1} h", lead.1))
+        (
+            TriggerState::Readiness,
+            format!("{l:.0} h to {} is within {r0}–{r1} h", lead.1),
+        )
     } else {
-        (TriggerState::TooEarly, format!("{l:.0} h to {} is beyond {r1} h", lead.1))
+        (
+            TriggerState::TooEarly,
+            format!("{l:.0} h to {} is beyond {r1} h", lead.1),
+        )
     };
-    let season = if in_season { "" } else { " (outside the trigger season)" };
+    let season = if in_season {
+        ""
+    } else {
+        " (outside the trigger season)"
+    };
     mk(
         state,
         Some(lead),
@@ -251,7 +269,11 @@ mod tests {
             (5.9, TriggerState::TooLate),
         ];
         for (lead, want) in cases {
-            assert_eq!(evaluate(&cfg, &input(&p, Some(lead))).state, want, "{lead} h");
+            assert_eq!(
+                evaluate(&cfg, &input(&p, Some(lead))).state,
+                want,
+                "{lead} h"
+            );
         }
     }
 

@@ -18,7 +18,7 @@ use super::geodesy::{
     area_km2, hull, interpolate, quadrant_footprint, quadrant_sectors, union_multi, union_polygons,
 };
 use super::holland::{HollandProfile, ProfileInputs};
-use super::track::{Fix, hours_between, substeps, translation_at};
+use super::track::{Fix, hours_between, substeps, time_at, translation_at};
 
 /// Where a fix's extent for one threshold came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -311,17 +311,35 @@ pub(crate) fn build_swaths(
             let (Some(a), Some(b)) = (chain.get(i), chain.get(i + 1)) else {
                 continue;
             };
-            let geometry = match (extent_at(i), extent_at(i + 1)) {
-                (Some(ea), Some(eb)) => {
-                    sweep_leg(positions, &ea.radii, &eb.radii, cfg.arc_step_deg)
-                }
-                _ => MultiPolygon::new(vec![]),
+            // Each leg is cut into segments of at most `segment_minutes` (whole sub-steps),
+            // so first-arrival times are resolved to that span, not to the fix interval.
+            let n = positions.len().saturating_sub(1).max(1);
+            let leg_min = (b.time() - a.time()).num_seconds() as f64 / 60.0;
+            let per_segment = if leg_min > 0.0 {
+                ((cfg.segment_minutes / (leg_min / n as f64)).floor() as usize).clamp(1, n)
+            } else {
+                n
             };
-            segments.push(SwathSegment {
-                start: a.time(),
-                end: b.time(),
-                geometry,
-            });
+            let mut k0 = 0;
+            while k0 < n {
+                let k1 = (k0 + per_segment).min(n);
+                let (t0, t1) = (k0 as f64 / n as f64, k1 as f64 / n as f64);
+                let geometry = match (extent_at(i), extent_at(i + 1), positions.get(k0..=k1)) {
+                    (Some(ea), Some(eb), Some(sub)) => sweep_leg(
+                        sub,
+                        &ea.radii.lerp(&eb.radii, t0),
+                        &ea.radii.lerp(&eb.radii, t1),
+                        cfg.arc_step_deg,
+                    ),
+                    _ => MultiPolygon::new(vec![]),
+                };
+                segments.push(SwathSegment {
+                    start: time_at(a.time(), b.time(), t0),
+                    end: time_at(a.time(), b.time(), t1),
+                    geometry,
+                });
+                k0 = k1;
+            }
         }
         let geometry = union_multi(segments.iter().map(|s| &s.geometry));
         let area = area_km2(&geometry);

@@ -26,17 +26,20 @@ impl Fix<'_> {
     }
 }
 
-/// The observed chain: fixes up to and including the reference time, in time order (the
-/// analysis period; it ends on the reference fix so observed and forecast swaths meet).
-pub(crate) fn observed_chain(forecast: &Forecast) -> Vec<Fix<'_>> {
+/// The observed chain: fixes from `context_h` hours before the reference time up to and
+/// including it, in time order (the analysis period; it ends on the reference fix so
+/// observed and forecast swaths meet).
+pub(crate) fn observed_chain(forecast: &Forecast, context_h: f64) -> Vec<Fix<'_>> {
     let reference = forecast.reference_time;
+    // Saturating: an unbounded context (validation uses f64::INFINITY) keeps every fix.
+    let since = chrono::Duration::try_minutes((context_h * 60.0).min(1e12) as i64)
+        .and_then(|d| reference.checked_sub_signed(d));
     forecast
         .track
         .iter()
         .enumerate()
-        .filter(|(_, p)| {
-            p.time < reference || (p.time == reference && p.kind == FixKind::Analysis)
-        })
+        .filter(|(_, p)| since.is_none_or(|s| p.time >= s))
+        .filter(|(_, p)| p.time < reference || (p.time == reference && p.kind == FixKind::Analysis))
         .chain(
             forecast
                 .track
@@ -144,7 +147,10 @@ pub(crate) fn validate_track(forecast: &Forecast) -> Result<(), HazardError> {
             }
         }
     }
-    for chain in [observed_chain(forecast), forecast_chain(forecast)] {
+    for chain in [
+        observed_chain(forecast, f64::INFINITY),
+        forecast_chain(forecast),
+    ] {
         for pair in chain.windows(2) {
             let [a, b] = pair else { continue };
             if b.time() < a.time() {

@@ -27,7 +27,6 @@ fn read_json(path: &str) -> Option<Value> {
     Some(serde_json::from_slice(&bytes).expect("valid JSON"))
 }
 
-
 fn ring(v: &Value) -> LineString<f64> {
     LineString::new(
         v.as_array()
@@ -49,7 +48,11 @@ fn polygon(v: &Value) -> Polygon<f64> {
 /// An RSMC CMRSTRACK product as a `Forecast`, through the real parser. `None` if absent.
 pub fn load_rsmc(path: &str) -> Option<Forecast> {
     let bytes = read_bytes(path)?;
-    Some(aviso::feeds::rsmc::parse(&bytes, path).expect("the sample parses").forecast)
+    Some(
+        aviso::feeds::rsmc::parse(&bytes, path)
+            .expect("the sample parses")
+            .forecast,
+    )
 }
 
 fn read_bytes(path: &str) -> Option<Vec<u8>> {
