@@ -159,6 +159,10 @@ pub struct TrackPoint {
     pub motion: Option<Motion>,
     /// Position uncertainty radius the source attaches to the point (RSMC `position_accuracy`).
     pub position_accuracy_nm: Option<NauticalMiles>,
+    /// Whether the source says the centre is over land (any country): IBTrACS `DIST2LAND`
+    /// = 0, RSMC development "inland". `None` when the source does not say. Lets landfall
+    /// detection tell an entry from the sea from a crossing of a land border.
+    pub over_land: Option<bool>,
 }
 
 impl TrackPoint {
@@ -179,6 +183,7 @@ impl TrackPoint {
             wind_radii: Vec::new(),
             motion: None,
             position_accuracy_nm: None,
+            over_land: None,
         }
     }
 

@@ -524,6 +524,8 @@ pub fn parse(
         p.env_pressure_hpa = num("USA_POCI")?.map(Hectopascals);
         p.roci_nm = num("USA_ROCI")?.map(NauticalMiles);
         p.development = t.text(rec, "NATURE").map(str::to_string);
+        // DIST2LAND: km from the centre to the nearest land (any country); 0 = over land.
+        p.over_land = num("DIST2LAND")?.map(|km| km <= 0.0);
         if let (Some(speed_kt), Some(toward_deg)) = (num("STORM_SPEED")?, num("STORM_DIR")?) {
             p.motion = Some(Motion {
                 speed_kt,
@@ -670,6 +672,10 @@ pub fn parse_derived(
         }
         p.min_pressure_hpa = t.num(origin, line, rec, "pres_mb")?.map(Hectopascals);
         p.development = t.text(rec, "nature").map(str::to_string);
+        // dist2land_km: IBTrACS DIST2LAND carried by the derived file; 0 = over land.
+        p.over_land = t
+            .num(origin, line, rec, "dist2land_km")?
+            .map(|km| km <= 0.0);
         track.push(p);
     }
     let notes = vec![wind_note(&chosen.sid, &counts, no_wind)];

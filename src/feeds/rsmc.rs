@@ -365,6 +365,11 @@ fn track_point(origin: &str, index: usize, f: &RawFeature) -> Result<TrackPoint,
     p.position_accuracy_nm = props.position_accuracy.map(NauticalMiles);
     if let Some(cd) = &props.cyclone_data {
         p.development = cd.development.clone();
+        // RSMC labels a centre over land "inland" (e.g. "inland", "overland depression").
+        p.over_land = cd.development.as_deref().map(|d| {
+            let d = d.to_ascii_lowercase();
+            d.contains("inland") || d.contains("overland") || d.contains("over land")
+        });
         p.min_pressure_hpa = cd.minimum_pressure.map(Hectopascals);
         if let Some(m) = &cd.storm_motion
             && let (Some(speed_kt), Some(toward_deg)) = (m.speed_kt, m.direction_toward)

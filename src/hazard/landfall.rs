@@ -43,7 +43,8 @@ pub(crate) fn wind_10min_between(
     Some(va + (vb - va) * ratio)
 }
 
-/// The first crossing from outside to inside `country` along the forecast chain.
+/// The first crossing from outside to inside `country` along the forecast chain, coming
+/// from the sea (a leg whose start the source marks as over land is a land-border crossing).
 ///
 /// `None` when the chain never enters; also `None`, with a note, when the reference fix is
 /// already over land (the storm made landfall before this forecast: there is no forecast
@@ -73,29 +74,9 @@ pub(crate) fn find_landfall(
         ));
         return None;
     }
-    for pair in chain.windows(2) {
-        let [a, b] = pair else { continue };
-        let n = substeps(a.time(), b.time(), step_minutes);
-        let mut prev_ratio = 0.0;
-        for k in 1..=n {
-            let ratio = k as f64 / n as f64;
-            if !c.contains(interpolate(a.pos, b.pos, ratio)) {
-                prev_ratio = ratio;
-                continue;
-            }
-            let hi = refine(&c, a, b, prev_ratio, ratio);
-            let pos = interpolate(a.pos, b.pos, hi);
-            let time = time_at(a.time(), b.time(), hi);
-            return Some(Landfall {
-                time,
-                lon: pos.x(),
-                lat: pos.y(),
-                lead_time_h: hours_between(forecast.reference_time, time),
-                wind_kt: wind_10min_between(forecast, a, b, hi),
-            });
-        }
-    }
-    None
+    all_landfalls(forecast, chain, country, step_minutes)
+        .into_iter()
+        .next()
 }
 
 /// Narrows `[outside, inside]` (ratios along the leg) by bisection to
@@ -116,8 +97,19 @@ fn refine(c: &Country<'_>, a: &Fix<'_>, b: &Fix<'_>, mut lo: f64, mut hi: f64) -
     hi
 }
 
-/// Every crossing from outside to inside `country` along a whole chain (a best track can
-/// make several landfalls: Freddy 2023 made two in Mozambique). Each is refined as in
+/// A crossing into the country is a landfall only if the source last had the centre over
+/// the sea at most this many hours before: IBTrACS marks fixes near the coast as over land
+/// (its land mask is coarser than the COD outline), while an entry across a land border
+/// (Freddy 2023 re-entering from Zimbabwe and Malawi) follows days over land.
+const SEA_RECENCY_H: f64 = 12.0;
+
+/// Entries within this many hours of the previous landfall are the same event (an island
+/// or estuary crossed just before the mainland, as Kenneth 2019 at the Quirimbas).
+const LANDFALL_MERGE_H: f64 = 12.0;
+
+/// Every landfall along a whole chain: each crossing from outside to inside `country`
+/// that comes from the sea (see [`SEA_RECENCY_H`]; fixes whose `over_land` is unknown
+/// count as sea), merged per [`LANDFALL_MERGE_H`]. Each is refined as in
 /// [`find_landfall`]; lead times count from the forecast's reference time.
 pub(crate) fn all_landfalls(
     forecast: &Forecast,
@@ -129,13 +121,17 @@ pub(crate) fn all_landfalls(
         outline: country,
         bbox: country.bounding_rect(),
     };
-    let mut out = Vec::new();
+    let mut out: Vec<Landfall> = Vec::new();
     let Some(first) = chain.first() else {
         return out;
     };
     let mut inside = c.contains(first.pos);
+    let mut last_sea = None;
     for pair in chain.windows(2) {
         let [a, b] = pair else { continue };
+        if a.point.over_land != Some(true) {
+            last_sea = Some(a.time());
+        }
         let n = substeps(a.time(), b.time(), step_minutes);
         let mut prev_ratio = 0.0;
         for k in 1..=n {
@@ -143,15 +139,21 @@ pub(crate) fn all_landfalls(
             let now_inside = c.contains(interpolate(a.pos, b.pos, ratio));
             if now_inside && !inside {
                 let hi = refine(&c, a, b, prev_ratio, ratio);
-                let pos = interpolate(a.pos, b.pos, hi);
                 let time = time_at(a.time(), b.time(), hi);
-                out.push(Landfall {
-                    time,
-                    lon: pos.x(),
-                    lat: pos.y(),
-                    lead_time_h: hours_between(forecast.reference_time, time),
-                    wind_kt: wind_10min_between(forecast, a, b, hi),
-                });
+                let from_sea = last_sea.is_some_and(|t| hours_between(t, time) <= SEA_RECENCY_H);
+                let merged = out
+                    .last()
+                    .is_some_and(|l| hours_between(l.time, time) <= LANDFALL_MERGE_H);
+                if from_sea && !merged {
+                    let pos = interpolate(a.pos, b.pos, hi);
+                    out.push(Landfall {
+                        time,
+                        lon: pos.x(),
+                        lat: pos.y(),
+                        lead_time_h: hours_between(forecast.reference_time, time),
+                        wind_kt: wind_10min_between(forecast, a, b, hi),
+                    });
+                }
             }
             inside = now_inside;
             prev_ratio = ratio;
