@@ -84,22 +84,28 @@ pub fn load_indexed_layers(layers: &Path, cfg: &Config) -> Result<IndexedLayers>
 }
 
 /// Storm names for best-track files that carry only ids (the derived 12-hourly file):
-/// layers/ibtracs_sid_names.csv beside the manifest, when present.
+/// the table shipped in layers/ibtracs_sid_names.csv (compiled in), plus an
+/// `ibtracs_sid_names.csv` beside the manifest when there is one (its rows win).
 fn names_table(layers: &Path) -> Result<std::collections::HashMap<String, String>> {
+    const SHIPPED: &str = include_str!("../layers/ibtracs_sid_names.csv");
+    let mut names = feeds::ibtracs::parse_sid_names(
+        SHIPPED.as_bytes(),
+        "embedded layers/ibtracs_sid_names.csv",
+    )?;
     let dir = if layers.is_dir() {
         layers.to_path_buf()
     } else {
         layers.parent().map(Path::to_path_buf).unwrap_or_default()
     };
     let p = dir.join("ibtracs_sid_names.csv");
-    if !p.exists() {
-        return Ok(Default::default());
+    if p.exists() {
+        let bytes = fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
+        names.extend(feeds::ibtracs::parse_sid_names(
+            &bytes,
+            &p.display().to_string(),
+        )?);
     }
-    let bytes = fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
-    Ok(feeds::ibtracs::parse_sid_names(
-        &bytes,
-        &p.display().to_string(),
-    )?)
+    Ok(names)
 }
 
 fn read_input(path: &Path) -> Result<Vec<u8>> {
@@ -110,7 +116,12 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&Utc));
     }
-    for fmt in ["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S"] {
+    for fmt in [
+        "%Y-%m-%dT%H:%MZ",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S",
+    ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
             return Ok(t.and_utc());
         }

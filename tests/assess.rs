@@ -22,7 +22,8 @@ use aviso::domain::PointKind;
 use aviso::exposure::{IndexedLayers, PeopleMethod};
 use aviso::feeds::{self, ParseOptions};
 
-const FREDDY: &str = "forecast-samples/meteofrance_rsmc_reunion_CMRSTRACK_SWI07_20222023_FREDDY_2023-03-10T00Z.json";
+const FREDDY: &str =
+    "forecast-samples/meteofrance_rsmc_reunion_CMRSTRACK_SWI07_20222023_FREDDY_2023-03-10T00Z.json";
 
 struct Run {
     layers: IndexedLayers,
@@ -39,9 +40,12 @@ fn run() -> Option<&'static Run> {
         let loaded = aviso::layers::load_layers(&manifest).unwrap();
         let layers = IndexedLayers::new(loaded.layers, &cfg.exposure);
         let bytes = std::fs::read(&path).unwrap();
-        let forecast =
-            feeds::parse_forecast(&bytes, &path.display().to_string(), &ParseOptions::default())
-                .unwrap();
+        let forecast = feeds::parse_forecast(
+            &bytes,
+            &path.display().to_string(),
+            &ParseOptions::default(),
+        )
+        .unwrap();
         let assessment = assess(&forecast, &layers, &cfg, Utc::now()).unwrap();
         Some(Run {
             layers,
@@ -69,7 +73,10 @@ fn freddy_puts_quelimane_at_red_and_meets_the_action_trigger_30_h_before_landfal
     // Quelimane city (36.888 E, 17.878 S) sits inside the 64 kt forecast swath.
     let quelimane = district_at(r, 36.888, -17.878);
     assert_eq!(quelimane.parent_name.as_deref(), Some("Zambezia"));
-    assert_eq!(a.levels.get(&quelimane.pcode).map(|l| l.level), Some(Level::Red));
+    assert_eq!(
+        a.levels.get(&quelimane.pcode).map(|l| l.level),
+        Some(Level::Red)
+    );
     assert_eq!(a.event_level, Some(Level::Red));
 
     // Landfall between the 24 h and 36 h points, on the Zambezia coast; the AA trigger
@@ -81,11 +88,22 @@ fn freddy_puts_quelimane_at_red_and_meets_the_action_trigger_30_h_before_landfal
     // Provinces the exposed area really overlaps, by the geometry itself.
     let ea = a.hazard.exposed_area.as_ref().unwrap();
     for p in &a.trigger.provinces_exposed {
-        let prov = r.layers.layers.provinces.iter().find(|x| &x.pcode == p).unwrap();
+        let prov = r
+            .layers
+            .layers
+            .provinces
+            .iter()
+            .find(|x| &x.pcode == p)
+            .unwrap();
         assert!(prov.geometry.intersects(ea), "{p}");
     }
     // Inland Niassa (MZ08) and far-south Maputo (MZ05) are not exposed.
-    assert!(!a.trigger.provinces_exposed.iter().any(|p| p == "MZ08" || p == "MZ05"));
+    assert!(
+        !a.trigger
+            .provinces_exposed
+            .iter()
+            .any(|p| p == "MZ08" || p == "MZ05")
+    );
 }
 
 #[test]
@@ -100,12 +118,21 @@ fn every_level_is_backed_by_the_hazard_that_its_rule_names() {
             .unwrap()
     };
     for (pcode, dl) in &a.levels {
-        let d = r.layers.layers.districts.iter().find(|d| &d.pcode == pcode).unwrap();
+        let d = r
+            .layers
+            .layers
+            .districts
+            .iter()
+            .find(|d| &d.pcode == pcode)
+            .unwrap();
         let rule = &r.cfg.levels.rule[dl.rule];
         assert_eq!(rule.level, dl.level);
         match rule.hazard {
             aviso::alerts::levels::Hazard::Wind { threshold_kt } => {
-                assert!(d.geometry.intersects(&swath(threshold_kt).geometry), "{pcode}");
+                assert!(
+                    d.geometry.intersects(&swath(threshold_kt).geometry),
+                    "{pcode}"
+                );
             }
             aviso::alerts::levels::Hazard::Cone => {
                 let cone = &a.hazard.cone.as_ref().unwrap().geometry;
@@ -114,7 +141,11 @@ fn every_level_is_backed_by_the_hazard_that_its_rule_names() {
         }
     }
     // And districts far from the storm are on no level at all (Cabo Delgado, Maputo).
-    assert!(a.levels.keys().all(|p| !p.starts_with("MZ01") && !p.starts_with("MZ05")));
+    assert!(
+        a.levels
+            .keys()
+            .all(|p| !p.starts_with("MZ01") && !p.starts_with("MZ05"))
+    );
 }
 
 #[test]
@@ -135,7 +166,13 @@ fn people_at_risk_weight_population_by_settlements_counted_independently() {
         if w.method != PeopleMethod::SettlementWeighted {
             continue;
         }
-        let area = r.layers.layers.districts.iter().find(|x| x.pcode == d.pcode).unwrap();
+        let area = r
+            .layers
+            .layers
+            .districts
+            .iter()
+            .find(|x| x.pcode == d.pcode)
+            .unwrap();
         // Brute force: every settlement of this district, tested against the swath.
         let mine: Vec<_> = settlements
             .features
@@ -218,12 +255,20 @@ fn the_alert_document_is_rfc7946_geojson_that_ogrinfo_opens() {
     assert_eq!(doc["aviso"]["event_level"]["code"], "red");
     assert_eq!(doc["aviso"]["trigger"]["state"], "action");
     let features = doc["features"].as_array().unwrap();
-    let layer_count = |l: &str| features.iter().filter(|f| f["properties"]["layer"] == l).count();
+    let layer_count = |l: &str| {
+        features
+            .iter()
+            .filter(|f| f["properties"]["layer"] == l)
+            .count()
+    };
     assert_eq!(layer_count("wind_swath"), 3);
     assert_eq!(layer_count("cone"), 1);
     assert_eq!(layer_count("exposed_area"), 1);
     assert_eq!(layer_count("forecast_track"), 1);
-    assert_eq!(layer_count("district"), r.assessment.exposure.districts.len());
+    assert_eq!(
+        layer_count("district"),
+        r.assessment.exposure.districts.len()
+    );
     // Right-hand rule: exterior rings counter-clockwise (positive shoelace area), holes
     // clockwise; rounded to 5 decimals; lon before lat (|lat| < 90 and Mozambique's lon).
     for f in features {
@@ -242,8 +287,16 @@ fn the_alert_document_is_rfc7946_geojson_that_ogrinfo_opens() {
                     .map(|c| (c[0].as_f64().unwrap(), c[1].as_f64().unwrap()))
                     .collect();
                 assert_eq!(pts.first(), pts.last());
-                let twice_area: f64 = pts.windows(2).map(|w| w[0].0 * w[1].1 - w[1].0 * w[0].1).sum();
-                assert_eq!(twice_area > 0.0, i == 0, "ring {i} of {}", f["properties"]["layer"]);
+                let twice_area: f64 = pts
+                    .windows(2)
+                    .map(|w| w[0].0 * w[1].1 - w[1].0 * w[0].1)
+                    .sum();
+                assert_eq!(
+                    twice_area > 0.0,
+                    i == 0,
+                    "ring {i} of {}",
+                    f["properties"]["layer"]
+                );
                 for (x, y) in pts {
                     assert!((20.0..60.0).contains(&x) && (-35.0..0.0).contains(&y));
                     assert!(((x * 1e5).round() - x * 1e5).abs() < 1e-6);
@@ -252,9 +305,14 @@ fn the_alert_document_is_rfc7946_geojson_that_ogrinfo_opens() {
         }
     }
     // GDAL's own reader must open it (gdal-bin; CI installs it).
-    let ogrinfo = std::process::Command::new("ogrinfo").arg("--version").output();
+    let ogrinfo = std::process::Command::new("ogrinfo")
+        .arg("--version")
+        .output();
     if ogrinfo.is_err() {
-        assert!(std::env::var_os("AVISO_REQUIRE_DATA").is_none(), "ogrinfo missing in CI");
+        assert!(
+            std::env::var_os("AVISO_REQUIRE_DATA").is_none(),
+            "ogrinfo missing in CI"
+        );
         eprintln!("skipping the ogrinfo check: ogrinfo not installed");
         return;
     }
@@ -267,7 +325,14 @@ fn the_alert_document_is_rfc7946_geojson_that_ogrinfo_opens() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains(&format!("Feature Count: {}", features.len())), "{text}");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(&format!("Feature Count: {}", features.len())),
+        "{text}"
+    );
     assert!(text.contains("pcode"), "{text}");
 }
