@@ -3,6 +3,7 @@
 //! facilities), through the same functions the CLI calls. Expected values are checked
 //! against independent computations (brute-force point counts, the swaths' own geometry),
 //! not against numbers printed by the code.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! The `aviso` binary as a user runs it: each input format, the replay, and bad inputs
 //! that must fail with a message naming the file and the place in it.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! Exposure on known geometry: two 1°×1° districts at 20° S, a footprint covering the
 //! western half of the first, settlement points and shelters placed by hand. Every expected
 //! number follows from the layout, not from running the code.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
 use chrono::{TimeZone, Utc};
 use geo::{GeodesicArea, MultiPolygon, Point, Rect};
