@@ -1,23 +1,29 @@
 #!/usr/bin/env bash
-# Installs the system packages aviso needs on Debian/Ubuntu (only those missing), and
-# checks for Rust. Idempotent: a no-op when everything is there. Uses sudo when not root.
-#   scripts/setup.sh          build needs (GDAL, pkg-config)
-#   scripts/setup.sh test     plus what the tests use (gdal-bin's ogrinfo)
+# Installs what aviso needs on Debian/Ubuntu (only what is missing; a no-op when all is
+# there). Uses sudo when not root.
+#   scripts/setup.sh           build needs: C toolchain, pkg-config, GDAL headers
+#   scripts/setup.sh test      plus gdal-bin (ogrinfo, used by the tests)
 set -euo pipefail
-want=(pkg-config libgdal-dev build-essential ca-certificates)
+want=(build-essential pkg-config libgdal-dev ca-certificates curl)
 for g in "$@"; do case $g in
   build) ;;
   test)  want+=(gdal-bin) ;;
   *) echo "setup.sh: unknown group '$g' (expected: build, test)" >&2; exit 2 ;;
 esac; done
+SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 if ((${#missing[@]})); then
-  SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
   echo "setup.sh: installing ${missing[*]}" >&2
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-command -v cargo >/dev/null || { echo "setup.sh: Rust is missing: install it with rustup (https://rustup.rs) first" >&2; exit 1; }
+if ! command -v cargo >/dev/null; then
+  [ -x "$HOME/.cargo/bin/cargo" ] || {
+    echo "setup.sh: installing Rust with rustup (stable, minimal profile)" >&2
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --component rustfmt,clippy
+  }
+  echo "setup.sh: Rust is in ~/.cargo/bin; the scripts add it to PATH themselves" >&2
+fi

@@ -106,8 +106,10 @@ pub fn render(a: &Assessment) -> String {
     }
     let _ = writeln!(
         s,
-        "Gatilho AA / AA trigger: {:?} — {} [{}]",
-        a.trigger.state, a.trigger.reason, a.trigger.version
+        "Gatilho AA / AA trigger: {} — {} [{}]",
+        a.trigger.state.label(),
+        a.trigger.reason,
+        a.trigger.version
     );
     for t in &a.exposure.national {
         let _ = writeln!(

@@ -125,6 +125,19 @@ pub enum TriggerState {
     NotMet,
 }
 
+impl TriggerState {
+    /// Label for people: Portuguese / English.
+    pub fn label(self) -> &'static str {
+        match self {
+            TriggerState::Action => "ACÇÃO / action",
+            TriggerState::Readiness => "PRONTIDÃO / readiness",
+            TriggerState::TooLate => "tarde demais para acção antecipatória / too late for anticipatory action",
+            TriggerState::TooEarly => "ainda cedo / too early",
+            TriggerState::NotMet => "não activado / not met",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TriggerStatus {
     pub state: TriggerState,
