@@ -3,6 +3,8 @@
 //! (serde_json, csv) rather than copied from the parser's output.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::HashMap;
 
 use aviso::domain::{FixKind, Forecast, ForecastSource, Knots, WindAveraging};
@@ -47,22 +49,6 @@ const EMPTY_RSMC: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/fixtures/bad/rsmc_empty_track.json"
 );
-
-/// The file's bytes, or `None` (with a note on stderr) when the shared data is absent.
-fn read_or_skip(path: &str) -> Option<Vec<u8>> {
-    match std::fs::read(path) {
-        Ok(b) => Some(b),
-        Err(e) => {
-            // CI has the shared data and sets AVISO_REQUIRE_DATA: never skip there.
-            assert!(
-                std::env::var_os("AVISO_REQUIRE_DATA").is_none(),
-                "{path}: {e} (AVISO_REQUIRE_DATA is set)"
-            );
-            eprintln!("skipping: {path} not found");
-            None
-        }
-    }
-}
 
 fn utc(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(y, m, d, h, 0, 0).unwrap()
@@ -173,7 +159,7 @@ fn check_rsmc_product(
 
 #[test]
 fn freddy_product_parses_into_118_fixes_with_the_shared_fix_kept_as_forecast() {
-    let Some(bytes) = read_or_skip(FREDDY_JSON) else {
+    let Some(bytes) = common::read_or_skip(FREDDY_JSON) else {
         return;
     };
     // 111 analysis + 8 forecast features; the 2023-03-10 04Z fix is in both lists.
@@ -194,7 +180,7 @@ fn freddy_product_parses_into_118_fixes_with_the_shared_fix_kept_as_forecast() {
 
 #[test]
 fn freddy_12_hour_point_has_the_64_kt_radii_of_the_file() {
-    let Some(bytes) = read_or_skip(FREDDY_JSON) else {
+    let Some(bytes) = common::read_or_skip(FREDDY_JSON) else {
         return;
     };
     let raw: Value = serde_json::from_slice(&bytes).unwrap();
@@ -240,7 +226,7 @@ fn freddy_12_hour_point_has_the_64_kt_radii_of_the_file() {
 
 #[test]
 fn chido_product_parses_likewise() {
-    let Some(bytes) = read_or_skip(CHIDO_JSON) else {
+    let Some(bytes) = common::read_or_skip(CHIDO_JSON) else {
         return;
     };
     // 38 analysis + 5 forecast features; 2024-12-15 00Z is in both lists.
@@ -269,7 +255,7 @@ fn chido_product_parses_likewise() {
 
 #[test]
 fn rsmc_products_are_detected_and_dispatched_by_content() {
-    let Some(bytes) = read_or_skip(CHIDO_JSON) else {
+    let Some(bytes) = common::read_or_skip(CHIDO_JSON) else {
         return;
     };
     assert_eq!(detect_format(&bytes), Some(TrackFormat::RsmcJson));
@@ -427,7 +413,7 @@ fn parse_time(s: &str) -> DateTime<Utc> {
 
 #[test]
 fn freddy_2023_is_selected_by_name_and_season_and_keeps_its_usa_radii() {
-    let Some(bytes) = read_or_skip(IBTRACS_CSV) else {
+    let Some(bytes) = common::read_or_skip(IBTRACS_CSV) else {
         return;
     };
     let rows: Vec<_> = ibtracs_rows(&bytes)
@@ -479,7 +465,7 @@ fn freddy_2023_is_selected_by_name_and_season_and_keeps_its_usa_radii() {
 
 #[test]
 fn gombe_2022_uses_rsmc_wind_and_files_its_r50_columns_as_48_kt() {
-    let Some(bytes) = read_or_skip(IBTRACS_CSV) else {
+    let Some(bytes) = common::read_or_skip(IBTRACS_CSV) else {
         return;
     };
     let rows: Vec<_> = ibtracs_rows(&bytes)
@@ -522,7 +508,7 @@ fn gombe_2022_uses_rsmc_wind_and_files_its_r50_columns_as_48_kt() {
 
 #[test]
 fn chido_counts_in_the_2025_season_as_ibtracs_labels_it() {
-    let Some(bytes) = read_or_skip(IBTRACS_CSV) else {
+    let Some(bytes) = common::read_or_skip(IBTRACS_CSV) else {
         return;
     };
     let rows: Vec<_> = ibtracs_rows(&bytes)
@@ -552,7 +538,7 @@ fn chido_counts_in_the_2025_season_as_ibtracs_labels_it() {
 
 #[test]
 fn jude_2025_keeps_fixes_without_wind() {
-    let Some(bytes) = read_or_skip(IBTRACS_CSV) else {
+    let Some(bytes) = common::read_or_skip(IBTRACS_CSV) else {
         return;
     };
     let rows: Vec<_> = ibtracs_rows(&bytes)
@@ -577,7 +563,7 @@ fn jude_2025_keeps_fixes_without_wind() {
 
 #[test]
 fn season_computed_from_the_sid_matches_the_season_column_for_every_storm() {
-    let Some(bytes) = read_or_skip(IBTRACS_CSV) else {
+    let Some(bytes) = common::read_or_skip(IBTRACS_CSV) else {
         return;
     };
     let storms = ibtracs::list_storms(&bytes, "ibtracs.csv", &HashMap::new()).unwrap();
@@ -594,7 +580,7 @@ fn season_computed_from_the_sid_matches_the_season_column_for_every_storm() {
 
 #[test]
 fn idai_is_read_from_the_derived_file_through_the_names_table() {
-    let Some(bytes) = read_or_skip(DERIVED_CSV) else {
+    let Some(bytes) = common::read_or_skip(DERIVED_CSV) else {
         return;
     };
     let names = ibtracs::parse_sid_names(&std::fs::read(SID_NAMES).unwrap(), SID_NAMES).unwrap();
@@ -626,7 +612,7 @@ fn idai_is_read_from_the_derived_file_through_the_names_table() {
 
 #[test]
 fn the_derived_file_without_a_names_table_points_to_one() {
-    let Some(bytes) = read_or_skip(DERIVED_CSV) else {
+    let Some(bytes) = common::read_or_skip(DERIVED_CSV) else {
         return;
     };
     let opts = ParseOptions {
@@ -647,7 +633,7 @@ fn the_derived_file_without_a_names_table_points_to_one() {
 
 #[test]
 fn truncated_json_names_origin_and_position() {
-    let Some(bytes) = read_or_skip(FREDDY_JSON) else {
+    let Some(bytes) = common::read_or_skip(FREDDY_JSON) else {
         return;
     };
     let half = &bytes[..bytes.len() / 2];
@@ -660,7 +646,7 @@ fn truncated_json_names_origin_and_position() {
 
 #[test]
 fn swapped_lon_lat_in_a_feature_is_reported_with_its_index() {
-    let Some(bytes) = read_or_skip(FREDDY_JSON) else {
+    let Some(bytes) = common::read_or_skip(FREDDY_JSON) else {
         return;
     };
     let mut raw: Value = serde_json::from_slice(&bytes).unwrap();
@@ -699,7 +685,7 @@ fn a_product_without_points_is_an_empty_track_error() {
 
 #[test]
 fn ibtracs_without_its_lat_column_is_refused_naming_the_column() {
-    let Some(bytes) = read_or_skip(IBTRACS_CSV) else {
+    let Some(bytes) = common::read_or_skip(IBTRACS_CSV) else {
         return;
     };
     let mut r = csv::Reader::from_reader(&bytes[..]);
@@ -742,7 +728,7 @@ fn atcf_line_with_a_non_numeric_latitude_is_reported_by_line_number() {
 
 #[test]
 fn unknown_storm_name_lists_the_storms_in_the_file() {
-    let Some(bytes) = read_or_skip(IBTRACS_CSV) else {
+    let Some(bytes) = common::read_or_skip(IBTRACS_CSV) else {
         return;
     };
     let opts = ParseOptions {
@@ -767,7 +753,7 @@ fn unknown_storm_name_lists_the_storms_in_the_file() {
 
 #[test]
 fn a_season_alone_matching_several_storms_asks_for_a_sid() {
-    let Some(bytes) = read_or_skip(IBTRACS_CSV) else {
+    let Some(bytes) = common::read_or_skip(IBTRACS_CSV) else {
         return;
     };
     let sel = StormSelector {

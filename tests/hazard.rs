@@ -2,7 +2,7 @@
 //! synthetic storms whose answer is known by construction.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+mod common;
 
 use std::sync::OnceLock;
 
@@ -31,8 +31,8 @@ struct Freddy {
 fn freddy() -> Option<&'static Freddy> {
     static CELL: OnceLock<Option<Freddy>> = OnceLock::new();
     CELL.get_or_init(|| {
-        let forecast = support::load_rsmc(support::FREDDY)?;
-        let country = support::load_outline(support::MOZ_ADM0)?;
+        let forecast = common::load_rsmc(common::FREDDY)?;
+        let country = common::load_outline(common::MOZ_ADM0)?;
         let hazard =
             build_hazard(&forecast, &country, &HazardConfig::default()).expect("FREDDY builds");
         Some(Freddy {
@@ -334,12 +334,7 @@ fn t0() -> DateTime<Utc> {
 }
 
 fn radii(ne: f64, se: f64, sw: f64, nw: f64) -> QuadrantRadii {
-    QuadrantRadii {
-        ne_nm: ne,
-        se_nm: se,
-        sw_nm: sw,
-        nw_nm: nw,
-    }
+    QuadrantRadii::new(ne, se, sw, nw)
 }
 
 /// A storm starting at (45 E, `lat`) moving along `toward_deg` at `speed_kt`, with fixes
@@ -599,7 +594,7 @@ fn a_60_nm_footprint_spans_120_nm_north_to_south() {
 
 #[test]
 fn a_storm_already_over_land_has_no_forecast_landfall() {
-    let Some(country) = support::load_outline(support::MOZ_ADM0) else {
+    let Some(country) = common::load_outline(common::MOZ_ADM0) else {
         return;
     };
     // Start inland in Zambezia (36.0 E, 17.0 S) and move west.

@@ -84,6 +84,15 @@ pub struct QuadrantRadii {
 }
 
 impl QuadrantRadii {
+    /// Radii in nautical miles, in the order sources list them: NE, SE, SW, NW.
+    pub fn new(ne_nm: f64, se_nm: f64, sw_nm: f64, nw_nm: f64) -> Self {
+        QuadrantRadii {
+            ne_nm,
+            se_nm,
+            sw_nm,
+            nw_nm,
+        }
+    }
     pub fn get(&self, q: Quadrant) -> NauticalMiles {
         NauticalMiles(match q {
             Quadrant::NE => self.ne_nm,

@@ -404,27 +404,17 @@ pub fn assess_exposure(
         }
     }
 
-    // Cone and exposed area.
-    let in_cone: Vec<usize> = hazard
-        .cone
-        .as_ref()
-        .map(|c| il.touched(&il.districts, &district_geoms, &c.geometry))
-        .unwrap_or_default();
-    let in_exposed: Vec<usize> = hazard
-        .exposed_area
-        .as_ref()
-        .map(|g| il.touched(&il.districts, &district_geoms, g))
-        .unwrap_or_default();
-    let prov_in_cone: Vec<usize> = hazard
-        .cone
-        .as_ref()
-        .map(|c| il.touched(&il.provinces, &province_geoms, &c.geometry))
-        .unwrap_or_default();
-    let prov_in_exposed: Vec<usize> = hazard
-        .exposed_area
-        .as_ref()
-        .map(|g| il.touched(&il.provinces, &province_geoms, g))
-        .unwrap_or_default();
+    // Cone and exposed area, over districts and provinces.
+    let touched_by =
+        |index: &AreaIndex, geoms: &[&MultiPolygon<f64>], g: Option<&MultiPolygon<f64>>| {
+            g.map(|g| il.touched(index, geoms, g)).unwrap_or_default()
+        };
+    let cone = hazard.cone.as_ref().map(|c| &c.geometry);
+    let exposed = hazard.exposed_area.as_ref();
+    let in_cone = touched_by(&il.districts, &district_geoms, cone);
+    let in_exposed = touched_by(&il.districts, &district_geoms, exposed);
+    let prov_in_cone = touched_by(&il.provinces, &province_geoms, cone);
+    let prov_in_exposed = touched_by(&il.provinces, &province_geoms, exposed);
 
     // Safe shelters: shelter-kind points outside the widest forecast footprint.
     let unsafe_points: std::collections::HashSet<usize> = point_hits.keys().copied().collect();

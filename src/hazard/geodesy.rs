@@ -253,12 +253,7 @@ mod tests {
     use geo::{Distance, Intersects};
 
     fn radii(ne: f64, se: f64, sw: f64, nw: f64) -> QuadrantRadii {
-        QuadrantRadii {
-            ne_nm: ne,
-            se_nm: se,
-            sw_nm: sw,
-            nw_nm: nw,
-        }
+        QuadrantRadii::new(ne, se, sw, nw)
     }
 
     #[test]

@@ -503,12 +503,7 @@ mod tests {
     use super::*;
 
     fn r(ne: f64, se: f64, sw: f64, nw: f64) -> QuadrantRadii {
-        QuadrantRadii {
-            ne_nm: ne,
-            se_nm: se,
-            sw_nm: sw,
-            nw_nm: nw,
-        }
+        QuadrantRadii::new(ne, se, sw, nw)
     }
 
     #[test]

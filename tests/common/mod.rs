@@ -1,8 +1,14 @@
-//! Shared helpers for integration tests: where ../shared/data is, and skipping politely
-//! when it is absent (but never in CI, where AVISO_REQUIRE_DATA=1).
-#![allow(dead_code)]
+//! Shared helpers for integration tests: where ../shared/data is, skipping politely when
+//! it is absent (but never in CI, where AVISO_REQUIRE_DATA=1), and domain values read from
+//! the real data. A panic here is the test's failure report.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
+
+use geo::{Coord, LineString, MultiPolygon, Polygon};
+use serde_json::Value;
+
+use aviso::domain::Forecast;
 
 /// The shared data folder: $AVISO_DATA_DIR, else ../shared/data beside the repository.
 pub fn data_dir() -> PathBuf {
@@ -11,16 +17,95 @@ pub fn data_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data")))
 }
 
+fn skip_or_fail(what: &str) {
+    assert!(
+        std::env::var_os("AVISO_REQUIRE_DATA").is_none(),
+        "{what} (AVISO_REQUIRE_DATA is set: CI has the data and must not skip)"
+    );
+    eprintln!("skipping: {what}");
+}
+
 /// A file under the shared data folder, or `None` (with a message) when it is absent.
-/// Panics instead when AVISO_REQUIRE_DATA is set: CI has the data and must not skip.
 pub fn data_file(rel: &str) -> Option<PathBuf> {
     let p = data_dir().join(rel);
     if p.exists() {
         return Some(p);
     }
-    if std::env::var_os("AVISO_REQUIRE_DATA").is_some() {
-        panic!("{} is missing but AVISO_REQUIRE_DATA is set", p.display());
-    }
-    eprintln!("skipping: {} not found (set AVISO_DATA_DIR)", p.display());
+    skip_or_fail(&format!("{} not found (set AVISO_DATA_DIR)", p.display()));
     None
+}
+
+/// The bytes of a data file, or `None` (with a message) when it cannot be read.
+pub fn read_or_skip(path: &str) -> Option<Vec<u8>> {
+    match std::fs::read(path) {
+        Ok(b) => Some(b),
+        Err(e) => {
+            skip_or_fail(&format!("{path}: {e}"));
+            None
+        }
+    }
+}
+
+/// FREDDY, RSMC La Réunion track forecast, reference 2023-03-10 00Z (see PROVENANCE.md).
+pub const FREDDY: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/data/forecast-samples/meteofrance_rsmc_reunion_CMRSTRACK_SWI07_20222023_FREDDY_2023-03-10T00Z.json"
+);
+
+/// Mozambique outline, OCHA/INE COD-AB adm0 simplified to 100 m (EPSG:4326).
+pub const MOZ_ADM0: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/data/boundaries/moz_adm0_ocha_ine_20190607_s100m.geojson"
+);
+
+fn read_json(path: &str) -> Option<Value> {
+    let bytes = read_or_skip(path)?;
+    Some(serde_json::from_slice(&bytes).expect("valid JSON"))
+}
+
+fn ring(v: &Value) -> LineString<f64> {
+    LineString::new(
+        v.as_array()
+            .expect("ring")
+            .iter()
+            .map(|c| Coord {
+                x: c[0].as_f64().expect("lon"),
+                y: c[1].as_f64().expect("lat"),
+            })
+            .collect(),
+    )
+}
+
+fn polygon(v: &Value) -> Polygon<f64> {
+    let rings = v.as_array().expect("polygon rings");
+    Polygon::new(ring(&rings[0]), rings[1..].iter().map(ring).collect())
+}
+
+/// An RSMC CMRSTRACK product as a `Forecast`, through the real parser. `None` if absent.
+pub fn load_rsmc(path: &str) -> Option<Forecast> {
+    let bytes = read_or_skip(path)?;
+    Some(
+        aviso::feeds::rsmc::parse(&bytes, path)
+            .expect("the sample parses")
+            .forecast,
+    )
+}
+
+/// The (multi)polygon of the first feature of a GeoJSON FeatureCollection.
+pub fn load_outline(path: &str) -> Option<MultiPolygon<f64>> {
+    let doc = read_json(path)?;
+    let g = &doc["features"][0]["geometry"];
+    let coords = &g["coordinates"];
+    Some(match g["type"].as_str().expect("geometry type") {
+        "Polygon" => MultiPolygon::new(vec![polygon(coords)]),
+        "MultiPolygon" => MultiPolygon::new(
+            coords
+                .as_array()
+                .expect("polygons")
+                .iter()
+                .map(polygon)
+                .collect(),
+        ),
+        other => panic!("unexpected geometry type {other}"),
+    })
 }
