@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
-use geo::{MultiPolygon, Point};
+use geo::{Coord, MultiPolygon, Point};
 
 use crate::domain::{
     FootprintMethod, Forecast, Period, QuadrantRadii, SwathSegment, WindAveraging, WindSwath,
@@ -246,23 +246,24 @@ fn sweep_leg(
             .get(k)
             .map(|&pos| quadrant_sectors(pos, &r, arc_step_deg))
     };
+    // One hull per quadrant over every sub-step of the piece: along one piece of a leg the
+    // centre moves on a geodesic (nearly straight in lon/lat over ≤ 3 h) and the radii change
+    // linearly, and a convex sector C(t) = (1−t)·C0 + t·C1 sweeps exactly hull(C0 ∪ C1)
+    // (any (1−s)·a + s·b with a ∈ C0, b ∈ C1 lies in C(s)). Hulling all the 30-minute
+    // positions keeps the interpolation's accuracy on the slight curvature while the union
+    // gets 4 pieces instead of 4 per sub-step (it was 40 % of the hazard's time).
+    let all: Vec<[Option<Vec<Coord<f64>>>; 4]> = (0..=n).filter_map(sectors_at).collect();
     let mut pieces = Vec::new();
-    let Some(mut prev) = sectors_at(0) else {
-        return MultiPolygon::new(vec![]);
-    };
-    for k in 1..=n {
-        let Some(cur) = sectors_at(k) else { break };
-        for (a, b) in prev.iter().zip(cur.iter()) {
-            let pts: Vec<_> = a
-                .iter()
-                .chain(b.iter())
-                .flat_map(|v| v.iter().copied())
-                .collect();
-            if let Some(h) = hull(pts) {
-                pieces.push(h);
-            }
+    for q in 0..4 {
+        let pts: Vec<Coord<f64>> = all
+            .iter()
+            .filter_map(|sectors| sectors.get(q))
+            .flatten()
+            .flat_map(|v| v.iter().copied())
+            .collect();
+        if let Some(h) = hull(pts) {
+            pieces.push(h);
         }
-        prev = cur;
     }
     union_polygons(pieces)
 }
