@@ -4,8 +4,8 @@
 //! Polygon and MultiPolygon geometries (what reference layers hold); any other type is
 //! passed on as is and refused by the caller with the layer's expectations in the message.
 
-use geo::{Coord, Geometry, LineString, MultiPolygon, Point, Polygon};
-use geojson::{Feature, GeoJson, GeometryValue, JsonObject, JsonValue, Position};
+use geo::Geometry;
+use geojson::{Feature, GeoJson, GeometryValue, JsonObject, JsonValue};
 
 use super::manifest::normalise_crs;
 use super::{LayerError, LayerSpec, Locus, Record};
@@ -124,46 +124,8 @@ fn json_text(value: &JsonValue) -> Option<String> {
     }
 }
 
+/// geojson's own conversion to geo types; a malformed position (fewer than two numbers)
+/// comes back as its error text.
 fn convert(value: &GeometryValue) -> Result<Geometry<f64>, String> {
-    Ok(match value {
-        GeometryValue::Point { coordinates } => Geometry::Point(Point(coord(coordinates)?)),
-        GeometryValue::Polygon { coordinates } => Geometry::Polygon(polygon(coordinates)?),
-        GeometryValue::MultiPolygon { coordinates } => Geometry::MultiPolygon(MultiPolygon(
-            coordinates
-                .iter()
-                .map(|p| polygon(p))
-                .collect::<Result<_, _>>()?,
-        )),
-        // Other types are converted only so the caller can name them in its error.
-        GeometryValue::MultiPoint { .. } => Geometry::MultiPoint(geo::MultiPoint(vec![])),
-        GeometryValue::LineString { .. } => Geometry::LineString(LineString(vec![])),
-        GeometryValue::MultiLineString { .. } => {
-            Geometry::MultiLineString(geo::MultiLineString(vec![]))
-        }
-        GeometryValue::GeometryCollection { .. } => {
-            Geometry::GeometryCollection(geo::GeometryCollection(vec![]))
-        }
-    })
-}
-
-fn coord(position: &Position) -> Result<Coord<f64>, String> {
-    match position.as_slice() {
-        [x, y, ..] => Ok(Coord { x: *x, y: *y }),
-        other => Err(format!(
-            "a position needs at least 2 numbers (longitude, latitude), found {}",
-            other.len()
-        )),
-    }
-}
-
-fn polygon(rings: &[Vec<Position>]) -> Result<Polygon<f64>, String> {
-    let mut rings = rings.iter().map(|ring| {
-        ring.iter()
-            .map(coord)
-            .collect::<Result<Vec<_>, _>>()
-            .map(LineString)
-    });
-    let exterior = rings.next().transpose()?.unwrap_or(LineString(vec![]));
-    let interiors = rings.collect::<Result<Vec<_>, _>>()?;
-    Ok(Polygon::new(exterior, interiors))
+    Geometry::<f64>::try_from(value).map_err(|e| e.to_string())
 }
