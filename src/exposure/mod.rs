@@ -189,6 +189,9 @@ pub struct IndexedLayers {
     weighting: Option<usize>,
     /// Weighting points per district P-code.
     weighting_per_district: HashMap<String, usize>,
+    /// A point inside each district (shelter searches start there); geo's `InteriorPoint`
+    /// is costly, so it is computed once here rather than per assessment.
+    district_interior: Vec<Option<Point<f64>>>,
 }
 
 impl IndexedLayers {
@@ -231,7 +234,13 @@ impl IndexedLayers {
                 }
             }
         }
+        let district_interior = layers
+            .districts
+            .iter()
+            .map(|d| d.geometry.interior_point())
+            .collect();
         IndexedLayers {
+            district_interior,
             layers,
             districts,
             provinces,
@@ -471,8 +480,10 @@ pub fn assess_exposure(
             let safe_shelters = if wind.is_empty() {
                 Vec::new()
             } else {
-                d.geometry
-                    .interior_point()
+                il.district_interior
+                    .get(di)
+                    .copied()
+                    .flatten()
                     .map(shelters_near)
                     .unwrap_or_default()
             };
