@@ -68,6 +68,21 @@ enum Command {
         #[arg(long, default_value = "out/replay")]
         out: PathBuf,
     },
+    /// Exact zonal sums of a raster under polygons (cells weighted by the share of their area inside), as CSV: id, sum, covered_cells.
+    Zonal {
+        /// Single-band raster in EPSG:4326 (GeoTIFF or any GDAL raster).
+        #[arg(long)]
+        raster: PathBuf,
+        /// Polygons: GeoJSON, or any vector format GDAL reads (first layer).
+        #[arg(long)]
+        polygons: PathBuf,
+        /// Property holding each polygon's id (default: the feature id, else its index).
+        #[arg(long)]
+        id_field: Option<String>,
+        /// CSV output ("-" or absent: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Load and validate the configuration (and, with --layers, the layers), then exit.
     CheckConfig {
         #[arg(long)]
@@ -133,6 +148,17 @@ fn main() -> ExitCode {
             storm: storm.into(),
             every,
             horizon,
+            out,
+        }),
+        Command::Zonal {
+            raster,
+            polygons,
+            id_field,
+            out,
+        } => aviso::app::zonal_cmd(aviso::app::ZonalArgs {
+            raster,
+            polygons,
+            id_field,
             out,
         }),
         Command::CheckConfig { layers } => aviso::app::check_config_cmd(cli.config, layers),

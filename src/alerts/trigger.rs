@@ -131,7 +131,9 @@ impl TriggerState {
         match self {
             TriggerState::Action => "ACÇÃO / action",
             TriggerState::Readiness => "PRONTIDÃO / readiness",
-            TriggerState::TooLate => "tarde demais para acção antecipatória / too late for anticipatory action",
+            TriggerState::TooLate => {
+                "tarde demais para acção antecipatória / too late for anticipatory action"
+            }
             TriggerState::TooEarly => "ainda cedo / too early",
             TriggerState::NotMet => "não activado / not met",
         }
