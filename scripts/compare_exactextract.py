@@ -62,12 +62,19 @@ def main() -> int:
         subprocess.run(["gdal_translate", "-q", "-of", "ENVI", args.raster, raw], check=True)
         cells = np.fromfile(raw, dtype=dtype).reshape(height, width).astype("f8")
     scale, offset = band.get("scale", 1.0), band.get("offset", 0.0)
+    # Nodata is passed as a value, not as a NumPy mask: exactextract 0.3.0 ignores the mask
+    # of a masked array for polygons reaching past the grid edge (the Freddy swaths summed
+    # to -2.4e43, i.e. nodata cells of -3.4e38 were added), while nodata= is honoured.
+    sentinel = None
     if nodata is not None:
         mask = cells == np.array(nodata, dtype=dtype).astype("f8")
-        cells = np.ma.masked_array(cells * scale + offset, mask=mask)
+        cells = cells * scale + offset
+        sentinel = float(np.array(nodata, dtype=dtype).astype("f8"))
+        cells[mask] = sentinel
     else:
         cells = cells * scale + offset
-    raster = NumPyRasterSource(cells, gt[0], gt[3] + gt[5] * height, gt[0] + gt[1] * width, gt[3])
+    raster = NumPyRasterSource(cells, gt[0], gt[3] + gt[5] * height, gt[0] + gt[1] * width,
+                               gt[3], nodata=sentinel)
 
     with open(args.polygons) as f:
         features = json.load(f)["features"]

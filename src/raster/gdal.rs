@@ -18,7 +18,7 @@ use gdal::vector::LayerAccess;
 use geo::{Geometry, MultiPolygon};
 
 use super::RasterError;
-use super::coverage::{GridSpec, Window, ZonalSum, coverage};
+use super::coverage::{GridSpec, PreparedPolygons, Window, ZonalSum};
 use super::zones::Zone;
 
 /// WGS 84 semi-major axis and inverse flattening (NIMA TR8350.2, 3rd ed., table 3.1).
@@ -147,7 +147,7 @@ impl RasterGrid {
     /// cells as NaN. Reads in strips of whole block rows.
     pub fn read_window(&self, window: Window) -> Result<Vec<f64>, RasterError> {
         let mut out = Vec::with_capacity(window.len());
-        self.for_each_strip(window, |_, values| {
+        self.for_each_strip(window, |_, _, values| {
             out.extend_from_slice(values);
             Ok(())
         })?;
@@ -155,20 +155,22 @@ impl RasterGrid {
     }
 
     /// Σ value × coverage fraction of the grid under `polygons` (the exactextract `sum`).
-    /// Polygons that miss the grid sum to zero.
+    /// Polygons that miss the grid sum to zero. Coverage and values are computed strip by
+    /// strip, so memory stays bounded whatever the polygon's size.
     pub fn zonal_sum(&self, polygons: &MultiPolygon<f64>) -> Result<ZonalSum, RasterError> {
-        let Some(cov) = coverage(&self.grid, polygons) else {
+        let prepared = PreparedPolygons::new(&self.grid, polygons);
+        let Some(window) = prepared.window() else {
             return Ok(ZonalSum::default());
         };
-        let cols = cov.window.cols;
         let mut out = ZonalSum::default();
-        self.for_each_strip(cov.window, |first_row, values| {
-            let start = first_row * cols;
-            let fractions = cov
-                .fractions
-                .get(start..start + values.len())
-                .unwrap_or(&[]);
-            for (f, v) in fractions.iter().zip(values) {
+        self.for_each_strip(window, |first_row, rows, values| {
+            let strip = Window {
+                row0: window.row0 + first_row,
+                rows,
+                ..window
+            };
+            let cov = prepared.coverage(strip);
+            for (f, v) in cov.fractions.iter().zip(values) {
                 if *f <= 0.0 {
                     continue;
                 }
@@ -185,13 +187,13 @@ impl RasterGrid {
         Ok(out)
     }
 
-    /// Calls `visit(first_row_in_window, values)` for each strip of the window, top to
+    /// Calls `visit(first_row_in_window, rows, values)` for each strip of the window, top to
     /// bottom. Strips start and end on block-row boundaries of the file so each block is
     /// decoded once.
     fn for_each_strip(
         &self,
         window: Window,
-        mut visit: impl FnMut(usize, &[f64]) -> Result<(), RasterError>,
+        mut visit: impl FnMut(usize, usize, &[f64]) -> Result<(), RasterError>,
     ) -> Result<(), RasterError> {
         if window.is_empty() {
             return Ok(());
@@ -234,7 +236,7 @@ impl RasterGrid {
             for v in &mut values {
                 *v = self.physical(*v);
             }
-            visit(row - window.row0, &values)?;
+            visit(row - window.row0, n, &values)?;
             row = strip_end;
         }
         Ok(())

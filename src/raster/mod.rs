@@ -17,7 +17,7 @@ pub mod zones;
 
 use std::path::PathBuf;
 
-pub use coverage::{Coverage, GridSpec, Window, ZonalSum, coverage, zonal_sum};
+pub use coverage::{Coverage, GridSpec, PreparedPolygons, Window, ZonalSum, coverage, zonal_sum};
 
 /// Errors while opening or reading a raster, or the polygons to sum under. Each names the
 /// file and says what was expected and what was found.
