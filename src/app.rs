@@ -72,7 +72,8 @@ pub fn load_indexed_layers(layers: &Path, cfg: &Config) -> Result<IndexedLayers>
     for w in &loaded.warnings {
         eprintln!("aviso: warning: {w}");
     }
-    let indexed = IndexedLayers::new(loaded.layers, &cfg.exposure);
+    let grid = loaded.population_grid.clone();
+    let indexed = with_population_grid(IndexedLayers::new(loaded.layers, &cfg.exposure), grid);
     eprintln!(
         "aviso: layers loaded from {} in {:.2} s ({} districts, {} point layers)",
         manifest.display(),
@@ -81,6 +82,37 @@ pub fn load_indexed_layers(layers: &Path, cfg: &Config) -> Result<IndexedLayers>
         indexed.layers.points.len()
     );
     Ok(indexed)
+}
+
+/// Attaches the manifest's `population_grid` layer (opened at first use) to the indexed
+/// layers; without GDAL the grid cannot be read and exposure keeps the settlement method.
+fn with_population_grid(
+    indexed: IndexedLayers,
+    spec: Option<crate::layers::LayerSpec>,
+) -> IndexedLayers {
+    let Some(spec) = spec else {
+        return indexed;
+    };
+    #[cfg(feature = "gdal")]
+    {
+        eprintln!(
+            "aviso: people at risk from population grid '{}' ({})",
+            spec.name,
+            spec.path.display()
+        );
+        indexed.with_population_grid(Box::new(crate::raster::gdal::LazyPopulationGrid::new(
+            spec.name, spec.path,
+        )))
+    }
+    #[cfg(not(feature = "gdal"))]
+    {
+        eprintln!(
+            "aviso: warning: population grid '{}' needs GDAL (built without it); people at \
+             risk use the settlement method",
+            spec.name
+        );
+        indexed
+    }
 }
 
 /// Storm names for best-track files that carry only ids (the derived 12-hourly file):

@@ -359,3 +359,198 @@ fn aviso_zonal_writes_one_csv_row_per_district_with_id_sum_and_covered_cells() {
         "{e}"
     );
 }
+
+// --- The population_grid layer in exposure -------------------------------------------------
+
+const FREDDY: &str =
+    "forecast-samples/meteofrance_rsmc_reunion_CMRSTRACK_SWI07_20222023_FREDDY_2023-03-10T00Z.json";
+
+fn assess_freddy(manifest: &Path) -> aviso::assess::Assessment {
+    let cfg = aviso::config::Config::embedded_default().unwrap();
+    let layers = aviso::app::load_indexed_layers(manifest, &cfg).unwrap();
+    let path = common::data_file(FREDDY).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let forecast = aviso::feeds::parse_forecast(
+        &bytes,
+        &path.display().to_string(),
+        &aviso::feeds::ParseOptions::default(),
+    )
+    .unwrap();
+    aviso::assess::assess(&forecast, &layers, &cfg, chrono::Utc::now()).unwrap()
+}
+
+/// A small manifest (boundaries, INE population, and a grid at `grid`) in `dir`.
+fn manifest_with(dir: &Path, grid: &Path) -> PathBuf {
+    let data = common::data_dir();
+    let text = format!(
+        r#"data_dir = "{data}"
+[[layer]]
+name = "country"
+kind = "country"
+path = "boundaries/moz_adm0_ocha_ine_20190607_s100m.geojson"
+licence = "CC BY-IGO"
+source = "COD-AB"
+[[layer]]
+name = "provinces"
+kind = "provinces"
+path = "boundaries/moz_adm1_ocha_ine_20190607_s100m.geojson"
+licence = "CC BY-IGO"
+source = "COD-AB"
+[layer.fields]
+id = "ADM1_PCODE"
+name = "ADM1_PT"
+[[layer]]
+name = "districts"
+kind = "districts"
+path = "boundaries/moz_adm2_ocha_ine_20190607_s100m.geojson"
+licence = "CC BY-IGO"
+source = "COD-AB"
+[layer.fields]
+id = "ADM2_PCODE"
+name = "ADM2_PT"
+parent_id = "ADM1_PCODE"
+[[layer]]
+name = "district_population"
+kind = "district_population"
+path = "population/moz_adm2_population_ine_projection_2022_2025.csv"
+licence = "INE"
+source = "INE"
+[layer.fields]
+id = "ADM2_PCODE"
+population = "pop_2025_total"
+[[layer]]
+name = "grid"
+kind = "population_grid"
+path = "{grid}"
+format = "raster"
+licence = "test"
+source = "test"
+"#,
+        data = data.display(),
+        grid = grid.display()
+    );
+    let path = dir.join("manifest.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn with_a_population_grid_district_people_at_risk_are_zonal_sums_of_district_and_footprint() {
+    let (Some(_), Some(grid_path)) = (common::data_file(FREDDY), common::data_file(GPW_30MIN))
+    else {
+        return;
+    };
+    let manifest =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/layers/manifest_with_grid.toml");
+    let a = assess_freddy(&manifest);
+    assert!(
+        a.exposure
+            .method_note
+            .contains("zonal sum of population grid 'gpw_2020_30min'"),
+        "{}",
+        a.exposure.method_note
+    );
+    let grid = RasterGrid::open(&grid_path).unwrap();
+    let districts = read_zones(&common::data_file(DISTRICTS).unwrap(), Some("ADM2_PCODE")).unwrap();
+    assert!(!a.exposure.districts.is_empty());
+    for d in &a.exposure.districts {
+        let whole = districts.iter().find(|z| z.id == d.pcode).unwrap();
+        let district_total = grid.zonal_sum(&whole.polygons).unwrap().sum;
+        let mut previous = f64::INFINITY;
+        for w in &d.wind {
+            assert_eq!(w.method, aviso::exposure::PeopleMethod::Grid, "{}", d.pcode);
+            // Part of a district holds at most the district's people; stronger winds cover
+            // a part of the weaker winds' footprint, so never more people. (1e-6: the
+            // intersection, by i_overlay, snaps vertices and can grow an area by ~1e-8.)
+            assert!(
+                w.people_at_risk <= district_total * (1.0 + 1e-6),
+                "{}: {} > {district_total}",
+                d.pcode,
+                w.people_at_risk
+            );
+            assert!(w.people_at_risk <= previous * (1.0 + 1e-6), "{}", d.pcode);
+            // A district wholly inside the footprint holds all its people at risk.
+            if w.area_share > 0.999_999 {
+                let rel = (w.people_at_risk - district_total).abs() / district_total.max(1.0);
+                assert!(
+                    rel < 1e-6,
+                    "{} {} vs {district_total}",
+                    d.pcode,
+                    w.people_at_risk
+                );
+            }
+            previous = w.people_at_risk;
+        }
+    }
+    // Maquival (MZ1112) has no INE figure, but the grid counts its people.
+    let maquival = a
+        .exposure
+        .districts
+        .iter()
+        .find(|d| d.pcode == "MZ1112")
+        .unwrap();
+    assert!(maquival.widest().unwrap().people_at_risk > 0.0);
+}
+
+#[test]
+fn a_grid_in_the_wrong_crs_falls_back_to_the_settlement_method_and_the_note_says_why() {
+    let (Some(_), Some(src)) = (common::data_file(FREDDY), common::data_file(GPW_30MIN)) else {
+        return;
+    };
+    let Some(mut translate) = gdal_tool("gdal_translate") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let utm = dir.path().join("utm.tif");
+    run(translate
+        .args([
+            "-q",
+            "-a_srs",
+            "EPSG:32736",
+            "-a_ullr",
+            "500000",
+            "8000000",
+            "600000",
+            "7900000",
+        ])
+        .arg(&src)
+        .arg(&utm));
+    let a = assess_freddy(&manifest_with(dir.path(), &utm));
+    let note = &a.exposure.method_note;
+    assert!(
+        note.contains("population grid 'grid' failed") && note.contains("EPSG:32736"),
+        "{note}"
+    );
+    assert!(note.contains("fell back to"), "{note}");
+    for d in &a.exposure.districts {
+        for w in &d.wind {
+            assert_ne!(w.method, aviso::exposure::PeopleMethod::Grid, "{}", d.pcode);
+        }
+    }
+
+    // A missing grid file: loading warns and exposure never tries the grid.
+    let missing = dir.path().join("no_such_grid.tif");
+    let loaded = aviso::layers::load_layers(&manifest_with(dir.path(), &missing)).unwrap();
+    assert!(loaded.population_grid.is_none());
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.contains("no_such_grid.tif") && w.contains("fall back")),
+        "{:?}",
+        loaded.warnings
+    );
+}
+
+#[test]
+fn a_box_over_the_whole_gpw_extract_sums_to_the_74_million_its_provenance_records() {
+    // PROVENANCE.md: "both files sum to 74.08 M inside the box" (30–42°E, 10–28°S).
+    for rel in [GPW_30MIN, GPW_1DEG] {
+        let Some(path) = common::data_file(rel) else {
+            return;
+        };
+        let grid = RasterGrid::open(&path).unwrap();
+        let s = grid.zonal_sum(&square(29.0, -29.0, 43.0, -9.0)).unwrap();
+        assert!((s.sum / 1e6 - 74.08).abs() < 0.005, "{rel}: {}", s.sum);
+    }
+}

@@ -355,3 +355,50 @@ fn check_wgs84_lonlat(srs: &SpatialRef) -> Result<(), String> {
         Err(_) => name,
     })
 }
+
+/// A population grid opened at first use, for exposure ([`PopulationGrid`]). An open
+/// failure is remembered and returned on every call (exposure then falls back to the
+/// settlement method and says why); an all-nodata answer over an area whose cells are all
+/// nodata is an error too, so an empty or misaligned grid never reports 0 people.
+pub struct LazyPopulationGrid {
+    name: String,
+    path: PathBuf,
+    grid: std::sync::Mutex<Option<Result<RasterGrid, String>>>,
+}
+
+impl LazyPopulationGrid {
+    pub fn new(name: impl Into<String>, path: impl Into<PathBuf>) -> Self {
+        LazyPopulationGrid {
+            name: name.into(),
+            path: path.into(),
+            grid: std::sync::Mutex::new(None),
+        }
+    }
+}
+
+impl crate::exposure::PopulationGrid for LazyPopulationGrid {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn people_in(&self, area: &MultiPolygon<f64>) -> Result<f64, String> {
+        let mut slot = self
+            .grid
+            .lock()
+            .map_err(|_| format!("raster {}: an earlier read panicked", self.path.display()))?;
+        let grid =
+            slot.get_or_insert_with(|| RasterGrid::open(&self.path).map_err(|e| e.to_string()));
+        let grid = grid.as_ref().map_err(Clone::clone)?;
+        let z = grid.zonal_sum(area).map_err(|e| e.to_string())?;
+        if z.covered_cells == 0 && z.nodata_cells > 0 {
+            // Ocean-only slivers are legitimately nodata in GPW; report them as 0 only
+            // when some cell was valid. An area wholly over nodata is suspicious.
+            return Err(RasterError::AllNodata {
+                path: self.path.clone(),
+                what: "a district ∩ footprint (counted by the fallback method instead)".to_string(),
+            }
+            .to_string());
+        }
+        Ok(z.sum)
+    }
+}
