@@ -33,8 +33,18 @@ const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data");
 fn build_grid(dir: &Path) -> PathBuf {
     let out = dir.join("gpw_2020_30s_moz.tif");
     let status = Command::new("gdal_translate")
-        .args(["-q", "-of", "GTiff", "-co", "TILED=YES", "-co", "COMPRESS=DEFLATE"])
-        .args(["-outsize", "1440", "2160", "-r", "nearest", "-ot", "Float32"])
+        .args([
+            "-q",
+            "-of",
+            "GTiff",
+            "-co",
+            "TILED=YES",
+            "-co",
+            "COMPRESS=DEFLATE",
+        ])
+        .args([
+            "-outsize", "1440", "2160", "-r", "nearest", "-ot", "Float32",
+        ])
         .args(["-scale", "0", "3600", "0", "1"])
         .arg(format!(
             "{DATA}/population/gpw_v4_population_count_rev11_2020_30min_moz_bbox.tif"
@@ -61,7 +71,11 @@ fn freddy_swaths(dir: &Path) -> (PathBuf, Vec<MultiPolygon<f64>>) {
         .iter()
         .map(|s| (format!("forecast_{}kt", s.threshold_kt), s.geometry.clone()))
         .collect();
-    if let Some(s) = hazard.observed_swaths.iter().find(|s| s.threshold_kt < 40.0) {
+    if let Some(s) = hazard
+        .observed_swaths
+        .iter()
+        .find(|s| s.threshold_kt < 40.0)
+    {
         swaths.push((format!("observed_{}kt", s.threshold_kt), s.geometry.clone()));
     }
     let features: Vec<serde_json::Value> = swaths
@@ -86,7 +100,10 @@ fn compare_with_exactextract(grid: &Path, polygons: &Path) {
         return;
     };
     let out = Command::new(python)
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/compare_exactextract.py"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scripts/compare_exactextract.py"
+        ))
         .arg("--raster")
         .arg(grid)
         .arg("--polygons")
@@ -109,8 +126,9 @@ fn bench_zonal(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let grid_path = build_grid(dir.path());
     let grid = RasterGrid::open(&grid_path).unwrap();
-    let districts_path =
-        PathBuf::from(format!("{DATA}/boundaries/moz_adm2_ocha_ine_20190607_s100m.geojson"));
+    let districts_path = PathBuf::from(format!(
+        "{DATA}/boundaries/moz_adm2_ocha_ine_20190607_s100m.geojson"
+    ));
     let districts: Vec<MultiPolygon<f64>> = read_zones(&districts_path, None)
         .unwrap()
         .into_iter()

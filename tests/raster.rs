@@ -554,3 +554,82 @@ fn a_box_over_the_whole_gpw_extract_sums_to_the_74_million_its_provenance_record
         assert!((s.sum / 1e6 - 74.08).abs() < 0.005, "{rel}: {}", s.sum);
     }
 }
+
+// --- aviso layers build-population -----------------------------------------------------------
+
+#[test]
+fn build_population_spreads_every_ine_person_into_an_epsg4326_grid() {
+    let (Some(districts), Some(population), Some(points)) = (
+        common::data_file(DISTRICTS),
+        common::data_file("population/moz_adm2_population_ine_projection_2022_2025.csv"),
+        common::data_file("places/moz_settlements_hdx_points.geojson"),
+    ) else {
+        return;
+    };
+    // The independent total: INE 2025 summed straight from the CSV.
+    let mut reader = csv::Reader::from_path(&population).unwrap();
+    let col = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "pop_2025_total")
+        .unwrap();
+    let ine_total: f64 = reader
+        .records()
+        .filter_map(|r| r.unwrap().get(col).and_then(|v| v.parse::<f64>().ok()))
+        .sum();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("grid.tif");
+    let run = Command::new(env!("CARGO_BIN_EXE_aviso"))
+        .args(["layers", "build-population", "--districts"])
+        .arg(&districts)
+        .arg("--population")
+        .arg(&population)
+        .args(["--population-field", "pop_2025_total", "--points"])
+        .arg(&points)
+        .args(["--resolution", "120", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    // The three districts INE gives no figure for are named.
+    assert!(
+        stderr.contains("3 without a figure (MZ0804, MZ0805, MZ1112)"),
+        "{stderr}"
+    );
+    let grid = RasterGrid::open(&out).unwrap();
+    let g = grid.grid();
+    assert!((g.cell_width_deg - 120.0 / 3600.0).abs() < 1e-12);
+    // Every cell, summed through a box around the whole grid: all INE people are there
+    // (Float32 cells: 1e-6).
+    let all = grid
+        .zonal_sum(&square(
+            g.west_deg - 1.0,
+            g.south_deg() - 1.0,
+            g.east_deg() + 1.0,
+            g.north_deg + 1.0,
+        ))
+        .unwrap();
+    assert!(
+        (all.sum - ine_total).abs() / ine_total < 1e-6,
+        "{} vs {ine_total}",
+        all.sum
+    );
+    // Cells outside every district are nodata: the box holds more cells than it sums.
+    assert!(all.nodata_cells > 0 && all.covered_cells > 0);
+    // Bad input: a resolution of 0 is refused with the flag named.
+    let bad = Command::new(env!("CARGO_BIN_EXE_aviso"))
+        .args(["layers", "build-population", "--districts"])
+        .arg(&districts)
+        .arg("--population")
+        .arg(&population)
+        .args(["--population-field", "pop_2025_total", "--points"])
+        .arg(&points)
+        .args(["--resolution", "0", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--resolution 0"));
+}

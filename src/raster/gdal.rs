@@ -402,3 +402,109 @@ impl crate::exposure::PopulationGrid for LazyPopulationGrid {
         Ok(z.sum)
     }
 }
+
+/// Nodata written by [`write_grid`]: WorldPop's value, so tools that know WorldPop files
+/// read ours the same way.
+pub const WRITTEN_NODATA: f64 = -99999.0;
+
+/// Writes `values` (row-major over `grid`, NaN = nodata) as a tiled, DEFLATE-compressed
+/// Float32 GeoTIFF in EPSG:4326 with nodata [`WRITTEN_NODATA`].
+pub fn write_grid(path: &Path, grid: &GridSpec, values: &[f64]) -> Result<(), RasterError> {
+    let gdal_err = |action: &str, e: gdal::errors::GdalError| RasterError::Gdal {
+        path: path.to_path_buf(),
+        action: action.to_string(),
+        message: e.to_string(),
+    };
+    if values.len() != grid.width * grid.height {
+        return Err(RasterError::Gdal {
+            path: path.to_path_buf(),
+            action: "write the grid".to_string(),
+            message: format!(
+                "expected {} values ({} × {}), found {}",
+                grid.width * grid.height,
+                grid.width,
+                grid.height,
+                values.len()
+            ),
+        });
+    }
+    let driver = gdal::DriverManager::get_driver_by_name("GTiff")
+        .map_err(|e| gdal_err("find the GTiff driver", e))?;
+    let options = gdal::raster::RasterCreationOptions::from_iter([
+        "TILED=YES",
+        "COMPRESS=DEFLATE",
+        "PREDICTOR=3",
+        "BIGTIFF=IF_SAFER",
+    ]);
+    let mut ds = driver
+        .create_with_band_type_with_options::<f32, _>(path, grid.width, grid.height, 1, &options)
+        .map_err(|e| gdal_err("create the file", e))?;
+    ds.set_geo_transform(&[
+        grid.west_deg,
+        grid.cell_width_deg,
+        0.0,
+        grid.north_deg,
+        0.0,
+        -grid.cell_height_deg,
+    ])
+    .map_err(|e| gdal_err("set the geotransform", e))?;
+    let srs = SpatialRef::from_epsg(4326).map_err(|e| gdal_err("make EPSG:4326", e))?;
+    ds.set_spatial_ref(&srs)
+        .map_err(|e| gdal_err("set the CRS", e))?;
+    let mut band = ds.rasterband(1).map_err(|e| gdal_err("open band 1", e))?;
+    band.set_no_data_value(Some(WRITTEN_NODATA))
+        .map_err(|e| gdal_err("set nodata", e))?;
+    let rows_per_strip = (MAX_STRIP_CELLS / grid.width.max(1)).max(1);
+    for (i, strip) in values.chunks(rows_per_strip * grid.width).enumerate() {
+        let rows = strip.len() / grid.width.max(1);
+        let data: Vec<f32> = strip
+            .iter()
+            .map(|v| {
+                if v.is_nan() {
+                    WRITTEN_NODATA as f32
+                } else {
+                    *v as f32
+                }
+            })
+            .collect();
+        let mut buffer = gdal::raster::Buffer::new((grid.width, rows), data);
+        band.write(
+            (0, (i * rows_per_strip) as isize),
+            (grid.width, rows),
+            &mut buffer,
+        )
+        .map_err(|e| gdal_err(&format!("write rows from {}", i * rows_per_strip), e))?;
+    }
+    Ok(())
+}
+
+/// Reads points (Point or MultiPoint geometries) from any vector format GDAL opens.
+pub fn read_vector_points(path: &Path) -> Result<Vec<geo::Point<f64>>, RasterError> {
+    let err = |message: String| RasterError::Input {
+        path: path.to_path_buf(),
+        message,
+    };
+    let dataset = Dataset::open(path).map_err(|e| err(format!("GDAL could not open it: {e}")))?;
+    let mut layer = dataset
+        .layer(0)
+        .map_err(|e| err(format!("GDAL found no vector layer: {e}")))?;
+    if let Some(srs) = layer.spatial_ref()
+        && let Err(found) = check_wgs84_lonlat(&srs)
+    {
+        return Err(err(format!(
+            "CRS {found} is not accepted; reproject to EPSG:4326 first"
+        )));
+    }
+    let mut points = Vec::new();
+    for feature in layer.features() {
+        let Some(g) = feature.geometry() else {
+            continue;
+        };
+        match g.to_geo() {
+            Ok(Geometry::Point(p)) => points.push(p),
+            Ok(Geometry::MultiPoint(mp)) => points.extend(mp.0),
+            _ => {}
+        }
+    }
+    Ok(points)
+}

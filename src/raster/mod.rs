@@ -5,11 +5,13 @@
 //! - `gdal` (feature `gdal`) opens GeoTIFFs and other GDAL rasters, checks them, and reads
 //!   only the windows a polygon's bounding box covers, block row by block row.
 //! - [`zones`] reads the polygons to sum under (GeoJSON here; other vector formats
-//!   through GDAL).
+//!   through GDAL), and the points and totals `aviso layers build-population` needs.
+//! - [`build`] spreads district totals over settlement points into a grid (pure).
 //!
 //! Nothing in the core (`hazard`, `exposure`, `alerts`) depends on this module; exposure
 //! sees a grid only through the [`crate::exposure::PopulationGrid`] trait.
 
+pub mod build;
 pub mod coverage;
 #[cfg(feature = "gdal")]
 pub mod gdal;
@@ -56,6 +58,8 @@ pub enum RasterError {
         index: usize,
         message: String,
     },
+    #[error("{path}: {message}")]
+    Input { path: PathBuf, message: String },
     #[error("{path}: built without GDAL: rebuild with --features gdal")]
     GdalDisabled { path: PathBuf },
 }

@@ -141,6 +141,98 @@ fn polygon(rings: &[Vec<Position>]) -> Result<Polygon<f64>, String> {
     Ok(Polygon::new(exterior, rings.collect()))
 }
 
+/// Reads points (Point/MultiPoint features) from GeoJSON, or any vector format through
+/// GDAL. Features of other types are skipped.
+pub fn read_points(path: &Path) -> Result<Vec<geo::Point<f64>>, RasterError> {
+    let err = |message: String| RasterError::Input {
+        path: path.to_path_buf(),
+        message,
+    };
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    if !matches!(ext.as_deref(), Some("geojson" | "json")) {
+        #[cfg(feature = "gdal")]
+        return super::gdal::read_vector_points(path);
+        #[cfg(not(feature = "gdal"))]
+        return Err(RasterError::GdalDisabled {
+            path: path.to_path_buf(),
+        });
+    }
+    let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read: {e}")))?;
+    let parsed: GeoJson =
+        serde_json::from_slice(&bytes).map_err(|e| err(format!("not valid GeoJSON: {e}")))?;
+    let GeoJson::FeatureCollection(fc) = parsed else {
+        return Err(err("expected a FeatureCollection of points".to_string()));
+    };
+    let mut points = Vec::with_capacity(fc.features.len());
+    for f in &fc.features {
+        match f.geometry.as_ref().map(|g| &g.value) {
+            Some(GeometryValue::Point { coordinates }) => {
+                if let [x, y, ..] = coordinates.as_slice() {
+                    points.push(geo::Point::new(*x, *y));
+                }
+            }
+            Some(GeometryValue::MultiPoint { coordinates }) => {
+                for c in coordinates {
+                    if let [x, y, ..] = c.as_slice() {
+                        points.push(geo::Point::new(*x, *y));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(points)
+}
+
+/// Reads a CSV of totals: `id_column` → `value_column` (counts may carry thousands
+/// separators, as in the INE tables). Empty values are skipped; anything else that is not
+/// a number is an error naming the line and column.
+pub fn read_totals_csv(
+    path: &Path,
+    id_column: &str,
+    value_column: &str,
+) -> Result<std::collections::HashMap<String, f64>, RasterError> {
+    let err = |message: String| RasterError::Input {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut reader = csv::Reader::from_path(path).map_err(|e| err(format!("cannot read: {e}")))?;
+    let headers = reader
+        .headers()
+        .map_err(|e| err(format!("no header row: {e}")))?
+        .clone();
+    let column = |name: &str| {
+        headers.iter().position(|h| h == name).ok_or_else(|| {
+            err(format!(
+                "no column '{name}'; columns: {}",
+                headers.iter().collect::<Vec<_>>().join(", ")
+            ))
+        })
+    };
+    let (id_at, value_at) = (column(id_column)?, column(value_column)?);
+    let mut totals = std::collections::HashMap::new();
+    for (n, row) in reader.records().enumerate() {
+        let line = n + 2; // 1-based, after the header
+        let row = row.map_err(|e| err(format!("line {line}: {e}")))?;
+        let (Some(id), Some(text)) = (row.get(id_at), row.get(value_at)) else {
+            continue;
+        };
+        if text.trim().is_empty() {
+            continue;
+        }
+        let value = crate::layers::parse_count(text).ok_or_else(|| {
+            err(format!(
+                "line {line}, column {value_column}: expected a non-negative number, found '{text}'"
+            ))
+        })?;
+        totals.insert(id.to_string(), value);
+    }
+    Ok(totals)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
