@@ -1,11 +1,13 @@
-//! Exact zonal sums on a 30 arc-second grid over Mozambique (1440 × 2160 = 3.1 million
-//! cells): the 159 COD-AB districts, and the four Freddy swaths of the Météo-France
-//! forecast of 2023-03-10 (forecast 34/48/64 kt and the observed 34 kt swath). GDAL window
-//! reads are included, as in `aviso zonal`.
+//! Exact zonal sums on 30 arc-second grids over Mozambique: the 159 COD-AB districts, and
+//! the four Freddy swaths of the Météo-France forecast of 2023-03-10 (forecast 34/48/64 kt
+//! and the observed 34 kt swath). GDAL window reads are included, as in `aviso zonal`.
 //!
-//! The grid is GPWv4 2020 at 0.5° resampled to 30″ (nearest neighbour, each value divided
-//! by 3600 so cells still hold people): real totals on a production-sized grid, built in a
-//! temporary folder with gdal_translate (gdal-bin).
+//! Two grids, built in a temporary folder:
+//! - `dasymetric`: built by `aviso layers build-population --resolution 30` (INE 2025 over
+//!   the HDX settlements; 1276 × 1969 = 2.5 million cells);
+//! - `gpw`: GPWv4 2020 at 0.5° resampled to 30″ by gdal_translate over the whole 30–42°E,
+//!   10–28°S box (nearest neighbour, values divided by 3600 so cells still hold people;
+//!   1440 × 2160 = 3.1 million cells).
 //!
 //! Side by side with exactextract: when AVISO_EXACTEXTRACT_PYTHON names a Python with
 //! `exactextract` and `numpy`, the bench also runs scripts/compare_exactextract.py on the
@@ -30,7 +32,28 @@ use aviso::raster::zones::read_zones;
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data");
 
-fn build_grid(dir: &Path) -> PathBuf {
+fn build_dasymetric_grid(dir: &Path) -> PathBuf {
+    let out = dir.join("dasymetric_30s.tif");
+    let status = Command::new(env!("CARGO_BIN_EXE_aviso"))
+        .args(["layers", "build-population", "--districts"])
+        .arg(format!(
+            "{DATA}/boundaries/moz_adm2_ocha_ine_20190607_s100m.geojson"
+        ))
+        .arg("--population")
+        .arg(format!(
+            "{DATA}/population/moz_adm2_population_ine_projection_2022_2025.csv"
+        ))
+        .args(["--population-field", "pop_2025_total", "--points"])
+        .arg(format!("{DATA}/places/moz_settlements_hdx_points.geojson"))
+        .args(["--resolution", "30", "--out"])
+        .arg(&out)
+        .status()
+        .expect("aviso runs");
+    assert!(status.success());
+    out
+}
+
+fn build_gpw_grid(dir: &Path) -> PathBuf {
     let out = dir.join("gpw_2020_30s_moz.tif");
     let status = Command::new("gdal_translate")
         .args([
@@ -124,8 +147,10 @@ fn bench_zonal(c: &mut Criterion) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let grid_path = build_grid(dir.path());
-    let grid = RasterGrid::open(&grid_path).unwrap();
+    let grids = [
+        ("dasymetric", build_dasymetric_grid(dir.path())),
+        ("gpw", build_gpw_grid(dir.path())),
+    ];
     let districts_path = PathBuf::from(format!(
         "{DATA}/boundaries/moz_adm2_ocha_ine_20190607_s100m.geojson"
     ));
@@ -136,28 +161,31 @@ fn bench_zonal(c: &mut Criterion) {
         .collect();
     let (swaths_path, swaths) = freddy_swaths(dir.path());
 
-    let mut g = c.benchmark_group("zonal_30s_moz");
-    g.sample_size(20);
-    g.bench_function(format!("districts_{}", districts.len()), |b| {
-        b.iter(|| {
-            districts
-                .iter()
-                .map(|d| grid.zonal_sum(black_box(d)).unwrap().sum)
-                .sum::<f64>()
-        })
-    });
-    g.bench_function(format!("freddy_swaths_{}", swaths.len()), |b| {
-        b.iter(|| {
-            swaths
-                .iter()
-                .map(|s| grid.zonal_sum(black_box(s)).unwrap().sum)
-                .sum::<f64>()
-        })
-    });
-    g.finish();
-
-    compare_with_exactextract(&grid_path, &districts_path);
-    compare_with_exactextract(&grid_path, &swaths_path);
+    for (name, grid_path) in &grids {
+        let grid = RasterGrid::open(grid_path).unwrap();
+        let (w, h) = (grid.grid().width, grid.grid().height);
+        let mut g = c.benchmark_group(format!("zonal_30s_{name}_{w}x{h}"));
+        g.sample_size(20);
+        g.bench_function(format!("districts_{}", districts.len()), |b| {
+            b.iter(|| {
+                districts
+                    .iter()
+                    .map(|d| grid.zonal_sum(black_box(d)).unwrap().sum)
+                    .sum::<f64>()
+            })
+        });
+        g.bench_function(format!("freddy_swaths_{}", swaths.len()), |b| {
+            b.iter(|| {
+                swaths
+                    .iter()
+                    .map(|s| grid.zonal_sum(black_box(s)).unwrap().sum)
+                    .sum::<f64>()
+            })
+        });
+        g.finish();
+        compare_with_exactextract(grid_path, &districts_path);
+        compare_with_exactextract(grid_path, &swaths_path);
+    }
 }
 
 criterion_group!(benches, bench_zonal);
