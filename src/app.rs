@@ -72,7 +72,8 @@ pub fn load_indexed_layers(layers: &Path, cfg: &Config) -> Result<IndexedLayers>
     for w in &loaded.warnings {
         eprintln!("aviso: warning: {w}");
     }
-    let indexed = IndexedLayers::new(loaded.layers, &cfg.exposure);
+    let grid = loaded.population_grid.clone();
+    let indexed = with_population_grid(IndexedLayers::new(loaded.layers, &cfg.exposure), grid);
     eprintln!(
         "aviso: layers loaded from {} in {:.2} s ({} districts, {} point layers)",
         manifest.display(),
@@ -81,6 +82,37 @@ pub fn load_indexed_layers(layers: &Path, cfg: &Config) -> Result<IndexedLayers>
         indexed.layers.points.len()
     );
     Ok(indexed)
+}
+
+/// Attaches the manifest's `population_grid` layer (opened at first use) to the indexed
+/// layers; without GDAL the grid cannot be read and exposure keeps the settlement method.
+fn with_population_grid(
+    indexed: IndexedLayers,
+    spec: Option<crate::layers::LayerSpec>,
+) -> IndexedLayers {
+    let Some(spec) = spec else {
+        return indexed;
+    };
+    #[cfg(feature = "gdal")]
+    {
+        eprintln!(
+            "aviso: people at risk from population grid '{}' ({})",
+            spec.name,
+            spec.path.display()
+        );
+        indexed.with_population_grid(Box::new(crate::raster::gdal::LazyPopulationGrid::new(
+            spec.name, spec.path,
+        )))
+    }
+    #[cfg(not(feature = "gdal"))]
+    {
+        eprintln!(
+            "aviso: warning: population grid '{}' needs GDAL (built without it); people at \
+             risk use the settlement method",
+            spec.name
+        );
+        indexed
+    }
 }
 
 /// Storm names for best-track files that carry only ids (the derived 12-hourly file):
@@ -325,4 +357,161 @@ pub fn check_config_cmd(config: Option<PathBuf>, layers: Option<PathBuf>) -> Res
         load_indexed_layers(&l, &cfg)?;
     }
     Ok(())
+}
+
+/// `aviso zonal`: exact zonal sums of a raster under polygons.
+pub struct ZonalArgs {
+    pub raster: PathBuf,
+    pub polygons: PathBuf,
+    pub id_field: Option<String>,
+    /// CSV output ("-" or absent: standard output).
+    pub out: Option<PathBuf>,
+}
+
+/// Writes one CSV row per polygon feature: `id,sum,covered_cells`, in the file's order.
+/// The sum weights each cell by the exact share of its area inside the polygon
+/// (`crate::raster::coverage`); covered_cells counts cells with a share above zero and a
+/// valid (not nodata) value.
+#[cfg(feature = "gdal")]
+pub fn zonal_cmd(a: ZonalArgs) -> Result<()> {
+    use crate::raster::gdal::RasterGrid;
+    use crate::raster::zones::read_zones;
+
+    let grid = RasterGrid::open(&a.raster)?;
+    let zones = read_zones(&a.polygons, a.id_field.as_deref())?;
+    let t = Instant::now();
+    let mut rows = Vec::with_capacity(zones.len());
+    let (mut valid, mut nodata) = (0usize, 0usize);
+    for zone in &zones {
+        let z = grid.zonal_sum(&zone.polygons)?;
+        valid += z.covered_cells;
+        nodata += z.nodata_cells;
+        rows.push((zone.id.as_str(), z));
+    }
+    let elapsed_ms = t.elapsed().as_secs_f64() * 1e3;
+    if valid == 0 && nodata > 0 {
+        return Err(crate::raster::RasterError::AllNodata {
+            path: a.raster.clone(),
+            what: format!("the {} polygons of {}", zones.len(), a.polygons.display()),
+        }
+        .into());
+    }
+    let sink: Box<dyn Write> = match a.out.as_ref().filter(|p| p.as_os_str() != "-") {
+        Some(p) => {
+            Box::new(fs::File::create(p).with_context(|| format!("creating {}", p.display()))?)
+        }
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut csv = csv::Writer::from_writer(sink);
+    csv.write_record(["id", "sum", "covered_cells"])?;
+    for (id, z) in &rows {
+        // Display prints the shortest text that parses back to the same f64.
+        csv.write_record([
+            id.to_string(),
+            z.sum.to_string(),
+            z.covered_cells.to_string(),
+        ])?;
+    }
+    csv.flush()?;
+    eprintln!(
+        "aviso: {} zonal sums over {} ({}x{} cells) in {elapsed_ms:.1} ms",
+        rows.len(),
+        a.raster.display(),
+        grid.grid().width,
+        grid.grid().height
+    );
+    Ok(())
+}
+
+#[cfg(not(feature = "gdal"))]
+pub fn zonal_cmd(a: ZonalArgs) -> Result<()> {
+    bail!(
+        "aviso zonal reads rasters through GDAL, and this binary was built without it: \
+         rebuild with --features gdal (raster {})",
+        a.raster.display()
+    )
+}
+
+/// `aviso layers build-population`: a dasymetric grid from district totals and points.
+pub struct BuildPopulationArgs {
+    pub districts: PathBuf,
+    pub district_id_field: String,
+    pub population: PathBuf,
+    pub population_id_field: String,
+    pub population_field: String,
+    pub points: PathBuf,
+    pub resolution_arcsec: f64,
+    pub out: PathBuf,
+}
+
+/// Largest grid `build-population` makes in memory: 100 million cells (800 MB of f64).
+/// Mozambique at 30″ is 2.5 million cells; at 3″ it would be 250 million.
+const MAX_BUILD_CELLS: usize = 100_000_000;
+
+/// Builds the grid (`crate::raster::build` documents the method) and writes it with GDAL.
+pub fn build_population_cmd(a: BuildPopulationArgs) -> Result<()> {
+    use crate::raster::build::{DistrictTotal, dasymetric, grid_for};
+    use crate::raster::zones::{read_points, read_totals_csv, read_zones};
+
+    let zones = read_zones(&a.districts, Some(&a.district_id_field))?;
+    let totals = read_totals_csv(&a.population, &a.population_id_field, &a.population_field)?;
+    let points = read_points(&a.points)?;
+    let districts: Vec<DistrictTotal> = zones
+        .into_iter()
+        .map(|z| DistrictTotal {
+            population: totals.get(&z.id).copied(),
+            id: z.id,
+            polygons: z.polygons,
+        })
+        .collect();
+    let grid = grid_for(&districts, a.resolution_arcsec).with_context(|| {
+        format!(
+            "--resolution {}: expected a positive number of arc-seconds, and districts with \
+             polygons in {}",
+            a.resolution_arcsec,
+            a.districts.display()
+        )
+    })?;
+    let cells = grid.width.saturating_mul(grid.height);
+    if cells > MAX_BUILD_CELLS {
+        bail!(
+            "--resolution {}″ over {} gives {} × {} = {cells} cells, over the {MAX_BUILD_CELLS} \
+             this command builds in memory; choose a coarser resolution",
+            a.resolution_arcsec,
+            a.districts.display(),
+            grid.width,
+            grid.height
+        );
+    }
+    let (values, report) = dasymetric(&grid, &districts, &points);
+    write_grid(&a.out, &grid, &values)?;
+    eprintln!(
+        "aviso: wrote {} ({} × {} cells of {}″): {:.0} people; {} districts by points, {} by \
+         area ({}), {} without a figure ({}); {} points outside every district",
+        a.out.display(),
+        grid.width,
+        grid.height,
+        a.resolution_arcsec,
+        report.total,
+        report.by_points,
+        report.by_area.len(),
+        report.by_area.join(", "),
+        report.without_population.len(),
+        report.without_population.join(", "),
+        report.points_outside
+    );
+    Ok(())
+}
+
+#[cfg(feature = "gdal")]
+fn write_grid(out: &Path, grid: &crate::raster::GridSpec, values: &[f64]) -> Result<()> {
+    Ok(crate::raster::gdal::write_grid(out, grid, values)?)
+}
+
+#[cfg(not(feature = "gdal"))]
+fn write_grid(out: &Path, _grid: &crate::raster::GridSpec, _values: &[f64]) -> Result<()> {
+    bail!(
+        "writing {} needs GDAL: rebuild with --features gdal",
+        out.display()
+    )
 }

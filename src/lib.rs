@@ -13,5 +13,6 @@ pub mod exposure;
 pub mod feeds;
 pub mod hazard;
 pub mod layers;
+pub mod raster;
 pub mod replay;
 pub mod spatial;

@@ -68,10 +68,61 @@ enum Command {
         #[arg(long, default_value = "out/replay")]
         out: PathBuf,
     },
+    /// Exact zonal sums of a raster under polygons (cells weighted by the share of their area inside), as CSV: id, sum, covered_cells.
+    Zonal {
+        /// Single-band raster in EPSG:4326 (GeoTIFF or any GDAL raster).
+        #[arg(long)]
+        raster: PathBuf,
+        /// Polygons: GeoJSON, or any vector format GDAL reads (first layer).
+        #[arg(long)]
+        polygons: PathBuf,
+        /// Property holding each polygon's id (default: the feature id, else its index).
+        #[arg(long)]
+        id_field: Option<String>,
+        /// CSV output ("-" or absent: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Layer tools.
+    Layers {
+        #[command(subcommand)]
+        command: LayersCommand,
+    },
     /// Load and validate the configuration (and, with --layers, the layers), then exit.
     CheckConfig {
         #[arg(long)]
         layers: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum LayersCommand {
+    /// Build a dasymetric population grid: district totals spread over settlement points (equal shares; districts without points by area).
+    BuildPopulation {
+        /// District polygons (GeoJSON or any GDAL vector).
+        #[arg(long)]
+        districts: PathBuf,
+        /// Property/field of the districts holding the id that joins the totals.
+        #[arg(long, default_value = "ADM2_PCODE")]
+        district_id_field: String,
+        /// CSV of district totals.
+        #[arg(long)]
+        population: PathBuf,
+        /// Column of the CSV holding the district id (default: --district-id-field).
+        #[arg(long)]
+        population_id_field: Option<String>,
+        /// Column of the CSV holding the population.
+        #[arg(long)]
+        population_field: String,
+        /// Settlement points (GeoJSON or any GDAL vector).
+        #[arg(long)]
+        points: PathBuf,
+        /// Cell size in arc-seconds (30 = about 1 km).
+        #[arg(long)]
+        resolution: f64,
+        /// Output GeoTIFF.
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -133,6 +184,39 @@ fn main() -> ExitCode {
             storm: storm.into(),
             every,
             horizon,
+            out,
+        }),
+        Command::Zonal {
+            raster,
+            polygons,
+            id_field,
+            out,
+        } => aviso::app::zonal_cmd(aviso::app::ZonalArgs {
+            raster,
+            polygons,
+            id_field,
+            out,
+        }),
+        Command::Layers {
+            command:
+                LayersCommand::BuildPopulation {
+                    districts,
+                    district_id_field,
+                    population,
+                    population_id_field,
+                    population_field,
+                    points,
+                    resolution,
+                    out,
+                },
+        } => aviso::app::build_population_cmd(aviso::app::BuildPopulationArgs {
+            population_id_field: population_id_field.unwrap_or_else(|| district_id_field.clone()),
+            districts,
+            district_id_field,
+            population,
+            population_field,
+            points,
+            resolution_arcsec: resolution,
             out,
         }),
         Command::CheckConfig { layers } => aviso::app::check_config_cmd(cli.config, layers),

@@ -12,6 +12,12 @@
 //!   footprint (geodesic areas).
 //! - Limits: settlement points carry no size, so a town and a hamlet weigh the same; a
 //!   gridded population layer (issue 4) replaces this when configured.
+//! - With a population grid ([`PopulationGrid`], attached by
+//!   [`IndexedLayers::with_population_grid`]), people at risk in a district = the grid's
+//!   exact zonal sum over district ∩ footprint (cells weighted by the share of their area
+//!   inside; `crate::raster::coverage`). If the grid fails (missing, corrupt, wrong CRS),
+//!   the district falls back to the settlement method and the method note says so. The
+//!   grid is reached only through the trait, so this module still does no I/O itself.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -58,6 +64,19 @@ pub enum PeopleMethod {
     AreaShare,
     /// The district has no population figure.
     NoPopulation,
+    /// Exact zonal sum of the population grid over district ∩ footprint.
+    Grid,
+}
+
+/// A gridded population (WorldPop, GPWv4, GHSL, or one built by `aviso layers
+/// build-population`) that can count the people inside an area. The GDAL adapter
+/// (`crate::raster::gdal::LazyPopulationGrid`) opens its file at first use.
+pub trait PopulationGrid: Send + Sync {
+    /// The layer's name in the manifest (echoed in the method note).
+    fn name(&self) -> &str;
+    /// People inside `area` (EPSG:4326): Σ cell value × share of the cell inside. An `Err`
+    /// says why the grid could not answer; the caller falls back.
+    fn people_in(&self, area: &MultiPolygon<f64>) -> Result<f64, String>;
 }
 
 /// One threshold's footprint over one district.
@@ -196,6 +215,8 @@ pub struct IndexedLayers {
     /// Each district's spherical area (Chamberlain–Duquette, m²), the denominator of area
     /// shares (see `assess_exposure`).
     district_area_sph_m2: Vec<f64>,
+    /// Replaces the settlement method when set.
+    population_grid: Option<Box<dyn PopulationGrid>>,
 }
 
 impl IndexedLayers {
@@ -258,7 +279,15 @@ impl IndexedLayers {
             points,
             weighting,
             weighting_per_district,
+            population_grid: None,
         }
+    }
+
+    /// Counts district people at risk on `grid` instead of spreading the district
+    /// population over settlement points.
+    pub fn with_population_grid(mut self, grid: Box<dyn PopulationGrid>) -> Self {
+        self.population_grid = Some(grid);
+        self
     }
 
     pub fn weighting_layer_name(&self) -> Option<&str> {
@@ -340,6 +369,8 @@ pub fn assess_exposure(
         .collect();
     swaths.sort_by(|a, b| a.threshold_kt.total_cmp(&b.threshold_kt));
 
+    // Population-grid failures (each message once), for the method note.
+    let mut grid_errors: Vec<String> = Vec::new();
     // Districts per threshold.
     let mut per_district: BTreeMap<usize, Vec<ThresholdExposure>> = BTreeMap::new();
     // Points inside each threshold: point ref index -> highest threshold index reached.
@@ -395,7 +426,7 @@ pub fn assess_exposure(
                 .copied()
                 .unwrap_or(0);
             let w_in = weight_inside.get(d.pcode.as_str()).copied().unwrap_or(0);
-            let (people_at_risk, method, weighting_points) = match d.population {
+            let (mut people_at_risk, mut method, mut weighting_points) = match d.population {
                 None => (0.0, PeopleMethod::NoPopulation, None),
                 Some(pop) if w_total > 0 => (
                     pop * w_in as f64 / w_total as f64,
@@ -404,6 +435,16 @@ pub fn assess_exposure(
                 ),
                 Some(pop) => (pop * area_share, PeopleMethod::AreaShare, None),
             };
+            if let Some(grid) = &il.population_grid {
+                match grid.people_in(&inter) {
+                    Ok(people) => {
+                        (people_at_risk, method, weighting_points) =
+                            (people, PeopleMethod::Grid, None);
+                    }
+                    Err(e) if !grid_errors.contains(&e) => grid_errors.push(e),
+                    Err(_) => {}
+                }
+            }
             // Within the district, only the part inside the swath can be reached first.
             let arrival = inter
                 .bounding_rect()
@@ -608,6 +649,18 @@ pub fn assess_exposure(
             "people at risk = district population (INE) × share of the district's points of layer '{w}' inside the footprint; districts without such points use the share of their area inside. Points carry no size: a town and a hamlet weigh the same."
         ),
         None => "people at risk = district population (INE) × share of the district's area inside the footprint (no settlement layer loaded)".to_string(),
+    };
+    let method_note = match &il.population_grid {
+        Some(grid) if grid_errors.is_empty() => format!(
+            "people at risk = exact zonal sum of population grid '{}' over district ∩ footprint (each cell weighted by the share of its area inside)",
+            grid.name()
+        ),
+        Some(grid) => format!(
+            "population grid '{}' failed ({}); districts it could not count fell back to: {method_note}",
+            grid.name(),
+            grid_errors.join("; ")
+        ),
+        None => method_note,
     };
     Exposure {
         districts,

@@ -76,6 +76,9 @@ pub enum LayerKind {
     AccommodationCentre,
     HealthFacility,
     Settlement,
+    /// A gridded population count (single-band raster, EPSG:4326, `format = "raster"`).
+    /// Opened lazily at first use; it replaces the settlement-weighted estimate.
+    PopulationGrid,
 }
 
 impl LayerKind {
@@ -90,7 +93,8 @@ impl LayerKind {
             LayerKind::Country
             | LayerKind::Provinces
             | LayerKind::Districts
-            | LayerKind::DistrictPopulation => None,
+            | LayerKind::DistrictPopulation
+            | LayerKind::PopulationGrid => None,
         }
     }
 
@@ -114,6 +118,7 @@ impl LayerKind {
             LayerKind::AccommodationCentre => "accommodation_centre",
             LayerKind::HealthFacility => "health_facility",
             LayerKind::Settlement => "settlement",
+            LayerKind::PopulationGrid => "population_grid",
         }
     }
 
@@ -126,7 +131,7 @@ impl LayerKind {
         const POINT_FIELDS_NO_COORDS: &[Field] =
             &[Id, Name, Population, Households, Capacity, Subtype];
         match self {
-            LayerKind::Country => (&[], &[]),
+            LayerKind::Country | LayerKind::PopulationGrid => (&[], &[]),
             LayerKind::Provinces => (&[Id, Name], &[Id, Name]),
             LayerKind::Districts => (&[Id, Name, ParentId, ParentName], &[Id, Name, ParentId]),
             LayerKind::DistrictPopulation => (&[Id, Population], &[Id, Population]),
@@ -149,6 +154,8 @@ pub enum Format {
     Csv,
     /// Any vector source GDAL/OGR opens (GeoPackage, Shapefile, FlatGeobuf, ...).
     Gdal,
+    /// A raster GDAL opens (GeoTIFF, VRT, ...): for kind `population_grid` only.
+    Raster,
 }
 
 impl Format {
@@ -164,6 +171,7 @@ impl Format {
             "gpkg" | "shp" | "fgb" | "gml" | "kml" | "sqlite" | "gdb" | "tab" | "mif" => {
                 Some(Format::Gdal)
             }
+            "tif" | "tiff" | "vrt" | "img" => Some(Format::Raster),
             _ => None,
         }
     }
@@ -341,6 +349,7 @@ pub fn load_manifest_with(
         (LayerKind::Provinces, true),
         (LayerKind::Districts, true),
         (LayerKind::DistrictPopulation, false),
+        (LayerKind::PopulationGrid, false),
     ] {
         let n = layers.iter().filter(|l| l.kind == kind).count();
         if n > 1 || (exactly_one && n == 0) {
@@ -400,6 +409,13 @@ fn validate_layer(
             ))
         })?,
     };
+    if (raw.kind == LayerKind::PopulationGrid) != (format == Format::Raster) {
+        return Err(here(format!(
+            "kind {} with format {format:?}: kind population_grid goes with format \"raster\" \
+             (a single-band GeoTIFF or other GDAL raster in EPSG:4326), and only it",
+            raw.kind.as_str()
+        )));
+    }
     if raw.kind.is_area() && format.is_table() {
         return Err(here(format!(
             "kind {} needs polygons, which a CSV cannot hold: use geojson or gdal",

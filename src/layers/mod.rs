@@ -132,6 +132,10 @@ impl LayerError {
 pub struct LoadedLayers {
     pub layers: Layers,
     pub warnings: Vec<String>,
+    /// The `population_grid` layer, not opened: its file is read at first use
+    /// (`crate::raster::gdal::LazyPopulationGrid`). `None` when the manifest has none or
+    /// its file is missing (a warning says so; exposure then uses settlement points).
+    pub population_grid: Option<LayerSpec>,
 }
 
 /// Where a record sits in its file, for messages.
@@ -310,8 +314,28 @@ pub fn load_layers_from(manifest: &Manifest) -> Result<LoadedLayers, LayerError>
         });
     }
 
+    // The population grid is only hashed here (in chunks, for LayerInfo); GDAL opens it
+    // when exposure first needs it. A missing file is a warning, not a failure: the
+    // service keeps running on the settlement method and says so.
+    let mut population_grid = None;
+    if let Some(spec) = manifest.layer_of_kind(LayerKind::PopulationGrid) {
+        match sha256_of_path(&spec.path) {
+            Ok(digest) => {
+                infos.push((position(spec), info(spec, 0, digest)));
+                population_grid = Some(spec.clone());
+            }
+            Err(e) => warnings.push(format!(
+                "layer '{}': cannot read {} ({e}); people at risk fall back to the \
+                 settlement method",
+                spec.name,
+                spec.path.display()
+            )),
+        }
+    }
+
     infos.sort_by_key(|(i, _)| *i);
     Ok(LoadedLayers {
+        population_grid,
         layers: Layers {
             country,
             provinces,
@@ -368,6 +392,10 @@ fn read_layer(
         });
     }
     match spec.format {
+        Format::Raster => Err(LayerError::layer(
+            spec,
+            "a raster is not read as features (kind population_grid is opened at use)",
+        )),
         Format::Geojson | Format::Csv | Format::CsvHxl => {
             let bytes = std::fs::read(&spec.path).map_err(io)?;
             let digest = hex(&Sha256::digest(&bytes));
