@@ -12,6 +12,7 @@ use crate::alerts::levels::LevelRules;
 use crate::alerts::trigger::TriggerConfig;
 use crate::exposure::ExposureConfig;
 use crate::hazard::HazardConfig;
+use crate::hazard::flood::FloodConfig;
 
 /// The configuration compiled into the binary (config/default.toml).
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
@@ -58,6 +59,8 @@ pub struct Config {
     pub trigger: TriggerConfig,
     #[serde(default)]
     pub output: OutputConfig,
+    #[serde(default)]
+    pub flood: FloodConfig,
 }
 
 impl Config {
@@ -100,6 +103,7 @@ impl Config {
         self.hazard.validate().map_err(|e| inv(e.to_string()))?;
         self.levels.validate().map_err(|e| inv(e.to_string()))?;
         self.trigger.validate().map_err(|e| inv(e.to_string()))?;
+        self.flood.validate().map_err(|e| inv(e.to_string()))?;
         if self.output.coordinate_decimals > 9 {
             return Err(inv(format!(
                 "output.coordinate_decimals = {}: at most 9",
@@ -142,6 +146,7 @@ mod tests {
         assert_eq!(c.levels, LevelRules::default());
         assert_eq!(c.trigger, TriggerConfig::default());
         assert_eq!(c.output, OutputConfig::default());
+        assert_eq!(c.flood, FloodConfig::default());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 pub mod alerts;
 pub mod app;
+mod app_flood;
 pub mod assess;
 pub mod config;
 pub mod domain;

@@ -13,6 +13,8 @@
 //! - Limits: settlement points carry no size, so a town and a hamlet weigh the same; a
 //!   gridded population layer (issue 4) replaces this when configured.
 
+pub mod flood;
+
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};

@@ -1,0 +1,129 @@
+//! Flood exposure: station levels and impact areas -> each district's flood level, first
+//! day and people at risk, as one [`FloodAssessment`].
+//!
+//! Pure: no I/O, no clock (the caller passes `now`). Must not depend on feeds, layers'
+//! readers or any adapter.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use geo::MultiPolygon;
+use serde::Serialize;
+
+use crate::alerts::levels::Level;
+use crate::domain::{AdminArea, FloodForecast, FloodLevel, RiverBasin};
+use crate::hazard::flood::{
+    CoastTest, FloodConfig, FloodHazardError, IMPACT_METHOD_NOTE, ImpactArea, StationOutlook,
+    impact_area, station_outlooks,
+};
+
+/// What the people-at-risk figures mean, for the alert's method notes.
+pub const PEOPLE_METHOD_NOTE: &str = "people at risk = district population × share of the district's area inside the impact area (the part of the district in the station's basin; the whole district for configured P-code lists). Area shares assume people spread evenly: an upper bound for districts whose people live away from the river, a lower bound for those crowded along it";
+
+/// One district reached by a flood forecast.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FloodDistrict {
+    pub pcode: String,
+    pub name: String,
+    pub province_pcode: Option<String>,
+    pub province_name: Option<String>,
+    /// The highest station level affecting the district.
+    pub flood_level: FloodLevel,
+    /// `flood_level` on the alert ladder (`[flood.alert_levels]`).
+    pub level: Level,
+    /// First day any affecting station is at `flood_level`.
+    pub first_date: NaiveDate,
+    /// Stations (ids) whose impact area holds the district and which reach a level.
+    pub stations: Vec<String>,
+    pub area_share: f64,
+    pub population: Option<f64>,
+    /// `None` when the population is unknown.
+    pub people_at_risk: Option<f64>,
+}
+
+/// Everything one flood forecast yields; the flood alert document is rendered from it.
+#[derive(Debug, Clone)]
+pub struct FloodAssessment {
+    pub forecast: FloodForecast,
+    pub outlooks: Vec<StationOutlook>,
+    /// Impact areas of the stations that reach a level (others are not computed).
+    pub impact_areas: BTreeMap<String, ImpactArea>,
+    pub districts: Vec<FloodDistrict>,
+    pub event_level: Option<Level>,
+    pub generated_at: DateTime<Utc>,
+    pub rule_version: String,
+    pub min_probability_pct: f64,
+    pub input_notes: Vec<String>,
+    pub method_notes: Vec<String>,
+}
+
+/// Levels, impact areas, district levels and people for one flood forecast.
+pub fn assess_flood(
+    forecast: &FloodForecast,
+    basins: &[RiverBasin],
+    districts: &[AdminArea],
+    country: &MultiPolygon<f64>,
+    cfg: &FloodConfig,
+    now: DateTime<Utc>,
+) -> Result<FloodAssessment, FloodHazardError> {
+    let outlooks = station_outlooks(forecast, cfg);
+    let coast = CoastTest::new(country);
+    let mut impact_areas = BTreeMap::new();
+    let mut by_district: BTreeMap<String, FloodDistrict> = BTreeMap::new();
+    for o in &outlooks {
+        let (Some(max), Some(station)) = (o.max_level, forecast.station(&o.station_id)) else {
+            continue;
+        };
+        let area = impact_area(station, basins, districts, &coast, cfg)?;
+        let first = o.first_date.get(max);
+        for idist in &area.districts {
+            let Some(d) = districts.iter().find(|d| d.pcode == idist.pcode) else {
+                continue;
+            };
+            let Some(first) = first else { continue };
+            let entry = by_district
+                .entry(d.pcode.clone())
+                .or_insert_with(|| FloodDistrict {
+                    pcode: d.pcode.clone(),
+                    name: d.name.clone(),
+                    province_pcode: d.parent_pcode.clone(),
+                    province_name: d.parent_name.clone(),
+                    flood_level: max,
+                    level: cfg.alert_levels.of(max),
+                    first_date: first,
+                    stations: Vec::new(),
+                    area_share: 0.0,
+                    population: d.population,
+                    people_at_risk: None,
+                });
+            if max > entry.flood_level || (max == entry.flood_level && first < entry.first_date) {
+                entry.flood_level = max;
+                entry.level = cfg.alert_levels.of(max);
+                entry.first_date = first;
+            }
+            entry.stations.push(o.station_id.clone());
+            // Two stations of one basin cover the same part of the district: the larger
+            // share, not the sum.
+            entry.area_share = entry.area_share.max(idist.area_share);
+            entry.people_at_risk = d.population.map(|p| p * entry.area_share);
+        }
+        impact_areas.insert(o.station_id.clone(), area);
+    }
+    let districts: Vec<FloodDistrict> = by_district.into_values().collect();
+    let event_level = districts.iter().map(|d| d.level).max();
+    Ok(FloodAssessment {
+        forecast: forecast.clone(),
+        outlooks,
+        impact_areas,
+        districts,
+        event_level,
+        generated_at: now,
+        rule_version: cfg.rule_version.clone(),
+        min_probability_pct: cfg.min_probability_pct,
+        input_notes: Vec::new(),
+        method_notes: vec![
+            IMPACT_METHOD_NOTE.to_string(),
+            PEOPLE_METHOD_NOTE.to_string(),
+        ],
+    })
+}
