@@ -494,6 +494,9 @@ fn assess_on_the_real_forecast_writes_a_flood_alert_for_the_lower_limpopo() {
         .unwrap();
     let days = chibuto["properties"]["days"].as_array().unwrap();
     assert_eq!(days.len(), 7);
+    assert_eq!(chibuto["properties"]["flood_level"], "bankfull");
+    assert_eq!(chibuto["properties"]["level"], "yellow");
+    assert_eq!(chibuto["properties"]["basin"], "R. Limpopo");
     assert!(
         days.iter()
             .all(|d| d["level"] == "bankfull" && d["probability"]["bankfull"] == 1.0)

@@ -70,12 +70,7 @@ pub fn flood_document(a: &FloodAssessment, layers: &Layers, decimals: u32) -> Va
             })
             .collect();
         let impact = a.impact_areas.get(&s.id);
-        let alert_level = o.max_level.and_then(|l| {
-            a.districts
-                .iter()
-                .find(|d| d.stations.contains(&s.id) && d.flood_level == l)
-                .map(|d| d.level)
-        });
+        let alert_level = a.station_levels.get(&s.id).copied();
         features.push(feature(
             point_geometry(s.lon, s.lat, decimals),
             json!({

@@ -49,6 +49,8 @@ pub struct FloodAssessment {
     /// Impact areas of the stations that reach a level (others are not computed).
     pub impact_areas: BTreeMap<String, ImpactArea>,
     pub districts: Vec<FloodDistrict>,
+    /// Each station's highest flood level on the alert ladder (stations reaching a level).
+    pub station_levels: BTreeMap<String, Level>,
     pub event_level: Option<Level>,
     pub generated_at: DateTime<Utc>,
     pub rule_version: String,
@@ -110,12 +112,23 @@ pub fn assess_flood(
         impact_areas.insert(o.station_id.clone(), area);
     }
     let districts: Vec<FloodDistrict> = by_district.into_values().collect();
-    let event_level = districts.iter().map(|d| d.level).max();
+    let station_levels: BTreeMap<String, Level> = outlooks
+        .iter()
+        .filter_map(|o| Some((o.station_id.clone(), cfg.alert_levels.of(o.max_level?))))
+        .collect();
+    // A station at a level raises the event level even if its impact area holds no
+    // district (a station outside every basin and district): the alert must not go quiet.
+    let event_level = districts
+        .iter()
+        .map(|d| d.level)
+        .chain(station_levels.values().copied())
+        .max();
     Ok(FloodAssessment {
         forecast: forecast.clone(),
         outlooks,
         impact_areas,
         districts,
+        station_levels,
         event_level,
         generated_at: now,
         rule_version: cfg.rule_version.clone(),
