@@ -16,7 +16,9 @@ use serde_json::Value;
 use aviso::domain::{FloodLevel, RiverBasin};
 use aviso::feeds::floods::{FloodInputs, Input, parse_basins, parse_forecast};
 use aviso::feeds::{TrackFormat, detect_format};
-use aviso::hazard::flood::{CoastTest, FloodConfig, ImpactMethod, impact_area, station_outlooks};
+use aviso::hazard::flood::{
+    CoastTest, FloodConfig, ImpactMethod, basin_of, impact_area, station_outlooks,
+};
 
 const STATIONS: &str = "floods/moz_aa_flood_stations_thresholds.csv";
 const PROBS: &str = "floods/moz_aa_flood_forecast_2025-09-25_exceedance_probabilities.csv";
@@ -306,6 +308,22 @@ fn the_chibuto_station_floods_the_lower_limpopo_not_its_upper_reaches() {
     for d in &area.districts {
         assert!(d.area_share > 0.0 && d.area_share <= 1.0, "{d:?}");
     }
+}
+
+#[test]
+fn a_station_just_across_a_watershed_goes_to_the_basin_of_its_river() {
+    let Some(f) = files() else { return };
+    let Some(basins) = basins() else { return };
+    let parsed = parse_forecast(inputs(&f.stations, &f.probs, None, true)).unwrap();
+    // 90 gurue is on the Licungo, but its grid point falls inside the Lúrio polygon.
+    let gurue = parsed.forecast.station("90").unwrap();
+    let p = Point::new(gurue.lon, gurue.lat);
+    let licungo = basins.iter().find(|b| b.name == "R. Licungo").unwrap();
+    assert!(!licungo.geometry.contains(&p));
+    assert_eq!(basin_of(&basins, gurue).unwrap().name, "R. Licungo");
+    // Dombe is on the Lucite, which has no basin of its own: the Búzi basin holds it.
+    let dombe = parsed.forecast.station("246").unwrap();
+    assert_eq!(basin_of(&basins, dombe).unwrap().name, "R. Búzi");
 }
 
 #[test]

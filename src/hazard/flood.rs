@@ -258,7 +258,7 @@ pub struct ImpactArea {
 }
 
 /// What the impact-area rule does, for the alert's method notes.
-pub const IMPACT_METHOD_NOTE: &str = "impact area per station (an approximation, no river network or flood model): the districts overlapping the station's river basin (the smallest basin polygon containing the station) whose representative point (interior point of the district's part in the basin) is no further (haversine) from the basin outlet than the station is, plus the district holding the station. The outlet is the basin's boundary vertex on the sea coast (a vertex with no Mozambique land east of it) nearest the station. flood.impact_districts replaces this per station with a list of P-codes";
+pub const IMPACT_METHOD_NOTE: &str = "impact area per station (an approximation, no river network or flood model): the districts overlapping the station's river basin (the basin named after the station's river when the station lies within 25 km of it, else the smallest basin polygon containing the station) whose representative point (interior point of the district's part in the basin) is no further (haversine) from the basin outlet than the station is, plus the district holding the station. The outlet is the basin's boundary vertex on the sea coast (a vertex with no Mozambique land east of it) nearest the station. flood.impact_districts replaces this per station with a list of P-codes";
 
 /// Edges of the country outline bucketed by latitude, to test quickly whether land lies
 /// east of a point (the coast of Mozambique faces east: a basin vertex with no land east
@@ -327,13 +327,51 @@ fn km(a: Point<f64>, b: Point<f64>) -> f64 {
     Haversine.distance(a, b) / 1000.0
 }
 
-/// The smallest basin holding the point (basins may nest: a national "Moçambique" polygon
-/// holds them all).
-pub fn basin_of(basins: &[RiverBasin], p: Point<f64>) -> Option<&RiverBasin> {
-    basins
-        .iter()
-        .filter(|b| b.geometry.contains(&p))
-        .min_by(|a, b| a.area_km2.total_cmp(&b.area_km2))
+/// How far (km, to the nearest boundary vertex) a station may lie outside the basin named
+/// after its river and still be given to it. Forecast points sit on the GloFAS 0.05° grid
+/// (about 5.5 km; the shared stations are all at x.x25°) and the basins are simplified to
+/// 200 m, so a station near a watershed can fall just across it (90 gurue, on the
+/// Licungo, lies inside the Lúrio polygon).
+pub const RIVER_BASIN_SNAP_KM: f64 = 25.0;
+
+/// Lower case without Portuguese accents, so "Buzi" matches "R. Búzi".
+fn fold(s: &str) -> String {
+    s.to_lowercase()
+        .chars()
+        .map(|c| match c {
+            'á' | 'à' | 'â' | 'ã' => 'a',
+            'é' | 'ê' => 'e',
+            'í' => 'i',
+            'ó' | 'ô' | 'õ' => 'o',
+            'ú' | 'ü' => 'u',
+            'ç' => 'c',
+            c => c,
+        })
+        .collect()
+}
+
+/// The station's basin: the basin named after its river when the station lies in it or
+/// within [`RIVER_BASIN_SNAP_KM`] of it; otherwise the smallest basin holding the station
+/// (basins may nest: a national "Moçambique" polygon holds them all).
+pub fn basin_of<'a>(basins: &'a [RiverBasin], station: &FloodStation) -> Option<&'a RiverBasin> {
+    let p = Point::new(station.lon, station.lat);
+    let river = fold(&station.river);
+    let named = basins.iter().find(|b| {
+        !river.is_empty()
+            && fold(&b.name).contains(&river)
+            && (b.geometry.contains(&p)
+                || b.geometry
+                    .0
+                    .iter()
+                    .flat_map(|poly| poly.exterior().0.iter())
+                    .any(|c| km(p, Point::from(*c)) <= RIVER_BASIN_SNAP_KM))
+    });
+    named.or_else(|| {
+        basins
+            .iter()
+            .filter(|b| b.geometry.contains(&p))
+            .min_by(|a, b| a.area_km2.total_cmp(&b.area_km2))
+    })
 }
 
 /// The impact area of one station; see [`IMPACT_METHOD_NOTE`].
@@ -370,7 +408,7 @@ pub fn impact_area(
         return Ok(area);
     }
     let home = districts.iter().find(|d| d.geometry.contains(&at));
-    let Some(basin) = basin_of(basins, at) else {
+    let Some(basin) = basin_of(basins, station) else {
         area.districts.extend(home.map(|d| ImpactDistrict {
             pcode: d.pcode.clone(),
             area_share: 1.0,
