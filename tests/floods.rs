@@ -548,6 +548,25 @@ fn assess_on_the_real_forecast_writes_a_flood_alert_for_the_lower_limpopo() {
         );
         total += people;
     }
+    // GDAL opens it as one layer with every feature.
+    if let Ok(o) = Command::new("ogrinfo")
+        .args(["-ro", "-al", "-so"])
+        .arg(&out_path)
+        .output()
+    {
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            text.contains(&format!("Feature Count: {}", features.len())),
+            "{text}"
+        );
+    } else {
+        assert!(
+            std::env::var_os("AVISO_REQUIRE_DATA").is_none(),
+            "ogrinfo missing in CI"
+        );
+        eprintln!("skipping the ogrinfo check: ogrinfo not installed");
+    }
     let reported = meta["totals"]["people_at_risk"].as_f64().unwrap();
     assert!(
         (reported - total).abs() <= districts.len() as f64,

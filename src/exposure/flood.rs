@@ -140,3 +140,79 @@ pub fn assess_flood(
         ],
     })
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::domain::{ByLevel, FloodOrigins, FloodStation, StationForecast};
+
+    fn station(id: &str) -> FloodStation {
+        FloodStation {
+            id: id.into(),
+            name: id.into(),
+            river: "R".into(),
+            lon: 33.0,
+            lat: -20.0,
+            thresholds_m3s: ByLevel {
+                bankfull: 1.0,
+                moderate: 2.0,
+                severe: 3.0,
+            },
+        }
+    }
+
+    fn day(id: &str, d: u32, n: [u32; 3]) -> StationForecast {
+        StationForecast {
+            station_id: id.into(),
+            valid_date: NaiveDate::from_ymd_opt(2025, 9, d).unwrap(),
+            total_members: 10,
+            member_discharges_m3s: vec![],
+            exceeding: ByLevel {
+                bankfull: n[0],
+                moderate: n[1],
+                severe: n[2],
+            },
+            probability: ByLevel::default(),
+        }
+    }
+
+    #[test]
+    fn a_district_takes_the_highest_station_level_and_its_first_day() {
+        let fc = FloodForecast {
+            issue_date: NaiveDate::from_ymd_opt(2025, 9, 25).unwrap(),
+            stations: vec![station("up"), station("down")],
+            // "up" is bankfull from the 26th; "down" moderate from the 28th.
+            days: vec![
+                day("up", 26, [5, 0, 0]),
+                day("down", 27, [9, 1, 0]),
+                day("down", 28, [9, 4, 0]),
+            ],
+            origins: FloodOrigins::default(),
+        };
+        let district = AdminArea {
+            pcode: "MZ0202".into(),
+            name: "Chibuto".into(),
+            parent_pcode: Some("MZ02".into()),
+            parent_name: Some("Gaza".into()),
+            geometry: MultiPolygon::new(vec![]),
+            area_km2: 1.0,
+            population: Some(1000.0),
+            population_source: None,
+        };
+        let mut cfg = FloodConfig::default();
+        for s in ["up", "down"] {
+            cfg.impact_districts.insert(s.into(), vec!["MZ0202".into()]);
+        }
+        let now = DateTime::<Utc>::from_timestamp(0, 0).unwrap();
+        let a = assess_flood(&fc, &[], &[district], &MultiPolygon::new(vec![]), &cfg, now).unwrap();
+        let d = &a.districts[0];
+        assert_eq!(d.flood_level, FloodLevel::Moderate);
+        assert_eq!(d.level, Level::Orange);
+        // The first day at the district's level (moderate), not the first bankfull day.
+        assert_eq!(d.first_date, NaiveDate::from_ymd_opt(2025, 9, 28).unwrap());
+        assert_eq!(d.stations, vec!["up".to_string(), "down".to_string()]);
+        assert_eq!(d.people_at_risk, Some(1000.0));
+        assert_eq!(a.event_level, Some(Level::Orange));
+    }
+}
