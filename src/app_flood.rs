@@ -12,8 +12,8 @@ use chrono::Utc;
 
 use crate::alerts::{flood_document, flood_table};
 use crate::app::{AssessArgs, load_indexed_layers, write_json};
+use crate::assess_flood::assess_flood;
 use crate::config::Config;
-use crate::exposure::flood::assess_flood;
 use crate::feeds::floods::{FloodInputs, Input, parse_basins, parse_forecast};
 
 /// The one file in `dir` whose name contains every word of `words` and ends with `ext`.
@@ -142,7 +142,7 @@ pub(crate) fn flood_assess_cmd(a: &AssessArgs, cfg: &Config, probabilities: &[u8
         &basins,
         &layers.layers.districts,
         &layers.layers.country,
-        &cfg.flood,
+        cfg,
         Utc::now(),
     )?;
     assessment.input_notes = parsed.notes;

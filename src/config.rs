@@ -8,6 +8,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::alerts::flood::FloodAlertLevels;
 use crate::alerts::levels::LevelRules;
 use crate::alerts::trigger::TriggerConfig;
 use crate::exposure::ExposureConfig;
@@ -61,6 +62,8 @@ pub struct Config {
     pub output: OutputConfig,
     #[serde(default)]
     pub flood: FloodConfig,
+    #[serde(default)]
+    pub flood_levels: FloodAlertLevels,
 }
 
 impl Config {
@@ -104,6 +107,9 @@ impl Config {
         self.levels.validate().map_err(|e| inv(e.to_string()))?;
         self.trigger.validate().map_err(|e| inv(e.to_string()))?;
         self.flood.validate().map_err(|e| inv(e.to_string()))?;
+        self.flood_levels
+            .validate()
+            .map_err(|e| inv(e.to_string()))?;
         if self.output.coordinate_decimals > 9 {
             return Err(inv(format!(
                 "output.coordinate_decimals = {}: at most 9",
@@ -147,6 +153,7 @@ mod tests {
         assert_eq!(c.trigger, TriggerConfig::default());
         assert_eq!(c.output, OutputConfig::default());
         assert_eq!(c.flood, FloodConfig::default());
+        assert_eq!(c.flood_levels, FloodAlertLevels::default());
     }
 
     #[test]

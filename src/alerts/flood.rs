@@ -4,12 +4,56 @@
 //! Pure: builds a `serde_json::Value` or a string; writing them is the caller's business.
 //! Reuses the geometry and level helpers of [`super::document`].
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::AlertsError;
 use super::document::{SCHEMA, feature, multipolygon_geometry, point_geometry, round};
 use super::levels::Level;
+use crate::assess_flood::FloodAssessment;
 use crate::domain::{FloodLevel, Layers};
-use crate::exposure::flood::FloodAssessment;
+
+/// Which alert level each flood level raises (`[flood_levels]` in the configuration; the cyclone ladder is `[levels]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FloodAlertLevels {
+    pub bankfull: Level,
+    pub moderate: Level,
+    pub severe: Level,
+}
+
+impl Default for FloodAlertLevels {
+    /// bankfull → yellow (attention), moderate → orange (pre-position), severe → red.
+    fn default() -> Self {
+        FloodAlertLevels {
+            bankfull: Level::Yellow,
+            moderate: Level::Orange,
+            severe: Level::Red,
+        }
+    }
+}
+
+impl FloodAlertLevels {
+    pub fn of(&self, l: FloodLevel) -> Level {
+        match l {
+            FloodLevel::Bankfull => self.bankfull,
+            FloodLevel::Moderate => self.moderate,
+            FloodLevel::Severe => self.severe,
+        }
+    }
+}
+
+impl FloodAlertLevels {
+    pub fn validate(&self) -> Result<(), AlertsError> {
+        if !(self.bankfull <= self.moderate && self.moderate <= self.severe) {
+            return Err(AlertsError::Config(
+                "flood_levels must not fall as the flood level rises (bankfull ≤ moderate ≤ severe)"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+}
 
 /// What a level asks for in a flood alert (the ladder's cyclone wording speaks of wind).
 fn flood_meaning(l: Level) -> (&'static str, &'static str) {
@@ -100,6 +144,9 @@ pub fn flood_document(a: &FloodAssessment, layers: &Layers, decimals: u32) -> Va
         ));
     }
     for d in &a.districts {
+        let Some(level) = a.district_levels.get(&d.pcode).copied() else {
+            continue;
+        };
         let Some(g) = layers
             .districts
             .iter()
@@ -118,9 +165,9 @@ pub fn flood_document(a: &FloodAssessment, layers: &Layers, decimals: u32) -> Va
                 "province_name": d.province_name,
                 "flood_level": d.flood_level.name_en(),
                 "flood_level_pt": d.flood_level.name_pt(),
-                "level": d.level.name_en(),
-                "level_pt": d.level.name_pt(),
-                "level_colour": d.level.colour_hex(),
+                "level": level.name_en(),
+                "level_pt": level.name_pt(),
+                "level_colour": level.colour_hex(),
                 "first_date": d.first_date.to_string(),
                 "stations": d.stations,
                 "population": d.population,

@@ -2,9 +2,9 @@
 //! probability rule, its peak day and first day at each level, and the area a station's
 //! flood would reach (its impact area).
 //!
-//! Pure: no I/O, no clock. Must not depend on feeds, layers or any adapter; basins,
-//! districts and the country outline come in as arguments. Distances are haversine on
-//! lon/lat (geo's `Haversine`), never Euclidean degrees.
+//! Pure: no I/O, no clock. Must not depend on feeds, layers, exposure, alerts or any
+//! adapter; basins, districts and the country outline come in as arguments. Distances are
+//! haversine on lon/lat (geo's `Haversine`), never Euclidean degrees.
 
 use std::collections::BTreeMap;
 
@@ -15,7 +15,6 @@ use geo::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::alerts::levels::Level;
 use crate::domain::{
     AdminArea, ByLevel, FloodForecast, FloodLevel, FloodStation, RiverBasin, StationForecast,
 };
@@ -37,36 +36,6 @@ pub enum FloodHazardError {
     UnknownDistrict { station: String, pcode: String },
 }
 
-/// Which alert level each flood level raises (`[flood.alert_levels]`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct FloodAlertLevels {
-    pub bankfull: Level,
-    pub moderate: Level,
-    pub severe: Level,
-}
-
-impl Default for FloodAlertLevels {
-    /// bankfull → yellow (attention), moderate → orange (pre-position), severe → red.
-    fn default() -> Self {
-        FloodAlertLevels {
-            bankfull: Level::Yellow,
-            moderate: Level::Orange,
-            severe: Level::Red,
-        }
-    }
-}
-
-impl FloodAlertLevels {
-    pub fn of(&self, l: FloodLevel) -> Level {
-        match l {
-            FloodLevel::Bankfull => self.bankfull,
-            FloodLevel::Moderate => self.moderate,
-            FloodLevel::Severe => self.severe,
-        }
-    }
-}
-
 /// Flood settings (config/default.toml `[flood]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -76,7 +45,6 @@ pub struct FloodConfig {
     pub min_probability_pct: f64,
     /// Label of the rule, copied into every flood alert.
     pub rule_version: String,
-    pub alert_levels: FloodAlertLevels,
     /// Property of the basins layer holding the basin name.
     pub basin_name_field: String,
     /// Districts whose area inside the basin is below this share (0..1) are left out of a
@@ -96,7 +64,6 @@ impl Default for FloodConfig {
         FloodConfig {
             min_probability_pct: GLOFAS_MIN_PROBABILITY_PCT,
             rule_version: "GloFAS-style rule: a threshold is reached when ≥ 30 % of members exceed it (aviso flood v1, 2026-11)".into(),
-            alert_levels: FloodAlertLevels::default(),
             basin_name_field: "Basins".into(),
             min_district_share: 0.02,
             impact_districts: BTreeMap::new(),
@@ -118,12 +85,6 @@ impl FloodConfig {
             return Err(FloodHazardError::Config(format!(
                 "flood.min_district_share = {s}: expected a share 0 ≤ x < 1"
             )));
-        }
-        let a = &self.alert_levels;
-        if !(a.bankfull <= a.moderate && a.moderate <= a.severe) {
-            return Err(FloodHazardError::Config(
-                "flood.alert_levels must not fall as the flood level rises (bankfull ≤ moderate ≤ severe)".into(),
-            ));
         }
         if self.basin_name_field.is_empty() {
             return Err(FloodHazardError::Config(
