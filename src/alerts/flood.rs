@@ -41,9 +41,7 @@ impl FloodAlertLevels {
             FloodLevel::Severe => self.severe,
         }
     }
-}
 
-impl FloodAlertLevels {
     pub fn validate(&self) -> Result<(), AlertsError> {
         if !(self.bankfull <= self.moderate && self.moderate <= self.severe) {
             return Err(AlertsError::Config(
