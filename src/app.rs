@@ -35,6 +35,17 @@ pub struct AssessArgs {
     pub storm: StormChoice,
     pub at: Option<String>,
     pub tech: Option<String>,
+    /// Flood forecasts: the files that go with the probabilities CSV (default: beside it).
+    pub flood_files: FloodFiles,
+}
+
+/// The stations, discharge and basin files of a flood forecast; `None`: look beside the
+/// probabilities file.
+#[derive(Debug, Clone, Default)]
+pub struct FloodFiles {
+    pub stations: Option<PathBuf>,
+    pub discharge: Option<PathBuf>,
+    pub basins: Option<PathBuf>,
 }
 
 pub struct ReplayArgs {
@@ -192,7 +203,7 @@ fn parse_options(storm: &StormChoice, tech: Option<String>, layers: &Path) -> Re
     })
 }
 
-fn write_json(path: &Path, v: &serde_json::Value) -> Result<()> {
+pub(crate) fn write_json(path: &Path, v: &serde_json::Value) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -204,6 +215,9 @@ pub fn assess_cmd(a: AssessArgs) -> Result<()> {
     let cfg = load_config(a.config.as_deref())?;
     let origin = a.forecast.display().to_string();
     let bytes = read_input(&a.forecast)?;
+    if feeds::floods::looks_like_probabilities(&bytes) {
+        return crate::app_flood::flood_assess_cmd(&a, &cfg, &bytes);
+    }
     let opts = parse_options(&a.storm, a.tech, &a.layers)?;
     let parsed = feeds::parse(&bytes, &origin, &opts)?;
     let input_notes = parsed.notes;

@@ -8,10 +8,12 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::alerts::flood::FloodAlertLevels;
 use crate::alerts::levels::LevelRules;
 use crate::alerts::trigger::TriggerConfig;
 use crate::exposure::ExposureConfig;
 use crate::hazard::HazardConfig;
+use crate::hazard::flood::FloodConfig;
 
 /// The configuration compiled into the binary (config/default.toml).
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
@@ -58,6 +60,10 @@ pub struct Config {
     pub trigger: TriggerConfig,
     #[serde(default)]
     pub output: OutputConfig,
+    #[serde(default)]
+    pub flood: FloodConfig,
+    #[serde(default)]
+    pub flood_levels: FloodAlertLevels,
 }
 
 impl Config {
@@ -100,6 +106,10 @@ impl Config {
         self.hazard.validate().map_err(|e| inv(e.to_string()))?;
         self.levels.validate().map_err(|e| inv(e.to_string()))?;
         self.trigger.validate().map_err(|e| inv(e.to_string()))?;
+        self.flood.validate().map_err(|e| inv(e.to_string()))?;
+        self.flood_levels
+            .validate()
+            .map_err(|e| inv(e.to_string()))?;
         if self.output.coordinate_decimals > 9 {
             return Err(inv(format!(
                 "output.coordinate_decimals = {}: at most 9",
@@ -142,6 +152,8 @@ mod tests {
         assert_eq!(c.levels, LevelRules::default());
         assert_eq!(c.trigger, TriggerConfig::default());
         assert_eq!(c.output, OutputConfig::default());
+        assert_eq!(c.flood, FloodConfig::default());
+        assert_eq!(c.flood_levels, FloodAlertLevels::default());
     }
 
     #[test]

@@ -6,7 +6,9 @@
 
 pub mod alerts;
 pub mod app;
+mod app_flood;
 pub mod assess;
+pub mod assess_flood;
 pub mod config;
 pub mod domain;
 pub mod exposure;

@@ -27,7 +27,7 @@ enum Format {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Assess one forecast file (Météo-France RSMC JSON, ATCF a/b-deck, IBTrACS CSV) and write the alert document.
+    /// Assess one forecast file (Météo-France RSMC JSON, ATCF a/b-deck, IBTrACS CSV, or a river-station flood probabilities CSV) and write the alert document.
     Assess {
         /// The forecast file; its format is detected from the content.
         #[arg(long)]
@@ -49,6 +49,18 @@ enum Command {
         /// For ATCF a-decks: the technique to read (default JTWC, then OFCL).
         #[arg(long)]
         tech: Option<String>,
+        /// For flood forecasts (a probabilities CSV): the stations/thresholds CSV.
+        /// Default: the *stations*.csv beside the forecast.
+        #[arg(long)]
+        stations: Option<PathBuf>,
+        /// For flood forecasts: the ensemble discharge CSV. Default: the *discharge*.csv
+        /// beside the forecast (without one, the file's counts are used unchecked).
+        #[arg(long)]
+        discharge: Option<PathBuf>,
+        /// For flood forecasts: the river-basins GeoJSON. Default: the *basins*.geojson
+        /// beside the forecast.
+        #[arg(long)]
+        basins: Option<PathBuf>,
     },
     /// Replay a best track as a sequence of issuances and summarise how early each district was warned.
     Replay {
@@ -160,6 +172,9 @@ fn main() -> ExitCode {
             storm,
             at,
             tech,
+            stations,
+            discharge,
+            basins,
         } => aviso::app::assess_cmd(aviso::app::AssessArgs {
             config: cli.config,
             forecast,
@@ -169,6 +184,11 @@ fn main() -> ExitCode {
             storm: storm.into(),
             at,
             tech,
+            flood_files: aviso::app::FloodFiles {
+                stations,
+                discharge,
+                basins,
+            },
         }),
         Command::Replay {
             track,

@@ -17,7 +17,7 @@ use crate::exposure::{PeopleMethod, ShelterOption};
 /// Identifies the document layout; bump when a field changes meaning.
 pub const SCHEMA: &str = "aviso-alert/1";
 
-fn round(v: f64, decimals: u32) -> f64 {
+pub(crate) fn round(v: f64, decimals: u32) -> f64 {
     let f = 10f64.powi(decimals as i32);
     (v * f).round() / f
 }
@@ -72,11 +72,11 @@ fn line_geometry(coords: &[Coord<f64>], decimals: u32) -> Option<Value> {
     (pts.len() >= 2).then(|| json!({"type": "LineString", "coordinates": pts}))
 }
 
-fn point_geometry(lon: f64, lat: f64, decimals: u32) -> Value {
+pub(crate) fn point_geometry(lon: f64, lat: f64, decimals: u32) -> Value {
     json!({"type": "Point", "coordinates": [round(lon, decimals), round(lat, decimals)]})
 }
 
-fn feature(geometry: Value, properties: Value) -> Value {
+pub(crate) fn feature(geometry: Value, properties: Value) -> Value {
     json!({"type": "Feature", "geometry": geometry, "properties": properties})
 }
 

@@ -4,11 +4,14 @@
 //! Pure: builds values and strings; writing them is the caller's business.
 
 pub mod document;
+pub mod flood;
 pub mod levels;
 pub mod table;
 pub mod trigger;
 
 use thiserror::Error;
+
+pub use flood::{flood_document, flood_table};
 
 #[derive(Debug, Error)]
 pub enum AlertsError {

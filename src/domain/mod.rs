@@ -7,11 +7,13 @@
 //! x = longitude, y = latitude; units live in type or field names (`_kt`, `_nm`, `_km`,
 //! `_hpa`, `_h`).
 
+pub mod flood;
 pub mod forecast;
 pub mod hazard;
 pub mod layers;
 pub mod units;
 
+pub use flood::*;
 pub use forecast::*;
 pub use hazard::*;
 pub use layers::*;

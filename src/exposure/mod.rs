@@ -19,6 +19,8 @@
 //!   the district falls back to the settlement method and the method note says so. The
 //!   grid is reached only through the trait, so this module still does no I/O itself.
 
+pub mod flood;
+
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};

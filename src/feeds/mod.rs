@@ -6,6 +6,7 @@
 //! clients or GDAL; fetching (HTTP, retries) belongs elsewhere and hands the bytes over.
 
 pub mod atcf;
+pub mod floods;
 pub mod ibtracs;
 pub mod rsmc;
 
@@ -149,6 +150,11 @@ pub enum FeedError {
         candidates: String,
     },
 
+    #[error(
+        "{origin}: expected a cyclone track, found {found}; it is read with its stations and discharge files (feeds::floods::parse_forecast, or `aviso assess --forecast` on it)"
+    )]
+    NotATrack { origin: String, found: &'static str },
+
     #[error("{origin}: no ATCF lines for tech {wanted}; techs in this file: {available}")]
     NoSuchTech {
         origin: String,
@@ -168,6 +174,9 @@ pub enum TrackFormat {
     IbtracsCsv,
     /// The derived 12-hourly IBTrACS extract (`sid,step,time,...`).
     IbtracsDerivedCsv,
+    /// Not a track: a river-station flood forecast (exceedance probabilities CSV), read by
+    /// [`floods::parse_forecast`] with its stations and discharge files.
+    FloodProbabilitiesCsv,
 }
 
 /// What [`parse`] needs besides the bytes. `Default` selects nothing in particular, uses the
@@ -218,6 +227,9 @@ pub fn detect_format(bytes: &[u8]) -> Option<TrackFormat> {
     let first_line = body.split(|&b| b == b'\n').next().unwrap_or_default();
     let first_line = String::from_utf8_lossy(first_line);
     let cells: Vec<&str> = first_line.trim_end().split(',').map(str::trim).collect();
+    if floods::looks_like_probabilities(body) {
+        return Some(TrackFormat::FloodProbabilitiesCsv);
+    }
     match cells.as_slice() {
         ["SID", "SEASON", ..] => Some(TrackFormat::IbtracsCsv),
         ["sid", "step", "time", ..] => Some(TrackFormat::IbtracsDerivedCsv),
@@ -242,6 +254,10 @@ pub fn parse(bytes: &[u8], origin: &str, opts: &ParseOptions) -> Result<ParsedFo
         Some(TrackFormat::IbtracsDerivedCsv) => {
             ibtracs::parse_derived(bytes, origin, &opts.storm, &opts.names)
         }
+        Some(TrackFormat::FloodProbabilitiesCsv) => Err(FeedError::NotATrack {
+            origin: origin.to_string(),
+            found: "a river-station flood forecast (exceedance probabilities CSV)",
+        }),
         None => Err(FeedError::UnknownFormat {
             origin: origin.to_string(),
             expected: EXPECTED_FORMATS,

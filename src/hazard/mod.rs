@@ -11,6 +11,7 @@
 
 mod cone;
 mod exposed;
+pub mod flood;
 pub mod geodesy;
 pub mod holland;
 mod landfall;

@@ -1,0 +1,285 @@
+//! The flood alert document (the same RFC 7946 FeatureCollection as the cyclone alert, with
+//! `aviso.hazard = "flood"`) and the duty officer's short station table.
+//!
+//! Pure: builds a `serde_json::Value` or a string; writing them is the caller's business.
+//! Reuses the geometry and level helpers of [`super::document`].
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::AlertsError;
+use super::document::{SCHEMA, feature, multipolygon_geometry, point_geometry, round};
+use super::levels::Level;
+use crate::assess_flood::FloodAssessment;
+use crate::domain::{FloodLevel, Layers};
+
+/// Which alert level each flood level raises (`[flood_levels]` in the configuration; the cyclone ladder is `[levels]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FloodAlertLevels {
+    pub bankfull: Level,
+    pub moderate: Level,
+    pub severe: Level,
+}
+
+impl Default for FloodAlertLevels {
+    /// bankfull → yellow (attention), moderate → orange (pre-position), severe → red.
+    fn default() -> Self {
+        FloodAlertLevels {
+            bankfull: Level::Yellow,
+            moderate: Level::Orange,
+            severe: Level::Red,
+        }
+    }
+}
+
+impl FloodAlertLevels {
+    pub fn of(&self, l: FloodLevel) -> Level {
+        match l {
+            FloodLevel::Bankfull => self.bankfull,
+            FloodLevel::Moderate => self.moderate,
+            FloodLevel::Severe => self.severe,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), AlertsError> {
+        if !(self.bankfull <= self.moderate && self.moderate <= self.severe) {
+            return Err(AlertsError::Config(
+                "flood_levels must not fall as the flood level rises (bankfull ≤ moderate ≤ severe)"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What a level asks for in a flood alert (the ladder's cyclone wording speaks of wind).
+fn flood_meaning(l: Level) -> (&'static str, &'static str) {
+    match l {
+        Level::Green => (
+            "vigilância: acompanhar a previsão",
+            "watch: follow the forecast",
+        ),
+        Level::Yellow => (
+            "atenção: caudal acima do limiar previsto a jusante da estação",
+            "attention: river flow above a threshold forecast downstream of the station",
+        ),
+        Level::Orange => (
+            "preparação: cheia moderada prevista; pré-posicionar meios",
+            "prepare: moderate flood forecast; pre-position resources",
+        ),
+        Level::Red => (
+            "prontidão máxima: cheia severa prevista",
+            "maximum preparedness: severe flood forecast",
+        ),
+    }
+}
+
+fn flood_level_json(level: Option<Level>) -> Value {
+    match level {
+        Some(l) => {
+            let (pt, en) = flood_meaning(l);
+            json!({"code": l.name_en(), "pt": l.name_pt(), "en": l.name_en(), "colour": l.colour_hex(), "meaning_pt": pt, "meaning_en": en})
+        }
+        None => Value::Null,
+    }
+}
+
+/// Renders a flood assessment as the alert document. Features: one `flood_station` point per
+/// station (level per day, peak, first day per level, impact area), then one
+/// `flood_district` polygon per district reached (level, people at risk).
+pub fn flood_document(a: &FloodAssessment, layers: &Layers, decimals: u32) -> Value {
+    let f = &a.forecast;
+    let mut features = Vec::new();
+    for o in &a.outlooks {
+        let Some(s) = f.station(&o.station_id) else {
+            continue;
+        };
+        let days: Vec<Value> = o
+            .days
+            .iter()
+            .map(|d| {
+                json!({
+                    "date": d.date.to_string(),
+                    "level": d.level.map(FloodLevel::name_en),
+                    "probability": {
+                        "bankfull": round(d.probability.bankfull, 4),
+                        "moderate": round(d.probability.moderate, 4),
+                        "severe": round(d.probability.severe, 4),
+                    },
+                    "median_discharge_m3s": d.median_discharge_m3s.map(|q| round(q, 2)),
+                })
+            })
+            .collect();
+        let impact = a.impact_areas.get(&s.id);
+        let alert_level = a.station_levels.get(&s.id).copied();
+        features.push(feature(
+            point_geometry(s.lon, s.lat, decimals),
+            json!({
+                "layer": "flood_station",
+                "station_id": s.id,
+                "name": s.name,
+                "river": s.river,
+                "thresholds_m3s": s.thresholds_m3s,
+                "flood_level": o.max_level.map(FloodLevel::name_en),
+                "flood_level_pt": o.max_level.map(FloodLevel::name_pt),
+                "level": alert_level.map(|l| l.name_en()),
+                "level_pt": alert_level.map(|l| l.name_pt()),
+                "level_colour": alert_level.map(|l| l.colour_hex()),
+                "peak_date": o.peak_date.map(|d| d.to_string()),
+                "first_date": {
+                    "bankfull": o.first_date.bankfull.map(|d| d.to_string()),
+                    "moderate": o.first_date.moderate.map(|d| d.to_string()),
+                    "severe": o.first_date.severe.map(|d| d.to_string()),
+                },
+                "days": days,
+                "impact_method": impact.map(|i| i.method),
+                "basin": impact.and_then(|i| i.basin.clone()),
+                "outlet": impact.and_then(|i| i.outlet).map(|(x, y)| [round(x, 5), round(y, 5)]),
+                "station_to_outlet_km": impact.and_then(|i| i.station_to_outlet_km).map(|k| round(k, 1)),
+                "impact_districts": impact.map(|i| i.districts.iter().map(|d| d.pcode.clone()).collect::<Vec<_>>()),
+            }),
+        ));
+    }
+    for d in &a.districts {
+        let Some(level) = a.district_levels.get(&d.pcode).copied() else {
+            continue;
+        };
+        let Some(g) = layers
+            .districts
+            .iter()
+            .find(|x| x.pcode == d.pcode)
+            .and_then(|x| multipolygon_geometry(&x.geometry, decimals))
+        else {
+            continue;
+        };
+        features.push(feature(
+            g,
+            json!({
+                "layer": "flood_district",
+                "pcode": d.pcode,
+                "name": d.name,
+                "province_pcode": d.province_pcode,
+                "province_name": d.province_name,
+                "flood_level": d.flood_level.name_en(),
+                "flood_level_pt": d.flood_level.name_pt(),
+                "level": level.name_en(),
+                "level_pt": level.name_pt(),
+                "level_colour": level.colour_hex(),
+                "first_date": d.first_date.to_string(),
+                "stations": d.stations,
+                "population": d.population,
+                "area_share": round(d.area_share, 4),
+                "people_at_risk": d.people_at_risk.map(f64::round),
+            }),
+        ));
+    }
+    let people: f64 = a.districts.iter().filter_map(|d| d.people_at_risk).sum();
+    let stations_at_level: Vec<Value> = a
+        .outlooks
+        .iter()
+        .filter(|o| o.max_level.is_some())
+        .map(|o| json!({"station_id": o.station_id, "flood_level": o.max_level.map(FloodLevel::name_en), "first_date": o.max_level.and_then(|l| o.first_date.get(l)).map(|d| d.to_string()), "peak_date": o.peak_date.map(|d| d.to_string())}))
+        .collect();
+    let caveats: Vec<Value> = layers
+        .infos
+        .iter()
+        .filter_map(|i| {
+            i.caveat
+                .as_ref()
+                .map(|c| json!({"layer": i.name, "caveat": c}))
+        })
+        .collect();
+    let meta = json!({
+        "schema": SCHEMA,
+        "hazard": "flood",
+        "source": {
+            "label": "river-station ensemble flood forecast (GloFAS-based)",
+            "stations": f.origins.stations,
+            "probabilities": f.origins.probabilities,
+            "discharge": f.origins.discharge,
+        },
+        "issued": f.issue_date.to_string(),
+        "valid_from": f.days.iter().map(|d| d.valid_date).min().map(|d| d.to_string()),
+        "valid_to": f.days.iter().map(|d| d.valid_date).max().map(|d| d.to_string()),
+        "generated_at": a.generated_at.to_rfc3339(),
+        "event_level": flood_level_json(a.event_level),
+        "stations_at_level": stations_at_level,
+        "totals": {"people_at_risk": people.round(), "districts": a.districts.len(), "stations": f.stations.len()},
+        "methods": {
+            "input": a.input_notes,
+            "probability_rule": a.rule_version,
+            "min_probability_pct": a.min_probability_pct,
+            "impact_area": a.method_notes.first(),
+            "people_at_risk": a.method_notes.get(1),
+            "other": a.method_notes.get(2..),
+        },
+        "layers": layers.infos,
+        "caveats": caveats,
+    });
+    json!({"type": "FeatureCollection", "aviso": meta, "features": features})
+}
+
+/// A short station table for the duty officer: one line per station with its level per day.
+pub fn flood_table(a: &FloodAssessment) -> String {
+    let f = &a.forecast;
+    let mut out = format!(
+        "AVISO — CHEIAS / FLOODS — previsão de {} ({} estações / stations; regra / rule: ≥ {} % dos membros)\n",
+        f.issue_date,
+        f.stations.len(),
+        a.min_probability_pct
+    );
+    out.push_str(&format!(
+        "NÍVEL DO EVENTO / EVENT LEVEL: {}\n",
+        a.event_level
+            .map(|l| format!("{} / {}", l.name_pt().to_uppercase(), l.name_en()))
+            .unwrap_or_else(|| "nenhum / none".into())
+    ));
+    let dates: Vec<String> = a
+        .outlooks
+        .first()
+        .map(|o| {
+            o.days
+                .iter()
+                .map(|d| d.date.format("%d/%m").to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    out.push_str(&format!(
+        "{:<6} {:<32} {:<10}",
+        "id", "estação / station", "rio"
+    ));
+    for d in &dates {
+        out.push_str(&format!(" {d:>5}"));
+    }
+    out.push_str("  pico/peak\n");
+    for o in &a.outlooks {
+        let Some(s) = f.station(&o.station_id) else {
+            continue;
+        };
+        out.push_str(&format!("{:<6} {:<32} {:<10}", s.id, s.name, s.river));
+        for d in &o.days {
+            let c = match d.level {
+                None => "-",
+                Some(FloodLevel::Bankfull) => "B",
+                Some(FloodLevel::Moderate) => "M",
+                Some(FloodLevel::Severe) => "S",
+            };
+            out.push_str(&format!(" {c:>5}"));
+        }
+        let peak = o
+            .max_level
+            .and(o.peak_date)
+            .map(|d| d.format("%d/%m").to_string())
+            .unwrap_or_else(|| "-".into());
+        out.push_str(&format!("  {peak}\n"));
+    }
+    out.push_str("B = margens cheias / bankfull, M = moderada / moderate, S = severa / severe\n");
+    let people: f64 = a.districts.iter().filter_map(|d| d.people_at_risk).sum();
+    out.push_str(&format!(
+        "{} distritos / districts, {:.0} pessoas em risco / people at risk\n",
+        a.districts.len(),
+        people
+    ));
+    out
+}

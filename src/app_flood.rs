@@ -1,0 +1,175 @@
+//! Wiring of the flood path of `aviso assess`: finds the files that go with a probabilities
+//! CSV, reads them, and hands the bytes to the pure core. The only flood code that touches
+//! files; errors are `anyhow` with the file named.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use chrono::Utc;
+
+use crate::alerts::{flood_document, flood_table};
+use crate::app::{AssessArgs, load_indexed_layers, write_json};
+use crate::assess_flood::assess_flood;
+use crate::config::Config;
+use crate::feeds::floods::{FloodInputs, Input, parse_basins, parse_forecast};
+
+/// The one file in `dir` whose name contains every word of `words` and ends with `ext`.
+fn beside(dir: &Path, words: &[&str], ext: &str, flag: &str) -> Result<Option<PathBuf>> {
+    let mut found: Vec<PathBuf> = fs::read_dir(dir)
+        .with_context(|| format!("listing {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().to_lowercase())
+                .unwrap_or_default();
+            name.ends_with(ext) && words.iter().all(|w| name.contains(w))
+        })
+        .collect();
+    found.sort();
+    match found.len() {
+        0 | 1 => Ok(found.pop()),
+        _ => bail!(
+            "{} files beside the forecast could be the {} file ({}); name one with {flag}",
+            found.len(),
+            words.join("/"),
+            found
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// The discharge file that goes with a probabilities file: the same name with
+/// `exceedance_probabilities` → `discharge_ensemble` (the shared files), or
+/// `probabilities` → `discharge` (PRISM's layout), else any *discharge*.csv beside it.
+fn discharge_beside(probabilities: &Path) -> Result<Option<PathBuf>> {
+    let dir = probabilities.parent().unwrap_or(Path::new("."));
+    if let Some(name) = probabilities.file_name().map(|n| n.to_string_lossy()) {
+        for (from, to) in [
+            ("exceedance_probabilities", "discharge_ensemble"),
+            ("probabilities", "discharge"),
+        ] {
+            if name.contains(from) {
+                let p = dir.join(name.replace(from, to));
+                if p.exists() {
+                    return Ok(Some(p));
+                }
+            }
+        }
+    }
+    beside(dir, &["discharge"], ".csv", "--discharge")
+}
+
+fn read(path: &Path, what: &str) -> Result<Vec<u8>> {
+    fs::read(path).with_context(|| format!("cannot read {what} file {}", path.display()))
+}
+
+/// `aviso assess` on a flood probabilities CSV.
+pub(crate) fn flood_assess_cmd(a: &AssessArgs, cfg: &Config, probabilities: &[u8]) -> Result<()> {
+    let dir = a.forecast.parent().unwrap_or(Path::new("."));
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let files = &a.flood_files;
+    let stations_path = match &files.stations {
+        Some(p) => p.clone(),
+        None => beside(dir, &["stations"], ".csv", "--stations")?.with_context(|| {
+            format!(
+                "{}: a flood forecast needs its stations file (thresholds); none named *stations*.csv beside it: pass --stations FILE",
+                a.forecast.display()
+            )
+        })?,
+    };
+    let discharge_path = match &files.discharge {
+        Some(p) => Some(p.clone()),
+        None => discharge_beside(&a.forecast)?,
+    };
+    let basins_path = match &files.basins {
+        Some(p) => p.clone(),
+        None => beside(dir, &["basins"], ".geojson", "--basins")?.with_context(|| {
+            format!(
+                "{}: the flood impact areas need river basins; none named *basins*.geojson beside it: pass --basins FILE",
+                a.forecast.display()
+            )
+        })?,
+    };
+    let stations = read(&stations_path, "stations")?;
+    let discharge = discharge_path
+        .as_ref()
+        .map(|p| read(p, "discharge"))
+        .transpose()?;
+    let basins_bytes = read(&basins_path, "river basins")?;
+    let (o_s, o_p, o_b) = (
+        stations_path.display().to_string(),
+        a.forecast.display().to_string(),
+        basins_path.display().to_string(),
+    );
+    let o_d = discharge_path.as_ref().map(|p| p.display().to_string());
+    let parsed = parse_forecast(FloodInputs {
+        stations: Input {
+            bytes: &stations,
+            origin: &o_s,
+        },
+        probabilities: Input {
+            bytes: probabilities,
+            origin: &o_p,
+        },
+        discharge: match (&discharge, &o_d) {
+            (Some(b), Some(o)) => Some(Input {
+                bytes: b,
+                origin: o,
+            }),
+            _ => None,
+        },
+        skip_misordered_stations: cfg.flood.skip_misordered_stations,
+    })?;
+    for n in parsed.notes.iter().filter(|n| n.contains("left out")) {
+        eprintln!("aviso: warning: {n}");
+    }
+    let basins = parse_basins(&basins_bytes, &o_b, &cfg.flood.basin_name_field)?;
+    let layers = load_indexed_layers(&a.layers, cfg)?;
+    let t = Instant::now();
+    let mut assessment = assess_flood(
+        &parsed.forecast,
+        &basins,
+        &layers.layers.districts,
+        &layers.layers.country,
+        cfg,
+        Utc::now(),
+    )?;
+    assessment.input_notes = parsed.notes;
+    assessment.input_notes.push(format!(
+        "river basins: {o_b} ({} polygons, name field {:?})",
+        basins.len(),
+        cfg.flood.basin_name_field
+    ));
+    eprintln!(
+        "aviso: assessed flood forecast of {} ({} stations) in {:.1} ms",
+        parsed.forecast.issue_date,
+        parsed.forecast.stations.len(),
+        t.elapsed().as_secs_f64() * 1e3
+    );
+    let doc = flood_document(&assessment, &layers.layers, cfg.output.coordinate_decimals);
+    if let Some(out) = a.out.as_ref().filter(|p| p.as_os_str() != "-") {
+        write_json(out, &doc)?;
+        eprintln!("aviso: alert written to {}", out.display());
+        if a.table {
+            print!("{}", flood_table(&assessment));
+        }
+    } else if a.table {
+        print!("{}", flood_table(&assessment));
+    } else {
+        let mut stdout = std::io::stdout().lock();
+        serde_json::to_writer(&mut stdout, &doc)?;
+        writeln!(stdout)?;
+    }
+    Ok(())
+}

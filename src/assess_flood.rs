@@ -1,0 +1,173 @@
+//! One flood assessment: station forecast -> levels per day -> impact areas -> districts
+//! and people -> the alert ladder. The flood counterpart of `crate::assess`.
+//!
+//! Pure orchestration of the core; no I/O, no clock (the caller passes `now`).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use geo::MultiPolygon;
+
+use crate::alerts::levels::Level;
+use crate::config::Config;
+use crate::domain::{AdminArea, FloodForecast, RiverBasin};
+use crate::exposure::flood::{FloodDistrict, PEOPLE_METHOD_NOTE, flood_districts};
+use crate::hazard::flood::{
+    CoastTest, FloodHazardError, IMPACT_METHOD_NOTE, ImpactArea, StationOutlook, impact_area,
+    station_outlooks,
+};
+
+/// Everything one flood forecast yields; the flood alert document is rendered from it.
+#[derive(Debug, Clone)]
+pub struct FloodAssessment {
+    pub forecast: FloodForecast,
+    pub outlooks: Vec<StationOutlook>,
+    /// Impact areas of the stations that reach a level (others are not computed: the
+    /// basin intersections are the costly part).
+    pub impact_areas: BTreeMap<String, ImpactArea>,
+    pub districts: Vec<FloodDistrict>,
+    /// Each district's flood level on the alert ladder (`[flood_levels]`), by P-code.
+    pub district_levels: BTreeMap<String, Level>,
+    /// Each station's highest flood level on the alert ladder (stations reaching a level).
+    pub station_levels: BTreeMap<String, Level>,
+    /// Highest level of any district or station.
+    pub event_level: Option<Level>,
+    pub generated_at: DateTime<Utc>,
+    pub rule_version: String,
+    pub min_probability_pct: f64,
+    pub input_notes: Vec<String>,
+    pub method_notes: Vec<String>,
+}
+
+/// Levels, impact areas, district levels and people for one flood forecast.
+pub fn assess_flood(
+    forecast: &FloodForecast,
+    basins: &[RiverBasin],
+    districts: &[AdminArea],
+    country: &MultiPolygon<f64>,
+    cfg: &Config,
+    now: DateTime<Utc>,
+) -> Result<FloodAssessment, FloodHazardError> {
+    let outlooks = station_outlooks(forecast, &cfg.flood);
+    let coast = CoastTest::new(country);
+    let mut impact_areas = BTreeMap::new();
+    for o in outlooks.iter().filter(|o| o.max_level.is_some()) {
+        if let Some(station) = forecast.station(&o.station_id) {
+            let area = impact_area(station, basins, districts, &coast, &cfg.flood)?;
+            impact_areas.insert(o.station_id.clone(), area);
+        }
+    }
+    let flooded = flood_districts(&outlooks, &impact_areas, districts);
+    let ladder = &cfg.flood_levels;
+    let district_levels: BTreeMap<String, Level> = flooded
+        .iter()
+        .map(|d| (d.pcode.clone(), ladder.of(d.flood_level)))
+        .collect();
+    let station_levels: BTreeMap<String, Level> = outlooks
+        .iter()
+        .filter_map(|o| Some((o.station_id.clone(), ladder.of(o.max_level?))))
+        .collect();
+    // A station at a level raises the event level even if its impact area holds no
+    // district (a station outside every basin and district): the alert must not go quiet.
+    let event_level = district_levels
+        .values()
+        .chain(station_levels.values())
+        .copied()
+        .max();
+    Ok(FloodAssessment {
+        forecast: forecast.clone(),
+        outlooks,
+        impact_areas,
+        districts: flooded,
+        district_levels,
+        station_levels,
+        event_level,
+        generated_at: now,
+        rule_version: cfg.flood.rule_version.clone(),
+        min_probability_pct: cfg.flood.min_probability_pct,
+        input_notes: Vec::new(),
+        method_notes: vec![
+            IMPACT_METHOD_NOTE.to_string(),
+            PEOPLE_METHOD_NOTE.to_string(),
+        ],
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::domain::{ByLevel, FloodLevel, FloodOrigins, FloodStation, StationForecast};
+    use chrono::NaiveDate;
+
+    fn station(id: &str) -> FloodStation {
+        FloodStation {
+            id: id.into(),
+            name: id.into(),
+            river: "R".into(),
+            lon: 33.0,
+            lat: -20.0,
+            thresholds_m3s: ByLevel {
+                bankfull: 1.0,
+                moderate: 2.0,
+                severe: 3.0,
+            },
+        }
+    }
+
+    fn day(id: &str, d: u32, n: [u32; 3]) -> StationForecast {
+        StationForecast {
+            station_id: id.into(),
+            valid_date: NaiveDate::from_ymd_opt(2025, 9, d).unwrap(),
+            total_members: 10,
+            member_discharges_m3s: vec![],
+            exceeding: ByLevel {
+                bankfull: n[0],
+                moderate: n[1],
+                severe: n[2],
+            },
+            probability: ByLevel::default(),
+        }
+    }
+
+    #[test]
+    fn a_district_takes_the_highest_station_level_and_its_first_day() {
+        let fc = FloodForecast {
+            issue_date: NaiveDate::from_ymd_opt(2025, 9, 25).unwrap(),
+            stations: vec![station("up"), station("down")],
+            // "up" is bankfull from the 26th; "down" moderate from the 28th.
+            days: vec![
+                day("up", 26, [5, 0, 0]),
+                day("down", 27, [9, 1, 0]),
+                day("down", 28, [9, 4, 0]),
+            ],
+            origins: FloodOrigins::default(),
+        };
+        let district = AdminArea {
+            pcode: "MZ0202".into(),
+            name: "Chibuto".into(),
+            parent_pcode: Some("MZ02".into()),
+            parent_name: Some("Gaza".into()),
+            geometry: MultiPolygon::new(vec![]),
+            area_km2: 1.0,
+            population: Some(1000.0),
+            population_source: None,
+        };
+        let mut cfg = Config::embedded_default().unwrap();
+        for s in ["up", "down"] {
+            cfg.flood
+                .impact_districts
+                .insert(s.into(), vec!["MZ0202".into()]);
+        }
+        let now = DateTime::<Utc>::from_timestamp(0, 0).unwrap();
+        let a = assess_flood(&fc, &[], &[district], &MultiPolygon::new(vec![]), &cfg, now).unwrap();
+        let d = &a.districts[0];
+        assert_eq!(d.flood_level, FloodLevel::Moderate);
+        assert_eq!(a.district_levels.get("MZ0202"), Some(&Level::Orange));
+        // The first day at the district's level (moderate), not the first bankfull day.
+        assert_eq!(d.first_date, NaiveDate::from_ymd_opt(2025, 9, 28).unwrap());
+        assert_eq!(d.stations, vec!["up".to_string(), "down".to_string()]);
+        assert_eq!(d.people_at_risk, Some(1000.0));
+        assert_eq!(a.event_level, Some(Level::Orange));
+    }
+}
