@@ -144,6 +144,19 @@ fn swath_feature(s: &WindSwath, decimals: u32) -> Option<Value> {
     ))
 }
 
+/// The caveats of the layers used, for the alert metadata (shown wherever a layer is).
+pub(crate) fn caveats_json(layers: &Layers) -> Vec<Value> {
+    layers
+        .infos
+        .iter()
+        .filter_map(|i| {
+            i.caveat
+                .as_ref()
+                .map(|c| json!({"layer": i.name, "caveat": c}))
+        })
+        .collect()
+}
+
 /// Renders the assessment as the alert document.
 pub fn alert_document(a: &Assessment, layers: &Layers, decimals: u32) -> Value {
     let f = &a.forecast;
@@ -313,15 +326,7 @@ pub fn alert_document(a: &Assessment, layers: &Layers, decimals: u32) -> Value {
         json!({"time": l.time.to_rfc3339(), "lon": round(l.lon, 3), "lat": round(l.lat, 3),
                "lead_time_h": round(l.lead_time_h, 1), "wind_kt_10min": l.wind_kt})
     });
-    let caveats: Vec<Value> = layers
-        .infos
-        .iter()
-        .filter_map(|i| {
-            i.caveat
-                .as_ref()
-                .map(|c| json!({"layer": i.name, "caveat": c}))
-        })
-        .collect();
+    let caveats = caveats_json(layers);
     let totals = |t: &[crate::exposure::AreaTotal]| -> Value {
         Value::Array(
             t.iter()

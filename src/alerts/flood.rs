@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::AlertsError;
-use super::document::{SCHEMA, feature, multipolygon_geometry, point_geometry, round};
+use super::document::{
+    SCHEMA, caveats_json, feature, multipolygon_geometry, point_geometry, round,
+};
 use super::levels::Level;
 use crate::assess_flood::FloodAssessment;
 use crate::domain::{FloodLevel, Layers};
@@ -181,15 +183,7 @@ pub fn flood_document(a: &FloodAssessment, layers: &Layers, decimals: u32) -> Va
         .filter(|o| o.max_level.is_some())
         .map(|o| json!({"station_id": o.station_id, "flood_level": o.max_level.map(FloodLevel::name_en), "first_date": o.max_level.and_then(|l| o.first_date.get(l)).map(|d| d.to_string()), "peak_date": o.peak_date.map(|d| d.to_string())}))
         .collect();
-    let caveats: Vec<Value> = layers
-        .infos
-        .iter()
-        .filter_map(|i| {
-            i.caveat
-                .as_ref()
-                .map(|c| json!({"layer": i.name, "caveat": c}))
-        })
-        .collect();
+    let caveats = caveats_json(layers);
     let meta = json!({
         "schema": SCHEMA,
         "hazard": "flood",
