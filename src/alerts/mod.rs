@@ -1,13 +1,15 @@
 //! Alert rules and documents: the level ladder, the anticipatory-action trigger, the
-//! GeoJSON alert document and the duty officer's table.
+//! GeoJSON alert document, the duty officer's table, alert versions and the CAP 1.2 document.
 //!
 //! Pure: builds values and strings; writing them is the caller's business.
 
+pub mod cap;
 pub mod document;
 pub mod flood;
 pub mod levels;
 pub mod table;
 pub mod trigger;
+pub mod versioning;
 
 use thiserror::Error;
 

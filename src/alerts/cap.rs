@@ -1,0 +1,678 @@
+//! The CAP 1.2 alert (OASIS Common Alerting Protocol 1.2, namespace
+//! `urn:oasis:names:tc:emergency:cap:1.2`) of one assessment and one [`AlertVersion`]: one
+//! `info` per language (pt-PT first, then en-US), one `area` per alert level with the
+//! level's wind swath as `polygon`s and the districts' P-codes as `geocode`s.
+//!
+//! Pure: returns the document as a `String`; must not depend on I/O. Written with
+//! quick-xml's `Writer`, which escapes text and attribute values (`<`, `&`, quotes).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Duration, Utc};
+use geo::{ConvexHull, MultiPolygon, Polygon, Simplify, Validation};
+use quick_xml::Writer;
+use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
+use thiserror::Error;
+
+use crate::alerts::levels::{Hazard as RuleHazard, Level, LevelRules};
+use crate::alerts::versioning::{AlertVersion, CapStatus, MsgType, cap_datetime};
+use crate::assess::Assessment;
+use crate::domain::Period;
+
+/// The CAP 1.2 XML namespace (OASIS CAP 1.2 §3.3).
+pub const CAP_NS: &str = "urn:oasis:names:tc:emergency:cap:1.2";
+
+#[derive(Debug, Error)]
+pub enum CapError {
+    #[error("writing the CAP document of {identifier}: {source}")]
+    Write {
+        identifier: String,
+        source: std::io::Error,
+    },
+    #[error("the CAP document of {identifier} is not UTF-8 at byte {at}")]
+    Utf8 { identifier: String, at: usize },
+}
+
+/// Settings of the CAP document that are not in the assessment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CapOptions {
+    /// `senderName`: the issuing organisation as people should read it.
+    pub sender_name: String,
+    /// `web`: where to read more (the alert page); omitted when `None`.
+    pub web: Option<String>,
+    /// `expires` = reference time + this many hours. 12 h for a 6-hourly product: one
+    /// missed issuance is tolerated, two are not (a stale alert must lapse rather than
+    /// stand for a storm nobody is watching).
+    pub expires_after_h: f64,
+    /// Most vertices in one `polygon` (closing vertex included). 100 keeps a national
+    /// alert a few kilobytes, light enough for poor links, and is well above the 4 a ring
+    /// needs.
+    pub max_polygon_vertices: usize,
+}
+
+impl Default for CapOptions {
+    fn default() -> Self {
+        CapOptions {
+            sender_name:
+                "aviso — aviso prévio de ciclones tropicais / tropical cyclone early warning"
+                    .to_string(),
+            web: None,
+            expires_after_h: 12.0,
+            max_polygon_vertices: 100,
+        }
+    }
+}
+
+/// CAP `urgency`, `severity`, `certainty` and `responseType`s of one version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grading {
+    pub urgency: &'static str,
+    pub severity: &'static str,
+    pub certainty: &'static str,
+    pub response_types: Vec<&'static str>,
+}
+
+/// Maps the event level and the lead time to CAP's grading.
+///
+/// `lead_h` is the hours from the reference time to the first arrival of the lowest
+/// forecast wind (gale, 34 kt) in any district on the ladder: once gales blow, nobody can
+/// move or secure anything, so that is the time by which action must be done.
+///
+/// - urgency (CAP: when responsive action should be taken):
+///   Immediate when gales arrive within 12 h (before the product after next: waiting for
+///   another forecast would be too late); Expected within 48 h (action "soon", inside the
+///   2026 AA action window); Future beyond, and for a green (cone-only) event whatever the
+///   lead, since no wind is forecast there.
+/// - severity (CAP: threat to life or property) follows the level, i.e. the wind:
+///   red (≥ 64 kt, cyclone force, within 72 h) Extreme; orange (≥ 64 kt later or ≥ 48 kt,
+///   severe tropical storm) Severe; yellow (≥ 34 kt, gales) Moderate; green Minor.
+/// - certainty (CAP: Observed / Likely > ~50 % / Possible ≤ ~50 %): Observed when the
+///   winds are already there (lead ≤ 0: the tau-0 radii are an analysis); Likely up to
+///   72 h; Possible beyond 72 h, where RSMC track errors (~150 nm at 72 h) exceed the width
+///   of most swaths, and for a green event (the district is only in the cone).
+/// - responseType: red Evacuate + Prepare (the last three days are when people are moved
+///   to accommodation centres); orange and yellow Prepare; green Monitor.
+/// - A Cancel: urgency Past, severity Minor, certainty Likely (a forecast says the threat
+///   has gone), responseType AllClear.
+pub fn grading(msg_type: MsgType, event_level: Option<Level>, lead_h: Option<f64>) -> Grading {
+    let level = match (msg_type, event_level) {
+        (MsgType::Cancel, _) | (_, None) => {
+            return Grading {
+                urgency: "Past",
+                severity: "Minor",
+                certainty: "Likely",
+                response_types: vec!["AllClear"],
+            };
+        }
+        (_, Some(l)) => l,
+    };
+    let green = level == Level::Green;
+    let urgency = match lead_h {
+        _ if green => "Future",
+        Some(h) if h <= 12.0 => "Immediate",
+        Some(h) if h <= 48.0 => "Expected",
+        _ => "Future",
+    };
+    let severity = match level {
+        Level::Red => "Extreme",
+        Level::Orange => "Severe",
+        Level::Yellow => "Moderate",
+        Level::Green => "Minor",
+    };
+    let certainty = match lead_h {
+        _ if green => "Possible",
+        Some(h) if h <= 0.0 => "Observed",
+        Some(h) if h <= 72.0 => "Likely",
+        _ => "Possible",
+    };
+    let response_types = match level {
+        Level::Red => vec!["Evacuate", "Prepare"],
+        Level::Orange | Level::Yellow => vec!["Prepare"],
+        Level::Green => vec!["Monitor"],
+    };
+    Grading {
+        urgency,
+        severity,
+        certainty,
+        response_types,
+    }
+}
+
+/// The CAP `polygon`s of a (multi)polygon: each part's exterior ring as "lat,lon" pairs
+/// (CAP 1.2 §3.3.2: WGS 84, latitude first), 4 decimals (~11 m), first = last, at most
+/// `max_vertices`. Holes are dropped: CAP polygons have none, and a hole in a swath is
+/// not a safe place.
+///
+/// Parts are simplified with Ramer–Douglas–Peucker (geo's `Simplify`), the tolerance
+/// doubling from 0.001° (~110 m) until the ring fits and is still a valid polygon; if no
+/// tolerance gives a valid ring, the part's convex hull is used, which is always valid
+/// and only errs on the side of covering more. The tolerance is in degrees because it is
+/// a shape tolerance, not a distance anything is measured with.
+pub fn cap_polygons(mp: &MultiPolygon<f64>, max_vertices: usize) -> Vec<String> {
+    let max_vertices = max_vertices.max(4);
+    mp.0.iter()
+        .filter_map(|p| {
+            let outer = Polygon::new(p.exterior().clone(), vec![]);
+            let fitted =
+                fit(&outer, max_vertices).or_else(|| fit(&outer.convex_hull(), max_vertices))?;
+            ring_text(&fitted)
+        })
+        .collect()
+}
+
+fn fit(p: &Polygon<f64>, max_vertices: usize) -> Option<Polygon<f64>> {
+    let mut eps = 0.001;
+    for _ in 0..24 {
+        let s = p.simplify(eps);
+        let n = s.exterior().0.len();
+        if n >= 4 && n <= max_vertices && s.is_valid() {
+            return Some(s);
+        }
+        eps *= 2.0;
+    }
+    None
+}
+
+fn ring_text(p: &Polygon<f64>) -> Option<String> {
+    let mut pts: Vec<String> = Vec::new();
+    for c in &p.exterior().0 {
+        let s = format!("{:.4},{:.4}", c.y, c.x);
+        if pts.last() != Some(&s) {
+            pts.push(s);
+        }
+    }
+    if let (Some(first), Some(last)) = (pts.first().cloned(), pts.last())
+        && &first != last
+    {
+        pts.push(first);
+    }
+    (pts.len() >= 4).then(|| pts.join(" "))
+}
+
+/// Small wrapper so every element is one call; quick-xml escapes the text.
+struct Xml {
+    w: Writer<Vec<u8>>,
+}
+
+impl Xml {
+    fn open(&mut self, name: &str) -> std::io::Result<()> {
+        self.w.write_event(Event::Start(BytesStart::new(name)))
+    }
+    fn close(&mut self, name: &str) -> std::io::Result<()> {
+        self.w.write_event(Event::End(BytesEnd::new(name)))
+    }
+    fn leaf(&mut self, name: &str, text: &str) -> std::io::Result<()> {
+        self.open(name)?;
+        self.w.write_event(Event::Text(BytesText::new(text)))?;
+        self.close(name)
+    }
+    fn value(&mut self, element: &str, name: &str, value: &str) -> std::io::Result<()> {
+        self.open(element)?;
+        self.leaf("valueName", name)?;
+        self.leaf("value", value)?;
+        self.close(element)
+    }
+}
+
+/// One language's wording.
+#[derive(Clone, Copy, PartialEq)]
+enum Lang {
+    Pt,
+    En,
+}
+
+impl Lang {
+    fn code(self) -> &'static str {
+        match self {
+            Lang::Pt => "pt-PT",
+            Lang::En => "en-US",
+        }
+    }
+    fn pick(self, pt: &'static str, en: &'static str) -> &'static str {
+        match self {
+            Lang::Pt => pt,
+            Lang::En => en,
+        }
+    }
+    fn level(self, l: Level) -> &'static str {
+        match self {
+            Lang::Pt => l.name_pt(),
+            Lang::En => l.name_en(),
+        }
+    }
+}
+
+fn utc(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+fn people(n: f64) -> String {
+    // Thousands grouped with a thin space, readable in both languages.
+    let s = format!("{:.0}", n.max(0.0));
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push('\u{202f}');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// Districts per level (highest first): level -> (P-code, name, province P-code).
+type ByLevel = BTreeMap<std::cmp::Reverse<Level>, Vec<(String, String, Option<String>)>>;
+
+fn by_level(v: &AlertVersion) -> ByLevel {
+    let mut m: ByLevel = BTreeMap::new();
+    for (pcode, d) in &v.districts {
+        m.entry(std::cmp::Reverse(d.level)).or_default().push((
+            pcode.clone(),
+            d.name.clone(),
+            d.province_pcode.clone(),
+        ));
+    }
+    m
+}
+
+/// The geometry of one level's area: the forecast swath of the lowest wind threshold of
+/// the rules that put districts at that level (swaths of lower thresholds contain those
+/// of higher ones, so it covers every district's hazard), or the cone for cone rules.
+fn level_geometry<'a>(
+    a: &'a Assessment,
+    rules: &LevelRules,
+    level: Level,
+) -> Option<&'a MultiPolygon<f64>> {
+    let mut lowest: Option<f64> = None;
+    let mut cone = false;
+    for dl in a.levels.values().filter(|l| l.level == level) {
+        match rules.rule.get(dl.rule).map(|r| r.hazard) {
+            Some(RuleHazard::Wind { threshold_kt }) => {
+                lowest = Some(lowest.map_or(threshold_kt, |l: f64| l.min(threshold_kt)));
+            }
+            Some(RuleHazard::Cone) => cone = true,
+            None => {}
+        }
+    }
+    match lowest {
+        Some(t) => a
+            .hazard
+            .forecast_swaths
+            .iter()
+            .find(|s| s.period == Period::Forecast && (s.threshold_kt - t).abs() < 0.5)
+            .map(|s| &s.geometry),
+        None if cone => a.hazard.cone.as_ref().map(|c| &c.geometry),
+        None => None,
+    }
+}
+
+fn headline(lang: Lang, a: &Assessment, v: &AlertVersion) -> String {
+    let name = &a.forecast.storm.name;
+    let n = v.districts.len();
+    let body = match (v.msg_type, a.event_level) {
+        (MsgType::Cancel, _) | (_, None) => match lang {
+            Lang::Pt => format!("Ciclone tropical {name}: fim do aviso, nenhum distrito em risco"),
+            Lang::En => format!("Tropical cyclone {name}: all clear, no district at risk"),
+        },
+        (_, Some(l)) => match lang {
+            Lang::Pt => format!(
+                "Ciclone tropical {name}: nível {} — {n} distrito(s) no aviso",
+                l.name_pt()
+            ),
+            Lang::En => format!(
+                "Tropical cyclone {name}: {} level — {n} district(s) on alert",
+                l.name_en()
+            ),
+        },
+    };
+    match v.status.label() {
+        Some((pt, en)) => format!("{}: {body}", lang.pick(pt, en)),
+        None => body,
+    }
+}
+
+fn description(lang: Lang, a: &Assessment, v: &AlertVersion) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    let t = |pt: &'static str, en: &'static str| lang.pick(pt, en);
+    lines.push(format!(
+        "{} {} ({}), {} {}; {} {}.",
+        t("Previsão", "Forecast"),
+        a.forecast.source.label(),
+        a.forecast.storm.id,
+        t("emitida", "issued"),
+        utc(a.forecast.issued),
+        t("referência", "reference time"),
+        utc(a.forecast.reference_time),
+    ));
+    for (l, ds) in by_level(v) {
+        let names: Vec<&str> = ds.iter().map(|d| d.1.as_str()).collect();
+        lines.push(format!(
+            "{} {} ({}): {}.",
+            t("Nível", "Level"),
+            lang.level(l.0),
+            ds.len(),
+            names.join(", ")
+        ));
+    }
+    for total in &a.exposure.national {
+        if total.districts > 0 {
+            lines.push(format!(
+                "≥ {} kt: {} {} {} {}.",
+                total.threshold_kt,
+                people(total.people_at_risk),
+                t("pessoas em risco em", "people at risk in"),
+                total.districts,
+                t("distritos", "districts"),
+            ));
+        }
+    }
+    match &a.hazard.landfall {
+        Some(lf) => lines.push(format!(
+            "{}: {} (+{:.0} h), {:.2}°S {:.2}°E{}.",
+            t("Chegada a terra prevista", "Forecast landfall"),
+            utc(lf.time),
+            lf.lead_time_h,
+            -lf.lat,
+            lf.lon,
+            lf.wind_kt
+                .map(|w| format!(", {w:.0} kt"))
+                .unwrap_or_default(),
+        )),
+        None => lines.push(
+            t(
+                "Sem chegada a terra na previsão.",
+                "No landfall in the forecast.",
+            )
+            .to_string(),
+        ),
+    }
+    lines.push(format!(
+        "{}: {} — {}.",
+        t(
+            "Gatilho de acção antecipatória",
+            "Anticipatory-action trigger"
+        ),
+        a.trigger.state.label(),
+        a.trigger.reason
+    ));
+    let c = &v.changes;
+    if v.version > 1 && !c.is_empty() {
+        lines.push(format!(
+            "{} {}: {} {}, {} {}, {} {}, {} {}.",
+            t("Desde a versão", "Since version"),
+            v.version - 1,
+            c.added.len(),
+            t("acrescentados", "added"),
+            c.raised.len(),
+            t("subiram", "raised"),
+            c.lowered.len(),
+            t("desceram", "lowered"),
+            c.removed.len(),
+            t("retirados", "removed"),
+        ));
+    }
+    lines.join("\n")
+}
+
+fn instruction(lang: Lang, msg_type: MsgType, level: Option<Level>) -> &'static str {
+    match (msg_type, level) {
+        (MsgType::Cancel, _) | (_, None) => lang.pick(
+            "O aviso terminou. Siga as orientações do INGD e das autoridades locais sobre o regresso e a resposta.",
+            "The warning has ended. Follow INGD and local authorities on return and response.",
+        ),
+        (_, Some(Level::Red)) => lang.pick(
+            "Nível vermelho: prepare e execute a evacuação para os centros de acomodação seguros; siga as ordens do INGD e dos COE. Nos restantes níveis, prepare-se.",
+            "Red level: prepare and carry out evacuation to safe accommodation centres; follow INGD and the COEs. Elsewhere, prepare.",
+        ),
+        (_, Some(Level::Orange)) => lang.pick(
+            "Pré-posicione meios, reforce abrigos e identifique centros de acomodação seguros; siga as orientações do INGD.",
+            "Pre-position resources, secure shelters and identify safe accommodation centres; follow INGD guidance.",
+        ),
+        (_, Some(Level::Yellow)) => lang.pick(
+            "Prepare-se para ventos fortes: prenda coberturas, recolha barcos e acompanhe os avisos do INGD.",
+            "Prepare for strong winds: secure roofs, bring boats ashore and follow INGD warnings.",
+        ),
+        (_, Some(Level::Green)) => lang.pick(
+            "Acompanhe as próximas previsões e os avisos do INGD.",
+            "Monitor the next forecasts and INGD warnings.",
+        ),
+    }
+}
+
+/// Writes the CAP 1.2 document of `a` as version `v`. `rules` are the level rules the
+/// assessment used (they say which hazard put each district at its level).
+pub fn cap_document(
+    a: &Assessment,
+    v: &AlertVersion,
+    rules: &LevelRules,
+    opts: &CapOptions,
+) -> Result<String, CapError> {
+    let wrap = |source| CapError::Write {
+        identifier: v.identifier.clone(),
+        source,
+    };
+    let mut x = Xml {
+        w: Writer::new_with_indent(Vec::new(), b' ', 2),
+    };
+    write(&mut x, a, v, rules, opts).map_err(wrap)?;
+    String::from_utf8(x.w.into_inner()).map_err(|e| CapError::Utf8 {
+        identifier: v.identifier.clone(),
+        at: e.utf8_error().valid_up_to(),
+    })
+}
+
+fn write(
+    x: &mut Xml,
+    a: &Assessment,
+    v: &AlertVersion,
+    rules: &LevelRules,
+    opts: &CapOptions,
+) -> std::io::Result<()> {
+    x.w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
+    x.w.write_event(Event::Start(
+        BytesStart::new("alert").with_attributes([("xmlns", CAP_NS)]),
+    ))?;
+    x.leaf("identifier", &v.identifier)?;
+    x.leaf("sender", &v.sender)?;
+    x.leaf("sent", &cap_datetime(v.sent))?;
+    x.leaf("status", v.status.as_str())?;
+    x.leaf("msgType", v.msg_type.as_str())?;
+    x.leaf("scope", "Public")?;
+    if matches!(
+        v.status,
+        CapStatus::Test | CapStatus::Exercise | CapStatus::Draft
+    ) {
+        // CAP 1.2 requires a note for Exercise; Test and Draft get one too, so a reader
+        // of the raw message sees it is not real.
+        x.leaf(
+            "note",
+            &format!(
+                "{} / {}: não é um aviso real, não agir / not a real alert, do not act",
+                v.status.label().map_or("", |l| l.0),
+                v.status.label().map_or("", |l| l.1),
+            ),
+        )?;
+    }
+    if let Some(r) = &v.references {
+        x.leaf("references", r)?;
+    }
+    x.leaf("incidents", &v.event_id)?;
+
+    let event_level = if v.msg_type == MsgType::Cancel {
+        None
+    } else {
+        a.event_level
+    };
+    // Earliest arrival of the lowest forecast wind in a district on the ladder.
+    let first = a
+        .exposure
+        .districts
+        .iter()
+        .filter(|d| v.districts.contains_key(&d.pcode))
+        .filter_map(|d| d.widest())
+        .min_by(|p, q| p.lead_time_h.total_cmp(&q.lead_time_h));
+    let g = grading(v.msg_type, event_level, first.map(|w| w.lead_time_h));
+    let expires =
+        a.forecast.reference_time + Duration::minutes((opts.expires_after_h * 60.0).round() as i64);
+    let levels = by_level(v);
+
+    for lang in [Lang::Pt, Lang::En] {
+        x.open("info")?;
+        x.leaf("language", lang.code())?;
+        x.leaf("category", "Met")?;
+        x.leaf("event", lang.pick("Ciclone tropical", "Tropical cyclone"))?;
+        for r in &g.response_types {
+            x.leaf("responseType", r)?;
+        }
+        x.leaf("urgency", g.urgency)?;
+        x.leaf("severity", g.severity)?;
+        x.leaf("certainty", g.certainty)?;
+        x.open("eventCode")?;
+        x.leaf("valueName", "aviso:event_id")?;
+        x.leaf("value", &v.event_id)?;
+        x.close("eventCode")?;
+        x.leaf("effective", &cap_datetime(v.sent))?;
+        if let (Some(w), Some(_)) = (first, event_level) {
+            x.leaf("onset", &cap_datetime(w.first_arrival))?;
+        }
+        x.leaf("expires", &cap_datetime(expires))?;
+        x.leaf("senderName", &opts.sender_name)?;
+        x.leaf("headline", &headline(lang, a, v))?;
+        x.leaf("description", &description(lang, a, v))?;
+        x.leaf("instruction", instruction(lang, v.msg_type, event_level))?;
+        if let Some(web) = &opts.web {
+            x.leaf("web", web)?;
+        }
+        let params: Vec<(&str, String)> = vec![
+            ("aviso:version", v.version.to_string()),
+            (
+                "aviso:event_level",
+                event_level.map_or("none".to_string(), |l| l.name_en().to_string()),
+            ),
+            (
+                "aviso:trigger",
+                serde_json::to_value(a.trigger.state)
+                    .ok()
+                    .and_then(|s| s.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+            ),
+            ("aviso:trigger_version", a.trigger.version.clone()),
+            ("aviso:levels_version", a.levels_version.clone()),
+            (
+                "aviso:reference_time",
+                cap_datetime(a.forecast.reference_time),
+            ),
+            (
+                "aviso:landfall",
+                a.hazard
+                    .landfall
+                    .as_ref()
+                    .map_or("none".to_string(), |l| cap_datetime(l.time)),
+            ),
+        ];
+        for (k, val) in &params {
+            x.value("parameter", k, val)?;
+        }
+        if v.msg_type == MsgType::Cancel {
+            // What is being called off: the districts of the previous version.
+            if !v.changes.removed.is_empty() {
+                x.open("area")?;
+                let names: Vec<&str> = v.changes.removed.iter().map(|c| c.name.as_str()).collect();
+                x.leaf(
+                    "areaDesc",
+                    &format!(
+                        "{}: {}",
+                        lang.pick("Fim do aviso", "All clear"),
+                        names.join(", ")
+                    ),
+                )?;
+                for c in &v.changes.removed {
+                    x.value("geocode", "ADM2_PCODE", &c.pcode)?;
+                }
+                x.close("area")?;
+            }
+        } else {
+            for (level, ds) in &levels {
+                x.open("area")?;
+                let names: Vec<&str> = ds.iter().map(|d| d.1.as_str()).collect();
+                x.leaf(
+                    "areaDesc",
+                    &format!(
+                        "{} {}: {}",
+                        lang.pick("Nível", "Level"),
+                        lang.level(level.0),
+                        names.join(", ")
+                    ),
+                )?;
+                if let Some(geom) = level_geometry(a, rules, level.0) {
+                    for p in cap_polygons(geom, opts.max_polygon_vertices) {
+                        x.leaf("polygon", &p)?;
+                    }
+                }
+                for d in ds {
+                    x.value("geocode", "ADM2_PCODE", &d.0)?;
+                }
+                let provinces: BTreeSet<&str> = ds.iter().filter_map(|d| d.2.as_deref()).collect();
+                for p in provinces {
+                    x.value("geocode", "ADM1_PCODE", p)?;
+                }
+                x.close("area")?;
+            }
+        }
+        x.close("info")?;
+    }
+    x.close("alert")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use geo::polygon;
+
+    #[test]
+    fn red_soon_is_immediate_extreme_likely_evacuate() {
+        let g = grading(MsgType::Alert, Some(Level::Red), Some(8.0));
+        assert_eq!(
+            (g.urgency, g.severity, g.certainty),
+            ("Immediate", "Extreme", "Likely")
+        );
+        assert_eq!(g.response_types, vec!["Evacuate", "Prepare"]);
+    }
+
+    #[test]
+    fn far_or_cone_only_threats_are_future_and_possible() {
+        let g = grading(MsgType::Update, Some(Level::Orange), Some(90.0));
+        assert_eq!((g.urgency, g.certainty), ("Future", "Possible"));
+        let g = grading(MsgType::Update, Some(Level::Green), Some(2.0));
+        assert_eq!((g.urgency, g.severity), ("Future", "Minor"));
+        assert_eq!(g.response_types, vec!["Monitor"]);
+        let g = grading(MsgType::Cancel, Some(Level::Red), Some(2.0));
+        assert_eq!(g.response_types, vec!["AllClear"]);
+    }
+
+    #[test]
+    fn a_detailed_polygon_is_simplified_closed_and_latitude_first() {
+        // A 400-vertex circle of 1° radius around 35 E, 18 S.
+        let ring: Vec<(f64, f64)> = (0..400)
+            .map(|i| {
+                let t = i as f64 / 400.0 * std::f64::consts::TAU;
+                (35.0 + t.cos(), -18.0 + t.sin())
+            })
+            .collect();
+        let mp = MultiPolygon::new(vec![Polygon::new(ring.into(), vec![])]);
+        let out = cap_polygons(&mp, 50);
+        assert_eq!(out.len(), 1);
+        let pairs: Vec<&str> = out[0].split(' ').collect();
+        assert!(pairs.len() >= 4 && pairs.len() <= 50, "{}", pairs.len());
+        assert_eq!(pairs.first(), pairs.last());
+        let (lat, lon) = pairs[0].split_once(',').unwrap();
+        assert!(lat.parse::<f64>().unwrap() < -16.0);
+        assert!(lon.parse::<f64>().unwrap() > 33.0);
+        // A square needs no simplification.
+        let sq = polygon![(x: 35.0, y: -18.0), (x: 36.0, y: -18.0), (x: 36.0, y: -17.0), (x: 35.0, y: -17.0)];
+        let out = cap_polygons(&MultiPolygon::new(vec![sq]), 50);
+        assert_eq!(
+            out[0],
+            "-18.0000,35.0000 -18.0000,36.0000 -17.0000,36.0000 -17.0000,35.0000 -18.0000,35.0000"
+        );
+    }
+}
