@@ -440,3 +440,33 @@ fn cap_areas_are_closed_lat_lon_polygons_and_real_pcodes_of_districts_at_risk() 
     }
     assert!(polygons > 0, "some area has a wind swath polygon");
 }
+
+#[test]
+fn xmllint_reads_every_cap_document_as_well_formed_xml() {
+    let Some(c) = chain() else { return };
+    // Well-formedness only: the CAP 1.2 XSD is not shipped (see the module docs).
+    if std::process::Command::new("xmllint")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipping: xmllint not found (Debian package libxml2-utils)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for (s, v) in published(c) {
+        let p = dir.path().join(format!("{}.xml", v.identifier));
+        std::fs::write(&p, s.cap.as_ref().unwrap()).unwrap();
+        let out = std::process::Command::new("xmllint")
+            .arg("--noout")
+            .arg(&p)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            v.identifier,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

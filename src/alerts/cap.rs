@@ -5,6 +5,10 @@
 //!
 //! Pure: returns the document as a `String`; must not depend on I/O. Written with
 //! quick-xml's `Writer`, which escapes text and attribute values (`<`, `&`, quotes).
+//!
+//! Not validated against the OASIS CAP 1.2 XSD: the schema is not shipped with the
+//! repository. The tests check element order against the standard's tables and
+//! well-formedness with xmllint when it is installed.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -385,15 +389,19 @@ fn description(lang: Lang, a: &Assessment, v: &AlertVersion) -> String {
             .to_string(),
         ),
     }
-    lines.push(format!(
-        "{}: {} — {}.",
-        t(
-            "Gatilho de acção antecipatória",
-            "Anticipatory-action trigger"
+    // The trigger's reason is written in English by the trigger module; the Portuguese
+    // text keeps to the bilingual state label.
+    lines.push(match lang {
+        Lang::Pt => format!(
+            "Gatilho de acção antecipatória: {}.",
+            a.trigger.state.label()
         ),
-        a.trigger.state.label(),
-        a.trigger.reason
-    ));
+        Lang::En => format!(
+            "Anticipatory-action trigger: {} — {}.",
+            a.trigger.state.label(),
+            a.trigger.reason
+        ),
+    });
     let c = &v.changes;
     if v.version > 1 && !c.is_empty() {
         lines.push(format!(
@@ -627,6 +635,17 @@ fn write(
 mod tests {
     use super::*;
     use geo::polygon;
+
+    #[test]
+    fn text_is_escaped_by_the_writer() {
+        let mut x = Xml {
+            w: Writer::new(Vec::new()),
+        };
+        x.leaf("headline", "A <b> & \"c\"").unwrap();
+        let s = String::from_utf8(x.w.into_inner()).unwrap();
+        assert!(s.contains("A &lt;b&gt; &amp;"), "{s}");
+        assert!(!s.contains("<b>"), "{s}");
+    }
 
     #[test]
     fn red_soon_is_immediate_extreme_likely_evacuate() {

@@ -18,6 +18,11 @@ use crate::domain::StormId;
 #[derive(Debug, Error, PartialEq)]
 pub enum VersioningError {
     #[error(
+        "sender {sender:?} is not a valid CAP 1.2 sender: expected no spaces, commas, '<' or \
+         '&' (CAP 1.2 §3.2.1; commas would break `references`)"
+    )]
+    BadSender { sender: String },
+    #[error(
         "previous version {identifier} belongs to event {found:?}, expected event {expected:?} \
          (storm {storm}): pass the previous version of the same storm"
     )]
@@ -324,6 +329,15 @@ pub fn decide(
     sent: DateTime<Utc>,
     status: CapStatus,
 ) -> Result<Option<AlertVersion>, VersioningError> {
+    if sender.is_empty()
+        || sender
+            .chars()
+            .any(|c| c.is_whitespace() || matches!(c, ',' | '<' | '&'))
+    {
+        return Err(VersioningError::BadSender {
+            sender: sender.to_string(),
+        });
+    }
     // Whole seconds: the document and later `references` must show the same instant.
     let sent = sent.with_nanosecond(0).unwrap_or(sent);
     if let Some(p) = prev
@@ -503,6 +517,24 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("aviso-e-1"), "{e}");
+    }
+
+    #[test]
+    fn a_sender_with_a_comma_or_space_is_refused() {
+        for bad in ["cenoe, ingd", "ingd cenoe", "a<b", ""] {
+            let e = decide(
+                None,
+                "e".into(),
+                map(&[("MZ1", Level::Red)]),
+                bad,
+                t(0),
+                CapStatus::Actual,
+            );
+            assert!(
+                matches!(e, Err(VersioningError::BadSender { .. })),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]
