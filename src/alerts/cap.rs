@@ -35,6 +35,11 @@ pub enum CapError {
     },
     #[error("the CAP document of {identifier} is not UTF-8 at byte {at}")]
     Utf8 { identifier: String, at: usize },
+    #[error(
+        "CAP option expires_after_h = {found}: expected a number of hours in 1..=240 \
+         (writing {identifier})"
+    )]
+    Expires { identifier: String, found: f64 },
 }
 
 /// Settings of the CAP document that are not in the assessment.
@@ -454,6 +459,15 @@ pub fn cap_document(
     rules: &LevelRules,
     opts: &CapOptions,
 ) -> Result<String, CapError> {
+    let expires = (1.0..=240.0)
+        .contains(&opts.expires_after_h)
+        .then(|| Duration::try_minutes((opts.expires_after_h * 60.0).round() as i64))
+        .flatten()
+        .and_then(|d| a.forecast.reference_time.checked_add_signed(d))
+        .ok_or_else(|| CapError::Expires {
+            identifier: v.identifier.clone(),
+            found: opts.expires_after_h,
+        })?;
     let wrap = |source| CapError::Write {
         identifier: v.identifier.clone(),
         source,
@@ -461,7 +475,7 @@ pub fn cap_document(
     let mut x = Xml {
         w: Writer::new_with_indent(Vec::new(), b' ', 2),
     };
-    write(&mut x, a, v, rules, opts).map_err(wrap)?;
+    write(&mut x, a, v, rules, opts, expires).map_err(wrap)?;
     String::from_utf8(x.w.into_inner()).map_err(|e| CapError::Utf8 {
         identifier: v.identifier.clone(),
         at: e.utf8_error().valid_up_to(),
@@ -474,6 +488,7 @@ fn write(
     v: &AlertVersion,
     rules: &LevelRules,
     opts: &CapOptions,
+    expires: DateTime<Utc>,
 ) -> std::io::Result<()> {
     x.w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
     x.w.write_event(Event::Start(
@@ -519,8 +534,6 @@ fn write(
         .filter_map(|d| d.widest())
         .min_by(|p, q| p.lead_time_h.total_cmp(&q.lead_time_h));
     let g = grading(v.msg_type, event_level, first.map(|w| w.lead_time_h));
-    let expires =
-        a.forecast.reference_time + Duration::minutes((opts.expires_after_h * 60.0).round() as i64);
     let levels = by_level(v);
 
     for lang in [Lang::Pt, Lang::En] {
