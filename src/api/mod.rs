@@ -140,3 +140,27 @@ pub fn router(state: Arc<ApiState>) -> Router {
 pub async fn serve(listener: tokio::net::TcpListener, state: Arc<ApiState>) -> std::io::Result<()> {
     axum::serve(listener, router(state)).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_internal_error_is_a_plain_500_that_reveals_no_cause() {
+        let resp = ApiError::Internal {
+            cause: "secret detail".into(),
+        }
+        .into_response();
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let ct = resp.headers().get(header::CONTENT_TYPE).unwrap();
+        assert!(ct.to_str().unwrap().starts_with("text/plain"));
+    }
+
+    #[test]
+    fn a_bad_parameter_is_a_400_json_error() {
+        let resp = ApiError::invalid("limit", "a positive integer", "0").into_response();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        let ct = resp.headers().get(header::CONTENT_TYPE).unwrap();
+        assert_eq!(ct, "application/json");
+    }
+}

@@ -13,9 +13,12 @@
 //! - collection ids hold only `[A-Za-z0-9_-]` (QGIS breaks on dots);
 //! - paging is by `offset` over a fixed order, so pages never overlap or skip, and the
 //!   last page has no `next` link;
-//! - a `limit` above [`MAX_LIMIT`] is clamped, as OGC API – Features 1.0 §7.15.4 requires
-//!   ("this SHALL NOT result in an error (instead use the maximum as the parameter
-//!   value)"); a limit that is not a positive integer is a 400.
+//! - a `limit` above [`MAX_LIMIT`] is clamped, not refused: OGC API – Features 1.0
+//!   (OGC 17-069r3) `/req/core/fc-limit-response-1` only forbids returning more than the
+//!   advertised maximum, its limit example ("ask for 50000, you might get up to 10000
+//!   (server-limited) and ... a next link") clamps, and opengeospatial/ogcapi-features#640
+//!   asks that it never be an error; clients that ask big (QGIS, GDAL's PAGE_SIZE) then
+//!   still page correctly. A limit that is not a positive integer is a 400.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
@@ -159,6 +162,19 @@ fn make_item(
     }
 }
 
+/// A Polygon geometry as a one-part MultiPolygon. GDAL (and so QGIS) gives a collection
+/// that mixes the two the type "Unknown"; one type per area collection keeps it a plain
+/// polygon layer.
+fn as_multipolygon(g: Value) -> Value {
+    match g {
+        Value::Object(mut m) if m.get("type").and_then(Value::as_str) == Some("Polygon") => {
+            let coords = m.remove("coordinates").unwrap_or(Value::Null);
+            json!({"type": "MultiPolygon", "coordinates": [coords]})
+        }
+        other => other,
+    }
+}
+
 fn area_item(a: &AdminArea, district: bool) -> Item {
     let props = if district {
         json!({
@@ -177,7 +193,7 @@ fn area_item(a: &AdminArea, district: bool) -> Item {
     make_item(
         a.pcode.clone(),
         Some(geo::Geometry::MultiPolygon(a.geometry.clone())),
-        multipolygon_geometry(&a.geometry, DECIMALS),
+        multipolygon_geometry(&a.geometry, DECIMALS).map(as_multipolygon),
         props,
     )
 }
@@ -240,7 +256,7 @@ pub(crate) fn layer_collections(layers: &Layers) -> Vec<Collection> {
         Some(p) if prefixes.len() == 1 && !p.is_empty() => p.clone(),
         _ => "country".to_string(),
     };
-    let country_geojson = multipolygon_geometry(&layers.country, DECIMALS);
+    let country_geojson = multipolygon_geometry(&layers.country, DECIMALS).map(as_multipolygon);
     let country = make_item(
         country_id.clone(),
         Some(geo::Geometry::MultiPolygon(layers.country.clone())),
@@ -339,7 +355,10 @@ impl AlertCollections {
                 },
                 _ => continue,
             };
-            let geojson = f.get("geometry").filter(|g| !g.is_null()).cloned();
+            let mut geojson = f.get("geometry").filter(|g| !g.is_null()).cloned();
+            if !into_zones {
+                geojson = geojson.map(as_multipolygon);
+            }
             let geometry = match &geojson {
                 Some(g) => {
                     Some(to_geo(g).map_err(|m| err(format!("feature {i} (layer {layer}): {m}")))?)
@@ -485,7 +504,7 @@ fn respond(status: StatusCode, media: &'static str, body: &Value) -> Response {
 }
 
 /// Query parameters as pairs; malformed encoding is a 400, and so is any parameter a
-/// resource does not define (OGC API – Features 1.0 §7.6: unknown parameters → 400).
+/// resource does not define (OGC 17-069r3 `/req/core/query-param-unknown`).
 fn query_pairs(
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
     allowed: &[&str],
@@ -675,7 +694,7 @@ fn parse_bbox(raw: &str) -> Result<BboxFilter, ApiError> {
             geo::coord! {x: x1, y: max_lat},
         )
     };
-    // OGC API – Features 1.0 §7.15.3: min lon > max lon means the box crosses the
+    // OGC 17-069r3, parameter bbox: min lon > max lon means the box crosses the
     // antimeridian.
     let rects = if min_lon <= max_lon {
         vec![rect(min_lon, max_lon)]
@@ -723,8 +742,9 @@ pub(crate) async fn items(
         return Err(ApiError::invalid("bbox-crs", CRS84, c));
     }
     let bbox = q.get("bbox").map(|b| parse_bbox(b)).transpose()?;
-    // Features carry no time: a datetime filter keeps them all (OGC API – Features 1.0
-    // §7.15.4 applies it only to features with a temporal geometry); it must not be empty.
+    // Features carry no time: a datetime filter keeps them all (OGC 17-069r3, parameter
+    // datetime, filters on features' temporal geometry, which these lack); it must not be
+    // empty.
     if let Some(d) = q.get("datetime")
         && d.trim().is_empty()
     {
