@@ -651,3 +651,61 @@ fn gdal_oapif_lists_every_collection_and_reads_every_feature() {
         "one geometry type for the layer"
     );
 }
+
+#[test]
+fn serve_layers_command_serves_the_layers_and_an_alert_file_with_absolute_links() {
+    let Some(f) = fixture() else { return };
+    let alert = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(alert.path(), serde_json::to_vec(&f.alert).unwrap()).unwrap();
+    // A free port: bound, read, released, then handed to the command.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let layers = concat!(env!("CARGO_MANIFEST_DIR"), "/layers");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aviso"))
+        .args([
+            "serve-layers",
+            "--layers",
+            layers,
+            "--listen",
+            &listen,
+            "--alert",
+        ])
+        .arg(alert.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let fetch = |path: &str| -> Option<String> {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&listen).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+        write!(s, "GET {path} HTTP/1.0\r\nHost: {listen}\r\n\r\n").ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        Some(out)
+    };
+    let start = Instant::now();
+    let landing = loop {
+        if let Some(r) = fetch("/") {
+            break r;
+        }
+        if start.elapsed() > Duration::from_secs(120) || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            panic!("serve-layers did not answer on {listen}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let zones = fetch("/collections/hazard_zones/items").unwrap_or_default();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(landing.starts_with("HTTP/1.0 200 OK"), "{landing}");
+    assert!(
+        landing.contains(&format!("\"http://{listen}/api\"")),
+        "{landing}"
+    );
+    assert!(zones.contains("\"wind_64kt\""), "the alert file is served");
+}

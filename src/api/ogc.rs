@@ -813,11 +813,11 @@ fn items_page(
     ));
     json!({
         "type": "FeatureCollection",
-        "features": page.clone(),
-        "links": links,
-        "timeStamp": Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
         "numberMatched": matched.len(),
         "numberReturned": page.len(),
+        "timeStamp": Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
+        "links": links,
+        "features": page,
     })
 }
 
