@@ -529,3 +529,59 @@ fn write_grid(out: &Path, _grid: &crate::raster::GridSpec, _values: &[f64]) -> R
         out.display()
     )
 }
+
+pub struct ServeLayersArgs {
+    pub layers: PathBuf,
+    pub listen: String,
+    pub public_url: Option<String>,
+    pub alert: Option<PathBuf>,
+}
+
+/// `aviso serve-layers`: the layers (and one alert document) as OGC API – Features. The
+/// tokio runtime lives only in this command; the rest of the CLI stays synchronous.
+pub fn serve_layers_cmd(a: ServeLayersArgs) -> Result<()> {
+    let listen: std::net::SocketAddr = a.listen.parse().with_context(|| {
+        format!(
+            "--listen {}: expected IP:PORT, e.g. 127.0.0.1:8080",
+            a.listen
+        )
+    })?;
+    let manifest = manifest_path(&a.layers);
+    let loaded = crate::layers::load_layers(&manifest)
+        .with_context(|| format!("loading layers from {}", manifest.display()))?;
+    for w in &loaded.warnings {
+        eprintln!("aviso: warning: {w}");
+    }
+    // Links must be absolute. On a wildcard address the listen address names no host a
+    // client can use, so links follow each request's Host header instead.
+    let base_url = a
+        .public_url
+        .clone()
+        .or_else(|| (!listen.ip().is_unspecified()).then(|| format!("http://{listen}")));
+    let state = crate::api::ApiState::new(&loaded.layers, base_url);
+    if let Some(path) = &a.alert {
+        let bytes =
+            fs::read(path).with_context(|| format!("cannot read alert {}", path.display()))?;
+        let doc: serde_json::Value = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{}: not JSON", path.display()))?;
+        state
+            .set_alert(doc, &path.display().to_string())
+            .with_context(|| format!("serving alert {}", path.display()))?;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_io()
+        .build()
+        .context("starting the tokio runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("listening on {listen}"))?;
+        eprintln!(
+            "aviso: OGC API - Features at http://{listen}/ (QGIS: add a WFS / OGC API - Features connection; GDAL: ogrinfo OAPIF:http://{listen})"
+        );
+        crate::api::serve(listener, std::sync::Arc::new(state))
+            .await
+            .context("serving")
+    })
+}

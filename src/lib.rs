@@ -5,6 +5,7 @@
 //! the binary). Data flows one way: feeds -> hazard -> exposure -> alerts -> output.
 
 pub mod alerts;
+pub mod api;
 pub mod app;
 mod app_flood;
 pub mod assess;

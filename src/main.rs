@@ -100,6 +100,21 @@ enum Command {
         #[command(subcommand)]
         command: LayersCommand,
     },
+    /// Serve the layers (and optionally one alert document) as OGC API - Features, for QGIS and GDAL.
+    ServeLayers {
+        #[arg(long, default_value = "layers", env = "AVISO_LAYERS")]
+        layers: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Prefix of every link, e.g. https://aviso.example.org. Default: http://LISTEN, or
+        /// the request's Host header when listening on every interface.
+        #[arg(long)]
+        public_url: Option<String>,
+        /// An alert document (from `aviso assess`) served as hazard_zones and districts_at_risk.
+        #[arg(long)]
+        alert: Option<PathBuf>,
+    },
     /// Load and validate the configuration (and, with --layers, the layers), then exit.
     CheckConfig {
         #[arg(long)]
@@ -238,6 +253,17 @@ fn main() -> ExitCode {
             points,
             resolution_arcsec: resolution,
             out,
+        }),
+        Command::ServeLayers {
+            layers,
+            listen,
+            public_url,
+            alert,
+        } => aviso::app::serve_layers_cmd(aviso::app::ServeLayersArgs {
+            layers,
+            listen,
+            public_url,
+            alert,
         }),
         Command::CheckConfig { layers } => aviso::app::check_config_cmd(cli.config, layers),
     };

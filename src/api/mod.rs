@@ -1,0 +1,166 @@
+//! The HTTP API: an axum router over the loaded layers and the current alert (OGC API –
+//! Features in [`ogc`]). An adapter at the edge: it may use axum and tokio; the core
+//! (`domain`, `hazard`, `exposure`, `alerts`) must never depend on it. It reads what was
+//! loaded or published; it never calls a feed.
+
+pub mod ogc;
+
+use std::sync::{Arc, RwLock};
+
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+
+use crate::domain::Layers;
+use ogc::{AlertCollections, Collection};
+
+/// Errors of the API: bad requests and unknown ids become 4xx JSON bodies (`code`,
+/// `description`, the OGC API exception schema); anything else is a plain 500 whose cause
+/// is logged once.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("query parameter '{parameter}': expected {expected}, found '{found}'")]
+    InvalidParameter {
+        parameter: String,
+        expected: String,
+        found: String,
+    },
+    #[error("{what} not found")]
+    NotFound { what: String },
+    #[error("alert document {origin}: {message}")]
+    AlertDocument { origin: String, message: String },
+    #[error("internal error: {cause}")]
+    Internal { cause: String },
+}
+
+impl ApiError {
+    pub(crate) fn invalid(parameter: &str, expected: &str, found: &str) -> Self {
+        ApiError::InvalidParameter {
+            parameter: parameter.to_string(),
+            expected: expected.to_string(),
+            found: found.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = match &self {
+            ApiError::InvalidParameter { .. } => (StatusCode::BAD_REQUEST, "InvalidParameterValue"),
+            ApiError::NotFound { .. } => (StatusCode::NOT_FOUND, "NotFound"),
+            ApiError::AlertDocument { .. } | ApiError::Internal { .. } => {
+                // The one log line per internal error (tracing is not wired in aviso yet;
+                // the CLI reports on stderr). The client sees no internals.
+                eprintln!("aviso: api: {self}");
+                return (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                    "internal server error\n",
+                )
+                    .into_response();
+            }
+        };
+        let body = json!({"code": code, "description": self.to_string()}).to_string();
+        (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+    }
+}
+
+/// What the API serves. The layer collections are rendered once at start (the layers do
+/// not change while serving); the alert collections are swapped whole when a new
+/// assessment is published.
+pub struct ApiState {
+    /// Prefix of every link ("http://host:port", no trailing slash). `None`: taken from
+    /// each request's Host header (`http://{Host}`), so links stay absolute whatever
+    /// name the client used.
+    base_url: Option<String>,
+    layer_collections: Vec<Collection>,
+    /// The current alert. A std `RwLock` rather than `arc-swap`: one writer that swaps an
+    /// `Arc` now and then, readers that hold the lock only to clone the `Arc`, so
+    /// contention is nil and no crate is added.
+    alert: RwLock<Option<Arc<AlertCollections>>>,
+}
+
+impl ApiState {
+    /// Renders the layers' collections (`country`, `provinces`, `districts`, one per point
+    /// layer). `base_url`: see [`ApiState`]; a trailing slash is dropped.
+    pub fn new(layers: &Layers, base_url: Option<String>) -> Self {
+        ApiState {
+            base_url: base_url.map(|u| u.trim_end_matches('/').to_string()),
+            layer_collections: ogc::layer_collections(layers),
+            alert: RwLock::new(None),
+        }
+    }
+
+    /// Publishes an alert document (as written by `alert_document` or `flood_document`):
+    /// its hazard zones and districts at risk replace the previous ones. `origin` names
+    /// the document in errors. On error the previous alert stays.
+    pub fn set_alert(&self, document: Value, origin: &str) -> Result<(), ApiError> {
+        let collections = AlertCollections::from_document(document, origin)?;
+        *self.alert.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(collections));
+        Ok(())
+    }
+
+    /// Withdraws the current alert: the alert collections become empty.
+    pub fn clear_alert(&self) {
+        *self.alert.write().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// The current alert document, if one is published.
+    pub fn alert_document(&self) -> Option<Value> {
+        self.current_alert().map(|a| a.document.clone())
+    }
+
+    /// A poisoned lock only means a writer panicked between whole-value swaps; the value
+    /// inside is still a complete alert (or none), so it is used.
+    fn current_alert(&self) -> Option<Arc<AlertCollections>> {
+        self.alert.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// The API's routes over `state`. A function, so tests call it without a socket.
+pub fn router(state: Arc<ApiState>) -> Router {
+    Router::new()
+        .route("/", get(ogc::landing))
+        .route("/conformance", get(ogc::conformance))
+        .route("/api", get(ogc::api_document))
+        .route("/collections", get(ogc::collections))
+        .route("/collections/{collection_id}", get(ogc::collection))
+        .route("/collections/{collection_id}/items", get(ogc::items))
+        .route(
+            "/collections/{collection_id}/items/{feature_id}",
+            get(ogc::item),
+        )
+        .fallback(ogc::unknown_path)
+        .with_state(state)
+}
+
+/// Serves [`router`] on `listener` until the process ends.
+pub async fn serve(listener: tokio::net::TcpListener, state: Arc<ApiState>) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_internal_error_is_a_plain_500_that_reveals_no_cause() {
+        let resp = ApiError::Internal {
+            cause: "secret detail".into(),
+        }
+        .into_response();
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let ct = resp.headers().get(header::CONTENT_TYPE).unwrap();
+        assert!(ct.to_str().unwrap().starts_with("text/plain"));
+    }
+
+    #[test]
+    fn a_bad_parameter_is_a_400_json_error() {
+        let resp = ApiError::invalid("limit", "a positive integer", "0").into_response();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        let ct = resp.headers().get(header::CONTENT_TYPE).unwrap();
+        assert_eq!(ct, "application/json");
+    }
+}

@@ -1,0 +1,975 @@
+//! OGC API – Features, Part 1 (Core, GeoJSON, OpenAPI 3.0) over the loaded layers and the
+//! current alert: landing page, /conformance, /api, /collections, items with limit,
+//! offset and bbox paging, and single items.
+//!
+//! Collections: `country`, `provinces`, `districts`, one per point layer (named by its
+//! manifest name), and from the current alert `hazard_zones` (wind swaths, cone, exposed
+//! area) and `districts_at_risk`. Geometry is written by `crate::alerts::document` (no
+//! second GeoJSON writer). Must not depend on feeds, hazard or exposure: it serves what
+//! was loaded or published.
+//!
+//! Choices a strict client (GDAL's OAPIF driver, QGIS) relies on:
+//! - every link is absolute (QGIS resolves relative ones wrongly);
+//! - collection ids hold only `[A-Za-z0-9_-]` (QGIS breaks on dots);
+//! - paging is by `offset` over a fixed order, so pages never overlap or skip, and the
+//!   last page has no `next` link;
+//! - a `limit` above [`MAX_LIMIT`] is clamped, not refused: OGC API – Features 1.0
+//!   (OGC 17-069r3) `/req/core/fc-limit-response-1` only forbids returning more than the
+//!   advertised maximum, its limit example ("ask for 50000, you might get up to 10000
+//!   (server-limited) and ... a next link") clamps, and opengeospatial/ogcapi-features#640
+//!   asks that it never be an error; clients that ask big (QGIS, GDAL's PAGE_SIZE) then
+//!   still page correctly. A limit that is not a positive integer is a 400.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{SecondsFormat, Utc};
+use geo::{BoundingRect, Intersects, Rect};
+use serde_json::{Map, Value, json};
+
+use super::{ApiError, ApiState};
+use crate::alerts::document::{feature, multipolygon_geometry, point_geometry, round};
+use crate::domain::{AdminArea, Layers, PointLayer};
+
+/// Items per page when the request gives no `limit`.
+pub const DEFAULT_LIMIT: usize = 100;
+/// Largest page. 1000 keeps a page of district polygons near a few MB, and lets GDAL
+/// read the 24,602 settlements in 25 requests.
+pub const MAX_LIMIT: usize = 1000;
+/// Decimals of layer coordinates: 6 decimals of a degree are about 0.1 m, finer than the
+/// simplified (100 m) boundaries and any point layer.
+pub const DECIMALS: u32 = 6;
+
+const MEDIA_JSON: &str = "application/json";
+const MEDIA_GEOJSON: &str = "application/geo+json";
+/// The OpenAPI 3.0 media type GDAL's OAPIF driver asks for (and matches by token).
+const MEDIA_OPENAPI: &str = "application/vnd.oai.openapi+json;version=3.0";
+const CRS84: &str = "http://www.opengis.net/def/crs/OGC/1.3/CRS84";
+/// OGC API – Features Part 1 conformance classes this API implements.
+const CONFORMANCE: [&str; 3] = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+];
+
+/// Collection ids of the alert's layers.
+pub const HAZARD_ZONES: &str = "hazard_zones";
+pub const DISTRICTS_AT_RISK: &str = "districts_at_risk";
+
+/// One feature, rendered once.
+#[derive(Debug, Clone)]
+struct Item {
+    id: String,
+    /// For bbox filtering; `None` for a feature without geometry (never matches a bbox).
+    geometry: Option<geo::Geometry<f64>>,
+    bbox: Option<Rect<f64>>,
+    /// The GeoJSON feature, with its `id` member.
+    feature: Value,
+}
+
+/// A feature collection: its metadata and its items in a fixed order (the paging order).
+#[derive(Debug, Clone)]
+pub struct Collection {
+    pub id: String,
+    pub title: String,
+    pub description: String,
+    items: Vec<Item>,
+    extent: Option<Rect<f64>>,
+}
+
+impl Collection {
+    fn new(id: String, title: String, description: String, items: Vec<Item>) -> Self {
+        let extent = items.iter().filter_map(|i| i.bbox).reduce(|a, b| {
+            Rect::new(
+                geo::coord! {x: a.min().x.min(b.min().x), y: a.min().y.min(b.min().y)},
+                geo::coord! {x: a.max().x.max(b.max().x), y: a.max().y.max(b.max().y)},
+            )
+        });
+        Collection {
+            id,
+            title,
+            description,
+            items: unique_ids(items),
+            extent,
+        }
+    }
+
+    /// Number of features.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+}
+
+/// Makes feature ids unique within a collection (`x`, `x_2`, `x_3`…), so `items/{id}`
+/// names one feature.
+fn unique_ids(mut items: Vec<Item>) -> Vec<Item> {
+    let mut seen: HashSet<String> = HashSet::new();
+    for item in &mut items {
+        let mut id = item.id.clone();
+        let mut n = 1;
+        while !seen.insert(id.clone()) {
+            n += 1;
+            id = format!("{}_{n}", item.id);
+        }
+        if id != item.id {
+            item.id = id;
+            if let Value::Object(m) = &mut item.feature {
+                m.insert("id".into(), Value::String(item.id.clone()));
+            }
+        }
+    }
+    items
+}
+
+/// A collection id QGIS and GDAL accept: `[A-Za-z0-9_-]`, anything else becomes `_`.
+fn safe_id(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// A feature with its `id` member (RFC 7946 §3.2), geometry `null` when absent.
+fn make_item(
+    id: String,
+    geometry: Option<geo::Geometry<f64>>,
+    geojson: Option<Value>,
+    props: Value,
+) -> Item {
+    let mut f = feature(geojson.unwrap_or(Value::Null), props);
+    if let Value::Object(m) = &mut f {
+        m.insert("id".into(), Value::String(id.clone()));
+    }
+    Item {
+        bbox: geometry.as_ref().and_then(|g| g.bounding_rect()),
+        id,
+        geometry,
+        feature: f,
+    }
+}
+
+/// A Polygon geometry as a one-part MultiPolygon. GDAL (and so QGIS) gives a collection
+/// that mixes the two the type "Unknown"; one type per area collection keeps it a plain
+/// polygon layer.
+fn as_multipolygon(g: Value) -> Value {
+    match g {
+        Value::Object(mut m) if m.get("type").and_then(Value::as_str) == Some("Polygon") => {
+            let coords = m.remove("coordinates").unwrap_or(Value::Null);
+            json!({"type": "MultiPolygon", "coordinates": [coords]})
+        }
+        other => other,
+    }
+}
+
+fn area_item(a: &AdminArea, district: bool) -> Item {
+    let props = if district {
+        json!({
+            "pcode": a.pcode, "name": a.name,
+            "province_pcode": a.parent_pcode, "province_name": a.parent_name,
+            "area_km2": round(a.area_km2, 1),
+            "population": a.population, "population_source": a.population_source,
+        })
+    } else {
+        json!({
+            "pcode": a.pcode, "name": a.name,
+            "area_km2": round(a.area_km2, 1),
+            "population": a.population, "population_source": a.population_source,
+        })
+    };
+    make_item(
+        a.pcode.clone(),
+        Some(geo::Geometry::MultiPolygon(a.geometry.clone())),
+        multipolygon_geometry(&a.geometry, DECIMALS).map(as_multipolygon),
+        props,
+    )
+}
+
+fn point_collection(id: String, l: &PointLayer) -> Collection {
+    let items = l
+        .features
+        .iter()
+        .map(|f| {
+            make_item(
+                f.id.clone(),
+                Some(geo::Geometry::Point(f.location)),
+                Some(point_geometry(f.location.x(), f.location.y(), DECIMALS)),
+                // Every key on every feature (null when unknown): GDAL sets the layer
+                // schema from the first page.
+                json!({
+                    "id": f.id, "name": f.name, "kind": f.kind, "kind_pt": f.kind.label_pt(),
+                    "subtype": f.subtype, "district_pcode": f.district_pcode,
+                    "population": f.population, "households": f.households,
+                    "capacity": f.capacity,
+                }),
+            )
+        })
+        .collect();
+    let mut description = format!(
+        "{} ({}), {} features. Source: {}. Licence: {}.",
+        l.info.name,
+        l.kind.label_en(),
+        l.features.len(),
+        l.info.source,
+        l.info.licence
+    );
+    if let Some(c) = &l.info.caveat {
+        let _ = write!(description, " Caveat: {c}");
+    }
+    Collection::new(
+        id,
+        format!("{} ({})", l.info.name, l.kind.label_en()),
+        description,
+        items,
+    )
+}
+
+/// The collections of the loaded layers, in a fixed order: country, provinces, districts,
+/// then the point layers in manifest order.
+pub(crate) fn layer_collections(layers: &Layers) -> Vec<Collection> {
+    // The country's P-code is the letters its provinces' P-codes start with (COD-AB: "MZ"
+    // for "MZ07"); "country" when the provinces do not agree on one.
+    let prefixes: HashSet<String> = layers
+        .provinces
+        .iter()
+        .map(|p| {
+            p.pcode
+                .chars()
+                .take_while(|c| c.is_ascii_alphabetic())
+                .collect()
+        })
+        .collect();
+    let country_id = match prefixes.iter().next() {
+        Some(p) if prefixes.len() == 1 && !p.is_empty() => p.clone(),
+        _ => "country".to_string(),
+    };
+    let country_geojson = multipolygon_geometry(&layers.country, DECIMALS).map(as_multipolygon);
+    let country = make_item(
+        country_id.clone(),
+        Some(geo::Geometry::MultiPolygon(layers.country.clone())),
+        country_geojson,
+        json!({"pcode": country_id}),
+    );
+    let mut out = vec![
+        Collection::new(
+            "country".into(),
+            "Country outline".into(),
+            "The country outline (COD-AB admin 0): landfall is where a forecast track first enters it.".into(),
+            vec![country],
+        ),
+        Collection::new(
+            "provinces".into(),
+            "Provinces".into(),
+            format!(
+                "{} provinces (COD-AB admin 1), id = P-code; population summed from the districts.",
+                layers.provinces.len()
+            ),
+            layers.provinces.iter().map(|a| area_item(a, false)).collect(),
+        ),
+        Collection::new(
+            "districts".into(),
+            "Districts".into(),
+            format!(
+                "{} districts (COD-AB admin 2), id = P-code; population joined by P-code.",
+                layers.districts.len()
+            ),
+            layers.districts.iter().map(|a| area_item(a, true)).collect(),
+        ),
+    ];
+    let mut taken: HashSet<String> = out.iter().map(|c| c.id.clone()).collect();
+    taken.insert(HAZARD_ZONES.into());
+    taken.insert(DISTRICTS_AT_RISK.into());
+    for l in &layers.points {
+        let mut id = safe_id(&l.info.name);
+        while !taken.insert(id.clone()) {
+            id.push_str("_points");
+        }
+        out.push(point_collection(id, l));
+    }
+    out
+}
+
+/// The collections drawn from one alert document, and the document itself.
+#[derive(Debug)]
+pub struct AlertCollections {
+    pub document: Value,
+    hazard_zones: Collection,
+    districts_at_risk: Collection,
+}
+
+impl AlertCollections {
+    /// Splits an alert document into hazard zones (`wind_swath`, `observed_wind_swath`,
+    /// `cone`, `exposed_area` features) and districts at risk (`district`,
+    /// `flood_district`). Geometry is taken as written (already RFC 7946 and rounded).
+    pub fn from_document(document: Value, origin: &str) -> Result<Self, ApiError> {
+        let err = |message: String| ApiError::AlertDocument {
+            origin: origin.to_string(),
+            message,
+        };
+        let features = document
+            .get("features")
+            .and_then(Value::as_array)
+            .ok_or_else(|| {
+                err("expected a GeoJSON FeatureCollection with a 'features' array".into())
+            })?;
+        let mut zones = Vec::new();
+        let mut districts = Vec::new();
+        for (i, f) in features.iter().enumerate() {
+            let props = f.get("properties").cloned().unwrap_or(Value::Null);
+            let layer = props.get("layer").and_then(Value::as_str).unwrap_or("");
+            let threshold = || {
+                props
+                    .get("threshold_kt")
+                    .and_then(Value::as_f64)
+                    .map(|t| safe_id(&format!("{t}")))
+                    .ok_or_else(|| {
+                        err(format!(
+                            "feature {i} (layer {layer}): expected a numeric 'threshold_kt'"
+                        ))
+                    })
+            };
+            let (id, into_zones) = match layer {
+                "wind_swath" => (format!("wind_{}kt", threshold()?), true),
+                "observed_wind_swath" => (format!("observed_wind_{}kt", threshold()?), true),
+                "cone" | "exposed_area" => (layer.to_string(), true),
+                "district" | "flood_district" => match props.get("pcode").and_then(Value::as_str) {
+                    Some(p) => (p.to_string(), false),
+                    None => {
+                        return Err(err(format!(
+                            "feature {i} (layer {layer}): expected a string 'pcode'"
+                        )));
+                    }
+                },
+                _ => continue,
+            };
+            let mut geojson = f.get("geometry").filter(|g| !g.is_null()).cloned();
+            if !into_zones {
+                geojson = geojson.map(as_multipolygon);
+            }
+            let geometry = match &geojson {
+                Some(g) => {
+                    Some(to_geo(g).map_err(|m| err(format!("feature {i} (layer {layer}): {m}")))?)
+                }
+                None => None,
+            };
+            let it = make_item(id, geometry, geojson, props);
+            if into_zones {
+                zones.push(it);
+            } else {
+                districts.push(it);
+            }
+        }
+        let meta = document.get("aviso");
+        let storm = meta
+            .and_then(|m| m.pointer("/storm/name"))
+            .and_then(Value::as_str)
+            .unwrap_or("the current alert");
+        let issued = meta
+            .and_then(|m| m.get("issued"))
+            .and_then(Value::as_str)
+            .unwrap_or("unknown time");
+        Ok(AlertCollections {
+            hazard_zones: Collection::new(
+                HAZARD_ZONES.into(),
+                "Hazard zones of the current alert".into(),
+                format!(
+                    "Wind swaths (10-min mean thresholds), track uncertainty cone and exposed area of {storm}, issued {issued}."
+                ),
+                zones,
+            ),
+            districts_at_risk: Collection::new(
+                DISTRICTS_AT_RISK.into(),
+                "Districts at risk in the current alert".into(),
+                format!(
+                    "Districts with an alert level or in the cone for {storm}, issued {issued}; id = P-code."
+                ),
+                districts,
+            ),
+            document,
+        })
+    }
+}
+
+/// An empty alert collection, served while no alert is published.
+fn empty_alert_collection(id: &str) -> Collection {
+    let title = if id == HAZARD_ZONES {
+        "Hazard zones of the current alert"
+    } else {
+        "Districts at risk in the current alert"
+    };
+    Collection::new(
+        id.into(),
+        title.into(),
+        "No alert is published: empty.".into(),
+        Vec::new(),
+    )
+}
+
+fn to_geo(g: &Value) -> Result<geo::Geometry<f64>, String> {
+    // geojson's GeometryCollection conversion can panic on nested errors; the alert
+    // document never writes one, so it is refused.
+    if g.get("type").and_then(Value::as_str) == Some("GeometryCollection") {
+        return Err("GeometryCollection geometry is not served".into());
+    }
+    let parsed: geojson::Geometry =
+        serde_json::from_value(g.clone()).map_err(|e| format!("invalid GeoJSON geometry: {e}"))?;
+    geo::Geometry::try_from(&parsed.value).map_err(|e| format!("unsupported geometry: {e}"))
+}
+
+/// Every collection now served: the layers', then the alert's (empty without an alert).
+fn all_collections(state: &ApiState) -> (Vec<&Collection>, Option<Arc<AlertCollections>>) {
+    (
+        state.layer_collections.iter().collect(),
+        state.current_alert(),
+    )
+}
+
+/// Runs `f` on the collection named `id`, or 404.
+fn with_collection<T>(
+    state: &ApiState,
+    id: &str,
+    f: impl FnOnce(&Collection) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    if let Some(c) = state.layer_collections.iter().find(|c| c.id == id) {
+        return f(c);
+    }
+    if id == HAZARD_ZONES || id == DISTRICTS_AT_RISK {
+        return match state.current_alert() {
+            Some(a) if id == HAZARD_ZONES => f(&a.hazard_zones),
+            Some(a) => f(&a.districts_at_risk),
+            None => f(&empty_alert_collection(id)),
+        };
+    }
+    Err(ApiError::NotFound {
+        what: format!("collection '{id}'"),
+    })
+}
+
+/// The prefix of every link: the configured base URL, else `http://{Host}`.
+fn base_url(state: &ApiState, headers: &HeaderMap) -> String {
+    if let Some(b) = &state.base_url {
+        return b.clone();
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        // A Host header goes into links: only host[:port] characters are trusted.
+        .filter(|h| {
+            !h.is_empty()
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+        })
+        .unwrap_or("localhost");
+    format!("http://{host}")
+}
+
+fn link(href: String, rel: &str, media: &str, title: &str) -> Value {
+    json!({"href": href, "rel": rel, "type": media, "title": title})
+}
+
+/// Percent-encodes a path segment (RFC 3986 unreserved characters pass).
+fn encode_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+fn respond(status: StatusCode, media: &'static str, body: &Value) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => (status, [(header::CONTENT_TYPE, media)], bytes).into_response(),
+        Err(e) => ApiError::Internal {
+            cause: format!("serialising a {media} response: {e}"),
+        }
+        .into_response(),
+    }
+}
+
+/// Query parameters as pairs; malformed encoding is a 400, and so is any parameter a
+/// resource does not define (OGC 17-069r3 `/req/core/query-param-unknown`).
+fn query_pairs(
+    q: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    allowed: &[&str],
+) -> Result<HashMap<String, String>, ApiError> {
+    let Query(pairs) =
+        q.map_err(|e| ApiError::invalid("(query string)", "a URL-encoded query", &e.body_text()))?;
+    let mut out = HashMap::new();
+    for (k, v) in pairs {
+        if !allowed.contains(&k.as_str()) {
+            return Err(ApiError::invalid(
+                &k,
+                &format!("one of the parameters {}", allowed.join(", ")),
+                &v,
+            ));
+        }
+        if out.contains_key(&k) {
+            return Err(ApiError::invalid(&k, "the parameter at most once", &v));
+        }
+        out.insert(k, v);
+    }
+    if let Some(f) = out.get("f")
+        && !matches!(f.as_str(), "json" | "geojson" | MEDIA_JSON | MEDIA_GEOJSON)
+    {
+        return Err(ApiError::invalid("f", "json or geojson", f));
+    }
+    Ok(out)
+}
+
+/// `GET /`: the landing page, with absolute links to the API description, conformance
+/// and collections.
+pub(crate) async fn landing(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    q: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    query_pairs(q, &["f"])?;
+    let base = base_url(&state, &headers);
+    Ok(respond(
+        StatusCode::OK,
+        MEDIA_JSON,
+        &json!({
+            "title": "aviso: reference layers and the current alert",
+            "description": "OGC API – Features over aviso's layers (COD-AB boundaries, point layers) and the current alert's hazard zones and districts at risk. Coordinates are CRS84 (lon/lat).",
+            "links": [
+                link(format!("{base}/"), "self", MEDIA_JSON, "This document"),
+                link(format!("{base}/api"), "service-desc", MEDIA_OPENAPI, "The API definition (OpenAPI 3.0)"),
+                link(format!("{base}/conformance"), "conformance", MEDIA_JSON, "Conformance classes"),
+                link(format!("{base}/collections"), "data", MEDIA_JSON, "The collections"),
+            ],
+        }),
+    ))
+}
+
+/// `GET /conformance`.
+pub(crate) async fn conformance(
+    q: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    query_pairs(q, &["f"])?;
+    Ok(respond(
+        StatusCode::OK,
+        MEDIA_JSON,
+        &json!({"conformsTo": CONFORMANCE}),
+    ))
+}
+
+fn collection_json(c: &Collection, base: &str) -> Value {
+    let href = format!("{base}/collections/{}", c.id);
+    let mut m = Map::new();
+    m.insert("id".into(), json!(c.id));
+    m.insert("title".into(), json!(c.title));
+    m.insert("description".into(), json!(c.description));
+    m.insert(
+        "links".into(),
+        json!([
+            link(href.clone(), "self", MEDIA_JSON, "This collection"),
+            link(
+                format!("{href}/items"),
+                "items",
+                MEDIA_GEOJSON,
+                "The features"
+            ),
+        ]),
+    );
+    // An empty collection has no extent to give.
+    if let Some(e) = c.extent {
+        m.insert(
+            "extent".into(),
+            json!({"spatial": {"bbox": [[e.min().x, e.min().y, e.max().x, e.max().y]], "crs": CRS84}}),
+        );
+    }
+    m.insert("itemType".into(), json!("feature"));
+    m.insert("crs".into(), json!([CRS84]));
+    Value::Object(m)
+}
+
+/// `GET /collections`.
+pub(crate) async fn collections(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    q: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    query_pairs(q, &["f"])?;
+    let base = base_url(&state, &headers);
+    let (layers, alert) = all_collections(&state);
+    let empty_zones;
+    let empty_districts;
+    let (zones, districts) = match &alert {
+        Some(a) => (&a.hazard_zones, &a.districts_at_risk),
+        None => {
+            empty_zones = empty_alert_collection(HAZARD_ZONES);
+            empty_districts = empty_alert_collection(DISTRICTS_AT_RISK);
+            (&empty_zones, &empty_districts)
+        }
+    };
+    let list: Vec<Value> = layers
+        .into_iter()
+        .chain([zones, districts])
+        .map(|c| collection_json(c, &base))
+        .collect();
+    Ok(respond(
+        StatusCode::OK,
+        MEDIA_JSON,
+        &json!({
+            "links": [link(format!("{base}/collections"), "self", MEDIA_JSON, "The collections")],
+            "collections": list,
+        }),
+    ))
+}
+
+/// `GET /collections/{collection_id}`.
+pub(crate) async fn collection(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    q: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    query_pairs(q, &["f"])?;
+    let base = base_url(&state, &headers);
+    let body = with_collection(&state, &id, |c| Ok(collection_json(c, &base)))?;
+    Ok(respond(StatusCode::OK, MEDIA_JSON, &body))
+}
+
+/// A validated bbox: one rectangle, or two when it crosses the antimeridian.
+#[derive(Debug, Clone)]
+struct BboxFilter {
+    rects: Vec<Rect<f64>>,
+    /// As given (for the self and next links).
+    raw: String,
+}
+
+impl BboxFilter {
+    fn matches(&self, item: &Item) -> bool {
+        let (Some(b), Some(g)) = (item.bbox, &item.geometry) else {
+            return false;
+        };
+        self.rects
+            .iter()
+            .any(|r| r.intersects(&b) && r.intersects(g))
+    }
+}
+
+const BBOX_EXPECTED: &str = "4 (or 6) comma-separated numbers: min lon, min lat, max lon, max lat in CRS84, \
+     lon within [-180, 180], lat within [-90, 90], min lat <= max lat";
+
+fn parse_bbox(raw: &str) -> Result<BboxFilter, ApiError> {
+    let bad = || ApiError::invalid("bbox", BBOX_EXPECTED, raw);
+    let nums: Vec<f64> = raw
+        .split(',')
+        .map(|s| s.trim().parse::<f64>().map_err(|_| bad()))
+        .collect::<Result<_, _>>()?;
+    // With 6 numbers the heights (3rd and 6th) are ignored: every feature is 2D.
+    let (min_lon, min_lat, max_lon, max_lat) = match nums.as_slice() {
+        [a, b, c, d] => (*a, *b, *c, *d),
+        [a, b, _, d, e, _] => (*a, *b, *d, *e),
+        _ => return Err(bad()),
+    };
+    let lon_ok = |x: f64| x.is_finite() && (-180.0..=180.0).contains(&x);
+    let lat_ok = |y: f64| y.is_finite() && (-90.0..=90.0).contains(&y);
+    if !(lon_ok(min_lon) && lon_ok(max_lon) && lat_ok(min_lat) && lat_ok(max_lat))
+        || min_lat > max_lat
+    {
+        return Err(bad());
+    }
+    let rect = |x0: f64, x1: f64| {
+        Rect::new(
+            geo::coord! {x: x0, y: min_lat},
+            geo::coord! {x: x1, y: max_lat},
+        )
+    };
+    // OGC 17-069r3, parameter bbox: min lon > max lon means the box crosses the
+    // antimeridian.
+    let rects = if min_lon <= max_lon {
+        vec![rect(min_lon, max_lon)]
+    } else {
+        vec![rect(min_lon, 180.0), rect(-180.0, max_lon)]
+    };
+    Ok(BboxFilter {
+        rects,
+        raw: raw.to_string(),
+    })
+}
+
+const CRS84_ALIASES: [&str; 2] = [CRS84, "http://www.opengis.net/def/crs/OGC/1.3/CRS84h"];
+
+/// `GET /collections/{collection_id}/items`: one page of features.
+pub(crate) async fn items(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    q: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let q = query_pairs(q, &["limit", "offset", "bbox", "bbox-crs", "datetime", "f"])?;
+    let limit = match q.get("limit") {
+        None => DEFAULT_LIMIT,
+        Some(s) => match s.parse::<u64>() {
+            Ok(0) | Err(_) => {
+                return Err(ApiError::invalid(
+                    "limit",
+                    &format!("a positive integer (at most {MAX_LIMIT} are returned)"),
+                    s,
+                ));
+            }
+            Ok(n) => usize::try_from(n).unwrap_or(MAX_LIMIT).min(MAX_LIMIT),
+        },
+    };
+    let offset = match q.get("offset") {
+        None => 0,
+        Some(s) => s
+            .parse::<usize>()
+            .map_err(|_| ApiError::invalid("offset", "a non-negative integer", s))?,
+    };
+    if let Some(c) = q.get("bbox-crs")
+        && !CRS84_ALIASES.contains(&c.as_str())
+    {
+        return Err(ApiError::invalid("bbox-crs", CRS84, c));
+    }
+    let bbox = q.get("bbox").map(|b| parse_bbox(b)).transpose()?;
+    // Features carry no time: a datetime filter keeps them all (OGC 17-069r3, parameter
+    // datetime, filters on features' temporal geometry, which these lack); it must not be
+    // empty.
+    if let Some(d) = q.get("datetime")
+        && d.trim().is_empty()
+    {
+        return Err(ApiError::invalid(
+            "datetime",
+            "an RFC 3339 instant or interval",
+            d,
+        ));
+    }
+    let base = base_url(&state, &headers);
+    let body = with_collection(&state, &id, |c| {
+        Ok(items_page(c, &base, limit, offset, bbox.as_ref()))
+    })?;
+    Ok(respond(StatusCode::OK, MEDIA_GEOJSON, &body))
+}
+
+fn items_page(
+    c: &Collection,
+    base: &str,
+    limit: usize,
+    offset: usize,
+    bbox: Option<&BboxFilter>,
+) -> Value {
+    let matched: Vec<&Item> = c
+        .items
+        .iter()
+        .filter(|i| bbox.is_none_or(|b| b.matches(i)))
+        .collect();
+    let page: Vec<Value> = matched
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|i| i.feature.clone())
+        .collect();
+    let href = format!("{base}/collections/{}/items", c.id);
+    let with = |off: usize| {
+        let mut u = format!("{href}?limit={limit}&offset={off}");
+        if let Some(b) = bbox {
+            let _ = write!(u, "&bbox={}", encode_query(&b.raw));
+        }
+        u
+    };
+    let mut links = vec![link(with(offset), "self", MEDIA_GEOJSON, "This page")];
+    if offset > 0 {
+        links.push(link(
+            with(offset.saturating_sub(limit)),
+            "prev",
+            MEDIA_GEOJSON,
+            "Previous page",
+        ));
+    }
+    // No next link on the last page: GDAL and QGIS stop there.
+    if offset.saturating_add(page.len()) < matched.len() {
+        links.push(link(
+            with(offset + page.len()),
+            "next",
+            MEDIA_GEOJSON,
+            "Next page",
+        ));
+    }
+    links.push(link(
+        format!("{base}/collections/{}", c.id),
+        "collection",
+        MEDIA_JSON,
+        "The collection",
+    ));
+    json!({
+        "type": "FeatureCollection",
+        "numberMatched": matched.len(),
+        "numberReturned": page.len(),
+        "timeStamp": Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
+        "links": links,
+        "features": page,
+    })
+}
+
+/// Percent-encodes a query value (RFC 3986 unreserved characters and ',' pass).
+fn encode_query(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~,".contains(&b) {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+/// `GET /collections/{collection_id}/items/{feature_id}`.
+pub(crate) async fn item(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Path((cid, fid)): Path<(String, String)>,
+    q: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    query_pairs(q, &["f"])?;
+    let base = base_url(&state, &headers);
+    let body = with_collection(&state, &cid, |c| {
+        let it = c
+            .items
+            .iter()
+            .find(|i| i.id == fid)
+            .ok_or_else(|| ApiError::NotFound {
+                what: format!("feature '{fid}' in collection '{cid}'"),
+            })?;
+        let mut f = it.feature.clone();
+        if let Value::Object(m) = &mut f {
+            let href = format!("{base}/collections/{}", c.id);
+            m.insert(
+                "links".into(),
+                json!([
+                    link(
+                        format!("{href}/items/{}", encode_segment(&it.id)),
+                        "self",
+                        MEDIA_GEOJSON,
+                        "This feature"
+                    ),
+                    link(href, "collection", MEDIA_JSON, "The collection"),
+                ]),
+            );
+        }
+        Ok(f)
+    })?;
+    Ok(respond(StatusCode::OK, MEDIA_GEOJSON, &body))
+}
+
+/// Any other path: a 404 JSON error.
+pub(crate) async fn unknown_path(uri: axum::http::Uri) -> ApiError {
+    ApiError::NotFound {
+        what: format!("path '{}'", uri.path()),
+    }
+}
+
+/// `GET /api`: the OpenAPI 3.0 definition, small but valid, with the limit's default and
+/// maximum (clients size their pages from them).
+pub(crate) async fn api_document(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    q: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    query_pairs(q, &["f"])?;
+    let base = base_url(&state, &headers);
+    let (layers, _) = all_collections(&state);
+    let ids: Vec<&str> = layers
+        .iter()
+        .map(|c| c.id.as_str())
+        .chain([HAZARD_ZONES, DISTRICTS_AT_RISK])
+        .collect();
+    Ok(respond(
+        StatusCode::OK,
+        MEDIA_OPENAPI,
+        &openapi(&base, &ids),
+    ))
+}
+
+fn openapi(base: &str, collection_ids: &[&str]) -> Value {
+    let json_ok = |desc: &str| json!({"description": desc, "content": {MEDIA_JSON: {"schema": {"type": "object"}}}});
+    let geojson_ok = |desc: &str| json!({"description": desc, "content": {MEDIA_GEOJSON: {"schema": {"type": "object"}}}});
+    let err = |desc: &str| json!({"description": desc, "content": {MEDIA_JSON: {"schema": {"$ref": "#/components/schemas/exception"}}}});
+    let f_param = json!({"$ref": "#/components/parameters/f"});
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "aviso OGC API – Features",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Reference layers and the current alert of aviso (tropical-cyclone and flood early warning for Mozambique).",
+            "license": {"name": "Apache-2.0"},
+        },
+        "servers": [{"url": base}],
+        "paths": {
+            "/": {"get": {"summary": "Landing page", "operationId": "getLandingPage",
+                "parameters": [f_param], "responses": {"200": json_ok("Links to the API definition, conformance and collections"), "400": err("Bad request")}}},
+            "/conformance": {"get": {"summary": "Conformance classes", "operationId": "getConformance",
+                "parameters": [f_param], "responses": {"200": json_ok("The conformance classes"), "400": err("Bad request")}}},
+            "/api": {"get": {"summary": "This API definition", "operationId": "getApi",
+                "parameters": [f_param], "responses": {"200": {"description": "OpenAPI 3.0", "content": {MEDIA_OPENAPI: {"schema": {"type": "object"}}}}}}},
+            "/collections": {"get": {"summary": "The collections", "operationId": "getCollections",
+                "parameters": [f_param], "responses": {"200": json_ok("The collections"), "400": err("Bad request")}}},
+            "/collections/{collectionId}": {"get": {"summary": "One collection", "operationId": "describeCollection",
+                "parameters": [{"$ref": "#/components/parameters/collectionId"}, f_param],
+                "responses": {"200": json_ok("The collection"), "400": err("Bad request"), "404": err("Unknown collection")}}},
+            "/collections/{collectionId}/items": {"get": {"summary": "Features of a collection", "operationId": "getFeatures",
+                "parameters": [
+                    {"$ref": "#/components/parameters/collectionId"},
+                    {"$ref": "#/components/parameters/limit"},
+                    {"$ref": "#/components/parameters/offset"},
+                    {"$ref": "#/components/parameters/bbox"},
+                    {"$ref": "#/components/parameters/bbox-crs"},
+                    {"$ref": "#/components/parameters/datetime"},
+                    f_param,
+                ],
+                "responses": {"200": geojson_ok("One page of features; a 'next' link while more remain"), "400": err("Bad request"), "404": err("Unknown collection")}}},
+            "/collections/{collectionId}/items/{featureId}": {"get": {"summary": "One feature", "operationId": "getFeature",
+                "parameters": [
+                    {"$ref": "#/components/parameters/collectionId"},
+                    {"name": "featureId", "in": "path", "required": true, "description": "P-code for areas, the layer's id for points, e.g. wind_64kt or cone for hazard zones", "schema": {"type": "string"}},
+                    f_param,
+                ],
+                "responses": {"200": geojson_ok("The feature"), "400": err("Bad request"), "404": err("Unknown collection or feature")}}},
+        },
+        "components": {
+            "parameters": {
+                "collectionId": {"name": "collectionId", "in": "path", "required": true, "schema": {"type": "string", "enum": collection_ids}},
+                "limit": {"name": "limit", "in": "query", "required": false, "style": "form", "explode": false,
+                    "description": format!("Features per page; above {MAX_LIMIT}, {MAX_LIMIT} are returned."),
+                    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}},
+                "offset": {"name": "offset", "in": "query", "required": false, "style": "form", "explode": false,
+                    "description": "Features to skip (the next links carry it).",
+                    "schema": {"type": "integer", "minimum": 0, "default": 0}},
+                "bbox": {"name": "bbox", "in": "query", "required": false, "style": "form", "explode": false,
+                    "description": "min lon, min lat, max lon, max lat (CRS84); features whose geometry intersects it.",
+                    "schema": {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}}},
+                "bbox-crs": {"name": "bbox-crs", "in": "query", "required": false, "style": "form", "explode": false,
+                    "schema": {"type": "string", "format": "uri", "enum": [CRS84]}},
+                "datetime": {"name": "datetime", "in": "query", "required": false, "style": "form", "explode": false,
+                    "description": "Accepted; features carry no time, so all are kept.",
+                    "schema": {"type": "string"}},
+                "f": {"name": "f", "in": "query", "required": false, "style": "form", "explode": false,
+                    "schema": {"type": "string", "enum": ["json", "geojson"]}},
+            },
+            "schemas": {
+                "exception": {"type": "object", "required": ["code"],
+                    "properties": {"code": {"type": "string"}, "description": {"type": "string"}}},
+            },
+        },
+    })
+}
