@@ -7,24 +7,18 @@
 
 mod common;
 
-use std::path::Path;
 use std::sync::OnceLock;
 
-use chrono::Utc;
 use geo::{Contains, Intersects, Point};
 use serde_json::Value;
 
 use aviso::alerts::document::alert_document;
 use aviso::alerts::levels::Level;
 use aviso::alerts::trigger::TriggerState;
-use aviso::assess::{Assessment, assess};
+use aviso::assess::Assessment;
 use aviso::config::Config;
 use aviso::domain::PointKind;
 use aviso::exposure::{IndexedLayers, PeopleMethod};
-use aviso::feeds::{self, ParseOptions};
-
-const FREDDY: &str =
-    "forecast-samples/meteofrance_rsmc_reunion_CMRSTRACK_SWI07_20222023_FREDDY_2023-03-10T00Z.json";
 
 struct Run {
     layers: IndexedLayers,
@@ -35,19 +29,7 @@ struct Run {
 fn run() -> Option<&'static Run> {
     static CELL: OnceLock<Option<Run>> = OnceLock::new();
     CELL.get_or_init(|| {
-        let path = common::data_file(FREDDY)?;
-        let cfg = Config::embedded_default().unwrap();
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("layers/manifest.toml");
-        let loaded = aviso::layers::load_layers(&manifest).unwrap();
-        let layers = IndexedLayers::new(loaded.layers, &cfg.exposure);
-        let bytes = std::fs::read(&path).unwrap();
-        let forecast = feeds::parse_forecast(
-            &bytes,
-            &path.display().to_string(),
-            &ParseOptions::default(),
-        )
-        .unwrap();
-        let assessment = assess(&forecast, &layers, &cfg, Utc::now()).unwrap();
+        let (cfg, layers, assessment) = common::freddy_on_shipped_layers()?;
         Some(Run {
             layers,
             assessment,

@@ -9,28 +9,20 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use chrono::Utc;
 use geo::{Contains, Intersects, Point, Rect, coord};
 use serde_json::Value;
 use tower::ServiceExt;
 
 use aviso::alerts::document::alert_document;
 use aviso::api::{ApiState, router};
-use aviso::assess::assess;
-use aviso::config::Config;
 use aviso::domain::Layers;
-use aviso::exposure::IndexedLayers;
-use aviso::feeds::{self, ParseOptions};
 
-const FREDDY: &str =
-    "forecast-samples/meteofrance_rsmc_reunion_CMRSTRACK_SWI07_20222023_FREDDY_2023-03-10T00Z.json";
 const BASE: &str = "http://aviso.test:8080";
 
 struct Fixture {
@@ -44,19 +36,7 @@ struct Fixture {
 fn fixture() -> Option<&'static Fixture> {
     static CELL: OnceLock<Option<Fixture>> = OnceLock::new();
     CELL.get_or_init(|| {
-        let path = common::data_file(FREDDY)?;
-        let cfg = Config::embedded_default().unwrap();
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("layers/manifest.toml");
-        let loaded = aviso::layers::load_layers(&manifest).unwrap();
-        let indexed = IndexedLayers::new(loaded.layers, &cfg.exposure);
-        let bytes = std::fs::read(&path).unwrap();
-        let forecast = feeds::parse_forecast(
-            &bytes,
-            &path.display().to_string(),
-            &ParseOptions::default(),
-        )
-        .unwrap();
-        let assessment = assess(&forecast, &indexed, &cfg, Utc::now()).unwrap();
+        let (_cfg, indexed, assessment) = common::freddy_on_shipped_layers()?;
         let alert = alert_document(&assessment, &indexed.layers, 5);
         let state = ApiState::new(&indexed.layers, Some(BASE.to_string()));
         state.set_alert(alert.clone(), "freddy").unwrap();

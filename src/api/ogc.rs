@@ -482,9 +482,14 @@ fn link(href: String, rel: &str, media: &str, title: &str) -> Value {
 
 /// Percent-encodes a path segment (RFC 3986 unreserved characters pass).
 fn encode_segment(s: &str) -> String {
+    percent_encode(s, b"")
+}
+
+/// Percent-encodes `s`, leaving RFC 3986 unreserved characters and `also_safe` as they are.
+fn percent_encode(s: &str, also_safe: &[u8]) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) || also_safe.contains(&b) {
             out.push(b as char);
         } else {
             let _ = write!(out, "%{b:02X}");
@@ -823,15 +828,7 @@ fn items_page(
 
 /// Percent-encodes a query value (RFC 3986 unreserved characters and ',' pass).
 fn encode_query(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~,".contains(&b) {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
+    percent_encode(s, b",")
 }
 
 /// `GET /collections/{collection_id}/items/{feature_id}`.

@@ -109,3 +109,30 @@ pub fn load_outline(path: &str) -> Option<MultiPolygon<f64>> {
         other => panic!("unexpected geometry type {other}"),
     })
 }
+
+/// The Météo-France RSMC forecast for Freddy, issued 2023-03-10, under the data folder.
+pub const FREDDY_RSMC: &str =
+    "forecast-samples/meteofrance_rsmc_reunion_CMRSTRACK_SWI07_20222023_FREDDY_2023-03-10T00Z.json";
+
+/// The shipped layers (layers/manifest.toml) indexed, the embedded config, and the
+/// assessment of the Freddy forecast on them: what several test files start from.
+pub fn freddy_on_shipped_layers() -> Option<(
+    aviso::config::Config,
+    aviso::exposure::IndexedLayers,
+    aviso::assess::Assessment,
+)> {
+    let path = data_file(FREDDY_RSMC)?;
+    let cfg = aviso::config::Config::embedded_default().unwrap();
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("layers/manifest.toml");
+    let loaded = aviso::layers::load_layers(&manifest).unwrap();
+    let layers = aviso::exposure::IndexedLayers::new(loaded.layers, &cfg.exposure);
+    let bytes = std::fs::read(&path).unwrap();
+    let forecast = aviso::feeds::parse_forecast(
+        &bytes,
+        &path.display().to_string(),
+        &aviso::feeds::ParseOptions::default(),
+    )
+    .unwrap();
+    let assessment = aviso::assess::assess(&forecast, &layers, &cfg, chrono::Utc::now()).unwrap();
+    Some((cfg, layers, assessment))
+}
