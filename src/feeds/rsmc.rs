@@ -345,20 +345,7 @@ fn track_point(origin: &str, index: usize, f: &RawFeature) -> Result<TrackPoint,
             ));
         }
     };
-    let geometry = f.geometry.as_ref().ok_or_else(|| {
-        invalid(
-            "geometry",
-            "a Point geometry",
-            "null or missing geometry".into(),
-        )
-    })?;
-    if geometry.kind != "Point" {
-        return Err(invalid(
-            "geometry.type",
-            "Point",
-            format!("{:?}", geometry.kind),
-        ));
-    }
+    let geometry = geometry_of(origin, index, f, "Point")?;
     let (lon, lat) = lon_lat(origin, &at, "geometry.coordinates", &geometry.coordinates)?;
 
     let mut p = TrackPoint::new(time, lon, lat, kind);
@@ -446,6 +433,37 @@ fn contour_radii(
     })
 }
 
+/// The feature's geometry, which must be present and of type `kind`.
+fn geometry_of<'f>(
+    origin: &str,
+    index: usize,
+    f: &'f RawFeature,
+    kind: &str,
+) -> Result<&'f RawGeometry, FeedError> {
+    let invalid = |field: &str, expected: String, found: String| FeedError::Invalid {
+        origin: origin.to_string(),
+        at: Location::Feature(index),
+        field: field.to_string(),
+        expected,
+        found,
+    };
+    let geometry = f.geometry.as_ref().ok_or_else(|| {
+        invalid(
+            "geometry",
+            format!("a {kind} geometry"),
+            "null or missing geometry".into(),
+        )
+    })?;
+    if geometry.kind != kind {
+        return Err(invalid(
+            "geometry.type",
+            kind.to_string(),
+            format!("{:?}", geometry.kind),
+        ));
+    }
+    Ok(geometry)
+}
+
 fn cone_polygon(origin: &str, index: usize, f: &RawFeature) -> Result<Polygon<f64>, FeedError> {
     let at = Location::Feature(index);
     let invalid = |field: &str, expected: &str, found: String| FeedError::Invalid {
@@ -455,20 +473,7 @@ fn cone_polygon(origin: &str, index: usize, f: &RawFeature) -> Result<Polygon<f6
         expected: expected.to_string(),
         found,
     };
-    let geometry = f.geometry.as_ref().ok_or_else(|| {
-        invalid(
-            "geometry",
-            "a Polygon geometry",
-            "null or missing geometry".into(),
-        )
-    })?;
-    if geometry.kind != "Polygon" {
-        return Err(invalid(
-            "geometry.type",
-            "Polygon",
-            format!("{:?}", geometry.kind),
-        ));
-    }
+    let geometry = geometry_of(origin, index, f, "Polygon")?;
     let rings = geometry
         .coordinates
         .as_array()
