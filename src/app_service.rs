@@ -212,7 +212,7 @@ async fn build(a: &ServeArgs, bind: bool) -> Result<Service> {
 /// Finishes what a previous process left pending (a kill mid-cycle) before anything new.
 async fn recover(p: &Arc<Pipeline>) -> Result<()> {
     let p2 = Arc::clone(p);
-    let (n, published) = tokio::task::spawn_blocking(move || {
+    let (n, published, _failed) = tokio::task::spawn_blocking(move || {
         p2.restore_discovered();
         p2.process_pending()
     })

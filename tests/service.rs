@@ -80,6 +80,8 @@ struct FeedServer {
     addr: SocketAddr,
     script: Arc<Mutex<VecDeque<Reply>>>,
     served: Arc<AtomicUsize>,
+    /// Request lines received ("GET /path HTTP/1.1").
+    requests: Arc<Mutex<Vec<String>>>,
 }
 
 impl FeedServer {
@@ -89,6 +91,8 @@ impl FeedServer {
         let script: Arc<Mutex<VecDeque<Reply>>> = Arc::default();
         let served = Arc::new(AtomicUsize::new(0));
         let (s2, n2) = (Arc::clone(&script), Arc::clone(&served));
+        let requests: Arc<Mutex<Vec<String>>> = Arc::default();
+        let r2 = Arc::clone(&requests);
         tokio::spawn(async move {
             let mut last = Reply::Status(404);
             loop {
@@ -103,9 +107,14 @@ impl FeedServer {
                     last.clone()
                 };
                 n2.fetch_add(1, Ordering::SeqCst);
+                let r3 = Arc::clone(&r2);
                 tokio::spawn(async move {
                     let mut buf = [0u8; 4096];
-                    let _ = sock.read(&mut buf).await;
+                    let n = sock.read(&mut buf).await.unwrap_or(0);
+                    let head = String::from_utf8_lossy(&buf[..n]);
+                    r3.lock()
+                        .unwrap()
+                        .push(head.lines().next().unwrap_or_default().to_string());
                     let head = |status: u16, len: usize| {
                         format!(
                             "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {len}\r\nconnection: close\r\n\r\n"
@@ -136,6 +145,7 @@ impl FeedServer {
             addr,
             script,
             served,
+            requests,
         }
     }
 
@@ -261,7 +271,12 @@ struct InProcess {
     client: reqwest::Client,
 }
 
-async fn in_process(feed: &FeedServer, exercise: &FeedServer, dir: &std::path::Path) -> InProcess {
+async fn in_process(
+    feed: &FeedServer,
+    exercise: &FeedServer,
+    dir: &std::path::Path,
+    more_feeds: &[FeedConfig],
+) -> InProcess {
     aviso::feeds::fetch::install_crypto_provider();
     let mut cfg = Config::embedded_default().unwrap();
     let rsmc = FeedConfig {
@@ -280,6 +295,7 @@ async fn in_process(feed: &FeedServer, exercise: &FeedServer, dir: &std::path::P
         ..rsmc.clone()
     };
     cfg.feeds = vec![rsmc.clone(), exercise_feed.clone()];
+    cfg.feeds.extend(more_feeds.iter().cloned());
     cfg.http = http_config();
     let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("layers/manifest.toml");
     let loaded = aviso::layers::load_layers(&manifest).unwrap();
@@ -339,7 +355,7 @@ async fn feeds_with_faults_publish_an_alert_update_cancel_chain_and_keep_the_las
     let feed = FeedServer::start().await;
     let drill = FeedServer::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let s = in_process(&feed, &drill, dir.path()).await;
+    let s = in_process(&feed, &drill, dir.path(), &[]).await;
     let (p, api, c) = (&s.pipeline, s.api.as_str(), &s.client);
 
     // 1. The first issuance: an Alert.
@@ -689,4 +705,72 @@ fn killing_the_service_mid_cycle_loses_no_issuance_and_processes_none_twice() {
             w[0].id
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gdacs_discovers_the_active_storm_that_fills_a_storm_feed_template() {
+    let Some(rss) = common::read_or_skip(
+        common::data_dir()
+            .join("forecast-samples/gdacs_rss_feed_sample_2019-12_with_TC_CALVINIA-19.xml")
+            .to_str()
+            .unwrap(),
+    ) else {
+        return;
+    };
+    let gdacs = FeedServer::start().await;
+    let storms = FeedServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let gdacs_feed = FeedConfig {
+        name: "gdacs".into(),
+        kind: FeedKind::Gdacs,
+        url: format!("http://{}/xml/rss.xml", gdacs.addr),
+        schedule: "0 */30 * * * *".into(),
+        status: None,
+        enabled: true,
+        tech: None,
+    };
+    let mut s = in_process(
+        &storms,
+        &gdacs,
+        dir.path(),
+        std::slice::from_ref(&gdacs_feed),
+    )
+    .await;
+    let template = FeedConfig {
+        name: "rsmc".into(),
+        url: format!(
+            "http://{}/cmrstrack/{{name_lower}}-{{gdacs_event_id}}.json",
+            storms.addr
+        ),
+        ..s.feed.clone()
+    };
+    // Before GDACS has spoken, a template feed fetches nothing.
+    assert!(s.pipeline.targets(&template).is_empty());
+    gdacs.push(Reply::Body(rss));
+    let r = s.pipeline.run_feed(&gdacs_feed).await;
+    assert_eq!((r.fetched, r.failed.len()), (1, 0), "{r:?}");
+    // The sample lists four events; one is a current tropical cyclone in the South-West
+    // Indian Ocean: CALVINIA-19, GDACS event 1000643, at 19.4 S 59.8 E.
+    let found = s.pipeline.discovered();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(
+        (found[0].storm_name.as_str(), found[0].event_id),
+        ("CALVINIA", 1000643)
+    );
+    let targets = s.pipeline.targets(&template);
+    assert_eq!(targets.len(), 1);
+    assert_eq!(targets[0].0, "rsmc:calvinia");
+    storms.push(Reply::Status(404));
+    s.feed = template;
+    let r = s.pipeline.run_feed(&s.feed).await;
+    assert_eq!(r.failed.len(), 1, "the storm file is not there: {r:?}");
+    let asked = storms.requests.lock().unwrap().clone();
+    assert_eq!(asked, ["GET /cmrstrack/calvinia-1000643.json HTTP/1.1"]);
+    let health = s
+        .pipeline
+        .store
+        .feed_health("rsmc:calvinia")
+        .unwrap()
+        .unwrap();
+    assert_eq!(health.last_error_kind.as_deref(), Some("http_4xx"));
 }
