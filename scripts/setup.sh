@@ -4,7 +4,7 @@
 #   scripts/setup.sh           build needs: C toolchain, pkg-config, GDAL headers
 #   scripts/setup.sh test      plus gdal-bin (ogrinfo) and libxml2-utils (xmllint), used by the tests
 set -euo pipefail
-want=(build-essential pkg-config libgdal-dev ca-certificates curl)
+want=(build-essential pkg-config libgdal-dev libsqlite3-dev ca-certificates curl)
 for g in "$@"; do case $g in
   build) ;;
   test)  want+=(gdal-bin libxml2-utils) ;;
