@@ -16,6 +16,7 @@ pub mod exposure;
 pub mod feeds;
 pub mod hazard;
 pub mod layers;
+pub mod notify;
 pub mod raster;
 pub mod replay;
 pub mod spatial;
