@@ -328,8 +328,7 @@ pub fn select(
         .into_iter()
         .filter(|(_, l)| *l >= sub.min_level)
         .collect();
-    let sites: Vec<MatchedSite> =
-        sites.into_iter().filter(|s| s.2 >= sub.min_level).collect();
+    let sites: Vec<MatchedSite> = sites.into_iter().filter(|s| s.2 >= sub.min_level).collect();
     let level = districts
         .iter()
         .map(|d| d.1)
