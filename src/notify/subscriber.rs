@@ -555,7 +555,7 @@ pub fn normalise_email(raw: &str) -> Result<String, (String, String)> {
     Ok(format!("{local}@{domain}"))
 }
 
-/// A webhook URL: `http://` or `https://`, a host, no spaces.
+/// A webhook URL: `http://` or `https://`, a host, no spaces, no `;`.
 pub fn check_webhook_url(raw: &str) -> Result<String, (String, String)> {
     const EXPECTED: &str = "an http:// or https:// URL";
     let s = raw.trim();
@@ -570,6 +570,10 @@ pub fn check_webhook_url(raw: &str) -> Result<String, (String, String)> {
     };
     if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err((EXPECTED.into(), "whitespace in the URL".into()));
+    }
+    // ';' separates list items in the CSV layout: a URL needing one writes it as %3B.
+    if s.contains(LIST_SEP) {
+        return Err((EXPECTED.into(), "a ';' (write it as %3B)".into()));
     }
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     let host = authority.rsplit('@').next().unwrap_or_default();
