@@ -8,8 +8,12 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use chrono::{DateTime, Utc};
+
+use crate::alerts::levels::Level;
 use crate::notify::gsm::SegmentCount;
 use crate::notify::message::{self, MessageInput, MessageOptions};
+use crate::notify::select::NoticeKind;
 use crate::notify::subscriber::{Channel, ChannelKind, Subscriber};
 
 /// What is sent.
@@ -56,6 +60,22 @@ impl Outbound {
     pub fn kind(&self) -> ChannelKind {
         self.channel.kind()
     }
+}
+
+/// A message decided for one version, ready for the outbox: the message and what the
+/// outbox needs to answer "what was this subscriber last told about this event".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Planned {
+    pub outbound: Outbound,
+    pub event_id: String,
+    /// The version's CAP identifier.
+    pub alert_id: String,
+    pub version: u32,
+    pub notice: NoticeKind,
+    /// The level told (`None` for an all-clear).
+    pub level: Option<Level>,
+    /// The version's `sent` time.
+    pub alert_sent: DateTime<Utc>,
 }
 
 /// `{subscriber}.{event}.v{version}.{channel}.{address hash}`: the same message to the

@@ -233,8 +233,10 @@ impl HazardKind {
     }
 }
 
-/// An area a subscriber follows.
-#[derive(Debug, Clone, PartialEq)]
+/// An area a subscriber follows. Serialised (for the store) with the polygon as a GeoJSON
+/// geometry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(into = "AreaRepr", try_from = "AreaRepr")]
 pub enum Area {
     /// An ADM1 P-code (OCHA COD-AB), e.g. "MZ09" Sofala: every district in it.
     Province(String),
@@ -247,8 +249,53 @@ pub enum Area {
     Polygon(Polygon<f64>),
 }
 
+/// The stored form of an [`Area`].
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+enum AreaRepr {
+    Province(String),
+    District(String),
+    Feature { layer: String, id: String },
+    Polygon(geojson::Geometry),
+}
+
+impl From<Area> for AreaRepr {
+    fn from(a: Area) -> AreaRepr {
+        match a {
+            Area::Province(p) => AreaRepr::Province(p),
+            Area::District(p) => AreaRepr::District(p),
+            Area::Feature { layer, id } => AreaRepr::Feature { layer, id },
+            Area::Polygon(p) => {
+                AreaRepr::Polygon(geojson::Geometry::new(geojson::GeometryValue::from(&p)))
+            }
+        }
+    }
+}
+
+impl TryFrom<AreaRepr> for Area {
+    type Error = String;
+    fn try_from(r: AreaRepr) -> Result<Area, String> {
+        Ok(match r {
+            AreaRepr::Province(p) => Area::Province(p),
+            AreaRepr::District(p) => Area::District(p),
+            AreaRepr::Feature { layer, id } => Area::Feature { layer, id },
+            AreaRepr::Polygon(g) => match geo::Geometry::<f64>::try_from(&g.value) {
+                Ok(geo::Geometry::Polygon(p)) => Area::Polygon(p),
+                Ok(_) => {
+                    return Err(format!(
+                        "expected a Polygon area, found a {}",
+                        g.value.type_name()
+                    ));
+                }
+                Err(e) => return Err(format!("polygon area: {e}")),
+            },
+        })
+    }
+}
+
 /// A subscriber. Debug output masks the name and every address.
-#[derive(Clone, PartialEq)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Subscriber {
     /// Stable id (see the module's CSV layout); the idempotency keys are built on it.
     pub id: String,
