@@ -143,6 +143,18 @@ impl NoticeKind {
             NoticeKind::Reminder => "reminder",
         }
     }
+
+    pub fn parse(s: &str) -> Option<NoticeKind> {
+        [
+            NoticeKind::NewEvent,
+            NoticeKind::Raised,
+            NoticeKind::Lowered,
+            NoticeKind::AllClear,
+            NoticeKind::Reminder,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
 }
 
 /// What one subscriber gets for one version.

@@ -15,8 +15,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::StoreError;
+use crate::alerts::levels::Level;
 use crate::notify::outbound::{Outbound, Planned};
-use crate::notify::select::LastSent;
+use crate::notify::select::{LastSent, NoticeKind};
 use crate::notify::subscriber::{ChannelKind, Subscriber};
 
 /// A stored subscriber.
@@ -79,6 +80,9 @@ pub struct OutboxRow {
     pub event_id: String,
     pub alert_id: String,
     pub version: u32,
+    pub notice: NoticeKind,
+    /// The level told (`None` for an all-clear).
+    pub level: Option<Level>,
     pub state: OutboxState,
     /// Attempts started so far (a claim counts one).
     pub attempts: u32,

@@ -12,7 +12,7 @@ use rusqlite::{OptionalExtension, params};
 use super::{SqliteStore, parse_ts, ts};
 use crate::alerts::levels::Level;
 use crate::notify::outbound::{Outbound, Planned};
-use crate::notify::select::LastSent;
+use crate::notify::select::{LastSent, NoticeKind};
 use crate::notify::subscriber::{Channel, ChannelKind, Subscriber};
 use crate::store::StoreError;
 use crate::store::notify::{
@@ -73,7 +73,7 @@ CREATE INDEX outbox_attempts_row ON outbox_attempts (outbox_id, attempt);
 "#;
 
 const OUTBOX_COLUMNS: &str = "id, message, event_id, alert_id, version, state, attempts, \
-    next_attempt_at, lease_until, created_at, delivered_at, gateway_id, last_error";
+    next_attempt_at, lease_until, created_at, delivered_at, gateway_id, last_error, notice, level";
 
 fn level_of(s: Option<String>) -> Option<Level> {
     s.and_then(|s| Level::ALL.into_iter().find(|l| l.name_en() == s))
@@ -113,7 +113,12 @@ impl SqliteStore {
         let message: Outbound = serde_json::from_str(&get_s(1)?)
             .map_err(|e| self.corrupt(&format!("outbox {id}"), e))?;
         let state = get_s(5)?;
+        let notice = get_s(13)?;
         Ok(OutboxRow {
+            notice: NoticeKind::parse(&notice).ok_or_else(|| {
+                self.corrupt(&format!("outbox {id}"), format!("notice {notice:?}"))
+            })?,
+            level: level_of(get_o(14)?),
             id,
             message,
             event_id: get_s(2)?,
