@@ -2,12 +2,13 @@
 # Installs what aviso needs on Debian/Ubuntu (only what is missing; a no-op when all is
 # there). Uses sudo when not root.
 #   scripts/setup.sh           build needs: C toolchain, pkg-config, GDAL headers
-#   scripts/setup.sh test      plus gdal-bin (ogrinfo) and libxml2-utils (xmllint), used by the tests
+#   scripts/setup.sh test      plus gdal-bin (ogrinfo), libxml2-utils (xmllint), python3-aiosmtpd
+#                              (a real SMTP server) and openssl (its test certificates), used by the tests
 set -euo pipefail
 want=(build-essential pkg-config libgdal-dev libsqlite3-dev ca-certificates curl)
 for g in "$@"; do case $g in
   build) ;;
-  test)  want+=(gdal-bin libxml2-utils) ;;
+  test)  want+=(gdal-bin libxml2-utils python3-aiosmtpd openssl) ;;
   *) echo "setup.sh: unknown group '$g' (expected: build, test)" >&2; exit 2 ;;
 esac; done
 SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
