@@ -70,6 +70,9 @@ struct Item {
     bbox: Option<Rect<f64>>,
     /// The GeoJSON feature, with its `id` member.
     feature: Value,
+    /// `feature` serialised once (filled by `Collection::new`): pages are spliced from
+    /// these, so a request does not clone and re-serialise megabytes of geometry.
+    json: Arc<str>,
 }
 
 /// A feature collection: its metadata and its items in a fixed order (the paging order).
@@ -110,8 +113,16 @@ impl Collection {
 }
 
 /// Makes feature ids unique within a collection (`x`, `x_2`, `x_3`…), so `items/{id}`
-/// names one feature.
-fn unique_ids(mut items: Vec<Item>) -> Vec<Item> {
+/// names one feature, and serialises each feature once.
+fn unique_ids(items: Vec<Item>) -> Vec<Item> {
+    let mut items = unique_ids_only(items);
+    for item in &mut items {
+        item.json = Arc::from(serde_json::to_string(&item.feature).unwrap_or_default());
+    }
+    items
+}
+
+fn unique_ids_only(mut items: Vec<Item>) -> Vec<Item> {
     let mut seen: HashSet<String> = HashSet::new();
     for item in &mut items {
         let mut id = item.id.clone();
@@ -159,6 +170,7 @@ fn make_item(
         id,
         geometry,
         feature: f,
+        json: Arc::from(""),
     }
 }
 
@@ -763,7 +775,12 @@ pub(crate) async fn items(
     let body = with_collection(&state, &id, |c| {
         Ok(items_page(c, &base, limit, offset, bbox.as_ref()))
     })?;
-    Ok(respond(StatusCode::OK, MEDIA_GEOJSON, &body))
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, MEDIA_GEOJSON)],
+        body,
+    )
+        .into_response())
 }
 
 fn items_page(
@@ -772,17 +789,17 @@ fn items_page(
     limit: usize,
     offset: usize,
     bbox: Option<&BboxFilter>,
-) -> Value {
+) -> String {
     let matched: Vec<&Item> = c
         .items
         .iter()
         .filter(|i| bbox.is_none_or(|b| b.matches(i)))
         .collect();
-    let page: Vec<Value> = matched
+    let page: Vec<&str> = matched
         .iter()
         .skip(offset)
         .take(limit)
-        .map(|i| i.feature.clone())
+        .map(|i| &*i.json)
         .collect();
     let href = format!("{base}/collections/{}/items", c.id);
     let with = |off: usize| {
@@ -816,14 +833,23 @@ fn items_page(
         MEDIA_JSON,
         "The collection",
     ));
-    json!({
+    let envelope = json!({
         "type": "FeatureCollection",
         "numberMatched": matched.len(),
         "numberReturned": page.len(),
         "timeStamp": Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
         "links": links,
-        "features": page,
     })
+    .to_string();
+    // The envelope is an object: drop its closing brace and append the features.
+    let mut body = String::with_capacity(
+        envelope.len() + page.iter().map(|f| f.len() + 1).sum::<usize>() + 16,
+    );
+    body.push_str(envelope.strip_suffix('}').unwrap_or(&envelope));
+    body.push_str(",\"features\":[");
+    body.push_str(&page.join(","));
+    body.push_str("]}");
+    body
 }
 
 /// Percent-encodes a query value (RFC 3986 unreserved characters and ',' pass).
