@@ -4,6 +4,7 @@
 //! loaded or published; it never calls a feed.
 
 pub mod ogc;
+pub mod web;
 
 use std::sync::{Arc, RwLock};
 
@@ -122,7 +123,8 @@ impl ApiState {
 /// The API's routes over `state`. A function, so tests call it without a socket.
 pub fn router(state: Arc<ApiState>) -> Router {
     Router::new()
-        .route("/", get(ogc::landing))
+        // `/` is content-negotiated there: the map for browsers, the landing page otherwise.
+        .merge(web::web_router(web::MapConfig::default()))
         .route("/conformance", get(ogc::conformance))
         .route("/api", get(ogc::api_document))
         .route("/collections", get(ogc::collections))
