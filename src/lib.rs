@@ -16,6 +16,8 @@ pub mod exposure;
 pub mod feeds;
 pub mod hazard;
 pub mod layers;
+pub mod metrics;
 pub mod raster;
 pub mod replay;
 pub mod spatial;
+pub mod store;

@@ -3,6 +3,8 @@
 //! (`domain`, `hazard`, `exposure`, `alerts`) must never depend on it. It reads what was
 //! loaded or published; it never calls a feed.
 
+pub mod alerts;
+pub mod health;
 pub mod ogc;
 pub mod web;
 
@@ -15,6 +17,8 @@ use axum::routing::get;
 use serde_json::{Value, json};
 
 use crate::domain::Layers;
+use crate::metrics::Metrics;
+use crate::store::{Store, StoreError};
 use ogc::{AlertCollections, Collection};
 
 /// Errors of the API: bad requests and unknown ids become 4xx JSON bodies (`code`,
@@ -81,6 +85,11 @@ pub struct ApiState {
     /// `Arc` now and then, readers that hold the lock only to clone the `Arc`, so
     /// contention is nil and no crate is added.
     alert: RwLock<Option<Arc<AlertCollections>>>,
+    /// Published alert versions (`aviso serve`); `None` when only layers are served.
+    pub(crate) store: Option<Arc<dyn Store>>,
+    /// Feeds and readiness (`aviso serve`).
+    pub(crate) service: Option<Arc<health::ServiceStatus>>,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 impl ApiState {
@@ -91,7 +100,24 @@ impl ApiState {
             base_url: base_url.map(|u| u.trim_end_matches('/').to_string()),
             layer_collections: ogc::layer_collections(layers),
             alert: RwLock::new(None),
+            store: None,
+            service: None,
+            metrics: Arc::new(Metrics::default()),
         }
+    }
+
+    /// The service's state: alerts come from `store`, `/readyz` watches `service`'s
+    /// feeds, and `/metrics` adds `metrics` (shared with the pipeline).
+    pub fn with_service(
+        mut self,
+        store: Arc<dyn Store>,
+        service: Arc<health::ServiceStatus>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        self.store = Some(store);
+        self.service = Some(service);
+        self.metrics = metrics;
+        self
     }
 
     /// Publishes an alert document (as written by `alert_document` or `flood_document`):
@@ -120,6 +146,26 @@ impl ApiState {
     }
 }
 
+/// Runs a store call off the async threads (SQLite reads block). Without a store (layers
+/// only) the alert endpoints are 404s that say so.
+pub(crate) async fn store_call<T, F>(state: &ApiState, f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+{
+    let store = state.store.clone().ok_or_else(|| ApiError::NotFound {
+        what: "alert store (this server serves layers only: start `aviso serve`)".into(),
+    })?;
+    tokio::task::spawn_blocking(move || f(store.as_ref()))
+        .await
+        .map_err(|e| ApiError::Internal {
+            cause: format!("store task: {e}"),
+        })?
+        .map_err(|e| ApiError::Internal {
+            cause: e.to_string(),
+        })
+}
+
 /// The API's routes over `state`. A function, so tests call it without a socket.
 pub fn router(state: Arc<ApiState>) -> Router {
     Router::new()
@@ -134,6 +180,15 @@ pub fn router(state: Arc<ApiState>) -> Router {
             "/collections/{collection_id}/items/{feature_id}",
             get(ogc::item),
         )
+        .route("/api/alerts", get(alerts::list))
+        .route("/api/alerts.atom", get(alerts::atom))
+        .route("/api/alerts/{id}", get(alerts::document))
+        .route("/api/alerts/{id}/cap", get(alerts::cap))
+        .route("/api/events", get(alerts::events))
+        .route("/api/events/{id}", get(alerts::event))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
         .fallback(ogc::unknown_path)
         .with_state(state)
 }

@@ -45,8 +45,8 @@ pub const MAX_LIMIT: usize = 1000;
 /// simplified (100 m) boundaries and any point layer.
 pub const DECIMALS: u32 = 6;
 
-const MEDIA_JSON: &str = "application/json";
-const MEDIA_GEOJSON: &str = "application/geo+json";
+pub(crate) const MEDIA_JSON: &str = "application/json";
+pub(crate) const MEDIA_GEOJSON: &str = "application/geo+json";
 /// The OpenAPI 3.0 media type GDAL's OAPIF driver asks for (and matches by token).
 const MEDIA_OPENAPI: &str = "application/vnd.oai.openapi+json;version=3.0";
 const CRS84: &str = "http://www.opengis.net/def/crs/OGC/1.3/CRS84";
@@ -459,7 +459,7 @@ fn with_collection<T>(
 }
 
 /// The prefix of every link: the configured base URL, else `http://{Host}`.
-fn base_url(state: &ApiState, headers: &HeaderMap) -> String {
+pub(crate) fn base_url(state: &ApiState, headers: &HeaderMap) -> String {
     if let Some(b) = &state.base_url {
         return b.clone();
     }
@@ -498,7 +498,7 @@ fn percent_encode(s: &str, also_safe: &[u8]) -> String {
     out
 }
 
-fn respond(status: StatusCode, media: &'static str, body: &Value) -> Response {
+pub(crate) fn respond(status: StatusCode, media: &'static str, body: &Value) -> Response {
     match serde_json::to_vec(body) {
         Ok(bytes) => (status, [(header::CONTENT_TYPE, media)], bytes).into_response(),
         Err(e) => ApiError::Internal {
@@ -510,7 +510,7 @@ fn respond(status: StatusCode, media: &'static str, body: &Value) -> Response {
 
 /// Query parameters as pairs; malformed encoding is a 400, and so is any parameter a
 /// resource does not define (OGC 17-069r3 `/req/core/query-param-unknown`).
-fn query_pairs(
+pub(crate) fn query_pairs(
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
     allowed: &[&str],
 ) -> Result<HashMap<String, String>, ApiError> {

@@ -1,0 +1,394 @@
+//! The alert API: published versions from the store as JSON lists, GeoJSON documents, CAP
+//! 1.2 XML, per-event histories and an Atom feed. Reads the store only; never calls a feed.
+//!
+//! Test, Exercise and Draft versions are left out unless `include_tests=true` is asked
+//! for, and never appear in the Atom feed (the public one).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, SecondsFormat, Utc};
+use quick_xml::Writer;
+use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
+use serde_json::json;
+
+use super::ogc::{MEDIA_JSON, base_url, query_pairs, respond};
+use super::{ApiError, ApiState};
+use crate::alerts::levels::Level;
+use crate::store::{AlertFilter, AlertSummary};
+
+/// Most entries in one `/api/alerts` answer, and the default.
+pub const MAX_LIST: usize = 1000;
+pub const DEFAULT_LIST: usize = 100;
+/// Entries in the Atom feed.
+pub const ATOM_ENTRIES: usize = 50;
+
+const MEDIA_CAP: &str = "application/cap+xml";
+const MEDIA_ATOM: &str = "application/atom+xml";
+
+fn parse_bool(q: &HashMap<String, String>, key: &str) -> Result<bool, ApiError> {
+    match q.get(key).map(String::as_str) {
+        None | Some("false") | Some("0") => Ok(false),
+        Some("true") | Some("1") => Ok(true),
+        Some(other) => Err(ApiError::invalid(key, "true or false", other)),
+    }
+}
+
+fn parse_pcode(q: &HashMap<String, String>, key: &str) -> Result<Option<String>, ApiError> {
+    match q.get(key) {
+        None => Ok(None),
+        Some(p) if (2..=16).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()) => {
+            Ok(Some(p.to_ascii_uppercase()))
+        }
+        Some(p) => Err(ApiError::invalid(
+            key,
+            "a P-code such as MZ09 (province) or MZ0910 (district)",
+            p,
+        )),
+    }
+}
+
+/// The filter of `/api/alerts` from its query.
+pub fn filter_from_query(q: &HashMap<String, String>) -> Result<(AlertFilter, usize), ApiError> {
+    let active_only = match q.get("status").map(String::as_str) {
+        None | Some("active") => true,
+        Some("all") => false,
+        Some(other) => return Err(ApiError::invalid("status", "active or all", other)),
+    };
+    let min_level = match q.get("level") {
+        None => None,
+        Some(l) => Some(
+            Level::ALL
+                .into_iter()
+                .find(|x| x.name_en() == l.as_str() || x.name_pt() == l.as_str())
+                .ok_or_else(|| ApiError::invalid("level", "green, yellow, orange or red", l))?,
+        ),
+    };
+    let since = match q.get("since") {
+        None => None,
+        Some(s) => Some(
+            DateTime::parse_from_rfc3339(s)
+                .map_err(|_| {
+                    ApiError::invalid("since", "an RFC 3339 time like 2023-03-10T00:00:00Z", s)
+                })?
+                .with_timezone(&Utc),
+        ),
+    };
+    let event_id = match q.get("event") {
+        None => None,
+        Some(e) if !e.is_empty() && e.len() <= 200 => Some(e.clone()),
+        Some(e) => return Err(ApiError::invalid("event", "an event id", e)),
+    };
+    let limit = match q.get("limit") {
+        None => DEFAULT_LIST,
+        Some(l) => match l.parse::<usize>() {
+            Ok(n) if (1..=MAX_LIST).contains(&n) => n,
+            _ => {
+                return Err(ApiError::invalid(
+                    "limit",
+                    &format!("an integer from 1 to {MAX_LIST}"),
+                    l,
+                ));
+            }
+        },
+    };
+    Ok((
+        AlertFilter {
+            active_only,
+            event_id,
+            province_pcode: parse_pcode(q, "province")?,
+            district_pcode: parse_pcode(q, "district")?,
+            min_level,
+            since,
+            include_non_actual: parse_bool(q, "include_tests")?,
+        },
+        limit,
+    ))
+}
+
+/// The JSON of a summary with its links.
+pub fn summary_json(s: &AlertSummary) -> serde_json::Value {
+    let mut v = serde_json::to_value(s).unwrap_or(serde_json::Value::Null);
+    if let Some(o) = v.as_object_mut() {
+        o.insert(
+            "links".into(),
+            json!({
+                "self": format!("/api/alerts/{}", s.id),
+                "cap": format!("/api/alerts/{}/cap", s.id),
+                "event": format!("/api/events/{}", s.event_id),
+            }),
+        );
+    }
+    v
+}
+
+/// `GET /api/alerts`.
+pub(crate) async fn list(
+    State(state): State<Arc<ApiState>>,
+    q: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let q = query_pairs(
+        q,
+        &[
+            "status",
+            "event",
+            "province",
+            "district",
+            "level",
+            "since",
+            "include_tests",
+            "limit",
+        ],
+    )?;
+    let (filter, limit) = filter_from_query(&q)?;
+    let alerts = super::store_call(&state, move |s| s.alerts(&filter)).await?;
+    let matched = alerts.len();
+    let list: Vec<_> = alerts.iter().take(limit).map(summary_json).collect();
+    Ok(respond(
+        StatusCode::OK,
+        MEDIA_JSON,
+        &json!({"alerts": list, "count": list.len(), "matched": matched}),
+    ))
+}
+
+/// Ids are CAP identifiers: letters, digits, `-`, `_`, `.` (see `versioning::sanitise`).
+fn check_id(id: &str, what: &str) -> Result<(), ApiError> {
+    if id.is_empty()
+        || id.len() > 200
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(ApiError::invalid(
+            what,
+            "an id of letters, digits, '-', '_' or '.'",
+            id,
+        ));
+    }
+    Ok(())
+}
+
+/// `GET /api/alerts/{id}`: the GeoJSON document as published.
+pub(crate) async fn document(
+    State(state): State<Arc<ApiState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let id = id.strip_suffix(".geojson").unwrap_or(&id).to_string();
+    check_id(&id, "alert id")?;
+    let key = id.clone();
+    let rec = super::store_call(&state, move |s| s.alert(&key))
+        .await?
+        .ok_or_else(|| ApiError::NotFound {
+            what: format!("alert '{id}'"),
+        })?;
+    // A version never changes once published: its id and time name it.
+    let etag = format!("\"{}-{}\"", rec.summary.id, rec.summary.sent.timestamp());
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == etag)
+    {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+    }
+    Ok((
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "application/geo+json".to_string()),
+            (header::ETAG, etag),
+            (header::CACHE_CONTROL, "no-cache".to_string()),
+        ],
+        rec.document,
+    )
+        .into_response())
+}
+
+/// `GET /api/alerts/{id}/cap`: CAP 1.2 XML.
+pub(crate) async fn cap(
+    State(state): State<Arc<ApiState>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    check_id(&id, "alert id")?;
+    let key = id.clone();
+    let rec = super::store_call(&state, move |s| s.alert(&key))
+        .await?
+        .ok_or_else(|| ApiError::NotFound {
+            what: format!("alert '{id}'"),
+        })?;
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, MEDIA_CAP)], rec.cap).into_response())
+}
+
+/// `GET /api/events`.
+pub(crate) async fn events(
+    State(state): State<Arc<ApiState>>,
+    q: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let q = query_pairs(q, &["include_tests"])?;
+    let include = parse_bool(&q, "include_tests")?;
+    let events = super::store_call(&state, move |s| s.events(include)).await?;
+    let list: Vec<_> = events
+        .iter()
+        .map(|e| {
+            json!({
+                "event_id": e.event_id,
+                "event_name": e.event_name,
+                "hazard": e.hazard,
+                "active": e.active,
+                "versions": e.versions,
+                "latest": summary_json(&e.latest),
+                "links": {"self": format!("/api/events/{}", e.event_id)},
+            })
+        })
+        .collect();
+    Ok(respond(
+        StatusCode::OK,
+        MEDIA_JSON,
+        &json!({"events": list}),
+    ))
+}
+
+/// `GET /api/events/{id}`: every version of the event, oldest first.
+pub(crate) async fn event(
+    State(state): State<Arc<ApiState>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    check_id(&id, "event id")?;
+    let key = id.clone();
+    let versions = super::store_call(&state, move |s| s.event_versions(&key)).await?;
+    let Some(latest) = versions.last() else {
+        return Err(ApiError::NotFound {
+            what: format!("event '{id}'"),
+        });
+    };
+    Ok(respond(
+        StatusCode::OK,
+        MEDIA_JSON,
+        &json!({
+            "event_id": id,
+            "event_name": latest.event_name,
+            "hazard": latest.hazard,
+            "active": latest.active,
+            "versions": versions.iter().map(summary_json).collect::<Vec<_>>(),
+        }),
+    ))
+}
+
+/// The headline of a version in Portuguese (the Atom title).
+pub fn headline_pt(s: &AlertSummary) -> String {
+    let label = s
+        .status
+        .label()
+        .map(|(pt, _)| format!("{pt}: "))
+        .unwrap_or_default();
+    let what = match s.hazard {
+        crate::store::HazardKind::TropicalCyclone => "Ciclone tropical",
+        crate::store::HazardKind::Flood => "Cheia",
+    };
+    let level = s
+        .max_level
+        .map(|l| format!("alerta {}", l.name_pt()))
+        .unwrap_or_else(|| "fim do alerta".into());
+    format!(
+        "{label}{what} {}: {level} ({} distritos), versão {}",
+        s.event_name,
+        s.districts.len(),
+        s.version
+    )
+}
+
+/// `GET /api/alerts.atom`: the public feed of the latest Actual versions.
+pub(crate) async fn atom(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let base = base_url(&state, &headers);
+    let filter = AlertFilter {
+        active_only: false,
+        include_non_actual: false,
+        ..AlertFilter::default()
+    };
+    let alerts = super::store_call(&state, move |s| s.alerts(&filter)).await?;
+    let xml = atom_xml(&base, &alerts[..alerts.len().min(ATOM_ENTRIES)]).map_err(|e| {
+        ApiError::Internal {
+            cause: format!("writing the Atom feed: {e}"),
+        }
+    })?;
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, MEDIA_ATOM)], xml).into_response())
+}
+
+/// RFC 4287 Atom: one entry per version, newest first, linking the GeoJSON and CAP.
+pub fn atom_xml(base: &str, alerts: &[AlertSummary]) -> std::io::Result<String> {
+    let mut w = Writer::new_with_indent(Vec::new(), b' ', 2);
+    let rfc = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+    let leaf = |w: &mut Writer<Vec<u8>>, name: &str, text: &str| -> std::io::Result<()> {
+        w.write_event(Event::Start(BytesStart::new(name)))?;
+        w.write_event(Event::Text(BytesText::new(text)))?;
+        w.write_event(Event::End(BytesEnd::new(name)))
+    };
+    let link = |w: &mut Writer<Vec<u8>>, rel: &str, ty: &str, href: &str| {
+        w.write_event(Event::Empty(BytesStart::new("link").with_attributes([
+            ("rel", rel),
+            ("type", ty),
+            ("href", href),
+        ])))
+    };
+    w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
+    w.write_event(Event::Start(BytesStart::new("feed").with_attributes([
+        ("xmlns", "http://www.w3.org/2005/Atom"),
+        ("xml:lang", "pt"),
+    ])))?;
+    leaf(&mut w, "id", &format!("{base}/api/alerts.atom"))?;
+    leaf(
+        &mut w,
+        "title",
+        "aviso: alertas de ciclones e cheias em Moçambique",
+    )?;
+    let updated = alerts.iter().map(|a| a.sent).max().unwrap_or_else(Utc::now);
+    leaf(&mut w, "updated", &rfc(updated))?;
+    link(
+        &mut w,
+        "self",
+        MEDIA_ATOM,
+        &format!("{base}/api/alerts.atom"),
+    )?;
+    w.write_event(Event::Start(BytesStart::new("author")))?;
+    leaf(&mut w, "name", "aviso")?;
+    w.write_event(Event::End(BytesEnd::new("author")))?;
+    for a in alerts {
+        w.write_event(Event::Start(BytesStart::new("entry")))?;
+        leaf(&mut w, "id", &format!("{base}/api/alerts/{}", a.id))?;
+        leaf(&mut w, "title", &headline_pt(a))?;
+        leaf(&mut w, "updated", &rfc(a.sent))?;
+        link(
+            &mut w,
+            "alternate",
+            "application/geo+json",
+            &format!("{base}/api/alerts/{}", a.id),
+        )?;
+        link(
+            &mut w,
+            "related",
+            MEDIA_CAP,
+            &format!("{base}/api/alerts/{}/cap", a.id),
+        )?;
+        let districts: Vec<String> = a
+            .districts
+            .iter()
+            .map(|d| format!("{} ({})", d.name, d.level.name_pt()))
+            .collect();
+        let summary = if districts.is_empty() {
+            format!("{}: sem distritos em alerta.", a.msg_type.as_str())
+        } else {
+            format!("{}: {}.", a.msg_type.as_str(), districts.join(", "))
+        };
+        leaf(&mut w, "summary", &summary)?;
+        w.write_event(Event::End(BytesEnd::new("entry")))?;
+    }
+    w.write_event(Event::End(BytesEnd::new("feed")))?;
+    String::from_utf8(w.into_inner())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}

@@ -1,0 +1,231 @@
+//! `/healthz` (the process answers), `/readyz` (the store answers, startup recovery is
+//! done; per-feed freshness and errors) and `/metrics` (Prometheus text).
+//!
+//! Decision: a degraded feed does not make `/readyz` fail. Readiness tells a load balancer
+//! whether this instance can serve; taking the API away because a forecast feed is down
+//! would hide the last good alert exactly when it is needed. The body says `degraded`
+//! and which feed is stale, for the monitoring that pages someone.
+
+use std::fmt::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::ogc::{MEDIA_JSON, respond};
+use super::{ApiError, ApiState};
+use crate::metrics::label;
+use crate::store::FeedState;
+
+/// A configured feed as health checks see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedWatch {
+    pub name: String,
+    /// A feed whose last success is older than this is stale (e.g. two missed cycles).
+    pub stale_after_s: i64,
+}
+
+/// What the service tells the API about itself.
+#[derive(Debug)]
+pub struct ServiceStatus {
+    pub started_at: DateTime<Utc>,
+    /// Set once layers are loaded and pending issuances from before a restart are done.
+    pub ready: AtomicBool,
+    pub feeds: Vec<FeedWatch>,
+}
+
+impl ServiceStatus {
+    pub fn new(feeds: Vec<FeedWatch>) -> Self {
+        ServiceStatus {
+            started_at: Utc::now(),
+            ready: AtomicBool::new(false),
+            feeds,
+        }
+    }
+
+    pub fn set_ready(&self) {
+        self.ready.store(true, Ordering::SeqCst);
+    }
+}
+
+/// `GET /healthz`.
+pub(crate) async fn healthz() -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, MEDIA_JSON)],
+        r#"{"status":"alive"}"#,
+    )
+        .into_response()
+}
+
+fn age_s(t: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Option<i64> {
+    t.map(|t| (now - t).num_seconds())
+}
+
+/// `GET /readyz`.
+pub(crate) async fn readyz(State(state): State<Arc<ApiState>>) -> Result<Response, ApiError> {
+    let Some(service) = state.service.clone() else {
+        return Ok(respond(
+            StatusCode::OK,
+            MEDIA_JSON,
+            &json!({"status": "ok", "ready": true, "feeds": [], "note": "layers only: no feeds, no store"}),
+        ));
+    };
+    let ready = service.ready.load(Ordering::SeqCst);
+    let read = super::store_call(&state, |s| Ok((s.all_feed_health()?, s.last_run()?))).await;
+    let now = Utc::now();
+    let (health, last_run) = match read {
+        Ok(v) => v,
+        Err(e) => {
+            // Logged once by the 500 path would hide the JSON; log here and answer 503.
+            eprintln!("aviso: readyz: {e}");
+            return Ok(respond(
+                StatusCode::SERVICE_UNAVAILABLE,
+                MEDIA_JSON,
+                &json!({"status": "store_unavailable", "ready": false}),
+            ));
+        }
+    };
+    let mut degraded = false;
+    let feeds: Vec<_> = service
+        .feeds
+        .iter()
+        .map(|w| {
+            let h = health.iter().find(|h| h.feed == w.name);
+            let last_success = h.and_then(|h| h.last_success);
+            let age = age_s(last_success, now);
+            let fresh = age.is_some_and(|a| a <= w.stale_after_s);
+            let state = h.map_or(FeedState::Unknown, |h| h.state);
+            // A feed never fetched yet since start is not degraded; one that failed or
+            // went stale is.
+            if state == FeedState::Degraded || (!fresh && last_success.is_some()) {
+                degraded = true;
+            }
+            json!({
+                "feed": w.name,
+                "state": state,
+                "fresh": fresh,
+                "last_success": last_success,
+                "age_s": age,
+                "stale_after_s": w.stale_after_s,
+                "last_attempt": h.and_then(|h| h.last_attempt),
+                "last_new_issuance": h.and_then(|h| h.last_new_issuance),
+                "last_error": h.and_then(|h| h.last_error.clone()),
+                "last_error_kind": h.and_then(|h| h.last_error_kind.clone()),
+                "consecutive_failures": h.map_or(0, |h| h.consecutive_failures),
+            })
+        })
+        .collect();
+    let status = if !ready {
+        "starting"
+    } else if degraded {
+        "degraded"
+    } else {
+        "ok"
+    };
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    Ok(respond(
+        code,
+        MEDIA_JSON,
+        &json!({
+            "status": status,
+            "ready": ready,
+            "started_at": service.started_at,
+            "last_run": last_run.map(|r| json!({
+                "feed": r.feed,
+                "outcome": r.outcome,
+                "finished_at": r.finished_at,
+                "age_s": age_s(r.finished_at, now),
+            })),
+            "feeds": feeds,
+        }),
+    ))
+}
+
+/// `GET /metrics`: Prometheus text format 0.0.4.
+pub(crate) async fn metrics(State(state): State<Arc<ApiState>>) -> Result<Response, ApiError> {
+    let mut out = String::new();
+    if state.store.is_some() {
+        let (counts, health) =
+            super::store_call(&state, |s| Ok((s.counts()?, s.all_feed_health()?))).await?;
+        out.push_str(
+            "# HELP aviso_feed_fetches_total Feed fetches by outcome (fetched, not_modified, or the error kind).\n\
+             # TYPE aviso_feed_fetches_total counter\n",
+        );
+        for (feed, outcome, n) in &counts.fetches {
+            let _ = writeln!(
+                out,
+                "aviso_feed_fetches_total{{feed=\"{}\",outcome=\"{}\"}} {n}",
+                label(feed),
+                label(outcome)
+            );
+        }
+        out.push_str(
+            "# HELP aviso_runs_total Feed cycles by outcome.\n# TYPE aviso_runs_total counter\n",
+        );
+        for (outcome, n) in &counts.runs {
+            let _ = writeln!(
+                out,
+                "aviso_runs_total{{outcome=\"{}\"}} {n}",
+                label(outcome)
+            );
+        }
+        out.push_str(
+            "# HELP aviso_alerts_published_total Actual alert versions published, by CAP msgType and highest level.\n\
+             # TYPE aviso_alerts_published_total counter\n",
+        );
+        for (msg_type, level, n) in &counts.alerts {
+            let _ = writeln!(
+                out,
+                "aviso_alerts_published_total{{msg_type=\"{}\",level=\"{}\"}} {n}",
+                label(msg_type),
+                label(level)
+            );
+        }
+        out.push_str(
+            "# HELP aviso_issuances Stored issuances by state.\n# TYPE aviso_issuances gauge\n",
+        );
+        for (st, n) in &counts.issuances_by_state {
+            let _ = writeln!(out, "aviso_issuances{{state=\"{}\"}} {n}", label(st));
+        }
+        out.push_str(
+            "# HELP aviso_feed_up 1 when the feed's last fetch and parse succeeded.\n# TYPE aviso_feed_up gauge\n\
+             # HELP aviso_feed_last_success_timestamp_seconds Unix time of the feed's last good fetch.\n\
+             # TYPE aviso_feed_last_success_timestamp_seconds gauge\n",
+        );
+        for h in &health {
+            let _ = writeln!(
+                out,
+                "aviso_feed_up{{feed=\"{}\"}} {}",
+                label(&h.feed),
+                u8::from(h.state == FeedState::Ok)
+            );
+            if let Some(t) = h.last_success {
+                let _ = writeln!(
+                    out,
+                    "aviso_feed_last_success_timestamp_seconds{{feed=\"{}\"}} {}",
+                    label(&h.feed),
+                    t.timestamp()
+                );
+            }
+        }
+    }
+    state.metrics.render(&mut out);
+    Ok((
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response())
+}
