@@ -3,7 +3,7 @@
 // Data come only from this service's own API, same origin, relative URLs (so the page also
 // works behind a reverse proxy under a path prefix):
 //   api/map-config                      optional tile basemap (null: no tiles, no internet)
-//   collections/{country,provinces,districts}/items   the basemap (OGC API - Features)
+//   collections/{provinces,districts}/items   the basemap (OGC API - Features)
 //   collections, collections/{id}/items the point layers (whole, or by bbox when large)
 //   api/alerts                          active alerts, polled every 30 s and on focus
 //   api/events/{id}                     the versions of one event (the timeline)
@@ -29,6 +29,8 @@
   /** Pages of 1000 (the OGC API maximum) fetched per view for a bbox layer. */
   const BBOX_MAX_PAGES = 3;
   /** Mozambique's extent (COD-AB adm0, rounded out), the first view before data arrive. */
+  /** Hours of observed track before the issuance whose fixes are drawn as points. */
+  const ANALYSIS_POINTS_H = 48;
   const MOZ_BOUNDS = [[-26.9, 30.2], [-10.4, 41.0]];
   const LEVELS = ['green', 'yellow', 'orange', 'red'];
   /** The alert ladder's colours (src/alerts/levels.rs), used only when a document lacks
@@ -58,7 +60,7 @@
       changes: 'Alterações desde a versão anterior', added: 'Novos', raised: 'Subiram', lowered: 'Desceram', removed: 'Saíram',
       download: 'Descarregar', csv_districts: 'CSV distritos', csv_sites: 'CSV locais',
       province: 'Província', district: 'Distrito', level: 'Nível', arrival: 'Chegada', lead: 'Antecedência',
-      points_inside: 'Pontos no interior', name: 'Nome', type: 'Tipo', wind: 'Vento', population: 'População',
+      points_inside: 'Pontos no interior', sites_inside: 'Locais', name: 'Nome', type: 'Tipo', wind: 'Vento', population: 'População',
       households: 'Agregados', capacity: 'Capacidade', shelters: 'Abrigos seguros mais próximos',
       none: 'nenhum', no_alert: 'Sem alerta neste distrito', in_cone: 'No cone de incerteza',
       in_exposed: 'Na área exposta', yes: 'sim', no: 'não', subtype: 'Subtipo',
@@ -98,7 +100,7 @@
       changes: 'Changes since the previous version', added: 'Added', raised: 'Raised', lowered: 'Lowered', removed: 'Removed',
       download: 'Download', csv_districts: 'Districts CSV', csv_sites: 'Sites CSV',
       province: 'Province', district: 'District', level: 'Level', arrival: 'Arrival', lead: 'Lead time',
-      points_inside: 'Points inside', name: 'Name', type: 'Type', wind: 'Wind', population: 'Population',
+      points_inside: 'Points inside', sites_inside: 'Sites', name: 'Name', type: 'Type', wind: 'Wind', population: 'Population',
       households: 'Households', capacity: 'Capacity', shelters: 'Nearest safe shelters',
       none: 'none', no_alert: 'No alert in this district', in_cone: 'In the uncertainty cone',
       in_exposed: 'In the exposed area', yes: 'yes', no: 'no', subtype: 'Subtype',
@@ -303,14 +305,15 @@
 
   async function loadBasemap() {
     const tiles = !!(S.config && S.config.tile_url);
-    const [country, provinces, districts] = await Promise.all([
-      getAllItems('collections/country/items?limit=1000').catch(() => []),
+    // The provinces also draw the country: their outer edge is its outline, and the
+    // `country` collection would add 0.3 MB (95 kB gzipped) for the same line.
+    const [provinces, districts] = await Promise.all([
       getAllItems('collections/provinces/items?limit=1000').catch(() => []),
       getAllItems('collections/districts/items?limit=1000'),
     ]);
-    S.basemap.country = L.geoJSON(country, {
+    S.basemap.country = L.geoJSON(provinces, {
       pane: 'base', interactive: false,
-      style: { color: '#4e4e4e', weight: 2, fillColor: '#f3f1e7', fillOpacity: tiles ? 0 : 1 },
+      style: { color: '#4e4e4e', weight: 2.5, fillColor: '#f3f1e7', fillOpacity: tiles ? 0 : 1 },
     }).addTo(S.map);
     S.basemap.provinces = L.geoJSON(provinces, {
       pane: 'provinces', interactive: false,
@@ -464,7 +467,10 @@
       S.pollBusy = false;
     }
   }
-  function nowText() { return fmtTime(new Date().toISOString(), true); }
+  function nowText() {
+    S.lastUpdate = new Date().toISOString();
+    return fmtTime(S.lastUpdate, true);
+  }
 
   /** The event shown first: the highest level, then the latest sent. */
   function pickEvent(list) {
@@ -629,7 +635,11 @@
           L.geoJSON(f, { pane: 'track', interactive: false, style: { color: '#111', weight: 2.5, dashArray: '6 4' } }).addTo(group('track', () => t('track')));
           break;
         case 'track_point':
-          trackPoint(f, p).addTo(group('track', () => t('track')));
+          // The observed part of a long-lived storm (Freddy: five weeks) is context: its
+          // line is drawn, its points only for the last two days.
+          if (p.kind === 'forecast' || p.lead_time_h === undefined || p.lead_time_h >= -ANALYSIS_POINTS_H) {
+            trackPoint(f, p).addTo(group('track', () => t('track')));
+          }
           break;
         case 'point_at_risk':
           riskPoint(f, p, r).addTo(group('points', () => t('points_at_risk')));
@@ -979,8 +989,11 @@
     for (const k of ['added', 'raised', 'lowered', 'removed']) {
       const list = c[k] || [];
       if (!list.length) continue;
-      parts.push(el('li', null, el('strong', { text: t(k) + ': ' }),
-        list.map((x) => x.name + ' (' + levelName(x.old) + ' → ' + levelName(x.new) + ')').join('; ')));
+      // Long lists (a storm leaving 20 districts of the cone) fold under their count.
+      const text = list.map((x) => x.name + ' (' + levelName(x.old) + ' → ' + levelName(x.new) + ')').join('; ');
+      parts.push(el('li', null, list.length > 5
+        ? el('details', null, el('summary', null, el('strong', { text: t(k) }), ' (' + list.length + ')'), text)
+        : [el('strong', { text: t(k) + ': ' }), text]));
     }
     if (parts.length) box.append(el('h3', { text: t('changes') }), el('ul', null, parts));
   }
@@ -1003,26 +1016,34 @@
     { key: 'district', label: 'district', value: (r) => r.name || r.pcode },
     { key: 'level', label: 'level', value: (r) => levelRank(r.level), show: (r) => badge(r.level, r.level_colour), csv: (r) => r.level || '' },
     { key: 'people', label: 'people_at_risk', num: true, value: (r) => r.people_at_risk ?? -1, show: (r) => fmtNum(r.people_at_risk), csv: (r) => r.people_at_risk ?? '' },
-    { key: 'arrival', label: 'arrival', num: true, value: (r) => r.lead_time_h ?? Infinity, show: (r) => arrivalText(r), csv: (r) => r.first_arrival || r.first_date || '' },
-    { key: 'points', label: 'points_inside', num: true, value: (r) => sumPoints(pointsInside(r)), show: (r) => el('span', { class: 'small', text: pointsText(pointsInside(r)) }), csv: (r) => pointsCsv(pointsInside(r)) },
+    { key: 'arrival', label: 'arrival', num: true, value: (r) => r.lead_time_h ?? Infinity, show: (r) => arrivalShort(r), csv: (r) => r.first_arrival || r.first_date || '' },
+    // Sites, accommodation centres and health facilities inside; settlements are where
+    // people live, not sites, and two settlement layers count the same villages twice.
+    { key: 'sites', label: 'sites_inside', num: true, value: (r) => sitesInside(r),
+      show: (r) => el('span', { title: pointsText(pointsInside(r)) }, fmtNum(sitesInside(r))), csv: (r) => pointsCsv(pointsInside(r)) },
   ];
   const SITE_COLUMNS = [
     { key: 'name', label: 'name', value: (r) => r.name || r.id },
     { key: 'type', label: 'type', value: (r) => t('kind_one')[r.kind] || r.kind || '', csv: (r) => r.kind || '' },
     { key: 'district', label: 'district', value: (r) => districtName(r.district_pcode), csv: (r) => r.district_pcode || '' },
     { key: 'wind', label: 'wind', num: true, value: (r) => r.max_threshold_kt ?? -1, show: (r) => '≥ ' + fmtNum(r.max_threshold_kt) + ' kt', csv: (r) => r.max_threshold_kt ?? '' },
-    { key: 'arrival', label: 'arrival', num: true, value: (r) => r.lead_time_h ?? Infinity, show: (r) => arrivalText(r), csv: (r) => r.first_arrival || '' },
+    { key: 'arrival', label: 'arrival', num: true, value: (r) => r.lead_time_h ?? Infinity, show: (r) => arrivalShort(r), csv: (r) => r.first_arrival || '' },
     { key: 'population', label: 'population', num: true, value: (r) => r.population ?? -1, show: (r) => fmtNum(r.population), csv: (r) => r.population ?? '' },
     { key: 'shelters', label: 'shelters', value: (r) => (r.safe_shelters || []).length,
       show: (r) => el('span', { class: 'small', text: (r.safe_shelters || []).slice(0, 3).map((s) => s.name + ' ' + fmtNum(s.distance_km, 1) + ' km').join('; ') || t('none') }),
       csv: (r) => (r.safe_shelters || []).map((s) => s.name + ' (' + s.distance_km + ' km)').join('; ') },
   ];
-  function arrivalText(r) {
+  /** The lead time, with the arrival time (CAT) on hover: the column stays narrow. */
+  function arrivalShort(r) {
     if (r.first_date) return fmtTime(r.first_date);
-    if (!r.first_arrival) return '–';
-    return fmtTime(r.first_arrival, true) + ' (' + fmtLead(r.lead_time_h) + ')';
+    if (r.lead_time_h === null || r.lead_time_h === undefined) return '–';
+    return el('span', { title: fmtTime(r.first_arrival) }, fmtLead(r.lead_time_h));
   }
-  function sumPoints(o) { return o ? Object.values(o).reduce((a, b) => a + b, 0) : 0; }
+  function sitesInside(r) {
+    const o = pointsInside(r);
+    if (!o) return 0;
+    return Object.entries(o).filter(([id]) => layerKind(id) !== 'settlement').reduce((a, [, n]) => a + n, 0);
+  }
   function pointsCsv(o) { return o ? Object.entries(o).map(([k, v]) => k + '=' + v).join('; ') : ''; }
 
   function districtRows() {
@@ -1077,7 +1098,11 @@
   }
 
   function renderSitesTable() {
-    renderTable('sites-table', 'sites-section', SITE_COLUMNS, siteRows(), 'sites', 'no_sites', (r) => {
+    const rows = siteRows();
+    // The type column only when the sites are of more than one type.
+    const oneKind = new Set(rows.map((r) => r.kind)).size <= 1;
+    const columns = SITE_COLUMNS.filter((c) => !(oneKind && c.key === 'type'));
+    renderTable('sites-table', 'sites-section', columns, rows, 'sites', 'no_sites', (r) => {
       const f = ((S.doc && S.doc.features) || []).find((x) => x.properties === r);
       if (!f || !f.geometry) return;
       const [lon, lat] = f.geometry.coordinates;
@@ -1134,6 +1159,7 @@
     S.lang = S.lang === 'pt' ? 'en' : 'pt';
     try { localStorage.setItem('aviso.lang', S.lang); } catch (_) { /* private mode */ }
     applyLanguage();
+    if (S.lastUpdate) setStatus(t('updated') + ' ' + fmtTime(S.lastUpdate, true));
     if (S.map) S.map.closePopup();
     renderAll();
     rebuildLayerControl();
