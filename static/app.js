@@ -49,6 +49,7 @@
       locale: 'pt-MZ', title: 'Mapa de alertas', panel_toggle: 'Painel',
       events: 'Eventos activos', no_events: 'Sem alertas activos.',
       no_service: 'O serviço de alertas não respondeu; mostra-se só o mapa base.',
+      ogc_alert: 'Sem serviço de alertas: mostra-se o alerta das colecções OGC (sem histórico).',
       timeline: 'Emissões', districts_at_risk: 'Distritos em risco', sites_at_risk: 'Locais em risco',
       about: 'Dados: API deste serviço (OGC API – Features e /api/alerts). Horas de Maputo (CAT, UTC+2).',
       updated: 'Actualizado', update_failed: 'Falha ao actualizar', new_issuance: 'Nova emissão',
@@ -89,6 +90,7 @@
       locale: 'en-GB', title: 'Alert map', panel_toggle: 'Panel',
       events: 'Active events', no_events: 'No active alerts.',
       no_service: 'The alert service did not answer; showing the basemap only.',
+      ogc_alert: 'No alert service: showing the alert of the OGC collections (no history).',
       timeline: 'Issuances', districts_at_risk: 'Districts at risk', sites_at_risk: 'Sites at risk',
       about: "Data: this service's API (OGC API – Features and /api/alerts). Maputo time (CAT, UTC+2).",
       updated: 'Updated', update_failed: 'Update failed', new_issuance: 'New issuance',
@@ -368,6 +370,7 @@
       if (CCCM_KINDS.has(kind)) pl.group.addTo(S.map);
     }
     rebuildLayerControl();
+    renderDistrictsTable(); // layer kinds are known now: the sites column can leave settlements out
   }
 
   function pointRadius() {
@@ -449,7 +452,9 @@
       } catch (e) {
         S.alertsError = true;
         if (!isPoll) renderEvents();
+        if (isPoll && S.ogcMode) return; // keep saying where the alert shown comes from
         setStatus(t('update_failed') + ': ' + e.message);
+        if (!isPoll && e.status === 404) await showOgcAlert();
         return;
       }
       const before = new Map(S.alerts.map((a) => [a.event_id, a.id]));
@@ -552,6 +557,28 @@
     renderAll();
     document.body.dataset.alertId = id || '';
     document.body.dataset.state = 'ready';
+  }
+
+  /** A server without the alert store (`aviso serve-layers --alert FILE`) still publishes
+   *  its one alert as OGC collections: draw its districts and hazard zones (no track, no
+   *  versions, no timeline). */
+  async function showOgcAlert() {
+    let zones, districts;
+    try {
+      [zones, districts] = await Promise.all([
+        getAllItems('collections/hazard_zones/items?limit=1000'),
+        getAllItems('collections/districts_at_risk/items?limit=1000'),
+      ]);
+    } catch (_) { return; }
+    if (!districts.length && !zones.length) return;
+    S.doc = { type: 'FeatureCollection', features: zones.concat(districts) };
+    S.docDistricts = new Map(districts.map((f) => [f.properties.pcode, f.properties]));
+    S.versions = [];
+    S.ogcMode = true;
+    colourDistricts();
+    drawAlertLayers();
+    renderAll();
+    setStatus(t('ogc_alert'));
   }
 
   function updateUrl() {
@@ -909,7 +936,7 @@
   function renderEvents() {
     const ul = $('events');
     ul.replaceChildren();
-    if (S.alertsError && !S.alerts.length) { ul.append(el('li', { class: 'empty', text: t('no_service') })); return; }
+    if (S.alertsError && !S.alerts.length) { ul.append(el('li', { class: 'empty', text: t(S.ogcMode ? 'ogc_alert' : 'no_service') })); return; }
     if (!S.alerts.length) { ul.append(el('li', { class: 'empty', text: t('no_events') })); return; }
     for (const a of S.alerts) {
       ul.append(el('li', null, el('button', {
@@ -930,7 +957,7 @@
   function renderIssuance() {
     const sec = $('issuance-section');
     const doc = S.doc;
-    if (!doc) { sec.hidden = true; return; }
+    if (!doc || (!doc.aviso && !currentSummary())) { sec.hidden = true; return; }
     sec.hidden = false;
     const a = doc.aviso || {};
     const s = currentSummary() || {};
@@ -1191,7 +1218,8 @@
     }
     renderLegend();
     await refreshAlerts(false);
-    if (!S.doc) { renderAll(); document.body.dataset.state = 'ready'; }
+    if (!S.doc) renderAll();
+    document.body.dataset.state = 'ready';
     startPolling();
     loadPointLayers(); // after the alert: the page is usable before the point layers arrive
   }

@@ -1,6 +1,6 @@
 //! The alert map end to end: an aviso server on a free localhost port with the shipped
-//! layers and three published versions of cyclone Freddy (its IBTrACS best track replayed
-//! as issuances on 8, 9 and 10 March 2023, as `aviso replay` does), and Debian's headless
+//! layers and published versions of cyclone Freddy (its IBTrACS best track replayed
+//! as issuances on 9 and 10 March 2023, as `aviso replay` does), and Debian's headless
 //! chromium driven by playwright-core (tests/web/map.spec.mjs) loading the page from it.
 //! The spec checks district colours, the district popup, the timeline, the language
 //! toggle, the phone layout and that no request leaves localhost; screenshots go to
@@ -10,13 +10,16 @@
 //! (scripts/setup.sh test does all three). Without them the test skips with a message,
 //! except in CI (AVISO_REQUIRE_DATA set), where it fails.
 //!
-//! The server runs in this process on the real router (`aviso::api::router`) over a real
+//! The server runs in this process on the real router (`aviso::api::serve`) over a real
 //! SQLite store: no aviso command publishes versions into a store and serves them yet, so
-//! the test publishes them itself, the way `cap.rs` chains versions.
+//! the test publishes them itself, the way `cap.rs` chains versions. The first two are
+//! there when the page opens; the third is published while it is open, and the page must
+//! show it without a reload.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
 mod common;
 
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -40,10 +43,11 @@ use aviso::store::{AlertSummary, HazardKind, NewAlert, Store, SummaryDistrict};
 
 const TRACK: &str = "tracks/ibtracs_v04r01_last3years_moz_region_2022-2025.csv";
 const SENDER: &str = "cenoe@ingd.example";
-/// Issuances: 4, 3 and 2 days before Freddy's second landfall (11 March, Zambezia).
+/// Issuances 12-hourly before Freddy's second landfall (11 March, Zambezia); the page opens
+/// on the one of 10 March 00 UTC, the README's screenshot.
 const ISSUANCES: [&str; 3] = [
-    "2023-03-08T12:00:00Z",
-    "2023-03-09T12:00:00Z",
+    "2023-03-09T00:00:00Z",
+    "2023-03-10T00:00:00Z",
     "2023-03-10T12:00:00Z",
 ];
 /// Browser start, page loads, three issuances and two screenshots take ~15 s here.
@@ -96,9 +100,9 @@ fn browser_tools() -> Option<PathBuf> {
     Some(chromium)
 }
 
-/// Publishes the Freddy versions into `store`, each exactly as the service would: the
-/// assessment's GeoJSON document, the CAP 1.2 XML and the summary the API lists.
-fn publish_freddy(store: &dyn Store, layers: &IndexedLayers, cfg: &Config, track_path: &Path) {
+/// The Freddy versions, each exactly as the service would store it: the assessment's
+/// GeoJSON document, the CAP 1.2 XML and the summary the API lists.
+fn freddy_versions(layers: &IndexedLayers, cfg: &Config, track_path: &Path) -> Vec<NewAlert> {
     let opts = ParseOptions {
         storm: StormSelector {
             name: Some("FREDDY".into()),
@@ -110,6 +114,7 @@ fn publish_freddy(store: &dyn Store, layers: &IndexedLayers, cfg: &Config, track
     let bytes = std::fs::read(track_path).unwrap();
     let track = feeds::parse_forecast(&bytes, &track_path.display().to_string(), &opts).unwrap();
     let mut prev: Option<PublishedSummary> = None;
+    let mut out = Vec::new();
     for at in ISSUANCES {
         let at: DateTime<Utc> = at.parse().unwrap();
         let f = replay::issuance_at(&track, at, Duration::hours(120)).unwrap();
@@ -150,15 +155,14 @@ fn publish_freddy(store: &dyn Store, layers: &IndexedLayers, cfg: &Config, track
             issuance_id: None,
             reason: None,
         };
-        store
-            .publish_alert(&NewAlert {
-                summary,
-                document: document.to_string(),
-                cap,
-            })
-            .unwrap();
+        out.push(NewAlert {
+            summary,
+            document: document.to_string(),
+            cap,
+        });
         prev = Some(v.summary());
     }
+    out
 }
 
 /// Serves `state` on a free localhost port from a background thread; returns the base URL.
@@ -196,18 +200,26 @@ fn the_map_shows_freddy_in_headless_chromium_and_fetches_nothing_beyond_localhos
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open_dir(dir.path()).unwrap();
     store.migrate().unwrap();
-    publish_freddy(&store, &layers, &cfg, &track_path);
+    // The first versions are there when the page opens; the last one is published while
+    // the page is open, to see it arrive without a reload.
+    let mut versions = freddy_versions(&layers, &cfg, &track_path);
+    let later = versions.pop().unwrap();
+    for v in &versions {
+        store.publish_alert(v).unwrap();
+    }
     let store: Arc<dyn Store> = Arc::new(store);
     let state = ApiState::new(&layers.layers, None).with_service(
-        store,
+        store.clone(),
         Arc::new(ServiceStatus::new(Vec::new())),
         Arc::new(Metrics::default()),
     );
     let url = serve(Arc::new(state));
     eprintln!(
-        "web_map: server with 3 Freddy versions at {url} after {:.1} s",
+        "web_map: server with {} Freddy versions at {url} after {:.1} s",
+        versions.len(),
         started.elapsed().as_secs_f64()
     );
+    let signal = tempfile::tempdir().unwrap();
 
     let artifacts = manifest_dir().join("target/web-artifacts");
     let spec_started = Instant::now();
@@ -217,29 +229,54 @@ fn the_map_shows_freddy_in_headless_chromium_and_fetches_nothing_beyond_localhos
         .env("AVISO_WEB_ARTIFACTS", &artifacts)
         .env("AVISO_CHROMIUM", &chromium)
         .env("AVISO_WEB_MIN_VERSIONS", "2")
+        .env("AVISO_WEB_SIGNAL_DIR", signal.path())
         .current_dir(manifest_dir())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // The spec's lines, read as they come: one of them asks for the next issuance.
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    let mut published = false;
     let status = loop {
+        while let Ok(line) = rx.recv_timeout(StdDuration::from_millis(100)) {
+            if line == "READY_FOR_NEW_ISSUANCE" && !published {
+                store.publish_alert(&later).unwrap();
+                std::fs::write(signal.path().join("published"), b"").unwrap();
+                published = true;
+            }
+            lines.push(line);
+        }
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
         if spec_started.elapsed() > SPEC_LIMIT {
             let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
             panic!(
-                "map.spec.mjs did not finish within {SPEC_LIMIT:?}:\n{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
+                "map.spec.mjs did not finish within {SPEC_LIMIT:?}:\n{}",
+                lines.join("\n")
             );
         }
-        std::thread::sleep(StdDuration::from_millis(100));
     };
-    let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    eprintln!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    // What is left in the pipe after the exit.
+    std::thread::sleep(StdDuration::from_millis(200));
+    lines.extend(rx.try_iter());
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut stderr);
+    }
+    let stdout = lines.join("\n");
+    eprintln!("{stdout}\n{stderr}");
+    assert!(published, "the spec never asked for the next issuance");
     eprintln!(
         "web_map: spec {:.1} s, whole test {:.1} s",
         spec_started.elapsed().as_secs_f64(),

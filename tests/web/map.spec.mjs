@@ -6,14 +6,16 @@
 // Environment: AVISO_WEB_ARTIFACTS (screenshot folder, default target/web-artifacts),
 // AVISO_CHROMIUM (default /usr/bin/chromium), AVISO_DOCS_SCREENSHOT (also write the
 // Portuguese map screenshot there, for the README), AVISO_WEB_MIN_VERSIONS (fail unless the
-// Freddy event has at least that many issuances; default 2).
+// Freddy event has at least that many issuances; default 2), AVISO_WEB_SIGNAL_DIR (the
+// spec prints READY_FOR_NEW_ISSUANCE, waits for the harness to publish the next Freddy
+// version and create `published` in that folder, then checks the open page shows it).
 //
 // Expected values come from the API's JSON (fetched here, not read off the page) and from
 // facts known independently of the page: Quelimane city (MZ1103) is red for the Freddy
 // forecast of 2023-03-10 (the assess table in README.md), a number is grouped by thousands
 // with a space in Portuguese and a comma in English.
 import { chromium } from 'playwright-core';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const base = new URL(process.argv[2] || 'http://127.0.0.1:8080/').href;
@@ -232,11 +234,34 @@ try {
   }
 
   // --- new issuances without a refresh: the tab coming back into view polls at once
-  const [polled] = await Promise.all([
+  const poll = () => Promise.all([
     page.waitForRequest((r) => new URL(r.url()).pathname === '/api/alerts', { timeout: 5000 }).catch(() => null),
     page.evaluate(() => document.dispatchEvent(new Event('visibilitychange'))),
   ]);
-  check(!!polled, 'a tab that becomes visible asks /api/alerts for new issuances');
+  const signalDir = process.env.AVISO_WEB_SIGNAL_DIR;
+  if (signalDir) {
+    // The test harness publishes the next issuance when it reads this line.
+    console.log('READY_FOR_NEW_ISSUANCE');
+    const flag = join(signalDir, 'published');
+    for (let waited = 0; !existsSync(flag); waited += 100) {
+      if (waited > 120000) throw new Error('the harness never published the next issuance');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const next = ((await api('api/alerts')).alerts || []).find((a) => a.event_id === freddy.event_id);
+    check(next && next.version === latest.version + 1, `the API now lists v${latest.version + 1} of Freddy`);
+    const [polled] = await poll();
+    check(!!polled, 'a tab that becomes visible asks /api/alerts for new issuances');
+    await page.waitForSelector(`body[data-alert-id="${next.id}"][data-state="ready"]`, { timeout: 30000 }).catch(() => null);
+    check(await page.getAttribute('body', 'data-alert-id') === next.id, `without a reload the page now shows v${next.version} (${next.id})`);
+    check(await page.locator('#timeline button, #timeline-range').count() >= 1 &&
+      (await page.locator('#timeline-range').count() || await page.locator('#timeline button').count() === versions.length + 1),
+    `the timeline has ${versions.length + 1} issuances`);
+    check((await page.textContent('#status')).includes('Nova emissão'), 'the status line announces the new issuance');
+    await page.screenshot({ path: join(artifacts, `new-issuance-v${next.version}.png`) });
+  } else {
+    const [polled] = await poll();
+    check(!!polled, 'a tab that becomes visible asks /api/alerts for new issuances');
+  }
 
   // --- a phone screen
   const phone = await context.newPage();
