@@ -64,6 +64,15 @@ pub struct Config {
     pub flood: FloodConfig,
     #[serde(default)]
     pub flood_levels: FloodAlertLevels,
+    /// The scheduled service (`aviso serve`, `aviso run-once`).
+    #[serde(default)]
+    pub service: ServiceConfig,
+    /// HTTP client of every feed (`[http]`): timeouts, retries, size cap, User-Agent.
+    #[serde(default)]
+    pub http: crate::feeds::fetch::HttpConfig,
+    /// The feeds the service pulls, `[[feed]]` tables.
+    #[serde(default, rename = "feed")]
+    pub feeds: Vec<FeedConfig>,
 }
 
 impl Config {
@@ -110,6 +119,9 @@ impl Config {
         self.flood_levels
             .validate()
             .map_err(|e| inv(e.to_string()))?;
+        self.service.validate().map_err(&inv)?;
+        self.http.validate().map_err(&inv)?;
+        validate_feeds(&self.feeds).map_err(&inv)?;
         if self.output.coordinate_decimals > 9 {
             return Err(inv(format!(
                 "output.coordinate_decimals = {}: at most 9",
@@ -125,6 +137,254 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// `[service]`: where the service listens, keeps its store and finds its layers, and how
+/// it signs its alerts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServiceConfig {
+    /// Address the HTTP API listens on (IP:PORT).
+    pub listen: String,
+    /// Prefix of every absolute link ("https://aviso.example.org"); "" = http://LISTEN,
+    /// or each request's Host header when listening on every interface.
+    pub public_url: String,
+    /// Directory of the store (`aviso.sqlite`), relative to the working directory.
+    pub data_dir: String,
+    /// The layers directory (holding manifest.toml) or the manifest file itself.
+    pub layers: String,
+    /// CAP `sender`: who issues the alerts (no spaces or commas; CAP 1.2 §3.2.1).
+    pub sender: String,
+    /// CAP `status` of every alert unless a feed says otherwise: "Actual", "Exercise" or
+    /// "Test". Exercise and Test alerts never reach the public feed.
+    pub status: crate::alerts::versioning::CapStatus,
+    /// CAP `expires` = reference time + this many hours (one missed 6-hourly issuance is
+    /// tolerated, two are not).
+    pub cap_expires_after_h: f64,
+    /// An event whose feed stays healthy but brings no new issuance of it for this many
+    /// hours is cancelled (the storm dissipated or left the feed). RSMC La Réunion issues
+    /// every 6 h, so 24 h is four missed issuances. A feed that is down never cancels.
+    pub expire_event_after_h: f64,
+    /// A feed whose last good fetch is older than this many of its schedule intervals is
+    /// reported stale on /readyz (plus 10 minutes of slack).
+    pub stale_after_intervals: f64,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            listen: "127.0.0.1:8080".into(),
+            public_url: String::new(),
+            data_dir: "var/aviso".into(),
+            layers: "layers".into(),
+            sender: "aviso@ingd.gov.mz".into(),
+            status: crate::alerts::versioning::CapStatus::Actual,
+            cap_expires_after_h: 12.0,
+            expire_event_after_h: 24.0,
+            stale_after_intervals: 2.0,
+        }
+    }
+}
+
+impl ServiceConfig {
+    fn validate(&self) -> Result<(), String> {
+        self.listen.parse::<std::net::SocketAddr>().map_err(|_| {
+            format!(
+                "service.listen = {:?}: expected IP:PORT, e.g. 127.0.0.1:8080",
+                self.listen
+            )
+        })?;
+        if !(self.public_url.is_empty()
+            || self.public_url.starts_with("http://")
+            || self.public_url.starts_with("https://"))
+        {
+            return Err(format!(
+                "service.public_url = {:?}: expected \"\" or an http(s) URL",
+                self.public_url
+            ));
+        }
+        if self.sender.is_empty()
+            || self
+                .sender
+                .chars()
+                .any(|c| c.is_whitespace() || matches!(c, ',' | '<' | '&'))
+        {
+            return Err(format!(
+                "service.sender = {:?}: expected no spaces, commas, '<' or '&' (CAP 1.2 sender)",
+                self.sender
+            ));
+        }
+        use crate::alerts::versioning::CapStatus;
+        if !matches!(
+            self.status,
+            CapStatus::Actual | CapStatus::Exercise | CapStatus::Test
+        ) {
+            return Err(format!(
+                "service.status = {:?}: expected Actual, Exercise or Test",
+                self.status.as_str()
+            ));
+        }
+        for (key, v, lo, hi) in [
+            ("cap_expires_after_h", self.cap_expires_after_h, 1.0, 240.0),
+            (
+                "expire_event_after_h",
+                self.expire_event_after_h,
+                1.0,
+                720.0,
+            ),
+            (
+                "stale_after_intervals",
+                self.stale_after_intervals,
+                1.0,
+                100.0,
+            ),
+        ] {
+            if !(lo..=hi).contains(&v) {
+                return Err(format!("service.{key} = {v}: expected {lo} to {hi}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a feed delivers; decides the parser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FeedKind {
+    /// Météo-France RSMC La Réunion CMRSTRACK JSON (one storm per document).
+    RsmcReunion,
+    /// JTWC/ATCF a-deck text (one storm per deck); `tech` picks the aid.
+    Atcf,
+    /// GDACS GeoRSS: discovers active South-West Indian Ocean storms for the feeds whose
+    /// URL is a template (`{name}`, `{year}`, `{gdacs_event_id}`).
+    Gdacs,
+    /// IBTrACS best tracks: not a forecast; refused for the service with a pointer to
+    /// `aviso replay` and the demo.
+    Ibtracs,
+}
+
+impl FeedKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeedKind::RsmcReunion => "rsmc-reunion",
+            FeedKind::Atcf => "atcf",
+            FeedKind::Gdacs => "gdacs",
+            FeedKind::Ibtracs => "ibtracs",
+        }
+    }
+}
+
+/// One `[[feed]]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedConfig {
+    /// Short unique name (letters, digits, '-', '_'): names the feed in the store,
+    /// /readyz and metrics.
+    pub name: String,
+    pub kind: FeedKind,
+    /// http(s) URL; for storm feeds it may be a template filled per storm GDACS lists.
+    pub url: String,
+    /// When to pull: the `cron` crate's syntax, seconds first ("0 5 */6 * * *" = 5 past
+    /// every sixth hour, UTC).
+    pub schedule: String,
+    /// CAP status of this feed's alerts (overrides `service.status`).
+    #[serde(default)]
+    pub status: Option<crate::alerts::versioning::CapStatus>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// ATCF aid to read (JTWC, OFCL, ...); default JTWC, then OFCL, then BEST.
+    #[serde(default)]
+    pub tech: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Placeholders a storm feed's URL may hold, filled from GDACS's active storms.
+pub const URL_PLACEHOLDERS: [&str; 4] = ["{name}", "{name_lower}", "{year}", "{gdacs_event_id}"];
+
+impl FeedConfig {
+    /// True when the URL is filled per storm discovered through GDACS.
+    pub fn is_template(&self) -> bool {
+        URL_PLACEHOLDERS.iter().any(|p| self.url.contains(p))
+    }
+
+    pub fn schedule(&self) -> Result<cron::Schedule, String> {
+        use std::str::FromStr;
+        cron::Schedule::from_str(&self.schedule).map_err(|e| {
+            format!(
+                "feed {:?}: schedule {:?} is not a cron expression ({e}); expected 6 or 7 fields, \
+                 seconds first, e.g. \"0 5 */6 * * *\" for 5 past every sixth hour (UTC)",
+                self.name, self.schedule
+            )
+        })
+    }
+}
+
+fn validate_feeds(feeds: &[FeedConfig]) -> Result<(), String> {
+    let mut names = std::collections::HashSet::new();
+    for f in feeds {
+        if f.name.is_empty()
+            || f.name.len() > 64
+            || !f
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(format!(
+                "feed name {:?}: expected 1 to 64 letters, digits, '-' or '_'",
+                f.name
+            ));
+        }
+        if !names.insert(f.name.as_str()) {
+            return Err(format!("feed name {:?} is used twice", f.name));
+        }
+        if !(f.url.starts_with("http://") || f.url.starts_with("https://")) {
+            return Err(format!(
+                "feed {:?}: url {:?} must start with http:// or https://",
+                f.name, f.url
+            ));
+        }
+        f.schedule()?;
+        if f.kind == FeedKind::Ibtracs {
+            return Err(format!(
+                "feed {:?}: kind \"ibtracs\" holds best tracks (what happened), not forecasts; \
+                 replay them with `aviso replay` or `aviso serve --demo`",
+                f.name
+            ));
+        }
+        if f.is_template() {
+            if f.kind == FeedKind::Gdacs {
+                return Err(format!(
+                    "feed {:?}: a gdacs feed's url cannot be a storm template",
+                    f.name
+                ));
+            }
+            if f.enabled && !feeds.iter().any(|g| g.kind == FeedKind::Gdacs && g.enabled) {
+                return Err(format!(
+                    "feed {:?}: url {:?} is a per-storm template, but no enabled gdacs feed \
+                     discovers the storms to fill it",
+                    f.name, f.url
+                ));
+            }
+        }
+        if let Some(s) = f.status
+            && !matches!(
+                s,
+                crate::alerts::versioning::CapStatus::Actual
+                    | crate::alerts::versioning::CapStatus::Exercise
+                    | crate::alerts::versioning::CapStatus::Test
+            )
+        {
+            return Err(format!(
+                "feed {:?}: status {:?}: expected Actual, Exercise or Test",
+                f.name,
+                s.as_str()
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -154,6 +414,38 @@ mod tests {
         assert_eq!(c.output, OutputConfig::default());
         assert_eq!(c.flood, FloodConfig::default());
         assert_eq!(c.flood_levels, FloodAlertLevels::default());
+        assert_eq!(c.service, ServiceConfig::default());
+        assert_eq!(c.http, crate::feeds::fetch::HttpConfig::default());
+        assert!(c.feeds.is_empty(), "the embedded default pulls no feed");
+    }
+
+    #[test]
+    fn a_feed_with_a_bad_schedule_is_an_error_naming_feed_and_expression() {
+        let text = "[[feed]]\nname = \"rsmc\"\nkind = \"rsmc-reunion\"\nurl = \"https://x.test/a.json\"\nschedule = \"every six hours\"\n";
+        let e = Config::from_toml(text, "site.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("site.toml") && e.contains("\"rsmc\"") && e.contains("every six hours"),
+            "{e}"
+        );
+        let ok = text.replace("every six hours", "0 5 */6 * * *");
+        let c = Config::from_toml(&ok, "site.toml").unwrap();
+        assert_eq!(c.feeds[0].kind, FeedKind::RsmcReunion);
+    }
+
+    #[test]
+    fn a_storm_template_needs_a_gdacs_feed_and_ibtracs_is_refused() {
+        let t = "[[feed]]\nname = \"rsmc\"\nkind = \"rsmc-reunion\"\nurl = \"https://x.test/{name}.json\"\nschedule = \"0 0 * * * *\"\n";
+        let e = Config::from_toml(t, "a.toml").unwrap_err().to_string();
+        assert!(e.contains("gdacs"), "{e}");
+        let with_gdacs = format!(
+            "{t}[[feed]]\nname = \"gdacs\"\nkind = \"gdacs\"\nurl = \"https://x.test/rss.xml\"\nschedule = \"0 0 * * * *\"\n"
+        );
+        assert!(Config::from_toml(&with_gdacs, "a.toml").unwrap().feeds[0].is_template());
+        let ib = t.replace("rsmc-reunion", "ibtracs").replace("{name}", "x");
+        let e = Config::from_toml(&ib, "a.toml").unwrap_err().to_string();
+        assert!(e.contains("best tracks"), "{e}");
     }
 
     #[test]

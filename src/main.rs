@@ -19,6 +19,20 @@ struct Cli {
     command: Command,
 }
 
+/// Overrides of the `[service]` config table.
+#[derive(clap::Args)]
+struct ServiceFlags {
+    /// Address to listen on (IP:PORT); overrides service.listen.
+    #[arg(long)]
+    listen: Option<String>,
+    /// Store directory; overrides service.data_dir.
+    #[arg(long, env = "AVISO_STATE_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Layers directory or manifest; overrides service.layers.
+    #[arg(long, env = "AVISO_LAYERS")]
+    layers: Option<PathBuf>,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum Format {
     Geojson,
@@ -27,6 +41,22 @@ enum Format {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The scheduled service: pulls the configured feeds on their cron schedules, keeps every issuance, publishes versioned alerts (GeoJSON, CAP 1.2, Atom) and serves them with the layers (OGC API - Features), /readyz and /metrics.
+    Serve {
+        #[command(flatten)]
+        service: ServiceFlags,
+        /// Demo: the shared layers and a local feed replaying cyclone Freddy (March 2023) as if live, one 6-hourly issuance every --demo-step seconds; alerts are CAP status Exercise; the store is a fresh temporary folder unless --data-dir is given.
+        #[arg(long)]
+        demo: bool,
+        /// Demo: wall seconds per replayed issuance (1 to 59).
+        #[arg(long, default_value_t = 2)]
+        demo_step: u32,
+    },
+    /// One pull-assess-publish cycle of every enabled feed, then exit (for cron-less deployments and tests). Exit status 2 when a feed failed.
+    RunOnce {
+        #[command(flatten)]
+        service: ServiceFlags,
+    },
     /// Assess one forecast file (Météo-France RSMC JSON, ATCF a/b-deck, IBTrACS CSV, or a river-station flood probabilities CSV) and write the alert document.
     Assess {
         /// The forecast file; its format is detected from the content.
@@ -265,6 +295,34 @@ fn main() -> ExitCode {
             public_url,
             alert,
         }),
+        Command::Serve {
+            service,
+            demo,
+            demo_step,
+        } => aviso::app_service::serve_cmd(aviso::app_service::ServeArgs {
+            config: cli.config,
+            listen: service.listen,
+            data_dir: service.data_dir,
+            layers: service.layers,
+            demo,
+            demo_step_s: demo_step,
+        }),
+        Command::RunOnce { service } => {
+            return match aviso::app_service::run_once_cmd(aviso::app_service::ServeArgs {
+                config: cli.config,
+                listen: service.listen,
+                data_dir: service.data_dir,
+                layers: service.layers,
+                demo: false,
+                demo_step_s: 2,
+            }) {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("aviso: error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Command::CheckConfig { layers } => aviso::app::check_config_cmd(cli.config, layers),
     };
     match result {

@@ -793,6 +793,10 @@ fn feed_parsers_do_no_io_and_pull_in_no_io_crates() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/feeds");
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
+        // fetch.rs is the HTTP client itself (ARCHITECTURE.md: "parse ... apart from fetch").
+        if path.file_name().is_some_and(|n| n == "fetch.rs") {
+            continue;
+        }
         let src = std::fs::read_to_string(&path).unwrap();
         // Code lines only: the module docs name what they must not depend on.
         let code: Vec<&str> = src

@@ -4,9 +4,13 @@
 //!
 //! Pure: bytes in, domain out. Must not do file or network I/O, nor depend on tokio, HTTP
 //! clients or GDAL; fetching (HTTP, retries) belongs elsewhere and hands the bytes over.
+//! The one exception is [`fetch`], the HTTP client every feed is fetched with; the parsers
+//! (including [`gdacs`], active-storm discovery) never call it.
 
 pub mod atcf;
+pub mod fetch;
 pub mod floods;
+pub mod gdacs;
 pub mod ibtracs;
 pub mod rsmc;
 

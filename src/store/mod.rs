@@ -376,6 +376,8 @@ pub trait Store: Send + Sync {
     /// restart must finish).
     fn pending_issuances(&self) -> Result<Vec<StoredIssuance>, StoreError>;
     fn issuance(&self, id: i64) -> Result<Option<StoredIssuance>, StoreError>;
+    /// The newest processed issuance of a feed (store key).
+    fn latest_processed_issuance(&self, feed: &str) -> Result<Option<StoredIssuance>, StoreError>;
     /// The newest processed issuance of a feed that published for `event_id`.
     fn last_issuance_of_event(&self, event_id: &str) -> Result<Option<StoredIssuance>, StoreError>;
 

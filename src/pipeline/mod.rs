@@ -1,0 +1,661 @@
+//! One run of the service: fetch -> store raw -> parse -> assess -> decide the version ->
+//! store and publish; and the cron loop around it ([`schedule`]). Wiring: it names the
+//! store, the fetcher and the API state, and calls the pure core.
+//!
+//! Guarantees (issue 3):
+//! - every fetched body is stored raw before it is parsed, and the same content from the
+//!   same feed is processed once (the store deduplicates by SHA-256);
+//! - processing an issuance (assessment, alert version, "processed" mark) is one store
+//!   transaction: after a kill the issuance is still pending and the restart finishes it,
+//!   so none is lost or processed twice;
+//! - a failing feed (fetch error, malformed body) marks the feed degraded with the reason;
+//!   nothing published is withdrawn because of it, and other feeds go on;
+//! - an older forecast arriving after a newer one is stored and assessed but never
+//!   replaces the newer alert.
+
+pub mod demo;
+pub mod schedule;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Value, json};
+
+use crate::alerts::cap::{CapOptions, cap_document};
+use crate::alerts::document::alert_document;
+use crate::alerts::versioning::{self, CapStatus, MsgType};
+use crate::api::ApiState;
+use crate::assess::{Assessment, assess};
+use crate::config::{Config, FeedConfig, FeedKind};
+use crate::exposure::IndexedLayers;
+use crate::feeds::fetch::{Fetched, Fetcher, Validators, url_redacted};
+use crate::feeds::gdacs::{self, Basin, GdacsEvent};
+use crate::feeds::{self, ParseOptions, TrackFormat};
+use crate::metrics::Metrics;
+use crate::store::{
+    AlertFilter, AlertSummary, AssessmentRecord, FetchResult, HazardKind, Inserted, NewAlert,
+    RawIssuance, Store, StoreError, StoredIssuance, SummaryDistrict,
+};
+
+/// Why an issuance could not be turned into an alert (stored on the issuance).
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("{0}")]
+    Parse(String),
+    #[error("{0}")]
+    Assess(String),
+    #[error("{0}")]
+    Publish(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ProcessError {
+    /// Short label for feed health and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProcessError::Parse(_) => "parse",
+            ProcessError::Assess(_) => "assess",
+            ProcessError::Publish(_) => "publish",
+            ProcessError::Store(_) => "store",
+        }
+    }
+}
+
+/// How one feed cycle went.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct RunReport {
+    pub feed: String,
+    pub fetched: usize,
+    pub not_modified: usize,
+    pub duplicates: usize,
+    pub failed: Vec<String>,
+    pub processed: usize,
+    pub published: Vec<String>,
+}
+
+impl RunReport {
+    pub fn outcome(&self) -> &'static str {
+        if self.failed.is_empty() {
+            "ok"
+        } else if self.fetched + self.not_modified + self.duplicates > 0 {
+            "degraded"
+        } else {
+            "failed"
+        }
+    }
+}
+
+/// Everything a run needs, built once at start.
+pub struct Pipeline {
+    pub cfg: Arc<Config>,
+    pub layers: Arc<IndexedLayers>,
+    pub store: Arc<dyn Store>,
+    pub fetcher: Fetcher,
+    pub api: Arc<ApiState>,
+    pub metrics: Arc<Metrics>,
+    /// One issuance processed at a time: the version decision reads the previous one.
+    process_lock: Mutex<()>,
+    /// Active South-West Indian Ocean storms, from the latest GDACS issuance.
+    discovered: Mutex<Vec<GdacsEvent>>,
+}
+
+/// The event id of a storm under a CAP status: Exercise and Test versions get their own
+/// chain ("exercise-swi-07-20222023"), so they never update or cancel a real alert.
+pub fn event_id_for(storm: &crate::domain::StormId, status: CapStatus) -> String {
+    let base = versioning::event_id(storm);
+    match status {
+        CapStatus::Actual => base,
+        other => format!("{}-{base}", other.as_str().to_ascii_lowercase()),
+    }
+}
+
+impl Pipeline {
+    pub fn new(
+        cfg: Arc<Config>,
+        layers: Arc<IndexedLayers>,
+        store: Arc<dyn Store>,
+        fetcher: Fetcher,
+        api: Arc<ApiState>,
+        metrics: Arc<Metrics>,
+    ) -> Pipeline {
+        Pipeline {
+            cfg,
+            layers,
+            store,
+            fetcher,
+            api,
+            metrics,
+            process_lock: Mutex::new(()),
+            discovered: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn feed_config(&self, key: &str) -> Option<&FeedConfig> {
+        let name = key.split(':').next().unwrap_or(key);
+        self.cfg.feeds.iter().find(|f| f.name == name)
+    }
+
+    /// Active storms GDACS listed last.
+    pub fn discovered(&self) -> Vec<GdacsEvent> {
+        self.discovered
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The (store key, URL) pairs one cycle of `feed` fetches: one, or one per storm
+    /// GDACS lists when the URL is a template.
+    pub fn targets(&self, feed: &FeedConfig) -> Vec<(String, String)> {
+        if !feed.is_template() {
+            return vec![(feed.name.clone(), feed.url.clone())];
+        }
+        self.discovered()
+            .iter()
+            .map(|e| {
+                let year = e
+                    .year
+                    .map(|y| y.to_string())
+                    .or_else(|| e.from_date.map(|d| d.format("%Y").to_string()))
+                    .unwrap_or_default();
+                let url = feed
+                    .url
+                    .replace("{name_lower}", &e.storm_name.to_lowercase())
+                    .replace("{name}", &e.storm_name)
+                    .replace("{year}", &year)
+                    .replace("{gdacs_event_id}", &e.event_id.to_string());
+                (
+                    format!("{}:{}", feed.name, e.storm_name.to_lowercase()),
+                    url,
+                )
+            })
+            .collect()
+    }
+
+    /// One cycle of one feed: fetch every target, store new content, process whatever
+    /// is pending, cancel events that left a healthy feed. Never fails: what went wrong
+    /// is in the report, the store and the feed's health.
+    pub async fn run_feed(self: &Arc<Self>, feed: &FeedConfig) -> RunReport {
+        let started = Instant::now();
+        let mut report = RunReport {
+            feed: feed.name.clone(),
+            ..RunReport::default()
+        };
+        let run_id = self
+            .blocking({
+                let name = feed.name.clone();
+                move |p| p.store.begin_run(&name, Utc::now())
+            })
+            .await;
+        for (key, url) in self.targets(feed) {
+            self.fetch_one(&key, &url, &mut report).await;
+        }
+        let processed = self.blocking(|p| Ok(p.process_pending())).await;
+        if let Ok((n, published)) = processed {
+            report.processed = n;
+            report.published = published;
+        }
+        if report.failed.is_empty() {
+            let name = feed.name.clone();
+            if let Ok(cancelled) = self.blocking(move |p| Ok(p.expire_stale(&name))).await {
+                report.published.extend(cancelled);
+            }
+        }
+        let secs = started.elapsed().as_secs_f64();
+        self.metrics.observe_run(&feed.name, secs);
+        if let Ok(id) = run_id {
+            let outcome = report.outcome();
+            let detail = serde_json::to_value(&report).unwrap_or(Value::Null);
+            let _ = self
+                .blocking(move |p| p.store.finish_run(id, Utc::now(), outcome, &detail))
+                .await;
+        }
+        report
+    }
+
+    /// Runs `f` on a blocking thread (store calls and assessments block).
+    async fn blocking<T, F>(self: &Arc<Self>, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Pipeline) -> Result<T, StoreError> + Send + 'static,
+    {
+        let me = Arc::clone(self);
+        match tokio::task::spawn_blocking(move || f(&me)).await {
+            Ok(r) => r,
+            Err(e) => Err(StoreError::Corrupt {
+                path: "(task)".into(),
+                what: "blocking task".into(),
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    async fn fetch_one(self: &Arc<Self>, key: &str, url: &str, report: &mut RunReport) {
+        let shown = url_redacted(url);
+        let k = key.to_string();
+        let validators = match self.blocking(move |p| p.store.feed_health(&k)).await {
+            Ok(Some(h)) => Validators {
+                etag: h.etag,
+                last_modified: h.last_modified,
+            },
+            _ => Validators::default(),
+        };
+        let now = Utc::now();
+        match self.fetcher.fetch(url, &validators).await {
+            Ok(Fetched::NotModified { .. }) => {
+                report.not_modified += 1;
+                let k = key.to_string();
+                let _ = self
+                    .blocking(move |p| p.store.record_fetch(&k, now, &FetchResult::NotModified))
+                    .await;
+            }
+            Ok(Fetched::Body {
+                bytes,
+                content_type,
+                validators,
+                ..
+            }) => {
+                let raw = RawIssuance {
+                    feed: key.to_string(),
+                    url: shown.clone(),
+                    fetched_at: now,
+                    sha256: RawIssuance::sha256_hex(&bytes),
+                    content_type,
+                    bytes,
+                    etag: validators.etag,
+                    last_modified: validators.last_modified,
+                };
+                match self.blocking(move |p| p.store.insert_issuance(&raw)).await {
+                    Ok(Inserted::New(_)) => report.fetched += 1,
+                    Ok(Inserted::Duplicate(_)) => report.duplicates += 1,
+                    Err(e) => {
+                        eprintln!("aviso: ERROR: feed {key}: storing {shown}: {e}");
+                        report.failed.push(format!("{key}: store: {e}"));
+                    }
+                }
+            }
+            Err(e) => {
+                eprintln!("aviso: feed {key} degraded: {e}");
+                report.failed.push(format!("{key}: {e}"));
+                let result = FetchResult::Failed {
+                    kind: e.kind().to_string(),
+                    message: e.to_string(),
+                };
+                let k = key.to_string();
+                let _ = self
+                    .blocking(move |p| p.store.record_fetch(&k, now, &result))
+                    .await;
+            }
+        }
+    }
+
+    /// Processes every pending issuance, oldest first; returns how many and the ids of
+    /// the versions published. Blocking. Failures are recorded on the issuance and the
+    /// feed; they do not stop the others.
+    pub fn process_pending(&self) -> (usize, Vec<String>) {
+        let _guard = self.process_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let pending = match self.store.pending_issuances() {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("aviso: ERROR: reading pending issuances: {e}");
+                return (0, Vec::new());
+            }
+        };
+        let mut published = Vec::new();
+        let n = pending.len();
+        for iss in pending {
+            match self.process_issuance(&iss) {
+                Ok(ids) => published.extend(ids),
+                Err(ProcessError::Store(e)) => {
+                    // Left pending: the next cycle (or restart) tries again.
+                    eprintln!("aviso: ERROR: issuance {} of {}: {e}", iss.id, iss.raw.feed);
+                }
+                Err(e) => {
+                    eprintln!(
+                        "aviso: feed {} degraded: issuance {} ({}): {e}",
+                        iss.raw.feed, iss.id, iss.raw.url
+                    );
+                    if let Err(se) =
+                        self.store
+                            .fail_issuance(iss.id, &iss.raw.feed, e.kind(), &e.to_string())
+                    {
+                        eprintln!(
+                            "aviso: ERROR: recording the failure of issuance {}: {se}",
+                            iss.id
+                        );
+                    }
+                }
+            }
+        }
+        self.refresh_current_alert();
+        (n, published)
+    }
+
+    fn process_issuance(&self, iss: &StoredIssuance) -> Result<Vec<String>, ProcessError> {
+        let feed = self.feed_config(&iss.raw.feed).cloned();
+        let kind = feed.as_ref().map(|f| f.kind);
+        if kind == Some(FeedKind::Gdacs) {
+            return self.process_gdacs(iss);
+        }
+        let origin = format!("{} ({})", iss.raw.url, iss.raw.feed);
+        let opts = ParseOptions {
+            atcf_tech: feed.as_ref().and_then(|f| f.tech.clone()),
+            ..ParseOptions::default()
+        };
+        let parsed = feeds::parse(&iss.raw.bytes, &origin, &opts)
+            .map_err(|e| ProcessError::Parse(e.to_string()))?;
+        let expected = match kind {
+            Some(FeedKind::RsmcReunion) => Some(TrackFormat::RsmcJson),
+            Some(FeedKind::Atcf) => Some(TrackFormat::Atcf),
+            _ => None,
+        };
+        if let Some(want) = expected
+            && parsed.format != want
+        {
+            return Err(ProcessError::Parse(format!(
+                "{origin}: the feed is configured as {} but the body is {:?}",
+                kind.map_or("?", FeedKind::as_str),
+                parsed.format
+            )));
+        }
+        let status = feed
+            .as_ref()
+            .and_then(|f| f.status)
+            .unwrap_or(self.cfg.service.status);
+        let t = Instant::now();
+        let mut a = assess(&parsed.forecast, &self.layers, &self.cfg, Utc::now())
+            .map_err(|e| ProcessError::Assess(format!("{origin}: {e}")))?;
+        a.input_notes = parsed.notes;
+        self.metrics.observe_assessment(t.elapsed().as_secs_f64());
+
+        let event_id = event_id_for(&a.forecast.storm, status);
+        let record = assessment_record(&event_id, &a);
+        let prev = self.store.latest_version(&event_id)?;
+        if let Some(p) = &prev
+            && p.reference_time
+                .is_some_and(|r| r >= a.forecast.reference_time)
+        {
+            // An older (or the same) forecast time: keep it, publish nothing.
+            eprintln!(
+                "aviso: {}: forecast of {} at {} is not newer than published {} ({}): stored, not published",
+                iss.raw.feed,
+                a.forecast.storm.name,
+                a.forecast.reference_time,
+                p.id,
+                p.reference_time.map(|r| r.to_rfc3339()).unwrap_or_default()
+            );
+            self.store.complete_issuance(iss.id, &[record], &[])?;
+            return Ok(Vec::new());
+        }
+        let version = versioning::decide(
+            prev.as_ref().map(AlertSummary::published).as_ref(),
+            event_id.clone(),
+            versioning::districts_of(&a),
+            &self.cfg.service.sender,
+            Utc::now(),
+            status,
+        )
+        .map_err(|e| ProcessError::Publish(e.to_string()))?;
+        let Some(v) = version else {
+            self.store.complete_issuance(iss.id, &[record], &[])?;
+            return Ok(Vec::new());
+        };
+        let alert = self.new_alert(&a, &v, prev.as_ref(), &iss.raw.feed, Some(iss.id), None)?;
+        let id = alert.summary.id.clone();
+        self.store.complete_issuance(iss.id, &[record], &[alert])?;
+        eprintln!(
+            "aviso: published {id} ({} {}, {} districts on the ladder)",
+            v.msg_type.as_str(),
+            a.forecast.storm.name,
+            v.districts.len()
+        );
+        Ok(vec![id])
+    }
+
+    fn process_gdacs(&self, iss: &StoredIssuance) -> Result<Vec<String>, ProcessError> {
+        let origin = format!("{} ({})", iss.raw.url, iss.raw.feed);
+        let feed = gdacs::parse_gdacs_rss(&iss.raw.bytes, &origin)
+            .map_err(|e| ProcessError::Parse(e.to_string()))?;
+        for w in &feed.warnings {
+            eprintln!("aviso: warning: {w}");
+        }
+        let active: Vec<GdacsEvent> =
+            gdacs::active_cyclones(&feed.events, &Basin::SOUTH_WEST_INDIAN)
+                .into_iter()
+                .cloned()
+                .collect();
+        let record = AssessmentRecord {
+            event_id: format!("gdacs:{}", iss.raw.feed),
+            event_name: "GDACS".into(),
+            reference_time: None,
+            max_level: None,
+            districts_on_ladder: 0,
+            figures: json!({
+                "active_south_west_indian_cyclones": active.iter().map(|e| json!({
+                    "event_id": e.event_id, "name": e.event_name, "lon": e.lon, "lat": e.lat,
+                    "alert_level": e.alert_level,
+                })).collect::<Vec<_>>(),
+                "items": feed.events.len(),
+                "warnings": feed.warnings.len(),
+            }),
+        };
+        self.store.complete_issuance(iss.id, &[record], &[])?;
+        *self.discovered.lock().unwrap_or_else(|e| e.into_inner()) = active;
+        Ok(Vec::new())
+    }
+
+    /// Reloads the storms GDACS listed in the newest processed issuance (after a restart
+    /// a 304 would otherwise leave the list empty).
+    pub fn restore_discovered(&self) {
+        for f in self.cfg.feeds.iter().filter(|f| f.kind == FeedKind::Gdacs) {
+            if let Ok(Some(iss)) = self.store.latest_processed_issuance(&f.name)
+                && let Ok(feed) = gdacs::parse_gdacs_rss(&iss.raw.bytes, &iss.raw.url)
+            {
+                *self.discovered.lock().unwrap_or_else(|e| e.into_inner()) =
+                    gdacs::active_cyclones(&feed.events, &Basin::SOUTH_WEST_INDIAN)
+                        .into_iter()
+                        .cloned()
+                        .collect();
+            }
+        }
+    }
+
+    /// The stored version: summary, GeoJSON document (with the summary under "alert")
+    /// and CAP.
+    fn new_alert(
+        &self,
+        a: &Assessment,
+        v: &versioning::AlertVersion,
+        prev: Option<&AlertSummary>,
+        feed: &str,
+        issuance_id: Option<i64>,
+        reason: Option<String>,
+    ) -> Result<NewAlert, ProcessError> {
+        let districts = |m: &BTreeMap<String, versioning::PublishedDistrict>| {
+            m.iter()
+                .map(|(pcode, d)| SummaryDistrict {
+                    pcode: pcode.clone(),
+                    name: d.name.clone(),
+                    province_pcode: d.province_pcode.clone(),
+                    level: d.level,
+                })
+                .collect::<Vec<_>>()
+        };
+        let cancel = v.msg_type == MsgType::Cancel;
+        let summary = AlertSummary {
+            id: v.identifier.clone(),
+            event_id: v.event_id.clone(),
+            version: v.version,
+            msg_type: v.msg_type,
+            status: v.status,
+            hazard: HazardKind::TropicalCyclone,
+            event_name: a.forecast.storm.name.clone(),
+            sender: v.sender.clone(),
+            sent: v.sent,
+            reference_time: Some(a.forecast.reference_time),
+            max_level: if cancel { None } else { a.event_level },
+            active: !cancel,
+            references: v.references.clone(),
+            districts: districts(&v.districts),
+            cleared: if cancel {
+                prev.map(|p| p.districts.clone()).unwrap_or_default()
+            } else {
+                Vec::new()
+            },
+            changes: v.changes.clone(),
+            feed: feed.to_string(),
+            issuance_id,
+            reason,
+        };
+        let mut doc = alert_document(a, &self.layers.layers, self.cfg.output.coordinate_decimals);
+        let mut embedded = crate::api::alerts::summary_json(&summary);
+        if let Some(o) = embedded.as_object_mut() {
+            // "active" changes after publication; the list answers it.
+            o.remove("active");
+        }
+        if let Some(o) = doc.as_object_mut() {
+            o.insert("alert".into(), embedded);
+        }
+        let web = (!self.cfg.service.public_url.is_empty()).then(|| {
+            format!(
+                "{}/?alert={}",
+                self.cfg.service.public_url.trim_end_matches('/'),
+                summary.id
+            )
+        });
+        let opts = CapOptions {
+            web,
+            expires_after_h: self.cfg.service.cap_expires_after_h,
+            ..CapOptions::default()
+        };
+        let cap = cap_document(a, v, &self.cfg.levels, &opts)
+            .map_err(|e| ProcessError::Publish(e.to_string()))?;
+        let document = serde_json::to_string(&doc)
+            .map_err(|e| ProcessError::Publish(format!("{}: {e}", summary.id)))?;
+        Ok(NewAlert {
+            summary,
+            document,
+            cap,
+        })
+    }
+
+    /// Cancels the active events of `feed` that have had no new version for
+    /// `expire_event_after_h` while the feed was healthy. Blocking; returns the ids of
+    /// the Cancels published.
+    pub fn expire_stale(&self, feed: &str) -> Vec<String> {
+        let _guard = self.process_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let horizon = Duration::minutes((self.cfg.service.expire_event_after_h * 60.0) as i64);
+        let now = Utc::now();
+        let active = match self.store.alerts(&AlertFilter {
+            active_only: true,
+            include_non_actual: true,
+            ..AlertFilter::default()
+        }) {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("aviso: ERROR: listing active alerts: {e}");
+                return Vec::new();
+            }
+        };
+        let mut out = Vec::new();
+        for s in active {
+            let own = s.feed == feed || s.feed.starts_with(&format!("{feed}:"));
+            if !own || s.sent + horizon > now {
+                continue;
+            }
+            match self.cancel_stale(&s, now) {
+                Ok(id) => out.push(id),
+                Err(e) => eprintln!("aviso: ERROR: cancelling stale {}: {e}", s.id),
+            }
+        }
+        if !out.is_empty() {
+            self.refresh_current_alert();
+        }
+        out
+    }
+
+    fn cancel_stale(&self, s: &AlertSummary, now: DateTime<Utc>) -> Result<String, ProcessError> {
+        // The CAP of a Cancel is written from an assessment: the event's last issuance,
+        // assessed again (the raw bytes are kept for exactly this kind of need).
+        let iss = self
+            .store
+            .last_issuance_of_event(&s.event_id)?
+            .ok_or_else(|| ProcessError::Publish(format!("{}: no stored issuance", s.event_id)))?;
+        let opts = ParseOptions {
+            atcf_tech: self.feed_config(&iss.raw.feed).and_then(|f| f.tech.clone()),
+            ..ParseOptions::default()
+        };
+        let parsed = feeds::parse(&iss.raw.bytes, &iss.raw.url, &opts)
+            .map_err(|e| ProcessError::Parse(e.to_string()))?;
+        let a = assess(&parsed.forecast, &self.layers, &self.cfg, now)
+            .map_err(|e| ProcessError::Assess(e.to_string()))?;
+        let v = versioning::decide(
+            Some(&s.published()),
+            s.event_id.clone(),
+            BTreeMap::new(),
+            &self.cfg.service.sender,
+            now,
+            s.status,
+        )
+        .map_err(|e| ProcessError::Publish(e.to_string()))?
+        .ok_or_else(|| ProcessError::Publish(format!("{}: nothing to cancel", s.id)))?;
+        let reason = format!(
+            "no new forecast of {} for {} h while feed {} was healthy: the storm dissipated or left the feed",
+            s.event_name, self.cfg.service.expire_event_after_h, s.feed
+        );
+        let alert = self.new_alert(&a, &v, Some(s), &s.feed, None, Some(reason))?;
+        let id = alert.summary.id.clone();
+        self.store.publish_alert(&alert)?;
+        eprintln!(
+            "aviso: published {id} (Cancel: {} left the feed)",
+            s.event_name
+        );
+        Ok(id)
+    }
+
+    /// Serves the newest active Actual alert as the OGC API's hazard collections (none:
+    /// empty collections). Exercise and Test alerts are not "current".
+    pub fn refresh_current_alert(&self) {
+        let newest = self
+            .store
+            .alerts(&AlertFilter {
+                active_only: true,
+                ..AlertFilter::default()
+            })
+            .ok()
+            .and_then(|v| v.into_iter().next());
+        let Some(s) = newest else {
+            self.api.clear_alert();
+            return;
+        };
+        match self.store.alert(&s.id) {
+            Ok(Some(rec)) => match serde_json::from_str::<Value>(&rec.document) {
+                Ok(doc) => {
+                    if let Err(e) = self.api.set_alert(doc, &s.id) {
+                        eprintln!("aviso: ERROR: serving {} as the current alert: {e}", s.id);
+                    }
+                }
+                Err(e) => eprintln!("aviso: ERROR: stored document {} is not JSON: {e}", s.id),
+            },
+            Ok(None) => {}
+            Err(e) => eprintln!("aviso: ERROR: reading {}: {e}", s.id),
+        }
+    }
+}
+
+fn assessment_record(event_id: &str, a: &Assessment) -> AssessmentRecord {
+    AssessmentRecord {
+        event_id: event_id.to_string(),
+        event_name: a.forecast.storm.name.clone(),
+        reference_time: Some(a.forecast.reference_time),
+        max_level: a.event_level,
+        districts_on_ladder: a.levels.len(),
+        figures: json!({
+            "trigger": format!("{:?}", a.trigger.state),
+            "source": a.forecast.source.label(),
+            "origin": a.forecast.origin,
+        }),
+    }
+}
