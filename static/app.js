@@ -447,7 +447,9 @@
     try {
       let list;
       try {
-        list = (await getJSON('api/alerts')).alerts || [];
+        // Test and Exercise versions too, labelled TESTE / EXERCÍCIO: duty officers
+        // follow exercises on this map (the public Atom feed leaves them out).
+        list = (await getJSON('api/alerts?include_tests=true')).alerts || [];
         S.alertsError = false;
       } catch (e) {
         S.alertsError = true;
@@ -465,7 +467,10 @@
       const changed = isPoll && before.get(S.eventId) !== (mine && mine.id);
       if (!isPoll || changed) {
         await loadEvent(S.eventId, changed);
-        if (changed) setStatus(t('new_issuance') + ': ' + (mine ? mine.event_name + ' v' + mine.version : S.eventId) + ' — ' + nowText());
+        const lv = S.versions[S.versions.length - 1];
+        if (changed && lv) {
+          setStatus(t('new_issuance') + ': ' + lv.event_name + ' v' + lv.version + ' (' + (t('msg_types')[lv.msg_type] || lv.msg_type) + ') — ' + nowText());
+        }
       }
       if (!changed) setStatus(t('updated') + ' ' + nowText());
     } finally {
@@ -479,7 +484,8 @@
 
   /** The event shown first: the highest level, then the latest sent. */
   function pickEvent(list) {
-    const sorted = list.slice().sort((a, b) =>
+    const actual = (a) => (a.status === 'Actual' ? 1 : 0);
+    const sorted = list.slice().sort((a, b) => (actual(b) - actual(a)) ||
       (levelRank(b.max_level) - levelRank(a.max_level)) || String(b.sent).localeCompare(String(a.sent)));
     return sorted.length ? sorted[0].event_id : null;
   }
@@ -946,7 +952,7 @@
       badge(a.max_level),
       el('span', { class: 'ev-name', text: a.event_name || a.event_id }),
       statusTag(a.status),
-      el('span', { class: 'ev-meta' }, (t('hazards')[a.hazard] || a.hazard) + ' · v' + a.version, el('br'), fmtTime(a.sent, true)))));
+      el('span', { class: 'ev-meta' }, (t('hazards')[a.hazard] || a.hazard) + ' · v' + a.version, el('br'), fmtTime(issuedAt(a), true)))));
     }
   }
 
@@ -982,13 +988,18 @@
     renderDownloads(s);
   }
 
+  /** The time that names an issuance: the forecast's reference time (what forecasters
+   *  and the table call "the 06 UTC forecast"), else when it was sent. A replay sends
+   *  old forecasts now, so only the reference time tells its versions apart. */
+  function issuedAt(v) { return v.reference_time || v.sent; }
+
   function renderTimeline() {
     const box = $('timeline');
     box.replaceChildren();
     const vs = S.versions;
     if (!vs.length) return;
     const idx = Math.max(0, vs.findIndex((v) => v.id === S.alertId));
-    const label = (v) => 'v' + v.version + ' · ' + fmtTime(v.sent, true) + ' · ' + levelName(v.max_level) +
+    const label = (v) => 'v' + v.version + ' · ' + fmtTime(issuedAt(v), true) + ' · ' + levelName(v.max_level) +
       (v.msg_type === 'Cancel' ? ' · ' + t('msg_types').Cancel : '');
     if (vs.length > 16) {
       // Many issuances (a replayed season): a slider instead of a wall of buttons.
@@ -1003,7 +1014,7 @@
         type: 'button', 'aria-pressed': String(i === idx), 'data-alert': v.id, title: label(v),
         style: { borderBottomColor: levelColour(v.max_level) },
         onclick: () => selectVersion(v.id),
-      }, 'v' + v.version + ' ' + fmtTime(v.sent, true)));
+      }, 'v' + v.version + ' ' + fmtTime(issuedAt(v), true)));
     });
   }
 
