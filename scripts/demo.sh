@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# The demo: assess the real Météo-France RSMC La Réunion forecast for cyclone Freddy
-# (issued 2023-03-10) on the Mozambique layers, print the duty officer's table and write
-# the GeoJSON alert; then replay Freddy's whole best track (IBTrACS) as 6-hourly
-# issuances and summarise how early each district was warned. Outputs go to out/.
+# The demo: set-up, a release build, then
+#  1. the real Météo-France RSMC La Réunion forecast for cyclone Freddy (issued 2023-03-10)
+#     assessed on the Mozambique layers: the duty officer's table, and the GeoJSON alert in
+#     out/freddy_2023-03-10T04Z.geojson;
+#  2. the service (`aviso serve --demo`): Freddy's best track replayed as if live through a
+#     local feed, one 6-hourly issuance every 2 s, so the Alert, its Updates and the Cancel
+#     appear within a minute (CAP status Exercise). Open http://127.0.0.1:8080/ (map),
+#     /api/alerts?include_tests=true, /readyz, /metrics. Ctrl-C stops it.
+# AVISO_DEMO_PORT changes the port; AVISO_DEMO_SECONDS stops the service after that long.
 # Data: ../shared/data beside this repository, or AVISO_DATA_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,8 +21,12 @@ mkdir -p out
 ./target/release/aviso assess \
   --forecast "$AVISO_DATA_DIR/forecast-samples/meteofrance_rsmc_reunion_CMRSTRACK_SWI07_20222023_FREDDY_2023-03-10T00Z.json" \
   --layers layers --format table --out out/freddy_2023-03-10T04Z.geojson
-./target/release/aviso replay \
-  --track "$AVISO_DATA_DIR/tracks/ibtracs_v04r01_last3years_moz_region_2022-2025.csv" \
-  --storm FREDDY --season 2023 --layers layers --out out/replay-freddy
 echo
-echo "demo: alert out/freddy_2023-03-10T04Z.geojson (open it in QGIS), replay summary out/replay-freddy/summary.csv"
+PORT=${AVISO_DEMO_PORT:-8080}
+echo "demo: the service on http://127.0.0.1:$PORT/ replays Freddy (Ctrl-C to stop)"
+if [ -n "${AVISO_DEMO_SECONDS:-}" ]; then
+  timeout --signal=TERM "$AVISO_DEMO_SECONDS" \
+    ./target/release/aviso serve --demo --listen "127.0.0.1:$PORT" || [ $? -eq 124 ]
+else
+  exec ./target/release/aviso serve --demo --listen "127.0.0.1:$PORT"
+fi

@@ -2,15 +2,16 @@
 # Installs what aviso needs on Debian/Ubuntu (only what is missing; a no-op when all is
 # there). Uses sudo when not root.
 #   scripts/setup.sh           build needs: C toolchain, pkg-config, GDAL headers
-#   scripts/setup.sh test      plus gdal-bin (ogrinfo) and libxml2-utils (xmllint), used by the tests,
+#   scripts/setup.sh test      plus gdal-bin (ogrinfo), libxml2-utils (xmllint), python3-aiosmtpd
+#                              (a real SMTP server) and openssl (its test certificates), used by the tests,
 #                              and for the web map's browser test chromium, node/npm and
 #                              tests/web's npm packages (playwright-core, pinned in its lock file)
 set -euo pipefail
-want=(build-essential pkg-config libgdal-dev ca-certificates curl)
+want=(build-essential pkg-config libgdal-dev libsqlite3-dev ca-certificates curl)
 web=
 for g in "$@"; do case $g in
   build) ;;
-  test)  want+=(gdal-bin libxml2-utils chromium); web=1
+  test)  want+=(gdal-bin libxml2-utils python3-aiosmtpd openssl chromium); web=1
          # Debian's nodejs + npm only when no node is installed: a NodeSource nodejs
          # already bundles npm and conflicts with Debian's npm package.
          command -v node >/dev/null || want+=(nodejs npm) ;;

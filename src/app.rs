@@ -358,14 +358,16 @@ pub fn replay_cmd(a: ReplayArgs) -> Result<()> {
 pub fn check_config_cmd(config: Option<PathBuf>, layers: Option<PathBuf>) -> Result<()> {
     let cfg = load_config(config.as_deref())?;
     eprintln!(
-        "aviso: configuration OK ({}; thresholds {:?} kt; {} level rules; trigger: {})",
+        "aviso: configuration OK ({}; thresholds {:?} kt; {} level rules; trigger: {}; {} feed(s), {} enabled)",
         config
             .as_ref()
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| "embedded default".into()),
         cfg.hazard.thresholds_kt,
         cfg.levels.rule.len(),
-        cfg.trigger.version
+        cfg.trigger.version,
+        cfg.feeds.len(),
+        cfg.feeds.iter().filter(|f| f.enabled).count()
     );
     if let Some(l) = layers {
         load_indexed_layers(&l, &cfg)?;

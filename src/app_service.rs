@@ -44,7 +44,7 @@ struct Service {
     pipeline: Arc<Pipeline>,
     status: Arc<ServiceStatus>,
     api: Arc<ApiState>,
-    listen: std::net::SocketAddr,
+    listener: Option<tokio::net::TcpListener>,
     /// The demo's replay feed, served beside the API.
     demo: Option<(tokio::net::TcpListener, Arc<demo::Replay>)>,
 }
@@ -69,7 +69,9 @@ fn data_dir_of(layers: &Path) -> Result<PathBuf> {
     Ok(m.data_dir)
 }
 
-async fn build(a: &ServeArgs) -> Result<Service> {
+/// `bind`: bind the API listener now (serve), so links carry the real port even when
+/// the config asks for port 0.
+async fn build(a: &ServeArgs, bind: bool) -> Result<Service> {
     let mut cfg = load_config(a.config.as_deref())?;
     if let Some(l) = &a.listen {
         cfg.service.listen = l.clone();
@@ -135,11 +137,20 @@ async fn build(a: &ServeArgs) -> Result<Service> {
     if let Some(d) = &a.data_dir {
         cfg.service.data_dir = d.display().to_string();
     }
-    let listen: std::net::SocketAddr = cfg
+    let mut listen: std::net::SocketAddr = cfg
         .service
         .listen
         .parse()
         .with_context(|| format!("service.listen {:?}", cfg.service.listen))?;
+    let listener = if bind {
+        let l = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("listening on {listen}"))?;
+        listen = l.local_addr()?;
+        Some(l)
+    } else {
+        None
+    };
 
     let layers = Arc::new(
         tokio::task::block_in_place(|| load_indexed_layers(&layers_path, &cfg))
@@ -193,7 +204,7 @@ async fn build(a: &ServeArgs) -> Result<Service> {
         pipeline,
         status,
         api,
-        listen,
+        listener,
         demo: demo_feed,
     })
 }
@@ -201,7 +212,7 @@ async fn build(a: &ServeArgs) -> Result<Service> {
 /// Finishes what a previous process left pending (a kill mid-cycle) before anything new.
 async fn recover(p: &Arc<Pipeline>) -> Result<()> {
     let p2 = Arc::clone(p);
-    let (n, published) = tokio::task::spawn_blocking(move || {
+    let (n, published, _failed) = tokio::task::spawn_blocking(move || {
         p2.restore_discovered();
         p2.process_pending()
     })
@@ -218,7 +229,7 @@ async fn recover(p: &Arc<Pipeline>) -> Result<()> {
 /// `aviso serve`.
 pub fn serve_cmd(a: ServeArgs) -> Result<()> {
     runtime()?.block_on(async move {
-        let svc = build(&a).await?;
+        let svc = build(&a, true).await?;
         if let Some((listener, replay)) = svc.demo {
             tokio::spawn(async move {
                 if let Err(e) = axum::serve(listener, demo::router(replay)).await {
@@ -226,9 +237,7 @@ pub fn serve_cmd(a: ServeArgs) -> Result<()> {
                 }
             });
         }
-        let listener = tokio::net::TcpListener::bind(svc.listen)
-            .await
-            .with_context(|| format!("listening on {}", svc.listen))?;
+        let listener = svc.listener.context("no API listener")?;
         let addr = listener.local_addr()?;
         recover(&svc.pipeline).await?;
         svc.status.set_ready();
@@ -275,7 +284,7 @@ pub fn run_once_cmd(a: ServeArgs) -> Result<std::process::ExitCode> {
         bail!("run-once has no demo: use `aviso serve --demo`");
     }
     runtime()?.block_on(async move {
-        let svc = build(&a).await?;
+        let svc = build(&a, false).await?;
         recover(&svc.pipeline).await?;
         let mut feeds: Vec<&FeedConfig> = svc.cfg.feeds.iter().filter(|f| f.enabled).collect();
         feeds.sort_by_key(|f| f.kind != FeedKind::Gdacs);

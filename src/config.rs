@@ -435,6 +435,18 @@ mod tests {
     }
 
     #[test]
+    fn the_example_site_config_is_valid() {
+        let c = Config::from_toml(
+            include_str!("../config/service.example.toml"),
+            "config/service.example.toml",
+        )
+        .unwrap();
+        assert_eq!(c.feeds.len(), 4);
+        assert_eq!(c.feeds.iter().filter(|f| f.is_template()).count(), 2);
+        assert_eq!(c.service.listen, "0.0.0.0:8080");
+    }
+
+    #[test]
     fn a_storm_template_needs_a_gdacs_feed_and_ibtracs_is_refused() {
         let t = "[[feed]]\nname = \"rsmc\"\nkind = \"rsmc-reunion\"\nurl = \"https://x.test/{name}.json\"\nschedule = \"0 0 * * * *\"\n";
         let e = Config::from_toml(t, "a.toml").unwrap_err().to_string();

@@ -18,6 +18,7 @@ pub mod feeds;
 pub mod hazard;
 pub mod layers;
 pub mod metrics;
+pub mod notify;
 pub mod pipeline;
 pub mod raster;
 pub mod replay;

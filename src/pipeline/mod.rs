@@ -193,9 +193,10 @@ impl Pipeline {
             self.fetch_one(&key, &url, &mut report).await;
         }
         let processed = self.blocking(|p| Ok(p.process_pending())).await;
-        if let Ok((n, published)) = processed {
+        if let Ok((n, published, failed)) = processed {
             report.processed = n;
             report.published = published;
+            report.failed.extend(failed);
         }
         if report.failed.is_empty() {
             let name = feed.name.clone();
@@ -294,16 +295,17 @@ impl Pipeline {
     /// Processes every pending issuance, oldest first; returns how many and the ids of
     /// the versions published. Blocking. Failures are recorded on the issuance and the
     /// feed; they do not stop the others.
-    pub fn process_pending(&self) -> (usize, Vec<String>) {
+    pub fn process_pending(&self) -> (usize, Vec<String>, Vec<String>) {
         let _guard = self.process_lock.lock().unwrap_or_else(|e| e.into_inner());
         let pending = match self.store.pending_issuances() {
             Ok(p) => p,
             Err(e) => {
                 eprintln!("aviso: ERROR: reading pending issuances: {e}");
-                return (0, Vec::new());
+                return (0, Vec::new(), vec![format!("store: {e}")]);
             }
         };
         let mut published = Vec::new();
+        let mut failed = Vec::new();
         let n = pending.len();
         for iss in pending {
             match self.process_issuance(&iss) {
@@ -311,12 +313,14 @@ impl Pipeline {
                 Err(ProcessError::Store(e)) => {
                     // Left pending: the next cycle (or restart) tries again.
                     eprintln!("aviso: ERROR: issuance {} of {}: {e}", iss.id, iss.raw.feed);
+                    failed.push(format!("{}: issuance {}: {e}", iss.raw.feed, iss.id));
                 }
                 Err(e) => {
                     eprintln!(
                         "aviso: feed {} degraded: issuance {} ({}): {e}",
                         iss.raw.feed, iss.id, iss.raw.url
                     );
+                    failed.push(format!("{}: issuance {}: {e}", iss.raw.feed, iss.id));
                     if let Err(se) =
                         self.store
                             .fail_issuance(iss.id, &iss.raw.feed, e.kind(), &e.to_string())
@@ -330,7 +334,7 @@ impl Pipeline {
             }
         }
         self.refresh_current_alert();
-        (n, published)
+        (n, published, failed)
     }
 
     fn process_issuance(&self, iss: &StoredIssuance) -> Result<Vec<String>, ProcessError> {

@@ -7,6 +7,7 @@
 //! backend for several replicas implements the same trait; what it must guarantee is
 //! written on each method (the atomic ones say so).
 
+pub mod notify;
 pub mod sqlite;
 
 use chrono::{DateTime, Utc};

@@ -22,11 +22,14 @@ use super::{
 };
 use crate::alerts::versioning::{CapStatus, MsgType};
 
+mod notify;
+
 /// The schema, one entry per version. Never edit a released entry: add a new one.
-pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "issuances, feeds, assessments, events, alerts, runs",
-    r#"
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "issuances, feeds, assessments, events, alerts, runs",
+        r#"
 CREATE TABLE feeds (
     name TEXT PRIMARY KEY,
     state TEXT NOT NULL CHECK (state IN ('unknown', 'ok', 'degraded')),
@@ -101,7 +104,13 @@ CREATE TABLE runs (
     detail TEXT NOT NULL DEFAULT '{}'
 );
 "#,
-)];
+    ),
+    (
+        2,
+        "subscribers and the notification outbox",
+        notify::MIGRATION_2,
+    ),
+];
 
 /// Readers: the API serves from these while the pipeline holds the writer.
 const READERS: usize = 4;

@@ -1,0 +1,413 @@
+//! Configuration of subscriber notifications (`[notify]`): selection, texts, the three
+//! channels and the outbox worker. Parsed strictly (unknown keys are errors); secrets are
+//! never here, only the NAMES of the environment variables that hold them.
+//!
+//! Pure: serde types and checks; must not do I/O or depend on tokio, reqwest or lettre.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::alerts::levels::Level;
+use crate::notify::message::MessageOptions;
+use crate::notify::select::SelectOptions;
+
+#[derive(Debug, Error, PartialEq)]
+#[error("[notify] {key}: expected {expected}, found {found}")]
+pub struct NotifyConfigError {
+    pub key: String,
+    pub expected: String,
+    pub found: String,
+}
+
+/// `[notify]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifyConfig {
+    /// Hours between two messages about an unchanged level (reminders), > 0.
+    pub repeat_interval_h: f64,
+    /// Lowest level whose unchanged state is repeated (green, yellow, orange, red).
+    pub reminder_min_level: Level,
+    pub message: MessageOptions,
+    pub email: EmailConfig,
+    pub sms: SmsConfig,
+    pub webhook: WebhookConfig,
+    pub outbox: OutboxConfig,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        let s = SelectOptions::default();
+        NotifyConfig {
+            repeat_interval_h: s.repeat_interval.num_minutes() as f64 / 60.0,
+            reminder_min_level: s.reminder_min_level,
+            message: MessageOptions::default(),
+            email: EmailConfig::default(),
+            sms: SmsConfig::default(),
+            webhook: WebhookConfig::default(),
+            outbox: OutboxConfig::default(),
+        }
+    }
+}
+
+impl NotifyConfig {
+    /// The selection settings.
+    pub fn select_options(&self) -> SelectOptions {
+        SelectOptions {
+            repeat_interval: chrono::Duration::minutes(
+                (self.repeat_interval_h * 60.0).round() as i64
+            ),
+            reminder_min_level: self.reminder_min_level,
+        }
+    }
+
+    /// Checks the numbers that serde cannot.
+    pub fn validate(&self) -> Result<(), NotifyConfigError> {
+        let bad = |key: &str, expected: &str, found: String| NotifyConfigError {
+            key: key.into(),
+            expected: expected.into(),
+            found,
+        };
+        let positive = |key: &str, v: f64| {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(bad(key, "a number > 0", v.to_string()))
+            }
+        };
+        positive("repeat_interval_h", self.repeat_interval_h)?;
+        positive("email.timeout_s", self.email.timeout_s)?;
+        positive("sms.timeout_s", self.sms.timeout_s)?;
+        positive("webhook.timeout_s", self.webhook.timeout_s)?;
+        positive("outbox.backoff_initial_s", self.outbox.backoff_initial_s)?;
+        positive("outbox.backoff_max_s", self.outbox.backoff_max_s)?;
+        positive("outbox.lease_s", self.outbox.lease_s)?;
+        positive("outbox.poll_interval_s", self.outbox.poll_interval_s)?;
+        for (k, r) in [
+            ("outbox.rate.email", &self.outbox.rate.email),
+            ("outbox.rate.sms", &self.outbox.rate.sms),
+            ("outbox.rate.webhook", &self.outbox.rate.webhook),
+        ] {
+            positive(&format!("{k}.per_second"), r.per_second)?;
+            if r.burst < 1 {
+                return Err(bad(
+                    &format!("{k}.burst"),
+                    "at least 1",
+                    r.burst.to_string(),
+                ));
+            }
+        }
+        if self.outbox.max_attempts < 1 {
+            return Err(bad(
+                "outbox.max_attempts",
+                "at least 1",
+                self.outbox.max_attempts.to_string(),
+            ));
+        }
+        if !(1..=10).contains(&self.message.sms_max_segments) {
+            return Err(bad(
+                "message.sms_max_segments",
+                "1 to 10",
+                self.message.sms_max_segments.to_string(),
+            ));
+        }
+        let base = &self.message.base_url;
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(bad(
+                "message.base_url",
+                "an http(s) URL",
+                format!("{base:?}"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpSecurity {
+    /// Plain SMTP, no TLS (a relay on the same host or network only).
+    None,
+    /// Plain connection upgraded with STARTTLS (RFC 3207), required: port 587.
+    Starttls,
+    /// TLS from the first byte (RFC 8314 "implicit TLS"): port 465.
+    Tls,
+}
+
+/// `[notify.email]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailConfig {
+    /// Send e-mail at all.
+    pub enabled: bool,
+    /// SMTP server host name (also the name its TLS certificate must carry).
+    pub host: String,
+    /// SMTP port (587 for STARTTLS submission, 465 for TLS, 25 for a plain relay).
+    pub port: u16,
+    pub security: SmtpSecurity,
+    /// Name of the environment variable holding the SMTP user name (no login if unset).
+    pub username_env: Option<String>,
+    /// Name of the environment variable holding the SMTP password.
+    pub password_env: Option<String>,
+    /// The From header, e.g. "aviso INGD <alertas@example.org>".
+    pub from: String,
+    /// Optional Reply-To header.
+    pub reply_to: Option<String>,
+    /// Seconds to wait for the server at each step.
+    pub timeout_s: f64,
+    /// PEM file of an extra CA certificate to trust (a private relay); none by default.
+    pub ca_cert_pem: Option<String>,
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        EmailConfig {
+            enabled: false,
+            host: "localhost".into(),
+            port: 587,
+            security: SmtpSecurity::Starttls,
+            username_env: None,
+            password_env: None,
+            from: "aviso <aviso@localhost>".into(),
+            reply_to: None,
+            timeout_s: 30.0,
+            ca_cert_pem: None,
+        }
+    }
+}
+
+/// Ready-made SMS gateway profiles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmsProfile {
+    /// Everything from `method`, `body_format`, `body_template`, `auth_header`,
+    /// `status_path`, `id_path`.
+    Generic,
+    /// Africa's Talking-style: form POST `username, to, message, from` with an `apiKey`
+    /// header; answer `SMSMessageData.Recipients[].status` / `messageId`.
+    AfricasTalking,
+    /// Twilio-style: form POST `To, From, Body` to
+    /// `{url}/2010-04-01/Accounts/{account}/Messages.json` with HTTP basic auth
+    /// (account, token); answer `sid`, `status`.
+    Twilio,
+}
+
+/// How the generic profile encodes its body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BodyFormat {
+    /// `application/x-www-form-urlencoded`; placeholders are percent-encoded.
+    Form,
+    /// `application/json`; placeholders are JSON-escaped (write them inside quotes).
+    Json,
+}
+
+/// `[notify.sms]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmsConfig {
+    /// Send SMS at all.
+    pub enabled: bool,
+    pub profile: SmsProfile,
+    /// Generic: the full URL. Africa's Talking: the messaging URL. Twilio: the API base
+    /// (the path is added).
+    pub url: String,
+    /// Generic: HTTP method (POST or PUT).
+    pub method: String,
+    /// Generic: body encoding.
+    pub body_format: BodyFormat,
+    /// Generic: the body with `{to}`, `{text}`, `{from}` and `{id}` (idempotency key).
+    pub body_template: String,
+    /// Sender id or number (`{from}`); empty: the gateway's default.
+    pub from: String,
+    /// Africa's Talking: the account user name. Twilio: the account SID.
+    pub account: String,
+    /// Generic: name of the auth header (e.g. "Authorization").
+    pub auth_header: String,
+    /// Name of the environment variable holding the secret: the generic auth header's
+    /// whole value, Africa's Talking's API key, or Twilio's auth token.
+    pub auth_env: Option<String>,
+    /// Generic: where the delivery status is in the JSON answer ("a.b[0].c"; `[]` = first).
+    pub status_path: Option<String>,
+    /// Generic: where the gateway's message id is.
+    pub id_path: Option<String>,
+    /// Statuses that mean "accepted" (case-insensitive); empty: any 2xx answer is.
+    pub accepted_statuses: Vec<String>,
+    /// Send `Idempotency-Key: <key>` with each request (gateways that honour it drop a
+    /// resent message).
+    pub idempotency_header: bool,
+    /// Seconds for the whole request.
+    pub timeout_s: f64,
+}
+
+impl Default for SmsConfig {
+    fn default() -> Self {
+        SmsConfig {
+            enabled: false,
+            profile: SmsProfile::Generic,
+            url: String::new(),
+            method: "POST".into(),
+            body_format: BodyFormat::Json,
+            body_template: r#"{"to":"{to}","text":"{text}","from":"{from}","reference":"{id}"}"#
+                .into(),
+            from: String::new(),
+            account: String::new(),
+            auth_header: "Authorization".into(),
+            auth_env: None,
+            status_path: None,
+            id_path: None,
+            accepted_statuses: Vec::new(),
+            idempotency_header: true,
+            timeout_s: 30.0,
+        }
+    }
+}
+
+/// `[notify.webhook]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookConfig {
+    /// Send webhooks at all.
+    pub enabled: bool,
+    /// Name of the environment variable holding the HMAC-SHA256 signing secret.
+    pub secret_env: String,
+    /// Seconds for the whole request.
+    pub timeout_s: f64,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            enabled: false,
+            secret_env: "AVISO_WEBHOOK_SECRET".into(),
+            timeout_s: 15.0,
+        }
+    }
+}
+
+/// A token bucket: `per_second` sustained, `burst` at once.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// Messages per second, sustained (> 0).
+    pub per_second: f64,
+    /// Messages that may go at once after a quiet spell (>= 1).
+    pub burst: u32,
+}
+
+/// `[notify.outbox.rate]`: one bucket per channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChannelRates {
+    pub email: RateLimit,
+    pub sms: RateLimit,
+    pub webhook: RateLimit,
+}
+
+impl Default for ChannelRates {
+    /// E-mail 10/s (a small relay's comfortable pace), SMS 5/s (a common default for HTTP
+    /// SMS APIs' per-account limits), webhooks 20/s.
+    fn default() -> Self {
+        ChannelRates {
+            email: RateLimit {
+                per_second: 10.0,
+                burst: 20,
+            },
+            sms: RateLimit {
+                per_second: 5.0,
+                burst: 10,
+            },
+            webhook: RateLimit {
+                per_second: 20.0,
+                burst: 40,
+            },
+        }
+    }
+}
+
+/// `[notify.outbox]`: the delivery worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboxConfig {
+    /// Attempts before a message is given up (marked failed), >= 1.
+    pub max_attempts: u32,
+    /// Seconds before the first retry; doubled at each retry (exponential backoff).
+    pub backoff_initial_s: f64,
+    /// Longest wait between two attempts, seconds.
+    pub backoff_max_s: f64,
+    /// Seconds a claimed message stays reserved by a worker; after that a crashed
+    /// worker's claim lapses and the message is retried with the same idempotency key.
+    pub lease_s: f64,
+    /// Seconds between two looks at the outbox when it is idle.
+    pub poll_interval_s: f64,
+    /// Messages claimed at once.
+    pub batch: u32,
+    pub rate: ChannelRates,
+}
+
+impl Default for OutboxConfig {
+    /// 8 attempts from 30 s doubling to at most 1 h: about 2 h of retries in all, which
+    /// rides out a gateway outage without sending a 6-hourly alert after the next one.
+    fn default() -> Self {
+        OutboxConfig {
+            max_attempts: 8,
+            backoff_initial_s: 30.0,
+            backoff_max_s: 3600.0,
+            lease_s: 120.0,
+            poll_interval_s: 2.0,
+            batch: 50,
+            rate: ChannelRates::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize)]
+    struct Wrapper {
+        notify: NotifyConfig,
+    }
+
+    #[test]
+    fn the_example_file_parses_to_the_defaults() {
+        let text = include_str!("../../config/notify.example.toml");
+        // Every key is commented out in the example: uncomment them and parse.
+        let uncommented: String = text
+            .lines()
+            .map(|l| {
+                l.strip_prefix("# ")
+                    .filter(|r| !r.starts_with(' ') && looks_like_toml(r))
+                    .unwrap_or(l)
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let keys = uncommented
+            .lines()
+            .filter(|l| !l.starts_with('#') && l.contains(" = "))
+            .count();
+        assert!(
+            keys >= 30,
+            "only {keys} keys uncommented: the test would prove little"
+        );
+        let w: Wrapper = toml::from_str(&uncommented).expect("the example parses");
+        assert_eq!(w.notify, NotifyConfig::default());
+        w.notify.validate().expect("the defaults are valid");
+    }
+
+    fn looks_like_toml(line: &str) -> bool {
+        line.starts_with('[')
+            || line
+                .split_once(" = ")
+                .is_some_and(|(k, _)| !k.contains(' '))
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_numbers_are_refused() {
+        assert!(toml::from_str::<NotifyConfig>("repeat_interval = 3").is_err());
+        let c: NotifyConfig = toml::from_str("repeat_interval_h = 0").unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("repeat_interval_h") && e.contains("> 0"), "{e}");
+    }
+}

@@ -1,0 +1,182 @@
+//! Persistence of subscribers and the notification outbox, behind [`NotifyStore`] (kept
+//! apart from [`super::Store`] so the two grow independently; the SQLite store implements
+//! both).
+//!
+//! The outbox is what makes delivery exactly-once as far as a gateway's idempotency
+//! allows: every message is written (with its unique idempotency key) BEFORE any send; a
+//! worker claims due messages under a lease, sends, and records the attempt; a claim whose
+//! worker died lapses and the message is sent again with the same key.
+//!
+//! An adapter at the edge: must not depend on the pipeline, the API or the channels.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::StoreError;
+use crate::alerts::levels::Level;
+use crate::notify::outbound::{Outbound, Planned};
+use crate::notify::select::{LastSent, NoticeKind};
+use crate::notify::subscriber::{ChannelKind, Subscriber};
+
+/// A stored subscriber.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredSubscriber {
+    pub subscriber: Subscriber,
+    /// Secret of the `/unsubscribe?token=` link (random, made by the store).
+    pub unsubscribe_token: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportReport {
+    pub created: usize,
+    pub updated: usize,
+}
+
+/// Where an outbox message stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxState {
+    /// Waiting for its next attempt.
+    Pending,
+    /// Claimed by a worker until its lease ends.
+    Sending,
+    Delivered,
+    /// Given up: a permanent refusal, or the last attempt failed.
+    Failed,
+}
+
+impl OutboxState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxState::Pending => "pending",
+            OutboxState::Sending => "sending",
+            OutboxState::Delivered => "delivered",
+            OutboxState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<OutboxState> {
+        [
+            OutboxState::Pending,
+            OutboxState::Sending,
+            OutboxState::Delivered,
+            OutboxState::Failed,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+    }
+}
+
+/// One outbox message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub message: Outbound,
+    pub event_id: String,
+    pub alert_id: String,
+    pub version: u32,
+    pub notice: NoticeKind,
+    /// The level told (`None` for an all-clear).
+    pub level: Option<Level>,
+    pub state: OutboxState,
+    /// Attempts started so far (a claim counts one).
+    pub attempts: u32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub lease_until: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub gateway_id: Option<String>,
+    pub last_error: Option<String>,
+}
+
+/// How one attempt ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum AttemptOutcome {
+    Delivered {
+        gateway_id: Option<String>,
+        status: String,
+    },
+    /// Failed, tried again at `next_attempt_at`.
+    Retry {
+        status_code: Option<u16>,
+        error: String,
+        next_attempt_at: DateTime<Utc>,
+    },
+    /// Failed for good.
+    Failed {
+        status_code: Option<u16>,
+        error: String,
+    },
+}
+
+/// One recorded attempt with the far end's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptRecord {
+    pub outbox_id: i64,
+    pub attempt: u32,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub outcome: AttemptOutcome,
+}
+
+/// Subscribers and the outbox.
+pub trait NotifyStore: Send + Sync {
+    /// Creates a subscriber (with a fresh unsubscribe token); `false` when the id exists.
+    fn create_subscriber(&self, s: &Subscriber, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Replaces a subscriber's data (the token stays); `false` when the id is unknown.
+    fn update_subscriber(&self, s: &Subscriber, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    fn subscriber(&self, id: &str) -> Result<Option<StoredSubscriber>, StoreError>;
+    /// All subscribers in id order (only active ones when `active_only`).
+    fn subscribers(&self, active_only: bool) -> Result<Vec<StoredSubscriber>, StoreError>;
+    /// Sets `active = false`; `false` when the id is unknown.
+    fn deactivate_subscriber(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// The opt-out link: deactivates the subscriber holding `token`; their id, if any.
+    fn unsubscribe_token(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError>;
+    /// The SMS "STOP" reply: deactivates every subscriber with this E.164 number; their ids.
+    fn unsubscribe_phone(&self, e164: &str, now: DateTime<Utc>) -> Result<Vec<String>, StoreError>;
+    /// Creates or updates every subscriber, in ONE transaction (all or nothing).
+    fn import_subscribers(
+        &self,
+        subs: &[Subscriber],
+        now: DateTime<Utc>,
+    ) -> Result<ImportReport, StoreError>;
+
+    /// Per subscriber, the latest message planned for `event_id` at a version below
+    /// `before_version` (failed ones excluded: they did not reach the subscriber).
+    fn last_sent(
+        &self,
+        event_id: &str,
+        before_version: u32,
+    ) -> Result<BTreeMap<String, LastSent>, StoreError>;
+    /// Writes planned messages, due at `now`, in ONE transaction; a message whose
+    /// idempotency key is already there is skipped. Returns how many were new.
+    fn enqueue(&self, planned: &[Planned], now: DateTime<Utc>) -> Result<usize, StoreError>;
+    /// Claims up to `limit` due messages for `lease_s` seconds: pending ones whose time has
+    /// come, and sending ones whose lease has lapsed (their worker died). Each claim counts
+    /// an attempt.
+    fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease_s: f64,
+        limit: u32,
+    ) -> Result<Vec<OutboxRow>, StoreError>;
+    /// Records an attempt and moves the message on (delivered, pending again, failed).
+    fn record_attempt(&self, attempt: &AttemptRecord) -> Result<(), StoreError>;
+    /// The soonest `next_attempt_at` of a pending message, or lease end of a sending one.
+    fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// Messages of an event (all events when `None`), in id order.
+    fn outbox(&self, event_id: Option<&str>) -> Result<Vec<OutboxRow>, StoreError>;
+    fn attempts(&self, outbox_id: i64) -> Result<Vec<AttemptRecord>, StoreError>;
+    /// (channel, state) -> messages, for `/metrics`.
+    fn outbox_counts(&self) -> Result<Vec<(ChannelKind, OutboxState, i64)>, StoreError>;
+}
