@@ -3,12 +3,18 @@
 # there). Uses sudo when not root.
 #   scripts/setup.sh           build needs: C toolchain, pkg-config, GDAL headers
 #   scripts/setup.sh test      plus gdal-bin (ogrinfo), libxml2-utils (xmllint), python3-aiosmtpd
-#                              (a real SMTP server) and openssl (its test certificates), used by the tests
+#                              (a real SMTP server) and openssl (its test certificates), used by the tests,
+#                              and for the web map's browser test chromium, node/npm and
+#                              tests/web's npm packages (playwright-core, pinned in its lock file)
 set -euo pipefail
 want=(build-essential pkg-config libgdal-dev libsqlite3-dev ca-certificates curl)
+web=
 for g in "$@"; do case $g in
   build) ;;
-  test)  want+=(gdal-bin libxml2-utils python3-aiosmtpd openssl) ;;
+  test)  want+=(gdal-bin libxml2-utils python3-aiosmtpd openssl chromium); web=1
+         # Debian's nodejs + npm only when no node is installed: a NodeSource nodejs
+         # already bundles npm and conflicts with Debian's npm package.
+         command -v node >/dev/null || want+=(nodejs npm) ;;
   *) echo "setup.sh: unknown group '$g' (expected: build, test)" >&2; exit 2 ;;
 esac; done
 SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
@@ -20,6 +26,12 @@ if ((${#missing[@]})); then
   echo "setup.sh: installing ${missing[*]}" >&2
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# The browser test's npm packages (tests/web/package-lock.json), when not installed yet.
+web_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/web"
+if [ -n "$web" ] && [ ! -d "$web_dir/node_modules/playwright-core" ]; then
+  echo "setup.sh: npm ci in tests/web (playwright-core for the web map test)" >&2
+  (cd "$web_dir" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 if ! command -v cargo >/dev/null; then
   [ -x "$HOME/.cargo/bin/cargo" ] || {

@@ -6,6 +6,7 @@
 pub mod alerts;
 pub mod health;
 pub mod ogc;
+pub mod web;
 
 use std::sync::{Arc, RwLock};
 
@@ -168,7 +169,8 @@ where
 /// The API's routes over `state`. A function, so tests call it without a socket.
 pub fn router(state: Arc<ApiState>) -> Router {
     Router::new()
-        .route("/", get(ogc::landing))
+        // `/` is content-negotiated there: the map for browsers, the landing page otherwise.
+        .merge(web::web_router(web::MapConfig::default()))
         .route("/conformance", get(ogc::conformance))
         .route("/api", get(ogc::api_document))
         .route("/collections", get(ogc::collections))

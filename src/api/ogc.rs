@@ -570,6 +570,7 @@ pub(crate) async fn landing(
                 link(format!("{base}/api"), "service-desc", MEDIA_OPENAPI, "The API definition (OpenAPI 3.0)"),
                 link(format!("{base}/conformance"), "conformance", MEDIA_JSON, "Conformance classes"),
                 link(format!("{base}/collections"), "data", MEDIA_JSON, "The collections"),
+                link(format!("{base}/?f=html"), "alternate", "text/html", "The alert map (HTML)"),
             ],
         }),
     ))
