@@ -67,6 +67,9 @@ pub struct Config {
     /// The scheduled service (`aviso serve`, `aviso run-once`).
     #[serde(default)]
     pub service: ServiceConfig,
+    /// The web map (`[map]`).
+    #[serde(default)]
+    pub map: MapSettings,
     /// HTTP client of every feed (`[http]`): timeouts, retries, size cap, User-Agent.
     #[serde(default)]
     pub http: crate::feeds::fetch::HttpConfig,
@@ -121,6 +124,7 @@ impl Config {
             .map_err(|e| inv(e.to_string()))?;
         self.service.validate().map_err(&inv)?;
         self.http.validate().map_err(&inv)?;
+        self.map.validate().map_err(&inv)?;
         validate_feeds(&self.feeds).map_err(&inv)?;
         if self.output.coordinate_decimals > 9 {
             return Err(inv(format!(
@@ -242,6 +246,57 @@ impl ServiceConfig {
             if !(lo..=hi).contains(&v) {
                 return Err(format!("service.{key} = {v}: expected {lo} to {hi}"));
             }
+        }
+        Ok(())
+    }
+}
+
+/// `[map]`: the web map's optional basemap. Without a tile URL the map needs no internet:
+/// the country, provinces and districts are the basemap.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MapSettings {
+    /// Leaflet tile URL template with {z}, {x}, {y} ("" = no tiles).
+    pub tile_url: String,
+    /// Attribution the tile licence requires, shown on the map.
+    pub tile_attribution: String,
+    /// Highest zoom the tile server has.
+    pub tile_max_zoom: u8,
+}
+
+impl Default for MapSettings {
+    fn default() -> Self {
+        MapSettings {
+            tile_url: String::new(),
+            tile_attribution: String::new(),
+            tile_max_zoom: 19,
+        }
+    }
+}
+
+impl MapSettings {
+    fn validate(&self) -> Result<(), String> {
+        if self.tile_url.is_empty() {
+            return Ok(());
+        }
+        let http = self.tile_url.starts_with("https://") || self.tile_url.starts_with("http://");
+        let xyz = ["{z}", "{x}", "{y}"]
+            .iter()
+            .all(|p| self.tile_url.contains(p));
+        if !http || !xyz {
+            return Err(format!(
+                "map.tile_url = {:?}: expected \"\" or an http(s) URL with {{z}}, {{x}} and {{y}}",
+                self.tile_url
+            ));
+        }
+        if self.tile_attribution.trim().is_empty() {
+            return Err("map.tile_attribution: a tile URL needs its attribution".into());
+        }
+        if !(1..=24).contains(&self.tile_max_zoom) {
+            return Err(format!(
+                "map.tile_max_zoom = {}: expected 1 to 24",
+                self.tile_max_zoom
+            ));
         }
         Ok(())
     }
@@ -416,6 +471,7 @@ mod tests {
         assert_eq!(c.flood_levels, FloodAlertLevels::default());
         assert_eq!(c.service, ServiceConfig::default());
         assert_eq!(c.http, crate::feeds::fetch::HttpConfig::default());
+        assert_eq!(c.map, MapSettings::default());
         assert!(c.feeds.is_empty(), "the embedded default pulls no feed");
     }
 

@@ -90,6 +90,8 @@ pub struct ApiState {
     /// Feeds and readiness (`aviso serve`).
     pub(crate) service: Option<Arc<health::ServiceStatus>>,
     pub(crate) metrics: Arc<Metrics>,
+    /// The web map's settings (basemap tiles).
+    pub(crate) map: web::MapConfig,
 }
 
 impl ApiState {
@@ -103,7 +105,14 @@ impl ApiState {
             store: None,
             service: None,
             metrics: Arc::new(Metrics::default()),
+            map: web::MapConfig::default(),
         }
+    }
+
+    /// The web map's basemap settings.
+    pub fn with_map(mut self, map: web::MapConfig) -> Self {
+        self.map = map;
+        self
     }
 
     /// The service's state: alerts come from `store`, `/readyz` watches `service`'s
@@ -170,7 +179,7 @@ where
 pub fn router(state: Arc<ApiState>) -> Router {
     Router::new()
         // `/` is content-negotiated there: the map for browsers, the landing page otherwise.
-        .merge(web::web_router(web::MapConfig::default()))
+        .merge(web::web_router(state.map.clone()))
         .route("/conformance", get(ogc::conformance))
         .route("/api", get(ogc::api_document))
         .route("/collections", get(ogc::collections))
