@@ -200,6 +200,8 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/metrics", get(health::metrics))
         .fallback(ogc::unknown_path)
         .with_state(state)
+        // gzip when the client asks (browsers, curl --compressed); GDAL and wrk get plain.
+        .layer(tower_http::compression::CompressionLayer::new())
 }
 
 /// Serves [`router`] on `listener` until the process ends.
