@@ -179,13 +179,7 @@ pub(crate) async fn document(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let id = id.strip_suffix(".geojson").unwrap_or(&id).to_string();
-    check_id(&id, "alert id")?;
-    let key = id.clone();
-    let rec = super::store_call(&state, move |s| s.alert(&key))
-        .await?
-        .ok_or_else(|| ApiError::NotFound {
-            what: format!("alert '{id}'"),
-        })?;
+    let rec = record(&state, id).await?;
     // A version never changes once published: its id and time name it.
     let etag = format!("\"{}-{}\"", rec.summary.id, rec.summary.sent.timestamp());
     if headers
@@ -212,14 +206,19 @@ pub(crate) async fn cap(
     State(state): State<Arc<ApiState>>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    let rec = record(&state, id).await?;
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, MEDIA_CAP)], rec.cap).into_response())
+}
+
+/// The stored version `id` (checked), or a 404 naming it.
+async fn record(state: &ApiState, id: String) -> Result<crate::store::AlertRecord, ApiError> {
     check_id(&id, "alert id")?;
     let key = id.clone();
-    let rec = super::store_call(&state, move |s| s.alert(&key))
+    super::store_call(state, move |s| s.alert(&key))
         .await?
         .ok_or_else(|| ApiError::NotFound {
             what: format!("alert '{id}'"),
-        })?;
-    Ok((StatusCode::OK, [(header::CONTENT_TYPE, MEDIA_CAP)], rec.cap).into_response())
+        })
 }
 
 /// `GET /api/events`.
