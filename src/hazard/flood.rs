@@ -34,6 +34,13 @@ pub enum FloodHazardError {
         "flood.impact_districts for station {station}: district {pcode} is not in the districts layer"
     )]
     UnknownDistrict { station: String, pcode: String },
+    #[error("flood extent {origin}: feature {index}{}: {message}", .id.as_ref().map(|i| format!(" (id {i})")).unwrap_or_default())]
+    Extent {
+        origin: String,
+        index: usize,
+        id: Option<String>,
+        message: String,
+    },
 }
 
 /// Flood settings (config/default.toml `[flood]`).
@@ -57,6 +64,8 @@ pub struct FloodConfig {
     /// one: 654 revue, 819 / 102 / 244 m³/s): `true` leaves it out with a note in the alert,
     /// `false` refuses the whole forecast.
     pub skip_misordered_stations: bool,
+    /// Flood-extent polygons (`[flood.extent]`): how a polygon gets its level.
+    pub extent: crate::hazard::flood_extent::FloodExtentConfig,
 }
 
 impl Default for FloodConfig {
@@ -68,6 +77,7 @@ impl Default for FloodConfig {
             min_district_share: 0.02,
             impact_districts: BTreeMap::new(),
             skip_misordered_stations: true,
+            extent: Default::default(),
         }
     }
 }
@@ -91,7 +101,7 @@ impl FloodConfig {
                 "flood.basin_name_field is empty".into(),
             ));
         }
-        Ok(())
+        self.extent.validate()
     }
 
     /// True when `exceeding` of `total` members reach the rule's share.

@@ -10,7 +10,11 @@
 //! `area_km2`; districts carry the population joined by P-code and provinces the sum of
 //! theirs; every point carries the district it lies in by point-in-polygon join (never
 //! the feature's own admin codes, which use older schemes in some sources).
+//!
+//! [`flood_extent`] reads flood-extent maps (hazard input for `aviso assess --flood-extent`)
+//! with the same file and GDAL handling.
 
+pub mod flood_extent;
 #[cfg(feature = "gdal")]
 mod gdal;
 mod geojson;
@@ -563,7 +567,8 @@ fn check_coordinates(geometry: &impl CoordsIter<Scalar = f64>) -> Result<(), Str
     }
 }
 
-fn geometry_type(g: &Geometry<f64>) -> &'static str {
+/// The GeoJSON type name of a geometry, for messages.
+pub(crate) fn geometry_type(g: &Geometry<f64>) -> &'static str {
     match g {
         Geometry::Point(_) => "Point",
         Geometry::Line(_) => "Line",
