@@ -405,6 +405,130 @@ fn a_forecast_for_an_unknown_station_is_refused() {
     );
 }
 
+/// Removes a column (by header name) from every line of a CSV.
+fn without_column(bytes: &[u8], column: &str) -> String {
+    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    let i = text
+        .lines()
+        .next()
+        .unwrap()
+        .split(',')
+        .position(|c| c == column)
+        .unwrap();
+    text.lines()
+        .map(|l| {
+            let mut cells: Vec<&str> = l.split(',').collect();
+            cells.remove(i);
+            cells.join(",")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn a_probabilities_file_without_its_member_count_columns_names_each_missing_column() {
+    let Some(f) = files() else { return };
+    for column in ["total_members", "moderate_exceeding", "severe_percentage"] {
+        let cut = without_column(&f.probs, column);
+        let e = error_of(&f.stations, cut.as_bytes(), Some(&f.discharge));
+        assert!(
+            e.contains("probabilities.csv")
+                && e.contains(&format!("missing required column {column}")),
+            "{column}: {e}"
+        );
+    }
+}
+
+#[test]
+fn a_member_without_a_number_names_the_line_and_the_column() {
+    let Some(f) = files() else { return };
+    let text = String::from_utf8(f.discharge.clone()).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    // Line 4: the third member of station 32 on 2025-09-26 loses its member number.
+    assert!(lines[3].ends_with(",3"), "{}", lines[3]);
+    lines[3] = lines[3].trim_end_matches('3').to_string();
+    let e = error_of(&f.stations, &f.probs, Some(lines.join("\n").as_bytes()));
+    assert!(
+        e.contains("discharge.csv: line 4, column ensemble_member"),
+        "{e}"
+    );
+    // And the same member twice is refused, not averaged or overwritten.
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    lines[3] = lines[3].replace(",3", ",2");
+    let e = error_of(&f.stations, &f.probs, Some(lines.join("\n").as_bytes()));
+    assert!(
+        e.contains("discharge.csv: line 4") && e.contains("member 2 of station 32"),
+        "{e}"
+    );
+}
+
+#[test]
+fn member_discharges_of_an_unknown_station_are_refused_naming_both_files() {
+    let Some(f) = files() else { return };
+    let text = String::from_utf8(f.discharge.clone()).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    lines[5] = lines[5].replacen("32,", "777,", 1);
+    let e = error_of(&f.stations, &f.probs, Some(lines.join("\n").as_bytes()));
+    assert!(
+        e.contains("discharge.csv: line 6, column station_id: unknown station \"777\"")
+            && e.contains("stations.csv"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_negative_threshold_in_the_stations_file_names_the_line_and_the_column() {
+    let Some(f) = files() else { return };
+    let text = String::from_utf8(f.stations.clone()).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    lines[1] = lines[1].replace(",985.165442,", ",-985.165442,");
+    let e = error_of(lines.join("\n").as_bytes(), &f.probs, None);
+    assert!(
+        e.contains("stations.csv: line 2, column threshold_bankfull") && e.contains("-985.165442"),
+        "{e}"
+    );
+}
+
+#[test]
+fn assess_on_a_forecast_with_a_negative_discharge_fails_with_the_place_and_writes_nothing() {
+    let Some(f) = files() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let probs = dir
+        .path()
+        .join("moz_aa_flood_forecast_2025-09-25_exceedance_probabilities.csv");
+    std::fs::write(&probs, &f.probs).unwrap();
+    std::fs::write(dir.path().join("stations.csv"), &f.stations).unwrap();
+    let text = String::from_utf8(f.discharge.clone()).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    lines[2] = lines[2].replace(",0.8359375,2", ",-0.8359375,2");
+    let discharge = dir
+        .path()
+        .join("moz_aa_flood_forecast_2025-09-25_discharge_ensemble.csv");
+    std::fs::write(&discharge, lines.join("\n")).unwrap();
+    let Some(basins) = common::data_file(BASINS) else {
+        return;
+    };
+    let out_path = dir.path().join("alert.geojson");
+    let out = Command::new(env!("CARGO_BIN_EXE_aviso"))
+        .args(["assess", "--forecast"])
+        .arg(&probs)
+        .arg("--basins")
+        .arg(&basins)
+        .arg("--out")
+        .arg(&out_path)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty() && !out_path.exists());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("discharge_ensemble.csv: line 3, column discharge")
+            && stderr.contains("-0.8359375"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn misordered_thresholds_are_an_error_when_stations_may_not_be_skipped() {
     let Some(f) = files() else { return };
