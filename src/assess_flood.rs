@@ -12,7 +12,7 @@ use geo::MultiPolygon;
 use crate::alerts::flood::FloodAlertLevels;
 use crate::alerts::levels::Level;
 use crate::config::Config;
-use crate::domain::{AdminArea, FloodForecast, RiverBasin};
+use crate::domain::{AdminArea, FloodForecast, RiverBasin, StationImpact};
 use crate::exposure::IndexedLayers;
 use crate::exposure::flood::{
     FloodDistrict, FloodPoint, PEOPLE_METHOD_NOTE, extent_exposure, flood_districts,
@@ -62,9 +62,11 @@ pub struct FloodAssessment {
 }
 
 /// Levels, impact areas, district levels and people for one flood forecast.
+/// `impacts` are the stations' impact areas set in the layers manifest (by station id).
 pub fn assess_flood(
     forecast: &FloodForecast,
     basins: &[RiverBasin],
+    impacts: &BTreeMap<String, StationImpact>,
     districts: &[AdminArea],
     country: &MultiPolygon<f64>,
     cfg: &Config,
@@ -75,7 +77,14 @@ pub fn assess_flood(
     let mut impact_areas = BTreeMap::new();
     for o in outlooks.iter().filter(|o| o.max_level.is_some()) {
         if let Some(station) = forecast.station(&o.station_id) {
-            let area = impact_area(station, basins, districts, &coast, &cfg.flood)?;
+            let area = impact_area(
+                station,
+                basins,
+                districts,
+                &coast,
+                &cfg.flood,
+                impacts.get(&station.id),
+            )?;
             impact_areas.insert(o.station_id.clone(), area);
         }
     }
@@ -248,7 +257,16 @@ mod tests {
                 .insert(s.into(), vec!["MZ0202".into()]);
         }
         let now = DateTime::<Utc>::from_timestamp(0, 0).unwrap();
-        let a = assess_flood(&fc, &[], &[district], &MultiPolygon::new(vec![]), &cfg, now).unwrap();
+        let a = assess_flood(
+            &fc,
+            &[],
+            &BTreeMap::new(),
+            &[district],
+            &MultiPolygon::new(vec![]),
+            &cfg,
+            now,
+        )
+        .unwrap();
         let d = &a.districts[0];
         assert_eq!(d.flood_level, FloodLevel::Moderate);
         assert_eq!(a.district_levels.get("MZ0202"), Some(&Level::Orange));

@@ -20,7 +20,7 @@ use aviso::config::Config;
 use aviso::domain::FloodLevel;
 use aviso::exposure::IndexedLayers;
 use aviso::hazard::flood_extent::{ExtentBasis, classify_extent};
-use aviso::layers::flood_extent::read_flood_extent;
+use aviso::layers::flood::read_flood_extent;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -268,6 +268,7 @@ fn the_chibuto_station_floods_the_lower_limpopo_not_its_upper_reaches() {
         &layers.districts,
         &coast,
         &FloodConfig::default(),
+        None,
     )
     .unwrap();
     assert_eq!(area.method, ImpactMethod::BasinDownstream);
@@ -345,16 +346,230 @@ fn a_configured_district_list_replaces_the_basin_rule_and_unknown_pcodes_are_ref
     let mut cfg = FloodConfig::default();
     cfg.impact_districts
         .insert("41".into(), vec!["MZ0202".into()]);
-    let area = impact_area(station, &[], std::slice::from_ref(&district), &coast, &cfg).unwrap();
+    let area = impact_area(
+        station,
+        &[],
+        std::slice::from_ref(&district),
+        &coast,
+        &cfg,
+        None,
+    )
+    .unwrap();
     assert_eq!(area.method, ImpactMethod::Configured);
     assert_eq!(area.districts[0].pcode, "MZ0202");
     assert_eq!(area.districts[0].area_share, 1.0);
     cfg.impact_districts
         .insert("41".into(), vec!["MZ9999".into()]);
-    let e = impact_area(station, &[], &[district], &coast, &cfg)
+    let e = impact_area(station, &[], &[district], &coast, &cfg, None)
         .unwrap_err()
         .to_string();
     assert!(e.contains("MZ9999") && e.contains("41"), "{e}");
+}
+
+// ---- impact areas from the layers manifest ----
+
+const IMPACTS_MANIFEST: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/layers/manifest_with_flood_impacts.toml"
+);
+
+/// Per district P-code, the share of its geodesic area inside the polygon of `file`
+/// (≥ 2 %, the default sliver limit), by a direct geo intersection of the shared districts.
+fn districts_under(file: &str) -> Option<BTreeMap<String, f64>> {
+    use geo::{BooleanOps, GeodesicArea};
+    let districts = common::data_file("boundaries/moz_adm2_ocha_ine_20190607_s100m.geojson")?;
+    let poly = |v: &geojson::Geometry| match geo::Geometry::<f64>::try_from(&v.value).unwrap() {
+        geo::Geometry::Polygon(p) => geo::MultiPolygon::new(vec![p]),
+        geo::Geometry::MultiPolygon(m) => m,
+        other => panic!("{other:?}"),
+    };
+    let read = |p: &std::path::Path| -> geojson::FeatureCollection {
+        std::fs::read_to_string(p).unwrap().parse().unwrap()
+    };
+    let area = read(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/floods")
+            .join(file),
+    );
+    let area = poly(area.features[0].geometry.as_ref().unwrap());
+    let mut out = BTreeMap::new();
+    for f in read(&districts).features {
+        let d = poly(f.geometry.as_ref().unwrap());
+        let share = d.intersection(&area).geodesic_area_unsigned() / d.geodesic_area_unsigned();
+        if share >= 0.02 {
+            let pcode = f.property("ADM2_PCODE").unwrap().as_str().unwrap();
+            out.insert(pcode.to_string(), share);
+        }
+    }
+    Some(out)
+}
+
+#[test]
+fn the_layers_manifest_sets_a_station_impact_area_by_polygon_or_by_districts() {
+    let Some(f) = files() else { return };
+    let Some(expected) = districts_under("changane_chibuto_impact.geojson") else {
+        return;
+    };
+    let manifest = aviso::layers::load_manifest(std::path::Path::new(IMPACTS_MANIFEST)).unwrap();
+    let g = aviso::layers::flood::load_flood_geography(&manifest, "Basins").unwrap();
+    assert_eq!(g.basins.len(), 33, "the river_basins layer");
+    assert!(matches!(
+        g.impacts.get("246"),
+        Some(aviso::domain::StationImpact::Districts(d)) if d == &["MZ0901", "MZ0905"]
+    ));
+    let layers = aviso::layers::load_layers(std::path::Path::new(IMPACTS_MANIFEST))
+        .unwrap()
+        .layers;
+    let parsed = parse_forecast(inputs(&f.stations, &f.probs, None, true)).unwrap();
+    let coast = CoastTest::new(&layers.country);
+    let chibuto = parsed.forecast.station("41").unwrap();
+    let area = impact_area(
+        chibuto,
+        &g.basins,
+        &layers.districts,
+        &coast,
+        &FloodConfig::default(),
+        g.impacts.get("41"),
+    )
+    .unwrap();
+    assert_eq!(area.method, ImpactMethod::ConfiguredPolygon);
+    let got: BTreeMap<String, f64> = area
+        .districts
+        .iter()
+        .map(|d| (d.pcode.clone(), d.area_share))
+        .collect();
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>()
+    );
+    for (pcode, share) in &expected {
+        assert!(
+            (got[pcode] - share).abs() <= 0.01 * share,
+            "{pcode}: {} vs {share}",
+            got[pcode]
+        );
+    }
+    // The polygon replaces the basin rule: not the whole lower Limpopo down to Xai-Xai.
+    let basin_rule = impact_area(
+        chibuto,
+        &g.basins,
+        &layers.districts,
+        &coast,
+        &FloodConfig::default(),
+        None,
+    )
+    .unwrap();
+    assert!(basin_rule.districts.len() > area.districts.len());
+    // Dombe's list is taken whole.
+    let dombe = parsed.forecast.station("246").unwrap();
+    let area = impact_area(
+        dombe,
+        &g.basins,
+        &layers.districts,
+        &coast,
+        &FloodConfig::default(),
+        g.impacts.get("246"),
+    )
+    .unwrap();
+    assert_eq!(area.method, ImpactMethod::Configured);
+    assert_eq!(area.districts.len(), 2);
+    // Set in the configuration as well: refused, naming the station.
+    let mut cfg = FloodConfig::default();
+    cfg.impact_districts
+        .insert("246".into(), vec!["MZ0901".into()]);
+    let e = impact_area(
+        dombe,
+        &g.basins,
+        &layers.districts,
+        &coast,
+        &cfg,
+        g.impacts.get("246"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("station 246") && e.contains("flood_impact") && e.contains("impact_districts"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_flood_impact_entry_must_name_exactly_one_area_and_one_station_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = "[[layer]]\nname = \"country\"\nkind = \"country\"\npath = \"a.geojson\"\nlicence = \"x\"\nsource = \"x\"\n\n[[layer]]\nname = \"provinces\"\nkind = \"provinces\"\npath = \"b.geojson\"\nlicence = \"x\"\nsource = \"x\"\n[layer.fields]\nid = \"P\"\nname = \"N\"\n\n[[layer]]\nname = \"districts\"\nkind = \"districts\"\npath = \"c.geojson\"\nlicence = \"x\"\nsource = \"x\"\n[layer.fields]\nid = \"P\"\nname = \"N\"\nparent_id = \"Q\"\n";
+    let check = |extra: &str, wanted: &[&str]| {
+        let p = dir.path().join("m.toml");
+        std::fs::write(&p, format!("{base}{extra}")).unwrap();
+        let e = aviso::layers::load_manifest(&p).unwrap_err().to_string();
+        for w in wanted {
+            assert!(e.contains(w) && e.contains("m.toml"), "{extra}: {e}");
+        }
+    };
+    check(
+        "[[flood_impact]]\nstation = \"41\"\ndistricts = [\"MZ0202\"]\npolygon = \"x.geojson\"\n",
+        &["station \"41\"", "not both"],
+    );
+    check(
+        "[[flood_impact]]\nstation = \"41\"\n",
+        &["station \"41\"", "districts", "polygon"],
+    );
+    check(
+        "[[flood_impact]]\nstation = \"41\"\ndistricts = [\"MZ0202\"]\n[[flood_impact]]\nstation = \"41\"\ndistricts = [\"MZ0206\"]\n",
+        &["two [[flood_impact]] entries", "\"41\""],
+    );
+    check(
+        "[[flood_impact]]\nstation = \"41\"\ndistrict = [\"MZ0202\"]\n",
+        &["district"],
+    );
+    check(
+        "[[layer]]\nname = \"basins\"\nkind = \"river_basins\"\npath = \"b.gpkg\"\nlicence = \"x\"\nsource = \"x\"\n[layer.fields]\nname = \"Basins\"\n",
+        &["river_basins", "GeoJSON", "ogr2ogr"],
+    );
+}
+
+#[test]
+fn assess_takes_the_basins_and_a_station_polygon_from_the_layers_manifest() {
+    let Some(f) = files() else { return };
+    let Some(expected) = districts_under("changane_chibuto_impact.geojson") else {
+        return;
+    };
+    // No basins beside the forecast: they must come from the manifest's river_basins layer.
+    let dir = tempfile::tempdir().unwrap();
+    let probs = dir.path().join("probabilities.csv");
+    std::fs::write(&probs, &f.probs).unwrap();
+    std::fs::write(dir.path().join("stations.csv"), &f.stations).unwrap();
+    std::fs::write(dir.path().join("discharge.csv"), &f.discharge).unwrap();
+    let out_path = dir.path().join("alert.geojson");
+    let out = Command::new(env!("CARGO_BIN_EXE_aviso"))
+        .args(["assess", "--forecast"])
+        .arg(&probs)
+        .args(["--layers", IMPACTS_MANIFEST])
+        .arg("--out")
+        .arg(&out_path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let doc: Value = serde_json::from_slice(&std::fs::read(&out_path).unwrap()).unwrap();
+    let features = doc["features"].as_array().unwrap();
+    let chibuto = features
+        .iter()
+        .find(|f| f["properties"]["station_id"] == "41")
+        .unwrap();
+    assert_eq!(chibuto["properties"]["impact_method"], "configured_polygon");
+    let districts: BTreeSet<String> = features
+        .iter()
+        .filter(|f| f["properties"]["layer"] == "flood_district")
+        .map(|f| f["properties"]["pcode"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(districts, expected.keys().cloned().collect());
+    let notes = doc["aviso"]["methods"]["input"].to_string();
+    assert!(
+        notes.contains("river basins:")
+            && notes.contains("moz_river_basins_gov_2023_s200m.geojson")
+            && notes.contains("hand-drawn lower Changane floodplain"),
+        "{notes}"
+    );
 }
 
 // ---- bad inputs ----

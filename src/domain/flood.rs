@@ -195,3 +195,17 @@ pub struct FloodExtentInput {
     pub field: Option<String>,
     pub features: Vec<ExtentFeature>,
 }
+
+/// A station's impact area set by hand (layers manifest `[[flood_impact]]`), replacing
+/// the default basin-downstream rule.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StationImpact {
+    /// These districts (ADM2 P-codes), whole.
+    Districts(Vec<String>),
+    /// This area (EPSG:4326): the districts it overlaps, by the share inside.
+    Polygon {
+        /// The file it was read from, for the alert's notes.
+        origin: String,
+        geometry: MultiPolygon<f64>,
+    },
+}

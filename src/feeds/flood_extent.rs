@@ -1,7 +1,7 @@
 //! Flood-extent polygons (satellite or model products: UNOSAT, Copernicus EMS, a hydraulic
 //! model's wet area) read from GeoJSON bytes into [`crate::domain::FloodExtentInput`], and
 //! the checks every reader of such files applies (GDAL's too, in
-//! [`crate::layers::flood_extent`]).
+//! [`crate::layers::flood`]).
 //!
 //! Pure: bytes in, domain out. Must not do file or network I/O, nor depend on GDAL.
 //!

@@ -11,10 +11,10 @@
 //! theirs; every point carries the district it lies in by point-in-polygon join (never
 //! the feature's own admin codes, which use older schemes in some sources).
 //!
-//! [`flood_extent`] reads flood-extent maps (hazard input for `aviso assess --flood-extent`)
-//! with the same file and GDAL handling.
+//! [`flood`] reads the flood inputs kept as files: flood-extent maps (`aviso assess
+//! --flood-extent`), the manifest's river basins and per-station impact areas.
 
-pub mod flood_extent;
+pub mod flood;
 #[cfg(feature = "gdal")]
 mod gdal;
 mod geojson;
@@ -33,8 +33,8 @@ use sha2::{Digest, Sha256};
 use crate::domain::{AdminArea, LayerInfo, Layers, PointFeature, PointLayer};
 use crate::spatial::AreaIndex;
 pub use manifest::{
-    DATA_DIR_ENV, Field, Fields, Format, InvalidNumbers, LayerKind, LayerSpec, Manifest,
-    load_manifest, load_manifest_with,
+    DATA_DIR_ENV, Field, Fields, FloodImpactArea, FloodImpactSpec, Format, InvalidNumbers,
+    LayerKind, LayerSpec, Manifest, load_manifest, load_manifest_with,
 };
 
 /// Largest layer file accepted: 2 GiB. Reference layers for one country are megabytes

@@ -1,15 +1,21 @@
-//! Reads a flood-extent file (a satellite or model flood map) from disk: GeoJSON through
-//! the pure parser [`crate::feeds::flood_extent`], any other vector format (GeoPackage,
-//! Shapefile, FlatGeobuf, KML ...) through GDAL when built with the `gdal` feature.
+//! Flood inputs kept as files: flood-extent maps (a satellite or model flood map: GeoJSON
+//! through the pure parser [`crate::feeds::flood_extent`], any other vector format
+//! (GeoPackage, Shapefile, FlatGeobuf, KML ...) through GDAL when built with the `gdal`
+//! feature), and the layers manifest's river basins and per-station impact areas
+//! ([`load_flood_geography`]).
 //!
 //! An adapter at the edge like the layer readers (GDAL needs a path, so this opens files);
 //! must not depend on hazard, exposure or alerts. Applies the same geometry checks as the
 //! GeoJSON parser ([`crate::feeds::flood_extent::check_extent_geometry`]) and refuses a
 //! layer whose CRS is not WGS 84 lon/lat by the CRS GDAL reports, never reprojecting it.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::domain::FloodExtentInput;
+use geo::MultiPolygon;
+
+use super::{FloodImpactArea, LayerError, LayerKind, Manifest};
+use crate::domain::{FloodExtentInput, RiverBasin, StationImpact};
 use crate::feeds::flood_extent::{ExtentError, parse_extent_geojson};
 
 /// Reads `path`; `field` is the depth/class attribute to keep, `layer` the layer of a
@@ -43,6 +49,82 @@ pub fn read_flood_extent(
         let _ = layer;
         Err(ExtentError::GdalDisabled { origin })
     }
+}
+
+/// The flood geography a layers manifest holds.
+#[derive(Debug, Clone, Default)]
+pub struct FloodGeography {
+    /// The `river_basins` layer's polygons; empty when the manifest has none.
+    pub basins: Vec<RiverBasin>,
+    /// Where the basins came from (the file, for the alert's notes).
+    pub basins_origin: Option<String>,
+    /// `[[flood_impact]]` areas by station id.
+    pub impacts: BTreeMap<String, StationImpact>,
+    /// Notes of the `[[flood_impact]]` entries, by station id.
+    pub impact_notes: BTreeMap<String, String>,
+}
+
+/// Reads the manifest's `river_basins` layer (its `fields.name`, else
+/// `default_name_field`) and every `[[flood_impact]]` polygon file.
+pub fn load_flood_geography(
+    manifest: &Manifest,
+    default_name_field: &str,
+) -> Result<FloodGeography, LayerError> {
+    let mut g = FloodGeography::default();
+    if let Some(spec) = manifest.layer_of_kind(LayerKind::RiverBasins) {
+        let bytes = std::fs::read(&spec.path).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                LayerError::MissingFile {
+                    layer: spec.name.clone(),
+                    path: spec.path.clone(),
+                    manifest: manifest.path.clone(),
+                }
+            } else {
+                LayerError::Io {
+                    layer: spec.name.clone(),
+                    path: spec.path.clone(),
+                    source,
+                }
+            }
+        })?;
+        let origin = spec.path.display().to_string();
+        let name_field = spec.fields.name.as_deref().unwrap_or(default_name_field);
+        g.basins = crate::feeds::floods::parse_basins(&bytes, &origin, name_field)
+            .map_err(|e| LayerError::layer(spec, e.to_string()))?;
+        g.basins_origin = Some(origin);
+    }
+    for f in &manifest.flood_impacts {
+        let impact = match &f.area {
+            FloodImpactArea::Districts(d) => StationImpact::Districts(d.clone()),
+            FloodImpactArea::Polygon {
+                path,
+                path_in_manifest,
+            } => {
+                let read =
+                    read_flood_extent(path, None, None).map_err(|e| LayerError::Manifest {
+                        path: manifest.path.clone(),
+                        message: format!(
+                            "[[flood_impact]] station {:?}, polygon {path_in_manifest:?}: {e}",
+                            f.station
+                        ),
+                    })?;
+                StationImpact::Polygon {
+                    origin: read.origin,
+                    geometry: MultiPolygon::new(
+                        read.features
+                            .into_iter()
+                            .flat_map(|x| x.geometry.0)
+                            .collect(),
+                    ),
+                }
+            }
+        };
+        g.impacts.insert(f.station.clone(), impact);
+        if let Some(n) = &f.note {
+            g.impact_notes.insert(f.station.clone(), n.clone());
+        }
+    }
+    Ok(g)
 }
 
 #[cfg(feature = "gdal")]
