@@ -65,6 +65,10 @@ pub struct FloodConfig {
     /// one: 654 revue, 819 / 102 / 244 m³/s): `true` leaves it out with a note in the alert,
     /// `false` refuses the whole forecast.
     pub skip_misordered_stations: bool,
+    /// CAP `expires` of a flood alert = the forecast's issue date (00:00 UTC; a flood
+    /// map: when it was assessed) + this many hours. 48 h for a daily product: one missed
+    /// issuance is tolerated, two are not (the cyclone rule of 12 h for a 6-hourly one).
+    pub cap_expires_after_h: f64,
     /// Flood-extent polygons (`[flood.extent]`): how a polygon gets its level.
     pub extent: crate::hazard::flood_extent::FloodExtentConfig,
 }
@@ -78,6 +82,7 @@ impl Default for FloodConfig {
             min_district_share: 0.02,
             impact_districts: BTreeMap::new(),
             skip_misordered_stations: true,
+            cap_expires_after_h: 48.0,
             extent: Default::default(),
         }
     }
@@ -101,6 +106,12 @@ impl FloodConfig {
             return Err(FloodHazardError::Config(
                 "flood.basin_name_field is empty".into(),
             ));
+        }
+        let h = self.cap_expires_after_h;
+        if !(1.0..=240.0).contains(&h) {
+            return Err(FloodHazardError::Config(format!(
+                "flood.cap_expires_after_h = {h}: expected 1 to 240 hours"
+            )));
         }
         self.extent.validate()
     }
