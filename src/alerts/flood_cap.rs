@@ -157,7 +157,8 @@ pub fn flood_cap_document(
         grading: g,
         onset: first_date.filter(|_| !cancel).map(midnight),
         expires,
-        headline: Lang::ALL.map(|l| headline_for(l, v, event_level, [&subject[0], &subject[1]])),
+        headline: Lang::ALL
+            .map(|l| headline_for(l, v, event_level, subject.each_ref().map(String::as_str))),
         description: Lang::ALL.map(|l| description(l, a, v)),
         instruction: Lang::ALL.map(|l| instruction(l, v.msg_type, event_level)),
         parameters,
