@@ -66,7 +66,7 @@ pub fn load_config(path: Option<&Path>) -> Result<Config> {
 }
 
 /// The manifest path: the argument itself if it is a file, else DIR/manifest.toml.
-fn manifest_path(layers: &Path) -> PathBuf {
+pub(crate) fn manifest_path(layers: &Path) -> PathBuf {
     if layers.is_dir() {
         layers.join("manifest.toml")
     } else {

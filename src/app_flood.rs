@@ -1,6 +1,6 @@
-//! Wiring of the flood path of `aviso assess`: finds the files that go with a probabilities
-//! CSV, reads them, and hands the bytes to the pure core. The only flood code that touches
-//! files; errors are `anyhow` with the file named.
+//! Wiring of the flood paths of `aviso assess`: finds the files that go with a
+//! probabilities CSV, or reads a flood-extent file, and hands them to the pure core. The
+//! only flood code that touches files; errors are `anyhow` with the file named.
 
 use std::fs;
 use std::io::Write;
@@ -11,10 +11,14 @@ use anyhow::{Context, Result, bail};
 use chrono::Utc;
 
 use crate::alerts::{flood_document, flood_table};
-use crate::app::{AssessArgs, load_indexed_layers, write_json};
-use crate::assess_flood::assess_flood;
+use crate::app::{AssessArgs, load_config, load_indexed_layers, manifest_path, write_json};
+use crate::assess_flood::{FloodAssessment, assess_flood, assess_flood_extent};
 use crate::config::Config;
+use crate::domain::{Layers, StationImpact};
 use crate::feeds::floods::{FloodInputs, Input, parse_basins, parse_forecast};
+use crate::hazard::flood_extent::classify_extent;
+use crate::layers::flood::read_flood_extent;
+use crate::layers::flood::{FloodGeography, load_flood_geography};
 
 /// The one file in `dir` whose name contains every word of `words` and ends with `ext`.
 fn beside(dir: &Path, words: &[&str], ext: &str, flag: &str) -> Result<Option<PathBuf>> {
@@ -92,25 +96,31 @@ pub(crate) fn flood_assess_cmd(a: &AssessArgs, cfg: &Config, probabilities: &[u8
         Some(p) => Some(p.clone()),
         None => discharge_beside(&a.forecast)?,
     };
+    // River basins and per-station impact areas: --basins, else the manifest's
+    // river_basins layer, else a *basins*.geojson beside the forecast.
+    let manifest_file = manifest_path(&a.layers);
+    let manifest = crate::layers::load_manifest(&manifest_file)
+        .with_context(|| format!("loading layers from {}", manifest_file.display()))?;
+    let geography = load_flood_geography(&manifest, &cfg.flood.basin_name_field)?;
     let basins_path = match &files.basins {
-        Some(p) => p.clone(),
-        None => beside(dir, &["basins"], ".geojson", "--basins")?.with_context(|| {
+        Some(p) => Some(p.clone()),
+        None if !geography.basins.is_empty() => None,
+        None => Some(beside(dir, &["basins"], ".geojson", "--basins")?.with_context(|| {
             format!(
-                "{}: the flood impact areas need river basins; none named *basins*.geojson beside it: pass --basins FILE",
-                a.forecast.display()
+                "{}: the flood impact areas need river basins: none in {} (a layer of kind river_basins) and none named *basins*.geojson beside the forecast: pass --basins FILE",
+                a.forecast.display(),
+                manifest_file.display()
             )
-        })?,
+        })?),
     };
     let stations = read(&stations_path, "stations")?;
     let discharge = discharge_path
         .as_ref()
         .map(|p| read(p, "discharge"))
         .transpose()?;
-    let basins_bytes = read(&basins_path, "river basins")?;
-    let (o_s, o_p, o_b) = (
+    let (o_s, o_p) = (
         stations_path.display().to_string(),
         a.forecast.display().to_string(),
-        basins_path.display().to_string(),
     );
     let o_d = discharge_path.as_ref().map(|p| p.display().to_string());
     let parsed = parse_forecast(FloodInputs {
@@ -134,42 +144,137 @@ pub(crate) fn flood_assess_cmd(a: &AssessArgs, cfg: &Config, probabilities: &[u8
     for n in parsed.notes.iter().filter(|n| n.contains("left out")) {
         eprintln!("aviso: warning: {n}");
     }
-    let basins = parse_basins(&basins_bytes, &o_b, &cfg.flood.basin_name_field)?;
+    let (basins, o_b) = match &basins_path {
+        Some(p) => {
+            let o_b = p.display().to_string();
+            let bytes = read(p, "river basins")?;
+            (
+                parse_basins(&bytes, &o_b, &cfg.flood.basin_name_field)?,
+                o_b,
+            )
+        }
+        None => (
+            geography.basins.clone(),
+            geography.basins_origin.clone().unwrap_or_default(),
+        ),
+    };
     let layers = load_indexed_layers(&a.layers, cfg)?;
     let t = Instant::now();
     let mut assessment = assess_flood(
         &parsed.forecast,
         &basins,
+        &geography.impacts,
         &layers.layers.districts,
         &layers.layers.country,
         cfg,
         Utc::now(),
     )?;
     assessment.input_notes = parsed.notes;
-    assessment.input_notes.push(format!(
-        "river basins: {o_b} ({} polygons, name field {:?})",
-        basins.len(),
-        cfg.flood.basin_name_field
-    ));
+    assessment
+        .input_notes
+        .push(format!("river basins: {o_b} ({} polygons)", basins.len()));
+    assessment
+        .input_notes
+        .extend(impact_notes(&geography, &manifest_file));
     eprintln!(
         "aviso: assessed flood forecast of {} ({} stations) in {:.1} ms",
         parsed.forecast.issue_date,
         parsed.forecast.stations.len(),
         t.elapsed().as_secs_f64() * 1e3
     );
-    let doc = flood_document(&assessment, &layers.layers, cfg.output.coordinate_decimals);
-    if let Some(out) = a.out.as_ref().filter(|p| p.as_os_str() != "-") {
+    write_output(&assessment, &layers.layers, cfg, a.out.as_deref(), a.table)
+}
+
+/// Where each manifest-configured impact area came from, for the alert's notes.
+pub(crate) fn impact_notes(g: &FloodGeography, manifest: &Path) -> Vec<String> {
+    g.impacts
+        .iter()
+        .map(|(station, impact)| {
+            let what = match impact {
+                StationImpact::Districts(d) => format!("districts {}", d.join(", ")),
+                StationImpact::Polygon { origin, .. } => format!("polygon {origin}"),
+            };
+            let note = g
+                .impact_notes
+                .get(station)
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default();
+            format!(
+                "station {station}: impact area from {} [[flood_impact]]: {what}{note}",
+                manifest.display()
+            )
+        })
+        .collect()
+}
+
+/// Writes the alert document to `out` (absent or "-": standard output) or the table.
+fn write_output(
+    assessment: &FloodAssessment,
+    layers: &Layers,
+    cfg: &Config,
+    out: Option<&Path>,
+    table: bool,
+) -> Result<()> {
+    let doc = flood_document(assessment, layers, cfg.output.coordinate_decimals);
+    if let Some(out) = out.filter(|p| p.as_os_str() != "-") {
         write_json(out, &doc)?;
         eprintln!("aviso: alert written to {}", out.display());
-        if a.table {
-            print!("{}", flood_table(&assessment));
+        if table {
+            print!("{}", flood_table(assessment));
         }
-    } else if a.table {
-        print!("{}", flood_table(&assessment));
+    } else if table {
+        print!("{}", flood_table(assessment));
     } else {
         let mut stdout = std::io::stdout().lock();
         serde_json::to_writer(&mut stdout, &doc)?;
         writeln!(stdout)?;
     }
     Ok(())
+}
+
+/// `aviso assess --flood-extent FILE`: a flood map's polygons as the footprint.
+#[derive(Debug, Clone, Default)]
+pub struct ExtentArgs {
+    pub config: Option<PathBuf>,
+    /// GeoJSON, or any vector format GDAL reads (GeoPackage, Shapefile, ...).
+    pub extent: PathBuf,
+    pub layers: PathBuf,
+    pub out: Option<PathBuf>,
+    pub table: bool,
+    /// Overrides `flood.extent.depth_field`.
+    pub depth_field: Option<String>,
+    /// Overrides `flood.extent.class_field`.
+    pub class_field: Option<String>,
+    /// The layer of a multi-layer source (GeoPackage).
+    pub layer: Option<String>,
+}
+
+/// Reads a flood-extent file, gives its polygons levels, and writes the flood alert.
+pub fn flood_extent_cmd(a: ExtentArgs) -> Result<()> {
+    let mut cfg = load_config(a.config.as_deref())?;
+    // A flag replaces the configured attribute, of either kind.
+    if let Some(f) = &a.depth_field {
+        cfg.flood.extent.depth_field = f.clone();
+        cfg.flood.extent.class_field.clear();
+    }
+    if let Some(f) = &a.class_field {
+        cfg.flood.extent.class_field = f.clone();
+        cfg.flood.extent.depth_field.clear();
+    }
+    cfg.flood.extent.validate()?;
+    let basis = cfg.flood.extent.basis();
+    let t = Instant::now();
+    let input = read_flood_extent(&a.extent, basis.field(), a.layer.as_deref())?;
+    let extent = classify_extent(&input, &basis, &cfg.flood.extent)?;
+    let read_ms = t.elapsed().as_secs_f64() * 1e3;
+    let layers = load_indexed_layers(&a.layers, &cfg)?;
+    let t = Instant::now();
+    let assessment = assess_flood_extent(extent, &layers, &cfg, Utc::now());
+    eprintln!(
+        "aviso: flood extent {} ({} polygons) read in {read_ms:.1} ms, assessed in {:.1} ms",
+        a.extent.display(),
+        input.features.len(),
+        t.elapsed().as_secs_f64() * 1e3
+    );
+    write_output(&assessment, &layers.layers, &cfg, a.out.as_deref(), a.table)
 }

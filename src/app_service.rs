@@ -127,6 +127,8 @@ async fn build(a: &ServeArgs, bind: bool) -> Result<Service> {
             status: Some(CapStatus::Exercise),
             enabled: true,
             tech: None,
+            stations_url: None,
+            discharge_url: None,
         }];
         eprintln!(
             "aviso: demo: replaying {} issuances of FREDDY (IBTrACS best track as a perfect forecast, CAP status Exercise), one every {step} s",

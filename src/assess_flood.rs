@@ -1,5 +1,6 @@
 //! One flood assessment: station forecast -> levels per day -> impact areas -> districts
-//! and people -> the alert ladder. The flood counterpart of `crate::assess`.
+//! and people -> the alert ladder; or flood-extent footprints -> districts, sites and
+//! people -> the same ladder. The flood counterpart of `crate::assess`.
 //!
 //! Pure orchestration of the core; no I/O, no clock (the caller passes `now`).
 
@@ -8,24 +9,43 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use geo::MultiPolygon;
 
+use crate::alerts::flood::FloodAlertLevels;
 use crate::alerts::levels::Level;
 use crate::config::Config;
-use crate::domain::{AdminArea, FloodForecast, RiverBasin};
-use crate::exposure::flood::{FloodDistrict, PEOPLE_METHOD_NOTE, flood_districts};
+use crate::domain::{AdminArea, FloodForecast, RiverBasin, StationImpact};
+use crate::exposure::IndexedLayers;
+use crate::exposure::flood::{
+    FloodDistrict, FloodPoint, PEOPLE_METHOD_NOTE, extent_exposure, flood_districts,
+};
 use crate::hazard::flood::{
     CoastTest, FloodHazardError, IMPACT_METHOD_NOTE, ImpactArea, StationOutlook, impact_area,
     station_outlooks,
 };
+use crate::hazard::flood_extent::FloodExtent;
 
-/// Everything one flood forecast yields; the flood alert document is rendered from it.
+/// What a flood assessment was made from.
+#[derive(Debug, Clone)]
+pub enum FloodSource {
+    /// A river-station ensemble forecast.
+    Stations(FloodForecast),
+    /// Flood-extent polygons (a satellite or model flood map).
+    Extent(FloodExtent),
+}
+
+/// Everything one flood forecast or flood map yields; the flood alert document is
+/// rendered from it.
 #[derive(Debug, Clone)]
 pub struct FloodAssessment {
-    pub forecast: FloodForecast,
+    pub source: FloodSource,
+    /// Station levels per day (empty for a flood extent).
     pub outlooks: Vec<StationOutlook>,
     /// Impact areas of the stations that reach a level (others are not computed: the
     /// basin intersections are the costly part).
     pub impact_areas: BTreeMap<String, ImpactArea>,
     pub districts: Vec<FloodDistrict>,
+    /// Sites, accommodation centres and health facilities inside a flood extent (empty
+    /// for station forecasts, whose impact areas are too coarse to place a site in).
+    pub points: Vec<FloodPoint>,
     /// Each district's flood level on the alert ladder (`[flood_levels]`), by P-code.
     pub district_levels: BTreeMap<String, Level>,
     /// Each station's highest flood level on the alert ladder (stations reaching a level).
@@ -33,6 +53,8 @@ pub struct FloodAssessment {
     /// Highest level of any district or station.
     pub event_level: Option<Level>,
     pub generated_at: DateTime<Utc>,
+    /// The flood levels' alert levels used (`[flood_levels]`).
+    pub ladder: FloodAlertLevels,
     pub rule_version: String,
     pub min_probability_pct: f64,
     pub input_notes: Vec<String>,
@@ -40,9 +62,11 @@ pub struct FloodAssessment {
 }
 
 /// Levels, impact areas, district levels and people for one flood forecast.
+/// `impacts` are the stations' impact areas set in the layers manifest (by station id).
 pub fn assess_flood(
     forecast: &FloodForecast,
     basins: &[RiverBasin],
+    impacts: &BTreeMap<String, StationImpact>,
     districts: &[AdminArea],
     country: &MultiPolygon<f64>,
     cfg: &Config,
@@ -53,7 +77,14 @@ pub fn assess_flood(
     let mut impact_areas = BTreeMap::new();
     for o in outlooks.iter().filter(|o| o.max_level.is_some()) {
         if let Some(station) = forecast.station(&o.station_id) {
-            let area = impact_area(station, basins, districts, &coast, &cfg.flood)?;
+            let area = impact_area(
+                station,
+                basins,
+                districts,
+                &coast,
+                &cfg.flood,
+                impacts.get(&station.id),
+            )?;
             impact_areas.insert(o.station_id.clone(), area);
         }
     }
@@ -75,7 +106,8 @@ pub fn assess_flood(
         .copied()
         .max();
     Ok(FloodAssessment {
-        forecast: forecast.clone(),
+        source: FloodSource::Stations(forecast.clone()),
+        points: Vec::new(),
         outlooks,
         impact_areas,
         districts: flooded,
@@ -83,6 +115,7 @@ pub fn assess_flood(
         station_levels,
         event_level,
         generated_at: now,
+        ladder: cfg.flood_levels.clone(),
         rule_version: cfg.flood.rule_version.clone(),
         min_probability_pct: cfg.flood.min_probability_pct,
         input_notes: Vec::new(),
@@ -91,6 +124,70 @@ pub fn assess_flood(
             PEOPLE_METHOD_NOTE.to_string(),
         ],
     })
+}
+
+impl FloodAssessment {
+    /// The station forecast, when the assessment was made from one.
+    pub fn forecast(&self) -> Option<&FloodForecast> {
+        match &self.source {
+            FloodSource::Stations(f) => Some(f),
+            FloodSource::Extent(_) => None,
+        }
+    }
+
+    /// The flood extent, when the assessment was made from one.
+    pub fn extent(&self) -> Option<&FloodExtent> {
+        match &self.source {
+            FloodSource::Extent(e) => Some(e),
+            FloodSource::Stations(_) => None,
+        }
+    }
+}
+
+/// Districts, sites and people inside a flood extent, on the flood alert ladder.
+pub fn assess_flood_extent(
+    extent: FloodExtent,
+    layers: &IndexedLayers,
+    cfg: &Config,
+    now: DateTime<Utc>,
+) -> FloodAssessment {
+    let exposure = extent_exposure(&extent, layers);
+    let ladder = &cfg.flood_levels;
+    let district_levels: BTreeMap<String, Level> = exposure
+        .districts
+        .iter()
+        .map(|d| (d.pcode.clone(), ladder.of(d.flood_level)))
+        .collect();
+    // Water mapped outside every district (the sea, a neighbour country) still raises
+    // the event: the map shows a flood.
+    let event_level = district_levels
+        .values()
+        .copied()
+        .chain(extent.max_level().map(|l| ladder.of(l)))
+        .max();
+    let rule = cfg.flood.extent.rule_note(&extent.basis);
+    FloodAssessment {
+        input_notes: extent.notes.clone(),
+        outlooks: Vec::new(),
+        impact_areas: BTreeMap::new(),
+        districts: exposure.districts,
+        points: exposure.points,
+        district_levels,
+        station_levels: BTreeMap::new(),
+        event_level,
+        generated_at: now,
+        ladder: cfg.flood_levels.clone(),
+        rule_version: rule,
+        min_probability_pct: cfg.flood.min_probability_pct,
+        method_notes: vec![
+            format!(
+                "footprint = the polygons of {} as given (no buffer, no simplification); a district is reached when it shares area with a polygon, at the highest level of those polygons",
+                extent.origin
+            ),
+            exposure.people_method_note,
+        ],
+        source: FloodSource::Extent(extent),
+    }
 }
 
 #[cfg(test)]
@@ -160,12 +257,21 @@ mod tests {
                 .insert(s.into(), vec!["MZ0202".into()]);
         }
         let now = DateTime::<Utc>::from_timestamp(0, 0).unwrap();
-        let a = assess_flood(&fc, &[], &[district], &MultiPolygon::new(vec![]), &cfg, now).unwrap();
+        let a = assess_flood(
+            &fc,
+            &[],
+            &BTreeMap::new(),
+            &[district],
+            &MultiPolygon::new(vec![]),
+            &cfg,
+            now,
+        )
+        .unwrap();
         let d = &a.districts[0];
         assert_eq!(d.flood_level, FloodLevel::Moderate);
         assert_eq!(a.district_levels.get("MZ0202"), Some(&Level::Orange));
         // The first day at the district's level (moderate), not the first bankfull day.
-        assert_eq!(d.first_date, NaiveDate::from_ymd_opt(2025, 9, 28).unwrap());
+        assert_eq!(d.first_date, NaiveDate::from_ymd_opt(2025, 9, 28));
         assert_eq!(d.stations, vec!["up".to_string(), "down".to_string()]);
         assert_eq!(d.people_at_risk, Some(1000.0));
         assert_eq!(a.event_level, Some(Level::Orange));

@@ -316,6 +316,10 @@ pub enum FeedKind {
     /// IBTrACS best tracks: not a forecast; refused for the service with a pointer to
     /// `aviso replay` and the demo.
     Ibtracs,
+    /// River-station ensemble flood forecast (GloFAS-based CSVs): `url` is the exceedance
+    /// probabilities, `stations_url` the stations/thresholds, `discharge_url` (optional)
+    /// the member discharges. Processed by `crate::pipeline::flood`.
+    FloodStations,
 }
 
 impl FeedKind {
@@ -325,6 +329,7 @@ impl FeedKind {
             FeedKind::Atcf => "atcf",
             FeedKind::Gdacs => "gdacs",
             FeedKind::Ibtracs => "ibtracs",
+            FeedKind::FloodStations => "flood-stations",
         }
     }
 }
@@ -350,6 +355,13 @@ pub struct FeedConfig {
     /// ATCF aid to read (JTWC, OFCL, ...); default JTWC, then OFCL, then BEST.
     #[serde(default)]
     pub tech: Option<String>,
+    /// flood-stations feeds: the stations/thresholds CSV (required there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stations_url: Option<String>,
+    /// flood-stations feeds: the member discharges CSV (optional: without it the counts of
+    /// the probabilities file are used unchecked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discharge_url: Option<String>,
 }
 
 fn yes() -> bool {
@@ -377,6 +389,47 @@ impl FeedConfig {
     }
 }
 
+/// A flood-stations feed needs its stations file and no storm template; other kinds take
+/// no flood URLs.
+fn validate_flood_urls(f: &FeedConfig) -> Result<(), String> {
+    let urls = [
+        ("stations_url", &f.stations_url),
+        ("discharge_url", &f.discharge_url),
+    ];
+    if f.kind != FeedKind::FloodStations {
+        return match urls.iter().find(|(_, u)| u.is_some()) {
+            Some((key, _)) => Err(format!(
+                "feed {:?}: {key} is only for kind \"flood-stations\"",
+                f.name
+            )),
+            None => Ok(()),
+        };
+    }
+    if f.stations_url.is_none() {
+        return Err(format!(
+            "feed {:?}: kind \"flood-stations\" needs stations_url (the stations and their thresholds)",
+            f.name
+        ));
+    }
+    for (key, u) in urls {
+        if let Some(u) = u
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            return Err(format!(
+                "feed {:?}: {key} {u:?} must start with http:// or https://",
+                f.name
+            ));
+        }
+    }
+    if f.is_template() {
+        return Err(format!(
+            "feed {:?}: a flood-stations url cannot be a storm template",
+            f.name
+        ));
+    }
+    Ok(())
+}
+
 fn validate_feeds(feeds: &[FeedConfig]) -> Result<(), String> {
     let mut names = std::collections::HashSet::new();
     for f in feeds {
@@ -402,6 +455,7 @@ fn validate_feeds(feeds: &[FeedConfig]) -> Result<(), String> {
             ));
         }
         f.schedule()?;
+        validate_flood_urls(f)?;
         if f.kind == FeedKind::Ibtracs {
             return Err(format!(
                 "feed {:?}: kind \"ibtracs\" holds best tracks (what happened), not forecasts; \

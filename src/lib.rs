@@ -7,7 +7,7 @@
 pub mod alerts;
 pub mod api;
 pub mod app;
-mod app_flood;
+pub mod app_flood;
 pub mod app_service;
 pub mod assess;
 pub mod assess_flood;

@@ -60,8 +60,8 @@ enum Command {
     /// Assess one forecast file (Météo-France RSMC JSON, ATCF a/b-deck, IBTrACS CSV, or a river-station flood probabilities CSV) and write the alert document.
     Assess {
         /// The forecast file; its format is detected from the content.
-        #[arg(long)]
-        forecast: PathBuf,
+        #[arg(long, required_unless_present = "flood_extent")]
+        forecast: Option<PathBuf>,
         /// Layer manifest, or a directory holding manifest.toml.
         #[arg(long, default_value = "layers", env = "AVISO_LAYERS")]
         layers: PathBuf,
@@ -91,6 +91,21 @@ enum Command {
         /// beside the forecast.
         #[arg(long)]
         basins: Option<PathBuf>,
+        /// Instead of a forecast: flood-extent polygons (a satellite or model flood map) in
+        /// GeoJSON, GeoPackage, Shapefile or any vector format GDAL reads, EPSG:4326.
+        #[arg(long, conflicts_with = "forecast")]
+        flood_extent: Option<PathBuf>,
+        /// For flood extents: the attribute holding a water depth in metres (overrides
+        /// flood.extent.depth_field).
+        #[arg(long, requires = "flood_extent", conflicts_with = "class_field")]
+        depth_field: Option<String>,
+        /// For flood extents: the attribute holding a class mapped by
+        /// flood.extent.class_levels (overrides flood.extent.class_field).
+        #[arg(long, requires = "flood_extent")]
+        class_field: Option<String>,
+        /// For flood extents: the layer to read from a multi-layer source (GeoPackage).
+        #[arg(long, requires = "flood_extent")]
+        extent_layer: Option<String>,
     },
     /// Replay a best track as a sequence of issuances and summarise how early each district was warned.
     Replay {
@@ -210,6 +225,25 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Assess {
+            flood_extent: Some(extent),
+            layers,
+            out,
+            format,
+            depth_field,
+            class_field,
+            extent_layer,
+            ..
+        } => aviso::app_flood::flood_extent_cmd(aviso::app_flood::ExtentArgs {
+            config: cli.config,
+            extent,
+            layers,
+            out,
+            table: matches!(format, Format::Table),
+            depth_field,
+            class_field,
+            layer: extent_layer,
+        }),
+        Command::Assess {
             forecast,
             layers,
             out,
@@ -220,9 +254,11 @@ fn main() -> ExitCode {
             stations,
             discharge,
             basins,
+            ..
         } => aviso::app::assess_cmd(aviso::app::AssessArgs {
             config: cli.config,
-            forecast,
+            // clap requires --forecast when --flood-extent is absent (the arm above).
+            forecast: forecast.unwrap_or_default(),
             layers,
             out,
             table: matches!(format, Format::Table),

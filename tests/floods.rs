@@ -268,6 +268,7 @@ fn the_chibuto_station_floods_the_lower_limpopo_not_its_upper_reaches() {
         &layers.districts,
         &coast,
         &FloodConfig::default(),
+        None,
     )
     .unwrap();
     assert_eq!(area.method, ImpactMethod::BasinDownstream);
@@ -345,16 +346,230 @@ fn a_configured_district_list_replaces_the_basin_rule_and_unknown_pcodes_are_ref
     let mut cfg = FloodConfig::default();
     cfg.impact_districts
         .insert("41".into(), vec!["MZ0202".into()]);
-    let area = impact_area(station, &[], std::slice::from_ref(&district), &coast, &cfg).unwrap();
+    let area = impact_area(
+        station,
+        &[],
+        std::slice::from_ref(&district),
+        &coast,
+        &cfg,
+        None,
+    )
+    .unwrap();
     assert_eq!(area.method, ImpactMethod::Configured);
     assert_eq!(area.districts[0].pcode, "MZ0202");
     assert_eq!(area.districts[0].area_share, 1.0);
     cfg.impact_districts
         .insert("41".into(), vec!["MZ9999".into()]);
-    let e = impact_area(station, &[], &[district], &coast, &cfg)
+    let e = impact_area(station, &[], &[district], &coast, &cfg, None)
         .unwrap_err()
         .to_string();
     assert!(e.contains("MZ9999") && e.contains("41"), "{e}");
+}
+
+// ---- impact areas from the layers manifest ----
+
+const IMPACTS_MANIFEST: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/layers/manifest_with_flood_impacts.toml"
+);
+
+/// Per district P-code, the share of its geodesic area inside the polygon of `file`
+/// (≥ 2 %, the default sliver limit), by a direct geo intersection of the shared districts.
+fn districts_under(file: &str) -> Option<BTreeMap<String, f64>> {
+    use geo::{BooleanOps, GeodesicArea};
+    let districts = common::data_file("boundaries/moz_adm2_ocha_ine_20190607_s100m.geojson")?;
+    let poly = |v: &geojson::Geometry| match geo::Geometry::<f64>::try_from(&v.value).unwrap() {
+        geo::Geometry::Polygon(p) => geo::MultiPolygon::new(vec![p]),
+        geo::Geometry::MultiPolygon(m) => m,
+        other => panic!("{other:?}"),
+    };
+    let read = |p: &std::path::Path| -> geojson::FeatureCollection {
+        std::fs::read_to_string(p).unwrap().parse().unwrap()
+    };
+    let area = read(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/floods")
+            .join(file),
+    );
+    let area = poly(area.features[0].geometry.as_ref().unwrap());
+    let mut out = BTreeMap::new();
+    for f in read(&districts).features {
+        let d = poly(f.geometry.as_ref().unwrap());
+        let share = d.intersection(&area).geodesic_area_unsigned() / d.geodesic_area_unsigned();
+        if share >= 0.02 {
+            let pcode = f.property("ADM2_PCODE").unwrap().as_str().unwrap();
+            out.insert(pcode.to_string(), share);
+        }
+    }
+    Some(out)
+}
+
+#[test]
+fn the_layers_manifest_sets_a_station_impact_area_by_polygon_or_by_districts() {
+    let Some(f) = files() else { return };
+    let Some(expected) = districts_under("changane_chibuto_impact.geojson") else {
+        return;
+    };
+    let manifest = aviso::layers::load_manifest(std::path::Path::new(IMPACTS_MANIFEST)).unwrap();
+    let g = aviso::layers::flood::load_flood_geography(&manifest, "Basins").unwrap();
+    assert_eq!(g.basins.len(), 33, "the river_basins layer");
+    assert!(matches!(
+        g.impacts.get("246"),
+        Some(aviso::domain::StationImpact::Districts(d)) if d == &["MZ0901", "MZ0905"]
+    ));
+    let layers = aviso::layers::load_layers(std::path::Path::new(IMPACTS_MANIFEST))
+        .unwrap()
+        .layers;
+    let parsed = parse_forecast(inputs(&f.stations, &f.probs, None, true)).unwrap();
+    let coast = CoastTest::new(&layers.country);
+    let chibuto = parsed.forecast.station("41").unwrap();
+    let area = impact_area(
+        chibuto,
+        &g.basins,
+        &layers.districts,
+        &coast,
+        &FloodConfig::default(),
+        g.impacts.get("41"),
+    )
+    .unwrap();
+    assert_eq!(area.method, ImpactMethod::ConfiguredPolygon);
+    let got: BTreeMap<String, f64> = area
+        .districts
+        .iter()
+        .map(|d| (d.pcode.clone(), d.area_share))
+        .collect();
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>()
+    );
+    for (pcode, share) in &expected {
+        assert!(
+            (got[pcode] - share).abs() <= 0.01 * share,
+            "{pcode}: {} vs {share}",
+            got[pcode]
+        );
+    }
+    // The polygon replaces the basin rule: not the whole lower Limpopo down to Xai-Xai.
+    let basin_rule = impact_area(
+        chibuto,
+        &g.basins,
+        &layers.districts,
+        &coast,
+        &FloodConfig::default(),
+        None,
+    )
+    .unwrap();
+    assert!(basin_rule.districts.len() > area.districts.len());
+    // Dombe's list is taken whole.
+    let dombe = parsed.forecast.station("246").unwrap();
+    let area = impact_area(
+        dombe,
+        &g.basins,
+        &layers.districts,
+        &coast,
+        &FloodConfig::default(),
+        g.impacts.get("246"),
+    )
+    .unwrap();
+    assert_eq!(area.method, ImpactMethod::Configured);
+    assert_eq!(area.districts.len(), 2);
+    // Set in the configuration as well: refused, naming the station.
+    let mut cfg = FloodConfig::default();
+    cfg.impact_districts
+        .insert("246".into(), vec!["MZ0901".into()]);
+    let e = impact_area(
+        dombe,
+        &g.basins,
+        &layers.districts,
+        &coast,
+        &cfg,
+        g.impacts.get("246"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("station 246") && e.contains("flood_impact") && e.contains("impact_districts"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_flood_impact_entry_must_name_exactly_one_area_and_one_station_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = "[[layer]]\nname = \"country\"\nkind = \"country\"\npath = \"a.geojson\"\nlicence = \"x\"\nsource = \"x\"\n\n[[layer]]\nname = \"provinces\"\nkind = \"provinces\"\npath = \"b.geojson\"\nlicence = \"x\"\nsource = \"x\"\n[layer.fields]\nid = \"P\"\nname = \"N\"\n\n[[layer]]\nname = \"districts\"\nkind = \"districts\"\npath = \"c.geojson\"\nlicence = \"x\"\nsource = \"x\"\n[layer.fields]\nid = \"P\"\nname = \"N\"\nparent_id = \"Q\"\n";
+    let check = |extra: &str, wanted: &[&str]| {
+        let p = dir.path().join("m.toml");
+        std::fs::write(&p, format!("{base}{extra}")).unwrap();
+        let e = aviso::layers::load_manifest(&p).unwrap_err().to_string();
+        for w in wanted {
+            assert!(e.contains(w) && e.contains("m.toml"), "{extra}: {e}");
+        }
+    };
+    check(
+        "[[flood_impact]]\nstation = \"41\"\ndistricts = [\"MZ0202\"]\npolygon = \"x.geojson\"\n",
+        &["station \"41\"", "not both"],
+    );
+    check(
+        "[[flood_impact]]\nstation = \"41\"\n",
+        &["station \"41\"", "districts", "polygon"],
+    );
+    check(
+        "[[flood_impact]]\nstation = \"41\"\ndistricts = [\"MZ0202\"]\n[[flood_impact]]\nstation = \"41\"\ndistricts = [\"MZ0206\"]\n",
+        &["two [[flood_impact]] entries", "\"41\""],
+    );
+    check(
+        "[[flood_impact]]\nstation = \"41\"\ndistrict = [\"MZ0202\"]\n",
+        &["district"],
+    );
+    check(
+        "[[layer]]\nname = \"basins\"\nkind = \"river_basins\"\npath = \"b.gpkg\"\nlicence = \"x\"\nsource = \"x\"\n[layer.fields]\nname = \"Basins\"\n",
+        &["river_basins", "GeoJSON", "ogr2ogr"],
+    );
+}
+
+#[test]
+fn assess_takes_the_basins_and_a_station_polygon_from_the_layers_manifest() {
+    let Some(f) = files() else { return };
+    let Some(expected) = districts_under("changane_chibuto_impact.geojson") else {
+        return;
+    };
+    // No basins beside the forecast: they must come from the manifest's river_basins layer.
+    let dir = tempfile::tempdir().unwrap();
+    let probs = dir.path().join("probabilities.csv");
+    std::fs::write(&probs, &f.probs).unwrap();
+    std::fs::write(dir.path().join("stations.csv"), &f.stations).unwrap();
+    std::fs::write(dir.path().join("discharge.csv"), &f.discharge).unwrap();
+    let out_path = dir.path().join("alert.geojson");
+    let out = Command::new(env!("CARGO_BIN_EXE_aviso"))
+        .args(["assess", "--forecast"])
+        .arg(&probs)
+        .args(["--layers", IMPACTS_MANIFEST])
+        .arg("--out")
+        .arg(&out_path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let doc: Value = serde_json::from_slice(&std::fs::read(&out_path).unwrap()).unwrap();
+    let features = doc["features"].as_array().unwrap();
+    let chibuto = features
+        .iter()
+        .find(|f| f["properties"]["station_id"] == "41")
+        .unwrap();
+    assert_eq!(chibuto["properties"]["impact_method"], "configured_polygon");
+    let districts: BTreeSet<String> = features
+        .iter()
+        .filter(|f| f["properties"]["layer"] == "flood_district")
+        .map(|f| f["properties"]["pcode"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(districts, expected.keys().cloned().collect());
+    let notes = doc["aviso"]["methods"]["input"].to_string();
+    assert!(
+        notes.contains("river basins:")
+            && notes.contains("moz_river_basins_gov_2023_s200m.geojson")
+            && notes.contains("hand-drawn lower Changane floodplain"),
+        "{notes}"
+    );
 }
 
 // ---- bad inputs ----
@@ -402,6 +617,130 @@ fn a_forecast_for_an_unknown_station_is_refused() {
         e.contains("probabilities.csv: line 2, column station_id: unknown station \"9999\"")
             && e.contains("stations.csv"),
         "{e}"
+    );
+}
+
+/// Removes a column (by header name) from every line of a CSV.
+fn without_column(bytes: &[u8], column: &str) -> String {
+    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    let i = text
+        .lines()
+        .next()
+        .unwrap()
+        .split(',')
+        .position(|c| c == column)
+        .unwrap();
+    text.lines()
+        .map(|l| {
+            let mut cells: Vec<&str> = l.split(',').collect();
+            cells.remove(i);
+            cells.join(",")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn a_probabilities_file_without_its_member_count_columns_names_each_missing_column() {
+    let Some(f) = files() else { return };
+    for column in ["total_members", "moderate_exceeding", "severe_percentage"] {
+        let cut = without_column(&f.probs, column);
+        let e = error_of(&f.stations, cut.as_bytes(), Some(&f.discharge));
+        assert!(
+            e.contains("probabilities.csv")
+                && e.contains(&format!("missing required column {column}")),
+            "{column}: {e}"
+        );
+    }
+}
+
+#[test]
+fn a_member_without_a_number_names_the_line_and_the_column() {
+    let Some(f) = files() else { return };
+    let text = String::from_utf8(f.discharge.clone()).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    // Line 4: the third member of station 32 on 2025-09-26 loses its member number.
+    assert!(lines[3].ends_with(",3"), "{}", lines[3]);
+    lines[3] = lines[3].trim_end_matches('3').to_string();
+    let e = error_of(&f.stations, &f.probs, Some(lines.join("\n").as_bytes()));
+    assert!(
+        e.contains("discharge.csv: line 4, column ensemble_member"),
+        "{e}"
+    );
+    // And the same member twice is refused, not averaged or overwritten.
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    lines[3] = lines[3].replace(",3", ",2");
+    let e = error_of(&f.stations, &f.probs, Some(lines.join("\n").as_bytes()));
+    assert!(
+        e.contains("discharge.csv: line 4") && e.contains("member 2 of station 32"),
+        "{e}"
+    );
+}
+
+#[test]
+fn member_discharges_of_an_unknown_station_are_refused_naming_both_files() {
+    let Some(f) = files() else { return };
+    let text = String::from_utf8(f.discharge.clone()).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    lines[5] = lines[5].replacen("32,", "777,", 1);
+    let e = error_of(&f.stations, &f.probs, Some(lines.join("\n").as_bytes()));
+    assert!(
+        e.contains("discharge.csv: line 6, column station_id: unknown station \"777\"")
+            && e.contains("stations.csv"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_negative_threshold_in_the_stations_file_names_the_line_and_the_column() {
+    let Some(f) = files() else { return };
+    let text = String::from_utf8(f.stations.clone()).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    lines[1] = lines[1].replace(",985.165442,", ",-985.165442,");
+    let e = error_of(lines.join("\n").as_bytes(), &f.probs, None);
+    assert!(
+        e.contains("stations.csv: line 2, column threshold_bankfull") && e.contains("-985.165442"),
+        "{e}"
+    );
+}
+
+#[test]
+fn assess_on_a_forecast_with_a_negative_discharge_fails_with_the_place_and_writes_nothing() {
+    let Some(f) = files() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let probs = dir
+        .path()
+        .join("moz_aa_flood_forecast_2025-09-25_exceedance_probabilities.csv");
+    std::fs::write(&probs, &f.probs).unwrap();
+    std::fs::write(dir.path().join("stations.csv"), &f.stations).unwrap();
+    let text = String::from_utf8(f.discharge.clone()).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    lines[2] = lines[2].replace(",0.8359375,2", ",-0.8359375,2");
+    let discharge = dir
+        .path()
+        .join("moz_aa_flood_forecast_2025-09-25_discharge_ensemble.csv");
+    std::fs::write(&discharge, lines.join("\n")).unwrap();
+    let Some(basins) = common::data_file(BASINS) else {
+        return;
+    };
+    let out_path = dir.path().join("alert.geojson");
+    let out = Command::new(env!("CARGO_BIN_EXE_aviso"))
+        .args(["assess", "--forecast"])
+        .arg(&probs)
+        .arg("--basins")
+        .arg(&basins)
+        .arg("--out")
+        .arg(&out_path)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty() && !out_path.exists());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("discharge_ensemble.csv: line 3, column discharge")
+            && stderr.contains("-0.8359375"),
+        "{stderr}"
     );
 }
 

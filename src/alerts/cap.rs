@@ -223,27 +223,35 @@ impl Xml {
     }
 }
 
-/// One language's wording.
+/// One language's wording: one CAP `info` each, Portuguese first.
 #[derive(Clone, Copy, PartialEq)]
-enum Lang {
+pub(crate) enum Lang {
     Pt,
     En,
 }
 
 impl Lang {
+    pub(crate) const ALL: [Lang; 2] = [Lang::Pt, Lang::En];
+
+    fn index(self) -> usize {
+        match self {
+            Lang::Pt => 0,
+            Lang::En => 1,
+        }
+    }
     fn code(self) -> &'static str {
         match self {
             Lang::Pt => "pt-PT",
             Lang::En => "en-US",
         }
     }
-    fn pick(self, pt: &'static str, en: &'static str) -> &'static str {
+    pub(crate) fn pick(self, pt: &'static str, en: &'static str) -> &'static str {
         match self {
             Lang::Pt => pt,
             Lang::En => en,
         }
     }
-    fn level(self, l: Level) -> &'static str {
+    pub(crate) fn level(self, l: Level) -> &'static str {
         match self {
             Lang::Pt => l.name_pt(),
             Lang::En => l.name_en(),
@@ -251,11 +259,11 @@ impl Lang {
     }
 }
 
-fn utc(t: DateTime<Utc>) -> String {
+pub(crate) fn utc(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
-fn people(n: f64) -> String {
+pub(crate) fn people(n: f64) -> String {
     // Thousands grouped with a thin space, readable in both languages.
     let s = format!("{:.0}", n.max(0.0));
     let mut out = String::new();
@@ -269,9 +277,9 @@ fn people(n: f64) -> String {
 }
 
 /// Districts per level (highest first): level -> (P-code, name, province P-code).
-type ByLevel = BTreeMap<std::cmp::Reverse<Level>, Vec<(String, String, Option<String>)>>;
+pub(crate) type ByLevel = BTreeMap<std::cmp::Reverse<Level>, Vec<(String, String, Option<String>)>>;
 
-fn by_level(v: &AlertVersion) -> ByLevel {
+pub(crate) fn by_level(v: &AlertVersion) -> ByLevel {
     let mut m: ByLevel = BTreeMap::new();
     for (pcode, d) in &v.districts {
         m.entry(std::cmp::Reverse(d.level)).or_default().push((
@@ -316,21 +324,36 @@ fn level_geometry<'a>(
 
 fn headline(lang: Lang, a: &Assessment, v: &AlertVersion) -> String {
     let name = &a.forecast.storm.name;
+    headline_for(
+        lang,
+        v,
+        a.event_level,
+        [
+            &format!("Ciclone tropical {name}"),
+            &format!("Tropical cyclone {name}"),
+        ],
+    )
+}
+
+/// "<subject>: nível X — n distrito(s) no aviso", or the all-clear, prefixed with the
+/// status label (TESTE, EXERCÍCIO) so nobody acts on a test. `subject` is
+/// `[Portuguese, English]`.
+pub(crate) fn headline_for(
+    lang: Lang,
+    v: &AlertVersion,
+    event_level: Option<Level>,
+    subject: [&str; 2],
+) -> String {
+    let name = subject.get(lang.index()).copied().unwrap_or_default();
     let n = v.districts.len();
-    let body = match (v.msg_type, a.event_level) {
+    let body = match (v.msg_type, event_level) {
         (MsgType::Cancel, _) | (_, None) => match lang {
-            Lang::Pt => format!("Ciclone tropical {name}: fim do aviso, nenhum distrito em risco"),
-            Lang::En => format!("Tropical cyclone {name}: all clear, no district at risk"),
+            Lang::Pt => format!("{name}: fim do aviso, nenhum distrito em risco"),
+            Lang::En => format!("{name}: all clear, no district at risk"),
         },
         (_, Some(l)) => match lang {
-            Lang::Pt => format!(
-                "Ciclone tropical {name}: nível {} — {n} distrito(s) no aviso",
-                l.name_pt()
-            ),
-            Lang::En => format!(
-                "Tropical cyclone {name}: {} level — {n} district(s) on alert",
-                l.name_en()
-            ),
+            Lang::Pt => format!("{name}: nível {} — {n} distrito(s) no aviso", l.name_pt()),
+            Lang::En => format!("{name}: {} level — {n} district(s) on alert", l.name_en()),
         },
     };
     match v.status.label() {
@@ -352,16 +375,7 @@ fn description(lang: Lang, a: &Assessment, v: &AlertVersion) -> String {
         t("referência", "reference time"),
         utc(a.forecast.reference_time),
     ));
-    for (l, ds) in by_level(v) {
-        let names: Vec<&str> = ds.iter().map(|d| d.1.as_str()).collect();
-        lines.push(format!(
-            "{} {} ({}): {}.",
-            t("Nível", "Level"),
-            lang.level(l.0),
-            ds.len(),
-            names.join(", ")
-        ));
-    }
+    lines.extend(level_lines(lang, v));
     for total in &a.exposure.national {
         if total.districts > 0 {
             lines.push(format!(
@@ -407,9 +421,16 @@ fn description(lang: Lang, a: &Assessment, v: &AlertVersion) -> String {
             a.trigger.reason
         ),
     });
+    lines.extend(changes_line(lang, v));
+    lines.join("\n")
+}
+
+/// "Since version N: a added, r raised, l lowered, d removed." when anything changed.
+pub(crate) fn changes_line(lang: Lang, v: &AlertVersion) -> Option<String> {
+    let t = |pt: &'static str, en: &'static str| lang.pick(pt, en);
     let c = &v.changes;
-    if v.version > 1 && !c.is_empty() {
-        lines.push(format!(
+    (v.version > 1 && !c.is_empty()).then(|| {
+        format!(
             "{} {}: {} {}, {} {}, {} {}, {} {}.",
             t("Desde a versão", "Since version"),
             v.version - 1,
@@ -421,9 +442,25 @@ fn description(lang: Lang, a: &Assessment, v: &AlertVersion) -> String {
             t("desceram", "lowered"),
             c.removed.len(),
             t("retirados", "removed"),
-        ));
-    }
-    lines.join("\n")
+        )
+    })
+}
+
+/// Per-language levels line: "Nível vermelho (2): A, B." for each level, highest first.
+pub(crate) fn level_lines(lang: Lang, v: &AlertVersion) -> Vec<String> {
+    by_level(v)
+        .into_iter()
+        .map(|(l, ds)| {
+            let names: Vec<&str> = ds.iter().map(|d| d.1.as_str()).collect();
+            format!(
+                "{} {} ({}): {}.",
+                lang.pick("Nível", "Level"),
+                lang.level(l.0),
+                ds.len(),
+                names.join(", ")
+            )
+        })
+        .collect()
 }
 
 fn instruction(lang: Lang, msg_type: MsgType, level: Option<Level>) -> &'static str {
@@ -451,6 +488,39 @@ fn instruction(lang: Lang, msg_type: MsgType, level: Option<Level>) -> &'static 
     }
 }
 
+/// The hazard-specific content of a CAP document: what the shared writer
+/// ([`write_cap`]) puts into each `info` and `area`. Arrays are `[Portuguese, English]`.
+pub(crate) struct InfoParts {
+    pub event: [&'static str; 2],
+    pub grading: Grading,
+    pub onset: Option<DateTime<Utc>>,
+    pub expires: DateTime<Utc>,
+    pub headline: [String; 2],
+    pub description: [String; 2],
+    pub instruction: [&'static str; 2],
+    pub parameters: Vec<(&'static str, String)>,
+    /// The `polygon`s of each level's area (none: the area has geocodes only).
+    pub polygons: BTreeMap<Level, Vec<String>>,
+}
+
+/// `expires` = `reference` + `hours`, refused outside 1..=240 h (a mistyped option must
+/// not produce an alert that never lapses, nor panic in chrono's Duration).
+pub(crate) fn expires_at(
+    reference: DateTime<Utc>,
+    hours: f64,
+    identifier: &str,
+) -> Result<DateTime<Utc>, CapError> {
+    (1.0..=240.0)
+        .contains(&hours)
+        .then(|| Duration::try_minutes((hours * 60.0).round() as i64))
+        .flatten()
+        .and_then(|d| reference.checked_add_signed(d))
+        .ok_or_else(|| CapError::Expires {
+            identifier: identifier.to_string(),
+            found: hours,
+        })
+}
+
 /// Writes the CAP 1.2 document of `a` as version `v`. `rules` are the level rules the
 /// assessment used (they say which hazard put each district at its level).
 pub fn cap_document(
@@ -459,15 +529,83 @@ pub fn cap_document(
     rules: &LevelRules,
     opts: &CapOptions,
 ) -> Result<String, CapError> {
-    let expires = (1.0..=240.0)
-        .contains(&opts.expires_after_h)
-        .then(|| Duration::try_minutes((opts.expires_after_h * 60.0).round() as i64))
-        .flatten()
-        .and_then(|d| a.forecast.reference_time.checked_add_signed(d))
-        .ok_or_else(|| CapError::Expires {
-            identifier: v.identifier.clone(),
-            found: opts.expires_after_h,
-        })?;
+    let expires = expires_at(
+        a.forecast.reference_time,
+        opts.expires_after_h,
+        &v.identifier,
+    )?;
+    let event_level = if v.msg_type == MsgType::Cancel {
+        None
+    } else {
+        a.event_level
+    };
+    // Earliest arrival of the lowest forecast wind in a district on the ladder.
+    let first = a
+        .exposure
+        .districts
+        .iter()
+        .filter(|d| v.districts.contains_key(&d.pcode))
+        .filter_map(|d| d.widest())
+        .min_by(|p, q| p.lead_time_h.total_cmp(&q.lead_time_h));
+    let grading = grading(v.msg_type, event_level, first.map(|w| w.lead_time_h));
+    let parameters: Vec<(&str, String)> = vec![
+        ("aviso:version", v.version.to_string()),
+        (
+            "aviso:event_level",
+            event_level.map_or("none".to_string(), |l| l.name_en().to_string()),
+        ),
+        (
+            "aviso:trigger",
+            serde_json::to_value(a.trigger.state)
+                .ok()
+                .and_then(|s| s.as_str().map(str::to_string))
+                .unwrap_or_default(),
+        ),
+        ("aviso:trigger_version", a.trigger.version.clone()),
+        ("aviso:levels_version", a.levels_version.clone()),
+        (
+            "aviso:reference_time",
+            cap_datetime(a.forecast.reference_time),
+        ),
+        (
+            "aviso:landfall",
+            a.hazard
+                .landfall
+                .as_ref()
+                .map_or("none".to_string(), |l| cap_datetime(l.time)),
+        ),
+    ];
+    let polygons = by_level(v)
+        .keys()
+        .filter_map(|l| {
+            level_geometry(a, rules, l.0).map(|g| (l.0, cap_polygons(g, opts.max_polygon_vertices)))
+        })
+        .collect();
+    let parts = InfoParts {
+        event: ["Ciclone tropical", "Tropical cyclone"],
+        grading,
+        onset: match (first, event_level) {
+            (Some(w), Some(_)) => Some(w.first_arrival),
+            _ => None,
+        },
+        expires,
+        headline: Lang::ALL.map(|l| headline(l, a, v)),
+        description: Lang::ALL.map(|l| description(l, a, v)),
+        instruction: Lang::ALL.map(|l| instruction(l, v.msg_type, event_level)),
+        parameters,
+        polygons,
+    };
+    write_cap(v, opts, &parts)
+}
+
+/// Writes the CAP 1.2 document of version `v` with the hazard's `parts`: the alert header,
+/// one `info` per language, and one `area` per level (or, for a Cancel, one area of the
+/// districts called off).
+pub(crate) fn write_cap(
+    v: &AlertVersion,
+    opts: &CapOptions,
+    parts: &InfoParts,
+) -> Result<String, CapError> {
     let wrap = |source| CapError::Write {
         identifier: v.identifier.clone(),
         source,
@@ -475,7 +613,7 @@ pub fn cap_document(
     let mut x = Xml {
         w: Writer::new_with_indent(Vec::new(), b' ', 2),
     };
-    write(&mut x, a, v, rules, opts, expires).map_err(wrap)?;
+    write(&mut x, v, opts, parts).map_err(wrap)?;
     String::from_utf8(x.w.into_inner()).map_err(|e| CapError::Utf8 {
         identifier: v.identifier.clone(),
         at: e.utf8_error().valid_up_to(),
@@ -484,11 +622,9 @@ pub fn cap_document(
 
 fn write(
     x: &mut Xml,
-    a: &Assessment,
     v: &AlertVersion,
-    rules: &LevelRules,
     opts: &CapOptions,
-    expires: DateTime<Utc>,
+    parts: &InfoParts,
 ) -> std::io::Result<()> {
     x.w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
     x.w.write_event(Event::Start(
@@ -520,27 +656,15 @@ fn write(
     }
     x.leaf("incidents", &v.event_id)?;
 
-    let event_level = if v.msg_type == MsgType::Cancel {
-        None
-    } else {
-        a.event_level
-    };
-    // Earliest arrival of the lowest forecast wind in a district on the ladder.
-    let first = a
-        .exposure
-        .districts
-        .iter()
-        .filter(|d| v.districts.contains_key(&d.pcode))
-        .filter_map(|d| d.widest())
-        .min_by(|p, q| p.lead_time_h.total_cmp(&q.lead_time_h));
-    let g = grading(v.msg_type, event_level, first.map(|w| w.lead_time_h));
+    let g = &parts.grading;
     let levels = by_level(v);
-
-    for lang in [Lang::Pt, Lang::En] {
+    for lang in Lang::ALL {
+        let i = lang.index();
         x.open("info")?;
         x.leaf("language", lang.code())?;
+        // CAP 1.2 §3.2.2: "Met - Meteorological (inc. flood)": cyclones and floods alike.
         x.leaf("category", "Met")?;
-        x.leaf("event", lang.pick("Ciclone tropical", "Tropical cyclone"))?;
+        x.leaf("event", parts.event.get(i).copied().unwrap_or_default())?;
         for r in &g.response_types {
             x.leaf("responseType", r)?;
         }
@@ -552,45 +676,24 @@ fn write(
         x.leaf("value", &v.event_id)?;
         x.close("eventCode")?;
         x.leaf("effective", &cap_datetime(v.sent))?;
-        if let (Some(w), Some(_)) = (first, event_level) {
-            x.leaf("onset", &cap_datetime(w.first_arrival))?;
+        if let Some(onset) = parts.onset {
+            x.leaf("onset", &cap_datetime(onset))?;
         }
-        x.leaf("expires", &cap_datetime(expires))?;
+        x.leaf("expires", &cap_datetime(parts.expires))?;
         x.leaf("senderName", &opts.sender_name)?;
-        x.leaf("headline", &headline(lang, a, v))?;
-        x.leaf("description", &description(lang, a, v))?;
-        x.leaf("instruction", instruction(lang, v.msg_type, event_level))?;
+        x.leaf("headline", parts.headline.get(i).map_or("", String::as_str))?;
+        x.leaf(
+            "description",
+            parts.description.get(i).map_or("", String::as_str),
+        )?;
+        x.leaf(
+            "instruction",
+            parts.instruction.get(i).copied().unwrap_or_default(),
+        )?;
         if let Some(web) = &opts.web {
             x.leaf("web", web)?;
         }
-        let params: Vec<(&str, String)> = vec![
-            ("aviso:version", v.version.to_string()),
-            (
-                "aviso:event_level",
-                event_level.map_or("none".to_string(), |l| l.name_en().to_string()),
-            ),
-            (
-                "aviso:trigger",
-                serde_json::to_value(a.trigger.state)
-                    .ok()
-                    .and_then(|s| s.as_str().map(str::to_string))
-                    .unwrap_or_default(),
-            ),
-            ("aviso:trigger_version", a.trigger.version.clone()),
-            ("aviso:levels_version", a.levels_version.clone()),
-            (
-                "aviso:reference_time",
-                cap_datetime(a.forecast.reference_time),
-            ),
-            (
-                "aviso:landfall",
-                a.hazard
-                    .landfall
-                    .as_ref()
-                    .map_or("none".to_string(), |l| cap_datetime(l.time)),
-            ),
-        ];
-        for (k, val) in &params {
+        for (k, val) in &parts.parameters {
             x.value("parameter", k, val)?;
         }
         if v.msg_type == MsgType::Cancel {
@@ -624,10 +727,8 @@ fn write(
                         names.join(", ")
                     ),
                 )?;
-                if let Some(geom) = level_geometry(a, rules, level.0) {
-                    for p in cap_polygons(geom, opts.max_polygon_vertices) {
-                        x.leaf("polygon", &p)?;
-                    }
+                for p in parts.polygons.get(&level.0).into_iter().flatten() {
+                    x.leaf("polygon", p)?;
                 }
                 for d in ds {
                     x.value("geocode", "ADM2_PCODE", &d.0)?;

@@ -13,7 +13,7 @@ use super::document::{
 };
 use super::levels::Level;
 use crate::assess_flood::FloodAssessment;
-use crate::domain::{FloodLevel, Layers};
+use crate::domain::{FloodForecast, FloodLevel, Layers};
 
 /// Which alert level each flood level raises (`[flood_levels]` in the configuration; the cyclone ladder is `[levels]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,11 +87,189 @@ fn flood_level_json(level: Option<Level>) -> Value {
     }
 }
 
-/// Renders a flood assessment as the alert document. Features: one `flood_station` point per
-/// station (level per day, peak, first day per level, impact area), then one
-/// `flood_district` polygon per district reached (level, people at risk).
+/// Renders a flood assessment as the alert document. Features: for a station forecast one
+/// `flood_station` point per station (level per day, peak, first day per level, impact
+/// area); for a flood extent one `flood_extent` (multi)polygon per level present; then one
+/// `flood_district` polygon per district reached (level, people at risk), then one
+/// `flood_point` per site inside a flood extent.
 pub fn flood_document(a: &FloodAssessment, layers: &Layers, decimals: u32) -> Value {
-    let f = &a.forecast;
+    let mut features = Vec::new();
+    if let Some(f) = a.forecast() {
+        features.extend(station_features(a, f, decimals));
+    }
+    if let Some(e) = a.extent() {
+        for l in &e.levels {
+            let Some(g) = multipolygon_geometry(&l.geometry, decimals) else {
+                continue;
+            };
+            let alert_level = Some(a.ladder.of(l.level));
+            features.push(feature(
+                g,
+                json!({
+                    "layer": "flood_extent",
+                    "flood_level": l.level.name_en(),
+                    "flood_level_pt": l.level.name_pt(),
+                    "level": alert_level.map(|l| l.name_en()),
+                    "level_pt": alert_level.map(|l| l.name_pt()),
+                    "level_colour": alert_level.map(|l| l.colour_hex()),
+                    "area_km2": round(l.area_km2, 3),
+                    "polygons": l.features,
+                }),
+            ));
+        }
+    }
+    for d in &a.districts {
+        let Some(level) = a.district_levels.get(&d.pcode).copied() else {
+            continue;
+        };
+        let Some(g) = layers
+            .districts
+            .iter()
+            .find(|x| x.pcode == d.pcode)
+            .and_then(|x| multipolygon_geometry(&x.geometry, decimals))
+        else {
+            continue;
+        };
+        let mut props = json!({
+            "layer": "flood_district",
+            "pcode": d.pcode,
+            "name": d.name,
+            "province_pcode": d.province_pcode,
+            "province_name": d.province_name,
+            "flood_level": d.flood_level.name_en(),
+            "flood_level_pt": d.flood_level.name_pt(),
+            "level": level.name_en(),
+            "level_pt": level.name_pt(),
+            "level_colour": level.colour_hex(),
+            "first_date": d.first_date.map(|t| t.to_string()),
+            "population": d.population,
+            "area_share": round(d.area_share, 4),
+            "people_at_risk": d.people_at_risk.map(f64::round),
+            "people_method": d.people_method,
+        });
+        if let Some(o) = props.as_object_mut() {
+            if a.forecast().is_some() {
+                o.insert("stations".into(), json!(d.stations));
+            }
+            if a.extent().is_some() {
+                o.insert("extent_features".into(), json!(d.extent_features));
+            }
+        }
+        features.push(feature(g, props));
+    }
+    for p in &a.points {
+        let f = &p.feature;
+        features.push(feature(
+            point_geometry(f.location.x(), f.location.y(), decimals),
+            json!({
+                "layer": "flood_point",
+                "source_layer": f.layer,
+                "kind": f.kind,
+                "id": f.id,
+                "name": f.name,
+                "subtype": f.subtype,
+                "district_pcode": f.district_pcode,
+                "flood_level": p.flood_level.name_en(),
+                "flood_level_pt": p.flood_level.name_pt(),
+                "population": f.population,
+                "households": f.households,
+                "capacity": f.capacity,
+            }),
+        ));
+    }
+    let people: f64 = a.districts.iter().filter_map(|d| d.people_at_risk).sum();
+    let caveats = caveats_json(layers);
+    let mut meta = json!({
+        "schema": SCHEMA,
+        "hazard": "flood",
+        "generated_at": a.generated_at.to_rfc3339(),
+        "event_level": flood_level_json(a.event_level),
+        "totals": {"people_at_risk": people.round(), "districts": a.districts.len(), "points": a.points.len()},
+        "methods": {
+            "input": a.input_notes,
+            "people_at_risk": a.method_notes.get(1),
+            "other": a.method_notes.get(2..),
+        },
+        "layers": layers.infos,
+        "caveats": caveats,
+    });
+    if let Some(o) = meta.as_object_mut() {
+        match (a.forecast(), a.extent()) {
+            (Some(f), _) => {
+                let stations_at_level: Vec<Value> = a
+                    .outlooks
+                    .iter()
+                    .filter(|o| o.max_level.is_some())
+                    .map(|o| json!({"station_id": o.station_id, "flood_level": o.max_level.map(FloodLevel::name_en), "first_date": o.max_level.and_then(|l| o.first_date.get(l)).map(|d| d.to_string()), "peak_date": o.peak_date.map(|d| d.to_string())}))
+                    .collect();
+                o.insert(
+                    "source".into(),
+                    json!({
+                        "kind": "stations",
+                        "label": "river-station ensemble flood forecast (GloFAS-based)",
+                        "stations": f.origins.stations,
+                        "probabilities": f.origins.probabilities,
+                        "discharge": f.origins.discharge,
+                    }),
+                );
+                o.insert("issued".into(), json!(f.issue_date.to_string()));
+                o.insert(
+                    "valid_from".into(),
+                    json!(
+                        f.days
+                            .iter()
+                            .map(|d| d.valid_date)
+                            .min()
+                            .map(|d| d.to_string())
+                    ),
+                );
+                o.insert(
+                    "valid_to".into(),
+                    json!(
+                        f.days
+                            .iter()
+                            .map(|d| d.valid_date)
+                            .max()
+                            .map(|d| d.to_string())
+                    ),
+                );
+                o.insert("stations_at_level".into(), json!(stations_at_level));
+                if let Some(m) = o.get_mut("methods").and_then(Value::as_object_mut) {
+                    m.insert("probability_rule".into(), json!(a.rule_version));
+                    m.insert("min_probability_pct".into(), json!(a.min_probability_pct));
+                    m.insert("impact_area".into(), json!(a.method_notes.first()));
+                }
+                if let Some(t) = o.get_mut("totals").and_then(Value::as_object_mut) {
+                    t.insert("stations".into(), json!(f.stations.len()));
+                }
+            }
+            (None, Some(e)) => {
+                o.insert(
+                    "source".into(),
+                    json!({
+                        "kind": "extent",
+                        "label": "flood-extent polygons (satellite or model flood map)",
+                        "file": e.origin,
+                        "basis": e.basis,
+                        "polygons": e.footprints.len(),
+                    }),
+                );
+                o.insert("issued".into(), Value::Null);
+                if let Some(m) = o.get_mut("methods").and_then(Value::as_object_mut) {
+                    m.insert("level_rule".into(), json!(a.rule_version));
+                    m.insert("footprint".into(), json!(a.method_notes.first()));
+                }
+                if let Some(t) = o.get_mut("totals").and_then(Value::as_object_mut) {
+                    t.insert("extent_km2".into(), json!(round(e.area_km2, 3)));
+                }
+            }
+            (None, None) => {}
+        }
+    }
+    json!({"type": "FeatureCollection", "aviso": meta, "features": features})
+}
+
+fn station_features(a: &FloodAssessment, f: &FloodForecast, decimals: u32) -> Vec<Value> {
     let mut features = Vec::new();
     for o in &a.outlooks {
         let Some(s) = f.station(&o.station_id) else {
@@ -143,92 +321,20 @@ pub fn flood_document(a: &FloodAssessment, layers: &Layers, decimals: u32) -> Va
             }),
         ));
     }
-    for d in &a.districts {
-        let Some(level) = a.district_levels.get(&d.pcode).copied() else {
-            continue;
-        };
-        let Some(g) = layers
-            .districts
-            .iter()
-            .find(|x| x.pcode == d.pcode)
-            .and_then(|x| multipolygon_geometry(&x.geometry, decimals))
-        else {
-            continue;
-        };
-        features.push(feature(
-            g,
-            json!({
-                "layer": "flood_district",
-                "pcode": d.pcode,
-                "name": d.name,
-                "province_pcode": d.province_pcode,
-                "province_name": d.province_name,
-                "flood_level": d.flood_level.name_en(),
-                "flood_level_pt": d.flood_level.name_pt(),
-                "level": level.name_en(),
-                "level_pt": level.name_pt(),
-                "level_colour": level.colour_hex(),
-                "first_date": d.first_date.to_string(),
-                "stations": d.stations,
-                "population": d.population,
-                "area_share": round(d.area_share, 4),
-                "people_at_risk": d.people_at_risk.map(f64::round),
-            }),
-        ));
-    }
-    let people: f64 = a.districts.iter().filter_map(|d| d.people_at_risk).sum();
-    let stations_at_level: Vec<Value> = a
-        .outlooks
-        .iter()
-        .filter(|o| o.max_level.is_some())
-        .map(|o| json!({"station_id": o.station_id, "flood_level": o.max_level.map(FloodLevel::name_en), "first_date": o.max_level.and_then(|l| o.first_date.get(l)).map(|d| d.to_string()), "peak_date": o.peak_date.map(|d| d.to_string())}))
-        .collect();
-    let caveats = caveats_json(layers);
-    let meta = json!({
-        "schema": SCHEMA,
-        "hazard": "flood",
-        "source": {
-            "label": "river-station ensemble flood forecast (GloFAS-based)",
-            "stations": f.origins.stations,
-            "probabilities": f.origins.probabilities,
-            "discharge": f.origins.discharge,
-        },
-        "issued": f.issue_date.to_string(),
-        "valid_from": f.days.iter().map(|d| d.valid_date).min().map(|d| d.to_string()),
-        "valid_to": f.days.iter().map(|d| d.valid_date).max().map(|d| d.to_string()),
-        "generated_at": a.generated_at.to_rfc3339(),
-        "event_level": flood_level_json(a.event_level),
-        "stations_at_level": stations_at_level,
-        "totals": {"people_at_risk": people.round(), "districts": a.districts.len(), "stations": f.stations.len()},
-        "methods": {
-            "input": a.input_notes,
-            "probability_rule": a.rule_version,
-            "min_probability_pct": a.min_probability_pct,
-            "impact_area": a.method_notes.first(),
-            "people_at_risk": a.method_notes.get(1),
-            "other": a.method_notes.get(2..),
-        },
-        "layers": layers.infos,
-        "caveats": caveats,
-    });
-    json!({"type": "FeatureCollection", "aviso": meta, "features": features})
+    features
 }
 
-/// A short station table for the duty officer: one line per station with its level per day.
-pub fn flood_table(a: &FloodAssessment) -> String {
-    let f = &a.forecast;
-    let mut out = format!(
-        "AVISO — CHEIAS / FLOODS — previsão de {} ({} estações / stations; regra / rule: ≥ {} % dos membros)\n",
-        f.issue_date,
-        f.stations.len(),
-        a.min_probability_pct
-    );
-    out.push_str(&format!(
-        "NÍVEL DO EVENTO / EVENT LEVEL: {}\n",
-        a.event_level
-            .map(|l| format!("{} / {}", l.name_pt().to_uppercase(), l.name_en()))
-            .unwrap_or_else(|| "nenhum / none".into())
-    ));
+fn level_letter(l: Option<FloodLevel>) -> &'static str {
+    match l {
+        None => "-",
+        Some(FloodLevel::Bankfull) => "B",
+        Some(FloodLevel::Moderate) => "M",
+        Some(FloodLevel::Severe) => "S",
+    }
+}
+
+fn station_rows(a: &FloodAssessment, f: &FloodForecast) -> String {
+    let mut out = String::new();
     let dates: Vec<String> = a
         .outlooks
         .first()
@@ -253,12 +359,7 @@ pub fn flood_table(a: &FloodAssessment) -> String {
         };
         out.push_str(&format!("{:<6} {:<32} {:<10}", s.id, s.name, s.river));
         for d in &o.days {
-            let c = match d.level {
-                None => "-",
-                Some(FloodLevel::Bankfull) => "B",
-                Some(FloodLevel::Moderate) => "M",
-                Some(FloodLevel::Severe) => "S",
-            };
+            let c = level_letter(d.level);
             out.push_str(&format!(" {c:>5}"));
         }
         let peak = o
@@ -268,6 +369,55 @@ pub fn flood_table(a: &FloodAssessment) -> String {
             .unwrap_or_else(|| "-".into());
         out.push_str(&format!("  {peak}\n"));
     }
+    out
+}
+
+/// A short table for the duty officer: for a station forecast one line per station with
+/// its level per day; for a flood extent one line per district with its level and people.
+pub fn flood_table(a: &FloodAssessment) -> String {
+    let event = format!(
+        "NÍVEL DO EVENTO / EVENT LEVEL: {}\n",
+        a.event_level
+            .map(|l| format!("{} / {}", l.name_pt().to_uppercase(), l.name_en()))
+            .unwrap_or_else(|| "nenhum / none".into())
+    );
+    let mut out = match (a.forecast(), a.extent()) {
+        (Some(f), _) => {
+            let mut out = format!(
+                "AVISO — CHEIAS / FLOODS — previsão de {} ({} estações / stations; regra / rule: ≥ {} % dos membros)\n",
+                f.issue_date,
+                f.stations.len(),
+                a.min_probability_pct
+            );
+            out.push_str(&event);
+            out.push_str(&station_rows(a, f));
+            out
+        }
+        (None, Some(e)) => {
+            let mut out = format!(
+                "AVISO — CHEIAS / FLOODS — mancha de inundação / flood extent {} ({} polígonos / polygons)\n",
+                e.origin,
+                e.footprints.len()
+            );
+            out.push_str(&event);
+            out.push_str(&format!(
+                "{:<8} {:<28} {:<10} {:>12}\n",
+                "P-code", "distrito / district", "nível", "pessoas"
+            ));
+            for d in &a.districts {
+                out.push_str(&format!(
+                    "{:<8} {:<28} {:<10} {:>12}\n",
+                    d.pcode,
+                    d.name,
+                    level_letter(Some(d.flood_level)),
+                    d.people_at_risk
+                        .map_or_else(|| "?".to_string(), |p| format!("{p:.0}"))
+                ));
+            }
+            out
+        }
+        (None, None) => event,
+    };
     out.push_str("B = margens cheias / bankfull, M = moderada / moderate, S = severa / severe\n");
     let people: f64 = a.districts.iter().filter_map(|d| d.people_at_risk).sum();
     out.push_str(&format!(

@@ -6,6 +6,7 @@
 pub mod cap;
 pub mod document;
 pub mod flood;
+pub mod flood_cap;
 pub mod levels;
 pub mod table;
 pub mod trigger;

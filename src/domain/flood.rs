@@ -152,3 +152,60 @@ pub struct RiverBasin {
     /// Geodesic area, km².
     pub area_km2: f64,
 }
+
+/// A value of a flood-extent polygon's attribute (depth or class), as the file holds it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ExtentValue {
+    Number(f64),
+    Text(String),
+}
+
+impl std::fmt::Display for ExtentValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            // Integral numbers without ".0": a class coded 3 reads "3" like the text "3".
+            ExtentValue::Number(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => write!(f, "{n:.0}"),
+            ExtentValue::Number(n) => write!(f, "{n}"),
+            ExtentValue::Text(s) => f.write_str(s),
+        }
+    }
+}
+
+/// One polygon feature of a flood-extent file (a satellite or model product), as read:
+/// EPSG:4326, checked valid by the reader.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExtentFeature {
+    /// Position in the file, 0-based (what error messages name).
+    pub index: usize,
+    /// The feature's own id (GeoJSON `id`, GDAL FID), for messages and the document.
+    pub id: Option<String>,
+    pub geometry: MultiPolygon<f64>,
+    /// The configured depth or class attribute; `None` when no attribute is configured or
+    /// the feature's value is null.
+    pub value: Option<ExtentValue>,
+}
+
+/// A whole flood-extent file as read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FloodExtentInput {
+    /// The file (path or URL), for messages and the alert's metadata.
+    pub origin: String,
+    /// The attribute read into [`ExtentFeature::value`], if any.
+    pub field: Option<String>,
+    pub features: Vec<ExtentFeature>,
+}
+
+/// A station's impact area set by hand (layers manifest `[[flood_impact]]`), replacing
+/// the default basin-downstream rule.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StationImpact {
+    /// These districts (ADM2 P-codes), whole.
+    Districts(Vec<String>),
+    /// This area (EPSG:4326): the districts it overlaps, by the share inside.
+    Polygon {
+        /// The file it was read from, for the alert's notes.
+        origin: String,
+        geometry: MultiPolygon<f64>,
+    },
+}

@@ -1,16 +1,25 @@
-//! Flood exposure: station levels and impact areas -> each district's flood level, first
-//! day and people at risk.
+//! Flood exposure: station levels and impact areas, or flood-extent footprints -> each
+//! district's flood level, first day and people at risk, and the sites inside an extent.
 //!
 //! Pure: no I/O, no clock. Must not depend on feeds, layers' readers, alerts or any
 //! adapter; the alert ladder is applied later (`crate::assess_flood`).
+//!
+//! Station floods count people by area share of the impact area (the impact area is a
+//! rule-of-thumb region, not a footprint). Flood extents are real footprints and count
+//! people exactly as cyclone swaths do ([`super::IndexedLayers::part_people`]: the
+//! population grid, else settlement-weighted, else area share).
 
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use crate::domain::{AdminArea, FloodLevel};
+use geo::{BooleanOps, BoundingRect};
+
+use super::{IndexedLayers, PeopleMethod, areas_overlap};
+use crate::domain::{AdminArea, FloodLevel, PointFeature, PointKind};
 use crate::hazard::flood::{ImpactArea, StationOutlook};
+use crate::hazard::flood_extent::FloodExtent;
 
 /// What the people-at-risk figures mean, for the alert's method notes.
 pub const PEOPLE_METHOD_NOTE: &str = "people at risk = district population × share of the district's area inside the impact area (the part of the district in the station's basin; the whole district for configured P-code lists). Area shares assume people spread evenly: an upper bound for districts whose people live away from the river, a lower bound for those crowded along it";
@@ -24,14 +33,20 @@ pub struct FloodDistrict {
     pub province_name: Option<String>,
     /// The highest level of the stations whose impact area holds the district.
     pub flood_level: FloodLevel,
-    /// First day any of those stations is at `flood_level`.
-    pub first_date: NaiveDate,
+    /// First day any of those stations is at `flood_level`; `None` for a flood extent
+    /// (a map has no forecast days).
+    pub first_date: Option<NaiveDate>,
     /// Stations (ids) whose impact area holds the district and which reach a level.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub stations: Vec<String>,
+    /// Flood-extent polygons (0-based feature indices) overlapping the district.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extent_features: Vec<usize>,
     pub area_share: f64,
     pub population: Option<f64>,
     /// `None` when the population is unknown.
     pub people_at_risk: Option<f64>,
+    pub people_method: PeopleMethod,
 }
 
 /// Districts reached by the stations that reach a level, by P-code.
@@ -60,15 +75,23 @@ pub fn flood_districts(
                     province_pcode: d.parent_pcode.clone(),
                     province_name: d.parent_name.clone(),
                     flood_level: max,
-                    first_date: first,
+                    first_date: Some(first),
                     stations: Vec::new(),
+                    extent_features: Vec::new(),
                     area_share: 0.0,
                     population: d.population,
                     people_at_risk: None,
+                    people_method: if d.population.is_some() {
+                        PeopleMethod::AreaShare
+                    } else {
+                        PeopleMethod::NoPopulation
+                    },
                 });
-            if max > entry.flood_level || (max == entry.flood_level && first < entry.first_date) {
+            if max > entry.flood_level
+                || (max == entry.flood_level && entry.first_date.is_none_or(|f| first < f))
+            {
                 entry.flood_level = max;
-                entry.first_date = first;
+                entry.first_date = Some(first);
             }
             entry.stations.push(o.station_id.clone());
             // Two stations of one basin cover the same part of the district: the larger
@@ -78,4 +101,104 @@ pub fn flood_districts(
         }
     }
     by_district.into_values().collect()
+}
+
+/// A point feature (site, accommodation centre, health facility) inside a flood extent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FloodPoint {
+    pub feature: PointFeature,
+    /// The highest level of the extent polygons holding the point.
+    pub flood_level: FloodLevel,
+}
+
+/// Districts and points a flood extent reaches, and what the people figures mean.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExtentExposure {
+    pub districts: Vec<FloodDistrict>,
+    /// Points of every layer but the settlements (counted, not listed), highest level first.
+    pub points: Vec<FloodPoint>,
+    pub people_method_note: String,
+}
+
+/// The districts a flood extent overlaps (sharing area, not just a border), each at the
+/// highest level of the polygons overlapping it, with the people inside the extent, and
+/// the sites inside it.
+pub fn extent_exposure(extent: &FloodExtent, il: &IndexedLayers) -> ExtentExposure {
+    let layers = &il.layers;
+    let mut grid_errors = Vec::new();
+    let mut districts = Vec::new();
+    let inside = il.points_inside(&extent.all);
+    if let Some(bbox) = extent.all.bounding_rect() {
+        for di in il.districts.intersecting_bbox(bbox) {
+            let Some(d) = layers.districts.get(di) else {
+                continue;
+            };
+            let inter = d.geometry.intersection(&extent.all);
+            if inter.0.is_empty() {
+                continue;
+            }
+            let Some(level) = extent
+                .levels
+                .iter()
+                .find(|l| areas_overlap(&d.geometry, &l.geometry))
+                .map(|l| l.level)
+            else {
+                continue;
+            };
+            let extent_features = extent
+                .footprints
+                .iter()
+                .filter(|f| areas_overlap(&d.geometry, &f.geometry))
+                .map(|f| f.index)
+                .collect();
+            let part = il.part_people(di, &inter, &inside, &mut grid_errors);
+            districts.push(FloodDistrict {
+                pcode: d.pcode.clone(),
+                name: d.name.clone(),
+                province_pcode: d.parent_pcode.clone(),
+                province_name: d.parent_name.clone(),
+                flood_level: level,
+                first_date: None,
+                stations: Vec::new(),
+                extent_features,
+                area_share: part.area_share,
+                population: d.population,
+                people_at_risk: d.population.map(|_| part.people_at_risk),
+                people_method: part.method,
+            });
+        }
+    }
+    districts.sort_by(|a, b| a.pcode.cmp(&b.pcode));
+    let mut points: Vec<FloodPoint> = inside
+        .refs
+        .iter()
+        .filter_map(|&pi| {
+            let &(li, fi) = il.point_refs.get(pi)?;
+            let l = layers.points.get(li)?;
+            if l.kind == PointKind::Settlement {
+                return None;
+            }
+            let f = l.features.get(fi)?;
+            let level = extent
+                .levels
+                .iter()
+                .find(|lv| geo::Intersects::intersects(&lv.geometry, &f.location))?
+                .level;
+            Some(FloodPoint {
+                feature: f.clone(),
+                flood_level: level,
+            })
+        })
+        .collect();
+    points.sort_by(|a, b| {
+        b.flood_level
+            .cmp(&a.flood_level)
+            .then(a.feature.layer.cmp(&b.feature.layer))
+            .then(a.feature.id.cmp(&b.feature.id))
+    });
+    ExtentExposure {
+        districts,
+        points,
+        people_method_note: il.people_method_note(&grid_errors),
+    }
 }

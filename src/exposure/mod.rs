@@ -315,6 +315,141 @@ impl IndexedLayers {
     }
 }
 
+/// The points of every layer inside one footprint.
+pub(crate) struct PointsInside<'a> {
+    /// Indices into the flattened point index (`IndexedLayers::point_refs`).
+    pub refs: Vec<usize>,
+    /// Weighting-layer points inside, per district P-code.
+    pub weighting: HashMap<&'a str, usize>,
+    /// Points inside per (district P-code, layer name).
+    pub per_layer: HashMap<(&'a str, &'a str), usize>,
+}
+
+/// People at risk in one district's part inside a footprint.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct PartPeople {
+    /// Share of the district's area inside (0..1).
+    pub area_share: f64,
+    pub area_km2: f64,
+    pub people_at_risk: f64,
+    pub method: PeopleMethod,
+    /// Weighting points inside / in the district (settlement-weighted figures).
+    pub weighting_points: Option<(usize, usize)>,
+}
+
+impl IndexedLayers {
+    /// The points inside `footprint`, counted per district for the people method.
+    pub(crate) fn points_inside(&self, footprint: &MultiPolygon<f64>) -> PointsInside<'_> {
+        let refs = self.points.within(footprint);
+        let mut weighting: HashMap<&str, usize> = HashMap::new();
+        let mut per_layer: HashMap<(&str, &str), usize> = HashMap::new();
+        for &pi in &refs {
+            let Some(&(li, fi)) = self.point_refs.get(pi) else {
+                continue;
+            };
+            let Some(f) = self.layers.points.get(li).and_then(|l| l.features.get(fi)) else {
+                continue;
+            };
+            let Some(d) = f.district_pcode.as_deref() else {
+                continue;
+            };
+            if Some(li) == self.weighting {
+                *weighting.entry(d).or_insert(0) += 1;
+            }
+            *per_layer.entry((d, f.layer.as_str())).or_insert(0) += 1;
+        }
+        PointsInside {
+            refs,
+            weighting,
+            per_layer,
+        }
+    }
+
+    /// People at risk in district `di`'s part `inter` (district ∩ footprint), by the
+    /// method of the module docs: the population grid when attached (its failures are
+    /// collected once each in `grid_errors`), else settlement-weighted, else area share.
+    pub(crate) fn part_people(
+        &self,
+        di: usize,
+        inter: &MultiPolygon<f64>,
+        inside: &PointsInside<'_>,
+        grid_errors: &mut Vec<String>,
+    ) -> PartPeople {
+        let Some(d) = self.layers.districts.get(di) else {
+            return PartPeople {
+                area_share: 0.0,
+                area_km2: 0.0,
+                people_at_risk: 0.0,
+                method: PeopleMethod::NoPopulation,
+                weighting_points: None,
+            };
+        };
+        // The share is a ratio of two spherical areas (Chamberlain & Duquette 2007):
+        // within 0.1 % of the ellipsoidal ratio at Mozambique's latitudes and far
+        // cheaper than Karney's geodesic area, which was 17 % of an assessment. km²
+        // are the share of the district's geodesic area.
+        let area_share = match self.district_area_sph_m2.get(di) {
+            Some(&total) if total > 0.0 => {
+                (inter.chamberlain_duquette_unsigned_area() / total).clamp(0.0, 1.0)
+            }
+            _ => 0.0,
+        };
+        let w_total = self
+            .weighting_per_district
+            .get(&d.pcode)
+            .copied()
+            .unwrap_or(0);
+        let w_in = inside.weighting.get(d.pcode.as_str()).copied().unwrap_or(0);
+        let (mut people_at_risk, mut method, mut weighting_points) = match d.population {
+            None => (0.0, PeopleMethod::NoPopulation, None),
+            Some(pop) if w_total > 0 => (
+                pop * w_in as f64 / w_total as f64,
+                PeopleMethod::SettlementWeighted,
+                Some((w_in, w_total)),
+            ),
+            Some(pop) => (pop * area_share, PeopleMethod::AreaShare, None),
+        };
+        if let Some(grid) = &self.population_grid {
+            match grid.people_in(inter) {
+                Ok(people) => {
+                    (people_at_risk, method, weighting_points) = (people, PeopleMethod::Grid, None);
+                }
+                Err(e) if !grid_errors.contains(&e) => grid_errors.push(e),
+                Err(_) => {}
+            }
+        }
+        PartPeople {
+            area_share,
+            area_km2: area_share * d.area_km2,
+            people_at_risk,
+            method,
+            weighting_points,
+        }
+    }
+
+    /// What the people-at-risk figures mean, for the alert's method notes.
+    pub(crate) fn people_method_note(&self, grid_errors: &[String]) -> String {
+        let note = match self.weighting_layer_name() {
+            Some(w) => format!(
+                "people at risk = district population (INE) × share of the district's points of layer '{w}' inside the footprint; districts without such points use the share of their area inside. Points carry no size: a town and a hamlet weigh the same."
+            ),
+            None => "people at risk = district population (INE) × share of the district's area inside the footprint (no settlement layer loaded)".to_string(),
+        };
+        match &self.population_grid {
+            Some(grid) if grid_errors.is_empty() => format!(
+                "people at risk = exact zonal sum of population grid '{}' over district ∩ footprint (each cell weighted by the share of its area inside)",
+                grid.name()
+            ),
+            Some(grid) => format!(
+                "population grid '{}' failed ({}); districts it could not count fell back to: {note}",
+                grid.name(),
+                grid_errors.join("; ")
+            ),
+            None => note,
+        }
+    }
+}
+
 fn hours_between(a: DateTime<Utc>, b: DateTime<Utc>) -> f64 {
     (b - a).num_seconds() as f64 / 3600.0
 }
@@ -325,7 +460,7 @@ fn hours_between(a: DateTime<Utc>, b: DateTime<Utc>) -> f64 {
 /// which is O((n+m) log(n+m)). geo's `Intersects` between polygons tests every pair of
 /// edges, O(n·m): with districts of ~1,000 vertices against swaths of ~2,000 it took 70 %
 /// of an assessment (measured with perf on `cargo bench --bench assess`).
-fn areas_overlap(a: &MultiPolygon<f64>, b: &MultiPolygon<f64>) -> bool {
+pub(crate) fn areas_overlap(a: &MultiPolygon<f64>, b: &MultiPolygon<f64>) -> bool {
     match (a.bounding_rect(), b.bounding_rect()) {
         (Some(ra), Some(rb)) if ra.intersects(&rb) => !a.intersection(b).0.is_empty(),
         _ => false,
@@ -378,27 +513,9 @@ pub fn assess_exposure(
     // Points inside each threshold: point ref index -> highest threshold index reached.
     let mut point_hits: HashMap<usize, usize> = HashMap::new();
     for (ti, swath) in swaths.iter().enumerate() {
-        let inside_points = il.points.within(&swath.geometry);
-        for &pi in &inside_points {
+        let inside = il.points_inside(&swath.geometry);
+        for &pi in &inside.refs {
             point_hits.insert(pi, ti);
-        }
-        // Weighting points inside, per district, and other points per district and layer.
-        let mut weight_inside: HashMap<&str, usize> = HashMap::new();
-        let mut layer_inside: HashMap<(&str, &str), usize> = HashMap::new();
-        for &pi in &inside_points {
-            let Some(&(li, fi)) = il.point_refs.get(pi) else {
-                continue;
-            };
-            let Some(f) = layers.points.get(li).and_then(|l| l.features.get(fi)) else {
-                continue;
-            };
-            let Some(d) = f.district_pcode.as_deref() else {
-                continue;
-            };
-            if Some(li) == il.weighting {
-                *weight_inside.entry(d).or_insert(0) += 1;
-            }
-            *layer_inside.entry((d, f.layer.as_str())).or_insert(0) += 1;
         }
         let Some(swath_box) = swath.geometry.bounding_rect() else {
             continue;
@@ -411,48 +528,20 @@ pub fn assess_exposure(
             if inter.0.is_empty() {
                 continue;
             }
-            // The share is a ratio of two spherical areas (Chamberlain & Duquette 2007):
-            // within 0.1 % of the ellipsoidal ratio at Mozambique's latitudes and far
-            // cheaper than Karney's geodesic area, which was 17 % of an assessment. km²
-            // are the share of the district's geodesic area.
-            let area_share = match il.district_area_sph_m2.get(di) {
-                Some(&total) if total > 0.0 => {
-                    (inter.chamberlain_duquette_unsigned_area() / total).clamp(0.0, 1.0)
-                }
-                _ => 0.0,
-            };
-            let area_km2 = area_share * d.area_km2;
-            let w_total = il
-                .weighting_per_district
-                .get(&d.pcode)
-                .copied()
-                .unwrap_or(0);
-            let w_in = weight_inside.get(d.pcode.as_str()).copied().unwrap_or(0);
-            let (mut people_at_risk, mut method, mut weighting_points) = match d.population {
-                None => (0.0, PeopleMethod::NoPopulation, None),
-                Some(pop) if w_total > 0 => (
-                    pop * w_in as f64 / w_total as f64,
-                    PeopleMethod::SettlementWeighted,
-                    Some((w_in, w_total)),
-                ),
-                Some(pop) => (pop * area_share, PeopleMethod::AreaShare, None),
-            };
-            if let Some(grid) = &il.population_grid {
-                match grid.people_in(&inter) {
-                    Ok(people) => {
-                        (people_at_risk, method, weighting_points) =
-                            (people, PeopleMethod::Grid, None);
-                    }
-                    Err(e) if !grid_errors.contains(&e) => grid_errors.push(e),
-                    Err(_) => {}
-                }
-            }
+            let PartPeople {
+                area_share,
+                area_km2,
+                people_at_risk,
+                method,
+                weighting_points,
+            } = il.part_people(di, &inter, &inside, &mut grid_errors);
             // Within the district, only the part inside the swath can be reached first.
             let arrival = inter
                 .bounding_rect()
                 .and_then(|bx| first_arrival(swath, bx, |g| areas_overlap(&inter, g)))
                 .unwrap_or(reference_time);
-            let points_inside = layer_inside
+            let points_inside = inside
+                .per_layer
                 .iter()
                 .filter(|((dp, _), _)| *dp == d.pcode)
                 .map(|((_, l), n)| (l.to_string(), *n))
@@ -646,24 +735,7 @@ pub fn assess_exposure(
     let all: Vec<&DistrictExposure> = districts.iter().collect();
     let national = totals_of(&all);
     let weighting_layer = il.weighting_layer_name().map(str::to_string);
-    let method_note = match &weighting_layer {
-        Some(w) => format!(
-            "people at risk = district population (INE) × share of the district's points of layer '{w}' inside the footprint; districts without such points use the share of their area inside. Points carry no size: a town and a hamlet weigh the same."
-        ),
-        None => "people at risk = district population (INE) × share of the district's area inside the footprint (no settlement layer loaded)".to_string(),
-    };
-    let method_note = match &il.population_grid {
-        Some(grid) if grid_errors.is_empty() => format!(
-            "people at risk = exact zonal sum of population grid '{}' over district ∩ footprint (each cell weighted by the share of its area inside)",
-            grid.name()
-        ),
-        Some(grid) => format!(
-            "population grid '{}' failed ({}); districts it could not count fell back to: {method_note}",
-            grid.name(),
-            grid_errors.join("; ")
-        ),
-        None => method_note,
-    };
+    let method_note = il.people_method_note(&grid_errors);
     Exposure {
         districts,
         provinces,

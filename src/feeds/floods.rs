@@ -26,6 +26,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::NaiveDate;
 use csv::StringRecord;
 
+use super::flood_extent::{first_non_lonlat, geojson_crs_name};
 use crate::domain::{
     ByLevel, FloodForecast, FloodLevel, FloodOrigins, FloodStation, RiverBasin, StationForecast,
 };
@@ -740,14 +741,8 @@ pub fn parse_basins(
     let geojson::GeoJson::FeatureCollection(fc) = gj else {
         return Err(err("expected a FeatureCollection of basin polygons".into()));
     };
-    if let Some(name) = fc
-        .foreign_members
-        .as_ref()
-        .and_then(|m| m.get("crs"))
-        .and_then(|c| c.get("properties"))
-        .and_then(|p| p.get("name"))
-        .and_then(|n| n.as_str())
-        && crate::layers::manifest::normalise_crs(name).is_none()
+    if let Some(name) = geojson_crs_name(fc.foreign_members.as_ref())
+        && crate::layers::manifest::normalise_crs(&name).is_none()
     {
         return Err(err(format!(
             "CRS {name:?} is not WGS 84 lon/lat; reproject with: ogr2ogr -t_srs EPSG:4326 out.geojson in.geojson"
@@ -777,18 +772,13 @@ pub fn parse_basins(
             other => {
                 return Err(err(format!(
                     "feature {i} ({name}): expected a Polygon or MultiPolygon, found {}",
-                    geometry_name(&other)
+                    crate::layers::geometry_type(&other)
                 )));
             }
         };
-        if let Some(c) =
-            mp.0.iter()
-                .flat_map(|p| p.exterior().0.iter())
-                .find(|c| c.x.abs() > 180.0 || c.y.abs() > 90.0)
-        {
+        if let Some((x, y)) = first_non_lonlat(&mp) {
             return Err(err(format!(
-                "feature {i} ({name}): coordinate ({}, {}) is not lon/lat degrees: the file looks projected; reproject with: ogr2ogr -t_srs EPSG:4326 out.geojson in.geojson",
-                c.x, c.y
+                "feature {i} ({name}): coordinate ({x}, {y}) is not lon/lat degrees: the file looks projected; reproject with: ogr2ogr -t_srs EPSG:4326 out.geojson in.geojson"
             )));
         }
         out.push(RiverBasin {
@@ -801,21 +791,6 @@ pub fn parse_basins(
         return Err(err("no basin features".into()));
     }
     Ok(out)
-}
-
-fn geometry_name(g: &geo::Geometry<f64>) -> &'static str {
-    match g {
-        geo::Geometry::Point(_) => "Point",
-        geo::Geometry::Line(_) => "Line",
-        geo::Geometry::LineString(_) => "LineString",
-        geo::Geometry::Polygon(_) => "Polygon",
-        geo::Geometry::MultiPoint(_) => "MultiPoint",
-        geo::Geometry::MultiLineString(_) => "MultiLineString",
-        geo::Geometry::MultiPolygon(_) => "MultiPolygon",
-        geo::Geometry::GeometryCollection(_) => "GeometryCollection",
-        geo::Geometry::Rect(_) => "Rect",
-        geo::Geometry::Triangle(_) => "Triangle",
-    }
 }
 
 #[cfg(test)]

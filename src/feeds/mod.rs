@@ -9,6 +9,7 @@
 
 pub mod atcf;
 pub mod fetch;
+pub mod flood_extent;
 pub mod floods;
 pub mod gdacs;
 pub mod ibtracs;

@@ -17,8 +17,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{
     AdminArea, ByLevel, FloodForecast, FloodLevel, FloodStation, RiverBasin, StationForecast,
+    StationImpact,
 };
-use crate::hazard::geodesy::{area_km2, intersection};
+use crate::hazard::geodesy::{area_km2, intersection, union_multi};
 
 /// GloFAS flags a reporting point when the ensemble probability of exceeding a
 /// return-period threshold passes 30 % (ECMWF/Copernicus GloFAS, "Flood summary" and
@@ -34,6 +35,13 @@ pub enum FloodHazardError {
         "flood.impact_districts for station {station}: district {pcode} is not in the districts layer"
     )]
     UnknownDistrict { station: String, pcode: String },
+    #[error("flood extent {origin}: feature {index}{}: {message}", .id.as_ref().map(|i| format!(" (id {i})")).unwrap_or_default())]
+    Extent {
+        origin: String,
+        index: usize,
+        id: Option<String>,
+        message: String,
+    },
 }
 
 /// Flood settings (config/default.toml `[flood]`).
@@ -57,6 +65,12 @@ pub struct FloodConfig {
     /// one: 654 revue, 819 / 102 / 244 m³/s): `true` leaves it out with a note in the alert,
     /// `false` refuses the whole forecast.
     pub skip_misordered_stations: bool,
+    /// CAP `expires` of a flood alert = the forecast's issue date (00:00 UTC; a flood
+    /// map: when it was assessed) + this many hours. 48 h for a daily product: one missed
+    /// issuance is tolerated, two are not (the cyclone rule of 12 h for a 6-hourly one).
+    pub cap_expires_after_h: f64,
+    /// Flood-extent polygons (`[flood.extent]`): how a polygon gets its level.
+    pub extent: crate::hazard::flood_extent::FloodExtentConfig,
 }
 
 impl Default for FloodConfig {
@@ -68,6 +82,8 @@ impl Default for FloodConfig {
             min_district_share: 0.02,
             impact_districts: BTreeMap::new(),
             skip_misordered_stations: true,
+            cap_expires_after_h: 48.0,
+            extent: Default::default(),
         }
     }
 }
@@ -91,7 +107,13 @@ impl FloodConfig {
                 "flood.basin_name_field is empty".into(),
             ));
         }
-        Ok(())
+        let h = self.cap_expires_after_h;
+        if !(1.0..=240.0).contains(&h) {
+            return Err(FloodHazardError::Config(format!(
+                "flood.cap_expires_after_h = {h}: expected 1 to 240 hours"
+            )));
+        }
+        self.extent.validate()
     }
 
     /// True when `exceeding` of `total` members reach the rule's share.
@@ -188,8 +210,12 @@ pub fn station_outlooks(fc: &FloodForecast, cfg: &FloodConfig) -> Vec<StationOut
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ImpactMethod {
-    /// Listed in `flood.impact_districts`.
+    /// A list of district P-codes (`[[flood_impact]]` in the layers manifest, or
+    /// `flood.impact_districts`).
     Configured,
+    /// A polygon (`[[flood_impact]]` in the layers manifest): the districts it overlaps by
+    /// at least `flood.min_district_share` of their area.
+    ConfiguredPolygon,
     /// Districts of the station's basin no further from the basin outlet than the station.
     BasinDownstream,
     /// The station lies in a basin without a coastal outlet (a lake basin): every district
@@ -219,7 +245,7 @@ pub struct ImpactArea {
 }
 
 /// What the impact-area rule does, for the alert's method notes.
-pub const IMPACT_METHOD_NOTE: &str = "impact area per station (an approximation, no river network or flood model): the districts overlapping the station's river basin (the basin named after the station's river when the station lies within 25 km of it, else the smallest basin polygon containing the station) whose representative point (interior point of the district's part in the basin) is no further (haversine) from the basin outlet than the station is, plus the district holding the station. The outlet is the basin's boundary vertex on the sea coast (a vertex with no Mozambique land east of it) nearest the station. flood.impact_districts replaces this per station with a list of P-codes";
+pub const IMPACT_METHOD_NOTE: &str = "impact area per station (an approximation, no river network or flood model): the districts overlapping the station's river basin (the basin named after the station's river when the station lies within 25 km of it, else the smallest basin polygon containing the station) whose representative point (interior point of the district's part in the basin) is no further (haversine) from the basin outlet than the station is, plus the district holding the station. The outlet is the basin's boundary vertex on the sea coast (a vertex with no Mozambique land east of it) nearest the station. [[flood_impact]] in the layers manifest (or flood.impact_districts in the configuration) replaces this per station with a list of P-codes or a polygon";
 
 /// Edges of the country outline bucketed by latitude, to test quickly whether land lies
 /// east of a point (the coast of Mozambique faces east: a basin vertex with no land east
@@ -335,13 +361,16 @@ pub fn basin_of<'a>(basins: &'a [RiverBasin], station: &FloodStation) -> Option<
     })
 }
 
-/// The impact area of one station; see [`IMPACT_METHOD_NOTE`].
+/// The impact area of one station; see [`IMPACT_METHOD_NOTE`]. `configured` is the
+/// station's area from the layers manifest, if any; setting one there and in
+/// `flood.impact_districts` too is an error (which should win is not for aviso to guess).
 pub fn impact_area(
     station: &FloodStation,
     basins: &[RiverBasin],
     districts: &[AdminArea],
     coast: &CoastTest,
     cfg: &FloodConfig,
+    configured: Option<&StationImpact>,
 ) -> Result<ImpactArea, FloodHazardError> {
     let at = Point::new(station.lon, station.lat);
     let mut area = ImpactArea {
@@ -352,7 +381,47 @@ pub fn impact_area(
         station_to_outlet_km: None,
         districts: Vec::new(),
     };
-    if let Some(list) = cfg.impact_districts.get(&station.id) {
+    let from_config = cfg.impact_districts.get(&station.id);
+    if configured.is_some() && from_config.is_some() {
+        return Err(FloodHazardError::Config(format!(
+            "station {}: impact area set both in the layers manifest ([[flood_impact]]) and in flood.impact_districts; keep one",
+            station.id
+        )));
+    }
+    if let Some(StationImpact::Polygon { geometry, .. }) = configured {
+        area.method = ImpactMethod::ConfiguredPolygon;
+        // The file's polygons may overlap: merge them so no area counts twice.
+        let footprint = union_multi(std::iter::once(geometry));
+        let Some(bbox) = footprint.bounding_rect() else {
+            return Ok(area);
+        };
+        for d in districts {
+            if !d
+                .geometry
+                .bounding_rect()
+                .is_some_and(|r| r.intersects(&bbox))
+            {
+                continue;
+            }
+            let share = if d.area_km2 > 0.0 {
+                (area_km2(&intersection(&d.geometry, &footprint)) / d.area_km2).min(1.0)
+            } else {
+                0.0
+            };
+            if share > 0.0 && share >= cfg.min_district_share {
+                area.districts.push(ImpactDistrict {
+                    pcode: d.pcode.clone(),
+                    area_share: share,
+                });
+            }
+        }
+        return Ok(area);
+    }
+    let list = match configured {
+        Some(StationImpact::Districts(list)) => Some(list),
+        _ => from_config,
+    };
+    if let Some(list) = list {
         area.method = ImpactMethod::Configured;
         for pcode in list {
             if !districts.iter().any(|d| &d.pcode == pcode) {

@@ -12,6 +12,7 @@
 mod cone;
 mod exposed;
 pub mod flood;
+pub mod flood_extent;
 pub mod geodesy;
 pub mod holland;
 mod landfall;

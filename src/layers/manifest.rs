@@ -27,6 +27,32 @@ pub struct Manifest {
     /// Where relative layer paths are looked up.
     pub data_dir: PathBuf,
     pub layers: Vec<LayerSpec>,
+    /// Per-station flood impact areas (`[[flood_impact]]`), replacing the default
+    /// basin-downstream rule for those stations.
+    pub flood_impacts: Vec<FloodImpactSpec>,
+}
+
+/// One `[[flood_impact]]`: where a river station's flood goes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FloodImpactSpec {
+    /// The station id as the forecast files write it ("41").
+    pub station: String,
+    pub area: FloodImpactArea,
+    /// Why this area (who decided it, from which study): shown in the alert's notes.
+    pub note: Option<String>,
+}
+
+/// A station's impact area as the manifest gives it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FloodImpactArea {
+    /// District P-codes (ADM2), taken whole.
+    Districts(Vec<String>),
+    /// A polygon file (GeoJSON, or any vector format GDAL reads), EPSG:4326; resolved like
+    /// layer paths.
+    Polygon {
+        path: PathBuf,
+        path_in_manifest: String,
+    },
 }
 
 impl Manifest {
@@ -79,6 +105,9 @@ pub enum LayerKind {
     /// A gridded population count (single-band raster, EPSG:4326, `format = "raster"`).
     /// Opened lazily at first use; it replaces the settlement-weighted estimate.
     PopulationGrid,
+    /// River-basin polygons (GeoJSON; `fields.name` names the basin), the ground of the
+    /// default flood impact areas. Read by the flood path only, not by `load_layers`.
+    RiverBasins,
 }
 
 impl LayerKind {
@@ -94,7 +123,8 @@ impl LayerKind {
             | LayerKind::Provinces
             | LayerKind::Districts
             | LayerKind::DistrictPopulation
-            | LayerKind::PopulationGrid => None,
+            | LayerKind::PopulationGrid
+            | LayerKind::RiverBasins => None,
         }
     }
 
@@ -119,6 +149,7 @@ impl LayerKind {
             LayerKind::HealthFacility => "health_facility",
             LayerKind::Settlement => "settlement",
             LayerKind::PopulationGrid => "population_grid",
+            LayerKind::RiverBasins => "river_basins",
         }
     }
 
@@ -135,6 +166,7 @@ impl LayerKind {
             LayerKind::Provinces => (&[Id, Name], &[Id, Name]),
             LayerKind::Districts => (&[Id, Name, ParentId, ParentName], &[Id, Name, ParentId]),
             LayerKind::DistrictPopulation => (&[Id, Population], &[Id, Population]),
+            LayerKind::RiverBasins => (&[Name], &[Name]),
             _ if format.is_table() => (POINT_FIELDS, &[Lon, Lat]),
             _ => (POINT_FIELDS_NO_COORDS, &[]),
         }
@@ -287,6 +319,17 @@ struct RawManifest {
     data_dir: Option<String>,
     #[serde(default, rename = "layer")]
     layers: Vec<RawLayer>,
+    #[serde(default, rename = "flood_impact")]
+    flood_impacts: Vec<RawFloodImpact>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFloodImpact {
+    station: String,
+    districts: Option<Vec<String>>,
+    polygon: Option<String>,
+    note: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -350,6 +393,7 @@ pub fn load_manifest_with(
         (LayerKind::Districts, true),
         (LayerKind::DistrictPopulation, false),
         (LayerKind::PopulationGrid, false),
+        (LayerKind::RiverBasins, false),
     ] {
         let n = layers.iter().filter(|l| l.kind == kind).count();
         if n > 1 || (exactly_one && n == 0) {
@@ -364,10 +408,65 @@ pub fn load_manifest_with(
             )));
         }
     }
+    let mut flood_impacts: Vec<FloodImpactSpec> = Vec::with_capacity(raw.flood_impacts.len());
+    for raw_impact in raw.flood_impacts {
+        let spec = validate_flood_impact(raw_impact, manifest_dir, &data_dir).map_err(&fail)?;
+        if flood_impacts.iter().any(|f| f.station == spec.station) {
+            return Err(fail(format!(
+                "two [[flood_impact]] entries for station {:?}; expected one per station",
+                spec.station
+            )));
+        }
+        flood_impacts.push(spec);
+    }
     Ok(Manifest {
         path: path.to_path_buf(),
         data_dir,
         layers,
+        flood_impacts,
+    })
+}
+
+fn validate_flood_impact(
+    raw: RawFloodImpact,
+    manifest_dir: &Path,
+    data_dir: &Path,
+) -> Result<FloodImpactSpec, String> {
+    let station = raw.station.trim().to_string();
+    if station.is_empty() {
+        return Err(
+            "[[flood_impact]]: station is empty; expected a station id such as \"41\"".into(),
+        );
+    }
+    let here = |m: &str| format!("[[flood_impact]] station {station:?}: {m}");
+    let area = match (raw.districts, raw.polygon) {
+        (Some(d), None) => {
+            let d: Vec<String> = d.iter().map(|p| p.trim().to_string()).collect();
+            if d.is_empty() || d.iter().any(String::is_empty) {
+                return Err(here("districts is empty or holds an empty P-code"));
+            }
+            FloodImpactArea::Districts(d)
+        }
+        (None, Some(p)) if !p.trim().is_empty() => FloodImpactArea::Polygon {
+            path: resolve(&p, manifest_dir, data_dir),
+            path_in_manifest: p,
+        },
+        (None, Some(_)) => return Err(here("polygon is empty; expected a file path")),
+        (Some(_), Some(_)) => {
+            return Err(here(
+                "set either districts (P-codes) or polygon (a file), not both",
+            ));
+        }
+        (None, None) => {
+            return Err(here(
+                "expected districts = [\"MZ...\"] (P-codes) or polygon = \"file\"",
+            ));
+        }
+    };
+    Ok(FloodImpactSpec {
+        station,
+        area,
+        note: raw.note,
     })
 }
 
@@ -414,6 +513,13 @@ fn validate_layer(
             "kind {} with format {format:?}: kind population_grid goes with format \"raster\" \
              (a single-band GeoTIFF or other GDAL raster in EPSG:4326), and only it",
             raw.kind.as_str()
+        )));
+    }
+    if raw.kind == LayerKind::RiverBasins && format != Format::Geojson {
+        return Err(here(format!(
+            "kind river_basins is read as GeoJSON only, found format {format:?}; convert it: \
+             `ogr2ogr -f GeoJSON basins.geojson {}`",
+            raw.path
         )));
     }
     if raw.kind.is_area() && format.is_table() {

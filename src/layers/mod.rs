@@ -10,7 +10,11 @@
 //! `area_km2`; districts carry the population joined by P-code and provinces the sum of
 //! theirs; every point carries the district it lies in by point-in-polygon join (never
 //! the feature's own admin codes, which use older schemes in some sources).
+//!
+//! [`flood`] reads the flood inputs kept as files: flood-extent maps (`aviso assess
+//! --flood-extent`), the manifest's river basins and per-station impact areas.
 
+pub mod flood;
 #[cfg(feature = "gdal")]
 mod gdal;
 mod geojson;
@@ -29,8 +33,8 @@ use sha2::{Digest, Sha256};
 use crate::domain::{AdminArea, LayerInfo, Layers, PointFeature, PointLayer};
 use crate::spatial::AreaIndex;
 pub use manifest::{
-    DATA_DIR_ENV, Field, Fields, Format, InvalidNumbers, LayerKind, LayerSpec, Manifest,
-    load_manifest, load_manifest_with,
+    DATA_DIR_ENV, Field, Fields, FloodImpactArea, FloodImpactSpec, Format, InvalidNumbers,
+    LayerKind, LayerSpec, Manifest, load_manifest, load_manifest_with,
 };
 
 /// Largest layer file accepted: 2 GiB. Reference layers for one country are megabytes
@@ -563,7 +567,8 @@ fn check_coordinates(geometry: &impl CoordsIter<Scalar = f64>) -> Result<(), Str
     }
 }
 
-fn geometry_type(g: &Geometry<f64>) -> &'static str {
+/// The GeoJSON type name of a geometry, for messages.
+pub(crate) fn geometry_type(g: &Geometry<f64>) -> &'static str {
     match g {
         Geometry::Point(_) => "Point",
         Geometry::Line(_) => "Line",

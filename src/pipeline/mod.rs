@@ -14,6 +14,8 @@
 //!   replaces the newer alert.
 
 pub mod demo;
+pub mod flood;
+mod publish;
 pub mod schedule;
 
 use std::collections::BTreeMap;
@@ -189,8 +191,12 @@ impl Pipeline {
                 move |p| p.store.begin_run(&name, Utc::now())
             })
             .await;
-        for (key, url) in self.targets(feed) {
-            self.fetch_one(&key, &url, &mut report).await;
+        if feed.kind == FeedKind::FloodStations {
+            self.fetch_flood(feed, &mut report).await;
+        } else {
+            for (key, url) in self.targets(feed) {
+                self.fetch_one(&key, &url, &mut report).await;
+            }
         }
         let processed = self.blocking(|p| Ok(p.process_pending())).await;
         if let Ok((n, published, failed)) = processed {
@@ -342,6 +348,9 @@ impl Pipeline {
         let kind = feed.as_ref().map(|f| f.kind);
         if kind == Some(FeedKind::Gdacs) {
             return self.process_gdacs(iss);
+        }
+        if kind == Some(FeedKind::FloodStations) {
+            return self.process_flood(iss);
         }
         let origin = format!("{} ({})", iss.raw.url, iss.raw.feed);
         let opts = ParseOptions {
@@ -566,7 +575,11 @@ impl Pipeline {
         let mut out = Vec::new();
         for s in active {
             let own = s.feed == feed || s.feed.starts_with(&format!("{feed}:"));
-            if !own || s.sent + horizon > now {
+            let flood = s.hazard == HazardKind::Flood;
+            if !own
+                || (!flood && s.sent + horizon > now)
+                || (flood && !self.flood_is_stale(&s, now))
+            {
                 continue;
             }
             match self.cancel_stale(&s, now) {
@@ -581,6 +594,9 @@ impl Pipeline {
     }
 
     fn cancel_stale(&self, s: &AlertSummary, now: DateTime<Utc>) -> Result<String, ProcessError> {
+        if s.hazard == HazardKind::Flood {
+            return self.cancel_stale_flood(s, now);
+        }
         // The CAP of a Cancel is written from an assessment: the event's last issuance,
         // assessed again (the raw bytes are kept for exactly this kind of need).
         let iss = self

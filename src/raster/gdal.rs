@@ -331,7 +331,7 @@ pub fn read_vector_zones(path: &Path, id_field: Option<&str>) -> Result<Vec<Zone
 
 /// Accepts EPSG:4326 / OGC:CRS84 by authority, or any geographic CRS in degrees on the WGS
 /// 84 ellipsoid; otherwise returns the CRS's name for the error.
-fn check_wgs84_lonlat(srs: &SpatialRef) -> Result<(), String> {
+pub(crate) fn check_wgs84_lonlat(srs: &SpatialRef) -> Result<(), String> {
     if let (Some(auth), Ok(code)) = (srs.auth_name(), srs.auth_code())
         && ((auth.eq_ignore_ascii_case("EPSG") && code == 4326)
             || (auth.eq_ignore_ascii_case("OGC") && code == 84))

@@ -3,6 +3,8 @@
 //! the real data. A panic here is the test's failure report.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod cap_xml;
+
 use std::path::PathBuf;
 
 use geo::{Coord, LineString, MultiPolygon, Polygon};

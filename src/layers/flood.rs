@@ -1,0 +1,252 @@
+//! Flood inputs kept as files: flood-extent maps (a satellite or model flood map: GeoJSON
+//! through the pure parser [`crate::feeds::flood_extent`], any other vector format
+//! (GeoPackage, Shapefile, FlatGeobuf, KML ...) through GDAL when built with the `gdal`
+//! feature), and the layers manifest's river basins and per-station impact areas
+//! ([`load_flood_geography`]).
+//!
+//! An adapter at the edge like the layer readers (GDAL needs a path, so this opens files);
+//! must not depend on hazard, exposure or alerts. Applies the same geometry checks as the
+//! GeoJSON parser ([`crate::feeds::flood_extent::check_extent_geometry`]) and refuses a
+//! layer whose CRS is not WGS 84 lon/lat by the CRS GDAL reports, never reprojecting it.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use geo::MultiPolygon;
+
+use super::{FloodImpactArea, LayerError, LayerKind, Manifest};
+use crate::domain::{FloodExtentInput, RiverBasin, StationImpact};
+use crate::feeds::flood_extent::{ExtentError, parse_extent_geojson};
+
+/// Reads `path`; `field` is the depth/class attribute to keep, `layer` the layer of a
+/// multi-layer source (GeoPackage); both optional.
+pub fn read_flood_extent(
+    path: &Path,
+    field: Option<&str>,
+    layer: Option<&str>,
+) -> Result<FloodExtentInput, ExtentError> {
+    let origin = path.display().to_string();
+    if !path.exists() {
+        return Err(ExtentError::MissingFile { origin });
+    }
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    if matches!(ext.as_deref(), Some("geojson" | "json")) {
+        let bytes = std::fs::read(path).map_err(|e| ExtentError::Read {
+            origin: origin.clone(),
+            message: format!("cannot read: {e}"),
+        })?;
+        return parse_extent_geojson(&bytes, &origin, field);
+    }
+    #[cfg(feature = "gdal")]
+    {
+        gdal_reader::read(path, &origin, field, layer)
+    }
+    #[cfg(not(feature = "gdal"))]
+    {
+        let _ = layer;
+        Err(ExtentError::GdalDisabled { origin })
+    }
+}
+
+/// The flood geography a layers manifest holds.
+#[derive(Debug, Clone, Default)]
+pub struct FloodGeography {
+    /// The `river_basins` layer's polygons; empty when the manifest has none.
+    pub basins: Vec<RiverBasin>,
+    /// Where the basins came from (the file, for the alert's notes).
+    pub basins_origin: Option<String>,
+    /// `[[flood_impact]]` areas by station id.
+    pub impacts: BTreeMap<String, StationImpact>,
+    /// Notes of the `[[flood_impact]]` entries, by station id.
+    pub impact_notes: BTreeMap<String, String>,
+}
+
+/// Reads the manifest's `river_basins` layer (its `fields.name`, else
+/// `default_name_field`) and every `[[flood_impact]]` polygon file.
+pub fn load_flood_geography(
+    manifest: &Manifest,
+    default_name_field: &str,
+) -> Result<FloodGeography, LayerError> {
+    let mut g = FloodGeography::default();
+    if let Some(spec) = manifest.layer_of_kind(LayerKind::RiverBasins) {
+        let bytes = std::fs::read(&spec.path).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                LayerError::MissingFile {
+                    layer: spec.name.clone(),
+                    path: spec.path.clone(),
+                    manifest: manifest.path.clone(),
+                }
+            } else {
+                LayerError::Io {
+                    layer: spec.name.clone(),
+                    path: spec.path.clone(),
+                    source,
+                }
+            }
+        })?;
+        let origin = spec.path.display().to_string();
+        let name_field = spec.fields.name.as_deref().unwrap_or(default_name_field);
+        g.basins = crate::feeds::floods::parse_basins(&bytes, &origin, name_field)
+            .map_err(|e| LayerError::layer(spec, e.to_string()))?;
+        g.basins_origin = Some(origin);
+    }
+    for f in &manifest.flood_impacts {
+        let impact = match &f.area {
+            FloodImpactArea::Districts(d) => StationImpact::Districts(d.clone()),
+            FloodImpactArea::Polygon {
+                path,
+                path_in_manifest,
+            } => {
+                let read =
+                    read_flood_extent(path, None, None).map_err(|e| LayerError::Manifest {
+                        path: manifest.path.clone(),
+                        message: format!(
+                            "[[flood_impact]] station {:?}, polygon {path_in_manifest:?}: {e}",
+                            f.station
+                        ),
+                    })?;
+                StationImpact::Polygon {
+                    origin: read.origin,
+                    geometry: MultiPolygon::new(
+                        read.features
+                            .into_iter()
+                            .flat_map(|x| x.geometry.0)
+                            .collect(),
+                    ),
+                }
+            }
+        };
+        g.impacts.insert(f.station.clone(), impact);
+        if let Some(n) = &f.note {
+            g.impact_notes.insert(f.station.clone(), n.clone());
+        }
+    }
+    Ok(g)
+}
+
+#[cfg(feature = "gdal")]
+mod gdal_reader {
+    use std::path::Path;
+
+    use gdal::Dataset;
+    use gdal::vector::{FieldValue, LayerAccess};
+
+    use crate::domain::{ExtentFeature, ExtentValue, FloodExtentInput};
+    use crate::feeds::flood_extent::{ExtentError, check_extent_geometry};
+
+    pub(super) fn read(
+        path: &Path,
+        origin: &str,
+        field: Option<&str>,
+        layer_name: Option<&str>,
+    ) -> Result<FloodExtentInput, ExtentError> {
+        let read_err = |message: String| ExtentError::Read {
+            origin: origin.to_string(),
+            message,
+        };
+        let dataset =
+            Dataset::open(path).map_err(|e| read_err(format!("GDAL could not open it: {e}")))?;
+        let names: Vec<String> = dataset.layers().map(|l| l.name()).collect();
+        let mut layer = match (layer_name, names.as_slice()) {
+            (Some(name), _) => dataset.layer_by_name(name).map_err(|_| {
+                read_err(format!(
+                    "no layer named {name:?} (--extent-layer); layers: {}",
+                    names.join(", ")
+                ))
+            })?,
+            (None, [_]) => dataset
+                .layer(0)
+                .map_err(|e| read_err(format!("GDAL could not open its layer: {e}")))?,
+            (None, _) => {
+                return Err(read_err(format!(
+                    "holds {} layers ({}): name one with --extent-layer",
+                    names.len(),
+                    names.join(", ")
+                )));
+            }
+        };
+        // Without a CRS, the coordinate-range check of every feature still catches
+        // projected (metre) coordinates.
+        if let Some(srs) = layer.spatial_ref()
+            && let Err(found) = crate::raster::gdal::check_wgs84_lonlat(&srs)
+        {
+            return Err(ExtentError::Crs {
+                origin: origin.to_string(),
+                found,
+            });
+        }
+        let fields: Vec<String> = layer.defn().fields().map(|f| f.name()).collect();
+        let field_index = match field {
+            Some(name) => Some(fields.iter().position(|f| f == name).ok_or_else(|| {
+                ExtentError::UnknownAttribute {
+                    origin: origin.to_string(),
+                    field: name.to_string(),
+                    available: if fields.is_empty() {
+                        "none".into()
+                    } else {
+                        fields.join(", ")
+                    },
+                }
+            })?),
+            None => None,
+        };
+        let mut features = Vec::new();
+        for (index, feature) in layer.features().enumerate() {
+            let id = feature.fid().map(|f| f.to_string());
+            let fail = |message: String| ExtentError::Feature {
+                origin: origin.to_string(),
+                index,
+                id: id.clone(),
+                message,
+            };
+            let geometry = match feature.geometry() {
+                Some(g) => Some(
+                    g.to_geo()
+                        .map_err(|e| fail(format!("unreadable geometry: {e}")))?,
+                ),
+                None => None,
+            };
+            let geometry = check_extent_geometry(origin, index, id.as_deref(), geometry)?;
+            let value = match field_index {
+                Some(i) => match feature.field(i) {
+                    Ok(v) => value_of(v),
+                    Err(e) => {
+                        return Err(fail(format!("attribute {:?}: {e}", field.unwrap_or(""))));
+                    }
+                },
+                None => None,
+            };
+            features.push(ExtentFeature {
+                index,
+                id,
+                geometry,
+                value,
+            });
+        }
+        if features.is_empty() {
+            return Err(read_err(
+                "no features: expected at least one flood polygon".into(),
+            ));
+        }
+        Ok(FloodExtentInput {
+            origin: origin.to_string(),
+            field: field.map(str::to_string),
+            features,
+        })
+    }
+
+    fn value_of(v: Option<FieldValue>) -> Option<ExtentValue> {
+        match v? {
+            FieldValue::IntegerValue(n) => Some(ExtentValue::Number(f64::from(n))),
+            FieldValue::Integer64Value(n) => Some(ExtentValue::Number(n as f64)),
+            FieldValue::RealValue(x) => Some(ExtentValue::Number(x)),
+            FieldValue::StringValue(s) if s.trim().is_empty() => None,
+            FieldValue::StringValue(s) => Some(ExtentValue::Text(s.trim().to_string())),
+            // Lists and dates are no depth or class; their text lets the classifier say so.
+            other => Some(ExtentValue::Text(format!("{other:?}"))),
+        }
+    }
+}

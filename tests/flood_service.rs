@@ -1,0 +1,240 @@
+//! The service's flood feed end to end: a local HTTP server (127.0.0.1 only) serves the
+//! real 2025-09-25 station forecast files, the pipeline fetches, stores, assesses and
+//! publishes a flood alert (GeoJSON and CAP); the same files again publish nothing; the
+//! next day's forecast below every threshold cancels it; an older forecast is kept but
+//! not published; a missing stations file degrades the feed.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
+
+mod common;
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+
+use aviso::alerts::versioning::MsgType;
+use aviso::api::ApiState;
+use aviso::config::{Config, DEFAULT_TOML};
+use aviso::exposure::IndexedLayers;
+use aviso::feeds::fetch::Fetcher;
+use aviso::metrics::Metrics;
+use aviso::pipeline::Pipeline;
+use aviso::store::sqlite::SqliteStore;
+use aviso::store::{HazardKind, Store};
+use common::cap_xml::{parse, texts};
+
+type Files = Arc<Mutex<HashMap<String, Vec<u8>>>>;
+
+async fn serve_file(
+    State(files): State<Files>,
+    UrlPath(name): UrlPath<String>,
+) -> (StatusCode, Vec<u8>) {
+    match files.lock().unwrap().get(&name) {
+        Some(b) => (StatusCode::OK, b.clone()),
+        None => (StatusCode::NOT_FOUND, b"not found".to_vec()),
+    }
+}
+
+/// Rewrites CSV rows: `f(cells)` may change any cell; the header is left alone.
+fn rewrite(bytes: &[u8], f: impl Fn(&mut Vec<String>)) -> Vec<u8> {
+    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    let mut lines = text.lines();
+    let mut out = vec![lines.next().unwrap().to_string()];
+    for l in lines {
+        let mut cells: Vec<String> = l.split(',').map(String::from).collect();
+        f(&mut cells);
+        out.push(cells.join(","));
+    }
+    (out.join("\n") + "\n").into_bytes()
+}
+
+/// The forecast re-dated to `issue` (column forecast_issue_date, index 5 in both files);
+/// with `dry_41`, station 41 (Changane em Chibuto, the only one above a threshold) gets
+/// no member above any threshold, consistently in both files.
+fn variant(probs: &[u8], discharge: &[u8], issue: &str, dry_41: bool) -> (Vec<u8>, Vec<u8>) {
+    let p = rewrite(probs, |c| {
+        c[5] = issue.to_string();
+        if dry_41 && c[0] == "41" {
+            // *_exceeding (11..=13) and *_percentage (14..=16).
+            for cell in &mut c[11..=13] {
+                *cell = "0".into();
+            }
+            for cell in &mut c[14..=16] {
+                *cell = "0.0".into();
+            }
+        }
+    });
+    let d = rewrite(discharge, |c| {
+        c[5] = issue.to_string();
+        if dry_41 && c[0] == "41" {
+            c[7] = "0.0".into();
+        }
+    });
+    (p, d)
+}
+
+#[test]
+fn a_flood_feed_publishes_updates_nothing_twice_and_cancels_when_the_river_falls() {
+    let read = |rel: &str| Some(std::fs::read(common::data_file(rel)?).unwrap());
+    let Some(stations) = read("floods/moz_aa_flood_stations_thresholds.csv") else {
+        return;
+    };
+    let Some(probs) = read("floods/moz_aa_flood_forecast_2025-09-25_exceedance_probabilities.csv")
+    else {
+        return;
+    };
+    let Some(discharge) = read("floods/moz_aa_flood_forecast_2025-09-25_discharge_ensemble.csv")
+    else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let files: Files = Arc::new(Mutex::new(HashMap::from([
+            ("probabilities.csv".to_string(), probs.clone()),
+            ("discharge.csv".to_string(), discharge.clone()),
+            ("stations.csv".to_string(), stations.clone()),
+        ])));
+        let app = Router::new()
+            .route("/aa/{name}", get(serve_file))
+            .with_state(Arc::clone(&files));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}/aa", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+        let feed_toml = format!(
+            "{DEFAULT_TOML}\n[[feed]]\nname = \"glofas\"\nkind = \"flood-stations\"\nurl = \"{base}/probabilities.csv\"\ndischarge_url = \"{base}/discharge.csv\"\nstations_url = \"{base}/stations.csv\"\nschedule = \"0 30 7 * * *\"\n"
+        );
+        let mut cfg = Config::from_toml(&feed_toml, "test.toml").unwrap();
+        cfg.service.layers = concat!(env!("CARGO_MANIFEST_DIR"), "/layers").into();
+        cfg.http.retries = 0;
+        cfg.http.timeout_s = 10.0;
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("layers/manifest.toml");
+        let layers = tokio::task::block_in_place(|| {
+            IndexedLayers::new(
+                aviso::layers::load_layers(&manifest).unwrap().layers,
+                &cfg.exposure,
+            )
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open_dir(dir.path()).unwrap());
+        let api = Arc::new(ApiState::new(&layers.layers, None));
+        let feed = cfg.feeds[0].clone();
+        let p = Arc::new(Pipeline::new(
+            Arc::new(cfg),
+            Arc::new(layers),
+            Arc::clone(&store),
+            Fetcher::new(Default::default()).unwrap(),
+            api,
+            Arc::new(Metrics::default()),
+        ));
+
+        // 1. The real forecast: an Alert for the lower Limpopo at yellow.
+        let t = std::time::Instant::now();
+        let r = p.run_feed(&feed).await;
+        eprintln!("first cycle (fetch 0.65 MB, assess, publish): {:?}", t.elapsed());
+        assert!(r.failed.is_empty(), "{r:?}");
+        assert_eq!((r.fetched, r.processed), (1, 1), "{r:?}");
+        assert_eq!(r.published, vec!["aviso-flood-glofas-1".to_string()]);
+        let v1 = store.latest_version("flood-glofas").unwrap().unwrap();
+        assert_eq!(v1.hazard, HazardKind::Flood);
+        assert_eq!(v1.msg_type, MsgType::Alert);
+        assert_eq!(
+            v1.reference_time.unwrap().to_rfc3339(),
+            "2025-09-25T00:00:00+00:00"
+        );
+        let pcodes: BTreeSet<&str> = v1.districts.iter().map(|d| d.pcode.as_str()).collect();
+        // Chibuto (the station's district) and Xai-Xai city at the mouth, all yellow.
+        assert!(pcodes.contains("MZ0202") && pcodes.contains("MZ0207"), "{pcodes:?}");
+        assert!(v1.districts.iter().all(|d| d.level == aviso::alerts::levels::Level::Yellow));
+        let rec = store.alert(&v1.id).unwrap().unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&rec.document).unwrap();
+        assert_eq!(doc["aviso"]["hazard"], "flood");
+        assert_eq!(doc["alert"]["id"], v1.id.as_str());
+        let in_doc: BTreeSet<&str> = doc["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["properties"]["layer"] == "flood_district")
+            .map(|f| f["properties"]["pcode"].as_str().unwrap())
+            .collect();
+        assert_eq!(in_doc, pcodes);
+        let cap = parse(&rec.cap);
+        assert_eq!(texts(&cap, "alert/info/event"), vec!["Cheia", "Flood"]);
+        assert_eq!(texts(&cap, "alert/msgType"), vec!["Alert"]);
+        assert!(texts(&cap, "alert/references").is_empty());
+
+        // 2. The same files again: a duplicate, nothing published.
+        let r = p.run_feed(&feed).await;
+        assert_eq!((r.fetched, r.duplicates, r.published.len()), (0, 1, 0), "{r:?}");
+
+        // 3. The next day, Changane em Chibuto falls below bankfull: a Cancel.
+        let (p26, d26) = variant(&probs, &discharge, "2025-09-26", true);
+        {
+            let mut f = files.lock().unwrap();
+            f.insert("probabilities.csv".into(), p26);
+            f.insert("discharge.csv".into(), d26);
+        }
+        let r = p.run_feed(&feed).await;
+        assert_eq!(r.published, vec!["aviso-flood-glofas-2".to_string()], "{r:?}");
+        let v2 = store.latest_version("flood-glofas").unwrap().unwrap();
+        assert_eq!(v2.msg_type, MsgType::Cancel);
+        assert!(v2.districts.is_empty());
+        assert_eq!(
+            v2.cleared.iter().map(|d| d.pcode.as_str()).collect::<BTreeSet<_>>(),
+            pcodes
+        );
+        let cap = parse(&store.alert(&v2.id).unwrap().unwrap().cap);
+        assert_eq!(texts(&cap, "alert/msgType"), vec!["Cancel"]);
+        assert_eq!(texts(&cap, "alert/info/responseType"), vec!["AllClear"; 2]);
+        assert!(texts(&cap, "alert/references")[0].contains("aviso-flood-glofas-1"));
+
+        // 4. An older forecast arriving late is stored, not published.
+        let (p24, d24) = variant(&probs, &discharge, "2025-09-24", false);
+        {
+            let mut f = files.lock().unwrap();
+            f.insert("probabilities.csv".into(), p24);
+            f.insert("discharge.csv".into(), d24);
+        }
+        let r = p.run_feed(&feed).await;
+        assert_eq!((r.fetched, r.processed, r.published.len()), (1, 1, 0), "{r:?}");
+        assert_eq!(store.latest_version("flood-glofas").unwrap().unwrap().id, v2.id);
+
+        // 5. The stations file is gone: the feed fails, nothing is withdrawn.
+        files.lock().unwrap().remove("stations.csv");
+        let r = p.run_feed(&feed).await;
+        assert_eq!(r.outcome(), "failed", "{r:?}");
+        assert!(r.failed[0].contains("stations") && r.failed[0].contains("404"), "{r:?}");
+        let health = store.feed_health("glofas").unwrap().unwrap();
+        assert_eq!(health.state, aviso::store::FeedState::Degraded);
+        assert_eq!(store.latest_version("flood-glofas").unwrap().unwrap().id, v2.id);
+    });
+}
+
+#[test]
+fn a_flood_feed_without_its_stations_file_is_refused_at_start() {
+    let text = format!(
+        "{DEFAULT_TOML}\n[[feed]]\nname = \"glofas\"\nkind = \"flood-stations\"\nurl = \"http://127.0.0.1:9/p.csv\"\nschedule = \"0 30 7 * * *\"\n"
+    );
+    let e = Config::from_toml(&text, "site.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("site.toml") && e.contains("stations_url"), "{e}");
+    let text = format!(
+        "{DEFAULT_TOML}\n[[feed]]\nname = \"rsmc\"\nkind = \"rsmc-reunion\"\nurl = \"http://127.0.0.1:9/a.json\"\nstations_url = \"http://127.0.0.1:9/s.csv\"\nschedule = \"0 30 7 * * *\"\n"
+    );
+    let e = Config::from_toml(&text, "site.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("stations_url") && e.contains("flood-stations"),
+        "{e}"
+    );
+}
