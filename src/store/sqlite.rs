@@ -110,6 +110,11 @@ CREATE TABLE runs (
         "subscribers and the notification outbox",
         notify::MIGRATION_2,
     ),
+    (
+        3,
+        "opt-outs that outlive an update or import",
+        notify::MIGRATION_3,
+    ),
 ];
 
 /// Readers: the API serves from these while the pipeline holds the writer.
@@ -246,6 +251,44 @@ impl SqliteStore {
             "INSERT INTO feeds (name, state) VALUES (?1, 'unknown') ON CONFLICT (name) DO NOTHING",
             params![feed],
         )?;
+        Ok(())
+    }
+
+    /// The body of [`Store::complete_issuance`] inside the caller's transaction (also
+    /// used with the outbox's rows, `notify::complete_issuance_enqueue`).
+    fn complete_issuance_tx(
+        &self,
+        tx: &Transaction<'_>,
+        issuance_id: i64,
+        assessments: &[AssessmentRecord],
+        alerts: &[NewAlert],
+    ) -> Result<(), StoreError> {
+        for a in assessments {
+            let record = serde_json::to_string(a).map_err(|e| self.corrupt(&a.event_id, e))?;
+            tx.execute(
+                "INSERT INTO assessments (issuance_id, event_id, record) VALUES (?1, ?2, ?3)",
+                params![issuance_id, a.event_id, record],
+            )
+            .map_err(|e| self.err(e))?;
+        }
+        for a in alerts {
+            self.insert_alert(tx, a)?;
+        }
+        let n = tx
+            .execute(
+                "UPDATE issuances SET state = 'processed', processed_at = ?2
+                 WHERE id = ?1 AND state = 'pending'",
+                params![issuance_id, ts(Utc::now())],
+            )
+            .map_err(|e| self.err(e))?;
+        if n != 1 {
+            // Processed by someone else meanwhile (or never stored): roll back so nothing
+            // is published twice.
+            return Err(self.corrupt(
+                &format!("issuances {issuance_id}"),
+                "is not pending: it was processed already or does not exist",
+            ));
+        }
         Ok(())
     }
 
@@ -602,32 +645,7 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         let mut c = self.writer();
         let tx = c.transaction().map_err(|e| self.err(e))?;
-        for a in assessments {
-            let record = serde_json::to_string(a).map_err(|e| self.corrupt(&a.event_id, e))?;
-            tx.execute(
-                "INSERT INTO assessments (issuance_id, event_id, record) VALUES (?1, ?2, ?3)",
-                params![issuance_id, a.event_id, record],
-            )
-            .map_err(|e| self.err(e))?;
-        }
-        for a in alerts {
-            self.insert_alert(&tx, a)?;
-        }
-        let n = tx
-            .execute(
-                "UPDATE issuances SET state = 'processed', processed_at = ?2
-                 WHERE id = ?1 AND state = 'pending'",
-                params![issuance_id, ts(Utc::now())],
-            )
-            .map_err(|e| self.err(e))?;
-        if n != 1 {
-            // Processed by someone else meanwhile (or never stored): roll back so nothing
-            // is published twice.
-            return Err(self.corrupt(
-                &format!("issuances {issuance_id}"),
-                "is not pending: it was processed already or does not exist",
-            ));
-        }
+        self.complete_issuance_tx(&tx, issuance_id, assessments, alerts)?;
         tx.commit().map_err(|e| self.err(e))
     }
 
