@@ -73,6 +73,10 @@ pub struct Config {
     /// The feeds the service pulls, `[[feed]]` tables.
     #[serde(default, rename = "feed")]
     pub feeds: Vec<FeedConfig>,
+    /// Subscribers' messages (`[notify]`): selection, texts, channels, outbox, admin
+    /// tokens, SMS replies.
+    #[serde(default)]
+    pub notify: crate::notify::config::NotifyConfig,
 }
 
 impl Config {
@@ -122,6 +126,7 @@ impl Config {
         self.service.validate().map_err(&inv)?;
         self.http.validate().map_err(&inv)?;
         validate_feeds(&self.feeds).map_err(&inv)?;
+        self.notify.validate().map_err(|e| inv(e.to_string()))?;
         if self.output.coordinate_decimals > 9 {
             return Err(inv(format!(
                 "output.coordinate_decimals = {}: at most 9",
@@ -417,6 +422,7 @@ mod tests {
         assert_eq!(c.service, ServiceConfig::default());
         assert_eq!(c.http, crate::feeds::fetch::HttpConfig::default());
         assert!(c.feeds.is_empty(), "the embedded default pulls no feed");
+        assert_eq!(c.notify, crate::notify::config::NotifyConfig::default());
     }
 
     #[test]
