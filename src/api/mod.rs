@@ -3,9 +3,11 @@
 //! (`domain`, `hazard`, `exposure`, `alerts`) must never depend on it. It reads what was
 //! loaded or published; it never calls a feed.
 
+pub mod admin;
 pub mod alerts;
 pub mod health;
 pub mod ogc;
+pub mod optout;
 
 use std::sync::{Arc, RwLock};
 
@@ -89,6 +91,9 @@ pub struct ApiState {
     /// Feeds and readiness (`aviso serve`).
     pub(crate) service: Option<Arc<health::ServiceStatus>>,
     pub(crate) metrics: Arc<Metrics>,
+    /// Subscribers: the admin API, the opt-outs and the outbox metrics (`aviso serve`);
+    /// `None`: those routes answer 404.
+    pub(crate) notify: Option<Arc<admin::NotifyApi>>,
 }
 
 impl ApiState {
@@ -102,7 +107,15 @@ impl ApiState {
             store: None,
             service: None,
             metrics: Arc::new(Metrics::default()),
+            notify: None,
         }
+    }
+
+    /// Serves subscribers: the admin API, `/unsubscribe`, `/api/sms/inbound`, and the
+    /// outbox in `/metrics`.
+    pub fn with_notify(mut self, notify: Arc<admin::NotifyApi>) -> Self {
+        self.notify = Some(notify);
+        self
     }
 
     /// The service's state: alerts come from `store`, `/readyz` watches `service`'s
@@ -187,6 +200,38 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .route("/api/admin/whoami", get(admin::whoami))
+        .route("/api/admin/tokens", get(admin::tokens))
+        .route(
+            "/api/admin/subscribers",
+            get(admin::list).post(admin::create),
+        )
+        .route(
+            "/api/admin/subscribers.csv",
+            get(admin::export)
+                .post(admin::import)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    admin::MAX_IMPORT_BYTES,
+                )),
+        )
+        .route(
+            "/api/admin/subscribers/{id}",
+            get(admin::get_one).put(admin::update),
+        )
+        .route(
+            "/api/admin/subscribers/{id}/deactivate",
+            axum::routing::post(admin::deactivate),
+        )
+        .route(
+            "/api/admin/subscribers/{id}/reactivate",
+            axum::routing::post(admin::reactivate),
+        )
+        .route("/api/admin/outbox", get(admin::outbox))
+        .route(
+            "/unsubscribe",
+            get(optout::unsubscribe_page).post(optout::unsubscribe),
+        )
+        .route("/api/sms/inbound", axum::routing::post(optout::sms_inbound))
         .fallback(ogc::unknown_path)
         .with_state(state)
 }
