@@ -135,7 +135,9 @@ for f in sorted(glob.glob(os.path.join(sys.argv[1], 'new', '*'))):
     m = email.message_from_binary_file(open(f, 'rb'), policy=email.policy.default)
     parts = [p.get_content() for p in m.walk() if not p.is_multipart()]
     out.append({'rcpt': str(m['X-RcptTo']), 'subject': str(m['Subject']),
-                'message_id': str(m['Message-ID']), 'parts': parts})
+                'message_id': str(m['Message-ID']), 'parts': parts,
+                'list_unsubscribe': str(m['List-Unsubscribe']),
+                'list_unsubscribe_post': str(m['List-Unsubscribe-Post'])})
 print(json.dumps(out))
 "#;
     let out = Command::new(PYTHON)
@@ -903,6 +905,14 @@ async fn subscribers_hear_of_freddy_in_their_language_and_stop_when_they_ask() {
                 .await;
             assert_eq!(sub["active"], false);
             assert!(sub["opted_out_at"].is_string());
+            // Mail clients' one-click unsubscribe (RFC 8058) posts to the header's link.
+            assert_eq!(iom["list_unsubscribe"], format!("<{link}>"));
+            assert_eq!(iom["list_unsubscribe_post"], "List-Unsubscribe=One-Click");
+            let (s, _) = api.post_form(path, "List-Unsubscribe=One-Click").await;
+            assert_eq!(
+                s, 200,
+                "one-click on an address already out is still a success"
+            );
             let (_, sub) = api
                 .get("/api/admin/subscribers/pf-quelimane", Some(VIEWER))
                 .await;

@@ -986,6 +986,87 @@ mod tests {
         assert!(all.iter().all(|a| !a.active));
     }
 
+    fn planned(key: &str, version: u32) -> crate::notify::Planned {
+        use crate::notify::{Channel, Outbound, OutboundBody};
+        let text = "ALERTA VERMELHO: ciclone FREDDY".to_string();
+        crate::notify::Planned {
+            outbound: Outbound {
+                idempotency_key: key.into(),
+                subscriber_id: "s1".into(),
+                channel: Channel::Sms("+258841234567".into()),
+                body: OutboundBody::Sms {
+                    count: crate::notify::gsm::count_segments(&text),
+                    text,
+                },
+            },
+            event_id: "e".into(),
+            alert_id: format!("aviso-e-{version}"),
+            version,
+            notice: crate::notify::NoticeKind::NewEvent,
+            level: Some(crate::alerts::levels::Level::Red),
+            alert_sent: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn a_version_and_its_messages_commit_together_or_not_at_all() {
+        use crate::store::notify::NotifyStore;
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open_dir(dir.path()).unwrap();
+        let keys = |s: &SqliteStore| -> Vec<String> {
+            s.outbox(None)
+                .unwrap()
+                .into_iter()
+                .map(|r| r.message.idempotency_key)
+                .collect()
+        };
+        let Inserted::New(i1) = s.insert_issuance(&raw("rsmc", b"one")).unwrap() else {
+            panic!()
+        };
+        let n = s
+            .complete_issuance_enqueue(
+                i1,
+                &[],
+                &[alert("e", 1, MsgType::Alert, i1)],
+                &[planned("k1", 1)],
+                Utc::now(),
+            )
+            .unwrap();
+        assert_eq!(n, 1);
+        assert_eq!(keys(&s), ["k1"]);
+        // A version that cannot be stored takes its messages down with it...
+        let Inserted::New(i2) = s.insert_issuance(&raw("rsmc", b"two")).unwrap() else {
+            panic!()
+        };
+        let e = s.complete_issuance_enqueue(
+            i2,
+            &[],
+            &[alert("e", 1, MsgType::Update, i2)],
+            &[planned("k2", 1)],
+            Utc::now(),
+        );
+        assert!(e.is_err());
+        assert_eq!(keys(&s), ["k1"], "no message for a version never published");
+        assert_eq!(s.pending_issuances().unwrap().len(), 1);
+        // ... and so does a Cancel published outside an issuance.
+        s.publish_alert_enqueue(
+            &alert("e", 2, MsgType::Cancel, i1),
+            &[planned("k3", 2)],
+            Utc::now(),
+        )
+        .unwrap();
+        assert!(
+            s.publish_alert_enqueue(
+                &alert("e", 2, MsgType::Cancel, i1),
+                &[planned("k4", 2)],
+                Utc::now()
+            )
+            .is_err()
+        );
+        assert_eq!(keys(&s), ["k1", "k3"]);
+        assert_eq!(s.event_versions("e").unwrap().len(), 2);
+    }
+
     #[test]
     fn a_schema_newer_than_this_build_is_refused_with_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
