@@ -169,12 +169,6 @@ async fn build(a: &ServeArgs, bind: bool) -> Result<Service> {
     );
     let store: Arc<dyn Store> = sqlite.clone();
     let notify_store: Arc<dyn NotifyStore> = sqlite.clone();
-    // Links in messages follow service.public_url unless [notify.message] names its own.
-    if !cfg.service.public_url.is_empty()
-        && cfg.notify.message.base_url == crate::notify::message::MessageOptions::default().base_url
-    {
-        cfg.notify.message.base_url = cfg.service.public_url.trim_end_matches('/').to_string();
-    }
     // Channels and tokens read their secrets now: a missing variable stops the start,
     // not the first alert.
     let channels = Channels::from_config(&cfg.notify, &env_secret)
@@ -186,15 +180,21 @@ async fn build(a: &ServeArgs, bind: bool) -> Result<Service> {
             cfg.notify.outbox.clone(),
         ))
     });
-    let notify_api = Arc::new(
-        crate::api::admin::NotifyApi::new(
-            Arc::clone(&notify_store),
-            &cfg.notify,
-            &layers.layers,
-            &env_secret,
-        )
-        .context("the admin API ([notify] tokens and inbound SMS)")?,
-    );
+    // The admin API's tokens and the inbound secret matter only to a server that
+    // listens: run-once does not ask for them.
+    let notify_api = if bind {
+        Some(Arc::new(
+            crate::api::admin::NotifyApi::new(
+                Arc::clone(&notify_store),
+                &cfg.notify,
+                &layers.layers,
+                &env_secret,
+            )
+            .context("the admin API ([notify] tokens and inbound SMS)")?,
+        ))
+    } else {
+        None
+    };
     let fetcher = Fetcher::new(cfg.http.clone()).context("building the HTTP client")?;
     let metrics = Arc::new(Metrics::default());
     let watches = cfg
@@ -219,15 +219,27 @@ async fn build(a: &ServeArgs, bind: bool) -> Result<Service> {
     } else {
         Some(cfg.service.public_url.clone())
     };
-    let api = Arc::new(
-        ApiState::new(&layers.layers, base_url)
-            .with_service(
-                Arc::clone(&store),
-                Arc::clone(&status),
-                Arc::clone(&metrics),
-            )
-            .with_notify(notify_api),
+    // Links in messages follow the service's own address (service.public_url, else the
+    // address it listens on) unless [notify.message] names its own.
+    if cfg.notify.message.base_url == crate::notify::message::MessageOptions::default().base_url {
+        match &base_url {
+            Some(b) => cfg.notify.message.base_url = b.trim_end_matches('/').to_string(),
+            None if cfg.notify.any_channel_enabled() => eprintln!(
+                "aviso: warning: links in messages point at {} (listening on every interface): set service.public_url",
+                cfg.notify.message.base_url
+            ),
+            None => {}
+        }
+    }
+    let mut api_state = ApiState::new(&layers.layers, base_url).with_service(
+        Arc::clone(&store),
+        Arc::clone(&status),
+        Arc::clone(&metrics),
     );
+    if let Some(n) = notify_api {
+        api_state = api_state.with_notify(n);
+    }
+    let api = Arc::new(api_state);
     let cfg = Arc::new(cfg);
     let pipeline = Arc::new(
         Pipeline::new(
