@@ -1,7 +1,8 @@
-//! Wiring of the service commands: `aviso serve` (API + cron loops), `aviso run-once`
-//! (one pull-assess-publish cycle of every feed) and the demo (`serve --demo`: the shared
-//! layers and a local replay feed of Freddy). Names the concrete adapters: SQLite store,
-//! reqwest fetcher, axum server, tokio runtime.
+//! Wiring of the service commands: `aviso serve` (API + cron loops + the subscribers'
+//! outbox worker), `aviso run-once` (one pull-assess-publish cycle of every feed, then
+//! delivery) and the demo (`serve --demo`: the shared layers and a local replay feed of
+//! Freddy). Names the concrete adapters: SQLite store, reqwest fetcher, axum server,
+//! lettre/reqwest channels, tokio runtime. Secrets come from the environment only.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,8 +18,11 @@ use crate::app::{load_config, load_indexed_layers};
 use crate::config::{Config, FeedConfig, FeedKind};
 use crate::feeds::fetch::Fetcher;
 use crate::metrics::Metrics;
+use crate::notify::channels::{Channels, env_secret};
+use crate::notify::dispatch::Dispatcher;
 use crate::pipeline::{Pipeline, RunReport, demo, schedule};
 use crate::store::Store;
+use crate::store::notify::NotifyStore;
 use crate::store::sqlite::SqliteStore;
 
 pub struct ServeArgs {
@@ -47,6 +51,8 @@ struct Service {
     listener: Option<tokio::net::TcpListener>,
     /// The demo's replay feed, served beside the API.
     demo: Option<(tokio::net::TcpListener, Arc<demo::Replay>)>,
+    /// The outbox worker; `None` when `[notify]` enables no channel.
+    dispatcher: Option<Arc<Dispatcher<SqliteStore>>>,
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -159,10 +165,38 @@ async fn build(a: &ServeArgs, bind: bool) -> Result<Service> {
             .with_context(|| format!("service.layers = {}", cfg.service.layers))?,
     );
     let data_dir = PathBuf::from(&cfg.service.data_dir);
-    let store: Arc<dyn Store> = Arc::new(
+    let sqlite = Arc::new(
         SqliteStore::open_dir(&data_dir)
             .with_context(|| format!("opening the store in {}", data_dir.display()))?,
     );
+    let store: Arc<dyn Store> = sqlite.clone();
+    let notify_store: Arc<dyn NotifyStore> = sqlite.clone();
+    // Channels and tokens read their secrets now: a missing variable stops the start,
+    // not the first alert.
+    let channels = Channels::from_config(&cfg.notify, &env_secret)
+        .context("building the notification channels ([notify])")?;
+    let dispatcher = cfg.notify.any_channel_enabled().then(|| {
+        Arc::new(Dispatcher::new(
+            sqlite.clone(),
+            channels,
+            cfg.notify.outbox.clone(),
+        ))
+    });
+    // The admin API's tokens and the inbound secret matter only to a server that
+    // listens: run-once does not ask for them.
+    let notify_api = if bind {
+        Some(Arc::new(
+            crate::api::admin::NotifyApi::new(
+                Arc::clone(&notify_store),
+                &cfg.notify,
+                &layers.layers,
+                &env_secret,
+            )
+            .context("the admin API ([notify] tokens and inbound SMS)")?,
+        ))
+    } else {
+        None
+    };
     let fetcher = Fetcher::new(cfg.http.clone()).context("building the HTTP client")?;
     let metrics = Arc::new(Metrics::default());
     let watches = cfg
@@ -187,20 +221,39 @@ async fn build(a: &ServeArgs, bind: bool) -> Result<Service> {
     } else {
         Some(cfg.service.public_url.clone())
     };
-    let api = Arc::new(ApiState::new(&layers.layers, base_url).with_service(
+    // Links in messages follow the service's own address (service.public_url, else the
+    // address it listens on) unless [notify.message] names its own.
+    if cfg.notify.message.base_url == crate::notify::message::MessageOptions::default().base_url {
+        match &base_url {
+            Some(b) => cfg.notify.message.base_url = b.trim_end_matches('/').to_string(),
+            None if cfg.notify.any_channel_enabled() => eprintln!(
+                "aviso: warning: links in messages point at {} (listening on every interface): set service.public_url",
+                cfg.notify.message.base_url
+            ),
+            None => {}
+        }
+    }
+    let mut api_state = ApiState::new(&layers.layers, base_url).with_service(
         Arc::clone(&store),
         Arc::clone(&status),
         Arc::clone(&metrics),
-    ));
+    );
+    if let Some(n) = notify_api {
+        api_state = api_state.with_notify(n);
+    }
+    let api = Arc::new(api_state);
     let cfg = Arc::new(cfg);
-    let pipeline = Arc::new(Pipeline::new(
-        Arc::clone(&cfg),
-        layers,
-        store,
-        fetcher,
-        Arc::clone(&api),
-        metrics,
-    ));
+    let pipeline = Arc::new(
+        Pipeline::new(
+            Arc::clone(&cfg),
+            layers,
+            store,
+            fetcher,
+            Arc::clone(&api),
+            metrics,
+        )
+        .with_notify(notify_store),
+    );
     Ok(Service {
         cfg,
         pipeline,
@@ -208,6 +261,7 @@ async fn build(a: &ServeArgs, bind: bool) -> Result<Service> {
         api,
         listener,
         demo: demo_feed,
+        dispatcher,
     })
 }
 
@@ -245,6 +299,11 @@ pub fn serve_cmd(a: ServeArgs) -> Result<()> {
         svc.status.set_ready();
         let (tx, rx) = tokio::sync::watch::channel(false);
         let loops = schedule::spawn_feed_loops(&svc.pipeline, &rx);
+        let worker = svc.dispatcher.clone().map(|d| {
+            let stop = rx.clone();
+            tokio::spawn(async move { d.run(stop).await })
+        });
+        eprintln!("aviso: {}", notify_summary(&svc.cfg));
         eprintln!(
             "aviso: serving on http://{addr}/ : map /, alerts /api/alerts, CAP /api/alerts/{{id}}/cap, Atom /api/alerts.atom, OGC API - Features /collections (ogrinfo OAPIF:http://{addr}), /readyz, /metrics; {} feed(s) scheduled; store {}",
             loops.len(),
@@ -258,6 +317,14 @@ pub fn serve_cmd(a: ServeArgs) -> Result<()> {
         let _ = tx.send(true);
         for l in loops {
             let _ = l.await;
+        }
+        if let Some(w) = worker
+            && let Ok(stats) = w.await
+        {
+            eprintln!(
+                "aviso: notify: {} message(s) delivered, {} retried, {} given up since start",
+                stats.delivered, stats.retried, stats.failed
+            );
         }
         eprintln!("aviso: stopped");
         Ok(())
@@ -295,6 +362,17 @@ pub fn run_once_cmd(a: ServeArgs) -> Result<std::process::ExitCode> {
             reports.push(svc.pipeline.run_feed(f).await);
         }
         let failed = reports.iter().any(|r| !r.failed.is_empty());
+        if let Some(d) = &svc.dispatcher {
+            // Deliver before exiting; retries due later stay queued for the next run.
+            let wait = Duration::from_secs_f64(svc.cfg.notify.outbox.run_once_wait_s);
+            match d.run_until_idle_within(wait).await {
+                Ok(s) => eprintln!(
+                    "aviso: notify: {} message(s) delivered, {} to retry, {} given up",
+                    s.delivered, s.retried, s.failed
+                ),
+                Err(e) => eprintln!("aviso: ERROR: notify: {e} (messages stay queued)"),
+            }
+        }
         println!("{}", serde_json::to_string_pretty(&reports)?);
         Ok(if failed {
             std::process::ExitCode::from(2)
@@ -302,4 +380,19 @@ pub fn run_once_cmd(a: ServeArgs) -> Result<std::process::ExitCode> {
             std::process::ExitCode::SUCCESS
         })
     })
+}
+
+/// One line on what `[notify]` will do, for the start-up log.
+fn notify_summary(cfg: &Config) -> String {
+    let n = &cfg.notify;
+    let on = |b: bool| if b { "on" } else { "off" };
+    format!(
+        "notify: e-mail {}, SMS {}, webhooks {}; {} admin token(s); SMS replies {}; links to {}",
+        on(n.email.enabled),
+        on(n.sms.enabled),
+        on(n.webhook.enabled),
+        n.tokens.len(),
+        on(n.inbound.enabled),
+        n.message.base_url
+    )
 }

@@ -76,6 +76,10 @@ pub struct Config {
     /// The feeds the service pulls, `[[feed]]` tables.
     #[serde(default, rename = "feed")]
     pub feeds: Vec<FeedConfig>,
+    /// Subscribers' messages (`[notify]`): selection, texts, channels, outbox, admin
+    /// tokens, SMS replies.
+    #[serde(default)]
+    pub notify: crate::notify::config::NotifyConfig,
 }
 
 impl Config {
@@ -126,6 +130,7 @@ impl Config {
         self.http.validate().map_err(&inv)?;
         self.map.validate().map_err(&inv)?;
         validate_feeds(&self.feeds).map_err(&inv)?;
+        self.notify.validate().map_err(|e| inv(e.to_string()))?;
         if self.output.coordinate_decimals > 9 {
             return Err(inv(format!(
                 "output.coordinate_decimals = {}: at most 9",
@@ -527,6 +532,7 @@ mod tests {
         assert_eq!(c.http, crate::feeds::fetch::HttpConfig::default());
         assert_eq!(c.map, MapSettings::default());
         assert!(c.feeds.is_empty(), "the embedded default pulls no feed");
+        assert_eq!(c.notify, crate::notify::config::NotifyConfig::default());
     }
 
     #[test]

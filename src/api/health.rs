@@ -19,7 +19,9 @@ use serde_json::json;
 use super::ogc::{MEDIA_JSON, respond};
 use super::{ApiError, ApiState};
 use crate::metrics::label;
+use crate::notify::subscriber::ChannelKind;
 use crate::store::FeedState;
+use crate::store::notify::{OutboxState, SubscriberCounts};
 
 /// A configured feed as health checks see it.
 #[derive(Debug, Clone, PartialEq)]
@@ -218,6 +220,20 @@ pub(crate) async fn metrics(State(state): State<Arc<ApiState>>) -> Result<Respon
             }
         }
     }
+    if let Some(api) = state.notify.clone() {
+        let (outbox, attempts, subs) = super::admin::call(&api, |s| {
+            Ok((
+                s.outbox_counts()?,
+                s.attempt_counts()?,
+                s.subscriber_counts()?,
+            ))
+        })
+        .await
+        .map_err(|e| ApiError::Internal {
+            cause: e.to_string(),
+        })?;
+        render_notify(&mut out, &outbox, &attempts, subs);
+    }
     state.metrics.render(&mut out);
     Ok((
         StatusCode::OK,
@@ -228,4 +244,65 @@ pub(crate) async fn metrics(State(state): State<Arc<ApiState>>) -> Result<Respon
         out,
     )
         .into_response())
+}
+
+/// The outbox and subscriber counts (counts only: no personal data). Every channel and
+/// state is written, zeros included, so a rate over a series that appears later is right.
+fn render_notify(
+    out: &mut String,
+    outbox: &[(ChannelKind, OutboxState, i64)],
+    attempts: &[(ChannelKind, String, i64)],
+    subs: SubscriberCounts,
+) {
+    out.push_str(
+        "# HELP aviso_notify_outbox_messages Subscriber messages in the outbox, by channel and state.\n\
+         # TYPE aviso_notify_outbox_messages gauge\n",
+    );
+    let states = [
+        OutboxState::Pending,
+        OutboxState::Sending,
+        OutboxState::Delivered,
+        OutboxState::Failed,
+    ];
+    for ch in ChannelKind::ALL {
+        for st in states {
+            let n: i64 = outbox
+                .iter()
+                .filter(|(c, s, _)| *c == ch && *s == st)
+                .map(|x| x.2)
+                .sum();
+            let _ = writeln!(
+                out,
+                "aviso_notify_outbox_messages{{channel=\"{}\",state=\"{}\"}} {n}",
+                ch.as_str(),
+                st.as_str()
+            );
+        }
+    }
+    out.push_str(
+        "# HELP aviso_notify_attempts_total Delivery attempts by channel and outcome (delivered, retry, failed), with the far end's answer recorded in the store.\n\
+         # TYPE aviso_notify_attempts_total counter\n",
+    );
+    for ch in ChannelKind::ALL {
+        for outcome in ["delivered", "retry", "failed"] {
+            let n: i64 = attempts
+                .iter()
+                .filter(|(c, o, _)| *c == ch && o == outcome)
+                .map(|x| x.2)
+                .sum();
+            let _ = writeln!(
+                out,
+                "aviso_notify_attempts_total{{channel=\"{}\",outcome=\"{outcome}\"}} {n}",
+                ch.as_str()
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP aviso_notify_subscribers Subscribers by state.\n# TYPE aviso_notify_subscribers gauge\n\
+         aviso_notify_subscribers{{state=\"active\"}} {}\naviso_notify_subscribers{{state=\"inactive\"}} {}\n\
+         # HELP aviso_notify_sms_optouts Phone numbers that replied STOP.\n# TYPE aviso_notify_sms_optouts gauge\n\
+         aviso_notify_sms_optouts {}",
+        subs.active, subs.inactive, subs.sms_opted_out
+    );
 }

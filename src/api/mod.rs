@@ -3,9 +3,11 @@
 //! (`domain`, `hazard`, `exposure`, `alerts`) must never depend on it. It reads what was
 //! loaded or published; it never calls a feed.
 
+pub mod admin;
 pub mod alerts;
 pub mod health;
 pub mod ogc;
+pub mod optout;
 pub mod web;
 
 use std::sync::{Arc, RwLock};
@@ -92,6 +94,9 @@ pub struct ApiState {
     pub(crate) metrics: Arc<Metrics>,
     /// The web map's settings (basemap tiles).
     pub(crate) map: web::MapConfig,
+    /// Subscribers: the admin API, the opt-outs and the outbox metrics (`aviso serve`);
+    /// `None`: those routes answer 404.
+    pub(crate) notify: Option<Arc<admin::NotifyApi>>,
 }
 
 impl ApiState {
@@ -106,12 +111,20 @@ impl ApiState {
             service: None,
             metrics: Arc::new(Metrics::default()),
             map: web::MapConfig::default(),
+            notify: None,
         }
     }
 
     /// The web map's basemap settings.
     pub fn with_map(mut self, map: web::MapConfig) -> Self {
         self.map = map;
+        self
+    }
+
+    /// Serves subscribers: the admin API, `/unsubscribe`, `/api/sms/inbound`, and the
+    /// outbox in `/metrics`.
+    pub fn with_notify(mut self, notify: Arc<admin::NotifyApi>) -> Self {
+        self.notify = Some(notify);
         self
     }
 
@@ -198,6 +211,38 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .route("/api/admin/whoami", get(admin::whoami))
+        .route("/api/admin/tokens", get(admin::tokens))
+        .route(
+            "/api/admin/subscribers",
+            get(admin::list).post(admin::create),
+        )
+        .route(
+            "/api/admin/subscribers.csv",
+            get(admin::export)
+                .post(admin::import)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    admin::MAX_IMPORT_BYTES,
+                )),
+        )
+        .route(
+            "/api/admin/subscribers/{id}",
+            get(admin::get_one).put(admin::update),
+        )
+        .route(
+            "/api/admin/subscribers/{id}/deactivate",
+            axum::routing::post(admin::deactivate),
+        )
+        .route(
+            "/api/admin/subscribers/{id}/reactivate",
+            axum::routing::post(admin::reactivate),
+        )
+        .route("/api/admin/outbox", get(admin::outbox))
+        .route(
+            "/unsubscribe",
+            get(optout::unsubscribe_page).post(optout::unsubscribe),
+        )
+        .route("/api/sms/inbound", axum::routing::post(optout::sms_inbound))
         .fallback(ogc::unknown_path)
         .with_state(state)
         // gzip when the client asks (browsers, curl --compressed); GDAL and wrk get plain.

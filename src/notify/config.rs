@@ -32,6 +32,12 @@ pub struct NotifyConfig {
     pub sms: SmsConfig,
     pub webhook: WebhookConfig,
     pub outbox: OutboxConfig,
+    /// `[[notify.token]]`: the bearer tokens of the admin API (none: the admin API
+    /// refuses every request).
+    #[serde(rename = "token")]
+    pub tokens: Vec<TokenConfig>,
+    /// `[notify.inbound]`: SMS replies forwarded by the gateway (the STOP keyword).
+    pub inbound: InboundConfig,
 }
 
 impl Default for NotifyConfig {
@@ -45,6 +51,8 @@ impl Default for NotifyConfig {
             sms: SmsConfig::default(),
             webhook: WebhookConfig::default(),
             outbox: OutboxConfig::default(),
+            tokens: Vec::new(),
+            inbound: InboundConfig::default(),
         }
     }
 }
@@ -58,6 +66,22 @@ impl NotifyConfig {
             ),
             reminder_min_level: self.reminder_min_level,
         }
+    }
+
+    /// True when the channel of this kind is enabled: messages are planned only for
+    /// enabled channels (a disabled one would only fill the outbox with refusals).
+    pub fn channel_enabled(&self, kind: crate::notify::subscriber::ChannelKind) -> bool {
+        use crate::notify::subscriber::ChannelKind;
+        match kind {
+            ChannelKind::Email => self.email.enabled,
+            ChannelKind::Sms => self.sms.enabled,
+            ChannelKind::Webhook => self.webhook.enabled,
+        }
+    }
+
+    /// True when any channel is enabled (otherwise the pipeline plans nothing).
+    pub fn any_channel_enabled(&self) -> bool {
+        self.email.enabled || self.sms.enabled || self.webhook.enabled
     }
 
     /// Checks the numbers that serde cannot.
@@ -82,6 +106,13 @@ impl NotifyConfig {
         positive("outbox.backoff_max_s", self.outbox.backoff_max_s)?;
         positive("outbox.lease_s", self.outbox.lease_s)?;
         positive("outbox.poll_interval_s", self.outbox.poll_interval_s)?;
+        if !(self.outbox.run_once_wait_s.is_finite() && self.outbox.run_once_wait_s >= 0.0) {
+            return Err(bad(
+                "outbox.run_once_wait_s",
+                "a number >= 0",
+                self.outbox.run_once_wait_s.to_string(),
+            ));
+        }
         for (k, r) in [
             ("outbox.rate.email", &self.outbox.rate.email),
             ("outbox.rate.sms", &self.outbox.rate.sms),
@@ -118,7 +149,179 @@ impl NotifyConfig {
                 format!("{base:?}"),
             ));
         }
+        let mut names = std::collections::BTreeSet::new();
+        for (i, t) in self.tokens.iter().enumerate() {
+            let key = |k: &str| format!("token[{i}].{k}");
+            if t.name.is_empty()
+                || t.name.len() > 64
+                || !t
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            {
+                return Err(bad(
+                    &key("name"),
+                    "1 to 64 letters, digits, '-', '_' or '.'",
+                    format!("{:?}", t.name),
+                ));
+            }
+            if !names.insert(t.name.as_str()) {
+                return Err(bad(
+                    &key("name"),
+                    "a name used once",
+                    format!("{:?} twice", t.name),
+                ));
+            }
+            match (&t.sha256, &t.token_env) {
+                (Some(h), None) => {
+                    if !(h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit())) {
+                        return Err(bad(
+                            &key("sha256"),
+                            "64 hex digits (printf %s \"$TOKEN\" | sha256sum)",
+                            format!("{} characters", h.len()),
+                        ));
+                    }
+                }
+                (None, Some(v)) if valid_env_name(v) => {}
+                (None, Some(v)) => {
+                    return Err(bad(
+                        &key("token_env"),
+                        "an environment variable name (A-Z, 0-9, _)",
+                        format!("{v:?}"),
+                    ));
+                }
+                (Some(_), Some(_)) | (None, None) => {
+                    return Err(bad(
+                        &format!("token[{i}] ({})", t.name),
+                        "exactly one of sha256 or token_env",
+                        if t.sha256.is_some() {
+                            "both"
+                        } else {
+                            "neither"
+                        }
+                        .into(),
+                    ));
+                }
+            }
+        }
+        let inb = &self.inbound;
+        if !valid_env_name(&inb.secret_env) {
+            return Err(bad(
+                "inbound.secret_env",
+                "an environment variable name (A-Z, 0-9, _)",
+                format!("{:?}", inb.secret_env),
+            ));
+        }
+        if inb.header.is_empty()
+            || !inb
+                .header
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return Err(bad(
+                "inbound.header",
+                "an HTTP header name (letters, digits, '-')",
+                format!("{:?}", inb.header),
+            ));
+        }
+        if inb.stop_words.is_empty() || inb.stop_words.iter().any(|w| w.trim().is_empty()) {
+            return Err(bad(
+                "inbound.stop_words",
+                "at least one non-empty keyword",
+                format!("{:?}", inb.stop_words),
+            ));
+        }
+        for (k, v) in [
+            ("inbound.from_field", &inb.from_field),
+            ("inbound.text_field", &inb.text_field),
+        ] {
+            if v.is_empty() {
+                return Err(bad(k, "a form field name", "\"\"".into()));
+            }
+        }
         Ok(())
+    }
+}
+
+fn valid_env_name(v: &str) -> bool {
+    !v.is_empty()
+        && v.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        && !v.starts_with(|c: char| c.is_ascii_digit())
+}
+
+/// What a bearer token of the admin API may do. Ordered: each role includes the ones
+/// before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Read subscribers (personal data), the export and the outbox.
+    Viewer,
+    /// Also create, update, deactivate and import subscribers.
+    Editor,
+    /// Everything: also reactivate an opted-out subscriber and list the tokens.
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Editor => "editor",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+/// `[[notify.token]]`: one bearer token of the admin API. The token itself is never in a
+/// file: either its SHA-256 is (`sha256`), or it is read from an environment variable at
+/// start (`token_env`), hashed, and the plain value dropped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// Who holds it (named in the audit log lines), e.g. "cenoe-ops".
+    pub name: String,
+    pub role: Role,
+    /// SHA-256 of the token, 64 hex digits: `printf %s "$TOKEN" | sha256sum`.
+    #[serde(default)]
+    pub sha256: Option<String>,
+    /// Or: the environment variable holding the token.
+    #[serde(default)]
+    pub token_env: Option<String>,
+}
+
+/// `[notify.inbound]`: `POST /api/sms/inbound`, where an SMS gateway forwards replies
+/// (Africa's Talking-style form fields by default). A reply whose first word is one of
+/// `stop_words` puts the number on the SMS opt-out list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InboundConfig {
+    /// Accept forwarded replies at all (off: the route answers 404).
+    pub enabled: bool,
+    /// Environment variable holding the shared secret the gateway sends, in the header
+    /// below or as `?token=` in the callback URL (Africa's Talking cannot set headers).
+    pub secret_env: String,
+    /// Header carrying the shared secret.
+    pub header: String,
+    /// Form field with the sender's number (Africa's Talking `from`; Twilio `From`).
+    pub from_field: String,
+    /// Form field with the text (Africa's Talking `text`; Twilio `Body`).
+    pub text_field: String,
+    /// Opt-out keywords, any case: STOP (the international convention) and the
+    /// Portuguese PARAR and SAIR.
+    pub stop_words: Vec<String>,
+}
+
+impl Default for InboundConfig {
+    fn default() -> Self {
+        InboundConfig {
+            enabled: false,
+            secret_env: "AVISO_SMS_INBOUND_SECRET".into(),
+            header: "X-Aviso-Inbound-Secret".into(),
+            from_field: "from".into(),
+            text_field: "text".into(),
+            stop_words: vec!["STOP".into(), "PARAR".into(), "SAIR".into()],
+        }
     }
 }
 
@@ -342,6 +545,9 @@ pub struct OutboxConfig {
     pub poll_interval_s: f64,
     /// Messages claimed at once.
     pub batch: u32,
+    /// `aviso run-once` delivers before it exits, waiting at most this many seconds for
+    /// retries that come due; messages still waiting stay in the outbox for the next run.
+    pub run_once_wait_s: f64,
     pub rate: ChannelRates,
 }
 
@@ -356,6 +562,7 @@ impl Default for OutboxConfig {
             lease_s: 120.0,
             poll_interval_s: 2.0,
             batch: 50,
+            run_once_wait_s: 120.0,
             rate: ChannelRates::default(),
         }
     }
@@ -370,37 +577,75 @@ mod tests {
         notify: NotifyConfig,
     }
 
+    /// Every key of `[notify]` that has a default value is written out in
+    /// config/default.toml (keys without one, like `username_env`, are documented there in
+    /// comments), and nothing else is; the values themselves are compared with the code's
+    /// defaults in `config::tests::the_documented_defaults_are_the_code_defaults`.
     #[test]
-    fn the_example_file_parses_to_the_defaults() {
-        let text = include_str!("../../config/notify.example.toml");
-        // Every key is commented out in the example: uncomment them and parse.
-        let uncommented: String = text
-            .lines()
-            .map(|l| {
-                l.strip_prefix("# ")
-                    .filter(|r| !r.starts_with(' ') && looks_like_toml(r))
-                    .unwrap_or(l)
-            })
-            .collect::<Vec<_>>()
-            .join("\n");
-        let keys = uncommented
-            .lines()
-            .filter(|l| !l.starts_with('#') && l.contains(" = "))
-            .count();
-        assert!(
-            keys >= 30,
-            "only {keys} keys uncommented: the test would prove little"
-        );
-        let w: Wrapper = toml::from_str(&uncommented).expect("the example parses");
-        assert_eq!(w.notify, NotifyConfig::default());
-        w.notify.validate().expect("the defaults are valid");
+    fn default_toml_writes_every_notify_key() {
+        fn paths(v: &toml::Value, prefix: &str, out: &mut Vec<String>) {
+            if let toml::Value::Table(t) = v {
+                for (k, v) in t {
+                    let p = format!("{prefix}{k}");
+                    // Rate limits are inline tables: their two keys are part of the value.
+                    if matches!(v, toml::Value::Table(_)) && !prefix.ends_with("rate.") {
+                        paths(v, &format!("{p}."), out);
+                    } else {
+                        out.push(p);
+                    }
+                }
+            }
+        }
+        let file: toml::Value = toml::from_str(crate::config::DEFAULT_TOML).unwrap();
+        let mut written = Vec::new();
+        paths(&file["notify"], "", &mut written);
+        let code = toml::Value::try_from(NotifyConfig::default()).unwrap();
+        let mut expected = Vec::new();
+        paths(&code, "", &mut expected);
+        // An empty [[notify.token]] list serialises as `token = []`: documented in comments.
+        expected.retain(|k| k != "token");
+        written.sort();
+        expected.sort();
+        assert!(expected.len() >= 40, "only {} keys", expected.len());
+        assert_eq!(written, expected);
     }
 
-    fn looks_like_toml(line: &str) -> bool {
-        line.starts_with('[')
-            || line
-                .split_once(" = ")
-                .is_some_and(|(k, _)| !k.contains(' '))
+    #[test]
+    fn the_site_example_turns_every_channel_on_and_is_valid() {
+        let w: Wrapper = toml::from_str(include_str!("../../config/notify.example.toml"))
+            .expect("the example parses");
+        w.notify.validate().expect("the example is valid");
+        assert!(w.notify.email.enabled && w.notify.sms.enabled && w.notify.webhook.enabled);
+        assert!(w.notify.inbound.enabled);
+        let roles: Vec<Role> = w.notify.tokens.iter().map(|t| t.role).collect();
+        assert_eq!(roles, [Role::Editor, Role::Viewer, Role::Admin]);
+    }
+
+    #[test]
+    fn a_token_needs_exactly_one_of_a_hash_or_a_variable() {
+        let parse = |t: &str| {
+            toml::from_str::<NotifyConfig>(t)
+                .unwrap()
+                .validate()
+                .map_err(|e| e.to_string())
+        };
+        let hash = "a".repeat(64);
+        assert!(
+            parse(&format!(
+                "[[token]]\nname = \"a\"\nrole = \"viewer\"\nsha256 = \"{hash}\"\n"
+            ))
+            .is_ok()
+        );
+        let e = parse("[[token]]\nname = \"a\"\nrole = \"viewer\"\n").unwrap_err();
+        assert!(e.contains("token[0]") && e.contains("exactly one"), "{e}");
+        let e = parse("[[token]]\nname = \"a\"\nrole = \"admin\"\nsha256 = \"abc\"\n").unwrap_err();
+        assert!(e.contains("token[0].sha256") && e.contains("64 hex"), "{e}");
+        let e = parse(&format!(
+            "[[token]]\nname = \"a\"\nrole = \"viewer\"\nsha256 = \"{hash}\"\n[[token]]\nname = \"a\"\nrole = \"editor\"\ntoken_env = \"T\"\n"
+        ))
+        .unwrap_err();
+        assert!(e.contains("token[1].name"), "{e}");
+        assert!(Role::Viewer < Role::Editor && Role::Editor < Role::Admin);
     }
 
     #[test]

@@ -18,9 +18,10 @@ use tokio::task::JoinSet;
 
 use crate::notify::channels::Channels;
 use crate::notify::config::{NotifyConfig, OutboxConfig, RateLimit};
+use crate::notify::outbound::Planned;
 use crate::notify::plan::{Recipient, plan};
 use crate::notify::select::{DistrictGeometry, PublishedAlert};
-use crate::notify::subscriber::ChannelKind;
+use crate::notify::subscriber::{Channel, ChannelKind};
 use crate::store::StoreError;
 use crate::store::notify::{AttemptOutcome, AttemptRecord, NotifyStore, OutboxRow};
 
@@ -124,9 +125,45 @@ pub fn outcome_of(
     }
 }
 
+/// The messages of one published version, from the store's active subscribers and what
+/// each was last told about the event: selection, then texts. Numbers that replied STOP
+/// are left out (a subscriber with no other channel gets nothing). Reads only; the caller
+/// writes them (with the version, in one transaction, in the pipeline).
+pub fn plan_version<S: NotifyStore + ?Sized>(
+    store: &S,
+    alert: &PublishedAlert,
+    cfg: &NotifyConfig,
+    geometry: &dyn DistrictGeometry,
+) -> Result<Vec<Planned>, StoreError> {
+    let optouts = store.sms_optouts()?;
+    let recipients: Vec<Recipient> = store
+        .subscribers(true)?
+        .into_iter()
+        .filter_map(|s| {
+            let mut subscriber = s.subscriber;
+            subscriber
+                .channels
+                .retain(|c| !matches!(c, Channel::Sms(p) if optouts.contains(p)));
+            (!subscriber.channels.is_empty()).then_some(Recipient {
+                subscriber,
+                unsubscribe_token: s.unsubscribe_token,
+            })
+        })
+        .collect();
+    let last = store.last_sent(&alert.event_id, alert.version)?;
+    Ok(plan(
+        &recipients,
+        alert,
+        &last,
+        &cfg.select_options(),
+        &cfg.message,
+        geometry,
+    ))
+}
+
 /// Writes the messages of one published version to the outbox (before anything is sent):
-/// active subscribers, what each was last told about the event, selection, texts.
-/// Returns how many messages were new (a version enqueued twice adds nothing).
+/// [`plan_version`], then [`NotifyStore::enqueue`]. Returns how many messages were new (a
+/// version enqueued twice adds nothing).
 pub fn enqueue_version<S: NotifyStore + ?Sized>(
     store: &S,
     alert: &PublishedAlert,
@@ -134,23 +171,7 @@ pub fn enqueue_version<S: NotifyStore + ?Sized>(
     geometry: &dyn DistrictGeometry,
     now: DateTime<Utc>,
 ) -> Result<usize, StoreError> {
-    let recipients: Vec<Recipient> = store
-        .subscribers(true)?
-        .into_iter()
-        .map(|s| Recipient {
-            subscriber: s.subscriber,
-            unsubscribe_token: s.unsubscribe_token,
-        })
-        .collect();
-    let last = store.last_sent(&alert.event_id, alert.version)?;
-    let planned = plan(
-        &recipients,
-        alert,
-        &last,
-        &cfg.select_options(),
-        &cfg.message,
-        geometry,
-    );
+    let planned = plan_version(store, alert, cfg, geometry)?;
     store.enqueue(&planned, now)
 }
 
@@ -251,6 +272,20 @@ impl<S: NotifyStore + 'static> Dispatcher<S> {
     /// failed), sleeping until the next retry or lease end in between. For batch runs,
     /// replays and tests; the service uses [`Dispatcher::run`].
     pub async fn run_until_idle(&self) -> Result<DispatchStats, DispatchError> {
+        self.drain(None).await
+    }
+
+    /// As [`Dispatcher::run_until_idle`], but returns instead of waiting past `max_wait`
+    /// from now for a retry: `aviso run-once` delivers what it can and leaves later
+    /// retries in the outbox for the next run.
+    pub async fn run_until_idle_within(
+        &self,
+        max_wait: Duration,
+    ) -> Result<DispatchStats, DispatchError> {
+        self.drain(Some(Instant::now() + max_wait)).await
+    }
+
+    async fn drain(&self, deadline: Option<Instant>) -> Result<DispatchStats, DispatchError> {
         let mut total = DispatchStats::default();
         loop {
             let s = self.run_once().await?;
@@ -262,28 +297,43 @@ impl<S: NotifyStore + 'static> Dispatcher<S> {
             match blocking(move || store.next_due()).await? {
                 None => return Ok(total),
                 Some(t) => {
-                    let wait = (t - Utc::now()).num_milliseconds().max(10) as u64;
-                    tokio::time::sleep(Duration::from_millis(wait)).await;
+                    let wait =
+                        Duration::from_millis((t - Utc::now()).num_milliseconds().max(10) as u64);
+                    if deadline.is_some_and(|d| Instant::now() + wait > d) {
+                        return Ok(total);
+                    }
+                    tokio::time::sleep(wait).await;
                 }
             }
         }
     }
 
-    /// Runs until `stop` turns true, polling every `poll_interval_s` when idle.
-    pub async fn run(
-        &self,
-        mut stop: tokio::sync::watch::Receiver<bool>,
-    ) -> Result<DispatchStats, DispatchError> {
+    /// Runs until `stop` turns true, polling every `poll_interval_s` when idle. A store
+    /// error is logged and the round tried again after the poll interval: the worker must
+    /// outlive a locked or briefly unavailable database (nothing is lost: unrecorded
+    /// claims lapse and go again with the same key).
+    pub async fn run(&self, mut stop: tokio::sync::watch::Receiver<bool>) -> DispatchStats {
         let mut total = DispatchStats::default();
         let poll = Duration::from_secs_f64(self.cfg.poll_interval_s);
         while !*stop.borrow() {
-            let s = self.run_once().await?;
-            total += s;
-            if s.claimed == 0 {
-                let _ = tokio::time::timeout(poll, stop.changed()).await;
+            match self.run_once().await {
+                Ok(s) => {
+                    total += s;
+                    if s.failed > 0 {
+                        eprintln!(
+                            "aviso: notify: {} message(s) given up (see /api/admin/outbox)",
+                            s.failed
+                        );
+                    }
+                    if s.claimed > 0 {
+                        continue;
+                    }
+                }
+                Err(e) => eprintln!("aviso: ERROR: notify: {e}; trying again"),
             }
+            let _ = tokio::time::timeout(poll, stop.changed()).await;
         }
-        Ok(total)
+        total
     }
 }
 

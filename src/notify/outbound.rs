@@ -24,6 +24,10 @@ pub enum OutboundBody {
         subject: String,
         text: String,
         html: String,
+        /// The subscriber's opt-out link, also sent as `List-Unsubscribe` with one-click
+        /// (RFC 2369, RFC 8058) so mail clients offer it. Absent in rows written before.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        unsubscribe_url: Option<String>,
     },
     Sms {
         text: String,
@@ -125,6 +129,7 @@ pub fn compose(
                 subject: m.subject,
                 text: m.text,
                 html: m.html,
+                unsubscribe_url: Some(message::links(input, opts).unsubscribe),
             }
         }
         ChannelKind::Sms => {

@@ -403,9 +403,19 @@ impl Subscriber {
                 "none".into(),
             ));
         }
+        // Fields are named as the CSV columns (and the admin API's JSON keys) with the
+        // index within that column: "phones[1]" is the second phone number.
         let mut channels = Vec::with_capacity(self.channels.len());
-        for (i, c) in std::mem::take(&mut self.channels).into_iter().enumerate() {
-            let field = format!("{}[{i}]", c.kind().as_str());
+        let mut seen_kind = std::collections::BTreeMap::new();
+        for c in std::mem::take(&mut self.channels) {
+            let i = seen_kind.entry(c.kind()).or_insert(0usize);
+            let column = match c.kind() {
+                ChannelKind::Email => "emails",
+                ChannelKind::Sms => "phones",
+                ChannelKind::Webhook => "webhooks",
+            };
+            let field = format!("{column}[{i}]");
+            *i += 1;
             let c = c
                 .validated()
                 .map_err(|(expected, found)| err(&field, &expected, found))?;
@@ -421,7 +431,16 @@ impl Subscriber {
                 "none".into(),
             ));
         }
-        for (i, a) in self.areas.iter().enumerate() {
+        let mut seen_area = [0usize; 4];
+        for a in &self.areas {
+            let slot = match a {
+                Area::Province(_) => 0,
+                Area::District(_) => 1,
+                Area::Feature { .. } => 2,
+                Area::Polygon(_) => 3,
+            };
+            let i = seen_area[slot]; // ok: slot is 0..=3
+            seen_area[slot] += 1; // ok: slot is 0..=3
             match a {
                 Area::Province(p) if !known.provinces.contains(p) => {
                     return Err(err(
@@ -1015,7 +1034,7 @@ mod tests {
         let mut s = beira();
         s.channels.push(Channel::Sms("0841234567".into()));
         let e = s.validate(&known(), None).unwrap_err().to_string();
-        assert!(e.contains("sms[2]") && e.contains("E.164"), "{e}");
+        assert!(e.contains("phones[1]") && e.contains("E.164"), "{e}");
         assert!(
             !e.contains("0841234567"),
             "the number itself must not be echoed: {e}"

@@ -11,7 +11,10 @@
 //! - a failing feed (fetch error, malformed body) marks the feed degraded with the reason;
 //!   nothing published is withdrawn because of it, and other feeds go on;
 //! - an older forecast arriving after a newer one is stored and assessed but never
-//!   replaces the newer alert.
+//!   replaces the newer alert;
+//! - with subscribers wired in ([`Pipeline::with_notify`]), a version and the messages it
+//!   gives subscribers are committed in ONE transaction: a crash cannot publish an alert
+//!   whose messages are never queued, nor queue messages for an alert never published.
 
 pub mod demo;
 pub mod flood;
@@ -36,10 +39,25 @@ use crate::feeds::fetch::{Fetched, Fetcher, Validators, url_redacted};
 use crate::feeds::gdacs::{self, Basin, GdacsEvent};
 use crate::feeds::{self, ParseOptions, TrackFormat};
 use crate::metrics::Metrics;
+use crate::notify::dispatch::plan_version;
+use crate::notify::select::{DistrictShapes, PublishedAlert, SiteAtRisk};
+use crate::store::notify::NotifyStore;
 use crate::store::{
     AlertFilter, AlertSummary, AssessmentRecord, FetchResult, HazardKind, Inserted, NewAlert,
     RawIssuance, Store, StoreError, StoredIssuance, SummaryDistrict,
 };
+
+/// Hours between two forecast issuances: RSMC La Réunion and JTWC warn every 6 h in the
+/// South-West Indian Ocean (../shared/DOMAIN.md). The messages' "next update" time.
+pub const ISSUANCE_INTERVAL_H: i64 = 6;
+
+/// The subscribers' side of publishing (see [`Pipeline::with_notify`]).
+struct NotifyHook {
+    /// The same database as [`Pipeline::store`] (one transaction covers both).
+    store: Arc<dyn NotifyStore>,
+    /// District outlines, for subscribers whose area is a polygon.
+    geometry: DistrictShapes,
+}
 
 /// Why an issuance could not be turned into an alert (stored on the issuance).
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +120,8 @@ pub struct Pipeline {
     process_lock: Mutex<()>,
     /// Active South-West Indian Ocean storms, from the latest GDACS issuance.
     discovered: Mutex<Vec<GdacsEvent>>,
+    /// Subscribers' messages; `None`: versions are published without any.
+    notify: Option<NotifyHook>,
 }
 
 /// The event id of a storm under a CAP status: Exercise and Test versions get their own
@@ -132,7 +152,24 @@ impl Pipeline {
             metrics,
             process_lock: Mutex::new(()),
             discovered: Mutex::new(Vec::new()),
+            notify: None,
         }
+    }
+
+    /// Queues subscribers' messages with every version published from now on, through
+    /// `store`, which must be the same database as the pipeline's store (the SQLite store
+    /// implements both traits): the version and its messages commit together. Messages
+    /// are planned only for the channels `[notify]` enables.
+    pub fn with_notify(mut self, store: Arc<dyn NotifyStore>) -> Self {
+        let geometry = DistrictShapes::new(
+            self.layers
+                .layers
+                .districts
+                .iter()
+                .map(|d| (d.pcode.clone(), d.geometry.clone())),
+        );
+        self.notify = Some(NotifyHook { store, geometry });
+        self
     }
 
     fn feed_config(&self, key: &str) -> Option<&FeedConfig> {
@@ -417,12 +454,17 @@ impl Pipeline {
         };
         let alert = self.new_alert(&a, &v, prev.as_ref(), &iss.raw.feed, Some(iss.id), None)?;
         let id = alert.summary.id.clone();
-        self.store.complete_issuance(iss.id, &[record], &[alert])?;
+        let queued = self.commit_version(
+            Some((iss.id, std::slice::from_ref(&record))),
+            &alert,
+            &published_alert(&v, &a),
+        )?;
         eprintln!(
-            "aviso: published {id} ({} {}, {} districts on the ladder)",
+            "aviso: published {id} ({} {}, {} districts on the ladder){}",
             v.msg_type.as_str(),
             a.forecast.storm.name,
-            v.districts.len()
+            v.districts.len(),
+            queued_note(queued)
         );
         Ok(vec![id])
     }
@@ -627,12 +669,46 @@ impl Pipeline {
         );
         let alert = self.new_alert(&a, &v, Some(s), &s.feed, None, Some(reason))?;
         let id = alert.summary.id.clone();
-        self.store.publish_alert(&alert)?;
+        let queued = self.commit_version(None, &alert, &published_alert(&v, &a))?;
         eprintln!(
-            "aviso: published {id} (Cancel: {} left the feed)",
-            s.event_name
+            "aviso: published {id} (Cancel: {} left the feed){}",
+            s.event_name,
+            queued_note(queued)
         );
         Ok(id)
+    }
+
+    /// Stores a version (with the assessment of the issuance it came from, if any) and,
+    /// when subscribers are wired in, the messages it gives them, in ONE transaction.
+    /// Returns how many messages were queued.
+    fn commit_version(
+        &self,
+        issuance: Option<(i64, &[AssessmentRecord])>,
+        alert: &NewAlert,
+        published: &PublishedAlert,
+    ) -> Result<usize, ProcessError> {
+        let alerts = std::slice::from_ref(alert);
+        let Some(hook) = &self.notify else {
+            match issuance {
+                Some((id, records)) => self.store.complete_issuance(id, records, alerts)?,
+                None => self.store.publish_alert(alert)?,
+            }
+            return Ok(0);
+        };
+        let ncfg = &self.cfg.notify;
+        let mut planned = if ncfg.any_channel_enabled() {
+            plan_version(hook.store.as_ref(), published, ncfg, &hook.geometry)?
+        } else {
+            Vec::new()
+        };
+        planned.retain(|p| ncfg.channel_enabled(p.outbound.kind()));
+        let now = Utc::now();
+        Ok(match issuance {
+            Some((id, records)) => hook
+                .store
+                .complete_issuance_enqueue(id, records, alerts, &planned, now)?,
+            None => hook.store.publish_alert_enqueue(alert, &planned, now)?,
+        })
     }
 
     /// Serves the newest active Actual alert as the OGC API's hazard collections (none:
@@ -663,6 +739,60 @@ impl Pipeline {
             Err(e) => eprintln!("aviso: ERROR: reading {}: {e}", s.id),
         }
     }
+}
+
+fn queued_note(n: usize) -> String {
+    if n == 0 {
+        String::new()
+    } else {
+        format!("; {n} message(s) queued for subscribers")
+    }
+}
+
+/// What subscriber selection and the messages need of a version: its districts with the
+/// people at risk at their widest threshold, the point features (sites, accommodation
+/// centres, health facilities) in a forecast footprint, and the next issuance expected.
+/// A Cancel carries none of them.
+pub fn published_alert(v: &versioning::AlertVersion, a: &Assessment) -> PublishedAlert {
+    let mut p = PublishedAlert::from_version(
+        v,
+        crate::notify::HazardKind::Cyclone,
+        &a.forecast.storm.name,
+    );
+    if v.msg_type == MsgType::Cancel {
+        return p;
+    }
+    for d in &mut p.districts {
+        d.people_at_risk = a
+            .exposure
+            .districts
+            .iter()
+            .find(|x| x.pcode == d.pcode)
+            .and_then(|x| x.widest())
+            .map(|w| w.people_at_risk);
+    }
+    p.sites = a
+        .exposure
+        .points
+        .iter()
+        .map(|pt| SiteAtRisk {
+            layer: pt.layer.clone(),
+            id: pt.id.clone(),
+            name: pt.name.clone(),
+            district_pcode: pt.district_pcode.clone(),
+            people: pt.population,
+        })
+        .collect();
+    // The first issuance time after the version was sent (a late one is not "next").
+    let step_s = ISSUANCE_INTERVAL_H * 3600;
+    let next = a.forecast.reference_time + Duration::seconds(step_s);
+    let behind_s = (v.sent - next).num_seconds();
+    p.next_update = Some(if behind_s < 0 {
+        next
+    } else {
+        next + Duration::seconds((behind_s / step_s + 1) * step_s)
+    });
+    p
 }
 
 fn assessment_record(event_id: &str, a: &Assessment) -> AssessmentRecord {

@@ -9,12 +9,12 @@
 //!
 //! An adapter at the edge: must not depend on the pipeline, the API or the channels.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::StoreError;
+use super::{AssessmentRecord, NewAlert, StoreError};
 use crate::alerts::levels::Level;
 use crate::notify::outbound::{Outbound, Planned};
 use crate::notify::select::{LastSent, NoticeKind};
@@ -28,6 +28,19 @@ pub struct StoredSubscriber {
     pub unsubscribe_token: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// When the subscriber opted out themselves (the e-mail link, or an SMS STOP that left
+    /// them no channel). Such a subscriber stays inactive through updates and imports
+    /// until an admin reactivates them on their renewed consent.
+    pub opted_out_at: Option<DateTime<Utc>>,
+}
+
+/// Subscribers by state, for `/metrics` (counts only: no personal data).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SubscriberCounts {
+    pub active: i64,
+    pub inactive: i64,
+    /// Phone numbers that replied STOP.
+    pub sms_opted_out: i64,
 }
 
 /// What an import did.
@@ -136,14 +149,24 @@ pub trait NotifyStore: Send + Sync {
     fn subscribers(&self, active_only: bool) -> Result<Vec<StoredSubscriber>, StoreError>;
     /// Sets `active = false`; `false` when the id is unknown.
     fn deactivate_subscriber(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
-    /// The opt-out link: deactivates the subscriber holding `token`; their id, if any.
+    /// The opt-out link: deactivates the subscriber holding `token` and marks them opted
+    /// out (an update or import will not reactivate them); their id, if any.
     fn unsubscribe_token(
         &self,
         token: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<String>, StoreError>;
-    /// The SMS "STOP" reply: deactivates every subscriber with this E.164 number; their ids.
+    /// The SMS "STOP" reply: puts the E.164 number on the SMS opt-out list (no SMS goes to
+    /// it again, whatever a later import says), and deactivates (as opted out) every
+    /// subscriber holding it who is left with no channel. Returns the ids of the
+    /// subscribers holding the number.
     fn unsubscribe_phone(&self, e164: &str, now: DateTime<Utc>) -> Result<Vec<String>, StoreError>;
+    /// Numbers that replied STOP.
+    fn sms_optouts(&self) -> Result<BTreeSet<String>, StoreError>;
+    /// An admin act on a subscriber's renewed consent: clears their opt-out (and their
+    /// numbers' SMS opt-outs) and makes them active; `false` when the id is unknown.
+    fn reactivate_subscriber(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    fn subscriber_counts(&self) -> Result<SubscriberCounts, StoreError>;
     /// Creates or updates every subscriber, in ONE transaction (all or nothing).
     fn import_subscribers(
         &self,
@@ -161,6 +184,25 @@ pub trait NotifyStore: Send + Sync {
     /// Writes planned messages, due at `now`, in ONE transaction; a message whose
     /// idempotency key is already there is skipped. Returns how many were new.
     fn enqueue(&self, planned: &[Planned], now: DateTime<Utc>) -> Result<usize, StoreError>;
+    /// [`super::Store::complete_issuance`] and [`NotifyStore::enqueue`] in ONE
+    /// transaction: a version and its messages are committed together or not at all, so
+    /// a crash between the two cannot publish an alert whose messages are never sent.
+    /// Returns how many messages were new.
+    fn complete_issuance_enqueue(
+        &self,
+        issuance_id: i64,
+        assessments: &[AssessmentRecord],
+        alerts: &[NewAlert],
+        planned: &[Planned],
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError>;
+    /// [`super::Store::publish_alert`] and [`NotifyStore::enqueue`] in ONE transaction.
+    fn publish_alert_enqueue(
+        &self,
+        alert: &NewAlert,
+        planned: &[Planned],
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError>;
     /// Claims up to `limit` due messages for `lease_s` seconds: pending ones whose time has
     /// come, and sending ones whose lease has lapsed (their worker died). Each claim counts
     /// an attempt.
@@ -179,4 +221,6 @@ pub trait NotifyStore: Send + Sync {
     fn attempts(&self, outbox_id: i64) -> Result<Vec<AttemptRecord>, StoreError>;
     /// (channel, state) -> messages, for `/metrics`.
     fn outbox_counts(&self) -> Result<Vec<(ChannelKind, OutboxState, i64)>, StoreError>;
+    /// (channel, outcome: delivered, retry or failed) -> recorded attempts, for `/metrics`.
+    fn attempt_counts(&self) -> Result<Vec<(ChannelKind, String, i64)>, StoreError>;
 }

@@ -110,6 +110,11 @@ CREATE TABLE runs (
         "subscribers and the notification outbox",
         notify::MIGRATION_2,
     ),
+    (
+        3,
+        "opt-outs that outlive an update or import",
+        notify::MIGRATION_3,
+    ),
 ];
 
 /// Readers: the API serves from these while the pipeline holds the writer.
@@ -246,6 +251,44 @@ impl SqliteStore {
             "INSERT INTO feeds (name, state) VALUES (?1, 'unknown') ON CONFLICT (name) DO NOTHING",
             params![feed],
         )?;
+        Ok(())
+    }
+
+    /// The body of [`Store::complete_issuance`] inside the caller's transaction (also
+    /// used with the outbox's rows, `notify::complete_issuance_enqueue`).
+    fn complete_issuance_tx(
+        &self,
+        tx: &Transaction<'_>,
+        issuance_id: i64,
+        assessments: &[AssessmentRecord],
+        alerts: &[NewAlert],
+    ) -> Result<(), StoreError> {
+        for a in assessments {
+            let record = serde_json::to_string(a).map_err(|e| self.corrupt(&a.event_id, e))?;
+            tx.execute(
+                "INSERT INTO assessments (issuance_id, event_id, record) VALUES (?1, ?2, ?3)",
+                params![issuance_id, a.event_id, record],
+            )
+            .map_err(|e| self.err(e))?;
+        }
+        for a in alerts {
+            self.insert_alert(tx, a)?;
+        }
+        let n = tx
+            .execute(
+                "UPDATE issuances SET state = 'processed', processed_at = ?2
+                 WHERE id = ?1 AND state = 'pending'",
+                params![issuance_id, ts(Utc::now())],
+            )
+            .map_err(|e| self.err(e))?;
+        if n != 1 {
+            // Processed by someone else meanwhile (or never stored): roll back so nothing
+            // is published twice.
+            return Err(self.corrupt(
+                &format!("issuances {issuance_id}"),
+                "is not pending: it was processed already or does not exist",
+            ));
+        }
         Ok(())
     }
 
@@ -602,32 +645,7 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         let mut c = self.writer();
         let tx = c.transaction().map_err(|e| self.err(e))?;
-        for a in assessments {
-            let record = serde_json::to_string(a).map_err(|e| self.corrupt(&a.event_id, e))?;
-            tx.execute(
-                "INSERT INTO assessments (issuance_id, event_id, record) VALUES (?1, ?2, ?3)",
-                params![issuance_id, a.event_id, record],
-            )
-            .map_err(|e| self.err(e))?;
-        }
-        for a in alerts {
-            self.insert_alert(&tx, a)?;
-        }
-        let n = tx
-            .execute(
-                "UPDATE issuances SET state = 'processed', processed_at = ?2
-                 WHERE id = ?1 AND state = 'pending'",
-                params![issuance_id, ts(Utc::now())],
-            )
-            .map_err(|e| self.err(e))?;
-        if n != 1 {
-            // Processed by someone else meanwhile (or never stored): roll back so nothing
-            // is published twice.
-            return Err(self.corrupt(
-                &format!("issuances {issuance_id}"),
-                "is not pending: it was processed already or does not exist",
-            ));
-        }
+        self.complete_issuance_tx(&tx, issuance_id, assessments, alerts)?;
         tx.commit().map_err(|e| self.err(e))
     }
 
@@ -966,6 +984,87 @@ mod tests {
         let all = s.alerts(&AlertFilter::default()).unwrap();
         assert_eq!(all.len(), 2);
         assert!(all.iter().all(|a| !a.active));
+    }
+
+    fn planned(key: &str, version: u32) -> crate::notify::Planned {
+        use crate::notify::{Channel, Outbound, OutboundBody};
+        let text = "ALERTA VERMELHO: ciclone FREDDY".to_string();
+        crate::notify::Planned {
+            outbound: Outbound {
+                idempotency_key: key.into(),
+                subscriber_id: "s1".into(),
+                channel: Channel::Sms("+258841234567".into()),
+                body: OutboundBody::Sms {
+                    count: crate::notify::gsm::count_segments(&text),
+                    text,
+                },
+            },
+            event_id: "e".into(),
+            alert_id: format!("aviso-e-{version}"),
+            version,
+            notice: crate::notify::NoticeKind::NewEvent,
+            level: Some(crate::alerts::levels::Level::Red),
+            alert_sent: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn a_version_and_its_messages_commit_together_or_not_at_all() {
+        use crate::store::notify::NotifyStore;
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open_dir(dir.path()).unwrap();
+        let keys = |s: &SqliteStore| -> Vec<String> {
+            s.outbox(None)
+                .unwrap()
+                .into_iter()
+                .map(|r| r.message.idempotency_key)
+                .collect()
+        };
+        let Inserted::New(i1) = s.insert_issuance(&raw("rsmc", b"one")).unwrap() else {
+            panic!()
+        };
+        let n = s
+            .complete_issuance_enqueue(
+                i1,
+                &[],
+                &[alert("e", 1, MsgType::Alert, i1)],
+                &[planned("k1", 1)],
+                Utc::now(),
+            )
+            .unwrap();
+        assert_eq!(n, 1);
+        assert_eq!(keys(&s), ["k1"]);
+        // A version that cannot be stored takes its messages down with it...
+        let Inserted::New(i2) = s.insert_issuance(&raw("rsmc", b"two")).unwrap() else {
+            panic!()
+        };
+        let e = s.complete_issuance_enqueue(
+            i2,
+            &[],
+            &[alert("e", 1, MsgType::Update, i2)],
+            &[planned("k2", 1)],
+            Utc::now(),
+        );
+        assert!(e.is_err());
+        assert_eq!(keys(&s), ["k1"], "no message for a version never published");
+        assert_eq!(s.pending_issuances().unwrap().len(), 1);
+        // ... and so does a Cancel published outside an issuance.
+        s.publish_alert_enqueue(
+            &alert("e", 2, MsgType::Cancel, i1),
+            &[planned("k3", 2)],
+            Utc::now(),
+        )
+        .unwrap();
+        assert!(
+            s.publish_alert_enqueue(
+                &alert("e", 2, MsgType::Cancel, i1),
+                &[planned("k4", 2)],
+                Utc::now()
+            )
+            .is_err()
+        );
+        assert_eq!(keys(&s), ["k1", "k3"]);
+        assert_eq!(s.event_versions("e").unwrap().len(), 2);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use lettre::message::header::ContentType;
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
@@ -112,6 +112,7 @@ impl EmailSender {
                 subject,
                 text,
                 html,
+                unsubscribe_url,
             },
         ) = (&msg.channel, &msg.body)
         else {
@@ -139,6 +140,21 @@ impl EmailSender {
             )));
         if let Some(r) = &self.reply_to {
             b = b.reply_to(r.clone());
+        }
+        if let Some(u) = unsubscribe_url {
+            // RFC 2369 List-Unsubscribe and RFC 8058 one-click: the client POSTs
+            // "List-Unsubscribe=One-Click" to the link, which `POST /unsubscribe` accepts.
+            for (name, value) in [
+                ("List-Unsubscribe", format!("<{u}>")),
+                (
+                    "List-Unsubscribe-Post",
+                    "List-Unsubscribe=One-Click".to_string(),
+                ),
+            ] {
+                let name = HeaderName::new_from_ascii(name.to_string())
+                    .map_err(|e| SendError::permanent(None, format!("header {name}: {e}")))?;
+                b = b.raw_header(HeaderValue::new(name, value));
+            }
         }
         b.multipart(
             MultiPart::alternative()

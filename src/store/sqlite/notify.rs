@@ -4,7 +4,7 @@
 //! Claims are one `UPDATE ... RETURNING` inside the writer's transaction, so two workers
 //! (threads or processes) never claim the same message while its lease runs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
@@ -17,8 +17,9 @@ use crate::notify::subscriber::{Channel, ChannelKind, Subscriber};
 use crate::store::StoreError;
 use crate::store::notify::{
     AttemptOutcome, AttemptRecord, ImportReport, NotifyStore, OutboxRow, OutboxState,
-    StoredSubscriber,
+    StoredSubscriber, SubscriberCounts,
 };
+use crate::store::{AssessmentRecord, NewAlert};
 
 /// Migration 2: subscribers and the outbox.
 pub(super) const MIGRATION_2: &str = r#"
@@ -72,6 +73,21 @@ CREATE TABLE outbox_attempts (
 CREATE INDEX outbox_attempts_row ON outbox_attempts (outbox_id, attempt);
 "#;
 
+/// Migration 3: opt-outs that outlive an update or an import. A subscriber who used the
+/// e-mail link is marked (`opted_out_at`) and stays inactive until an admin reactivates
+/// them; a number that replied STOP is kept in `sms_optouts`, so re-importing an operator's
+/// spreadsheet that still lists it does not undo the person's refusal.
+pub(super) const MIGRATION_3: &str = r#"
+ALTER TABLE subscribers ADD COLUMN opted_out_at TEXT;
+CREATE TABLE sms_optouts (
+    phone TEXT PRIMARY KEY,
+    at TEXT NOT NULL
+);
+"#;
+
+const SUBSCRIBER_COLUMNS: &str =
+    "id, record, unsubscribe_token, created_at, updated_at, opted_out_at";
+
 const OUTBOX_COLUMNS: &str = "id, message, event_id, alert_id, version, state, attempts, \
     next_attempt_at, lease_until, created_at, delivered_at, gateway_id, last_error, notice, level";
 
@@ -93,6 +109,7 @@ impl SqliteStore {
         let token: String = row.get(2).map_err(|e| self.err(e))?;
         let created: String = row.get(3).map_err(|e| self.err(e))?;
         let updated: String = row.get(4).map_err(|e| self.err(e))?;
+        let opted_out: Option<String> = row.get(5).map_err(|e| self.err(e))?;
         let subscriber: Subscriber = serde_json::from_str(&record)
             .map_err(|e| self.corrupt(&format!("subscribers {id}"), e))?;
         Ok(StoredSubscriber {
@@ -100,6 +117,7 @@ impl SqliteStore {
             unsubscribe_token: token,
             created_at: parse_ts(&created).unwrap_or_default(),
             updated_at: parse_ts(&updated).unwrap_or_default(),
+            opted_out_at: opted_out.as_deref().and_then(parse_ts),
         })
     }
 
@@ -143,6 +161,27 @@ impl SqliteStore {
         now: DateTime<Utc>,
         create: bool,
     ) -> Result<bool, StoreError> {
+        // Someone who opted out stays out, whatever the update or import says.
+        let opted_out: bool = !create
+            && tx
+                .query_row(
+                    "SELECT opted_out_at IS NOT NULL FROM subscribers WHERE id = ?1",
+                    params![s.id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(|e| self.err(e))?
+                .unwrap_or(false);
+        let kept_out;
+        let s = if opted_out && s.active {
+            kept_out = Subscriber {
+                active: false,
+                ..s.clone()
+            };
+            &kept_out
+        } else {
+            s
+        };
         let record = serde_json::to_string(s)
             .map_err(|e| self.corrupt(&format!("subscribers {}", s.id), e))?;
         let n = if create {
@@ -200,6 +239,64 @@ impl SqliteStore {
         s.active = false;
         self.write_subscriber(tx, &s, now, false)
     }
+
+    /// Deactivates `id` as the subscriber's own choice (kept through updates).
+    fn set_opted_out(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        if !self.set_inactive(tx, id, now)? {
+            return Ok(false);
+        }
+        tx.execute(
+            "UPDATE subscribers SET opted_out_at = COALESCE(opted_out_at, ?2) WHERE id = ?1",
+            params![id, ts(now)],
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(true)
+    }
+
+    /// Writes planned messages inside the caller's transaction; how many were new.
+    fn enqueue_tx(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        planned: &[Planned],
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let mut n = 0;
+        let mut stmt = tx
+            .prepare_cached(
+                "INSERT INTO outbox (idempotency_key, subscriber_id, event_id, alert_id, version,
+                    channel, notice, level, alert_sent, message, state, attempts, next_attempt_at,
+                    created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending', 0, ?11, ?11)
+                 ON CONFLICT (idempotency_key) DO NOTHING",
+            )
+            .map_err(|e| self.err(e))?;
+        for p in planned {
+            let m = &p.outbound;
+            let message = serde_json::to_string(m)
+                .map_err(|e| self.corrupt(&format!("outbox {}", m.idempotency_key), e))?;
+            n += stmt
+                .execute(params![
+                    m.idempotency_key,
+                    m.subscriber_id,
+                    p.event_id,
+                    p.alert_id,
+                    p.version,
+                    m.kind().as_str(),
+                    p.notice.as_str(),
+                    p.level.map(|l| l.name_en()),
+                    ts(p.alert_sent),
+                    message,
+                    ts(now),
+                ])
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(n)
+    }
 }
 
 impl NotifyStore for SqliteStore {
@@ -222,9 +319,9 @@ impl NotifyStore for SqliteStore {
     fn subscriber(&self, id: &str) -> Result<Option<StoredSubscriber>, StoreError> {
         let c = self.reader();
         let mut stmt = c
-            .prepare_cached(
-                "SELECT id, record, unsubscribe_token, created_at, updated_at FROM subscribers WHERE id = ?1",
-            )
+            .prepare_cached(&format!(
+                "SELECT {SUBSCRIBER_COLUMNS} FROM subscribers WHERE id = ?1"
+            ))
             .map_err(|e| self.err(e))?;
         let mut rows = stmt.query(params![id]).map_err(|e| self.err(e))?;
         match rows.next().map_err(|e| self.err(e))? {
@@ -237,8 +334,7 @@ impl NotifyStore for SqliteStore {
         let c = self.reader();
         let mut stmt = c
             .prepare_cached(
-                "SELECT id, record, unsubscribe_token, created_at, updated_at FROM subscribers
-                 WHERE active = 1 OR ?1 = 0 ORDER BY id",
+                &format!("SELECT {SUBSCRIBER_COLUMNS} FROM subscribers WHERE active = 1 OR ?1 = 0 ORDER BY id"),
             )
             .map_err(|e| self.err(e))?;
         let mut rows = stmt.query(params![active_only]).map_err(|e| self.err(e))?;
@@ -273,7 +369,7 @@ impl NotifyStore for SqliteStore {
             .optional()
             .map_err(|e| self.err(e))?;
         if let Some(id) = &id {
-            self.set_inactive(&tx, id, now)?;
+            self.set_opted_out(&tx, id, now)?;
         }
         tx.commit().map_err(|e| self.err(e))?;
         Ok(id)
@@ -291,11 +387,101 @@ impl NotifyStore for SqliteStore {
                 .collect::<Result<_, _>>()
                 .map_err(|e| self.err(e))?
         };
+        tx.execute(
+            "INSERT INTO sms_optouts (phone, at) VALUES (?1, ?2) ON CONFLICT (phone) DO NOTHING",
+            params![e164, ts(now)],
+        )
+        .map_err(|e| self.err(e))?;
         for id in &ids {
-            self.set_inactive(&tx, id, now)?;
+            let record: String = tx
+                .query_row(
+                    "SELECT record FROM subscribers WHERE id = ?1",
+                    params![id],
+                    |r| r.get(0),
+                )
+                .map_err(|e| self.err(e))?;
+            let s: Subscriber = serde_json::from_str(&record)
+                .map_err(|e| self.corrupt(&format!("subscribers {id}"), e))?;
+            // Any channel left? Another number not opted out, an e-mail, a webhook.
+            let mut left = false;
+            for c in &s.channels {
+                left |= match c {
+                    Channel::Sms(p) => !tx
+                        .query_row(
+                            "SELECT EXISTS (SELECT 1 FROM sms_optouts WHERE phone = ?1)",
+                            params![p],
+                            |r| r.get::<_, bool>(0),
+                        )
+                        .map_err(|e| self.err(e))?,
+                    Channel::Email(_) | Channel::Webhook(_) => true,
+                };
+            }
+            if !left {
+                self.set_opted_out(&tx, id, now)?;
+            }
         }
         tx.commit().map_err(|e| self.err(e))?;
         Ok(ids)
+    }
+
+    fn sms_optouts(&self) -> Result<BTreeSet<String>, StoreError> {
+        let c = self.reader();
+        let mut stmt = c
+            .prepare_cached("SELECT phone FROM sms_optouts")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    fn reactivate_subscriber(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut c = self.writer();
+        let tx = c.transaction().map_err(|e| self.err(e))?;
+        let record: Option<String> = tx
+            .query_row(
+                "SELECT record FROM subscribers WHERE id = ?1",
+                params![id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        let Some(record) = record else {
+            return Ok(false);
+        };
+        let mut s: Subscriber = serde_json::from_str(&record)
+            .map_err(|e| self.corrupt(&format!("subscribers {id}"), e))?;
+        tx.execute(
+            "UPDATE subscribers SET opted_out_at = NULL WHERE id = ?1",
+            params![id],
+        )
+        .map_err(|e| self.err(e))?;
+        for p in phones(&s) {
+            tx.execute("DELETE FROM sms_optouts WHERE phone = ?1", params![p])
+                .map_err(|e| self.err(e))?;
+        }
+        s.active = true;
+        self.write_subscriber(&tx, &s, now, false)?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(true)
+    }
+
+    fn subscriber_counts(&self) -> Result<SubscriberCounts, StoreError> {
+        let c = self.reader();
+        c.query_row(
+            "SELECT (SELECT COUNT(*) FROM subscribers WHERE active = 1),
+                    (SELECT COUNT(*) FROM subscribers WHERE active = 0),
+                    (SELECT COUNT(*) FROM sms_optouts)",
+            [],
+            |r| {
+                Ok(SubscriberCounts {
+                    active: r.get(0)?,
+                    inactive: r.get(1)?,
+                    sms_opted_out: r.get(2)?,
+                })
+            },
+        )
+        .map_err(|e| self.err(e))
     }
 
     fn import_subscribers(
@@ -359,38 +545,37 @@ impl NotifyStore for SqliteStore {
     fn enqueue(&self, planned: &[Planned], now: DateTime<Utc>) -> Result<usize, StoreError> {
         let mut c = self.writer();
         let tx = c.transaction().map_err(|e| self.err(e))?;
-        let mut n = 0;
-        {
-            let mut stmt = tx
-                .prepare(
-                    "INSERT INTO outbox (idempotency_key, subscriber_id, event_id, alert_id, version,
-                        channel, notice, level, alert_sent, message, state, attempts, next_attempt_at,
-                        created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending', 0, ?11, ?11)
-                     ON CONFLICT (idempotency_key) DO NOTHING",
-                )
-                .map_err(|e| self.err(e))?;
-            for p in planned {
-                let m = &p.outbound;
-                let message = serde_json::to_string(m)
-                    .map_err(|e| self.corrupt(&format!("outbox {}", m.idempotency_key), e))?;
-                n += stmt
-                    .execute(params![
-                        m.idempotency_key,
-                        m.subscriber_id,
-                        p.event_id,
-                        p.alert_id,
-                        p.version,
-                        m.kind().as_str(),
-                        p.notice.as_str(),
-                        p.level.map(|l| l.name_en()),
-                        ts(p.alert_sent),
-                        message,
-                        ts(now),
-                    ])
-                    .map_err(|e| self.err(e))?;
-            }
-        }
+        let n = self.enqueue_tx(&tx, planned, now)?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(n)
+    }
+
+    fn complete_issuance_enqueue(
+        &self,
+        issuance_id: i64,
+        assessments: &[AssessmentRecord],
+        alerts: &[NewAlert],
+        planned: &[Planned],
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let mut c = self.writer();
+        let tx = c.transaction().map_err(|e| self.err(e))?;
+        self.complete_issuance_tx(&tx, issuance_id, assessments, alerts)?;
+        let n = self.enqueue_tx(&tx, planned, now)?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(n)
+    }
+
+    fn publish_alert_enqueue(
+        &self,
+        alert: &NewAlert,
+        planned: &[Planned],
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let mut c = self.writer();
+        let tx = c.transaction().map_err(|e| self.err(e))?;
+        self.insert_alert(&tx, alert)?;
+        let n = self.enqueue_tx(&tx, planned, now)?;
         tx.commit().map_err(|e| self.err(e))?;
         Ok(n)
     }
@@ -587,6 +772,33 @@ impl NotifyStore for SqliteStore {
             let (ch, st, n) = row.map_err(|e| self.err(e))?;
             if let (Some(ch), Some(st)) = (ChannelKind::parse(&ch), OutboxState::parse(&st)) {
                 out.push((ch, st, n));
+            }
+        }
+        Ok(out)
+    }
+
+    fn attempt_counts(&self) -> Result<Vec<(ChannelKind, String, i64)>, StoreError> {
+        let c = self.reader();
+        let mut stmt = c
+            .prepare_cached(
+                "SELECT o.channel, a.outcome, COUNT(*) FROM outbox_attempts a
+                 JOIN outbox o ON o.id = a.outbox_id GROUP BY 1, 2 ORDER BY 1, 2",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (ch, outcome, n) = row.map_err(|e| self.err(e))?;
+            if let Some(ch) = ChannelKind::parse(&ch) {
+                out.push((ch, outcome, n));
             }
         }
         Ok(out)
