@@ -448,6 +448,8 @@ async fn subscribers_hear_of_freddy_in_their_language_and_stop_when_they_ask() {
         status: None,
         enabled: true,
         tech: None,
+        stations_url: None,
+        discharge_url: None,
     };
     let drill = FeedConfig {
         name: "drill".into(),
