@@ -287,6 +287,8 @@ async fn in_process(
         status: None,
         enabled: true,
         tech: None,
+        stations_url: None,
+        discharge_url: None,
     };
     let exercise_feed = FeedConfig {
         name: "drill".into(),
@@ -728,6 +730,8 @@ async fn gdacs_discovers_the_active_storm_that_fills_a_storm_feed_template() {
         status: None,
         enabled: true,
         tech: None,
+        stations_url: None,
+        discharge_url: None,
     };
     let mut s = in_process(
         &storms,
