@@ -622,3 +622,45 @@ fn crash_test_kills_a_worker_mid_dispatch_and_every_message_arrives_once() {
         "{resent:?}"
     );
 }
+
+#[test]
+fn messages_still_queued_are_not_sent_after_stop_or_deactivation() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("o.sqlite")).unwrap();
+    for (id, phone) in [
+        ("beira", "+258841111111"),
+        ("dondo", "+258843333333"),
+        ("nhamatanda", "+258844444444"),
+    ] {
+        store
+            .create_subscriber(&sub(id, phone, "MZ0906"), t(0))
+            .unwrap();
+    }
+    let v1 = alert(1, MsgType::Alert, &[("MZ0906", Level::Red)]);
+    let cfg = NotifyConfig::default();
+    assert_eq!(
+        enqueue_version(&store, &v1, &cfg, &NoGeometry, t(6)).unwrap(),
+        3
+    );
+    // Before the worker runs, one number replies STOP and an editor deactivates another.
+    store.unsubscribe_phone("+258841111111", t(6)).unwrap();
+    store.deactivate_subscriber("dondo", t(6)).unwrap();
+    let state = |id: &str| {
+        store
+            .outbox(Some("swi-07-20222023"))
+            .unwrap()
+            .into_iter()
+            .find(|r| r.message.subscriber_id == id)
+            .unwrap()
+            .state
+    };
+    assert_eq!(state("beira"), OutboxState::Failed);
+    assert_eq!(state("dondo"), OutboxState::Failed);
+    assert_eq!(state("nhamatanda"), OutboxState::Pending);
+    let due = store.claim_due(t(7), 60.0, 10).unwrap();
+    let ids: Vec<_> = due
+        .iter()
+        .map(|r| r.message.subscriber_id.as_str())
+        .collect();
+    assert_eq!(ids, ["nhamatanda"], "only the one still subscribed is sent");
+}

@@ -237,6 +237,15 @@ impl SqliteStore {
         let mut s: Subscriber = serde_json::from_str(&record)
             .map_err(|e| self.corrupt(&format!("subscribers {id}"), e))?;
         s.active = false;
+        // Messages still waiting (first try or a retry) are not sent to someone who has
+        // left; one already handed to the worker (`sending`) may still go out.
+        tx.execute(
+            "UPDATE outbox SET state = 'failed', next_attempt_at = ?2,
+                last_error = 'not sent: the subscriber was deactivated or opted out before delivery'
+             WHERE subscriber_id = ?1 AND state = 'pending'",
+            params![id, ts(now)],
+        )
+        .map_err(|e| self.err(e))?;
         self.write_subscriber(tx, &s, now, false)
     }
 
@@ -389,6 +398,16 @@ impl NotifyStore for SqliteStore {
         };
         tx.execute(
             "INSERT INTO sms_optouts (phone, at) VALUES (?1, ?2) ON CONFLICT (phone) DO NOTHING",
+            params![e164, ts(now)],
+        )
+        .map_err(|e| self.err(e))?;
+        // SMS to this number still waiting are not sent after STOP. The outbound JSON holds
+        // the number verbatim (E.164: '+' and digits, nothing LIKE treats specially).
+        tx.execute(
+            "UPDATE outbox SET state = 'failed', next_attempt_at = ?2,
+                last_error = 'not sent: the number replied STOP before delivery'
+             WHERE state = 'pending' AND channel = 'sms'
+               AND instr(message, '\"' || ?1 || '\"') > 0",
             params![e164, ts(now)],
         )
         .map_err(|e| self.err(e))?;
