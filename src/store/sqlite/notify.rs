@@ -217,12 +217,12 @@ impl SqliteStore {
         Ok(true)
     }
 
-    fn set_inactive(
+    /// The subscriber `id` as stored, read inside the caller's transaction.
+    fn subscriber_in(
         &self,
         tx: &rusqlite::Transaction<'_>,
         id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<Subscriber>, StoreError> {
         let record: Option<String> = tx
             .query_row(
                 "SELECT record FROM subscribers WHERE id = ?1",
@@ -231,11 +231,22 @@ impl SqliteStore {
             )
             .optional()
             .map_err(|e| self.err(e))?;
-        let Some(record) = record else {
+        record
+            .map(|r| {
+                serde_json::from_str(&r).map_err(|e| self.corrupt(&format!("subscribers {id}"), e))
+            })
+            .transpose()
+    }
+
+    fn set_inactive(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let Some(mut s) = self.subscriber_in(tx, id)? else {
             return Ok(false);
         };
-        let mut s: Subscriber = serde_json::from_str(&record)
-            .map_err(|e| self.corrupt(&format!("subscribers {id}"), e))?;
         s.active = false;
         // Messages still waiting (first try or a retry) are not sent to someone who has
         // left; one already handed to the worker (`sending`) may still go out.
@@ -412,15 +423,9 @@ impl NotifyStore for SqliteStore {
         )
         .map_err(|e| self.err(e))?;
         for id in &ids {
-            let record: String = tx
-                .query_row(
-                    "SELECT record FROM subscribers WHERE id = ?1",
-                    params![id],
-                    |r| r.get(0),
-                )
-                .map_err(|e| self.err(e))?;
-            let s: Subscriber = serde_json::from_str(&record)
-                .map_err(|e| self.corrupt(&format!("subscribers {id}"), e))?;
+            let Some(s) = self.subscriber_in(&tx, id)? else {
+                continue;
+            };
             // Any channel left? Another number not opted out, an e-mail, a webhook.
             let mut left = false;
             for c in &s.channels {
@@ -457,19 +462,9 @@ impl NotifyStore for SqliteStore {
     fn reactivate_subscriber(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let mut c = self.writer();
         let tx = c.transaction().map_err(|e| self.err(e))?;
-        let record: Option<String> = tx
-            .query_row(
-                "SELECT record FROM subscribers WHERE id = ?1",
-                params![id],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| self.err(e))?;
-        let Some(record) = record else {
+        let Some(mut s) = self.subscriber_in(&tx, id)? else {
             return Ok(false);
         };
-        let mut s: Subscriber = serde_json::from_str(&record)
-            .map_err(|e| self.corrupt(&format!("subscribers {id}"), e))?;
         tx.execute(
             "UPDATE subscribers SET opted_out_at = NULL WHERE id = ?1",
             params![id],
