@@ -238,3 +238,225 @@ fn a_flood_feed_without_its_stations_file_is_refused_at_start() {
         "{e}"
     );
 }
+
+// --- floods notify their subscribers, and expire ------------------------------------------------
+
+#[derive(Default)]
+struct Gateway {
+    /// (to, text, idempotency key)
+    sms: Vec<(String, String, String)>,
+}
+
+async fn gateway(
+    State(g): State<Arc<Mutex<Gateway>>>,
+    h: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> (StatusCode, String) {
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let key = h
+        .get("idempotency-key")
+        .and_then(|k| k.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let mut g = g.lock().unwrap();
+    let n = g.sms.len();
+    g.sms.push((
+        v["to"].as_str().unwrap().to_string(),
+        v["text"].as_str().unwrap().to_string(),
+        key,
+    ));
+    (
+        StatusCode::OK,
+        format!(r#"{{"id":"f-{n}","status":"accepted"}}"#),
+    )
+}
+
+/// The SMS the gateway got since `from`, as (to, text), sorted.
+fn sms_since(g: &Arc<Mutex<Gateway>>, from: usize) -> Vec<(String, String)> {
+    let mut v: Vec<_> = g.lock().unwrap().sms[from..]
+        .iter()
+        .map(|(to, text, _)| (to.clone(), text.clone()))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn flood_versions_reach_their_subscribers_and_a_silent_flood_feed_expires_after_48_hours() {
+    use aviso::alerts::levels::Level;
+    use aviso::notify::channels::Channels;
+    use aviso::notify::config::{BodyFormat, RateLimit, SmsConfig};
+    use aviso::notify::dispatch::Dispatcher;
+    use aviso::notify::{Area, Channel, Lang, Subscriber};
+    use aviso::store::notify::NotifyStore;
+
+    let read = |rel: &str| Some(std::fs::read(common::data_file(rel)?).unwrap());
+    let Some(stations) = read("floods/moz_aa_flood_stations_thresholds.csv") else {
+        return;
+    };
+    let Some(probs) = read("floods/moz_aa_flood_forecast_2025-09-25_exceedance_probabilities.csv")
+    else {
+        return;
+    };
+    // The river of the station above a threshold (41, Changane em Chibuto), read from the
+    // stations file itself: what the messages must name.
+    let stations_text = String::from_utf8(stations.clone()).unwrap();
+    let mut rows = csv::Reader::from_reader(stations_text.as_bytes());
+    let river_col = rows
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h.to_ascii_lowercase().contains("river"))
+        .expect("a river column in the stations file");
+    let river_41 = rows
+        .records()
+        .map(|r| r.unwrap())
+        .find(|r| &r[0] == "41")
+        .map(|r| r[river_col].trim().to_string())
+        .expect("station 41 in the stations file");
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let files: Files = Arc::new(Mutex::new(HashMap::from([
+            ("probabilities.csv".to_string(), probs.clone()),
+            ("stations.csv".to_string(), stations.clone()),
+        ])));
+        let got: Arc<Mutex<Gateway>> = Arc::default();
+        let app = Router::new()
+            .route("/aa/{name}", get(serve_file))
+            .with_state(Arc::clone(&files))
+            .merge(
+                Router::new()
+                    .route("/sms", axum::routing::post(gateway))
+                    .with_state(Arc::clone(&got)),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+        let feed_toml = format!(
+            "{DEFAULT_TOML}\n[[feed]]\nname = \"glofas\"\nkind = \"flood-stations\"\nurl = \"{base}/aa/probabilities.csv\"\nstations_url = \"{base}/aa/stations.csv\"\nschedule = \"0 30 7 * * *\"\n"
+        );
+        let mut cfg = Config::from_toml(&feed_toml, "test.toml").unwrap();
+        cfg.service.layers = concat!(env!("CARGO_MANIFEST_DIR"), "/layers").into();
+        cfg.http.retries = 0;
+        cfg.http.timeout_s = 10.0;
+        cfg.notify.sms = SmsConfig {
+            enabled: true,
+            url: format!("{base}/sms"),
+            body_format: BodyFormat::Json,
+            status_path: Some("status".into()),
+            id_path: Some("id".into()),
+            accepted_statuses: vec!["accepted".into()],
+            ..SmsConfig::default()
+        };
+        cfg.notify.outbox.rate.sms = RateLimit {
+            per_second: 500.0,
+            burst: 100,
+        };
+        cfg.notify.validate().unwrap();
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("layers/manifest.toml");
+        let layers = tokio::task::block_in_place(|| {
+            IndexedLayers::new(
+                aviso::layers::load_layers(&manifest).unwrap().layers,
+                &cfg.exposure,
+            )
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = Arc::new(SqliteStore::open_dir(dir.path()).unwrap());
+        let store: Arc<dyn Store> = sqlite.clone();
+
+        // Who follows what. Gaza is MZ02 (COD-AB); Sofala, MZ07, has no flood here.
+        let sub = |id: &str, phone: &str, lang, area: Area, min, hazards: Vec<_>| Subscriber {
+            id: id.into(),
+            name: format!("Focal point {id}"),
+            channels: vec![Channel::Sms(phone.into())],
+            language: lang,
+            areas: vec![area],
+            min_level: min,
+            hazards,
+            ..Subscriber::default()
+        };
+        use aviso::notify::HazardKind as H;
+        let subs = vec![
+            sub("gaza-pt", "+258840000001", Lang::Pt, Area::Province("MZ02".into()), Level::Yellow, vec![H::Flood, H::Cyclone]),
+            sub("chibuto-en", "+258840000002", Lang::En, Area::District("MZ0202".into()), Level::Green, vec![H::Flood]),
+            sub("gaza-cyclones", "+258840000003", Lang::Pt, Area::Province("MZ02".into()), Level::Green, vec![H::Cyclone]),
+            sub("gaza-orange", "+258840000004", Lang::Pt, Area::Province("MZ02".into()), Level::Orange, vec![H::Flood]),
+            sub("sofala", "+258840000005", Lang::Pt, Area::Province("MZ07".into()), Level::Green, vec![H::Flood]),
+        ];
+        sqlite.import_subscribers(&subs, chrono::Utc::now()).unwrap();
+
+        let cfg = Arc::new(cfg);
+        let feed = cfg.feeds[0].clone();
+        let api = Arc::new(ApiState::new(&layers.layers, None));
+        let p = Arc::new(
+            Pipeline::new(
+                Arc::clone(&cfg),
+                Arc::new(layers),
+                Arc::clone(&store),
+                Fetcher::new(Default::default()).unwrap(),
+                api,
+                Arc::new(Metrics::default()),
+            )
+            .with_notify(sqlite.clone()),
+        );
+        let no_secrets = |_: &str| None;
+        let dispatcher = Dispatcher::new(
+            sqlite.clone(),
+            Channels::from_config(&cfg.notify, &no_secrets).unwrap(),
+            cfg.notify.outbox.clone(),
+        );
+
+        // 1. The real forecast: the flood Alert is queued with its messages and delivered to
+        //    those who follow floods in Gaza at yellow or below, in their language.
+        let r = p.run_feed(&feed).await;
+        assert_eq!(r.published, vec!["aviso-flood-glofas-1".to_string()], "{r:?}");
+        let v1 = store.latest_version("flood-glofas").unwrap().unwrap();
+        assert!(v1.event_name.contains(&river_41), "{} names {river_41}", v1.event_name);
+        assert!(v1.districts.iter().all(|d| d.level == Level::Yellow));
+        assert!(v1.districts.iter().any(|d| d.pcode == "MZ0202"));
+        let queued = sqlite.outbox(Some("flood-glofas")).unwrap();
+        assert_eq!(queued.len(), 2, "committed with the version: {queued:?}");
+        dispatcher.run_until_idle().await.unwrap();
+        let sent = sms_since(&got, 0);
+        let to: Vec<&str> = sent.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(to, ["+258840000001", "+258840000002"], "{sent:#?}");
+        // (SMS headlines are upper-cased to stand out on a phone.)
+        let (pt, en) = (sent[0].1.to_lowercase(), sent[1].1.to_lowercase());
+        let river = river_41.to_lowercase();
+        assert!(pt.starts_with("alerta amarelo: cheia") && pt.contains(&river), "{pt}");
+        assert!(pt.contains("chibuto"), "{pt}");
+        assert!(en.starts_with("yellow alert: flood") && en.contains(&river), "{en}");
+
+        // 2. No new forecast. At 47 h the alert stands; at 48 h (flood.cap_expires_after_h)
+        //    it is cancelled, and the same two people hear the all-clear once.
+        assert_eq!(cfg.flood.cap_expires_after_h, 48.0);
+        assert!(p.expire_stale_at("glofas", v1.sent + chrono::Duration::hours(47)).is_empty());
+        assert!(store.latest_version("flood-glofas").unwrap().unwrap().active);
+        let cancels = p.expire_stale_at("glofas", v1.sent + chrono::Duration::hours(48));
+        assert_eq!(cancels, vec!["aviso-flood-glofas-2".to_string()]);
+        let v2 = store.latest_version("flood-glofas").unwrap().unwrap();
+        assert_eq!(v2.msg_type, MsgType::Cancel);
+        assert!(v2.reason.as_deref().unwrap().contains("48 h"), "{:?}", v2.reason);
+        assert_eq!(v2.event_name, v1.event_name, "a Cancel keeps the event's name");
+        let cap = parse(&store.alert(&v2.id).unwrap().unwrap().cap);
+        assert_eq!(texts(&cap, "alert/msgType"), vec!["Cancel"]);
+        dispatcher.run_until_idle().await.unwrap();
+        let sent = sms_since(&got, 2);
+        let to: Vec<&str> = sent.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(to, ["+258840000001", "+258840000002"], "{sent:#?}");
+        let (pt, en) = (sent[0].1.to_lowercase(), sent[1].1.to_lowercase());
+        assert!(pt.starts_with("fim do alerta: cheia") && pt.contains(&river), "{pt}");
+        assert!(en.starts_with("all clear: flood") && en.contains(&river), "{en}");
+
+        // 3. A second expiry pass cancels nothing more; nobody got anything twice.
+        assert!(p.expire_stale_at("glofas", v1.sent + chrono::Duration::hours(96)).is_empty());
+        let keys: BTreeSet<String> = got.lock().unwrap().sms.iter().map(|s| s.2.clone()).collect();
+        assert_eq!(keys.len(), 4);
+    });
+}

@@ -21,7 +21,6 @@ pub mod flood;
 mod publish;
 pub mod schedule;
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -44,7 +43,7 @@ use crate::notify::select::{DistrictShapes, PublishedAlert, SiteAtRisk};
 use crate::store::notify::NotifyStore;
 use crate::store::{
     AlertFilter, AlertSummary, AssessmentRecord, FetchResult, HazardKind, Inserted, NewAlert,
-    RawIssuance, Store, StoreError, StoredIssuance, SummaryDistrict,
+    RawIssuance, Store, StoreError, StoredIssuance,
 };
 
 /// Hours between two forecast issuances: RSMC La Réunion and JTWC warn every 6 h in the
@@ -422,51 +421,26 @@ impl Pipeline {
 
         let event_id = event_id_for(&a.forecast.storm, status);
         let record = assessment_record(&event_id, &a);
-        let prev = self.store.latest_version(&event_id)?;
-        if let Some(p) = &prev
-            && p.reference_time
-                .is_some_and(|r| r >= a.forecast.reference_time)
-        {
-            // An older (or the same) forecast time: keep it, publish nothing.
-            eprintln!(
-                "aviso: {}: forecast of {} at {} is not newer than published {} ({}): stored, not published",
-                iss.raw.feed,
-                a.forecast.storm.name,
-                a.forecast.reference_time,
-                p.id,
-                p.reference_time.map(|r| r.to_rfc3339()).unwrap_or_default()
-            );
-            self.store.complete_issuance(iss.id, &[record], &[])?;
-            return Ok(Vec::new());
-        }
-        let version = versioning::decide(
-            prev.as_ref().map(AlertSummary::published).as_ref(),
-            event_id.clone(),
-            versioning::districts_of(&a),
-            &self.cfg.service.sender,
-            Utc::now(),
-            status,
-        )
-        .map_err(|e| ProcessError::Publish(e.to_string()))?;
-        let Some(v) = version else {
-            self.store.complete_issuance(iss.id, &[record], &[])?;
-            return Ok(Vec::new());
-        };
-        let alert = self.new_alert(&a, &v, prev.as_ref(), &iss.raw.feed, Some(iss.id), None)?;
-        let id = alert.summary.id.clone();
-        let queued = self.commit_version(
-            Some((iss.id, std::slice::from_ref(&record))),
-            &alert,
-            &published_alert(&v, &a),
-        )?;
-        eprintln!(
-            "aviso: published {id} ({} {}, {} districts on the ladder){}",
-            v.msg_type.as_str(),
+        let what = format!(
+            "{} forecast of {}",
             a.forecast.storm.name,
-            v.districts.len(),
-            queued_note(queued)
+            a.forecast.reference_time.format("%Y-%m-%dT%H:%MZ")
         );
-        Ok(vec![id])
+        self.publish_next(
+            iss,
+            record,
+            publish::NextVersion {
+                event_id,
+                reference: a.forecast.reference_time,
+                districts: versioning::districts_of(&a),
+                status,
+                what: &what,
+            },
+            |v, prev| {
+                let alert = self.new_alert(&a, v, prev, &iss.raw.feed, Some(iss.id), None)?;
+                Ok((alert, published_alert(v, &a)))
+            },
+        )
     }
 
     fn process_gdacs(&self, iss: &StoredIssuance) -> Result<Vec<String>, ProcessError> {
@@ -517,8 +491,8 @@ impl Pipeline {
         }
     }
 
-    /// The stored version: summary, GeoJSON document (with the summary under "alert")
-    /// and CAP.
+    /// The stored version of a cyclone alert: summary, GeoJSON document (with the summary
+    /// under "alert") and CAP.
     fn new_alert(
         &self,
         a: &Assessment,
@@ -528,81 +502,42 @@ impl Pipeline {
         issuance_id: Option<i64>,
         reason: Option<String>,
     ) -> Result<NewAlert, ProcessError> {
-        let districts = |m: &BTreeMap<String, versioning::PublishedDistrict>| {
-            m.iter()
-                .map(|(pcode, d)| SummaryDistrict {
-                    pcode: pcode.clone(),
-                    name: d.name.clone(),
-                    province_pcode: d.province_pcode.clone(),
-                    level: d.level,
-                })
-                .collect::<Vec<_>>()
-        };
-        let cancel = v.msg_type == MsgType::Cancel;
-        let summary = AlertSummary {
-            id: v.identifier.clone(),
-            event_id: v.event_id.clone(),
-            version: v.version,
-            msg_type: v.msg_type,
-            status: v.status,
-            hazard: HazardKind::TropicalCyclone,
-            event_name: a.forecast.storm.name.clone(),
-            sender: v.sender.clone(),
-            sent: v.sent,
-            reference_time: Some(a.forecast.reference_time),
-            max_level: if cancel { None } else { a.event_level },
-            active: !cancel,
-            references: v.references.clone(),
-            districts: districts(&v.districts),
-            cleared: if cancel {
-                prev.map(|p| p.districts.clone()).unwrap_or_default()
-            } else {
-                Vec::new()
+        let summary = publish::summary_of(
+            v,
+            publish::SummaryParts {
+                hazard: HazardKind::TropicalCyclone,
+                event_name: a.forecast.storm.name.clone(),
+                reference_time: Some(a.forecast.reference_time),
+                event_level: a.event_level,
+                prev,
+                feed,
+                issuance_id,
+                reason,
             },
-            changes: v.changes.clone(),
-            feed: feed.to_string(),
-            issuance_id,
-            reason,
-        };
-        let mut doc = alert_document(a, &self.layers.layers, self.cfg.output.coordinate_decimals);
-        let mut embedded = crate::api::alerts::summary_json(&summary);
-        if let Some(o) = embedded.as_object_mut() {
-            // "active" changes after publication; the list answers it.
-            o.remove("active");
-        }
-        if let Some(o) = doc.as_object_mut() {
-            o.insert("alert".into(), embedded);
-        }
-        let web = (!self.cfg.service.public_url.is_empty()).then(|| {
-            format!(
-                "{}/?alert={}",
-                self.cfg.service.public_url.trim_end_matches('/'),
-                summary.id
-            )
-        });
+        );
         let opts = CapOptions {
-            web,
+            web: publish::web_link(&self.cfg.service.public_url, &summary.id),
             expires_after_h: self.cfg.service.cap_expires_after_h,
             ..CapOptions::default()
         };
         let cap = cap_document(a, v, &self.cfg.levels, &opts)
             .map_err(|e| ProcessError::Publish(e.to_string()))?;
-        let document = serde_json::to_string(&doc)
-            .map_err(|e| ProcessError::Publish(format!("{}: {e}", summary.id)))?;
-        Ok(NewAlert {
-            summary,
-            document,
-            cap,
-        })
+        let doc = alert_document(a, &self.layers.layers, self.cfg.output.coordinate_decimals);
+        publish::stored_alert(summary, doc, cap)
     }
 
     /// Cancels the active events of `feed` that have had no new version for
     /// `expire_event_after_h` while the feed was healthy. Blocking; returns the ids of
     /// the Cancels published.
     pub fn expire_stale(&self, feed: &str) -> Vec<String> {
+        self.expire_stale_at(feed, Utc::now())
+    }
+
+    /// [`Pipeline::expire_stale`] as if the clock read `now` (the Cancels are sent at
+    /// `now`): how tests and drills check the 24 h and 48 h rules without waiting.
+    pub fn expire_stale_at(&self, feed: &str, now: DateTime<Utc>) -> Vec<String> {
         let _guard = self.process_lock.lock().unwrap_or_else(|e| e.into_inner());
         let horizon = Duration::minutes((self.cfg.service.expire_event_after_h * 60.0) as i64);
-        let now = Utc::now();
         let active = match self.store.alerts(&AlertFilter {
             active_only: true,
             include_non_actual: true,
@@ -641,41 +576,22 @@ impl Pipeline {
         }
         // The CAP of a Cancel is written from an assessment: the event's last issuance,
         // assessed again (the raw bytes are kept for exactly this kind of need).
-        let iss = self
-            .store
-            .last_issuance_of_event(&s.event_id)?
-            .ok_or_else(|| ProcessError::Publish(format!("{}: no stored issuance", s.event_id)))?;
-        let opts = ParseOptions {
-            atcf_tech: self.feed_config(&iss.raw.feed).and_then(|f| f.tech.clone()),
-            ..ParseOptions::default()
-        };
-        let parsed = feeds::parse(&iss.raw.bytes, &iss.raw.url, &opts)
-            .map_err(|e| ProcessError::Parse(e.to_string()))?;
-        let a = assess(&parsed.forecast, &self.layers, &self.cfg, now)
-            .map_err(|e| ProcessError::Assess(e.to_string()))?;
-        let v = versioning::decide(
-            Some(&s.published()),
-            s.event_id.clone(),
-            BTreeMap::new(),
-            &self.cfg.service.sender,
-            now,
-            s.status,
-        )
-        .map_err(|e| ProcessError::Publish(e.to_string()))?
-        .ok_or_else(|| ProcessError::Publish(format!("{}: nothing to cancel", s.id)))?;
         let reason = format!(
             "no new forecast of {} for {} h while feed {} was healthy: the storm dissipated or left the feed",
             s.event_name, self.cfg.service.expire_event_after_h, s.feed
         );
-        let alert = self.new_alert(&a, &v, Some(s), &s.feed, None, Some(reason))?;
-        let id = alert.summary.id.clone();
-        let queued = self.commit_version(None, &alert, &published_alert(&v, &a))?;
-        eprintln!(
-            "aviso: published {id} (Cancel: {} left the feed){}",
-            s.event_name,
-            queued_note(queued)
-        );
-        Ok(id)
+        self.publish_cancel(s, now, |iss, v| {
+            let opts = ParseOptions {
+                atcf_tech: self.feed_config(&iss.raw.feed).and_then(|f| f.tech.clone()),
+                ..ParseOptions::default()
+            };
+            let parsed = feeds::parse(&iss.raw.bytes, &iss.raw.url, &opts)
+                .map_err(|e| ProcessError::Parse(e.to_string()))?;
+            let a = assess(&parsed.forecast, &self.layers, &self.cfg, now)
+                .map_err(|e| ProcessError::Assess(e.to_string()))?;
+            let alert = self.new_alert(&a, v, Some(s), &s.feed, None, Some(reason))?;
+            Ok((alert, published_alert(v, &a)))
+        })
     }
 
     /// Stores a version (with the assessment of the issuance it came from, if any) and,

@@ -1,9 +1,10 @@
 //! What publishing a version involves whatever its hazard: deciding the next version of
 //! an event against the stored one (an older forecast never replaces a newer alert), the
 //! summary made from an [`AlertVersion`], the link to the alert page, and the stored record
-//! (the GeoJSON document with the summary embedded under `alert`, and the CAP). Wiring
-//! helpers; the flood path uses them, and the cyclone path (`process_issuance`,
-//! `new_alert` in `super`) can.
+//! (the GeoJSON document with the summary embedded under `alert`, and the CAP). Both
+//! hazards publish through [`Pipeline::publish_next`] and [`Pipeline::publish_cancel`],
+//! which commit each version with its subscribers' messages in one transaction
+//! ([`Pipeline::commit_version`]): a flood version notifies exactly as a cyclone's does.
 
 use std::collections::BTreeMap;
 
@@ -13,6 +14,7 @@ use serde_json::Value;
 use super::{Pipeline, ProcessError};
 use crate::alerts::levels::Level;
 use crate::alerts::versioning::{self, AlertVersion, CapStatus, MsgType, PublishedDistrict};
+use crate::notify::select::PublishedAlert;
 use crate::store::{
     AlertSummary, AssessmentRecord, HazardKind, NewAlert, StoredIssuance, SummaryDistrict,
 };
@@ -30,24 +32,32 @@ pub(crate) struct NextVersion<'a> {
     pub what: &'a str,
 }
 
+/// A version ready to commit: the stored record (summary, document, CAP) and what the
+/// subscribers' messages need of it.
+pub(crate) type Built = (NewAlert, PublishedAlert);
+
 impl Pipeline {
     /// Decides the next version of `n.event_id`, builds it with `make` and stores it with
-    /// the issuance's `record`, in one transaction. An issuance not newer than the
-    /// published version, or with nothing to say, is stored without a version.
+    /// the issuance's `record` and the subscribers' messages, in one transaction. An
+    /// issuance not newer than the published version, or with nothing to say, is stored
+    /// without a version.
     pub(crate) fn publish_next(
         &self,
         iss: &StoredIssuance,
         record: AssessmentRecord,
         n: NextVersion<'_>,
-        make: impl FnOnce(&AlertVersion, Option<&AlertSummary>) -> Result<NewAlert, ProcessError>,
+        make: impl FnOnce(&AlertVersion, Option<&AlertSummary>) -> Result<Built, ProcessError>,
     ) -> Result<Vec<String>, ProcessError> {
         let prev = self.store.latest_version(&n.event_id)?;
         if let Some(p) = &prev
             && p.reference_time.is_some_and(|r| r >= n.reference)
         {
             eprintln!(
-                "aviso: {}: {} is not newer than published {}: stored, not published",
-                iss.raw.feed, n.what, p.id
+                "aviso: {}: {} is not newer than published {} ({}): stored, not published",
+                iss.raw.feed,
+                n.what,
+                p.id,
+                p.reference_time.map(|r| r.to_rfc3339()).unwrap_or_default()
             );
             self.store.complete_issuance(iss.id, &[record], &[])?;
             return Ok(Vec::new());
@@ -65,26 +75,31 @@ impl Pipeline {
             self.store.complete_issuance(iss.id, &[record], &[])?;
             return Ok(Vec::new());
         };
-        let alert = make(&v, prev.as_ref())?;
+        let (alert, published) = make(&v, prev.as_ref())?;
         let id = alert.summary.id.clone();
-        self.store.complete_issuance(iss.id, &[record], &[alert])?;
+        let queued = self.commit_version(
+            Some((iss.id, std::slice::from_ref(&record))),
+            &alert,
+            &published,
+        )?;
         eprintln!(
-            "aviso: published {id} ({} {}, {} districts on the ladder)",
+            "aviso: published {id} ({} {}, {} districts on the ladder){}",
             v.msg_type.as_str(),
             n.what,
-            v.districts.len()
+            v.districts.len(),
+            super::queued_note(queued)
         );
         Ok(vec![id])
     }
 
-    /// Publishes the Cancel of the active event `s` (it left a healthy feed or expired):
-    /// `make` builds the version from the event's last stored issuance, which gives the
-    /// CAP its content.
+    /// Publishes the Cancel of the active event `s` (it left a healthy feed or expired),
+    /// with its subscribers' all-clear messages: `make` builds the version from the
+    /// event's last stored issuance, which gives the CAP its content.
     pub(crate) fn publish_cancel(
         &self,
         s: &AlertSummary,
         now: DateTime<Utc>,
-        make: impl FnOnce(&StoredIssuance, &AlertVersion) -> Result<NewAlert, ProcessError>,
+        make: impl FnOnce(&StoredIssuance, &AlertVersion) -> Result<Built, ProcessError>,
     ) -> Result<String, ProcessError> {
         let iss = self
             .store
@@ -100,13 +115,14 @@ impl Pipeline {
         )
         .map_err(|e| ProcessError::Publish(e.to_string()))?
         .ok_or_else(|| ProcessError::Publish(format!("{}: nothing to cancel", s.id)))?;
-        let alert = make(&iss, &v)?;
+        let (alert, published) = make(&iss, &v)?;
         let id = alert.summary.id.clone();
-        self.store.publish_alert(&alert)?;
+        let queued = self.commit_version(None, &alert, &published)?;
         eprintln!(
-            "aviso: published {id} (Cancel of {}: {})",
+            "aviso: published {id} (Cancel of {}: {}){}",
             s.event_name,
-            alert.summary.reason.as_deref().unwrap_or("no reason given")
+            alert.summary.reason.as_deref().unwrap_or("no reason given"),
+            super::queued_note(queued)
         );
         Ok(id)
     }
