@@ -460,3 +460,194 @@ fn flood_versions_reach_their_subscribers_and_a_silent_flood_feed_expires_after_
         assert_eq!(keys.len(), 4);
     });
 }
+
+// --- a flood that follows a cyclone belongs to its incident ---------------------------------------
+
+/// The 2025-09-25 probabilities re-dated to `issue` (valid days shifted alike), with
+/// station `wet` above bankfull and moderate in 40 of 50 members every day and every
+/// other station below all thresholds.
+fn redated(probs: &[u8], issue: chrono::NaiveDate, wet: &str) -> Vec<u8> {
+    let original = chrono::NaiveDate::from_ymd_opt(2025, 9, 25).unwrap();
+    let shift = issue - original;
+    rewrite(probs, |c| {
+        c[5] = issue.to_string();
+        let valid: chrono::NaiveDate = c[6].parse().unwrap();
+        c[6] = (valid + shift).to_string();
+        let (n, pct) = if c[0] == wet {
+            (["40", "40", "0"], ["80.0", "80.0", "0.0"])
+        } else {
+            (["0", "0", "0"], ["0.0", "0.0", "0.0"])
+        };
+        for (i, v) in n.iter().enumerate() {
+            c[11 + i] = (*v).into();
+        }
+        for (i, v) in pct.iter().enumerate() {
+            c[14 + i] = (*v).into();
+        }
+    })
+}
+
+#[test]
+fn a_flood_on_the_licungo_after_freddy_belongs_to_freddys_incident_and_others_do_not() {
+    use chrono::NaiveDate;
+    let read = |rel: &str| Some(std::fs::read(common::data_file(rel)?).unwrap());
+    let Some(stations) = read("floods/moz_aa_flood_stations_thresholds.csv") else {
+        return;
+    };
+    let Some(probs) = read("floods/moz_aa_flood_forecast_2025-09-25_exceedance_probabilities.csv")
+    else {
+        return;
+    };
+    let Some(freddy) = read(
+        "forecast-samples/meteofrance_rsmc_reunion_CMRSTRACK_SWI07_20222023_FREDDY_2023-03-10T00Z.json",
+    ) else {
+        return;
+    };
+    let day = |d: u32| NaiveDate::from_ymd_opt(2023, 3, d).unwrap();
+    // 91 mocuba (Licungo, Zambézia) three days after RSMC's 10 March 00Z forecast of
+    // Freddy's second landfall in Zambézia; the same station 15 days after it; and 41
+    // Changane em Chibuto (Gaza, far south of Freddy's March track) three days after.
+    let files: Files = Arc::new(Mutex::new(HashMap::from([
+        ("rsmc-freddy.json".to_string(), freddy),
+        ("stations.csv".to_string(), stations),
+        ("licungo.csv".to_string(), redated(&probs, day(13), "91")),
+        ("late.csv".to_string(), redated(&probs, day(25), "91")),
+        ("south.csv".to_string(), redated(&probs, day(13), "41")),
+    ])));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let app = Router::new()
+            .route("/aa/{name}", get(serve_file))
+            .with_state(Arc::clone(&files));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}/aa", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let mut toml = format!(
+            "{DEFAULT_TOML}\n[[feed]]\nname = \"rsmc\"\nkind = \"rsmc-reunion\"\nurl = \"{base}/rsmc-freddy.json\"\nschedule = \"0 0 * * * *\"\n"
+        );
+        for f in ["licungo", "late", "south"] {
+            toml.push_str(&format!(
+                "\n[[feed]]\nname = \"{f}\"\nkind = \"flood-stations\"\nurl = \"{base}/{f}.csv\"\nstations_url = \"{base}/stations.csv\"\nschedule = \"0 30 7 * * *\"\n"
+            ));
+        }
+        let mut cfg = Config::from_toml(&toml, "test.toml").unwrap();
+        cfg.service.layers = concat!(env!("CARGO_MANIFEST_DIR"), "/layers").into();
+        cfg.http.retries = 0;
+        cfg.http.timeout_s = 10.0;
+        assert_eq!(cfg.flood.after_cyclone_days, 10.0);
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("layers/manifest.toml");
+        let layers = tokio::task::block_in_place(|| {
+            IndexedLayers::new(
+                aviso::layers::load_layers(&manifest).unwrap().layers,
+                &cfg.exposure,
+            )
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open_dir(dir.path()).unwrap());
+        let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let api_base = format!("http://{}", api_listener.local_addr().unwrap());
+        let metrics = Arc::new(Metrics::default());
+        let status = Arc::new(aviso::api::health::ServiceStatus::new(Vec::new()));
+        status.set_ready();
+        let api = Arc::new(
+            ApiState::new(&layers.layers, Some(api_base.clone())).with_service(
+                Arc::clone(&store),
+                status,
+                Arc::clone(&metrics),
+            ),
+        );
+        tokio::spawn(aviso::api::serve(api_listener, Arc::clone(&api)));
+        let feeds = cfg.feeds.clone();
+        let p = Arc::new(Pipeline::new(
+            Arc::new(cfg),
+            Arc::new(layers),
+            Arc::clone(&store),
+            Fetcher::new(Default::default()).unwrap(),
+            api,
+            metrics,
+        ));
+        for f in &feeds {
+            let r = p.run_feed(f).await;
+            assert_eq!(r.published.len(), 1, "{r:?}");
+        }
+        let all = store
+            .alerts(&aviso::store::AlertFilter::default())
+            .unwrap();
+        let of = |hazard: HazardKind, feed: &str| {
+            all.iter()
+                .find(|s| s.hazard == hazard && s.feed == feed)
+                .unwrap_or_else(|| panic!("no {hazard:?} alert from {feed}: {all:#?}"))
+        };
+        let storm = of(HazardKind::TropicalCyclone, "rsmc");
+        let storm_districts: BTreeSet<&str> =
+            storm.districts.iter().map(|d| d.pcode.as_str()).collect();
+        let licungo = of(HazardKind::Flood, "licungo");
+        let overlap: Vec<&str> = licungo
+            .districts
+            .iter()
+            .map(|d| d.pcode.as_str())
+            .filter(|d| storm_districts.contains(d))
+            .collect();
+        assert!(!overlap.is_empty(), "Mocuba's flood area is in Freddy's path");
+
+        // The Licungo flood belongs to Freddy's incident: in the summary, the CAP and the
+        // messages' headline; the late one and the southern one do not.
+        assert_eq!(licungo.incident.as_deref(), Some(storm.event_id.as_str()));
+        let cap = parse(&store.alert(&licungo.id).unwrap().unwrap().cap);
+        assert_eq!(texts(&cap, "alert/incidents"), vec![storm.event_id.clone()]);
+        let storm_cap = parse(&store.alert(&storm.id).unwrap().unwrap().cap);
+        assert_eq!(texts(&storm_cap, "alert/incidents"), vec![storm.event_id.clone()]);
+        for other in ["late", "south"] {
+            let s = of(HazardKind::Flood, other);
+            assert_eq!(s.incident, None, "{other}");
+            let cap = parse(&store.alert(&s.id).unwrap().unwrap().cap);
+            assert_eq!(texts(&cap, "alert/incidents"), vec![s.event_id.clone()]);
+        }
+        let south = of(HazardKind::Flood, "south");
+        assert!(
+            south.districts.iter().all(|d| !storm_districts.contains(d.pcode.as_str())),
+            "the southern flood shares no district with Freddy"
+        );
+
+        // The API: the cyclone's event lists its flood; the flood's lists the cyclone.
+        let get = |path: String| {
+            let url = format!("{api_base}{path}");
+            async move {
+            let r = reqwest::get(&url).await.unwrap();
+            assert_eq!(r.status(), 200, "{url}");
+            serde_json::from_slice::<serde_json::Value>(&r.bytes().await.unwrap()).unwrap()
+            }
+        };
+        let ev = get(format!("/api/events/{}", storm.event_id)).await;
+        let related: Vec<&str> = ev["related_events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["event_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(related, vec![licungo.event_id.as_str()], "{ev}");
+        let ev = get(format!("/api/events/{}", licungo.event_id)).await;
+        assert_eq!(ev["incident"], storm.event_id.as_str());
+        assert_eq!(ev["related_events"][0]["event_id"], storm.event_id.as_str());
+        assert_eq!(ev["related_events"][0]["hazard"], "tropical_cyclone");
+        let list = get("/api/events".into()).await;
+        let south_ev = list["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["event_id"] == south.event_id.as_str())
+            .unwrap();
+        assert_eq!(south_ev["incident"], south.event_id.as_str());
+
+        // The Licungo flood expires; its Cancel stays in Freddy's incident.
+        let cancels = p.expire_stale_at("licungo", licungo.sent + chrono::Duration::hours(48));
+        assert_eq!(cancels.len(), 1);
+        let c = store.latest_version(&licungo.event_id).unwrap().unwrap();
+        assert_eq!(c.msg_type, MsgType::Cancel);
+        assert_eq!(c.incident.as_deref(), Some(storm.event_id.as_str()));
+    });
+}

@@ -228,6 +228,7 @@ fn red_alert(
     status: CapStatus,
 ) -> PublishedAlert {
     PublishedAlert {
+        after_cyclone: None,
         event_id: "swi-07-20222023".into(),
         version: 1,
         identifier: "aviso-swi-07-20222023-1".into(),

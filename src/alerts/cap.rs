@@ -57,6 +57,9 @@ pub struct CapOptions {
     /// alert a few kilobytes, light enough for poor links, and is well above the 4 a ring
     /// needs.
     pub max_polygon_vertices: usize,
+    /// CAP `incidents`: the incident the version belongs to, when not its own event
+    /// (a flood following a cyclone names the cyclone's event). `None`: the event id.
+    pub incident: Option<String>,
 }
 
 impl Default for CapOptions {
@@ -68,6 +71,7 @@ impl Default for CapOptions {
             web: None,
             expires_after_h: 12.0,
             max_polygon_vertices: 100,
+            incident: None,
         }
     }
 }
@@ -654,7 +658,7 @@ fn write(
     if let Some(r) = &v.references {
         x.leaf("references", r)?;
     }
-    x.leaf("incidents", &v.event_id)?;
+    x.leaf("incidents", opts.incident.as_deref().unwrap_or(&v.event_id))?;
 
     let g = &parts.grading;
     let levels = by_level(v);

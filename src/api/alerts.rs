@@ -236,6 +236,7 @@ pub(crate) async fn events(
                 "event_id": e.event_id,
                 "event_name": e.event_name,
                 "hazard": e.hazard,
+                "incident": e.latest.incident_id(),
                 "active": e.active,
                 "versions": e.versions,
                 "latest": summary_json(&e.latest),
@@ -257,12 +258,32 @@ pub(crate) async fn event(
 ) -> Result<Response, ApiError> {
     check_id(&id, "event id")?;
     let key = id.clone();
-    let versions = super::store_call(&state, move |s| s.event_versions(&key)).await?;
+    let (versions, events) = super::store_call(&state, move |s| {
+        Ok((s.event_versions(&key)?, s.events(true)?))
+    })
+    .await?;
     let Some(latest) = versions.last() else {
         return Err(ApiError::NotFound {
             what: format!("event '{id}'"),
         });
     };
+    // The other events of the same incident: a cyclone's floods, a flood's cyclone.
+    let incident = latest.incident_id();
+    let related: Vec<_> = events
+        .iter()
+        .filter(|e| e.event_id != id)
+        .filter(|e| e.latest.incident_id() == incident || e.event_id == incident)
+        .map(|e| {
+            json!({
+                "event_id": e.event_id,
+                "event_name": e.event_name,
+                "hazard": e.hazard,
+                "active": e.active,
+                "latest": e.latest.id,
+                "links": {"self": format!("/api/events/{}", e.event_id)},
+            })
+        })
+        .collect();
     Ok(respond(
         StatusCode::OK,
         MEDIA_JSON,
@@ -270,6 +291,8 @@ pub(crate) async fn event(
             "event_id": id,
             "event_name": latest.event_name,
             "hazard": latest.hazard,
+            "incident": incident,
+            "related_events": related,
             "active": latest.active,
             "versions": versions.iter().map(summary_json).collect::<Vec<_>>(),
         }),

@@ -69,6 +69,13 @@ pub struct FloodConfig {
     /// map: when it was assessed) + this many hours. 48 h for a daily product: one missed
     /// issuance is tolerated, two are not (the cyclone rule of 12 h for a 6-hourly one).
     pub cap_expires_after_h: f64,
+    /// A flood forecast issued within this many days after a cyclone's last forecast, in
+    /// districts that cyclone put on the ladder, belongs to the cyclone's incident (CAP
+    /// `incidents`): the event carries both. Rain reaches the large rivers days after
+    /// landfall: after Idai (landfall 14-15 March 2019) the Búzi and Púngoè flooded for
+    /// about a week (OCHA Mozambique situation reports, March 2019), and the Zambeze and
+    /// Limpopo carry water from upstream countries longer. 0 links nothing.
+    pub after_cyclone_days: f64,
     /// Flood-extent polygons (`[flood.extent]`): how a polygon gets its level.
     pub extent: crate::hazard::flood_extent::FloodExtentConfig,
 }
@@ -83,6 +90,7 @@ impl Default for FloodConfig {
             impact_districts: BTreeMap::new(),
             skip_misordered_stations: true,
             cap_expires_after_h: 48.0,
+            after_cyclone_days: 10.0,
             extent: Default::default(),
         }
     }
@@ -111,6 +119,12 @@ impl FloodConfig {
         if !(1.0..=240.0).contains(&h) {
             return Err(FloodHazardError::Config(format!(
                 "flood.cap_expires_after_h = {h}: expected 1 to 240 hours"
+            )));
+        }
+        let d = self.after_cyclone_days;
+        if !(0.0..=60.0).contains(&d) {
+            return Err(FloodHazardError::Config(format!(
+                "flood.after_cyclone_days = {d}: expected 0 to 60 days"
             )));
         }
         self.extent.validate()

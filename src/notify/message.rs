@@ -118,7 +118,10 @@ fn marker(alert: &PublishedAlert, lang: Lang) -> String {
 
 /// The headline, e.g. "Alerta vermelho: ciclone FREDDY" (no marker).
 pub fn headline(alert: &PublishedAlert, notice: &Notice, lang: Lang) -> String {
-    let what = format!("{} {}", alert.hazard.name(lang), alert.event_name);
+    let mut what = format!("{} {}", alert.hazard.name(lang), alert.event_name);
+    if let Some(c) = &alert.after_cyclone {
+        what.push_str(&format!(" ({} {c})", HazardKind::Cyclone.name(lang)));
+    }
     let lvl = notice
         .level
         .map(|l| level_name(l, lang))
@@ -685,6 +688,7 @@ mod tests {
 
     fn alert(status: CapStatus) -> PublishedAlert {
         PublishedAlert {
+            after_cyclone: None,
             event_id: "swi-07-20222023".into(),
             version: 3,
             identifier: "aviso-swi-07-20222023-3".into(),
@@ -777,6 +781,28 @@ mod tests {
         );
         assert!(!m.html.contains("<Munhava>"));
         assert!(m.html.contains("#d50000"), "red level colour");
+    }
+
+    #[test]
+    fn a_flood_after_a_cyclone_names_the_cyclone_in_both_languages() {
+        let n = notice();
+        let mut a = alert(CapStatus::Actual);
+        a.hazard = HazardKind::Flood;
+        a.event_name = "Licungo".into();
+        a.after_cyclone = Some("FREDDY".into());
+        assert_eq!(
+            headline(&a, &n, Lang::Pt),
+            "Alerta sobe para vermelho: cheia Licungo (ciclone FREDDY)"
+        );
+        assert_eq!(
+            headline(&a, &n, Lang::En),
+            "Alert raised to red: flood Licungo (cyclone FREDDY)"
+        );
+        a.after_cyclone = None;
+        assert_eq!(
+            headline(&a, &n, Lang::En),
+            "Alert raised to red: flood Licungo"
+        );
     }
 
     #[test]

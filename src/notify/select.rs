@@ -69,6 +69,10 @@ pub struct PublishedAlert {
     /// Districts on the ladder, in P-code order; empty for a Cancel.
     pub districts: Vec<AlertDistrict>,
     pub sites: Vec<SiteAtRisk>,
+    /// A flood that follows a cyclone: the cyclone's name ("FREDDY"), said in the
+    /// headline ("cheia Licungo (ciclone FREDDY)").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_cyclone: Option<String>,
 }
 
 impl PublishedAlert {
@@ -97,6 +101,7 @@ impl PublishedAlert {
                 })
                 .collect(),
             sites: Vec::new(),
+            after_cyclone: None,
         }
     }
 
@@ -393,6 +398,7 @@ mod tests {
 
     fn alert(h: i64, msg_type: MsgType, districts: &[(&str, Level)]) -> PublishedAlert {
         PublishedAlert {
+            after_cyclone: None,
             event_id: "swi-07-20222023".into(),
             version: 1,
             identifier: "aviso-swi-07-20222023-1".into(),

@@ -19,7 +19,7 @@
 //!   a new version, not the storms' `service.expire_event_after_h`: a daily product
 //!   arriving a few hours late must not flap the alert.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -27,20 +27,48 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::publish::{NextVersion, SummaryParts, stored_alert, summary_of, web_link};
+use super::publish::{Built, NextVersion, SummaryParts, stored_alert, summary_of, web_link};
 use super::{Pipeline, ProcessError, RunReport};
 use crate::alerts::flood::flood_document;
 use crate::alerts::flood_cap::{flood_cap_document, flood_cap_options, flood_districts_of};
-use crate::alerts::versioning::{self, AlertVersion, CapStatus, MsgType};
+use crate::alerts::versioning::{self, AlertVersion, CapStatus, MsgType, PublishedDistrict};
 use crate::assess_flood::{FloodAssessment, assess_flood};
 use crate::config::FeedConfig;
 use crate::feeds::fetch::{Fetched, Validators, url_redacted};
 use crate::feeds::floods::{FloodInputs, Input, parse_forecast};
 use crate::notify::select::{PublishedAlert, SiteAtRisk};
 use crate::store::{
-    AlertSummary, AssessmentRecord, FetchResult, HazardKind, Inserted, NewAlert, RawIssuance,
-    StoredIssuance,
+    AlertSummary, AssessmentRecord, FetchResult, HazardKind, Inserted, RawIssuance, StoredIssuance,
 };
+
+/// The cyclone a flood event follows ([`Pipeline::cyclone_cause`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CycloneCause {
+    /// The cyclone's event id: the flood's incident.
+    pub event_id: String,
+    /// Its name as the alerts list it ("FREDDY").
+    pub name: String,
+}
+
+/// Where a flood version comes from, beyond its assessment.
+struct Origin<'a> {
+    feed: &'a str,
+    /// The stored issuance (none for a Cancel on expiry).
+    issuance_id: Option<i64>,
+    /// Why a Cancel was issued without a new forecast.
+    reason: Option<String>,
+    /// The cyclone whose incident the event joins.
+    cause: Option<&'a CycloneCause>,
+}
+
+/// One cyclone event as [`Pipeline::cyclone_cause`] weighs it.
+struct StormSpan<'a> {
+    first: DateTime<Utc>,
+    last: DateTime<Utc>,
+    /// Districts on the ladder in any version.
+    districts: BTreeSet<&'a str>,
+    name: &'a str,
+}
 
 /// One file of a flood issuance as fetched.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -247,19 +275,31 @@ impl Pipeline {
             }),
         };
         let what = format!("flood forecast of {}", forecast.issue_date);
+        let districts = flood_districts_of(&a);
+        let prev = self.store.latest_version(&event_id)?;
+        let cause = self.cyclone_cause(prev.as_ref(), status, reference, &districts)?;
         self.publish_next(
             iss,
             record,
             NextVersion {
                 event_id,
                 reference,
-                districts: flood_districts_of(&a),
+                districts,
                 status,
                 what: &what,
             },
             |v, prev| {
-                let alert = self.flood_alert(&a, v, prev, &iss.raw.feed, Some(iss.id), None)?;
-                Ok((alert, flood_published(v, &a, prev, &iss.raw.feed)))
+                self.flood_alert(
+                    &a,
+                    v,
+                    prev,
+                    Origin {
+                        feed: &iss.raw.feed,
+                        issuance_id: Some(iss.id),
+                        reason: None,
+                        cause: cause.as_ref(),
+                    },
+                )
             },
         )
     }
@@ -282,11 +322,85 @@ impl Pipeline {
             "no new flood forecast from feed {} for {} h: the alert has expired",
             s.feed, self.cfg.flood.cap_expires_after_h
         );
+        let cause = self.cyclone_cause(
+            Some(s),
+            s.status,
+            s.reference_time.unwrap_or(now),
+            &BTreeMap::new(),
+        )?;
         self.publish_cancel(s, now, |iss, v| {
             let a = self.assess_bundle(iss, now)?;
-            let alert = self.flood_alert(&a, v, Some(s), &s.feed, None, Some(reason))?;
-            Ok((alert, flood_published(v, &a, Some(s), &s.feed)))
+            let origin = Origin {
+                feed: &s.feed,
+                issuance_id: None,
+                reason: Some(reason),
+                cause: cause.as_ref(),
+            };
+            self.flood_alert(&a, v, Some(s), origin)
         })
+    }
+
+    /// The cyclone whose incident a flood forecast issued at `reference` over `districts`
+    /// belongs to (`flood.after_cyclone_days`): a cyclone event of the same CAP status
+    /// whose first forecast is at most a day after `reference` and whose last is at most
+    /// that many days before it, and that put one of `districts` on the ladder in some
+    /// version; the most recent such. An event already linked (`prev`) stays with its cyclone: CAP
+    /// `incidents` must not change under a reader's feet.
+    pub(super) fn cyclone_cause(
+        &self,
+        prev: Option<&AlertSummary>,
+        status: CapStatus,
+        reference: DateTime<Utc>,
+        districts: &BTreeMap<String, PublishedDistrict>,
+    ) -> Result<Option<CycloneCause>, ProcessError> {
+        let sticky = prev.and_then(|p| p.incident.clone());
+        let days = self.cfg.flood.after_cyclone_days;
+        if sticky.is_none() && (days <= 0.0 || districts.is_empty()) {
+            return Ok(None);
+        }
+        let versions = self.store.alerts(&crate::store::AlertFilter {
+            include_non_actual: true,
+            ..Default::default()
+        })?;
+        // Per cyclone event: first and last forecast time, districts ever on the ladder,
+        // and its name (newest version first in the list).
+        let mut storms: BTreeMap<&str, StormSpan<'_>> = BTreeMap::new();
+        for v in versions
+            .iter()
+            .filter(|v| v.hazard == HazardKind::TropicalCyclone && v.status == status)
+        {
+            let Some(t) = v.reference_time else { continue };
+            let e = storms.entry(v.event_id.as_str()).or_insert(StormSpan {
+                first: t,
+                last: t,
+                districts: BTreeSet::new(),
+                name: v.event_name.as_str(),
+            });
+            e.first = e.first.min(t);
+            e.last = e.last.max(t);
+            e.districts
+                .extend(v.districts.iter().map(|d| d.pcode.as_str()));
+        }
+        if let Some(id) = sticky {
+            let name = storms
+                .get(id.as_str())
+                .map_or(id.as_str(), |s| s.name)
+                .to_string();
+            return Ok(Some(CycloneCause { event_id: id, name }));
+        }
+        let window = Duration::minutes((days * 24.0 * 60.0) as i64);
+        Ok(storms
+            .into_iter()
+            .filter(|(_, s)| {
+                s.first - Duration::days(1) <= reference
+                    && reference <= s.last + window
+                    && districts.keys().any(|d| s.districts.contains(d.as_str()))
+            })
+            .max_by_key(|(_, s)| s.last)
+            .map(|(id, s)| CycloneCause {
+                event_id: id.to_string(),
+                name: s.name.to_string(),
+            }))
     }
 
     /// The stored version of a flood alert: summary, GeoJSON document (the summary under
@@ -296,10 +410,14 @@ impl Pipeline {
         a: &FloodAssessment,
         v: &AlertVersion,
         prev: Option<&AlertSummary>,
-        feed: &str,
-        issuance_id: Option<i64>,
-        reason: Option<String>,
-    ) -> Result<NewAlert, ProcessError> {
+        o: Origin<'_>,
+    ) -> Result<Built, ProcessError> {
+        let Origin {
+            feed,
+            issuance_id,
+            reason,
+            cause,
+        } = o;
         let summary = summary_of(
             v,
             SummaryParts {
@@ -311,16 +429,20 @@ impl Pipeline {
                 feed,
                 issuance_id,
                 reason,
+                incident: cause.map(|c| c.event_id.clone()),
             },
         );
-        let opts = flood_cap_options(
+        let mut opts = flood_cap_options(
             web_link(&self.cfg.service.public_url, &summary.id),
             self.cfg.flood.cap_expires_after_h,
         );
+        opts.incident = summary.incident.clone();
         let cap = flood_cap_document(a, v, &self.layers.layers, &opts)
             .map_err(|e| ProcessError::Publish(e.to_string()))?;
         let doc = flood_document(a, &self.layers.layers, self.cfg.output.coordinate_decimals);
-        stored_alert(summary, doc, cap)
+        let mut published = flood_published(v, a, prev, feed);
+        published.after_cyclone = cause.map(|c| c.name.clone());
+        Ok((stored_alert(summary, doc, cap)?, published))
     }
 }
 

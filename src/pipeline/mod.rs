@@ -513,6 +513,7 @@ impl Pipeline {
                 feed,
                 issuance_id,
                 reason,
+                incident: None,
             },
         );
         let opts = CapOptions {

@@ -141,6 +141,8 @@ pub(crate) struct SummaryParts<'a> {
     pub issuance_id: Option<i64>,
     /// Why a Cancel was issued without a new forecast.
     pub reason: Option<String>,
+    /// The incident, when not the event itself (a flood following a cyclone).
+    pub incident: Option<String>,
 }
 
 /// The summary of version `v` as the store and the API list it.
@@ -178,6 +180,7 @@ pub(crate) fn summary_of(v: &AlertVersion, p: SummaryParts<'_>) -> AlertSummary 
         feed: p.feed.to_string(),
         issuance_id: p.issuance_id,
         reason: p.reason,
+        incident: p.incident,
     }
 }
 

@@ -154,6 +154,11 @@ pub struct AlertSummary {
     /// Why a Cancel was issued without a new forecast (e.g. the storm left the feed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The incident the event belongs to when it is not the event itself (CAP
+    /// `incidents`): a flood that follows a cyclone carries the cyclone's event id
+    /// (`flood.after_cyclone_days`). See [`AlertSummary::incident_id`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -165,6 +170,11 @@ pub struct SummaryDistrict {
 }
 
 impl AlertSummary {
+    /// The incident this version belongs to: [`AlertSummary::incident`], or the event.
+    pub fn incident_id(&self) -> &str {
+        self.incident.as_deref().unwrap_or(&self.event_id)
+    }
+
     /// What the next version of the event needs from this one.
     pub fn published(&self) -> PublishedSummary {
         PublishedSummary {
