@@ -5,7 +5,9 @@
 #     out/freddy_2023-03-10T04Z.geojson;
 #  2. the service (`aviso serve --demo`): Freddy's best track replayed as if live through a
 #     local feed, one 6-hourly issuance every 2 s, so the Alert, its Updates and the Cancel
-#     appear within a minute (CAP status Exercise). Open http://127.0.0.1:8080/ (map),
+#     appear within a minute; beside it a second local feed replays the real river-station
+#     flood forecast issued 2025-09-25 (a flood Alert for the lower Limpopo, Gaza). Both are
+#     CAP status Exercise. Open http://127.0.0.1:8080/ (map),
 #     /api/alerts?include_tests=true, /readyz, /metrics. Ctrl-C stops it.
 # AVISO_DEMO_PORT changes the port; AVISO_DEMO_SECONDS stops the service after that long.
 # Data: ../shared/data beside this repository, or AVISO_DATA_DIR.
@@ -23,7 +25,7 @@ mkdir -p out
   --layers layers --format table --out out/freddy_2023-03-10T04Z.geojson
 echo
 PORT=${AVISO_DEMO_PORT:-8080}
-echo "demo: the service on http://127.0.0.1:$PORT/ replays Freddy (Ctrl-C to stop)"
+echo "demo: the service on http://127.0.0.1:$PORT/ replays Freddy and the 2025-09-25 flood forecast (Ctrl-C to stop)"
 if [ -n "${AVISO_DEMO_SECONDS:-}" ]; then
   timeout --signal=TERM "$AVISO_DEMO_SECONDS" \
     ./target/release/aviso serve --demo --listen "127.0.0.1:$PORT" || [ $? -eq 124 ]

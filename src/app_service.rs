@@ -1,8 +1,9 @@
 //! Wiring of the service commands: `aviso serve` (API + cron loops + the subscribers'
 //! outbox worker), `aviso run-once` (one pull-assess-publish cycle of every feed, then
-//! delivery) and the demo (`serve --demo`: the shared layers and a local replay feed of
-//! Freddy). Names the concrete adapters: SQLite store, reqwest fetcher, axum server,
-//! lettre/reqwest channels, tokio runtime. Secrets come from the environment only.
+//! delivery) and the demo (`serve --demo`: the shared layers, a local replay feed of
+//! Freddy and a replay of the 2025-09-25 river-station flood forecast). Names the
+//! concrete adapters: SQLite store, reqwest fetcher, axum server, lettre/reqwest channels,
+//! tokio runtime. Secrets come from the environment only.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -33,7 +34,8 @@ pub struct ServeArgs {
     pub data_dir: Option<PathBuf>,
     /// Overrides `service.layers`.
     pub layers: Option<PathBuf>,
-    /// Replay Freddy through a local feed (Exercise alerts).
+    /// Replay Freddy and the 2025-09-25 flood forecast through local feeds (Exercise
+    /// alerts).
     pub demo: bool,
     /// Demo: wall seconds per 6-hourly issuance.
     pub demo_step_s: u32,
@@ -49,8 +51,9 @@ struct Service {
     status: Arc<ServiceStatus>,
     api: Arc<ApiState>,
     listener: Option<tokio::net::TcpListener>,
-    /// The demo's replay feed, served beside the API.
-    demo: Option<(tokio::net::TcpListener, Arc<demo::Replay>)>,
+    /// The demo's replay feeds (storm and flood on one local server), served beside the
+    /// API.
+    demo: Option<(tokio::net::TcpListener, axum::Router)>,
     /// The outbox worker; `None` when `[notify]` enables no channel.
     dispatcher: Option<Arc<Dispatcher<SqliteStore>>>,
 }
@@ -125,7 +128,7 @@ async fn build(a: &ServeArgs, bind: bool) -> Result<Service> {
                 .to_string();
         }
         cfg.service.status = CapStatus::Exercise;
-        cfg.feeds = vec![FeedConfig {
+        let storm_feed = FeedConfig {
             name: "demo-freddy".into(),
             kind: FeedKind::RsmcReunion,
             url,
@@ -135,12 +138,43 @@ async fn build(a: &ServeArgs, bind: bool) -> Result<Service> {
             tech: None,
             stations_url: None,
             discharge_url: None,
-        }];
+        };
         eprintln!(
             "aviso: demo: replaying {} issuances of FREDDY (IBTrACS best track as a perfect forecast, CAP status Exercise), one every {step} s",
             replay.issuances.len()
         );
-        demo_feed = Some((listener, replay));
+        let mut routes = demo::router(replay);
+        let mut feeds = Vec::new();
+        // The flood replay needs its three files (and the manifest's river basins, else its
+        // feed reports itself degraded); without the files the storm demo still runs, and
+        // the log says which file is missing.
+        match demo::FloodReplay::load(&data) {
+            Ok(flood) => {
+                let base = format!("http://{}", listener.local_addr()?);
+                let [p, s, d] = flood.paths();
+                feeds.push(FeedConfig {
+                    name: format!("demo-{}", flood.issue_date),
+                    kind: FeedKind::FloodStations,
+                    url: format!("{base}{p}"),
+                    stations_url: Some(format!("{base}{s}")),
+                    discharge_url: Some(format!("{base}{d}")),
+                    // A daily product served unchanged: every 10 s is soon enough to see
+                    // it within seconds of the start, and later pulls are duplicates.
+                    schedule: "*/10 * * * * *".into(),
+                    ..storm_feed.clone()
+                });
+                eprintln!(
+                    "aviso: demo: replaying the river-station flood forecast issued {} (GloFAS-based, {}; a past forecast served as if current, CAP status Exercise)",
+                    flood.issue_date,
+                    demo::FLOOD_PROBABILITIES
+                );
+                routes = routes.merge(demo::flood_router(&flood));
+            }
+            Err(e) => eprintln!("aviso: warning: demo without floods: {e}"),
+        }
+        feeds.insert(0, storm_feed);
+        cfg.feeds = feeds;
+        demo_feed = Some((listener, routes));
     }
     if let Some(d) = &a.data_dir {
         cfg.service.data_dir = d.display().to_string();
@@ -286,9 +320,9 @@ async fn recover(p: &Arc<Pipeline>) -> Result<()> {
 pub fn serve_cmd(a: ServeArgs) -> Result<()> {
     runtime()?.block_on(async move {
         let svc = build(&a, true).await?;
-        if let Some((listener, replay)) = svc.demo {
+        if let Some((listener, routes)) = svc.demo {
             tokio::spawn(async move {
-                if let Err(e) = axum::serve(listener, demo::router(replay)).await {
+                if let Err(e) = axum::serve(listener, routes).await {
                     eprintln!("aviso: ERROR: demo feed: {e}");
                 }
             });

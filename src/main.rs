@@ -45,7 +45,7 @@ enum Command {
     Serve {
         #[command(flatten)]
         service: ServiceFlags,
-        /// Demo: the shared layers and a local feed replaying cyclone Freddy (March 2023) as if live, one 6-hourly issuance every --demo-step seconds; alerts are CAP status Exercise; the store is a fresh temporary folder unless --data-dir is given.
+        /// Demo: the shared layers and a local feed replaying cyclone Freddy (March 2023) as if live, one 6-hourly issuance every --demo-step seconds, and the river-station flood forecast of 2025-09-25 (Limpopo); alerts are CAP status Exercise; the store is a fresh temporary folder unless --data-dir is given.
         #[arg(long)]
         demo: bool,
         /// Demo: wall seconds per replayed issuance (1 to 59).

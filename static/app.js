@@ -76,6 +76,13 @@
       level_names: { green: 'verde', yellow: 'amarelo', orange: 'laranja', red: 'vermelho' },
       msg_types: { Alert: 'Alerta', Update: 'Actualização', Cancel: 'Cancelamento' },
       hazards: { tropical_cyclone: 'Ciclone tropical', flood: 'Cheia' },
+      flood_event: 'Cheias', same_incident: 'Mesmo incidente', forecast_issued: 'Previsão emitida', peak: 'Pico previsto', first_day: 'Primeiro dia',
+      stations_at_level: 'Estações acima de um limiar', station: 'Estação', river: 'Rio', flood_level: 'Nível da cheia',
+      probability: 'Probabilidade', of_members: 'dos membros', rule: 'Regra',
+      members_rule: 'um limiar conta quando ≥ {pct} % dos membros do conjunto o excedem',
+      per_day: 'Por dia (probabilidade de exceder cada limiar)', day: 'Dia',
+      flood_levels: { bankfull: 'margens cheias', moderate: 'cheia moderada', severe: 'cheia severa' },
+      flood_level_short: { bankfull: 'margens', moderate: 'moderada', severe: 'severa' },
       triggers: { action: 'ACÇÃO', readiness: 'PRONTIDÃO', too_late: 'tarde demais (resposta)', too_early: 'cedo demais', not_met: 'não atingido' },
       kinds: {
         resettlement_site: 'Centros de reassentamento', idp_site: 'Locais de deslocados',
@@ -117,6 +124,13 @@
       level_names: { green: 'green', yellow: 'yellow', orange: 'orange', red: 'red' },
       msg_types: { Alert: 'Alert', Update: 'Update', Cancel: 'Cancel' },
       hazards: { tropical_cyclone: 'Tropical cyclone', flood: 'Flood' },
+      flood_event: 'Floods', same_incident: 'Same incident', forecast_issued: 'Forecast issued', peak: 'Forecast peak', first_day: 'First day',
+      stations_at_level: 'Stations above a threshold', station: 'Station', river: 'River', flood_level: 'Flood level',
+      probability: 'Probability', of_members: 'of members', rule: 'Rule',
+      members_rule: 'a threshold counts when ≥ {pct} % of ensemble members exceed it',
+      per_day: 'Per day (probability of exceeding each threshold)', day: 'Day',
+      flood_levels: { bankfull: 'bankfull', moderate: 'moderate flood', severe: 'severe flood' },
+      flood_level_short: { bankfull: 'bankfull', moderate: 'moderate', severe: 'severe' },
       triggers: { action: 'ACTION', readiness: 'READINESS', too_late: 'too late (response)', too_early: 'too early', not_met: 'not met' },
       kinds: {
         resettlement_site: 'Resettlement sites', idp_site: 'IDP sites',
@@ -138,6 +152,7 @@
     basemap: { country: null, provinces: null, districts: null },
     districtLayers: new Map(), // pcode -> Leaflet layer of the basemap district
     districtInfo: new Map(), // pcode -> {name, province_name, population}
+    provinceNames: new Map(), // province pcode -> name (basemap)
     alerts: [], // active summaries
     alertsError: false,
     eventId: params.get('event'),
@@ -208,6 +223,73 @@
   function levelName(level) { return level ? (t('level_names')[level] || level) : t('no_level'); }
   function levelColour(level, given) { return given || LEVEL_COLOUR[level] || NO_ALERT_FILL; }
   function levelRank(level) { return LEVELS.indexOf(level); }
+  /** A flood level's name in the page's language ("bankfull" -> "margens cheias"). */
+  function floodLevelName(code) { return code ? (t('flood_levels')[code] || code) : t('no_level'); }
+  /** Station names in the forecast files join words with underscores
+   *  ("Changane_em_Chibuto", "Limpopo__Combomune"): shown with spaces. */
+  function stationName(name) { return String(name || '').replace(/_+/g, ' ').trim(); }
+  /** A share of ensemble members (0..1) as a whole percentage. */
+  function fmtShare(x) { return x === null || x === undefined ? '–' : fmtNum(x * 100, 0) + ' %'; }
+  /** The event's name in the page's language. The service names a flood event by its
+   *  rivers, "Cheias: Limpopo" (src/pipeline/flood.rs; "Cheias (<feed>)" before any
+   *  station reached a level); English readers get "Floods: Limpopo". */
+  function eventName(a) {
+    const name = (a && a.event_name) || (a && a.event_id) || '';
+    if (!a || a.hazard !== 'flood') return name;
+    const m = /^Cheias: (.*)$/.exec(name);
+    if (m) return t('flood_event') + ': ' + m[1];
+    const f = /^Cheias \((.*)\)$/.exec(name);
+    return f ? t('flood_event') + ' (' + f[1] + ')' : name;
+  }
+
+  /** The AA trigger's `reason` is one English sentence that src/alerts/trigger.rs writes
+   *  from a few templates. The English view shows it as written; the Portuguese view
+   *  translates those templates here (one table, tested on every version of the Freddy
+   *  demo by tests/web/map.spec.mjs, which fails if a reason matches none). A reason no
+   *  template matches is never shown in English: the Portuguese view then builds its
+   *  sentence from the trigger's structured fields (provinces, lead time, season). */
+  const TRIGGER_BASIS_PT = {
+    landfall: 'à chegada a terra',
+    'first arrival of threshold wind in a watched province': 'à primeira chegada do vento-limiar a uma província vigiada',
+  };
+  const TRIGGER_REASONS_PT = [
+    [/^the ([\d.]+) kt exposed area does not overlap any watched province$/,
+      (m) => 'a área exposta a ' + m[1] + ' nós não abrange nenhuma província vigiada'],
+    [/^the storm is already over land: landfall has happened$/,
+      () => 'o ciclone já está sobre terra: a chegada a terra já ocorreu'],
+    [/^no landfall and no threshold wind over a watched province in the forecast$/,
+      () => 'a previsão não tem chegada a terra nem vento-limiar sobre uma província vigiada'],
+    [/^exposed area over (.+?); (-?[\d.]+) h to (.+?) is (under|within|beyond) ([\d.]+)(?:–([\d.]+))? h( \(outside the trigger season\))?$/,
+      (m) => {
+        const basis = TRIGGER_BASIS_PT[m[3]];
+        if (!basis) return null;
+        const window = m[4] === 'under' ? 'menos de ' + m[5] + ' h'
+          : m[4] === 'beyond' ? 'mais de ' + m[5] + ' h'
+            : 'entre ' + m[5] + ' e ' + m[6] + ' h';
+        return 'área exposta sobre ' + provinceList(m[1]) + '; faltam ' + m[2] + ' h ' + basis + ', ' + window +
+          (m[7] ? ' (fora da época do gatilho)' : '');
+      }],
+  ];
+  /** "MZ09, MZ11" -> "MZ09 Sofala, MZ11 Zambezia" when the basemap knows the names. */
+  function provinceList(codes) {
+    return codes.split(/,\s*/).map((c) => (S.provinceNames.get(c) ? c + ' ' + S.provinceNames.get(c) : c)).join(', ');
+  }
+  /** {text, known}: the reason in the page's language, and whether a known template
+   *  matched (always true in English, where the reason is shown as written). */
+  function triggerReason(trigger, lang) {
+    const reason = (trigger && trigger.reason) || '';
+    if ((lang || S.lang) === 'en') return { text: reason, known: true };
+    for (const [re, pt] of TRIGGER_REASONS_PT) {
+      const m = re.exec(reason);
+      const text = m && pt(m);
+      if (text) return { text: text, known: true };
+    }
+    const parts = [];
+    if (trigger && trigger.provinces_exposed && trigger.provinces_exposed.length) parts.push('área exposta sobre ' + provinceList(trigger.provinces_exposed.join(', ')));
+    if (trigger && typeof trigger.lead_time_h === 'number') parts.push(fmtNum(trigger.lead_time_h) + ' h de antecedência');
+    if (trigger && trigger.in_season === false) parts.push('fora da época do gatilho');
+    return { text: parts.join('; '), known: false };
+  }
 
   // ---------------------------------------------------------------- DOM helpers
   function el(tag, props, ...children) {
@@ -290,7 +372,7 @@
     map.on('zoomend', () => { rescalePoints(); refreshBboxLayers(); declutterLabels(); });
     map.on('moveend', refreshBboxLayers);
     map.on('overlayadd overlayremove', () => renderLegend());
-    window.aviso = { map: map, state: S }; // for the end-to-end test and debugging
+    window.aviso = { map: map, state: S, triggerReason: triggerReason }; // for the end-to-end test and debugging
   }
 
   async function loadConfig() {
@@ -317,6 +399,7 @@
       pane: 'base', interactive: false,
       style: { color: '#4e4e4e', weight: 2.5, fillColor: '#f3f1e7', fillOpacity: tiles ? 0 : 1 },
     }).addTo(S.map);
+    for (const f of provinces) if (f.properties && f.properties.pcode) S.provinceNames.set(f.properties.pcode, f.properties.name);
     S.basemap.provinces = L.geoJSON(provinces, {
       pane: 'provinces', interactive: false,
       style: { color: '#555', weight: 1.6, fill: false },
@@ -469,7 +552,7 @@
         await loadEvent(S.eventId, changed);
         const lv = S.versions[S.versions.length - 1];
         if (changed && lv) {
-          setStatus(t('new_issuance') + ': ' + lv.event_name + ' v' + lv.version + ' (' + (t('msg_types')[lv.msg_type] || lv.msg_type) + ') — ' + nowText());
+          setStatus(t('new_issuance') + ': ' + eventName(lv) + ' v' + lv.version + ' (' + (t('msg_types')[lv.msg_type] || lv.msg_type) + ') — ' + nowText());
         }
       }
       if (!changed) setStatus(t('updated') + ' ' + nowText());
@@ -514,6 +597,8 @@
       return;
     }
     S.versions = ev.versions || [];
+    // Events of the same incident (a cyclone and the floods that follow it).
+    S.related = ev.related_events || [];
     const latest = S.versions[S.versions.length - 1];
     let id = S.alertId;
     if (S.followLatest || !S.versions.some((v) => v.id === id)) id = latest ? latest.id : null;
@@ -680,6 +765,23 @@
         case 'flood_station':
           stationPoint(f, p).addTo(group('stations', () => t('flood_stations')));
           break;
+        case 'flood_point': {
+          // A site inside a flood extent (flood maps only; station forecasts have none).
+          const [lon, lat] = g.coordinates;
+          L.circleMarker([lat, lon], {
+            pane: 'points', radius: r + 2, weight: 2, color: '#0d47a1',
+            fillColor: POINT_COLOUR[p.kind] || '#424242', fillOpacity: 1, className: 'risk-point flood-point',
+          }).on('click', (e) => {
+            L.DomEvent.stopPropagation(e);
+            L.popup().setLatLng(e.latlng).setContent(factsPopup(p.name || p.id, [
+              [t('type'), (t('kind_one')[p.kind] || p.kind || '') + (p.subtype ? ' — ' + p.subtype : '')],
+              [t('district'), districtName(p.district_pcode)],
+              [t('flood_level'), floodLevelName(p.flood_level)],
+              [t('population'), fmtNum(p.population)],
+            ])).openOn(S.map);
+          }).addTo(group('points', () => t('points_at_risk')));
+          break;
+        }
         default:
           break;
       }
@@ -770,18 +872,51 @@
   function stationPoint(f, p) {
     const [lon, lat] = f.geometry.coordinates;
     const m = L.circleMarker([lat, lon], {
-      pane: 'points', radius: 6, weight: 2, color: '#0d47a1',
-      fillColor: levelColour(p.level, p.level_colour), fillOpacity: p.level ? 1 : 0.3, className: 'flood-station',
+      pane: 'points', radius: p.level ? 7 : 4, weight: 2, color: '#0d47a1',
+      fillColor: levelColour(p.level, p.level_colour), fillOpacity: p.level ? 1 : 0.3,
+      className: 'flood-station fs-' + p.station_id + (p.level ? ' at-level' : ''),
     });
+    if (p.level) {
+      // Stations above a threshold are few and are what the alert is about: named on the map.
+      m.bindTooltip(() => stationName(p.name) + ' · ' + floodLevelName(p.flood_level), {
+        permanent: true, direction: 'right', offset: [8, 0], className: 'track-label station-label',
+      });
+    }
     m.on('click', (e) => {
       L.DomEvent.stopPropagation(e);
-      L.popup().setLatLng(e.latlng).setContent(factsPopup(p.name, [
-        [t('level'), badge(p.level, p.level_colour)],
-        ['', (p.river || '') + (p.flood_level ? ' — ' + (S.lang === 'pt' ? p.flood_level_pt : p.flood_level) : '')],
-        [t('arrival'), fmtTime(p.first_date && (p.first_date.bankfull || p.first_date.moderate || p.first_date.severe))],
-      ])).openOn(S.map);
+      L.popup({ maxWidth: 360 }).setLatLng(e.latlng).setContent(stationPopup(p)).openOn(S.map);
     });
     return m;
+  }
+
+  /** "Changane em Chibuto (Limpopo)" for a station id of the shown flood document. */
+  function stationLabel(id) {
+    const st = ((S.doc && S.doc.features) || []).map((f) => f.properties || {}).find((p) => p.layer === 'flood_station' && p.station_id === id);
+    return st ? stationName(st.name) + ' (' + st.river + ')' : id;
+  }
+
+  function stationPopup(p) {
+    const rows = [
+      [t('river'), p.river || '–'],
+      [t('level'), badge(p.level, p.level_colour)],
+      [t('flood_level'), floodLevelName(p.flood_level)],
+    ];
+    if (p.flood_level) {
+      rows.push([t('probability'), fmtShare(peakShare(p)) + ' ' + t('of_members')]);
+      rows.push([t('peak'), fmtTime(p.peak_date)]);
+      rows.push([t('first_day'), fmtTime(p.first_date && p.first_date[p.flood_level])]);
+    }
+    const impact = p.impact_districts || [];
+    if (impact.length) rows.push([t('districts'), impact.map(districtName).join(', ')]);
+    const days = p.days || [];
+    const levels = ['bankfull', 'moderate', 'severe'];
+    const table = days.length ? el('table', { class: 'days' },
+      el('thead', null, el('tr', null, el('th', { text: t('day') }), levels.map((l) => el('th', { class: 'num', text: t('flood_level_short')[l] })))),
+      el('tbody', null, days.map((d) => el('tr', { class: d.date === p.peak_date && p.flood_level ? 'peak' : null },
+        el('td', { text: fmtTime(d.date) }), levels.map((l) => el('td', { class: 'num', text: fmtShare(d.probability && d.probability[l]) })))))) : null;
+    const box = factsPopup(stationName(p.name) + ' (' + t('station') + ' ' + p.station_id + ')', rows);
+    if (table) box.append(el('p', { class: 'small', text: t('per_day') }), table);
+    return box;
   }
 
   // ---------------------------------------------------------------- popups
@@ -829,7 +964,9 @@
             (w.first_arrival ? ' · ' + fmtTime(w.first_arrival, true) + ' (' + fmtLead(w.lead_time_h) + ')' : '')]);
         }
       }
-      if (d.first_date) rows.push([t('arrival'), fmtTime(d.first_date)]);
+      if (d.flood_level) rows.push([t('flood_level'), floodLevelName(d.flood_level)]);
+      if (d.stations && d.stations.length) rows.push([t('station'), d.stations.map(stationLabel).join(', ')]);
+      if (d.first_date) rows.push([d.flood_level ? t('first_day') : t('arrival'), fmtTime(d.first_date)]);
       if (d.in_cone !== undefined) rows.push([t('in_cone'), d.in_cone ? t('yes') : t('no')]);
       if (d.in_exposed_area !== undefined) rows.push([t('in_exposed'), d.in_exposed_area ? t('yes') : t('no')]);
       const pts = pointsInside(d);
@@ -902,7 +1039,7 @@
       for (const l of LEVELS.slice().reverse()) rows.push(sw('', { background: LEVEL_COLOUR[l] }, levelName(l)));
       rows.push(sw('', { background: NO_ALERT_FILL }, t('no_level')));
       const kts = new Set();
-      let hasCone = false, hasExposed = false, hasTrack = false, hasPoints = false;
+      let hasCone = false, hasExposed = false, hasTrack = false, hasPoints = false, hasStations = false, hasExtent = false;
       for (const f of (S.doc && S.doc.features) || []) {
         const p = f.properties || {};
         if (p.layer === 'wind_swath') kts.add(p.threshold_kt);
@@ -910,6 +1047,8 @@
         hasExposed = hasExposed || p.layer === 'exposed_area';
         hasTrack = hasTrack || p.layer === 'forecast_track';
         hasPoints = hasPoints || p.layer === 'point_at_risk';
+        hasStations = hasStations || p.layer === 'flood_station';
+        hasExtent = hasExtent || p.layer === 'flood_extent';
       }
       for (const kt of Array.from(kts).sort((a, b) => a - b)) {
         rows.push(sw('line', { borderColor: swathColour(kt) }, '≥ ' + kt + ' kt'));
@@ -917,6 +1056,8 @@
       if (hasCone) rows.push(sw('dash', { borderColor: '#1565c0' }, t('cone')));
       if (hasExposed) rows.push(sw('line', { borderColor: '#6a1b9a' }, t('exposed_area')));
       if (hasTrack) rows.push(sw('dash', { borderColor: '#111' }, t('track')));
+      if (hasStations) rows.push(sw('dot', { background: '#fff', borderColor: '#0d47a1', borderWidth: '2px' }, t('flood_stations')));
+      if (hasExtent) rows.push(sw('', { background: '#1e88e5', borderColor: '#0d47a1' }, t('flood_extent')));
       if (hasPoints) rows.push(sw('dot', { background: '#fff', borderColor: '#b71c1c', borderWidth: '2px' }, t('points_at_risk')));
       for (const pl of S.pointLayers) {
         if (S.map.hasLayer(pl.group)) rows.push(sw('dot', { background: POINT_COLOUR[pl.kind] || '#424242' }, t('kinds')[pl.kind] || pl.id));
@@ -950,7 +1091,7 @@
         onclick: () => selectEvent(a.event_id),
       },
       badge(a.max_level),
-      el('span', { class: 'ev-name', text: a.event_name || a.event_id }),
+      el('span', { class: 'ev-name', text: eventName(a) }),
       statusTag(a.status),
       el('span', { class: 'ev-meta' }, (t('hazards')[a.hazard] || a.hazard) + ' · v' + a.version, el('br'), fmtTime(issuedAt(a), true)))));
     }
@@ -967,18 +1108,32 @@
     sec.hidden = false;
     const a = doc.aviso || {};
     const s = currentSummary() || {};
-    const name = s.event_name || (a.storm && a.storm.name) || '';
-    $('issuance-title').replaceChildren(name + ' — ' + (t('hazards')[a.hazard || s.hazard] || ''), ' ', statusTag(s.status) || '');
+    const name = s.event_name ? eventName(s) : (a.storm && a.storm.name) || '';
+    $('issuance-title').replaceChildren(name + ' — ', el('span', { id: 'issuance-hazard', text: t('hazards')[a.hazard || s.hazard] || '' }), ' ', statusTag(s.status) || '');
+    const flood = (a.hazard || s.hazard) === 'flood';
     const rows = [];
     if (s.version) rows.push([t('version'), 'v' + s.version + ' · ' + (t('msg_types')[s.msg_type] || s.msg_type || '')]);
     rows.push([t('sent'), fmtTime(s.sent || a.issued)]);
+    if (flood && a.issued) rows.push([t('forecast_issued'), el('span', { id: 'flood-issued', text: fmtTime(a.issued) })]);
     if (a.reference_time) rows.push([t('reference'), fmtTime(a.reference_time)]);
     if (a.valid_from) rows.push([t('valid'), fmtTime(a.valid_from) + ' – ' + fmtTime(a.valid_to)]);
     const lvl = a.event_level;
     if (lvl) rows.push([t('event_level'), el('span', null, badge(lvl.code, lvl.colour), ' ', S.lang === 'pt' ? lvl.meaning_pt : lvl.meaning_en)]);
     if (a.peak_forecast_wind_kt_10min) rows.push([t('peak_wind'), fmtNum(a.peak_forecast_wind_kt_10min) + ' kt (10 min)']);
     if (a.landfall) rows.push([t('landfall'), fmtTime(a.landfall.time) + ' (' + fmtLead(a.landfall.lead_time_h) + '), ' + fmtNum(a.landfall.wind_kt_10min) + ' kt']);
-    if (a.trigger) rows.push([t('trigger'), el('span', null, el('strong', { text: t('triggers')[a.trigger.state] || a.trigger.state }), ' — ', a.trigger.reason || '')]);
+    if (a.trigger) {
+      const why = triggerReason(a.trigger).text;
+      rows.push([t('trigger'), el('span', { id: 'trigger' }, el('strong', { text: t('triggers')[a.trigger.state] || a.trigger.state }), why ? ' — ' + why : '')]);
+    }
+    if (flood) rows.push(...floodRows(doc, a));
+    if ((S.related || []).length) {
+      const links = S.related.map((e) => {
+        const b = el('button', { type: 'button', class: 'linklike related-event', text: (t('hazards')[e.hazard] || '') + ' ' + eventName(e) });
+        b.addEventListener('click', () => selectEvent(e.event_id));
+        return b;
+      });
+      rows.push([t('same_incident'), el('span', { id: 'related-events' }, ...links.flatMap((b, i) => (i ? [', ', b] : [b])))]);
+    }
     const totals = (a.totals && a.totals.national) || [];
     for (const n of totals) rows.push([t('people_at_risk') + ' ≥ ' + n.threshold_kt + ' kt', fmtNum(n.people_at_risk) + ' · ' + fmtNum(n.districts) + ' ' + t('districts_n')]);
     if (s.msg_type === 'Cancel') rows.push(['', el('strong', { text: t('cancelled') })]);
@@ -988,10 +1143,50 @@
     renderDownloads(s);
   }
 
+  /** The stations of a flood document above a threshold, highest level first. */
+  function stationsAtLevel(doc) {
+    return ((doc && doc.features) || []).map((f) => f.properties || {})
+      .filter((p) => p.layer === 'flood_station' && p.level)
+      .sort((x, y) => levelRank(y.level) - levelRank(x.level));
+  }
+  /** The share of members above the station's highest flood level on its peak day. */
+  function peakShare(p) {
+    const day = (p.days || []).find((d) => d.date === p.peak_date);
+    return day && day.probability && p.flood_level ? day.probability[p.flood_level] : null;
+  }
+  /** The panel rows only a flood alert has: stations at a level (river, flood level,
+   *  probability, peak), the forecast peak, people at risk and the probability rule. */
+  function floodRows(doc, a) {
+    const rows = [];
+    const stations = stationsAtLevel(doc);
+    if (stations.length) {
+      rows.push([t('stations_at_level'), el('ul', { class: 'stations', id: 'flood-stations' }, stations.map((p) =>
+        el('li', { 'data-station': p.station_id },
+          el('strong', { text: stationName(p.name) }), ' — ' + t('river') + ' ' + (p.river || '–') + ': ',
+          badge(p.level, p.level_colour), ' ' + floodLevelName(p.flood_level) + ' · ' + fmtShare(peakShare(p)) + ' ' + t('of_members') +
+          ' · ' + t('peak').toLowerCase() + ' ' + fmtTime(p.peak_date))))]);
+      // The peak of the event: the earliest peak among the stations at the highest level.
+      const top = stations.filter((p) => p.level === stations[0].level).map((p) => p.peak_date).filter(Boolean).sort();
+      if (top.length) rows.push([t('peak'), el('span', { id: 'flood-peak', text: fmtTime(top[0]) })]);
+    }
+    const tot = a.totals || {};
+    if (tot.people_at_risk !== undefined) {
+      rows.push([t('people_at_risk'), fmtNum(tot.people_at_risk) + ' · ' + fmtNum(tot.districts) + ' ' + t('districts_n')]);
+    }
+    const pctRule = a.methods && a.methods.min_probability_pct;
+    if (pctRule !== undefined && pctRule !== null) rows.push([t('rule'), el('span', { class: 'small', text: t('members_rule', { pct: fmtNum(pctRule) }) })]);
+    return rows;
+  }
+
   /** The time that names an issuance: the forecast's reference time (what forecasters
    *  and the table call "the 06 UTC forecast"), else when it was sent. A replay sends
    *  old forecasts now, so only the reference time tells its versions apart. */
-  function issuedAt(v) { return v.reference_time || v.sent; }
+  function issuedAt(v) {
+    // A flood forecast is a day's product, issued for a date (its reference time is that
+    // day's midnight UTC): show the date itself, never shifted to another time zone.
+    if (v.hazard === 'flood' && v.reference_time) return String(v.reference_time).slice(0, 10);
+    return v.reference_time || v.sent;
+  }
 
   function renderTimeline() {
     const box = $('timeline');
@@ -1071,6 +1266,13 @@
       show: (r) => el('span', { class: 'small', text: (r.safe_shelters || []).slice(0, 3).map((s) => s.name + ' ' + fmtNum(s.distance_km, 1) + ' km').join('; ') || t('none') }),
       csv: (r) => (r.safe_shelters || []).map((s) => s.name + ' (' + s.distance_km + ' km)').join('; ') },
   ];
+  function isFloodDoc() { return !!(S.doc && S.doc.aviso && S.doc.aviso.hazard === 'flood'); }
+  /** A flood alert's districts have a first day at their level, not a wind arrival, and
+   *  no count of sites inside (a station forecast does not place water within a district). */
+  function districtColumns() {
+    return isFloodDoc() ? DISTRICT_COLUMNS.filter((c) => c.key !== 'sites') : DISTRICT_COLUMNS;
+  }
+  function colLabel(c) { return t(c.key === 'arrival' && isFloodDoc() ? 'first_day' : c.label); }
   /** The lead time, with the arrival time (CAT) on hover: the column stays narrow. */
   function arrivalShort(r) {
     if (r.first_date) return fmtTime(r.first_date);
@@ -1115,7 +1317,7 @@
         S.sort[sortKey] = { key: c.key, dir: sort.key === c.key ? -sort.dir : (c.num || c.key === 'level' ? -1 : 1) };
         renderDistrictsTable(); renderSitesTable();
       },
-    }, t(c.label)))));
+    }, colLabel(c)))));
     const body = el('tbody');
     if (!rows.length) body.append(el('tr', null, el('td', { colspan: columns.length, class: 'empty', text: t(emptyText) })));
     for (const r of sortRows(rows, columns, sort)) {
@@ -1126,7 +1328,7 @@
   }
 
   function renderDistrictsTable() {
-    renderTable('districts-table', 'districts-section', DISTRICT_COLUMNS, districtRows(), 'districts', 'no_districts', (r) => {
+    renderTable('districts-table', 'districts-section', districtColumns(), districtRows(), 'districts', 'no_districts', (r) => {
       const layer = S.districtLayers.get(r.pcode);
       if (!layer) return;
       S.map.fitBounds(layer.getBounds(), { maxZoom: 9 });
@@ -1158,10 +1360,11 @@
   /** The table as CSV, built here from the same rows: numbers unformatted and times in
    *  UTC (RFC 3339) so spreadsheets and scripts read them; a BOM so Excel sees UTF-8. */
   function downloadCsv(which) {
-    const columns = which === 'districts' ? DISTRICT_COLUMNS : SITE_COLUMNS;
+    const columns = which === 'districts' ? districtColumns() : SITE_COLUMNS;
     const rows = sortRows(which === 'districts' ? districtRows() : siteRows(), columns, S.sort[which]);
     const lead = which === 'districts' ? ['pcode'] : ['id', 'layer'];
-    const header = lead.concat(columns.map((c) => t(c.label) + (c.key === 'arrival' ? ' (UTC)' : '')));
+    // Flood days are dates, not times: no time zone to name.
+    const header = lead.concat(columns.map((c) => colLabel(c) + (c.key === 'arrival' && !isFloodDoc() ? ' (UTC)' : '')));
     const lines = [header];
     for (const r of rows) {
       const head = which === 'districts' ? [r.pcode] : [r.id, r.source_layer];

@@ -1,11 +1,16 @@
 //! The alert map end to end: the aviso binary runs its demo (`aviso serve --demo`: the
-//! shipped layers, and cyclone Freddy's March 2023 best track replayed through a local
-//! feed as live issuances: an Alert, Updates, then a Cancel) on a free localhost port, and
-//! Debian's headless chromium, driven by playwright-core (tests/web/map.spec.mjs), loads
-//! the page from it. The spec checks that a new issuance appears without a reload, the
-//! Cancel, district colours, the district popup, the CSV, the timeline, the language
-//! toggle, the phone layout and that no request leaves localhost; screenshots go to
-//! target/web-artifacts/.
+//! shipped layers, cyclone Freddy's March 2023 best track replayed through a local feed as
+//! live issuances: an Alert, Updates, then a Cancel; and the real river-station flood
+//! forecast of 2025-09-25, one Alert for the lower Limpopo) on a free localhost port, and
+//! Debian's headless chromium, driven by playwright-core (tests/web/map.spec.mjs, with
+//! tests/web/flood.mjs), loads the page from it. The spec checks that a new issuance
+//! appears without a reload, the Cancel, district colours, the district popup, the CSV,
+//! the timeline, the language toggle (the AA trigger's reason included), the phone layout;
+//! for the flood, beside it in a second browser context: switching events in the list,
+//! the flood districts' colours, the station popup (river, flood level, probability), the
+//! panel in Portuguese and English with the peak day, and the downloads, all against
+//! values read from the forecast CSVs and the API. No request may leave localhost;
+//! screenshots go to target/web-artifacts/.
 //!
 //! Needs node, /usr/bin/chromium (or AVISO_CHROMIUM) and `npm ci` in tests/web
 //! (scripts/setup.sh test does all three), and the shared data. Without them the test
@@ -22,6 +27,12 @@ use std::time::{Duration, Instant};
 
 /// The demo's track (src/app_service.rs reads it through the layers' data folder).
 const TRACK: &str = "tracks/ibtracs_v04r01_last3years_moz_region_2022-2025.csv";
+/// The demo's flood forecast (src/pipeline/demo.rs), which the spec reads too.
+const FLOOD_FILES: [&str; 3] = [
+    aviso::pipeline::demo::FLOOD_PROBABILITIES,
+    aviso::pipeline::demo::FLOOD_STATIONS,
+    aviso::pipeline::demo::FLOOD_DISCHARGE,
+];
 /// Layers load in ~6 s in a debug build; a loaded CI machine gets ample margin.
 const SERVER_LIMIT: Duration = Duration::from_secs(120);
 /// The demo's ~14 versions take about a minute in a debug build; the browser part ~20 s.
@@ -95,13 +106,22 @@ fn free_port() -> u16 {
 }
 
 #[test]
-fn the_map_follows_the_freddy_demo_in_headless_chromium_and_fetches_nothing_beyond_localhost() {
+fn the_map_follows_the_freddy_and_flood_demo_in_headless_chromium_and_fetches_nothing_beyond_localhost()
+ {
     let Some(chromium) = browser_tools() else {
         return;
     };
     if common::data_file(TRACK).is_none() {
         return;
     }
+    let Some(flood_dir) = FLOOD_FILES
+        .iter()
+        .map(|f| common::data_file(f))
+        .collect::<Option<Vec<_>>>()
+        .and_then(|v| v.first().and_then(|p| p.parent()).map(PathBuf::from))
+    else {
+        return;
+    };
     let started = Instant::now();
     let state = tempfile::tempdir().unwrap();
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
@@ -144,6 +164,7 @@ fn the_map_follows_the_freddy_demo_in_headless_chromium_and_fetches_nothing_beyo
             .arg(manifest_dir().join("tests/web/map.spec.mjs"))
             .arg(&url)
             .env("AVISO_WEB_ARTIFACTS", &artifacts)
+            .env("AVISO_FLOOD_DATA", &flood_dir)
             .env("AVISO_CHROMIUM", &chromium)
             .current_dir(manifest_dir())
             .stdout(Stdio::piped())

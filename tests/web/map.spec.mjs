@@ -1,13 +1,19 @@
 // End-to-end test of aviso's alert map in Debian's headless chromium, driven by
 // playwright-core. tests/web_map.rs starts `aviso serve --demo` (Freddy's March 2023 best
-// track replayed as a live feed: an Alert, Updates, then a Cancel, within about a minute)
+// track replayed as a live feed: an Alert, Updates, then a Cancel, within about a minute;
+// beside it the real river-station flood forecast of 2025-09-25, one Alert that stays)
 // and runs:
 //
 //   node tests/web/map.spec.mjs http://127.0.0.1:PORT/
 //
+// The flood checks (flood.mjs) run in a second browser context at the same time as the
+// Freddy checks, while both events are active.
+//
 // Environment: AVISO_WEB_ARTIFACTS (screenshot folder, default target/web-artifacts),
-// AVISO_CHROMIUM (default /usr/bin/chromium), AVISO_DOCS_SCREENSHOT (also write the
-// Portuguese map screenshot there, for the README).
+// AVISO_CHROMIUM (default /usr/bin/chromium), AVISO_FLOOD_DATA (the folder of the flood
+// CSVs, default ../shared/data/floods), AVISO_DOCS_SCREENSHOT and
+// AVISO_DOCS_FLOOD_SCREENSHOT (also write the Portuguese Freddy and flood screenshots
+// there, for the README).
 //
 // Expected values come from the API's JSON (fetched here, not read off the page) and from
 // facts known independently of the page: Quelimane city (MZ1103) is red once Freddy's
@@ -16,10 +22,12 @@
 import { chromium } from 'playwright-core';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { floodChecks } from './flood.mjs';
 
 const base = new URL(process.argv[2] || 'http://127.0.0.1:8080/').href;
 const artifacts = process.env.AVISO_WEB_ARTIFACTS || 'target/web-artifacts';
 const executablePath = process.env.AVISO_CHROMIUM || '/usr/bin/chromium';
+const floodData = process.env.AVISO_FLOOD_DATA || '../shared/data/floods';
 const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 const QUELIMANE = 'MZ1103';
 /** The README's demo forecast: the version nearest this reference time is pictured. */
@@ -110,6 +118,9 @@ try {
     page.on('pageerror', (e) => errors.push(String(e)));
     page.on('response', (r) => { if (r.status() >= 400) bad.push(r.status() + ' ' + r.url()); });
   };
+  // The flood part, in its own context, beside the Freddy part below.
+  const floodDone = floodChecks(browser, base, floodData, { check, api, waitFor, watch, artifacts })
+    .catch((e) => { failures.push('flood: ' + String((e && e.stack) || e)); console.log('FAIL flood: ' + ((e && e.stack) || e)); });
   const page = await context.newPage();
   watch(page);
   const fillsOnPage = async (p) => new Map((await p.$$eval('path.district', (ps) => ps.map((e) => [e.getAttribute('class'), e.getAttribute('fill')])))
@@ -125,6 +136,10 @@ try {
   const resp = await page.goto(base, { waitUntil: 'domcontentloaded' });
   check(resp.headers()['content-type'].startsWith('text/html'), 'GET / with a browser Accept header serves the HTML map');
   await page.waitForSelector('body[data-state="ready"]', { timeout: 60000 });
+  // The page opens on the highest level; early on that may be the demo's flood (yellow).
+  if (await page.getAttribute(`#events button[data-event="${eventId}"]`, 'aria-pressed') !== 'true') {
+    await page.click(`#events button[data-event="${eventId}"]`);
+  }
   await page.waitForSelector(`#events button[data-event="${eventId}"][aria-pressed="true"]`, { timeout: 10000 });
   console.log(`page ready on Freddy in ${Date.now() - t0} ms`);
   check(await page.getAttribute('html', 'lang') === 'pt', 'the page starts in Portuguese');
@@ -177,7 +192,9 @@ try {
   check((await page.textContent('#issuance')).includes('Alerta cancelado'), 'the panel says the alert is cancelled');
   const levelColours = new Set(['#4caf50', '#ffd600', '#ff8f00', '#d50000']);
   check([...(await fillsOnPage(page)).values()].every((c) => !levelColours.has(c)), 'and no district keeps a level colour');
-  check((await page.textContent('#events')).includes('Sem alertas activos'), 'the active list is empty');
+  const stillListed = await page.$$eval('#events button', (bs) => bs.map((b) => b.dataset.event));
+  check(!stillListed.includes(eventId) && stillListed.some((e) => e.includes('flood')),
+    `the active list no longer holds Freddy, and still holds the flood (${stillListed.join(', ')})`);
   await page.screenshot({ path: join(artifacts, 'cancelled.png') });
 
   // --- choose the version of the README picture on the timeline
@@ -216,6 +233,10 @@ try {
   check(await page.locator('.leaflet-tooltip.track-label').count() === forecastPoints, `every forecast point has a label (${forecastPoints})`);
   check(/CAT/.test(await page.locator('.leaflet-tooltip.track-label').first().textContent()), 'track labels give Maputo time (CAT)');
   check((await page.textContent('#districts-section h2')).trim() === 'Distritos em risco', 'the districts table is titled "Distritos em risco"');
+  const reason = doc.aviso.trigger.reason;
+  const triggerPt = await page.textContent('#trigger');
+  check(!triggerPt.includes(reason) && (!/^exposed area/.test(reason) || /área exposta sobre/.test(triggerPt)),
+    `the AA trigger's reason is in Portuguese (${triggerPt.trim()})`);
   await page.screenshot({ path: join(artifacts, 'map-pt.png') });
 
   // --- clicking a district shows its people at risk
@@ -261,6 +282,7 @@ try {
   check(await page.getAttribute('html', 'lang') === 'en', 'the toggle switches the page to English');
   check((await page.textContent('#districts-section h2')).trim() === 'Districts at risk', 'the districts table is now titled "Districts at risk"');
   check((await page.textContent('#districts-table thead')).includes('People at risk'), 'table headers are English');
+  check((await page.textContent('#trigger')).includes(reason), 'the AA trigger\'s reason is shown in English as the document writes it');
   popup = await clickDistrict(QUELIMANE);
   check(groupedRegex(par, 'en').test(popup) && /People at risk/.test(popup) && /\bred\b/.test(popup),
     `in English the popup shows ${par} as ${par.toLocaleString('en-GB')} with English labels`);
@@ -295,6 +317,21 @@ try {
   check(overflow <= 390, `nothing overflows a 390 px wide screen (${overflow} px)`);
   await phone.screenshot({ path: join(artifacts, 'map-phone.png') });
 
+  // --- every trigger reason of the replay has a Portuguese text (a new wording in
+  // src/alerts/trigger.rs must be added to the page's table)
+  const reasons = new Map();
+  for (const v of versions) {
+    const tr = (await api('api/alerts/' + encodeURIComponent(v.id))).aviso.trigger;
+    if (tr) reasons.set(tr.reason, tr);
+  }
+  const unknown = [];
+  for (const [r, tr] of reasons) {
+    const pt = await page.evaluate((x) => window.aviso.triggerReason(x, 'pt'), tr);
+    if (!pt.known || pt.text.includes(r)) unknown.push(r);
+  }
+  check(reasons.size > 1 && unknown.length === 0, `all ${reasons.size} trigger reasons of the replay are translated ${unknown.slice(0, 2).join(' | ')}`);
+
+  await floodDone;
   // --- only localhost, no errors
   check(external.length === 0, `no request left localhost ${external.slice(0, 3).join(' ')}`);
   check(errors.length === 0, `no console or page errors ${errors.slice(0, 3).join(' | ')}`);
