@@ -325,6 +325,10 @@ pub enum FeedKind {
     /// probabilities, `stations_url` the stations/thresholds, `discharge_url` (optional)
     /// the member discharges. Processed by `crate::pipeline::flood`.
     FloodStations,
+    /// A flood map (satellite or model flood-extent polygons): GeoJSON, GeoPackage or a
+    /// zipped Shapefile at `url`, levelled by `[flood.extent]`. Each new map is the next
+    /// version of the feed's flood event. Processed by `crate::pipeline::flood`.
+    FloodExtent,
 }
 
 impl FeedKind {
@@ -335,6 +339,7 @@ impl FeedKind {
             FeedKind::Gdacs => "gdacs",
             FeedKind::Ibtracs => "ibtracs",
             FeedKind::FloodStations => "flood-stations",
+            FeedKind::FloodExtent => "flood-extent",
         }
     }
 }
@@ -435,6 +440,17 @@ fn validate_flood_urls(f: &FeedConfig) -> Result<(), String> {
     Ok(())
 }
 
+/// A flood map feed reads one file; its URL is not a storm template.
+fn validate_flood_extent(f: &FeedConfig) -> Result<(), String> {
+    if f.kind == FeedKind::FloodExtent && f.is_template() {
+        return Err(format!(
+            "feed {:?}: a flood-extent url cannot be a storm template",
+            f.name
+        ));
+    }
+    Ok(())
+}
+
 fn validate_feeds(feeds: &[FeedConfig]) -> Result<(), String> {
     let mut names = std::collections::HashSet::new();
     for f in feeds {
@@ -461,6 +477,7 @@ fn validate_feeds(feeds: &[FeedConfig]) -> Result<(), String> {
         }
         f.schedule()?;
         validate_flood_urls(f)?;
+        validate_flood_extent(f)?;
         if f.kind == FeedKind::Ibtracs {
             return Err(format!(
                 "feed {:?}: kind \"ibtracs\" holds best tracks (what happened), not forecasts; \

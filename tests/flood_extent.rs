@@ -92,9 +92,15 @@ fn level_name(l: FloodLevel) -> &'static str {
 /// P-code, the highest level of the polygons sharing area with it and the share of its
 /// geodesic area under water.
 fn expected_districts() -> Option<BTreeMap<String, (FloodLevel, f64)>> {
+    expected_districts_where(|_| true)
+}
+
+/// [`expected_districts`] of the polygons whose depth passes `keep`.
+fn expected_districts_where(keep: fn(f64) -> bool) -> Option<BTreeMap<String, (FloodLevel, f64)>> {
     let districts = common::data_file("boundaries/moz_adm2_ocha_ine_20190607_s100m.geojson")?;
     let polygons: Vec<(FloodLevel, MultiPolygon<f64>)> = raw_features(&fixture(EXTENT))
         .iter()
+        .filter(|(p, _)| keep(p["depth_m"].as_f64().unwrap()))
         .map(|(p, g)| (aidr_level(p["depth_m"].as_f64().unwrap()), multi(g)))
         .collect();
     let water = polygons
@@ -488,4 +494,137 @@ fn the_same_map_as_a_geopackage_gives_the_same_alert_and_a_projected_one_is_refu
             && e.contains("ogr2ogr -t_srs EPSG:4326"),
         "{e}"
     );
+}
+
+// ---- as a service feed ----
+
+#[cfg(feature = "gdal")]
+#[test]
+fn a_flood_map_feed_publishes_updates_from_a_geopackage_and_refuses_a_projected_map() {
+    use std::sync::{Arc, Mutex};
+
+    use aviso::alerts::versioning::MsgType;
+    use aviso::api::ApiState;
+    use aviso::feeds::fetch::Fetcher;
+    use aviso::metrics::Metrics;
+    use aviso::pipeline::Pipeline;
+    use aviso::store::sqlite::SqliteStore;
+    use aviso::store::{HazardKind, Store};
+    use axum::extract::State;
+    use axum::routing::get;
+
+    let Some(all_water) = expected_districts() else {
+        return;
+    };
+    // AIDR 2017: deeper than 1.2 m is severe (the deep polygon of the fixture).
+    let deep_only = expected_districts_where(|d| d > 1.2).unwrap();
+    assert!(!deep_only.is_empty() && deep_only.len() < all_water.len());
+    let dir = tempfile::tempdir().unwrap();
+    let deep_gpkg = dir.path().join("deep.gpkg");
+    let src = fixture(EXTENT);
+    let Some(()) = ogr2ogr(&[
+        "-f",
+        "GPKG",
+        "-where",
+        "depth_m > 1.2",
+        deep_gpkg.to_str().unwrap(),
+        src.to_str().unwrap(),
+    ]) else {
+        return;
+    };
+
+    type Body = Arc<Mutex<Vec<u8>>>;
+    async fn serve(State(b): State<Body>) -> Vec<u8> {
+        b.lock().unwrap().clone()
+    }
+    let body: Body = Arc::new(Mutex::new(std::fs::read(&src).unwrap()));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let app = axum::Router::new()
+            .route("/maps/latest", get(serve))
+            .with_state(Arc::clone(&body));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/maps/latest", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let toml = format!(
+            "{}\n[[feed]]\nname = \"sat\"\nkind = \"flood-extent\"\nurl = \"{url}\"\nschedule = \"0 0 */3 * * *\"\n",
+            aviso::config::DEFAULT_TOML
+        )
+        .replace("depth_field = \"\"", "depth_field = \"depth_m\"");
+        let mut cfg = Config::from_toml(&toml, "test.toml").unwrap();
+        assert_eq!(cfg.flood.extent.depth_field, "depth_m");
+        cfg.service.layers = concat!(env!("CARGO_MANIFEST_DIR"), "/layers").into();
+        cfg.http.retries = 0;
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("layers/manifest.toml");
+        let layers = tokio::task::block_in_place(|| {
+            IndexedLayers::new(
+                aviso::layers::load_layers(&manifest).unwrap().layers,
+                &cfg.exposure,
+            )
+        });
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open_dir(dir.path()).unwrap());
+        let api = Arc::new(ApiState::new(&layers.layers, None));
+        let feed = cfg.feeds[0].clone();
+        let p = Arc::new(Pipeline::new(
+            Arc::new(cfg),
+            Arc::new(layers),
+            Arc::clone(&store),
+            Fetcher::new(Default::default()).unwrap(),
+            api,
+            Arc::new(Metrics::default()),
+        ));
+        let pcodes = |s: &aviso::store::AlertSummary| -> BTreeSet<String> {
+            s.districts.iter().map(|d| d.pcode.clone()).collect()
+        };
+
+        // 1. The GeoJSON map: an Alert on the districts the water overlaps.
+        let r = p.run_feed(&feed).await;
+        assert_eq!(r.published, vec!["aviso-flood-sat-1".to_string()], "{r:?}");
+        let v1 = store.latest_version("flood-sat").unwrap().unwrap();
+        assert_eq!((v1.hazard, v1.msg_type), (HazardKind::Flood, MsgType::Alert));
+        assert_eq!(pcodes(&v1), all_water.keys().cloned().collect::<BTreeSet<_>>());
+        let rec = store.alert(&v1.id).unwrap().unwrap();
+        let doc: Value = serde_json::from_str(&rec.document).unwrap();
+        assert_eq!(doc["aviso"]["hazard"], "flood");
+        // A mapped flood is an "Inundação" (a forecast river flood is a "Cheia").
+        assert!(rec.cap.contains("<event>Inundação</event>"), "{}", rec.cap);
+
+        // 2. The same map again: one issuance, nothing new.
+        let r = p.run_feed(&feed).await;
+        assert_eq!((r.duplicates + r.not_modified, r.published.len()), (1, 0), "{r:?}");
+
+        // 3. The water recedes to the deep polygon, delivered as a GeoPackage: an Update
+        //    that drops the districts only the shallow water reached.
+        *body.lock().unwrap() = std::fs::read(&deep_gpkg).unwrap();
+        let r = p.run_feed(&feed).await;
+        assert_eq!(r.published, vec!["aviso-flood-sat-2".to_string()], "{r:?}");
+        let v2 = store.latest_version("flood-sat").unwrap().unwrap();
+        assert_eq!(v2.msg_type, MsgType::Update);
+        assert_eq!(pcodes(&v2), deep_only.keys().cloned().collect::<BTreeSet<_>>());
+        assert!(!v2.changes.removed.is_empty(), "{:?}", v2.changes);
+
+        // 4. A map in UTM 36S: the feed degrades, naming the URL and the CRS; the
+        //    published alert stands.
+        *body.lock().unwrap() = std::fs::read(fixture("buzi_extent_utm36s.geojson")).unwrap();
+        let r = p.run_feed(&feed).await;
+        assert!(r.published.is_empty(), "{r:?}");
+        assert!(
+            r.failed.iter().any(|e| e.contains(&url) && e.contains("32736")),
+            "{r:?}"
+        );
+        assert_eq!(store.latest_version("flood-sat").unwrap().unwrap().id, v2.id);
+
+        // 5. Something that is not a map at all says so.
+        *body.lock().unwrap() = b"<html>maintenance</html>".to_vec();
+        let r = p.run_feed(&feed).await;
+        assert!(
+            r.failed.iter().any(|e| e.contains(&url) && e.contains("not a flood map")),
+            "{r:?}"
+        );
+        assert_eq!(store.latest_version("flood-sat").unwrap().unwrap().id, v2.id);
+    });
 }

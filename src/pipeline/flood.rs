@@ -32,10 +32,13 @@ use super::{Pipeline, ProcessError, RunReport};
 use crate::alerts::flood::flood_document;
 use crate::alerts::flood_cap::{flood_cap_document, flood_cap_options, flood_districts_of};
 use crate::alerts::versioning::{self, AlertVersion, CapStatus, MsgType, PublishedDistrict};
-use crate::assess_flood::{FloodAssessment, assess_flood};
-use crate::config::FeedConfig;
+use crate::assess_flood::{FloodAssessment, assess_flood, assess_flood_extent};
+use crate::config::{FeedConfig, FeedKind};
 use crate::feeds::fetch::{Fetched, Validators, url_redacted};
+use crate::feeds::flood_extent::parse_extent_geojson;
 use crate::feeds::floods::{FloodInputs, Input, parse_forecast};
+use crate::hazard::flood_extent::classify_extent;
+use crate::layers::flood::read_flood_extent;
 use crate::notify::select::{PublishedAlert, SiteAtRisk};
 use crate::store::{
     AlertSummary, AssessmentRecord, FetchResult, HazardKind, Inserted, RawIssuance, StoredIssuance,
@@ -48,6 +51,69 @@ pub struct CycloneCause {
     pub event_id: String,
     /// Its name as the alerts list it ("FREDDY").
     pub name: String,
+}
+
+/// What a flood map's first bytes say it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MapFormat {
+    GeoJson,
+    GeoPackage,
+    ZippedShapefile,
+}
+
+fn map_format(bytes: &[u8]) -> Option<MapFormat> {
+    let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    match text.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => Some(MapFormat::GeoJson),
+        _ if bytes.starts_with(b"SQLite format 3\0") => Some(MapFormat::GeoPackage),
+        _ if bytes.starts_with(b"PK\x03\x04") => Some(MapFormat::ZippedShapefile),
+        _ => None,
+    }
+}
+
+/// A flood map's polygons from its bytes. GeoJSON is parsed in memory; GeoPackage and
+/// zipped Shapefile go through GDAL from a temporary file (GDAL reads `.shp.zip`
+/// directly), named after the issuance and removed afterwards. Errors name `origin`
+/// (the URL and feed), never the temporary file.
+fn read_map_bytes(
+    bytes: &[u8],
+    origin: &str,
+    field: Option<&str>,
+    issuance: i64,
+) -> Result<crate::domain::FloodExtentInput, ProcessError> {
+    let ext = match map_format(bytes) {
+        Some(MapFormat::GeoJson) => {
+            return parse_extent_geojson(bytes, origin, field)
+                .map_err(|e| ProcessError::Parse(e.to_string()));
+        }
+        Some(MapFormat::GeoPackage) => "gpkg",
+        Some(MapFormat::ZippedShapefile) => "shp.zip",
+        None => {
+            let head: String = String::from_utf8_lossy(&bytes[..bytes.len().min(40)])
+                .chars()
+                .map(|c| if c.is_control() { '.' } else { c })
+                .collect();
+            return Err(ProcessError::Parse(format!(
+                "{origin}: not a flood map: expected GeoJSON, a GeoPackage or a zipped \
+                 Shapefile, found {} bytes starting {head:?}",
+                bytes.len()
+            )));
+        }
+    };
+    let path = std::env::temp_dir().join(format!(
+        "aviso-flood-map-{}-{issuance}.{ext}",
+        std::process::id()
+    ));
+    let path_text = path.display().to_string();
+    std::fs::write(&path, bytes)
+        .map_err(|e| ProcessError::Parse(format!("{origin}: writing {path_text} for GDAL: {e}")))?;
+    let read = read_flood_extent(&path, field, None);
+    let _ = std::fs::remove_file(&path);
+    read.map(|mut input| {
+        input.origin = origin.to_string();
+        input
+    })
+    .map_err(|e| ProcessError::Parse(e.to_string().replace(&path_text, origin)))
 }
 
 /// Where a flood version comes from, beyond its assessment.
@@ -246,6 +312,35 @@ impl Pipeline {
         Ok(a)
     }
 
+    /// Parses and assesses a stored flood issuance of either kind: station forecast
+    /// bundle or flood map.
+    fn assess_flood_issuance(
+        &self,
+        iss: &StoredIssuance,
+        now: DateTime<Utc>,
+    ) -> Result<FloodAssessment, ProcessError> {
+        match self.feed_config(&iss.raw.feed).map(|f| f.kind) {
+            Some(FeedKind::FloodExtent) => self.assess_map(iss, now),
+            _ => self.assess_bundle(iss, now),
+        }
+    }
+
+    /// Reads a stored flood map (GeoJSON, GeoPackage or zipped Shapefile), levels its
+    /// polygons by `[flood.extent]` and assesses it.
+    fn assess_map(
+        &self,
+        iss: &StoredIssuance,
+        now: DateTime<Utc>,
+    ) -> Result<FloodAssessment, ProcessError> {
+        let origin = format!("{} ({})", iss.raw.url, iss.raw.feed);
+        let ecfg = &self.cfg.flood.extent;
+        let basis = ecfg.basis();
+        let input = read_map_bytes(&iss.raw.bytes, &origin, basis.field(), iss.id)?;
+        let extent = classify_extent(&input, &basis, ecfg)
+            .map_err(|e| ProcessError::Parse(format!("{origin}: {e}")))?;
+        Ok(assess_flood_extent(extent, &self.layers, &self.cfg, now))
+    }
+
     /// Assesses a flood issuance and publishes the next version of its feed's event.
     pub(super) fn process_flood(&self, iss: &StoredIssuance) -> Result<Vec<String>, ProcessError> {
         let feed = self.feed_config(&iss.raw.feed).cloned();
@@ -254,12 +349,45 @@ impl Pipeline {
             .and_then(|f| f.status)
             .unwrap_or(self.cfg.service.status);
         let t = Instant::now();
-        let a = self.assess_bundle(iss, Utc::now())?;
+        let a = self.assess_flood_issuance(iss, Utc::now())?;
         self.metrics.observe_assessment(t.elapsed().as_secs_f64());
-        let Some(forecast) = a.forecast() else {
-            return Err(ProcessError::Assess("a flood feed gave no forecast".into()));
+        let people = a
+            .districts
+            .iter()
+            .filter_map(|d| d.people_at_risk)
+            .sum::<f64>()
+            .round();
+        let (reference, what, figures) = match (a.forecast(), a.extent()) {
+            (Some(f), _) => (
+                issue_time(f.issue_date),
+                format!("flood forecast of {}", f.issue_date),
+                json!({
+                    "issue_date": f.issue_date.to_string(),
+                    "stations": f.stations.len(),
+                    "stations_at_level": a.outlooks.iter().filter(|o| o.max_level.is_some()).map(|o| &o.station_id).collect::<Vec<_>>(),
+                    "people_at_risk": people,
+                }),
+            ),
+            // A flood map has no issue time of its own: when it was fetched orders them.
+            (None, Some(e)) => (
+                iss.raw.fetched_at,
+                format!(
+                    "flood map fetched {}",
+                    iss.raw.fetched_at.format("%Y-%m-%dT%H:%MZ")
+                ),
+                json!({
+                    "polygons": e.footprints.len(),
+                    "area_km2": e.area_km2.round(),
+                    "max_level": e.max_level(),
+                    "people_at_risk": people,
+                }),
+            ),
+            (None, None) => {
+                return Err(ProcessError::Assess(
+                    "a flood feed gave neither a forecast nor a map".into(),
+                ));
+            }
         };
-        let reference = issue_time(forecast.issue_date);
         let event_id = flood_event_id(&iss.raw.feed, status);
         let record = AssessmentRecord {
             event_id: event_id.clone(),
@@ -267,14 +395,8 @@ impl Pipeline {
             reference_time: Some(reference),
             max_level: a.event_level,
             districts_on_ladder: a.district_levels.len(),
-            figures: json!({
-                "issue_date": forecast.issue_date.to_string(),
-                "stations": forecast.stations.len(),
-                "stations_at_level": a.outlooks.iter().filter(|o| o.max_level.is_some()).map(|o| &o.station_id).collect::<Vec<_>>(),
-                "people_at_risk": a.districts.iter().filter_map(|d| d.people_at_risk).sum::<f64>().round(),
-            }),
+            figures,
         };
-        let what = format!("flood forecast of {}", forecast.issue_date);
         let districts = flood_districts_of(&a);
         let prev = self.store.latest_version(&event_id)?;
         let cause = self.cyclone_cause(prev.as_ref(), status, reference, &districts)?;
@@ -329,7 +451,7 @@ impl Pipeline {
             &BTreeMap::new(),
         )?;
         self.publish_cancel(s, now, |iss, v| {
-            let a = self.assess_bundle(iss, now)?;
+            let a = self.assess_flood_issuance(iss, now)?;
             let origin = Origin {
                 feed: &s.feed,
                 issuance_id: None,

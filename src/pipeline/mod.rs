@@ -385,7 +385,7 @@ impl Pipeline {
         if kind == Some(FeedKind::Gdacs) {
             return self.process_gdacs(iss);
         }
-        if kind == Some(FeedKind::FloodStations) {
+        if matches!(kind, Some(FeedKind::FloodStations | FeedKind::FloodExtent)) {
             return self.process_flood(iss);
         }
         let origin = format!("{} ({})", iss.raw.url, iss.raw.feed);
