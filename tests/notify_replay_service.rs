@@ -713,8 +713,9 @@ impl Service {
     /// SIGTERM, as a service manager stops it; its exit status.
     fn stop(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().unwrap();
-        let ok = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
+        // The shell's own `kill`: no procps needed.
+        let ok = Command::new("sh")
+            .args(["-c", "kill -TERM \"$0\"", &child.id().to_string()])
             .status()
             .unwrap();
         assert!(ok.success());
@@ -873,7 +874,8 @@ enabled = true
 secret_env = "AVISO_REPLAY_HOOK_SECRET"
 timeout_s = 10.0
 [notify.outbox]
-max_attempts = 20
+# More attempts than the outage refuses: even a lone message caught in it gets through.
+max_attempts = {max_attempts}
 backoff_initial_s = 0.2
 backoff_max_s = 1.0
 poll_interval_s = 0.05
@@ -890,6 +892,7 @@ token_env = "AVISO_REPLAY_EDITOR_TOKEN"
                 .join("layers")
                 .display(),
             smtp = smtpd.port,
+            max_attempts = OUTAGE_REQUESTS + 2,
         ),
     )
     .unwrap();
