@@ -1,9 +1,14 @@
-//! Freddy (Feb–Mar 2023) replayed through the whole notification path: the IBTrACS best
-//! track as 12-hourly issuances, the real assessment and versioning, 1,000 subscribers
-//! spread over the real districts and provinces, the outbox on SQLite, and the worker
-//! delivering to a local SMS gateway and webhook receiver. Reports the messages per
-//! issuance and the delivery time of each batch; checks that nobody got a duplicate and
-//! that each subscriber's story makes sense (new, raised, lowered, reminder, all-clear).
+//! Freddy (Feb–Mar 2023) replayed through the notification core on the storm's own clock:
+//! the IBTrACS best track as 12-hourly issuances, the real assessment and versioning with
+//! each version `sent` 40 minutes after its issuance, 1,000 subscribers spread over the
+//! real districts and provinces, the outbox on SQLite, and the worker delivering to a local
+//! SMS gateway and webhook receiver. Checks that nobody got a duplicate and that each
+//! subscriber's story makes sense (new, raised, lowered, reminder, all-clear).
+//!
+//! tests/notify_replay_service.rs runs the same storm through the real `aviso serve`
+//! (feed, store, pipeline, commit, outbox worker); there versions are sent on the service's
+//! wall clock, minutes apart, so no reminder falls due. This test is where the 12 h repeat
+//! interval is seen at work over a storm's two weeks.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
