@@ -76,7 +76,7 @@
       level_names: { green: 'verde', yellow: 'amarelo', orange: 'laranja', red: 'vermelho' },
       msg_types: { Alert: 'Alerta', Update: 'Actualização', Cancel: 'Cancelamento' },
       hazards: { tropical_cyclone: 'Ciclone tropical', flood: 'Cheia' },
-      flood_event: 'Cheias', same_incident: 'Mesmo incidente', forecast_issued: 'Previsão emitida', peak: 'Pico previsto', first_day: 'Primeiro dia',
+      flood_event: 'Cheias', same_incident: 'Mesmo incidente', reason: 'Motivo', forecast_issued: 'Previsão emitida', peak: 'Pico previsto', first_day: 'Primeiro dia',
       stations_at_level: 'Estações acima de um limiar', station: 'Estação', river: 'Rio', flood_level: 'Nível da cheia',
       probability: 'Probabilidade', of_members: 'dos membros', rule: 'Regra',
       members_rule: 'um limiar conta quando ≥ {pct} % dos membros do conjunto o excedem',
@@ -124,7 +124,7 @@
       level_names: { green: 'green', yellow: 'yellow', orange: 'orange', red: 'red' },
       msg_types: { Alert: 'Alert', Update: 'Update', Cancel: 'Cancel' },
       hazards: { tropical_cyclone: 'Tropical cyclone', flood: 'Flood' },
-      flood_event: 'Floods', same_incident: 'Same incident', forecast_issued: 'Forecast issued', peak: 'Forecast peak', first_day: 'First day',
+      flood_event: 'Floods', same_incident: 'Same incident', reason: 'Reason', forecast_issued: 'Forecast issued', peak: 'Forecast peak', first_day: 'First day',
       stations_at_level: 'Stations above a threshold', station: 'Station', river: 'River', flood_level: 'Flood level',
       probability: 'Probability', of_members: 'of members', rule: 'Rule',
       members_rule: 'a threshold counts when ≥ {pct} % of ensemble members exceed it',
@@ -1137,6 +1137,9 @@
     const totals = (a.totals && a.totals.national) || [];
     for (const n of totals) rows.push([t('people_at_risk') + ' ≥ ' + n.threshold_kt + ' kt', fmtNum(n.people_at_risk) + ' · ' + fmtNum(n.districts) + ' ' + t('districts_n')]);
     if (s.msg_type === 'Cancel') rows.push(['', el('strong', { text: t('cancelled') })]);
+    // Why a Cancel came without a new forecast (the event expired), in the page's language.
+    const why = S.lang === 'pt' ? (s.reason_pt || s.reason) : s.reason;
+    if (why) rows.push([t('reason'), el('span', { id: 'cancel-reason', text: why })]);
     $('issuance').replaceChildren(el('dl', { class: 'facts' }, rows.flatMap(([k, v]) => [el('dt', { text: k }), el('dd', null, v)])));
     renderTimeline();
     renderChanges(s);

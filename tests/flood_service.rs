@@ -77,25 +77,54 @@ fn variant(probs: &[u8], discharge: &[u8], issue: &str, dry_41: bool) -> (Vec<u8
     (p, d)
 }
 
-#[test]
-fn a_flood_feed_publishes_updates_nothing_twice_and_cancels_when_the_river_falls() {
-    let read = |rel: &str| Some(std::fs::read(common::data_file(rel)?).unwrap());
-    let Some(stations) = read("floods/moz_aa_flood_stations_thresholds.csv") else {
-        return;
-    };
-    let Some(probs) = read("floods/moz_aa_flood_forecast_2025-09-25_exceedance_probabilities.csv")
-    else {
-        return;
-    };
-    let Some(discharge) = read("floods/moz_aa_flood_forecast_2025-09-25_discharge_ensemble.csv")
-    else {
-        return;
-    };
-    let rt = tokio::runtime::Builder::new_multi_thread()
+/// A shared data file's bytes; `None` when the data is absent (see `common::data_file`).
+fn real(rel: &str) -> Option<Vec<u8>> {
+    Some(std::fs::read(common::data_file(rel)?).unwrap())
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+/// The service configuration of `toml` with the shipped layers manifest, no retries and
+/// a 10 s timeout.
+fn service_config(toml: &str) -> Config {
+    let mut cfg = Config::from_toml(toml, "test.toml").unwrap();
+    cfg.service.layers = concat!(env!("CARGO_MANIFEST_DIR"), "/layers").into();
+    cfg.http.retries = 0;
+    cfg.http.timeout_s = 10.0;
+    cfg
+}
+
+/// The shipped layers indexed for `cfg` (inside the runtime: loading blocks for seconds).
+fn shipped_layers(cfg: &Config) -> IndexedLayers {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("layers/manifest.toml");
+    tokio::task::block_in_place(|| {
+        IndexedLayers::new(
+            aviso::layers::load_layers(&manifest).unwrap().layers,
+            &cfg.exposure,
+        )
+    })
+}
+
+#[test]
+fn a_flood_feed_publishes_updates_nothing_twice_and_cancels_when_the_river_falls() {
+    let Some(stations) = real("floods/moz_aa_flood_stations_thresholds.csv") else {
+        return;
+    };
+    let Some(probs) = real("floods/moz_aa_flood_forecast_2025-09-25_exceedance_probabilities.csv")
+    else {
+        return;
+    };
+    let Some(discharge) = real("floods/moz_aa_flood_forecast_2025-09-25_discharge_ensemble.csv")
+    else {
+        return;
+    };
+    let rt = runtime();
     rt.block_on(async move {
         let files: Files = Arc::new(Mutex::new(HashMap::from([
             ("probabilities.csv".to_string(), probs.clone()),
@@ -112,17 +141,8 @@ fn a_flood_feed_publishes_updates_nothing_twice_and_cancels_when_the_river_falls
         let feed_toml = format!(
             "{DEFAULT_TOML}\n[[feed]]\nname = \"glofas\"\nkind = \"flood-stations\"\nurl = \"{base}/probabilities.csv\"\ndischarge_url = \"{base}/discharge.csv\"\nstations_url = \"{base}/stations.csv\"\nschedule = \"0 30 7 * * *\"\n"
         );
-        let mut cfg = Config::from_toml(&feed_toml, "test.toml").unwrap();
-        cfg.service.layers = concat!(env!("CARGO_MANIFEST_DIR"), "/layers").into();
-        cfg.http.retries = 0;
-        cfg.http.timeout_s = 10.0;
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("layers/manifest.toml");
-        let layers = tokio::task::block_in_place(|| {
-            IndexedLayers::new(
-                aviso::layers::load_layers(&manifest).unwrap().layers,
-                &cfg.exposure,
-            )
-        });
+        let mut cfg = service_config(&feed_toml);
+        let layers = shipped_layers(&cfg);
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open_dir(dir.path()).unwrap());
         let api = Arc::new(ApiState::new(&layers.layers, None));
@@ -290,11 +310,10 @@ fn flood_versions_reach_their_subscribers_and_a_silent_flood_feed_expires_after_
     use aviso::notify::{Area, Channel, Lang, Subscriber};
     use aviso::store::notify::NotifyStore;
 
-    let read = |rel: &str| Some(std::fs::read(common::data_file(rel)?).unwrap());
-    let Some(stations) = read("floods/moz_aa_flood_stations_thresholds.csv") else {
+    let Some(stations) = real("floods/moz_aa_flood_stations_thresholds.csv") else {
         return;
     };
-    let Some(probs) = read("floods/moz_aa_flood_forecast_2025-09-25_exceedance_probabilities.csv")
+    let Some(probs) = real("floods/moz_aa_flood_forecast_2025-09-25_exceedance_probabilities.csv")
     else {
         return;
     };
@@ -315,11 +334,7 @@ fn flood_versions_reach_their_subscribers_and_a_silent_flood_feed_expires_after_
         .map(|r| r[river_col].trim().to_string())
         .expect("station 41 in the stations file");
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     rt.block_on(async move {
         let files: Files = Arc::new(Mutex::new(HashMap::from([
             ("probabilities.csv".to_string(), probs.clone()),
@@ -341,10 +356,7 @@ fn flood_versions_reach_their_subscribers_and_a_silent_flood_feed_expires_after_
         let feed_toml = format!(
             "{DEFAULT_TOML}\n[[feed]]\nname = \"glofas\"\nkind = \"flood-stations\"\nurl = \"{base}/aa/probabilities.csv\"\nstations_url = \"{base}/aa/stations.csv\"\nschedule = \"0 30 7 * * *\"\n"
         );
-        let mut cfg = Config::from_toml(&feed_toml, "test.toml").unwrap();
-        cfg.service.layers = concat!(env!("CARGO_MANIFEST_DIR"), "/layers").into();
-        cfg.http.retries = 0;
-        cfg.http.timeout_s = 10.0;
+        let mut cfg = service_config(&feed_toml);
         cfg.notify.sms = SmsConfig {
             enabled: true,
             url: format!("{base}/sms"),
@@ -359,13 +371,7 @@ fn flood_versions_reach_their_subscribers_and_a_silent_flood_feed_expires_after_
             burst: 100,
         };
         cfg.notify.validate().unwrap();
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("layers/manifest.toml");
-        let layers = tokio::task::block_in_place(|| {
-            IndexedLayers::new(
-                aviso::layers::load_layers(&manifest).unwrap().layers,
-                &cfg.exposure,
-            )
-        });
+        let layers = shipped_layers(&cfg);
         let dir = tempfile::tempdir().unwrap();
         let sqlite = Arc::new(SqliteStore::open_dir(dir.path()).unwrap());
         let store: Arc<dyn Store> = sqlite.clone();
@@ -443,9 +449,15 @@ fn flood_versions_reach_their_subscribers_and_a_silent_flood_feed_expires_after_
         let v2 = store.latest_version("flood-glofas").unwrap().unwrap();
         assert_eq!(v2.msg_type, MsgType::Cancel);
         assert!(v2.reason.as_deref().unwrap().contains("48 h"), "{:?}", v2.reason);
+        let pt = v2.reason_pt.as_deref().unwrap();
+        assert!(pt.contains("48 h") && pt.contains("expirou"), "{pt}");
         assert_eq!(v2.event_name, v1.event_name, "a Cancel keeps the event's name");
-        let cap = parse(&store.alert(&v2.id).unwrap().unwrap().cap);
+        let rec = store.alert(&v2.id).unwrap().unwrap();
+        let cap = parse(&rec.cap);
         assert_eq!(texts(&cap, "alert/msgType"), vec!["Cancel"]);
+        let doc: serde_json::Value = serde_json::from_str(&rec.document).unwrap();
+        assert_eq!(doc["features"].as_array().unwrap().len(), 0, "no stale footprint");
+        assert_eq!(doc["aviso"]["hazard"], "flood");
         dispatcher.run_until_idle().await.unwrap();
         let sent = sms_since(&got, 2);
         let to: Vec<&str> = sent.iter().map(|(t, _)| t.as_str()).collect();
@@ -490,15 +502,14 @@ fn redated(probs: &[u8], issue: chrono::NaiveDate, wet: &str) -> Vec<u8> {
 #[test]
 fn a_flood_on_the_licungo_after_freddy_belongs_to_freddys_incident_and_others_do_not() {
     use chrono::NaiveDate;
-    let read = |rel: &str| Some(std::fs::read(common::data_file(rel)?).unwrap());
-    let Some(stations) = read("floods/moz_aa_flood_stations_thresholds.csv") else {
+    let Some(stations) = real("floods/moz_aa_flood_stations_thresholds.csv") else {
         return;
     };
-    let Some(probs) = read("floods/moz_aa_flood_forecast_2025-09-25_exceedance_probabilities.csv")
+    let Some(probs) = real("floods/moz_aa_flood_forecast_2025-09-25_exceedance_probabilities.csv")
     else {
         return;
     };
-    let Some(freddy) = read(
+    let Some(freddy) = real(
         "forecast-samples/meteofrance_rsmc_reunion_CMRSTRACK_SWI07_20222023_FREDDY_2023-03-10T00Z.json",
     ) else {
         return;
@@ -514,11 +525,7 @@ fn a_flood_on_the_licungo_after_freddy_belongs_to_freddys_incident_and_others_do
         ("late.csv".to_string(), redated(&probs, day(25), "91")),
         ("south.csv".to_string(), redated(&probs, day(13), "41")),
     ])));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     rt.block_on(async move {
         let app = Router::new()
             .route("/aa/{name}", get(serve_file))
@@ -534,18 +541,9 @@ fn a_flood_on_the_licungo_after_freddy_belongs_to_freddys_incident_and_others_do
                 "\n[[feed]]\nname = \"{f}\"\nkind = \"flood-stations\"\nurl = \"{base}/{f}.csv\"\nstations_url = \"{base}/stations.csv\"\nschedule = \"0 30 7 * * *\"\n"
             ));
         }
-        let mut cfg = Config::from_toml(&toml, "test.toml").unwrap();
-        cfg.service.layers = concat!(env!("CARGO_MANIFEST_DIR"), "/layers").into();
-        cfg.http.retries = 0;
-        cfg.http.timeout_s = 10.0;
+        let mut cfg = service_config(&toml);
         assert_eq!(cfg.flood.after_cyclone_days, 10.0);
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("layers/manifest.toml");
-        let layers = tokio::task::block_in_place(|| {
-            IndexedLayers::new(
-                aviso::layers::load_layers(&manifest).unwrap().layers,
-                &cfg.exposure,
-            )
-        });
+        let layers = shipped_layers(&cfg);
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open_dir(dir.path()).unwrap());
         let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

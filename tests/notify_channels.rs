@@ -179,9 +179,11 @@ fn start_smtpd(dir: &Path, tls: Option<(&str, &Path, &Path)>) -> Smtpd {
 /// parser): recipients, subject, Message-ID, and each leaf part's type and text.
 fn read_maildir(maildir: &Path) -> Vec<Value> {
     let script = r#"
-import sys, json, email, email.policy, glob
+import sys, json, email, email.policy, glob, os, re
 out = []
-for f in sorted(glob.glob(sys.argv[1] + '/new/*')):
+# Arrival order: Python's Maildir names files '<sec>.M<usec>P<pid>Q<count>.<host>', and
+# <count> rises by one per message; the names do not sort as text (M999 > M1000).
+for f in sorted(glob.glob(sys.argv[1] + '/new/*'), key=lambda f: int(re.search(r'Q(\d+)', os.path.basename(f)).group(1))):
     m = email.message_from_binary_file(open(f, 'rb'), policy=email.policy.default)
     parts = [{'type': p.get_content_type(), 'text': p.get_content()} for p in m.walk() if not p.is_multipart()]
     out.append({'to': str(m['To']), 'rcpt': str(m['X-RcptTo']), 'subject': str(m['Subject']),

@@ -556,6 +556,60 @@ async fn feeds_with_faults_publish_an_alert_update_cancel_chain_and_keep_the_las
     assert!(feed.served.load(Ordering::SeqCst) >= 9);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_gone_from_a_healthy_feed_for_24_hours_is_cancelled_without_its_stale_footprints() {
+    let Some(issuances) = freddy_issuances() else {
+        return;
+    };
+    let t = Utc.with_ymd_and_hms(2023, 3, 9, 0, 0, 0).unwrap();
+    let body = issuances.iter().find(|(r, _)| *r == t).unwrap().1.clone();
+    let feed = FeedServer::start().await;
+    let drill = FeedServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let s = in_process(&feed, &drill, dir.path(), &[]).await;
+    let (p, api, c) = (&s.pipeline, s.api.as_str(), &s.client);
+    feed.push(Reply::Body(body));
+    let r = p.run_feed(&s.feed).await;
+    assert_eq!(r.published.len(), 1, "{r:?}");
+    let v1 = get_json(c, &format!("{api}/api/alerts/{}", r.published[0])).await;
+    let sent: DateTime<Utc> = v1["alert"]["sent"].as_str().unwrap().parse().unwrap();
+    let on_ladder = v1["alert"]["districts"].as_array().unwrap().len();
+    assert!(on_ladder > 0);
+
+    // service.expire_event_after_h (24 h): not before, then once.
+    let h = |n: i64| sent + chrono::Duration::hours(n);
+    assert!(p.expire_stale_at("rsmc", h(23)).is_empty());
+    let cancels = p.expire_stale_at("rsmc", h(24));
+    assert_eq!(cancels.len(), 1);
+    assert!(
+        p.expire_stale_at("rsmc", h(48)).is_empty(),
+        "cancelled once"
+    );
+    assert_eq!(get_json(c, &format!("{api}/api/alerts")).await["count"], 0);
+    let list = get_json(c, &format!("{api}/api/alerts?status=all")).await;
+    assert_eq!(list["alerts"][0]["id"], cancels[0].as_str());
+    assert_eq!(list["alerts"][0]["msg_type"], "Cancel");
+    let doc = get_json(c, &format!("{api}/api/alerts/{}", cancels[0])).await;
+    let reason = doc["alert"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("24 h") && reason.contains("FREDDY"),
+        "{reason}"
+    );
+    let pt = doc["alert"]["reason_pt"].as_str().unwrap();
+    assert!(
+        pt.contains("24 h") && pt.contains("sem nova previsão"),
+        "{pt}"
+    );
+    assert_eq!(doc["alert"]["cleared"].as_array().unwrap().len(), on_ladder);
+    // No swath, cone or district level from the stale forecast is drawn again.
+    assert_eq!(doc["features"].as_array().unwrap().len(), 0, "{doc}");
+    assert_eq!(doc["aviso"]["cancelled"], true);
+    assert_eq!(doc["aviso"]["hazard"], "tropical_cyclone");
+    let cap = get(c, &format!("{api}/api/alerts/{}/cap", cancels[0])).await;
+    let el = assert_cap_is_complete(&cap.2, "Cancel", "Actual");
+    assert!(texts(&el, "references")[0].contains(v1["alert"]["id"].as_str().unwrap()));
+}
+
 /// Starts `aviso serve` on a free port; returns the child and the API base URL.
 fn start_service(config: &std::path::Path) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_aviso"))

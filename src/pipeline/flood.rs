@@ -122,7 +122,7 @@ struct Origin<'a> {
     /// The stored issuance (none for a Cancel on expiry).
     issuance_id: Option<i64>,
     /// Why a Cancel was issued without a new forecast.
-    reason: Option<String>,
+    reason: Option<crate::store::Reason>,
     /// The cyclone whose incident the event joins.
     cause: Option<&'a CycloneCause>,
 }
@@ -440,10 +440,17 @@ impl Pipeline {
         s: &AlertSummary,
         now: DateTime<Utc>,
     ) -> Result<String, ProcessError> {
-        let reason = format!(
-            "no new flood forecast from feed {} for {} h: the alert has expired",
-            s.feed, self.cfg.flood.cap_expires_after_h
-        );
+        let h = self.cfg.flood.cap_expires_after_h;
+        let reason = crate::store::Reason {
+            en: format!(
+                "no new flood forecast from feed {} for {h} h: the alert has expired",
+                s.feed
+            ),
+            pt: format!(
+                "sem nova previsão de cheias do canal {} há {h} h: o alerta expirou",
+                s.feed
+            ),
+        };
         let cause = self.cyclone_cause(
             Some(s),
             s.status,

@@ -500,7 +500,7 @@ impl Pipeline {
         prev: Option<&AlertSummary>,
         feed: &str,
         issuance_id: Option<i64>,
-        reason: Option<String>,
+        reason: Option<crate::store::Reason>,
     ) -> Result<NewAlert, ProcessError> {
         let summary = publish::summary_of(
             v,
@@ -577,10 +577,17 @@ impl Pipeline {
         }
         // The CAP of a Cancel is written from an assessment: the event's last issuance,
         // assessed again (the raw bytes are kept for exactly this kind of need).
-        let reason = format!(
-            "no new forecast of {} for {} h while feed {} was healthy: the storm dissipated or left the feed",
-            s.event_name, self.cfg.service.expire_event_after_h, s.feed
-        );
+        let h = self.cfg.service.expire_event_after_h;
+        let reason = crate::store::Reason {
+            en: format!(
+                "no new forecast of {} for {h} h while feed {} was healthy: the storm dissipated or left the feed",
+                s.event_name, s.feed
+            ),
+            pt: format!(
+                "sem nova previsão de {} há {h} h com o canal {} a funcionar: a tempestade dissipou-se ou saiu do canal",
+                s.event_name, s.feed
+            ),
+        };
         self.publish_cancel(s, now, |iss, v| {
             let opts = ParseOptions {
                 atcf_tech: self.feed_config(&iss.raw.feed).and_then(|f| f.tech.clone()),

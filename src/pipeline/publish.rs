@@ -16,7 +16,7 @@ use crate::alerts::levels::Level;
 use crate::alerts::versioning::{self, AlertVersion, CapStatus, MsgType, PublishedDistrict};
 use crate::notify::select::PublishedAlert;
 use crate::store::{
-    AlertSummary, AssessmentRecord, HazardKind, NewAlert, StoredIssuance, SummaryDistrict,
+    AlertSummary, AssessmentRecord, HazardKind, NewAlert, Reason, StoredIssuance, SummaryDistrict,
 };
 
 /// The next version to decide for one issuance.
@@ -116,6 +116,7 @@ impl Pipeline {
         .map_err(|e| ProcessError::Publish(e.to_string()))?
         .ok_or_else(|| ProcessError::Publish(format!("{}: nothing to cancel", s.id)))?;
         let (alert, published) = make(&iss, &v)?;
+        let alert = without_footprints(alert)?;
         let id = alert.summary.id.clone();
         let queued = self.commit_version(None, &alert, &published)?;
         eprintln!(
@@ -126,6 +127,27 @@ impl Pipeline {
         );
         Ok(id)
     }
+}
+
+/// The Cancel of an event that expired, with a document that carries no footprint and no
+/// district level: its last forecast is stale, and drawing it (swaths, districts coloured
+/// at their old levels) would show a threat nobody forecasts any more. The document keeps
+/// the summary (what is cleared, and why), the hazard and the last forecast's time; the
+/// CAP, written from the last forecast re-assessed, is unchanged.
+fn without_footprints(alert: NewAlert) -> Result<NewAlert, ProcessError> {
+    let s = &alert.summary;
+    let doc = serde_json::json!({
+        "type": "FeatureCollection",
+        "features": [],
+        "aviso": {
+            "hazard": s.hazard,
+            "cancelled": true,
+            "last_forecast_reference_time": s.reference_time,
+            "note": s.reason,
+            "note_pt": s.reason_pt,
+        },
+    });
+    stored_alert(alert.summary, doc, alert.cap)
 }
 
 /// What a summary needs beyond the version.
@@ -140,7 +162,7 @@ pub(crate) struct SummaryParts<'a> {
     pub feed: &'a str,
     pub issuance_id: Option<i64>,
     /// Why a Cancel was issued without a new forecast.
-    pub reason: Option<String>,
+    pub reason: Option<Reason>,
     /// The incident, when not the event itself (a flood following a cyclone).
     pub incident: Option<String>,
 }
@@ -179,7 +201,8 @@ pub(crate) fn summary_of(v: &AlertVersion, p: SummaryParts<'_>) -> AlertSummary 
         changes: v.changes.clone(),
         feed: p.feed.to_string(),
         issuance_id: p.issuance_id,
-        reason: p.reason,
+        reason_pt: p.reason.as_ref().map(|r| r.pt.clone()),
+        reason: p.reason.map(|r| r.en),
         incident: p.incident,
     }
 }

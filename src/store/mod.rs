@@ -154,11 +154,21 @@ pub struct AlertSummary {
     /// Why a Cancel was issued without a new forecast (e.g. the storm left the feed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// [`AlertSummary::reason`] in Portuguese.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason_pt: Option<String>,
     /// The incident the event belongs to when it is not the event itself (CAP
     /// `incidents`): a flood that follows a cyclone carries the cyclone's event id
     /// (`flood.after_cyclone_days`). See [`AlertSummary::incident_id`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incident: Option<String>,
+}
+
+/// Why a version was issued without a new forecast, in English and Portuguese.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reason {
+    pub en: String,
+    pub pt: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

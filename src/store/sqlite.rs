@@ -911,6 +911,7 @@ mod tests {
                 feed: "rsmc".into(),
                 issuance_id: Some(issuance),
                 reason: None,
+                reason_pt: None,
                 incident: None,
             },
             document: "{}".into(),
