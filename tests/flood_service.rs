@@ -141,7 +141,7 @@ fn a_flood_feed_publishes_updates_nothing_twice_and_cancels_when_the_river_falls
         let feed_toml = format!(
             "{DEFAULT_TOML}\n[[feed]]\nname = \"glofas\"\nkind = \"flood-stations\"\nurl = \"{base}/probabilities.csv\"\ndischarge_url = \"{base}/discharge.csv\"\nstations_url = \"{base}/stations.csv\"\nschedule = \"0 30 7 * * *\"\n"
         );
-        let mut cfg = service_config(&feed_toml);
+        let cfg = service_config(&feed_toml);
         let layers = shipped_layers(&cfg);
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open_dir(dir.path()).unwrap());
@@ -541,7 +541,7 @@ fn a_flood_on_the_licungo_after_freddy_belongs_to_freddys_incident_and_others_do
                 "\n[[feed]]\nname = \"{f}\"\nkind = \"flood-stations\"\nurl = \"{base}/{f}.csv\"\nstations_url = \"{base}/stations.csv\"\nschedule = \"0 30 7 * * *\"\n"
             ));
         }
-        let mut cfg = service_config(&toml);
+        let cfg = service_config(&toml);
         assert_eq!(cfg.flood.after_cyclone_days, 10.0);
         let layers = shipped_layers(&cfg);
         let dir = tempfile::tempdir().unwrap();
