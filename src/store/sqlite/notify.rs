@@ -142,12 +142,12 @@ fn scrub(text: &str, channels: &[Channel]) -> String {
     out
 }
 
-/// The message with its recipient and words gone; the channel kind and the SMS segment
-/// count (what was paid for) stay.
-fn erased_message(m: &Outbound) -> Outbound {
+/// The message with its recipient and words gone (and its key now `key`); the channel
+/// kind and the SMS segment count (what was paid for) stay.
+fn erased_message(m: &Outbound, key: &str) -> Outbound {
     let e = || ERASED.to_string();
     Outbound {
-        idempotency_key: m.idempotency_key.clone(),
+        idempotency_key: key.to_string(),
         subscriber_id: m.subscriber_id.clone(),
         channel: match m.channel {
             Channel::Email(_) => Channel::Email(e()),
@@ -1116,7 +1116,8 @@ impl NotifyStore for SqliteStore {
         for (row, key, message, state, last_error, dlr_reason) in rows {
             let m: Outbound = serde_json::from_str(&message)
                 .map_err(|e| self.corrupt(&format!("outbox {row}"), e))?;
-            let scrubbed = serde_json::to_string(&erased_message(&m))
+            let new_key = erased_key(&key, row);
+            let scrubbed = serde_json::to_string(&erased_message(&m, &new_key))
                 .map_err(|e| self.corrupt(&format!("outbox {row}"), e))?;
             // Their channels and the message's own address (an older address no longer
             // in the subscriber's record).
@@ -1137,7 +1138,7 @@ impl NotifyStore for SqliteStore {
                 params![
                     row,
                     scrubbed,
-                    erased_key(&key, row),
+                    new_key,
                     last_error,
                     dlr_reason.map(|r| scrub(&r, &chans))
                 ],
