@@ -125,20 +125,52 @@ fn optout_digest(e164: &str) -> String {
         .collect()
 }
 
-/// `text` with each of `addresses` (as stored, masked as in logs, and a number without
-/// its '+') replaced by "[erased]".
+/// `text` with each of the channels' addresses (as stored, masked as in logs, a number
+/// however written: see [`mask_number`]) replaced by "[erased]".
 fn scrub(text: &str, channels: &[Channel]) -> String {
     let mut out = text.to_string();
-    for c in channels {
-        let a = c.address();
-        let mut forms = vec![a.to_string(), c.redacted()];
-        if let Channel::Sms(p) = c {
-            forms.push(p.trim_start_matches('+').to_string());
-        }
-        for f in forms.iter().filter(|f| f.len() >= 4) {
-            out = out.replace(f.as_str(), "[erased]");
-        }
+    for c in channels.iter().filter(|c| c.address().len() >= 4) {
+        out = out.replace(c.redacted().as_str(), "[erased]");
+        out = replace_number(&out, c, "[erased]");
     }
+    out
+}
+
+/// `text` with the channel's number masked as in logs, however a gateway wrote it: in
+/// E.164, without its '+', or as a national number (any run of 7 or more digits that
+/// ends the number: no gateway word or error code is that long and that exact).
+fn mask_number(text: &str, c: &Channel) -> String {
+    replace_number(text, c, &c.redacted())
+}
+
+/// [`mask_number`] with `with` in place of the number.
+fn replace_number(text: &str, c: &Channel, with: &str) -> String {
+    let Channel::Sms(number) = c else {
+        return text.replace(c.address(), with);
+    };
+    let digits = number.trim_start_matches('+');
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(|ch: char| ch.is_ascii_digit()) {
+        let (before, run_on) = rest.split_at(start);
+        let len = run_on
+            .find(|ch: char| !ch.is_ascii_digit())
+            .unwrap_or(run_on.len());
+        let (run, after) = run_on.split_at(len);
+        // A '+' before the run belongs to the number.
+        let before = if run.len() >= 7 && digits.ends_with(run) {
+            out.push_str(before.strip_suffix('+').unwrap_or(before));
+            out.push_str(with);
+            rest = after;
+            continue;
+        } else {
+            before
+        };
+        out.push_str(before);
+        out.push_str(run);
+        rest = after;
+    }
+    out.push_str(rest);
     out
 }
 
@@ -979,14 +1011,10 @@ impl NotifyStore for SqliteStore {
             .ok()
             .map(|m| m.channel);
         let mask = |text: &str| -> String {
-            let mut out = text.to_string();
-            if let Some(c) = &channel
-                && c.address().len() >= 4
-            {
-                out = out.replace(c.address(), &c.redacted());
-                out = out.replace(c.address().trim_start_matches('+'), &c.redacted());
+            match &channel {
+                Some(c) => mask_number(text, c),
+                None => text.to_string(),
             }
-            out
         };
         let status = mask(&report.status);
         let reason = report.reason.as_deref().map(mask);
@@ -1244,5 +1272,26 @@ impl NotifyStore for SqliteStore {
         }
         tx.commit().map_err(|e| self.err(e))?;
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_number_is_masked_however_the_gateway_wrote_it() {
+        let c = Channel::Sms("+258845550101".into());
+        for text in [
+            "absent +258845550101",
+            "absent 258845550101",
+            "absent (845550101)",
+        ] {
+            let m = mask_number(text, &c);
+            assert!(!m.contains("5550101"), "{text} -> {m}");
+            assert!(m.contains("+25884*****01"), "{m}");
+        }
+        assert_eq!(mask_number("ErrorCode 30003", &c), "ErrorCode 30003");
+        assert_eq!(mask_number("id 1234567 other", &c), "id 1234567 other");
     }
 }
