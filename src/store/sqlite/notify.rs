@@ -115,6 +115,9 @@ CREATE TABLE erasures (
 );
 "#;
 
+/// An outbox row as the erasure reads it: id, key, message, state, last error, DLR reason.
+type ErasedRow = (i64, String, String, String, Option<String>, Option<String>);
+
 /// The digest an erased person's STOP is kept as: SHA-256 of the E.164 number, hex. It
 /// lets a later import of the same number find the refusal; it is not anonymous (the
 /// numbers of a country can be tried one by one), only free of the number itself.
@@ -1120,7 +1123,7 @@ impl NotifyStore for SqliteStore {
             }
         }
         // The outbox: every message of theirs keeps its row, loses the person.
-        let rows: Vec<(i64, String, String, String, Option<String>, Option<String>)> = {
+        let rows: Vec<ErasedRow> = {
             let mut stmt = tx
                 .prepare(
                     "SELECT id, idempotency_key, message, state, last_error, dlr_reason
