@@ -736,6 +736,33 @@ mod tests {
     }
 
     #[test]
+    fn a_start_word_that_is_also_a_stop_word_or_a_status_meaning_both_is_refused() {
+        let check = |t: &str| {
+            toml::from_str::<NotifyConfig>(t)
+                .unwrap()
+                .validate()
+                .map_err(|e| e.to_string())
+        };
+        let e = check("[inbound]\nstart_words = [\"START\", \"stop\"]\n").unwrap_err();
+        assert!(
+            e.contains("inbound.start_words") && e.contains("stop"),
+            "{e}"
+        );
+        let e = check(
+            "[sms]\ndlr_enabled = true\ndlr_delivered_statuses = [\"DELIVRD\"]\ndlr_failed_statuses = [\"delivrd\"]\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("sms.dlr_failed_statuses"), "{e}");
+        let e = check("[sms]\ndlr_enabled = true\ndlr_id_field = \"\"\n").unwrap_err();
+        assert!(e.contains("sms.dlr_id_field"), "{e}");
+        // The profiles bring their own fields: the generic ones are not checked.
+        assert!(
+            check("[sms]\ndlr_enabled = true\nprofile = \"twilio\"\ndlr_id_field = \"\"\n").is_ok()
+        );
+        assert!(check("[inbound]\nstart_words = []\n").is_ok());
+    }
+
+    #[test]
     fn unknown_keys_and_bad_numbers_are_refused() {
         assert!(toml::from_str::<NotifyConfig>("repeat_interval = 3").is_err());
         let c: NotifyConfig = toml::from_str("repeat_interval_h = 0").unwrap();
