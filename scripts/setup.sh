@@ -5,7 +5,9 @@
 #   scripts/setup.sh test      plus gdal-bin (ogrinfo), libxml2-utils (xmllint), python3-aiosmtpd
 #                              (a real SMTP server) and openssl (its test certificates), used by the tests,
 #                              and for the web map's browser test chromium, node/npm and
-#                              tests/web's npm packages (playwright-core, pinned in its lock file)
+#                              tests/web's npm packages (playwright-core, pinned in its lock file);
+#                              PyPI's openapi-spec-validator for the python3 on PATH (tests/ogc.rs
+#                              validates GET /api with it; Debian does not package it)
 set -euo pipefail
 want=(build-essential pkg-config libgdal-dev libsqlite3-dev ca-certificates curl)
 web=
@@ -26,6 +28,12 @@ if ((${#missing[@]})); then
   echo "setup.sh: installing ${missing[*]}" >&2
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# The OpenAPI validator of tests/ogc.rs, when the python3 on PATH lacks it.
+if [ -n "$web" ] && ! python3 -c 'import openapi_spec_validator' 2>/dev/null; then
+  echo "setup.sh: pip install openapi-spec-validator (validates GET /api in tests/ogc.rs)" >&2
+  python3 -m pip install --quiet openapi-spec-validator ||
+    python3 -m pip install --quiet --break-system-packages openapi-spec-validator
 fi
 # The browser test's npm packages (tests/web/package-lock.json), when not installed yet.
 web_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/web"

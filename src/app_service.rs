@@ -421,12 +421,13 @@ fn notify_summary(cfg: &Config) -> String {
     let n = &cfg.notify;
     let on = |b: bool| if b { "on" } else { "off" };
     format!(
-        "notify: e-mail {}, SMS {}, webhooks {}; {} admin token(s); SMS replies {}; links to {}",
+        "notify: e-mail {}, SMS {}, webhooks {}; {} admin token(s); SMS replies {}; SMS delivery reports {}; links to {}",
         on(n.email.enabled),
         on(n.sms.enabled),
         on(n.webhook.enabled),
         n.tokens.len(),
         on(n.inbound.enabled),
+        on(n.sms.dlr_enabled),
         n.message.base_url
     )
 }

@@ -18,12 +18,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
 mod common;
+mod notify_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener as StdListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -44,10 +44,9 @@ use aviso::notify::subscriber::ChannelKind;
 use aviso::pipeline::demo::Replay;
 use aviso::store::notify::{AttemptOutcome, NotifyStore, OutboxRow, OutboxState};
 use aviso::store::sqlite::SqliteStore;
+use notify_support::{TRACK, key_of, read_maildir, start_smtpd};
 
-const TRACK: &str = "tracks/ibtracs_v04r01_last3years_moz_region_2022-2025.csv";
 const DISTRICTS: &str = "boundaries/moz_adm2_ocha_ine_20190607_s100m.geojson";
-const PYTHON: &str = "/usr/bin/python3";
 
 /// Subscribers in the replay (issue 5: "1,000 subscribers spread over districts").
 const SUBSCRIBERS: usize = 1000;
@@ -68,14 +67,6 @@ const FLAKY_HOOK_EVERY: usize = 7;
 
 const EDITOR_TOKEN: &str = "replay-editor-token-4c1d";
 const HOOK_SECRET: &str = "replay-hook-secret";
-
-fn require(what: &str) {
-    assert!(
-        std::env::var_os("AVISO_REQUIRE_DATA").is_none(),
-        "{what} (AVISO_REQUIRE_DATA is set: CI installs it via scripts/setup.sh test)"
-    );
-    eprintln!("skipping: {what}");
-}
 
 // --- seeded randomness ------------------------------------------------------------------------
 
@@ -414,91 +405,6 @@ fn parse_key(k: &str) -> (String, u32, String) {
     )
 }
 
-// --- the SMTP server ------------------------------------------------------------------------------
-
-struct Smtpd {
-    child: Child,
-    port: u16,
-    maildir: PathBuf,
-}
-
-impl Drop for Smtpd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_smtpd(dir: &Path) -> Option<Smtpd> {
-    let ok = Command::new(PYTHON)
-        .args(["-c", "import aiosmtpd"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        require("aiosmtpd not installed (apt-get install python3-aiosmtpd)");
-        return None;
-    }
-    let port = StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let maildir = dir.join("maildir");
-    let child = Command::new(PYTHON)
-        .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
-        .args(["-c", "aiosmtpd.handlers.Mailbox"])
-        .arg(&maildir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(15),
-            "aiosmtpd did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Some(Smtpd {
-        child,
-        port,
-        maildir,
-    })
-}
-
-/// The Maildir's messages decoded by Python's `email` package (an independent parser):
-/// recipient, subject, Message-ID.
-fn read_maildir(maildir: &Path) -> Vec<Value> {
-    let script = r#"
-import sys, json, email, email.policy, glob, os, re
-out = []
-# Arrival order: Python's Maildir names files '<sec>.M<usec>P<pid>Q<count>.<host>', and
-# <count> rises by one per message; the names do not sort as text (M999 > M1000).
-for f in sorted(glob.glob(os.path.join(sys.argv[1], 'new', '*')), key=lambda f: int(re.search(r'Q(\d+)', os.path.basename(f)).group(1))):
-    m = email.message_from_binary_file(open(f, 'rb'), policy=email.policy.default)
-    out.append({'rcpt': str(m['X-RcptTo']), 'subject': str(m['Subject']),
-                'message_id': str(m['Message-ID'])})
-print(json.dumps(out))
-"#;
-    let out = Command::new(PYTHON)
-        .args(["-c", script])
-        .arg(maildir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice::<Value>(&out.stdout)
-        .unwrap()
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
 // --- the feed, the SMS gateway and the webhook receivers -------------------------------------------
 
 /// One request a gateway answered.
@@ -524,13 +430,6 @@ struct Gateways {
 }
 
 type Shared = Arc<Mutex<Gateways>>;
-
-fn key_of(h: &HeaderMap) -> String {
-    h.get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string()
-}
 
 async fn sms_gateway(State(g): State<Shared>, h: HeaderMap, body: Bytes) -> (StatusCode, String) {
     let v: Value = serde_json::from_slice(&body).unwrap();

@@ -188,6 +188,219 @@ fn api_document_is_openapi_30_with_every_endpoint_and_the_limit_bounds() {
     assert_eq!(r.body["servers"][0]["url"], BASE);
 }
 
+/// `{collectionId}` and `{collection_id}` are the same route: parameter names aside.
+fn route_shape(path: &str) -> String {
+    let mut out = String::new();
+    let mut in_param = false;
+    for c in path.chars() {
+        match c {
+            '{' => {
+                in_param = true;
+                out.push_str("{}");
+            }
+            '}' => in_param = false,
+            c if !in_param => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The string literals that follow `.route(` in a source file (a computed path, like the
+/// map's static files, has none).
+fn routed_literals(src: &str) -> Vec<String> {
+    src.match_indices(".route(")
+        .filter_map(|(i, _)| {
+            let rest = src[i + ".route(".len()..].trim_start();
+            let lit = rest.strip_prefix('"')?;
+            Some(lit[..lit.find('"')?].to_string())
+        })
+        .collect()
+}
+
+/// The methods the router answers on `path` (its parameters filled with "x"), read from
+/// the `Allow` header of the 405 a TRACE gets; HEAD is implied by GET and left out.
+fn routed_methods(state: &Arc<ApiState>, path: &str) -> BTreeSet<String> {
+    let concrete: String = route_shape(path).replace("{}", "x");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let req = Request::builder()
+            .method("TRACE")
+            .uri(&concrete)
+            .header(header::HOST, "aviso.test:8080")
+            .body(Body::empty())
+            .unwrap();
+        let resp = router(state.clone()).oneshot(req).await.unwrap();
+        assert_eq!(
+            resp.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{path} ({concrete}) is not routed"
+        );
+        resp.headers()[header::ALLOW]
+            .to_str()
+            .unwrap()
+            .split(',')
+            .map(|m| m.trim().to_string())
+            .filter(|m| m != "HEAD")
+            .collect()
+    })
+}
+
+/// Three views of the routes must agree: the list kept beside the router
+/// (`aviso::api::ROUTES`), the `.route(` calls in the source and what the router answers;
+/// and the OpenAPI document must describe exactly those paths and methods. A route added
+/// to the router and not to the document (or the other way round) fails here.
+#[test]
+fn every_routed_path_and_method_is_in_the_api_document_and_nothing_else() {
+    let Some(f) = fixture() else { return };
+    let listed: BTreeMap<String, BTreeSet<String>> = aviso::api::ROUTES
+        .iter()
+        .map(|(p, ms)| (p.to_string(), ms.iter().map(|m| m.to_string()).collect()))
+        .collect();
+    let mut in_source: Vec<String> = [
+        include_str!("../src/api/mod.rs"),
+        include_str!("../src/api/web.rs"),
+    ]
+    .iter()
+    .flat_map(|s| routed_literals(s))
+    .collect();
+    in_source.sort();
+    let keys: Vec<String> = listed.keys().cloned().collect();
+    assert_eq!(
+        in_source, keys,
+        "aviso::api::ROUTES and the router's .route( calls differ"
+    );
+    for (path, methods) in &listed {
+        assert_eq!(
+            &routed_methods(&f.state, path),
+            methods,
+            "{path}: the router's methods"
+        );
+    }
+    let doc = get(f, "/api").body;
+    let documented: BTreeMap<String, BTreeSet<String>> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(p, ops)| {
+            let methods = ops
+                .as_object()
+                .unwrap()
+                .keys()
+                .filter(|k| *k != "parameters")
+                .map(|k| k.to_uppercase())
+                .collect();
+            (route_shape(p), methods)
+        })
+        .collect();
+    let expected: BTreeMap<String, BTreeSet<String>> = listed
+        .iter()
+        .map(|(p, m)| (route_shape(p), m.clone()))
+        .collect();
+    for (path, methods) in &expected {
+        assert_eq!(
+            documented.get(path),
+            Some(methods),
+            "{path}: routed with {methods:?}, documented with {:?}",
+            documented.get(path)
+        );
+    }
+    assert_eq!(
+        documented.len(),
+        expected.len(),
+        "documented but not routed"
+    );
+
+    // Admin operations name the bearer scheme and their role; the gateway's callbacks
+    // its shared secret; every operation says what its 4xx answers are.
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(schemes["bearer"]["scheme"], "bearer");
+    for role in ["viewer", "editor", "admin"] {
+        assert!(
+            schemes["bearer"]["description"]
+                .as_str()
+                .unwrap()
+                .contains(role)
+        );
+    }
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            let security = op["security"].to_string();
+            if path.starts_with("/api/admin/") {
+                assert_eq!(
+                    op["security"],
+                    serde_json::json!([{"bearer": []}]),
+                    "{method} {path}"
+                );
+                assert!(
+                    op["description"].as_str().unwrap().contains("role"),
+                    "{method} {path}"
+                );
+                for code in ["401", "403"] {
+                    assert!(op["responses"][code].is_object(), "{method} {path} {code}");
+                }
+            } else if path.starts_with("/api/sms/") {
+                assert!(security.contains("gatewaySecret"), "{method} {path}");
+                for code in ["400", "401", "404"] {
+                    assert!(op["responses"][code].is_object(), "{method} {path} {code}");
+                }
+                assert!(op["requestBody"].is_object(), "{method} {path}");
+            }
+            if method == "post" || method == "put" {
+                let has_body = op["requestBody"].is_object();
+                let bodyless = path.ends_with("/deactivate")
+                    || path.ends_with("/reactivate")
+                    || path.ends_with("/erase");
+                assert!(has_body || bodyless, "{method} {path}: no requestBody");
+            }
+        }
+    }
+    let dlr = &doc["paths"]["/api/sms/dlr"]["post"]["description"];
+    for field in ["MessageSid", "failureReason", "dlr_id_field"] {
+        assert!(dlr.as_str().unwrap().contains(field), "{dlr}");
+    }
+}
+
+/// The whole document passes a real OpenAPI 3.0 validator (Python's
+/// openapi-spec-validator, which checks the document against the OAS 3.0 schema and
+/// resolves every $ref).
+#[test]
+fn the_api_document_passes_an_openapi_validator() {
+    let Some(f) = fixture() else { return };
+    let have = Command::new("python3")
+        .args(["-c", "import openapi_spec_validator"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have {
+        assert!(
+            std::env::var_os("AVISO_REQUIRE_DATA").is_none(),
+            "python3 has no openapi_spec_validator (pip install openapi-spec-validator; scripts/setup.sh test)"
+        );
+        eprintln!("skipping: python3 has no openapi_spec_validator");
+        return;
+    }
+    let doc = get(f, "/api").body;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("api.json");
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import json, sys\nfrom openapi_spec_validator import validate\nvalidate(json.load(open(sys.argv[1])))\nprint('valid')",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("valid"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn collections_list_every_layer_and_the_alert_with_dotless_ids_and_extents() {
     let Some(f) = fixture() else { return };

@@ -27,11 +27,12 @@ use super::ogc::query_pairs;
 use crate::domain::Layers;
 use crate::notify::channels::SecretLookup;
 use crate::notify::config::{InboundConfig, NotifyConfig, Role};
+use crate::notify::dlr::DlrSpec;
 use crate::notify::subscriber::{
     self, Area, Channel, ChannelKind, HazardKind, KnownPcodes, Lang, Subscriber, SubscriberError,
 };
 use crate::store::StoreError;
-use crate::store::notify::{NotifyStore, OutboxRow, StoredSubscriber};
+use crate::store::notify::{ERASED, NotifyStore, OutboxRow, StoredSubscriber};
 
 /// Largest body the import accepts: 10 MiB, some 40,000 subscribers with polygons.
 pub const MAX_IMPORT_BYTES: usize = 10 * 1024 * 1024;
@@ -47,7 +48,7 @@ pub enum NotifyApiError {
     )]
     MissingToken { name: String, var: String },
     #[error(
-        "[notify.inbound] is enabled but the environment variable {var} (secret_env) is not set: export it before starting aviso"
+        "[notify.inbound] or [notify.sms] dlr_enabled is on but the environment variable {var} ([notify.inbound] secret_env) is not set: export it before starting aviso"
     )]
     MissingInboundSecret { var: String },
 }
@@ -73,10 +74,16 @@ impl std::fmt::Debug for AdminToken {
     }
 }
 
-/// Forwarded SMS replies: the shared secret's hash and the settings.
-pub(crate) struct Inbound {
+/// What the SMS gateway calls back with: forwarded replies and delivery reports. Both
+/// prove themselves with the one shared secret of `[notify.inbound]` (its hash is kept).
+pub(crate) struct GatewayCallbacks {
     pub(crate) secret_sha256: [u8; 32],
-    pub(crate) cfg: InboundConfig,
+    /// The header that may carry the secret (else `?token=`).
+    pub(crate) header: String,
+    /// Forwarded replies (`[notify.inbound] enabled`).
+    pub(crate) replies: Option<InboundConfig>,
+    /// Delivery reports (`[notify.sms] dlr_enabled`): how this profile's read.
+    pub(crate) dlr: Option<DlrSpec>,
 }
 
 /// What the admin, opt-out and SMS routes need: the store, the tokens, the P-codes and
@@ -88,7 +95,7 @@ pub struct NotifyApi {
     /// Point layer name -> feature ids.
     features: BTreeMap<String, BTreeSet<String>>,
     enabled: BTreeSet<ChannelKind>,
-    pub(crate) inbound: Option<Inbound>,
+    pub(crate) callbacks: Option<GatewayCallbacks>,
 }
 
 /// SHA-256 of a secret, as bytes.
@@ -157,13 +164,15 @@ impl NotifyApi {
                 source,
             });
         }
-        let inbound = if cfg.inbound.enabled {
+        let callbacks = if cfg.inbound.enabled || cfg.sms.dlr_enabled {
             let var = &cfg.inbound.secret_env;
             let secret = secrets(var)
                 .ok_or_else(|| NotifyApiError::MissingInboundSecret { var: var.clone() })?;
-            Some(Inbound {
+            Some(GatewayCallbacks {
                 secret_sha256: sha256(&secret),
-                cfg: cfg.inbound.clone(),
+                header: cfg.inbound.header.clone(),
+                replies: cfg.inbound.enabled.then(|| cfg.inbound.clone()),
+                dlr: cfg.sms.dlr_enabled.then(|| DlrSpec::from_config(&cfg.sms)),
             })
         } else {
             None
@@ -194,8 +203,39 @@ impl NotifyApi {
             known,
             features,
             enabled,
-            inbound,
+            callbacks,
         })
+    }
+
+    /// The gateway's callbacks, if the request carries their shared secret (in the
+    /// configured header or as `?token=`, compared in constant time). `what` names the
+    /// route in the 404 when neither replies nor reports are accepted.
+    pub(crate) fn gateway(
+        &self,
+        headers: &HeaderMap,
+        token: Option<String>,
+        what: &str,
+    ) -> Result<&GatewayCallbacks, AdminError> {
+        let Some(cb) = &self.callbacks else {
+            return Err(AdminError::NotFound(format!(
+                "{what} are not accepted here"
+            )));
+        };
+        let presented = headers
+            .get(cb.header.as_str())
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .or(token);
+        if !presented.is_some_and(|p| ct_eq(&sha256(&p), &cb.secret_sha256)) {
+            return Err(AdminError::Unauthorized {
+                invalid: true,
+                message: format!(
+                    "expected the shared secret in the {} header or as ?token=",
+                    cb.header
+                ),
+            });
+        }
+        Ok(cb)
     }
 
     /// The token whose hash matches `presented`. Every configured hash is compared, in
@@ -355,6 +395,15 @@ pub enum AdminError {
     },
     #[error("{0}")]
     NotFound(String),
+    /// A gateway callback whose body lacks a field or holds a bad value (400, naming the
+    /// `field`).
+    #[error("field `{field}`: {message}")]
+    BadField { field: String, message: String },
+    /// A delivery report for a message id the outbox does not hold (404, naming it).
+    #[error(
+        "no SMS in the outbox has the gateway message id {gateway_id:?} (the id the gateway answered when it took the message)"
+    )]
+    UnknownMessage { gateway_id: String },
     #[error("{0}")]
     Conflict(String),
     /// No subscribers on this server (no store).
@@ -399,7 +448,10 @@ impl IntoResponse for AdminError {
             AdminError::Unauthorized { .. } => (StatusCode::UNAUTHORIZED, "Unauthorized"),
             AdminError::Forbidden { .. } => (StatusCode::FORBIDDEN, "Forbidden"),
             AdminError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "InvalidSubscriber"),
-            AdminError::BadRequest(_) => (StatusCode::BAD_REQUEST, "BadRequest"),
+            AdminError::BadRequest(_) | AdminError::BadField { .. } => {
+                (StatusCode::BAD_REQUEST, "BadRequest")
+            }
+            AdminError::UnknownMessage { .. } => (StatusCode::NOT_FOUND, "NotFound"),
             AdminError::UnsupportedMediaType { .. } => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType")
             }
@@ -427,6 +479,17 @@ impl IntoResponse for AdminError {
             o.insert("subscriber".into(), json!(subscriber));
             o.insert("line".into(), json!(line));
             o.insert("field".into(), json!(field));
+        }
+        if let Some(o) = body.as_object_mut() {
+            match &self {
+                AdminError::BadField { field, .. } => {
+                    o.insert("field".into(), json!(field));
+                }
+                AdminError::UnknownMessage { gateway_id } => {
+                    o.insert("gateway_id".into(), json!(gateway_id));
+                }
+                _ => {}
+            }
         }
         let mut resp = (
             status,
@@ -874,6 +937,42 @@ pub(crate) async fn reactivate(
     written(&api, &id, StatusCode::OK).await
 }
 
+/// `POST /api/admin/subscribers/{id}/erase` (admin): erases the person (see
+/// [`NotifyStore::erase_subscriber`]): their data leaves the store, their messages stay
+/// as counts for the audit trail. A POST on its own path rather than `DELETE`: it is not
+/// the undoable deactivation, and a separate verb in the audit log and the route table
+/// makes the difference plain. The id is free for a new subscriber afterwards.
+pub(crate) async fn erase(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, AdminError> {
+    let api = notify_api(&state)?;
+    let who = api.authorize(&headers, Role::Admin)?.clone();
+    let (key, by) = (id.clone(), who.name.clone());
+    let Some(report) = call(&api, move |s| s.erase_subscriber(&key, &by, Utc::now())).await? else {
+        return Err(AdminError::NotFound(format!(
+            "subscriber {id:?} not found (nothing to erase)"
+        )));
+    };
+    audit(
+        &who,
+        &format!(
+            "erased subscriber {id}: {} queued message(s) failed, {} message(s) scrubbed, {} SMS opt-out(s) kept as digests",
+            report.messages_failed, report.messages_scrubbed, report.sms_optouts_kept
+        ),
+    );
+    if !report.checkpointed {
+        eprintln!(
+            "aviso: warning: erasure of subscriber {id}: the WAL checkpoint was blocked by a reader; old pages leave the WAL file at the next checkpoint"
+        );
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"erased": id, "report": report}),
+    ))
+}
+
 /// The CSV line of the record whose `id` cell is `id` (for errors found after parsing).
 fn csv_line_of(bytes: &[u8], id: &str) -> Option<u64> {
     let mut rdr = csv::ReaderBuilder::new()
@@ -981,7 +1080,11 @@ fn outbox_json(r: &OutboxRow) -> Value {
         "id": r.id,
         "subscriber_id": r.message.subscriber_id,
         "channel": r.message.kind().as_str(),
-        "address": r.message.channel.redacted(),
+        "address": if r.message.channel.address() == ERASED {
+            ERASED.to_string()
+        } else {
+            r.message.channel.redacted()
+        },
         "idempotency_key": r.message.idempotency_key,
         "event_id": r.event_id,
         "alert_id": r.alert_id,
@@ -995,6 +1098,12 @@ fn outbox_json(r: &OutboxRow) -> Value {
         "delivered_at": r.delivered_at,
         "gateway_id": r.gateway_id,
         "last_error": r.last_error,
+        "delivery_report": r.delivery.as_ref().map(|d| json!({
+            "state": d.state.as_str(),
+            "status": d.status,
+            "reason": d.reason,
+            "at": d.at,
+        })),
     })
 }
 

@@ -19,6 +19,7 @@ use serde_json::json;
 use super::ogc::{MEDIA_JSON, respond};
 use super::{ApiError, ApiState};
 use crate::metrics::label;
+use crate::notify::dlr::DlrState;
 use crate::notify::subscriber::ChannelKind;
 use crate::store::FeedState;
 use crate::store::notify::{OutboxState, SubscriberCounts};
@@ -221,11 +222,12 @@ pub(crate) async fn metrics(State(state): State<Arc<ApiState>>) -> Result<Respon
         }
     }
     if let Some(api) = state.notify.clone() {
-        let (outbox, attempts, subs) = super::admin::call(&api, |s| {
+        let (outbox, attempts, subs, dlr) = super::admin::call(&api, |s| {
             Ok((
                 s.outbox_counts()?,
                 s.attempt_counts()?,
                 s.subscriber_counts()?,
+                s.delivery_report_counts()?,
             ))
         })
         .await
@@ -233,6 +235,7 @@ pub(crate) async fn metrics(State(state): State<Arc<ApiState>>) -> Result<Respon
             cause: e.to_string(),
         })?;
         render_notify(&mut out, &outbox, &attempts, subs);
+        render_delivery_reports(&mut out, &dlr);
     }
     state.metrics.render(&mut out);
     Ok((
@@ -305,4 +308,25 @@ fn render_notify(
          aviso_notify_sms_optouts {}",
         subs.active, subs.inactive, subs.sms_opted_out
     );
+}
+
+/// SMS handed to the gateway by their latest delivery report: `awaiting` (no report
+/// yet), `in_transit`, `delivered`, `undelivered`. Every state is written, zeros
+/// included. An undelivered SMS is counted here and not resent.
+fn render_delivery_reports(out: &mut String, counts: &[(Option<DlrState>, i64)]) {
+    out.push_str(
+        "# HELP aviso_notify_sms_delivery_reports SMS taken by the gateway, by the state of their latest delivery report (awaiting: none yet).\n\
+         # TYPE aviso_notify_sms_delivery_reports gauge\n",
+    );
+    let states = [None]
+        .into_iter()
+        .chain(DlrState::ALL.into_iter().map(Some));
+    for st in states {
+        let n: i64 = counts.iter().filter(|(s, _)| *s == st).map(|x| x.1).sum();
+        let _ = writeln!(
+            out,
+            "aviso_notify_sms_delivery_reports{{state=\"{}\"}} {n}",
+            st.map_or("awaiting", DlrState::as_str)
+        );
+    }
 }

@@ -5,8 +5,10 @@
 
 pub mod admin;
 pub mod alerts;
+pub mod dlr;
 pub mod health;
 pub mod ogc;
+pub mod openapi;
 pub mod optout;
 pub mod web;
 
@@ -188,6 +190,44 @@ where
         })
 }
 
+/// Every route of [`router`] and of [`web::web_router`] (its static files aside: files,
+/// not operations) with its methods, HEAD implied by GET. Kept here beside the router: a
+/// test holds this list, the `.route(` calls of this file and web.rs, what the router
+/// answers, and the OpenAPI document (`GET /api`) together, so a route added to one and
+/// not the others fails it.
+pub const ROUTES: &[(&str, &[&str])] = &[
+    ("/", &["GET"]),
+    ("/map", &["GET"]),
+    ("/api/map-config", &["GET"]),
+    ("/conformance", &["GET"]),
+    ("/api", &["GET"]),
+    ("/collections", &["GET"]),
+    ("/collections/{collection_id}", &["GET"]),
+    ("/collections/{collection_id}/items", &["GET"]),
+    ("/collections/{collection_id}/items/{feature_id}", &["GET"]),
+    ("/api/alerts", &["GET"]),
+    ("/api/alerts.atom", &["GET"]),
+    ("/api/alerts/{id}", &["GET"]),
+    ("/api/alerts/{id}/cap", &["GET"]),
+    ("/api/events", &["GET"]),
+    ("/api/events/{id}", &["GET"]),
+    ("/healthz", &["GET"]),
+    ("/readyz", &["GET"]),
+    ("/metrics", &["GET"]),
+    ("/api/admin/whoami", &["GET"]),
+    ("/api/admin/tokens", &["GET"]),
+    ("/api/admin/subscribers", &["GET", "POST"]),
+    ("/api/admin/subscribers.csv", &["GET", "POST"]),
+    ("/api/admin/subscribers/{id}", &["GET", "PUT"]),
+    ("/api/admin/subscribers/{id}/deactivate", &["POST"]),
+    ("/api/admin/subscribers/{id}/reactivate", &["POST"]),
+    ("/api/admin/subscribers/{id}/erase", &["POST"]),
+    ("/api/admin/outbox", &["GET"]),
+    ("/unsubscribe", &["GET", "POST"]),
+    ("/api/sms/inbound", &["POST"]),
+    ("/api/sms/dlr", &["POST"]),
+];
+
 /// The API's routes over `state`. A function, so tests call it without a socket.
 pub fn router(state: Arc<ApiState>) -> Router {
     Router::new()
@@ -237,12 +277,17 @@ pub fn router(state: Arc<ApiState>) -> Router {
             "/api/admin/subscribers/{id}/reactivate",
             axum::routing::post(admin::reactivate),
         )
+        .route(
+            "/api/admin/subscribers/{id}/erase",
+            axum::routing::post(admin::erase),
+        )
         .route("/api/admin/outbox", get(admin::outbox))
         .route(
             "/unsubscribe",
             get(optout::unsubscribe_page).post(optout::unsubscribe),
         )
         .route("/api/sms/inbound", axum::routing::post(optout::sms_inbound))
+        .route("/api/sms/dlr", axum::routing::post(dlr::sms_dlr))
         .fallback(ogc::unknown_path)
         .with_state(state)
         // gzip when the client asks (browsers, curl --compressed); GDAL and wrk get plain.

@@ -918,11 +918,14 @@ pub(crate) async fn api_document(
         .map(|c| c.id.as_str())
         .chain([HAZARD_ZONES, DISTRICTS_AT_RISK])
         .collect();
-    Ok(respond(
-        StatusCode::OK,
-        MEDIA_OPENAPI,
-        &openapi(&base, &ids),
-    ))
+    let mut doc = openapi(&base, &ids);
+    let header = state
+        .notify
+        .as_ref()
+        .and_then(|n| n.callbacks.as_ref().map(|c| c.header.clone()))
+        .unwrap_or_else(|| crate::notify::config::InboundConfig::default().header);
+    super::openapi::extend(&mut doc, &header);
+    Ok(respond(StatusCode::OK, MEDIA_OPENAPI, &doc))
 }
 
 fn openapi(base: &str, collection_ids: &[&str]) -> Value {

@@ -1,6 +1,7 @@
 //! The subscribers' own ways out: `/unsubscribe?token=…` (the link at the foot of every
 //! e-mail; a small page in Portuguese and English) and `POST /api/sms/inbound` (replies an
-//! SMS gateway forwards; STOP, PARAR or SAIR puts the number on the opt-out list).
+//! SMS gateway forwards; STOP, PARAR or SAIR puts the number on the opt-out list, START,
+//! COMEÇAR, INICIAR or VOLTAR takes it off again).
 //!
 //! Why `GET /unsubscribe` only asks and `POST` acts: mail security scanners (Microsoft
 //! Safe Links, Proofpoint…) open every link of an incoming message; a GET that
@@ -21,7 +22,7 @@ use chrono::Utc;
 use serde_json::json;
 
 use super::ApiState;
-use super::admin::{AdminError, call, ct_eq, notify_api, sha256};
+use super::admin::{AdminError, call, notify_api};
 use crate::notify::subscriber::{normalise_e164, redact_phone};
 
 /// Decodes `application/x-www-form-urlencoded` (WHATWG URL §5: `+` is a space, `%XX` a
@@ -92,7 +93,7 @@ fn page(status: StatusCode, title: &str, pt: &str, en: &str) -> Response {
         .into_response()
 }
 
-fn token_of(q: Result<Query<Vec<(String, String)>>, QueryRejection>) -> Option<String> {
+pub(crate) fn token_of(q: Result<Query<Vec<(String, String)>>, QueryRejection>) -> Option<String> {
     q.ok()?
         .0
         .into_iter()
@@ -180,7 +181,8 @@ pub(crate) async fn unsubscribe(
 /// `POST /api/sms/inbound`: a reply forwarded by the SMS gateway, form-encoded
 /// (Africa's Talking-style `from`, `text`; the field names are configurable). The
 /// gateway proves itself with the shared secret, in the configured header or as
-/// `?token=` in the callback URL. A first word among the stop words opts the number out.
+/// `?token=` in the callback URL. A first word among the stop words opts the number out;
+/// one among the start words lifts that (someone who sent STOP by mistake comes back).
 pub(crate) async fn sms_inbound(
     State(state): State<Arc<ApiState>>,
     headers: HeaderMap,
@@ -188,33 +190,19 @@ pub(crate) async fn sms_inbound(
     body: Bytes,
 ) -> Result<Response, AdminError> {
     let api = notify_api(&state)?;
-    let Some(inbound) = &api.inbound else {
+    let cb = api.gateway(&headers, token_of(q), "forwarded SMS replies")?;
+    let Some(inbound) = &cb.replies else {
         return Err(AdminError::NotFound(
             "forwarded SMS replies are not accepted here ([notify.inbound] enabled = false)".into(),
         ));
     };
-    let presented = headers
-        .get(inbound.cfg.header.as_str())
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| token_of(q));
-    let ok = presented.is_some_and(|p| ct_eq(&sha256(&p), &inbound.secret_sha256));
-    if !ok {
-        return Err(AdminError::Unauthorized {
-            invalid: true,
-            message: format!(
-                "expected the shared secret in the {} header or as ?token=",
-                inbound.cfg.header
-            ),
-        });
-    }
     let form = form_pairs(&body);
     let field = |name: &str| {
         form.iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.trim().to_string())
     };
-    let from_field = inbound.cfg.from_field.clone();
+    let from_field = inbound.from_field.clone();
     let Some(from) = field(&from_field) else {
         return Err(AdminError::Invalid {
             subscriber: None,
@@ -229,38 +217,53 @@ pub(crate) async fn sms_inbound(
         field: Some(from_field.clone()),
         message: format!("expected {expected}, found {found}"),
     })?;
-    let text = field(&inbound.cfg.text_field).unwrap_or_default();
+    let text = field(&inbound.text_field).unwrap_or_default();
     let first = text
         .split_whitespace()
         .next()
         .unwrap_or("")
         .trim_matches(|c: char| !c.is_alphanumeric())
         .to_uppercase();
-    let stop = inbound
-        .cfg
-        .stop_words
-        .iter()
-        .any(|w| w.trim().to_uppercase() == first);
-    if !stop {
-        return Ok((
+    let is = |words: &[String]| words.iter().any(|w| w.trim().to_uppercase() == first);
+    let shown = redact_phone(&phone);
+    let answer = |v: serde_json::Value| {
+        (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "application/json")],
-            json!({"action": "ignored"}).to_string(),
+            v.to_string(),
         )
-            .into_response());
+            .into_response()
+    };
+    if is(&inbound.start_words) {
+        let r = call(&api, move |s| s.resubscribe_phone(&phone, Utc::now())).await?;
+        eprintln!(
+            "aviso: opt-in: {shown} replied {first}: SMS to it resume{} ({} subscriber(s) hold the number, {} active again)",
+            if r.was_opted_out {
+                ""
+            } else {
+                " (it had not opted out)"
+            },
+            r.subscribers.len(),
+            r.reactivated.len()
+        );
+        return Ok(answer(json!({
+            "action": "started",
+            "was_opted_out": r.was_opted_out,
+            "subscribers": r.subscribers.len(),
+            "reactivated": r.reactivated.len(),
+        })));
     }
-    let shown = redact_phone(&phone);
+    if !is(&inbound.stop_words) {
+        return Ok(answer(json!({"action": "ignored"})));
+    }
     let ids = call(&api, move |s| s.unsubscribe_phone(&phone, Utc::now())).await?;
     eprintln!(
         "aviso: opt-out: {shown} replied {first}: no more SMS to it ({} subscriber(s) hold the number)",
         ids.len()
     );
-    Ok((
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json")],
-        json!({"action": "stopped", "subscribers": ids.len()}).to_string(),
-    )
-        .into_response())
+    Ok(answer(
+        json!({"action": "stopped", "subscribers": ids.len()}),
+    ))
 }
 
 #[cfg(test)]

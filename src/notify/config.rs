@@ -239,6 +239,48 @@ impl NotifyConfig {
                 return Err(bad(k, "a form field name", "\"\"".into()));
             }
         }
+        // START must not also mean STOP: the same reply cannot opt a number out and in.
+        let up = |w: &String| w.trim().to_uppercase();
+        if let Some(w) = inb
+            .start_words
+            .iter()
+            .find(|w| w.trim().is_empty() || inb.stop_words.iter().any(|s| up(s) == up(w)))
+        {
+            return Err(bad(
+                "inbound.start_words",
+                "non-empty keywords that are not also stop words",
+                format!("{w:?}"),
+            ));
+        }
+        let sms = &self.sms;
+        if sms.dlr_enabled && sms.profile == SmsProfile::Generic {
+            for (k, v) in [
+                ("sms.dlr_id_field", &sms.dlr_id_field),
+                ("sms.dlr_status_field", &sms.dlr_status_field),
+            ] {
+                if v.trim().is_empty() {
+                    return Err(bad(k, "a form field name or JSON path", "\"\"".into()));
+                }
+            }
+            if sms.dlr_delivered_statuses.is_empty() {
+                return Err(bad(
+                    "sms.dlr_delivered_statuses",
+                    "at least one status meaning delivered",
+                    "[]".into(),
+                ));
+            }
+            if let Some(s) = sms.dlr_delivered_statuses.iter().find(|d| {
+                sms.dlr_failed_statuses
+                    .iter()
+                    .any(|f| f.eq_ignore_ascii_case(d))
+            }) {
+                return Err(bad(
+                    "sms.dlr_failed_statuses",
+                    "statuses not also listed in dlr_delivered_statuses",
+                    format!("{s:?} in both"),
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -310,6 +352,14 @@ pub struct InboundConfig {
     /// Opt-out keywords, any case: STOP (the international convention) and the
     /// Portuguese PARAR and SAIR.
     pub stop_words: Vec<String>,
+    /// Opt-back-in keywords, any case: a reply whose first word is one of them lifts the
+    /// number's STOP (someone who replied STOP by mistake comes back by SMS, without an
+    /// admin). START is the international convention (the word carriers and Twilio's
+    /// Advanced Opt-Out honour); COMEÇAR ("to start"; COMECAR as phones without ç type
+    /// it), INICIAR ("to begin") and VOLTAR ("to come back") are the Portuguese verbs a
+    /// Mozambican would reach for. Words that could answer anything (SIM, OK) are left
+    /// out on purpose: a stray "sim" must not undo a refusal.
+    pub start_words: Vec<String>,
 }
 
 impl Default for InboundConfig {
@@ -321,6 +371,13 @@ impl Default for InboundConfig {
             from_field: "from".into(),
             text_field: "text".into(),
             stop_words: vec!["STOP".into(), "PARAR".into(), "SAIR".into()],
+            start_words: vec![
+                "START".into(),
+                "COMEÇAR".into(),
+                "COMECAR".into(),
+                "INICIAR".into(),
+                "VOLTAR".into(),
+            ],
         }
     }
 }
@@ -441,6 +498,25 @@ pub struct SmsConfig {
     pub idempotency_header: bool,
     /// Seconds for the whole request.
     pub timeout_s: f64,
+    /// Accept the gateway's delivery reports at `POST /api/sms/dlr` (off: the route
+    /// answers 404). The callback proves itself with the `[notify.inbound]` shared secret
+    /// (its `secret_env` and `header`, or `?token=`), as forwarded replies do.
+    pub dlr_enabled: bool,
+    /// Generic: the form field (or, for a JSON body, the path "a.b[0].c") holding the
+    /// gateway's message id, the one `id_path` read from the send answer. Africa's
+    /// Talking: `id`; Twilio: `MessageSid` (fixed).
+    pub dlr_id_field: String,
+    /// Generic: the field holding the delivery status. Africa's Talking: `status`;
+    /// Twilio: `MessageStatus`.
+    pub dlr_status_field: String,
+    /// Generic: the field holding the reason of a failure, if the gateway gives one.
+    /// Africa's Talking: `failureReason`; Twilio: `ErrorCode`.
+    pub dlr_reason_field: String,
+    /// Generic: statuses (any case) meaning the handset got the message.
+    pub dlr_delivered_statuses: Vec<String>,
+    /// Generic: statuses (any case) meaning it never will; any other status is a
+    /// report still in transit (queued, sent to the operator…).
+    pub dlr_failed_statuses: Vec<String>,
 }
 
 impl Default for SmsConfig {
@@ -462,6 +538,17 @@ impl Default for SmsConfig {
             accepted_statuses: Vec::new(),
             idempotency_header: true,
             timeout_s: 30.0,
+            dlr_enabled: false,
+            dlr_id_field: "id".into(),
+            dlr_status_field: "status".into(),
+            dlr_reason_field: "reason".into(),
+            dlr_delivered_statuses: vec!["delivered".into()],
+            dlr_failed_statuses: vec![
+                "failed".into(),
+                "undelivered".into(),
+                "rejected".into(),
+                "expired".into(),
+            ],
         }
     }
 }
@@ -646,6 +733,33 @@ mod tests {
         .unwrap_err();
         assert!(e.contains("token[1].name"), "{e}");
         assert!(Role::Viewer < Role::Editor && Role::Editor < Role::Admin);
+    }
+
+    #[test]
+    fn a_start_word_that_is_also_a_stop_word_or_a_status_meaning_both_is_refused() {
+        let check = |t: &str| {
+            toml::from_str::<NotifyConfig>(t)
+                .unwrap()
+                .validate()
+                .map_err(|e| e.to_string())
+        };
+        let e = check("[inbound]\nstart_words = [\"START\", \"stop\"]\n").unwrap_err();
+        assert!(
+            e.contains("inbound.start_words") && e.contains("stop"),
+            "{e}"
+        );
+        let e = check(
+            "[sms]\ndlr_enabled = true\ndlr_delivered_statuses = [\"DELIVRD\"]\ndlr_failed_statuses = [\"delivrd\"]\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("sms.dlr_failed_statuses"), "{e}");
+        let e = check("[sms]\ndlr_enabled = true\ndlr_id_field = \"\"\n").unwrap_err();
+        assert!(e.contains("sms.dlr_id_field"), "{e}");
+        // The profiles bring their own fields: the generic ones are not checked.
+        assert!(
+            check("[sms]\ndlr_enabled = true\nprofile = \"twilio\"\ndlr_id_field = \"\"\n").is_ok()
+        );
+        assert!(check("[inbound]\nstart_words = []\n").is_ok());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Subscribers and delivery: who gets which alert (`subscriber`, `select`), in which words
 //! (`message`, `gsm`), as which messages (`outbound`, `plan`), with which settings
-//! (`config`); at the edge, the channels that send them (`channels`: e-mail, SMS gateways,
-//! webhooks) and the outbox worker (`dispatch`).
+//! (`config`), what a gateway's delivery report says (`dlr`); at the edge, the channels
+//! that send them (`channels`: e-mail, SMS gateways, webhooks) and the outbox worker
+//! (`dispatch`).
 //!
 //! The core files (all but `channels` and `dispatch`) are pure: no I/O, no tokio, reqwest
 //! or lettre (a test reads their `use` lines to keep it so).
@@ -9,6 +10,7 @@
 pub mod channels;
 pub mod config;
 pub mod dispatch;
+pub mod dlr;
 pub mod gsm;
 pub mod message;
 pub mod outbound;
@@ -27,6 +29,7 @@ mod tests {
     fn the_core_files_import_no_io_crates() {
         let files = [
             ("config.rs", include_str!("config.rs")),
+            ("dlr.rs", include_str!("dlr.rs")),
             ("gsm.rs", include_str!("gsm.rs")),
             ("message.rs", include_str!("message.rs")),
             ("outbound.rs", include_str!("outbound.rs")),

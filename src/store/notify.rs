@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{AssessmentRecord, NewAlert, StoreError};
 use crate::alerts::levels::Level;
+use crate::notify::dlr::{DeliveryReport, DlrState};
 use crate::notify::outbound::{Outbound, Planned};
 use crate::notify::select::{LastSent, NoticeKind};
 use crate::notify::subscriber::{ChannelKind, Subscriber};
@@ -33,6 +34,10 @@ pub struct StoredSubscriber {
     /// until an admin reactivates them on their renewed consent.
     pub opted_out_at: Option<DateTime<Utc>>,
 }
+
+/// What an erased subscriber's address, message bodies and gateway answers become in the
+/// outbox: the rows stay (counts, times, states: the audit trail), the person does not.
+pub const ERASED: &str = "erased";
 
 /// Subscribers by state, for `/metrics` (counts only: no personal data).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -105,6 +110,61 @@ pub struct OutboxRow {
     pub delivered_at: Option<DateTime<Utc>>,
     pub gateway_id: Option<String>,
     pub last_error: Option<String>,
+    /// The latest delivery report the SMS gateway posted for it, if any.
+    pub delivery: Option<DeliveryStatus>,
+}
+
+/// The latest delivery report of an SMS, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryStatus {
+    pub state: DlrState,
+    /// The gateway's status word ("Success", "undelivered").
+    pub status: String,
+    /// The gateway's reason for a failure (the recipient's number masked).
+    pub reason: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// What recording a delivery report did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DlrRecorded {
+    pub outbox_id: i64,
+    pub idempotency_key: String,
+    /// The message's delivery state after this report.
+    pub state: DlrState,
+    /// `false` when an in-transit report came after a final one and changed nothing.
+    pub applied: bool,
+    /// The status and reason as recorded: the recipient's number, should the gateway
+    /// quote it, masked.
+    pub status: String,
+    pub reason: Option<String>,
+}
+
+/// What an erasure did (counts only).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErasureReport {
+    /// Messages still waiting (or being sent) that will not go out.
+    pub messages_failed: usize,
+    /// Messages whose recipient and body were replaced by [`ERASED`].
+    pub messages_scrubbed: usize,
+    /// Recorded attempts whose gateway answers were cleaned of the addresses.
+    pub attempts_scrubbed: usize,
+    /// The person's SMS STOPs kept as SHA-256 digests (see
+    /// [`NotifyStore::erase_subscriber`]).
+    pub sms_optouts_kept: usize,
+    /// Whether the WAL was checkpointed and truncated afterwards (no old page left in it).
+    pub checkpointed: bool,
+}
+
+/// What an SMS START did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resubscribed {
+    /// The number was on the opt-out list (plain or as an erased person's digest).
+    pub was_opted_out: bool,
+    /// Subscribers holding the number.
+    pub subscribers: Vec<String>,
+    /// Those whom STOP alone had made inactive, active again.
+    pub reactivated: Vec<String>,
 }
 
 /// How one attempt ended.
@@ -223,4 +283,38 @@ pub trait NotifyStore: Send + Sync {
     fn outbox_counts(&self) -> Result<Vec<(ChannelKind, OutboxState, i64)>, StoreError>;
     /// (channel, outcome: delivered, retry or failed) -> recorded attempts, for `/metrics`.
     fn attempt_counts(&self) -> Result<Vec<(ChannelKind, String, i64)>, StoreError>;
+
+    /// Records an SMS delivery report on the message whose gateway id (or, for gateways
+    /// that echo the client's reference, idempotency key) is `report.gateway_id`; `None`
+    /// when no SMS has it. A final state (delivered, undelivered) is not undone by a later
+    /// in-transit report. Nothing is resent: see [`crate::notify::dlr`].
+    fn record_delivery_report(
+        &self,
+        report: &DeliveryReport,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DlrRecorded>, StoreError>;
+    /// SMS handed to the gateway by their latest delivery report (`None`: no report
+    /// yet), for `/metrics`.
+    fn delivery_report_counts(&self) -> Result<Vec<(Option<DlrState>, i64)>, StoreError>;
+    /// Erases a subscriber's personal data, in ONE transaction: the subscriber (name,
+    /// addresses, numbers, webhook URLs, areas and polygon) is deleted; their messages
+    /// still waiting fail; every message of theirs keeps its counts, times and states but
+    /// its recipient and body become [`ERASED`], its idempotency key loses the address
+    /// hash, and the gateways' answers lose the addresses. A number of theirs that replied
+    /// STOP (and that no other subscriber holds) stays refused as the SHA-256 of the
+    /// number, so importing it again does not undo the refusal. The writer then
+    /// checkpoints and truncates the WAL, and deleted content is zeroed in the file
+    /// (`secure_delete`). `by` (the admin token's holder) is kept with the date in the
+    /// `erasures` audit table. `None` when the id is unknown.
+    fn erase_subscriber(
+        &self,
+        id: &str,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ErasureReport>, StoreError>;
+    /// The SMS "START" reply: lifts the number's STOP and makes active again every
+    /// subscriber holding it whom a STOP (not the e-mail link, not an editor) had made
+    /// inactive.
+    fn resubscribe_phone(&self, e164: &str, now: DateTime<Utc>)
+    -> Result<Resubscribed, StoreError>;
 }

@@ -115,6 +115,11 @@ CREATE TABLE runs (
         "opt-outs that outlive an update or import",
         notify::MIGRATION_3,
     ),
+    (
+        4,
+        "SMS delivery reports, erasures, opting back in",
+        notify::MIGRATION_4,
+    ),
 ];
 
 /// Readers: the API serves from these while the pipeline holds the writer.
@@ -179,6 +184,11 @@ impl SqliteStore {
             .map_err(err)?;
         writer
             .pragma_update(None, "synchronous", "FULL")
+            .map_err(err)?;
+        // Deleted or overwritten content (an erased subscriber, a replaced record) is
+        // zeroed in the file, free pages included, rather than left for a forensic read.
+        writer
+            .pragma_update(None, "secure_delete", "ON")
             .map_err(err)?;
         let store = SqliteStore {
             path: path.to_path_buf(),

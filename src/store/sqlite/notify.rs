@@ -1,5 +1,6 @@
 //! [`NotifyStore`] on the embedded SQLite store: the `subscribers`, `outbox` and
-//! `outbox_attempts` tables of migration 2.
+//! `outbox_attempts` tables of migration 2, the opt-outs of migration 3, the delivery
+//! reports, erasures and opt-back-ins of migration 4.
 //!
 //! Claims are one `UPDATE ... RETURNING` inside the writer's transaction, so two workers
 //! (threads or processes) never claim the same message while its lease runs.
@@ -8,16 +9,19 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
+use sha2::{Digest, Sha256};
 
 use super::{SqliteStore, parse_ts, ts};
 use crate::alerts::levels::Level;
-use crate::notify::outbound::{Outbound, Planned};
+use crate::notify::dlr::{DeliveryReport, DlrState};
+use crate::notify::outbound::{Outbound, OutboundBody, Planned};
 use crate::notify::select::{LastSent, NoticeKind};
 use crate::notify::subscriber::{Channel, ChannelKind, Subscriber};
 use crate::store::StoreError;
 use crate::store::notify::{
-    AttemptOutcome, AttemptRecord, ImportReport, NotifyStore, OutboxRow, OutboxState,
-    StoredSubscriber, SubscriberCounts,
+    AttemptOutcome, AttemptRecord, DeliveryStatus, DlrRecorded, ERASED, ErasureReport,
+    ImportReport, NotifyStore, OutboxRow, OutboxState, Resubscribed, StoredSubscriber,
+    SubscriberCounts,
 };
 use crate::store::{AssessmentRecord, NewAlert};
 
@@ -85,11 +89,138 @@ CREATE TABLE sms_optouts (
 );
 "#;
 
+/// Migration 4: SMS delivery reports on the outbox message (found by the gateway's
+/// message id, hence the index); why a subscriber opted out (`sms`: a STOP, which a START
+/// undoes; `link`: the e-mail link, which only an admin undoes); erased subscribers' STOPs
+/// kept as digests; and the erasures themselves, for the audit trail.
+pub(super) const MIGRATION_4: &str = r#"
+ALTER TABLE outbox ADD COLUMN dlr_state TEXT
+    CHECK (dlr_state IN ('delivered', 'undelivered', 'in_transit'));
+ALTER TABLE outbox ADD COLUMN dlr_status TEXT;
+ALTER TABLE outbox ADD COLUMN dlr_reason TEXT;
+ALTER TABLE outbox ADD COLUMN dlr_at TEXT;
+CREATE INDEX outbox_gateway_id ON outbox (gateway_id) WHERE gateway_id IS NOT NULL;
+ALTER TABLE subscribers ADD COLUMN opted_out_by TEXT;
+CREATE TABLE sms_optout_digests (
+    digest TEXT PRIMARY KEY,
+    at TEXT NOT NULL
+);
+CREATE TABLE erasures (
+    id INTEGER PRIMARY KEY,
+    subscriber_id TEXT NOT NULL,
+    erased_at TEXT NOT NULL,
+    erased_by TEXT NOT NULL,
+    messages_failed INTEGER NOT NULL,
+    messages_scrubbed INTEGER NOT NULL
+);
+"#;
+
+/// An outbox row as the erasure reads it: id, key, message, state, last error, DLR reason.
+type ErasedRow = (i64, String, String, String, Option<String>, Option<String>);
+
+/// The digest an erased person's STOP is kept as: SHA-256 of the E.164 number, hex. It
+/// lets a later import of the same number find the refusal; it is not anonymous (the
+/// numbers of a country can be tried one by one), only free of the number itself.
+fn optout_digest(e164: &str) -> String {
+    Sha256::digest(e164.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `text` with each of the channels' addresses (as stored, masked as in logs, a number
+/// however written: see [`mask_number`]) replaced by "[erased]".
+fn scrub(text: &str, channels: &[Channel]) -> String {
+    let mut out = text.to_string();
+    for c in channels.iter().filter(|c| c.address().len() >= 4) {
+        out = out.replace(c.redacted().as_str(), "[erased]");
+        out = replace_number(&out, c, "[erased]");
+    }
+    out
+}
+
+/// `text` with the channel's number masked as in logs, however a gateway wrote it: in
+/// E.164, without its '+', or as a national number (any run of 7 or more digits that
+/// ends the number: no gateway word or error code is that long and that exact).
+fn mask_number(text: &str, c: &Channel) -> String {
+    replace_number(text, c, &c.redacted())
+}
+
+/// [`mask_number`] with `with` in place of the number.
+fn replace_number(text: &str, c: &Channel, with: &str) -> String {
+    let Channel::Sms(number) = c else {
+        return text.replace(c.address(), with);
+    };
+    let digits = number.trim_start_matches('+');
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(|ch: char| ch.is_ascii_digit()) {
+        let (before, run_on) = rest.split_at(start);
+        let len = run_on
+            .find(|ch: char| !ch.is_ascii_digit())
+            .unwrap_or(run_on.len());
+        let (run, after) = run_on.split_at(len);
+        // A '+' before the run belongs to the number.
+        let before = if run.len() >= 7 && digits.ends_with(run) {
+            out.push_str(before.strip_suffix('+').unwrap_or(before));
+            out.push_str(with);
+            rest = after;
+            continue;
+        } else {
+            before
+        };
+        out.push_str(before);
+        out.push_str(run);
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The message with its recipient and words gone (and its key now `key`); the channel
+/// kind and the SMS segment count (what was paid for) stay.
+fn erased_message(m: &Outbound, key: &str) -> Outbound {
+    let e = || ERASED.to_string();
+    Outbound {
+        idempotency_key: key.to_string(),
+        subscriber_id: m.subscriber_id.clone(),
+        channel: match m.channel {
+            Channel::Email(_) => Channel::Email(e()),
+            Channel::Sms(_) => Channel::Sms(e()),
+            Channel::Webhook(_) => Channel::Webhook(e()),
+        },
+        body: match &m.body {
+            OutboundBody::Email { .. } => OutboundBody::Email {
+                subject: e(),
+                text: e(),
+                html: e(),
+                unsubscribe_url: None,
+            },
+            OutboundBody::Sms { count, .. } => OutboundBody::Sms {
+                text: e(),
+                count: *count,
+            },
+            OutboundBody::Webhook { .. } => OutboundBody::Webhook { json: e() },
+        },
+    }
+}
+
+/// The key without its address hash (`sub.event.vN.channel.erased-<row>`): unique still,
+/// and no longer a 32-bit fingerprint of the number (enough to single out one of a
+/// country's mobile numbers by trying them all).
+fn erased_key(key: &str, row: i64) -> String {
+    match key.rsplit_once('.') {
+        Some((head, _)) => format!("{head}.{ERASED}-{row}"),
+        None => format!("{ERASED}-{row}"),
+    }
+}
+
 const SUBSCRIBER_COLUMNS: &str =
     "id, record, unsubscribe_token, created_at, updated_at, opted_out_at";
 
 const OUTBOX_COLUMNS: &str = "id, message, event_id, alert_id, version, state, attempts, \
-    next_attempt_at, lease_until, created_at, delivered_at, gateway_id, last_error, notice, level";
+    next_attempt_at, lease_until, created_at, delivered_at, gateway_id, last_error, notice, level, \
+    dlr_state, dlr_status, dlr_reason, dlr_at";
 
 fn level_of(s: Option<String>) -> Option<Level> {
     s.and_then(|s| Level::ALL.into_iter().find(|l| l.name_en() == s))
@@ -132,7 +263,17 @@ impl SqliteStore {
             .map_err(|e| self.corrupt(&format!("outbox {id}"), e))?;
         let state = get_s(5)?;
         let notice = get_s(13)?;
+        let delivery = match (get_o(15)?.as_deref().and_then(DlrState::parse), get_o(16)?) {
+            (Some(state), Some(status)) => Some(DeliveryStatus {
+                state,
+                status,
+                reason: get_o(17)?,
+                at: get_o(18)?.as_deref().and_then(parse_ts).unwrap_or_default(),
+            }),
+            _ => None,
+        };
         Ok(OutboxRow {
+            delivery,
             notice: NoticeKind::parse(&notice).ok_or_else(|| {
                 self.corrupt(&format!("outbox {id}"), format!("notice {notice:?}"))
             })?,
@@ -213,6 +354,22 @@ impl SqliteStore {
                 params![p, s.id],
             )
             .map_err(|e| self.err(e))?;
+            // A number an erased person had STOPped comes back in a spreadsheet: the
+            // refusal, kept as a digest, becomes a plain opt-out again (the number is in
+            // the store anyway now, held by this subscriber).
+            let digest = optout_digest(p);
+            tx.execute(
+                "INSERT INTO sms_optouts (phone, at)
+                 SELECT ?1, at FROM sms_optout_digests WHERE digest = ?2
+                 ON CONFLICT (phone) DO NOTHING",
+                params![p, digest],
+            )
+            .map_err(|e| self.err(e))?;
+            tx.execute(
+                "DELETE FROM sms_optout_digests WHERE digest = ?1",
+                params![digest],
+            )
+            .map_err(|e| self.err(e))?;
         }
         Ok(true)
     }
@@ -260,19 +417,24 @@ impl SqliteStore {
         self.write_subscriber(tx, &s, now, false)
     }
 
-    /// Deactivates `id` as the subscriber's own choice (kept through updates).
+    /// Deactivates `id` as the subscriber's own choice (kept through updates). `by`
+    /// records why when given: "link" (the e-mail link: only an admin undoes it) or
+    /// "sms" (a STOP that left them no channel: a START undoes it); `None` keeps the
+    /// cause already recorded.
     fn set_opted_out(
         &self,
         tx: &rusqlite::Transaction<'_>,
         id: &str,
         now: DateTime<Utc>,
+        by: Option<&str>,
     ) -> Result<bool, StoreError> {
         if !self.set_inactive(tx, id, now)? {
             return Ok(false);
         }
         tx.execute(
-            "UPDATE subscribers SET opted_out_at = COALESCE(opted_out_at, ?2) WHERE id = ?1",
-            params![id, ts(now)],
+            "UPDATE subscribers SET opted_out_at = COALESCE(opted_out_at, ?2),
+                opted_out_by = COALESCE(?3, opted_out_by) WHERE id = ?1",
+            params![id, ts(now), by],
         )
         .map_err(|e| self.err(e))?;
         Ok(true)
@@ -389,7 +551,7 @@ impl NotifyStore for SqliteStore {
             .optional()
             .map_err(|e| self.err(e))?;
         if let Some(id) = &id {
-            self.set_opted_out(&tx, id, now)?;
+            self.set_opted_out(&tx, id, now, Some("link"))?;
         }
         tx.commit().map_err(|e| self.err(e))?;
         Ok(id)
@@ -441,7 +603,11 @@ impl NotifyStore for SqliteStore {
                 };
             }
             if !left {
-                self.set_opted_out(&tx, id, now)?;
+                // Only a subscriber active until this STOP owes their inactivity to it
+                // (and gets it back with START); one deactivated by an editor or through
+                // the e-mail link keeps that cause.
+                let by = s.active.then_some("sms");
+                self.set_opted_out(&tx, id, now, by)?;
             }
         }
         tx.commit().map_err(|e| self.err(e))?;
@@ -466,7 +632,7 @@ impl NotifyStore for SqliteStore {
             return Ok(false);
         };
         tx.execute(
-            "UPDATE subscribers SET opted_out_at = NULL WHERE id = ?1",
+            "UPDATE subscribers SET opted_out_at = NULL, opted_out_by = NULL WHERE id = ?1",
             params![id],
         )
         .map_err(|e| self.err(e))?;
@@ -668,8 +834,10 @@ impl NotifyStore for SqliteStore {
                 next_attempt_at,
                 ..
             } => tx.execute(
+                // Only a claimed message goes back to the queue: one failed meanwhile (an
+                // opt-out, an erasure) stays failed.
                 "UPDATE outbox SET state = 'pending', next_attempt_at = ?2, lease_until = NULL,
-                    last_error = ?3 WHERE id = ?1 AND state != 'delivered'",
+                    last_error = ?3 WHERE id = ?1 AND state = 'sending'",
                 params![a.outbox_id, ts(*next_attempt_at), error],
             ),
             AttemptOutcome::Failed { error, .. } => tx.execute(
@@ -816,5 +984,317 @@ impl NotifyStore for SqliteStore {
             }
         }
         Ok(out)
+    }
+
+    fn record_delivery_report(
+        &self,
+        report: &DeliveryReport,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DlrRecorded>, StoreError> {
+        let mut c = self.writer();
+        let tx = c.transaction().map_err(|e| self.err(e))?;
+        // The newest SMS with that id: a gateway's ids are unique, but a client reference
+        // (the idempotency key) is matched too, for gateways that report by it.
+        let found: Option<(i64, String, String, Option<String>)> = tx
+            .query_row(
+                "SELECT id, idempotency_key, message, dlr_state FROM outbox
+                 WHERE channel = 'sms' AND (gateway_id = ?1 OR idempotency_key = ?1)
+                 ORDER BY id DESC LIMIT 1",
+                params![report.gateway_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        let Some((id, key, message, current)) = found else {
+            return Ok(None);
+        };
+        // Gateways may quote the number in a status or reason: keep it out of the store
+        // (and of the log line the caller writes from what is returned).
+        let channel = serde_json::from_str::<Outbound>(&message)
+            .ok()
+            .map(|m| m.channel);
+        let mask = |text: &str| -> String {
+            match &channel {
+                Some(c) => mask_number(text, c),
+                None => text.to_string(),
+            }
+        };
+        let status = mask(&report.status);
+        let reason = report.reason.as_deref().map(mask);
+        let current = current.as_deref().and_then(DlrState::parse);
+        if let Some(cur) = current.filter(|c| c.is_final() && !report.state.is_final()) {
+            return Ok(Some(DlrRecorded {
+                outbox_id: id,
+                idempotency_key: key,
+                state: cur,
+                applied: false,
+                status,
+                reason,
+            }));
+        }
+        tx.execute(
+            "UPDATE outbox SET dlr_state = ?2, dlr_status = ?3, dlr_reason = ?4, dlr_at = ?5
+             WHERE id = ?1",
+            params![id, report.state.as_str(), status, reason, ts(now)],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(Some(DlrRecorded {
+            outbox_id: id,
+            idempotency_key: key,
+            state: report.state,
+            applied: true,
+            status,
+            reason,
+        }))
+    }
+
+    fn delivery_report_counts(&self) -> Result<Vec<(Option<DlrState>, i64)>, StoreError> {
+        let c = self.reader();
+        let mut stmt = c
+            .prepare_cached(
+                "SELECT dlr_state, COUNT(*) FROM outbox
+                 WHERE channel = 'sms' AND (state = 'delivered' OR dlr_state IS NOT NULL)
+                 GROUP BY 1 ORDER BY 1",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((r.get::<_, Option<String>>(0)?, r.get::<_, i64>(1)?))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (state, n) = row.map_err(|e| self.err(e))?;
+            match state {
+                None => out.push((None, n)),
+                Some(s) => {
+                    if let Some(st) = DlrState::parse(&s) {
+                        out.push((Some(st), n));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn erase_subscriber(
+        &self,
+        id: &str,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ErasureReport>, StoreError> {
+        let mut c = self.writer();
+        let tx = c.transaction().map_err(|e| self.err(e))?;
+        let Some(sub) = self.subscriber_in(&tx, id)? else {
+            return Ok(None);
+        };
+        let mut report = ErasureReport::default();
+        // STOPs: kept as digests unless another subscriber holds the number (then it is
+        // not this person's alone, and stays as it is).
+        for p in phones(&sub) {
+            let shared: bool = tx
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM subscriber_phones
+                        WHERE phone = ?1 AND subscriber_id != ?2)",
+                    params![p, id],
+                    |r| r.get(0),
+                )
+                .map_err(|e| self.err(e))?;
+            if shared {
+                continue;
+            }
+            let at: Option<String> = tx
+                .query_row(
+                    "DELETE FROM sms_optouts WHERE phone = ?1 RETURNING at",
+                    params![p],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(|e| self.err(e))?;
+            if let Some(at) = at {
+                tx.execute(
+                    "INSERT INTO sms_optout_digests (digest, at) VALUES (?1, ?2)
+                     ON CONFLICT (digest) DO NOTHING",
+                    params![optout_digest(p), at],
+                )
+                .map_err(|e| self.err(e))?;
+                report.sms_optouts_kept += 1;
+            }
+        }
+        // The outbox: every message of theirs keeps its row, loses the person.
+        let rows: Vec<ErasedRow> = {
+            let mut stmt = tx
+                .prepare(
+                    "SELECT id, idempotency_key, message, state, last_error, dlr_reason
+                     FROM outbox WHERE subscriber_id = ?1 ORDER BY id",
+                )
+                .map_err(|e| self.err(e))?;
+            stmt.query_map(params![id], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })
+            .map_err(|e| self.err(e))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.err(e))?
+        };
+        for (row, key, message, state, last_error, dlr_reason) in rows {
+            let m: Outbound = serde_json::from_str(&message)
+                .map_err(|e| self.corrupt(&format!("outbox {row}"), e))?;
+            let new_key = erased_key(&key, row);
+            let scrubbed = serde_json::to_string(&erased_message(&m, &new_key))
+                .map_err(|e| self.corrupt(&format!("outbox {row}"), e))?;
+            // Their channels and the message's own address (an older address no longer
+            // in the subscriber's record).
+            let mut chans = sub.channels.clone();
+            chans.push(m.channel.clone());
+            let waiting = matches!(state.as_str(), "pending" | "sending");
+            let last_error = if waiting {
+                Some("not sent: the subscriber was erased before delivery".to_string())
+            } else {
+                last_error.map(|e| scrub(&e, &chans))
+            };
+            tx.execute(
+                "UPDATE outbox SET message = ?2, idempotency_key = ?3, last_error = ?4,
+                    dlr_reason = ?5,
+                    state = CASE WHEN state IN ('pending', 'sending') THEN 'failed' ELSE state END,
+                    lease_until = NULL
+                 WHERE id = ?1",
+                params![
+                    row,
+                    scrubbed,
+                    new_key,
+                    last_error,
+                    dlr_reason.map(|r| scrub(&r, &chans))
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+            report.messages_scrubbed += 1;
+            report.messages_failed += usize::from(waiting);
+            let answers: Vec<(i64, String)> = {
+                let mut stmt = tx
+                    .prepare("SELECT id, answer FROM outbox_attempts WHERE outbox_id = ?1")
+                    .map_err(|e| self.err(e))?;
+                stmt.query_map(params![row], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(|e| self.err(e))?
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| self.err(e))?
+            };
+            for (a, answer) in answers {
+                tx.execute(
+                    "UPDATE outbox_attempts SET answer = ?2 WHERE id = ?1",
+                    params![a, scrub(&answer, &chans)],
+                )
+                .map_err(|e| self.err(e))?;
+                report.attempts_scrubbed += 1;
+            }
+        }
+        tx.execute(
+            "DELETE FROM subscriber_phones WHERE subscriber_id = ?1",
+            params![id],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.execute("DELETE FROM subscribers WHERE id = ?1", params![id])
+            .map_err(|e| self.err(e))?;
+        tx.execute(
+            "INSERT INTO erasures (subscriber_id, erased_at, erased_by, messages_failed,
+                messages_scrubbed) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                id,
+                ts(now),
+                by,
+                report.messages_failed as i64,
+                report.messages_scrubbed as i64
+            ],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        // The pages as they were before live on in the WAL until a checkpoint copies the
+        // new ones over them; TRUNCATE then empties the WAL file. A reader holding an old
+        // snapshot blocks it (`busy` = 1): reported, and the next checkpoint finishes it.
+        let busy: i64 = c
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        report.checkpointed = busy == 0;
+        Ok(Some(report))
+    }
+
+    fn resubscribe_phone(
+        &self,
+        e164: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Resubscribed, StoreError> {
+        let mut c = self.writer();
+        let tx = c.transaction().map_err(|e| self.err(e))?;
+        let plain = tx
+            .execute("DELETE FROM sms_optouts WHERE phone = ?1", params![e164])
+            .map_err(|e| self.err(e))?;
+        let digest = tx
+            .execute(
+                "DELETE FROM sms_optout_digests WHERE digest = ?1",
+                params![optout_digest(e164)],
+            )
+            .map_err(|e| self.err(e))?;
+        let holders: Vec<(String, Option<String>)> = {
+            let mut stmt = tx
+                .prepare(
+                    "SELECT s.id, s.opted_out_by FROM subscriber_phones p
+                     JOIN subscribers s ON s.id = p.subscriber_id
+                     WHERE p.phone = ?1 ORDER BY s.id",
+                )
+                .map_err(|e| self.err(e))?;
+            stmt.query_map(params![e164], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(|e| self.err(e))?
+                .collect::<Result<_, _>>()
+                .map_err(|e| self.err(e))?
+        };
+        let mut out = Resubscribed {
+            was_opted_out: plain + digest > 0,
+            ..Resubscribed::default()
+        };
+        for (id, by) in holders {
+            if by.as_deref() == Some("sms")
+                && let Some(mut s) = self.subscriber_in(&tx, &id)?
+            {
+                tx.execute(
+                    "UPDATE subscribers SET opted_out_at = NULL, opted_out_by = NULL WHERE id = ?1",
+                    params![id],
+                )
+                .map_err(|e| self.err(e))?;
+                s.active = true;
+                self.write_subscriber(&tx, &s, now, false)?;
+                out.reactivated.push(id.clone());
+            }
+            out.subscribers.push(id);
+        }
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_number_is_masked_however_the_gateway_wrote_it() {
+        let c = Channel::Sms("+258845550101".into());
+        for text in [
+            "absent +258845550101",
+            "absent 258845550101",
+            "absent (845550101)",
+        ] {
+            let m = mask_number(text, &c);
+            assert!(!m.contains("5550101"), "{text} -> {m}");
+            assert!(m.contains("+25884*****01"), "{m}");
+        }
+        assert_eq!(mask_number("ErrorCode 30003", &c), "ErrorCode 30003");
+        assert_eq!(mask_number("id 1234567 other", &c), "id 1234567 other");
     }
 }
