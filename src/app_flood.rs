@@ -12,9 +12,9 @@ use chrono::Utc;
 
 use crate::alerts::{flood_document, flood_table};
 use crate::app::{AssessArgs, load_config, load_indexed_layers, manifest_path, write_json};
-use crate::assess_flood::{FloodAssessment, assess_flood, assess_flood_extent};
+use crate::assess_flood::{FloodAssessment, assess_flood_extent, assess_flood_in};
 use crate::config::Config;
-use crate::domain::{Layers, StationImpact};
+use crate::domain::{Layers, StationGeography, StationImpact};
 use crate::feeds::floods::{FloodInputs, Input, parse_basins, parse_forecast};
 use crate::hazard::flood_extent::classify_extent;
 use crate::layers::flood::read_flood_extent;
@@ -102,6 +102,9 @@ pub(crate) fn flood_assess_cmd(a: &AssessArgs, cfg: &Config, probabilities: &[u8
     let manifest = crate::layers::load_manifest(&manifest_file)
         .with_context(|| format!("loading layers from {}", manifest_file.display()))?;
     let geography = load_flood_geography(&manifest, &cfg.flood.basin_name_field)?;
+    for w in &geography.warnings {
+        eprintln!("aviso: warning: {w}");
+    }
     let basins_path = match &files.basins {
         Some(p) => Some(p.clone()),
         None if !geography.basins.is_empty() => None,
@@ -160,15 +163,11 @@ pub(crate) fn flood_assess_cmd(a: &AssessArgs, cfg: &Config, probabilities: &[u8
     };
     let layers = load_indexed_layers(&a.layers, cfg)?;
     let t = Instant::now();
-    let mut assessment = assess_flood(
-        &parsed.forecast,
-        &basins,
-        &geography.impacts,
-        &layers.layers.districts,
-        &layers.layers.country,
-        cfg,
-        Utc::now(),
-    )?;
+    let geo = StationGeography {
+        basins: &basins,
+        ..geography.stations()
+    };
+    let mut assessment = assess_flood_in(&parsed.forecast, geo, &layers, cfg, Utc::now())?;
     assessment.input_notes = parsed.notes;
     assessment
         .input_notes
@@ -176,6 +175,7 @@ pub(crate) fn flood_assess_cmd(a: &AssessArgs, cfg: &Config, probabilities: &[u8
     assessment
         .input_notes
         .extend(impact_notes(&geography, &manifest_file));
+    assessment.input_notes.extend(river_notes(&geography, cfg));
     eprintln!(
         "aviso: assessed flood forecast of {} ({} stations) in {:.1} ms",
         parsed.forecast.issue_date,
@@ -205,6 +205,24 @@ pub(crate) fn impact_notes(g: &FloodGeography, manifest: &Path) -> Vec<String> {
             )
         })
         .collect()
+}
+
+/// Where the river lines came from and the buffer applied, for the alert's notes (none
+/// when the manifest has no river_lines layer).
+pub(crate) fn river_notes(g: &FloodGeography, cfg: &Config) -> Vec<String> {
+    let Some(origin) = &g.rivers_origin else {
+        return Vec::new();
+    };
+    vec![if cfg.flood.river_buffer_km > 0.0 {
+        format!(
+            "river lines: {origin}; river buffer {} km (flood.river_buffer_km)",
+            cfg.flood.river_buffer_km
+        )
+    } else {
+        format!(
+            "river lines: {origin}; not used: flood.river_buffer_km = 0 turns the river rule off"
+        )
+    }]
 }
 
 /// Writes the alert document to `out` (absent or "-": standard output) or the table.

@@ -12,14 +12,14 @@ use geo::MultiPolygon;
 use crate::alerts::flood::FloodAlertLevels;
 use crate::alerts::levels::Level;
 use crate::config::Config;
-use crate::domain::{AdminArea, FloodForecast, RiverBasin, StationImpact};
+use crate::domain::{AdminArea, FloodForecast, RiverBasin, StationGeography, StationImpact};
 use crate::exposure::IndexedLayers;
 use crate::exposure::flood::{
-    FloodDistrict, FloodPoint, PEOPLE_METHOD_NOTE, extent_exposure, flood_districts,
+    FloodDistrict, FloodPoint, PEOPLE_METHOD_NOTE, extent_exposure, flood_districts_with,
 };
 use crate::hazard::flood::{
-    CoastTest, FloodHazardError, IMPACT_METHOD_NOTE, ImpactArea, StationOutlook, impact_area,
-    station_outlooks,
+    CoastTest, FloodHazardError, IMPACT_METHOD_NOTE, ImpactArea, ImpactMethod, StationOutlook,
+    impact_area, river_method_note, station_outlooks,
 };
 use crate::hazard::flood_extent::FloodExtent;
 
@@ -61,14 +61,55 @@ pub struct FloodAssessment {
     pub method_notes: Vec<String>,
 }
 
-/// Levels, impact areas, district levels and people for one flood forecast.
-/// `impacts` are the stations' impact areas set in the layers manifest (by station id).
+/// Levels, impact areas, district levels and people for one flood forecast, from the
+/// districts alone: no river lines (the basin and manual rules only) and people by area
+/// share. `impacts` are the stations' impact areas set in the layers manifest (by station
+/// id). The service and `aviso assess` use [`assess_flood_in`].
 pub fn assess_flood(
     forecast: &FloodForecast,
     basins: &[RiverBasin],
     impacts: &BTreeMap<String, StationImpact>,
     districts: &[AdminArea],
     country: &MultiPolygon<f64>,
+    cfg: &Config,
+    now: DateTime<Utc>,
+) -> Result<FloodAssessment, FloodHazardError> {
+    let geo = StationGeography {
+        basins,
+        rivers: &[],
+        impacts,
+    };
+    assess_stations(forecast, geo, districts, country, None, cfg, now)
+}
+
+/// Levels, impact areas, district levels and people for one flood forecast over the
+/// indexed layers: `geo` from the layers manifest (basins, river lines, `[[flood_impact]]`),
+/// the river rule where river lines are loaded, and people inside a river footprint
+/// counted as for a flood extent (population grid, settlement points, else area share).
+pub fn assess_flood_in(
+    forecast: &FloodForecast,
+    geo: StationGeography<'_>,
+    layers: &IndexedLayers,
+    cfg: &Config,
+    now: DateTime<Utc>,
+) -> Result<FloodAssessment, FloodHazardError> {
+    assess_stations(
+        forecast,
+        geo,
+        &layers.layers.districts,
+        &layers.layers.country,
+        Some(layers),
+        cfg,
+        now,
+    )
+}
+
+fn assess_stations(
+    forecast: &FloodForecast,
+    geo: StationGeography<'_>,
+    districts: &[AdminArea],
+    country: &MultiPolygon<f64>,
+    layers: Option<&IndexedLayers>,
     cfg: &Config,
     now: DateTime<Utc>,
 ) -> Result<FloodAssessment, FloodHazardError> {
@@ -79,16 +120,39 @@ pub fn assess_flood(
         if let Some(station) = forecast.station(&o.station_id) {
             let area = impact_area(
                 station,
-                basins,
+                geo.basins,
+                geo.rivers,
                 districts,
                 &coast,
                 &cfg.flood,
-                impacts.get(&station.id),
+                geo.impacts.get(&station.id),
             )?;
             impact_areas.insert(o.station_id.clone(), area);
         }
     }
-    let flooded = flood_districts(&outlooks, &impact_areas, districts);
+    let (flooded, footprint_people) =
+        flood_districts_with(&outlooks, &impact_areas, districts, layers);
+    let mut method_notes = vec![
+        IMPACT_METHOD_NOTE.to_string(),
+        match footprint_people {
+            Some(n) => format!(
+                "{PEOPLE_METHOD_NOTE}. Districts reached through a river-buffer footprint: {n}"
+            ),
+            None => PEOPLE_METHOD_NOTE.to_string(),
+        },
+    ];
+    if impact_areas
+        .values()
+        .any(|a| a.method == ImpactMethod::RiverBuffer)
+    {
+        method_notes.push(river_method_note(cfg.flood.river_buffer_km));
+    }
+    // Which rule each station at a level used, in words.
+    method_notes.extend(
+        impact_areas
+            .values()
+            .map(|a| format!("station {}: {}", a.station_id, a.rule)),
+    );
     let ladder = &cfg.flood_levels;
     let district_levels: BTreeMap<String, Level> = flooded
         .iter()
@@ -119,10 +183,7 @@ pub fn assess_flood(
         rule_version: cfg.flood.rule_version.clone(),
         min_probability_pct: cfg.flood.min_probability_pct,
         input_notes: Vec::new(),
-        method_notes: vec![
-            IMPACT_METHOD_NOTE.to_string(),
-            PEOPLE_METHOD_NOTE.to_string(),
-        ],
+        method_notes,
     })
 }
 

@@ -265,6 +265,7 @@ fn the_chibuto_station_floods_the_lower_limpopo_not_its_upper_reaches() {
     let area = impact_area(
         station,
         &basins,
+        &[],
         &layers.districts,
         &coast,
         &FloodConfig::default(),
@@ -349,6 +350,7 @@ fn a_configured_district_list_replaces_the_basin_rule_and_unknown_pcodes_are_ref
     let area = impact_area(
         station,
         &[],
+        &[],
         std::slice::from_ref(&district),
         &coast,
         &cfg,
@@ -360,7 +362,7 @@ fn a_configured_district_list_replaces_the_basin_rule_and_unknown_pcodes_are_ref
     assert_eq!(area.districts[0].area_share, 1.0);
     cfg.impact_districts
         .insert("41".into(), vec!["MZ9999".into()]);
-    let e = impact_area(station, &[], &[district], &coast, &cfg, None)
+    let e = impact_area(station, &[], &[], &[district], &coast, &cfg, None)
         .unwrap_err()
         .to_string();
     assert!(e.contains("MZ9999") && e.contains("41"), "{e}");
@@ -426,6 +428,7 @@ fn the_layers_manifest_sets_a_station_impact_area_by_polygon_or_by_districts() {
     let area = impact_area(
         chibuto,
         &g.basins,
+        &[],
         &layers.districts,
         &coast,
         &FloodConfig::default(),
@@ -453,6 +456,7 @@ fn the_layers_manifest_sets_a_station_impact_area_by_polygon_or_by_districts() {
     let basin_rule = impact_area(
         chibuto,
         &g.basins,
+        &[],
         &layers.districts,
         &coast,
         &FloodConfig::default(),
@@ -465,6 +469,7 @@ fn the_layers_manifest_sets_a_station_impact_area_by_polygon_or_by_districts() {
     let area = impact_area(
         dombe,
         &g.basins,
+        &[],
         &layers.districts,
         &coast,
         &FloodConfig::default(),
@@ -480,6 +485,7 @@ fn the_layers_manifest_sets_a_station_impact_area_by_polygon_or_by_districts() {
     let e = impact_area(
         dombe,
         &g.basins,
+        &[],
         &layers.districts,
         &coast,
         &cfg,

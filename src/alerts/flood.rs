@@ -89,13 +89,17 @@ fn flood_level_json(level: Option<Level>) -> Value {
 
 /// Renders a flood assessment as the alert document. Features: for a station forecast one
 /// `flood_station` point per station (level per day, peak, first day per level, impact
-/// area); for a flood extent one `flood_extent` (multi)polygon per level present; then one
-/// `flood_district` polygon per district reached (level, people at risk), then one
-/// `flood_point` per site inside a flood extent.
+/// area and the rule that made it), then one `flood_footprint` (multi)polygon per station
+/// at a level whose impact area is a polygon (river-buffer cut, configured polygon, or the
+/// districts' parts in the basin; none for a P-code list, whose area is its
+/// `flood_district` features); for a flood extent one `flood_extent` (multi)polygon per
+/// level present; then one `flood_district` polygon per district reached (level, people
+/// at risk), then one `flood_point` per site inside a flood extent.
 pub fn flood_document(a: &FloodAssessment, layers: &Layers, decimals: u32) -> Value {
     let mut features = Vec::new();
     if let Some(f) = a.forecast() {
         features.extend(station_features(a, f, decimals));
+        features.extend(footprint_features(a, f, decimals));
     }
     if let Some(e) = a.extent() {
         for l in &e.levels {
@@ -238,6 +242,14 @@ pub fn flood_document(a: &FloodAssessment, layers: &Layers, decimals: u32) -> Va
                     m.insert("probability_rule".into(), json!(a.rule_version));
                     m.insert("min_probability_pct".into(), json!(a.min_probability_pct));
                     m.insert("impact_area".into(), json!(a.method_notes.first()));
+                    // Which rule each station at a level used (basin-downstream, river
+                    // buffer N km, manual), by station id.
+                    let by_station: serde_json::Map<String, Value> = a
+                        .impact_areas
+                        .iter()
+                        .map(|(id, i)| (id.clone(), json!(i.rule)))
+                        .collect();
+                    m.insert("impact_area_by_station".into(), Value::Object(by_station));
                 }
                 if let Some(t) = o.get_mut("totals").and_then(Value::as_object_mut) {
                     t.insert("stations".into(), json!(f.stations.len()));
@@ -318,6 +330,52 @@ fn station_features(a: &FloodAssessment, f: &FloodForecast, decimals: u32) -> Ve
                 "outlet": impact.and_then(|i| i.outlet).map(|(x, y)| [round(x, 5), round(y, 5)]),
                 "station_to_outlet_km": impact.and_then(|i| i.station_to_outlet_km).map(|k| round(k, 1)),
                 "impact_districts": impact.map(|i| i.districts.iter().map(|d| d.pcode.clone()).collect::<Vec<_>>()),
+                "impact_rule": impact.map(|i| i.rule.clone()),
+                "river_buffer_km": impact.and_then(|i| i.river.as_ref()).map(|r| r.buffer_km),
+                "rivers": impact.and_then(|i| i.river.as_ref()).map(|r| r.rivers.clone()),
+                "footprint_km2": impact.and_then(|i| i.footprint_km2).map(|k| round(k, 3)),
+            }),
+        ));
+    }
+    features
+}
+
+/// One `flood_footprint` feature per station at a level whose impact area is a polygon:
+/// where the map draws that station's water.
+fn footprint_features(a: &FloodAssessment, f: &FloodForecast, decimals: u32) -> Vec<Value> {
+    let mut features = Vec::new();
+    for o in a.outlooks.iter().filter(|o| o.max_level.is_some()) {
+        let (Some(s), Some(i)) = (f.station(&o.station_id), a.impact_areas.get(&o.station_id))
+        else {
+            continue;
+        };
+        let Some(g) = i
+            .footprint
+            .as_ref()
+            .and_then(|fp| multipolygon_geometry(fp, decimals))
+        else {
+            continue;
+        };
+        let alert_level = a.station_levels.get(&s.id).copied();
+        features.push(feature(
+            g,
+            json!({
+                "layer": "flood_footprint",
+                "station_id": s.id,
+                "name": s.name,
+                "river": s.river,
+                "impact_method": i.method,
+                "impact_rule": i.rule,
+                "basin": i.basin,
+                "river_buffer_km": i.river.as_ref().map(|r| r.buffer_km),
+                "rivers": i.river.as_ref().map(|r| r.rivers.clone()),
+                "flood_level": o.max_level.map(FloodLevel::name_en),
+                "flood_level_pt": o.max_level.map(FloodLevel::name_pt),
+                "level": alert_level.map(|l| l.name_en()),
+                "level_pt": alert_level.map(|l| l.name_pt()),
+                "level_colour": alert_level.map(|l| l.colour_hex()),
+                "area_km2": i.footprint_km2.map(|k| round(k, 3)),
+                "districts": i.districts.iter().map(|d| d.pcode.clone()).collect::<Vec<_>>(),
             }),
         ));
     }

@@ -1,11 +1,13 @@
 //! River-flood forecast types: forecast stations with discharge thresholds, the ensemble
-//! forecast per station and valid day, and river basins.
+//! forecast per station and valid day, river basins and river centre-lines.
 //!
 //! Pure data. Must not depend on I/O, feeds, hazard or alerts. Discharges are m³/s
 //! (`_m3s`); geometry is EPSG:4326 lon/lat.
 
+use std::collections::BTreeMap;
+
 use chrono::NaiveDate;
-use geo::MultiPolygon;
+use geo::{MultiLineString, MultiPolygon};
 use serde::{Deserialize, Serialize};
 
 /// The three discharge thresholds of a station, lowest first. In GloFAS-based products they
@@ -153,6 +155,16 @@ pub struct RiverBasin {
     pub area_km2: f64,
 }
 
+/// A river centre-line (EPSG:4326) of the layers manifest's `river_lines` layer: where a
+/// station's flood is cut to a buffer of its river (`flood.river_buffer_km`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RiverLine {
+    /// The river's name when the layer names its lines (`fields.name`): "Limpopo",
+    /// "Rio Limpopo". `None` for unnamed lines (HydroRIVERS has no names).
+    pub name: Option<String>,
+    pub geometry: MultiLineString<f64>,
+}
+
 /// A value of a flood-extent polygon's attribute (depth or class), as the file holds it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -208,4 +220,15 @@ pub enum StationImpact {
         origin: String,
         geometry: MultiPolygon<f64>,
     },
+}
+
+/// What the station rules of a flood assessment read: the basins, the river lines and the
+/// per-station impact areas of the layers manifest, borrowed.
+#[derive(Debug, Clone, Copy)]
+pub struct StationGeography<'a> {
+    pub basins: &'a [RiverBasin],
+    /// Empty when the manifest has no `river_lines` layer (the river rule is then off).
+    pub rivers: &'a [RiverLine],
+    /// `[[flood_impact]]` areas by station id.
+    pub impacts: &'a BTreeMap<String, StationImpact>,
 }

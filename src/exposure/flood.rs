@@ -5,9 +5,11 @@
 //! adapter; the alert ladder is applied later (`crate::assess_flood`).
 //!
 //! Station floods count people by area share of the impact area (the impact area is a
-//! rule-of-thumb region, not a footprint). Flood extents are real footprints and count
-//! people exactly as cyclone swaths do ([`super::IndexedLayers::part_people`]: the
-//! population grid, else settlement-weighted, else area share).
+//! rule-of-thumb region, not a footprint), except where the river rule cut it to a
+//! corridor along the river ([`flood_districts_with`]): that corridor is a footprint, and
+//! like flood extents it counts people exactly as cyclone swaths do
+//! ([`super::IndexedLayers::part_people`]: the population grid, else settlement-weighted,
+//! else area share).
 
 use std::collections::BTreeMap;
 
@@ -49,13 +51,28 @@ pub struct FloodDistrict {
     pub people_method: PeopleMethod,
 }
 
-/// Districts reached by the stations that reach a level, by P-code.
+/// Districts reached by the stations that reach a level, by P-code; people by area share.
 pub fn flood_districts(
     outlooks: &[StationOutlook],
     impact_areas: &BTreeMap<String, ImpactArea>,
     districts: &[AdminArea],
 ) -> Vec<FloodDistrict> {
+    flood_districts_with(outlooks, impact_areas, districts, None).0
+}
+
+/// [`flood_districts`] over indexed layers when `il` is given: districts the river rule
+/// reached through a footprint count their people inside it (population grid, settlement
+/// points, else area share); the others by area share. Also returns what those footprint
+/// figures mean, for the alert's notes, when any district was counted so.
+pub fn flood_districts_with(
+    outlooks: &[StationOutlook],
+    impact_areas: &BTreeMap<String, ImpactArea>,
+    districts: &[AdminArea],
+    il: Option<&IndexedLayers>,
+) -> (Vec<FloodDistrict>, Option<String>) {
     let mut by_district: BTreeMap<String, FloodDistrict> = BTreeMap::new();
+    let mut grid_errors = Vec::new();
+    let mut counted_in_footprint = false;
     for o in outlooks {
         let (Some(max), Some(area)) = (o.max_level, impact_areas.get(&o.station_id)) else {
             continue;
@@ -63,9 +80,35 @@ pub fn flood_districts(
         let Some(first) = o.first_date.get(max) else {
             continue;
         };
+        // Points inside the station's footprint, counted once for all its districts.
+        let inside = match (il, &area.footprint) {
+            (Some(il), Some(f)) if area.districts.iter().any(|d| d.part.is_some()) => {
+                Some(il.points_inside(f))
+            }
+            _ => None,
+        };
         for idist in &area.districts {
-            let Some(d) = districts.iter().find(|d| d.pcode == idist.pcode) else {
+            let Some((di, d)) = districts
+                .iter()
+                .enumerate()
+                .find(|(_, d)| d.pcode == idist.pcode)
+            else {
                 continue;
+            };
+            let (people, method) = match (il, &idist.part, &inside) {
+                (Some(il), Some(part), Some(inside)) => {
+                    counted_in_footprint = true;
+                    let p = il.part_people(di, part, inside, &mut grid_errors);
+                    (d.population.map(|_| p.people_at_risk), p.method)
+                }
+                _ => (
+                    d.population.map(|p| p * idist.area_share),
+                    if d.population.is_some() {
+                        PeopleMethod::AreaShare
+                    } else {
+                        PeopleMethod::NoPopulation
+                    },
+                ),
             };
             let entry = by_district
                 .entry(d.pcode.clone())
@@ -95,12 +138,21 @@ pub fn flood_districts(
             }
             entry.stations.push(o.station_id.clone());
             // Two stations of one basin cover the same part of the district: the larger
-            // share, not the sum.
+            // share and the larger count, not the sums.
             entry.area_share = entry.area_share.max(idist.area_share);
-            entry.people_at_risk = d.population.map(|p| p * entry.area_share);
+            if let Some(p) = people
+                && entry.people_at_risk.is_none_or(|e| p > e)
+            {
+                entry.people_at_risk = Some(p);
+                entry.people_method = method;
+            }
         }
     }
-    by_district.into_values().collect()
+    let note = match il {
+        Some(il) if counted_in_footprint => Some(il.people_method_note(&grid_errors)),
+        _ => None,
+    };
+    (by_district.into_values().collect(), note)
 }
 
 /// A point feature (site, accommodation centre, health facility) inside a flood extent.

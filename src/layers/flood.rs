@@ -1,8 +1,8 @@
 //! Flood inputs kept as files: flood-extent maps (a satellite or model flood map: GeoJSON
 //! through the pure parser [`crate::feeds::flood_extent`], any other vector format
 //! (GeoPackage, Shapefile, FlatGeobuf, KML ...) through GDAL when built with the `gdal`
-//! feature), and the layers manifest's river basins and per-station impact areas
-//! ([`load_flood_geography`]).
+//! feature), and the layers manifest's river basins, river centre-lines and per-station
+//! impact areas ([`load_flood_geography`]).
 //!
 //! An adapter at the edge like the layer readers (GDAL needs a path, so this opens files);
 //! must not depend on hazard, exposure or alerts. Applies the same geometry checks as the
@@ -12,10 +12,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use geo::MultiPolygon;
+use geo::{Geometry, MultiLineString, MultiPolygon};
 
-use super::{FloodImpactArea, LayerError, LayerKind, Manifest};
-use crate::domain::{FloodExtentInput, RiverBasin, StationImpact};
+use super::{Field, FloodImpactArea, LayerError, LayerKind, LayerSpec, Manifest, Record};
+use crate::domain::{FloodExtentInput, RiverBasin, RiverLine, StationGeography, StationImpact};
 use crate::feeds::flood_extent::{ExtentError, parse_extent_geojson};
 
 /// Reads `path`; `field` is the depth/class attribute to keep, `layer` the layer of a
@@ -62,6 +62,24 @@ pub struct FloodGeography {
     pub impacts: BTreeMap<String, StationImpact>,
     /// Notes of the `[[flood_impact]]` entries, by station id.
     pub impact_notes: BTreeMap<String, String>,
+    /// The `river_lines` layer's lines; empty when the manifest has none.
+    pub rivers: Vec<RiverLine>,
+    /// Where the river lines came from (the layer and file, for the alert's notes).
+    pub rivers_origin: Option<String>,
+    /// What the operator should know but that did not stop loading (a GDAL source that
+    /// declares no CRS).
+    pub warnings: Vec<String>,
+}
+
+impl FloodGeography {
+    /// What the station rules of a flood assessment read, borrowed.
+    pub fn stations(&self) -> StationGeography<'_> {
+        StationGeography {
+            basins: &self.basins,
+            rivers: &self.rivers,
+            impacts: &self.impacts,
+        }
+    }
 }
 
 /// Reads the manifest's `river_basins` layer (its `fields.name`, else
@@ -92,6 +110,16 @@ pub fn load_flood_geography(
         g.basins = crate::feeds::floods::parse_basins(&bytes, &origin, name_field)
             .map_err(|e| LayerError::layer(spec, e.to_string()))?;
         g.basins_origin = Some(origin);
+    }
+    if let Some(spec) = manifest.layer_of_kind(LayerKind::RiverLines) {
+        let (records, _digest) = super::read_layer(manifest, spec, &mut g.warnings)?;
+        g.rivers = river_lines(spec, records)?;
+        g.rivers_origin = Some(format!(
+            "layer '{}' ({}, {} features)",
+            spec.name,
+            spec.path.display(),
+            g.rivers.len()
+        ));
     }
     for f in &manifest.flood_impacts {
         let impact = match &f.area {
@@ -125,6 +153,56 @@ pub fn load_flood_geography(
         }
     }
     Ok(g)
+}
+
+/// The records of a `river_lines` layer as river lines: every feature must be a
+/// (Multi)LineString in lon/lat range. A polygon layer named here by mistake (the basins)
+/// is refused rather than buffered as its outline.
+fn river_lines(spec: &LayerSpec, records: Vec<Record>) -> Result<Vec<RiverLine>, LayerError> {
+    let mut lines = Vec::with_capacity(records.len());
+    for record in records {
+        let fail = |message: String| LayerError::record(spec, record.describe(), message);
+        let geometry = match &record.geometry {
+            Some(Geometry::LineString(l)) => MultiLineString::new(vec![l.clone()]),
+            Some(Geometry::MultiLineString(m)) => m.clone(),
+            Some(Geometry::Line(l)) => MultiLineString::new(vec![(*l).into()]),
+            Some(other) => {
+                return Err(fail(format!(
+                    "kind river_lines expects LineString or MultiLineString river \
+                     centre-lines, found a {}{}",
+                    super::geometry_type(other),
+                    if matches!(other, Geometry::Polygon(_) | Geometry::MultiPolygon(_)) {
+                        " (river basins or flood areas belong in kind river_basins or \
+                         [[flood_impact]], not river_lines)"
+                    } else {
+                        ""
+                    }
+                )));
+            }
+            None => {
+                return Err(fail(
+                    "expected a LineString or MultiLineString, found no geometry".into(),
+                ));
+            }
+        };
+        super::check_coordinates(&geometry).map_err(fail)?;
+        if geometry.0.iter().all(|l| l.0.len() < 2) {
+            return Err(fail(
+                "the line has fewer than two points: expected a river centre-line".into(),
+            ));
+        }
+        lines.push(RiverLine {
+            name: record.get(Field::Name).map(str::to_string),
+            geometry,
+        });
+    }
+    if lines.is_empty() {
+        return Err(LayerError::layer(
+            spec,
+            "no features: expected river centre-lines (LineString or MultiLineString)",
+        ));
+    }
+    Ok(lines)
 }
 
 #[cfg(feature = "gdal")]

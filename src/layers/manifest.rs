@@ -108,6 +108,10 @@ pub enum LayerKind {
     /// River-basin polygons (GeoJSON; `fields.name` names the basin), the ground of the
     /// default flood impact areas. Read by the flood path only, not by `load_layers`.
     RiverBasins,
+    /// River centre-lines (LineString/MultiLineString, GeoJSON or any vector format GDAL
+    /// reads; optional `fields.name` naming the river): a station's flood footprint is
+    /// cut to a buffer of them (`flood.river_buffer_km`). Read by the flood path only.
+    RiverLines,
 }
 
 impl LayerKind {
@@ -124,7 +128,8 @@ impl LayerKind {
             | LayerKind::Districts
             | LayerKind::DistrictPopulation
             | LayerKind::PopulationGrid
-            | LayerKind::RiverBasins => None,
+            | LayerKind::RiverBasins
+            | LayerKind::RiverLines => None,
         }
     }
 
@@ -150,6 +155,7 @@ impl LayerKind {
             LayerKind::Settlement => "settlement",
             LayerKind::PopulationGrid => "population_grid",
             LayerKind::RiverBasins => "river_basins",
+            LayerKind::RiverLines => "river_lines",
         }
     }
 
@@ -167,6 +173,7 @@ impl LayerKind {
             LayerKind::Districts => (&[Id, Name, ParentId, ParentName], &[Id, Name, ParentId]),
             LayerKind::DistrictPopulation => (&[Id, Population], &[Id, Population]),
             LayerKind::RiverBasins => (&[Name], &[Name]),
+            LayerKind::RiverLines => (&[Name], &[]),
             _ if format.is_table() => (POINT_FIELDS, &[Lon, Lat]),
             _ => (POINT_FIELDS_NO_COORDS, &[]),
         }
@@ -394,6 +401,7 @@ pub fn load_manifest_with(
         (LayerKind::DistrictPopulation, false),
         (LayerKind::PopulationGrid, false),
         (LayerKind::RiverBasins, false),
+        (LayerKind::RiverLines, false),
     ] {
         let n = layers.iter().filter(|l| l.kind == kind).count();
         if n > 1 || (exactly_one && n == 0) {
@@ -520,6 +528,12 @@ fn validate_layer(
             "kind river_basins is read as GeoJSON only, found format {format:?}; convert it: \
              `ogr2ogr -f GeoJSON basins.geojson {}`",
             raw.path
+        )));
+    }
+    if raw.kind == LayerKind::RiverLines && format.is_table() {
+        return Err(here(format!(
+            "kind river_lines needs lines, which a CSV cannot hold: use geojson or gdal \
+             (GeoPackage, Shapefile ...), found format {format:?}"
         )));
     }
     if raw.kind.is_area() && format.is_table() {

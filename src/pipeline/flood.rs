@@ -32,7 +32,7 @@ use super::{Pipeline, ProcessError, RunReport};
 use crate::alerts::flood::flood_document;
 use crate::alerts::flood_cap::{flood_cap_document, flood_cap_options, flood_districts_of};
 use crate::alerts::versioning::{self, AlertVersion, CapStatus, MsgType, PublishedDistrict};
-use crate::assess_flood::{FloodAssessment, assess_flood, assess_flood_extent};
+use crate::assess_flood::{FloodAssessment, assess_flood_extent, assess_flood_in};
 use crate::config::{FeedConfig, FeedKind};
 use crate::feeds::fetch::{Fetched, Validators, url_redacted};
 use crate::feeds::flood_extent::parse_extent_geojson;
@@ -291,12 +291,10 @@ impl Pipeline {
                 manifest_file.display()
             )));
         }
-        let mut a = assess_flood(
+        let mut a = assess_flood_in(
             &parsed.forecast,
-            &geography.basins,
-            &geography.impacts,
-            &self.layers.layers.districts,
-            &self.layers.layers.country,
+            geography.stations(),
+            &self.layers,
             &self.cfg,
             now,
         )
@@ -309,6 +307,8 @@ impl Pipeline {
         ));
         a.input_notes
             .extend(crate::app_flood::impact_notes(&geography, &manifest_file));
+        a.input_notes
+            .extend(crate::app_flood::river_notes(&geography, &self.cfg));
         Ok(a)
     }
 
