@@ -70,7 +70,7 @@
       country: 'País', provinces: 'Províncias', districts: 'Distritos', track: 'Trajectória e previsões',
       points_at_risk: 'Locais em risco', cone: 'Cone de incerteza', exposed_area: 'Área exposta (gatilho AA)',
       swath: 'Vento ≥ {kt} nós ({kmh} km/h)', observed_swath: 'Vento ≥ {kt} nós já ocorrido (contexto)',
-      flood_stations: 'Estações hidrométricas', flood_extent: 'Extensão da cheia', tiles: 'Mapa de fundo (tiles)',
+      flood_stations: 'Estações hidrométricas', flood_extent: 'Extensão da cheia', flood_footprint: 'Área de impacto das estações', tiles: 'Mapa de fundo (tiles)',
       legend: 'Legenda', no_level: 'sem alerta', forecast_point: 'Previsão', analysis_point: 'Observado',
       map_label: 'Mapa', test: 'TESTE', exercise: 'EXERCÍCIO',
       level_names: { green: 'verde', yellow: 'amarelo', orange: 'laranja', red: 'vermelho' },
@@ -118,7 +118,7 @@
       country: 'Country', provinces: 'Provinces', districts: 'Districts', track: 'Track and forecast points',
       points_at_risk: 'Sites at risk', cone: 'Uncertainty cone', exposed_area: 'Exposed area (AA trigger)',
       swath: 'Wind ≥ {kt} kt ({kmh} km/h)', observed_swath: 'Wind ≥ {kt} kt already observed (context)',
-      flood_stations: 'River gauging stations', flood_extent: 'Flood extent', tiles: 'Background map (tiles)',
+      flood_stations: 'River gauging stations', flood_extent: 'Flood extent', flood_footprint: 'Station impact areas', tiles: 'Background map (tiles)',
       legend: 'Legend', no_level: 'no alert', forecast_point: 'Forecast', analysis_point: 'Observed',
       map_label: 'Map', test: 'TEST', exercise: 'EXERCISE',
       level_names: { green: 'green', yellow: 'yellow', orange: 'orange', red: 'red' },
@@ -745,6 +745,12 @@
         case 'flood_extent':
           L.geoJSON(f, { pane: 'hazard', interactive: false, style: { color: '#0d47a1', weight: 1, fillColor: '#1e88e5', fillOpacity: 0.45 } })
             .addTo(group('flood_extent', () => t('flood_extent')));
+          break;
+        case 'flood_footprint':
+          // A station's impact area at its level (basin-downstream, river buffer or set by
+          // hand): where its flood is expected, outlined so the districts' colours show.
+          L.geoJSON(f, { pane: 'hazard', interactive: false, style: { color: '#0d47a1', weight: 2, dashArray: '5 4', fill: false, className: 'flood-footprint' } })
+            .addTo(group('flood_footprint', () => t('flood_footprint')));
           break;
         case 'observed_track':
           L.geoJSON(f, { pane: 'track', interactive: false, style: { color: '#616161', weight: 2 } }).addTo(group('track', () => t('track')));

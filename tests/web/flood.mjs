@@ -180,6 +180,9 @@ export async function floodChecks(browser, base, dataDir, t) {
     return page.locator('.leaflet-popup-content').innerText();
   };
   check(await page.locator(`path.flood-station.fs-${station.id}.at-level`).count() === 1, `the station ${station.id} is drawn as a station at a level`);
+  const footprints = (doc.features || []).filter((f) => f.properties && f.properties.layer === 'flood_footprint').length;
+  check(footprints > 0 && await page.locator('path.flood-footprint').count() === footprints,
+    `each of the document's ${footprints} station impact areas is outlined on the map`);
   let popup = await openStation();
   check(popup.includes(station.name) && popup.includes(station.river) && /margens cheias/.test(popup) && popup.includes(sharePt) && popup.includes(dmy(station.peak)),
     `clicking the station opens ${station.name}: river ${station.river}, margens cheias, ${sharePt}, peak ${dmy(station.peak)}`);
