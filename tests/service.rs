@@ -568,9 +568,33 @@ async fn a_storm_gone_from_a_healthy_feed_for_24_hours_is_cancelled_without_its_
     let dir = tempfile::tempdir().unwrap();
     let s = in_process(&feed, &drill, dir.path(), &[]).await;
     let (p, api, c) = (&s.pipeline, s.api.as_str(), &s.client);
+    // The drill feed's issuance is stored but left pending (as when its cycle was killed):
+    // rsmc's cycle processes it too, but reports only its own version.
+    let raw = aviso::store::RawIssuance {
+        feed: "drill".into(),
+        url: "http://127.0.0.1/drill/freddy.json".into(),
+        fetched_at: Utc::now(),
+        sha256: aviso::store::RawIssuance::sha256_hex(&body),
+        content_type: Some("application/json".into()),
+        bytes: body.clone(),
+        etag: None,
+        last_modified: None,
+    };
+    p.store.insert_issuance(&raw).unwrap();
     feed.push(Reply::Body(body));
     let r = p.run_feed(&s.feed).await;
     assert_eq!(r.published.len(), 1, "{r:?}");
+    assert_eq!(r.processed, 1, "{r:?}");
+    assert!(!r.published[0].contains("exercise"), "{r:?}");
+    let drill = p
+        .store
+        .latest_version("exercise-2023036s12117")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        drill.feed, "drill",
+        "the drill's issuance was processed in rsmc's cycle"
+    );
     let v1 = get_json(c, &format!("{api}/api/alerts/{}", r.published[0])).await;
     let sent: DateTime<Utc> = v1["alert"]["sent"].as_str().unwrap().parse().unwrap();
     let on_ladder = v1["alert"]["districts"].as_array().unwrap().len();

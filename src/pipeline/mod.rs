@@ -234,7 +234,11 @@ impl Pipeline {
                 self.fetch_one(&key, &url, &mut report).await;
             }
         }
-        let processed = self.blocking(|p| Ok(p.process_pending())).await;
+        let processed = {
+            let name = feed.name.clone();
+            self.blocking(move |p| Ok(p.process_pending_for(Some(&name))))
+                .await
+        };
         if let Ok((n, published, failed)) = processed {
             report.processed = n;
             report.published = published;
@@ -338,6 +342,18 @@ impl Pipeline {
     /// the versions published. Blocking. Failures are recorded on the issuance and the
     /// feed; they do not stop the others.
     pub fn process_pending(&self) -> (usize, Vec<String>, Vec<String>) {
+        self.process_pending_for(None)
+    }
+
+    /// [`Pipeline::process_pending`], reporting only what belongs to feed `own` (its
+    /// name, or its per-storm keys "name:STORM"). Every pending issuance is still
+    /// processed, whoever fetched it (a cycle recovers what another left pending), but
+    /// another feed's version or failure is that feed's news: counted in this cycle's
+    /// report, it would mark this feed degraded and hold back its expiry.
+    pub fn process_pending_for(&self, own: Option<&str>) -> (usize, Vec<String>, Vec<String>) {
+        let mine = |key: &str| {
+            own.is_none_or(|f| key == f || key.strip_prefix(f).is_some_and(|r| r.starts_with(':')))
+        };
         let _guard = self.process_lock.lock().unwrap_or_else(|e| e.into_inner());
         let pending = match self.store.pending_issuances() {
             Ok(p) => p,
@@ -348,21 +364,36 @@ impl Pipeline {
         };
         let mut published = Vec::new();
         let mut failed = Vec::new();
-        let n = pending.len();
+        let mut n = 0;
         for iss in pending {
+            let own = mine(&iss.raw.feed);
+            n += usize::from(own);
             match self.process_issuance(&iss) {
-                Ok(ids) => published.extend(ids),
+                Ok(ids) if own => published.extend(ids),
+                Ok(ids) => {
+                    if !ids.is_empty() {
+                        eprintln!(
+                            "aviso: published {} from feed {} (left pending by its own cycle)",
+                            ids.join(", "),
+                            iss.raw.feed
+                        );
+                    }
+                }
                 Err(ProcessError::Store(e)) => {
                     // Left pending: the next cycle (or restart) tries again.
                     eprintln!("aviso: ERROR: issuance {} of {}: {e}", iss.id, iss.raw.feed);
-                    failed.push(format!("{}: issuance {}: {e}", iss.raw.feed, iss.id));
+                    if own {
+                        failed.push(format!("{}: issuance {}: {e}", iss.raw.feed, iss.id));
+                    }
                 }
                 Err(e) => {
                     eprintln!(
                         "aviso: feed {} degraded: issuance {} ({}): {e}",
                         iss.raw.feed, iss.id, iss.raw.url
                     );
-                    failed.push(format!("{}: issuance {}: {e}", iss.raw.feed, iss.id));
+                    if own {
+                        failed.push(format!("{}: issuance {}: {e}", iss.raw.feed, iss.id));
+                    }
                     if let Err(se) =
                         self.store
                             .fail_issuance(iss.id, &iss.raw.feed, e.kind(), &e.to_string())
