@@ -397,20 +397,19 @@ impl Pipeline {
             districts_on_ladder: a.district_levels.len(),
             figures,
         };
-        let districts = flood_districts_of(&a);
-        let prev = self.store.latest_version(&event_id)?;
-        let cause = self.cyclone_cause(prev.as_ref(), status, reference, &districts)?;
         self.publish_next(
             iss,
             record,
             NextVersion {
                 event_id,
                 reference,
-                districts,
+                districts: flood_districts_of(&a),
                 status,
                 what: &what,
             },
             |v, prev| {
+                // Only for a version actually published, with the previous one at hand.
+                let cause = self.cyclone_cause(prev, status, reference, &v.districts)?;
                 self.flood_alert(
                     &a,
                     v,

@@ -151,6 +151,28 @@ fn state_of(s: &str) -> IssuanceState {
 }
 
 impl SqliteStore {
+    /// Rows of `sql` as (key, key, count): the GROUP BY counts that /metrics reports.
+    pub(super) fn grouped_counts(
+        &self,
+        sql: &str,
+    ) -> Result<Vec<(String, String, i64)>, StoreError> {
+        self.grouped_counts_on(&self.reader(), sql)
+    }
+
+    /// [`SqliteStore::grouped_counts`] on a connection the caller already holds (taking a
+    /// second reader while holding one could wait on itself).
+    fn grouped_counts_on(
+        &self,
+        c: &Connection,
+        sql: &str,
+    ) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let mut stmt = c.prepare_cached(sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
     /// Opens (creating if needed) `<data_dir>/aviso.sqlite` and migrates it.
     pub fn open_dir(data_dir: &Path) -> Result<SqliteStore, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Io {
@@ -854,13 +876,7 @@ impl Store for SqliteStore {
                 .map_err(|e| self.err(e))?;
             rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
         };
-        let q3 = |sql: &str| -> Result<Vec<(String, String, i64)>, StoreError> {
-            let mut stmt = c.prepare_cached(sql).map_err(|e| self.err(e))?;
-            let rows = stmt
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                .map_err(|e| self.err(e))?;
-            rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
-        };
+        let q3 = |sql: &str| self.grouped_counts_on(&c, sql);
         Ok(StoreCounts {
             fetches: q3("SELECT feed, outcome, n FROM fetch_counts ORDER BY feed, outcome")?,
             runs: q2("SELECT outcome, COUNT(*) FROM runs GROUP BY outcome ORDER BY outcome")?,

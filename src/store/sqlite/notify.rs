@@ -934,56 +934,24 @@ impl NotifyStore for SqliteStore {
     }
 
     fn outbox_counts(&self) -> Result<Vec<(ChannelKind, OutboxState, i64)>, StoreError> {
-        let c = self.reader();
-        let mut stmt = c
-            .prepare_cached(
-                "SELECT channel, state, COUNT(*) FROM outbox GROUP BY channel, state ORDER BY 1, 2",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
-            })
-            .map_err(|e| self.err(e))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (ch, st, n) = row.map_err(|e| self.err(e))?;
-            if let (Some(ch), Some(st)) = (ChannelKind::parse(&ch), OutboxState::parse(&st)) {
-                out.push((ch, st, n));
-            }
-        }
-        Ok(out)
+        let rows = self.grouped_counts(
+            "SELECT channel, state, COUNT(*) FROM outbox GROUP BY channel, state ORDER BY 1, 2",
+        )?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(ch, st, n)| Some((ChannelKind::parse(&ch)?, OutboxState::parse(&st)?, n)))
+            .collect())
     }
 
     fn attempt_counts(&self) -> Result<Vec<(ChannelKind, String, i64)>, StoreError> {
-        let c = self.reader();
-        let mut stmt = c
-            .prepare_cached(
-                "SELECT o.channel, a.outcome, COUNT(*) FROM outbox_attempts a
-                 JOIN outbox o ON o.id = a.outbox_id GROUP BY 1, 2 ORDER BY 1, 2",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
-            })
-            .map_err(|e| self.err(e))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (ch, outcome, n) = row.map_err(|e| self.err(e))?;
-            if let Some(ch) = ChannelKind::parse(&ch) {
-                out.push((ch, outcome, n));
-            }
-        }
-        Ok(out)
+        let rows = self.grouped_counts(
+            "SELECT o.channel, a.outcome, COUNT(*) FROM outbox_attempts a
+             JOIN outbox o ON o.id = a.outbox_id GROUP BY 1, 2 ORDER BY 1, 2",
+        )?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(ch, outcome, n)| Some((ChannelKind::parse(&ch)?, outcome, n)))
+            .collect())
     }
 
     fn record_delivery_report(
