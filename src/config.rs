@@ -170,10 +170,20 @@ pub struct ServiceConfig {
     /// CAP `expires` = reference time + this many hours (one missed 6-hourly issuance is
     /// tolerated, two are not).
     pub cap_expires_after_h: f64,
-    /// An event whose feed stays healthy but brings no new issuance of it for this many
-    /// hours is cancelled (the storm dissipated or left the feed). RSMC La Réunion issues
-    /// every 6 h, so 24 h is four missed issuances. A feed that is down never cancels.
+    /// An event with no new version for this many hours is cancelled (the storm
+    /// dissipated or left the feed) — only when its feed has since delivered a forecast
+    /// that parsed and was assessed (another storm's, a late one) or, for a per-storm
+    /// GDACS-templated feed, a GDACS list without the storm. RSMC La Réunion issues every
+    /// 6 h, so 24 h is four missed issuances. A feed that is down, silent or serving
+    /// garbage never cancels anything (issue 17).
     pub expire_event_after_h: f64,
+    /// An Actual cyclone forecast whose reference time is older than this many hours when
+    /// it is processed is refused (stored, marked failed, the feed degraded): a feed
+    /// serving a past forecast must never put a live alert out (issue 17). RSMC La Réunion
+    /// issues every 6 h, so 24 h is four missed issuances. Exercise and Test forecasts
+    /// (the demo's replays, drills) are not held to it. Raise it only to replay history as
+    /// Actual in a closed test set-up.
+    pub max_forecast_age_h: f64,
     /// A feed whose last good fetch is older than this many of its schedule intervals is
     /// reported stale on /readyz (plus 10 minutes of slack).
     pub stale_after_intervals: f64,
@@ -190,6 +200,7 @@ impl Default for ServiceConfig {
             status: crate::alerts::versioning::CapStatus::Actual,
             cap_expires_after_h: 12.0,
             expire_event_after_h: 24.0,
+            max_forecast_age_h: 24.0,
             stale_after_intervals: 2.0,
         }
     }
@@ -240,6 +251,12 @@ impl ServiceConfig {
                 self.expire_event_after_h,
                 1.0,
                 720.0,
+            ),
+            (
+                "max_forecast_age_h",
+                self.max_forecast_age_h,
+                1.0,
+                1_000_000.0,
             ),
             (
                 "stale_after_intervals",

@@ -91,9 +91,11 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// The service configuration of `toml` with the shipped layers manifest, no retries and
-/// a 10 s timeout.
+/// a 10 s timeout. The forecasts replayed here are of 2023 and 2025, published as Actual:
+/// the set-up raises `flood.max_forecast_age_h`, which refuses them in real use.
 fn service_config(toml: &str) -> Config {
     let mut cfg = Config::from_toml(toml, "test.toml").unwrap();
+    cfg.flood.max_forecast_age_h = 1_000_000.0;
     cfg.service.layers = concat!(env!("CARGO_MANIFEST_DIR"), "/layers").into();
     cfg.http.retries = 0;
     cfg.http.timeout_s = 10.0;
@@ -302,7 +304,8 @@ fn sms_since(g: &Arc<Mutex<Gateway>>, from: usize) -> Vec<(String, String)> {
 }
 
 #[test]
-fn flood_versions_reach_their_subscribers_and_a_silent_flood_feed_expires_after_48_hours() {
+fn flood_versions_reach_their_subscribers_and_a_flood_alert_expires_after_48_hours_only_while_the_feed_delivers()
+ {
     use aviso::alerts::levels::Level;
     use aviso::notify::channels::Channels;
     use aviso::notify::config::{BodyFormat, RateLimit, SmsConfig};
@@ -439,9 +442,21 @@ fn flood_versions_reach_their_subscribers_and_a_silent_flood_feed_expires_after_
         assert!(pt.contains("chibuto"), "{pt}");
         assert!(en.starts_with("yellow alert: flood") && en.contains(&river), "{en}");
 
-        // 2. No new forecast. At 47 h the alert stands; at 48 h (flood.cap_expires_after_h)
-        //    it is cancelled, and the same two people hear the all-clear once.
+        // 2. No new forecast. A silent feed cancels nothing, however long (issue 17: no
+        //    all-clear on silence). Then the feed delivers a valid forecast that is not
+        //    newer (the day before's, re-sent): stored, not published. Now at 47 h the
+        //    alert stands; at 48 h (flood.cap_expires_after_h) it is cancelled, and the
+        //    same two people hear the all-clear once.
         assert_eq!(cfg.flood.cap_expires_after_h, 48.0);
+        assert!(p.expire_stale_at("glofas", v1.sent + chrono::Duration::hours(96)).is_empty());
+        let day_before = rewrite(&probs, |c| c[5] = "2025-09-24".into());
+        files
+            .lock()
+            .unwrap()
+            .insert("probabilities.csv".into(), day_before);
+        let r = p.run_feed(&feed).await;
+        assert!(r.failed.is_empty() && r.published.is_empty(), "{r:?}");
+        assert_eq!(r.processed, 1, "{r:?}");
         assert!(p.expire_stale_at("glofas", v1.sent + chrono::Duration::hours(47)).is_empty());
         assert!(store.latest_version("flood-glofas").unwrap().unwrap().active);
         let cancels = p.expire_stale_at("glofas", v1.sent + chrono::Duration::hours(48));

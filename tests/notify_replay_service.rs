@@ -744,6 +744,7 @@ async fn freddy_through_the_service_reaches_a_thousand_subscribers_exactly_once(
         &config,
         format!(
             r#"[service]
+max_forecast_age_h = 1000000.0
 listen = "127.0.0.1:0"
 layers = "{layers}"
 [http]

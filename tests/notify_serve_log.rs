@@ -142,6 +142,7 @@ async fn aviso_serve_logs_no_personal_data_through_admin_work_deliveries_stop_dl
         &config,
         format!(
             r#"[service]
+max_forecast_age_h = 1000000.0
 listen = "127.0.0.1:0"
 data_dir = "{data}"
 layers = "{layers}"

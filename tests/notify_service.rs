@@ -162,6 +162,8 @@ async fn subscribers_hear_of_freddy_in_their_language_and_stop_when_they_ask() {
         ..rsmc.clone()
     };
     cfg.feeds = vec![rsmc.clone(), drill.clone()];
+    // Freddy's 2023 forecasts are replayed as Actual alerts.
+    cfg.service.max_forecast_age_h = 1_000_000.0;
     let http = HttpConfig {
         connect_timeout_s: 2.0,
         timeout_s: 5.0,
@@ -955,6 +957,7 @@ async fn run_once_delivers_before_exiting_and_needs_its_secrets_from_the_environ
         &config,
         format!(
             r#"[service]
+max_forecast_age_h = 1000000.0
 layers = "{layers}"
 [[feed]]
 name = "rsmc"

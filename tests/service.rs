@@ -35,6 +35,8 @@ use aviso::store::sqlite::SqliteStore;
 use aviso::store::{IssuanceState, Store};
 
 const TRACK: &str = "tracks/ibtracs_v04r01_last3years_moz_region_2022-2025.csv";
+const CHIDO: &str =
+    "forecast-samples/meteofrance_rsmc_reunion_CMRSTRACK_SWI04_20242025_CHIDO_2024-12-15T02Z.json";
 
 /// Freddy's replayed issuances from 9 March 2023 00Z, 6-hourly, the last one at the end
 /// of the track (nothing left ahead: the all-clear).
@@ -271,14 +273,30 @@ struct InProcess {
     client: reqwest::Client,
 }
 
+/// The service in process, replaying Freddy's 2023 forecasts as Actual alerts: the test
+/// set-up raises `service.max_forecast_age_h`, which refuses them in real use.
 async fn in_process(
     feed: &FeedServer,
     exercise: &FeedServer,
     dir: &std::path::Path,
     more_feeds: &[FeedConfig],
 ) -> InProcess {
+    in_process_with(feed, exercise, dir, more_feeds, |cfg| {
+        cfg.service.max_forecast_age_h = 1_000_000.0;
+    })
+    .await
+}
+
+async fn in_process_with(
+    feed: &FeedServer,
+    exercise: &FeedServer,
+    dir: &std::path::Path,
+    more_feeds: &[FeedConfig],
+    tweak: impl FnOnce(&mut Config),
+) -> InProcess {
     aviso::feeds::fetch::install_crypto_provider();
     let mut cfg = Config::embedded_default().unwrap();
+    tweak(&mut cfg);
     let rsmc = FeedConfig {
         name: "rsmc".into(),
         kind: FeedKind::RsmcReunion,
@@ -581,7 +599,7 @@ async fn a_storm_gone_from_a_healthy_feed_for_24_hours_is_cancelled_without_its_
         last_modified: None,
     };
     p.store.insert_issuance(&raw).unwrap();
-    feed.push(Reply::Body(body));
+    feed.push(Reply::Body(body.clone()));
     let r = p.run_feed(&s.feed).await;
     assert_eq!(r.published.len(), 1, "{r:?}");
     assert_eq!(r.processed, 1, "{r:?}");
@@ -600,8 +618,28 @@ async fn a_storm_gone_from_a_healthy_feed_for_24_hours_is_cancelled_without_its_
     let on_ladder = v1["alert"]["districts"].as_array().unwrap().len();
     assert!(on_ladder > 0);
 
-    // service.expire_event_after_h (24 h): not before, then once.
+    // service.expire_event_after_h (24 h), but only on evidence: while the feed has
+    // delivered nothing usable since the version, no expiry cancels (issue 17).
     let h = |n: i64| sent + chrono::Duration::hours(n);
+    assert!(p.expire_stale_at("rsmc", h(48)).is_empty(), "a silent feed");
+    // The same forecast re-sent with other bytes is no news either.
+    let mut resent = body.clone();
+    resent.push(b'\n');
+    feed.push(Reply::Body(resent));
+    let r = p.run_feed(&s.feed).await;
+    assert!(r.failed.is_empty() && r.published.is_empty(), "{r:?}");
+    assert!(
+        p.expire_stale_at("rsmc", h(48)).is_empty(),
+        "the same forecast"
+    );
+    // The feed then serves a newer forecast of another storm (RSMC's Chido, December
+    // 2024): the feed works, and Freddy is no longer in what it says.
+    let chido = std::fs::read(common::data_file(CHIDO).unwrap()).unwrap();
+    feed.push(Reply::Body(chido));
+    let r = p.run_feed(&s.feed).await;
+    assert!(r.failed.is_empty(), "{r:?}");
+    let chido_alert = r.published.clone();
+    assert_eq!(chido_alert.len(), 1, "Chido reached Cabo Delgado: {r:?}");
     assert!(p.expire_stale_at("rsmc", h(23)).is_empty());
     let cancels = p.expire_stale_at("rsmc", h(24));
     assert_eq!(cancels.len(), 1);
@@ -609,7 +647,9 @@ async fn a_storm_gone_from_a_healthy_feed_for_24_hours_is_cancelled_without_its_
         p.expire_stale_at("rsmc", h(48)).is_empty(),
         "cancelled once"
     );
-    assert_eq!(get_json(c, &format!("{api}/api/alerts")).await["count"], 0);
+    let active = get_json(c, &format!("{api}/api/alerts")).await;
+    assert_eq!(active["count"], 1, "only Chido's: {active}");
+    assert_eq!(active["alerts"][0]["id"], chido_alert[0].as_str());
     let list = get_json(c, &format!("{api}/api/alerts?status=all")).await;
     assert_eq!(list["alerts"][0]["id"], cancels[0].as_str());
     assert_eq!(list["alerts"][0]["msg_type"], "Cancel");
@@ -632,6 +672,147 @@ async fn a_storm_gone_from_a_healthy_feed_for_24_hours_is_cancelled_without_its_
     let cap = get(c, &format!("{api}/api/alerts/{}/cap", cancels[0])).await;
     let el = assert_cap_is_complete(&cap.2, "Cancel", "Actual");
     assert!(texts(&el, "references")[0].contains(v1["alert"]["id"].as_str().unwrap()));
+}
+
+/// Issue 17, finding 1: a feed that keeps serving the same non-forecast body (a
+/// maintenance page, an empty body, broken JSON) was degraded on the first fetch only;
+/// every identical later fetch counted as a healthy duplicate, `/readyz` said ok, and the
+/// 24 h expiry cancelled the live alert "while the feed was healthy". Now each such fetch
+/// keeps the feed degraded, and no expiry cancels without a usable forecast since.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_serving_the_same_garbage_stays_degraded_and_never_gives_a_false_all_clear() {
+    let Some(issuances) = freddy_issuances() else {
+        return;
+    };
+    let t = Utc.with_ymd_and_hms(2023, 3, 9, 6, 0, 0).unwrap();
+    let body = issuances.iter().find(|(r, _)| *r == t).unwrap().1.clone();
+    let feed = FeedServer::start().await;
+    let drill = FeedServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let s = in_process(&feed, &drill, dir.path(), &[]).await;
+    let (p, api, c) = (&s.pipeline, s.api.as_str(), &s.client);
+    feed.push(Reply::Body(body));
+    let r = p.run_feed(&s.feed).await;
+    assert_eq!(r.published.len(), 1, "{r:?}");
+    let v1 = get_json(c, &format!("{api}/api/alerts/{}", r.published[0])).await;
+    let sent: DateTime<Utc> = v1["alert"]["sent"].as_str().unwrap().parse().unwrap();
+
+    let maintenance = b"<html><body><h1>Em manuten\xc3\xa7\xc3\xa3o</h1></body></html>".to_vec();
+    let bodies = [
+        ("maintenance page", maintenance),
+        ("empty body", Vec::new()),
+        (
+            "broken JSON",
+            br#"{"type":"FeatureCollection","features":["#.to_vec(),
+        ),
+    ];
+    for (what, bad) in bodies {
+        feed.push(Reply::Body(bad));
+        for fetch in 1..=3 {
+            let r = p.run_feed(&s.feed).await;
+            assert_eq!(r.outcome(), "degraded", "{what}, fetch {fetch}: {r:?}");
+            assert!(r.published.is_empty(), "{what}, fetch {fetch}: {r:?}");
+            let ready = get_json(c, &format!("{api}/readyz")).await;
+            assert_eq!(
+                ready["status"], "degraded",
+                "{what}, fetch {fetch}: {ready}"
+            );
+            assert_eq!(ready["feeds"][0]["state"], "degraded", "{what}: {ready}");
+            let metrics = get(c, &format!("{api}/metrics")).await.2;
+            assert!(
+                metrics.contains("aviso_feed_up{feed=\"rsmc\"} 0"),
+                "{what}, fetch {fetch}: {metrics}"
+            );
+            if fetch > 1 {
+                assert_eq!(
+                    ready["feeds"][0]["last_error_kind"], "repeated_failure",
+                    "{ready}"
+                );
+            }
+        }
+        // Days pass with the feed serving it: the alert stands, nothing is cancelled.
+        for days in [1, 2, 7] {
+            let now = sent + chrono::Duration::days(days);
+            assert!(
+                p.expire_stale_at("rsmc", now).is_empty(),
+                "{what}: {days} d"
+            );
+        }
+        let list = get_json(c, &format!("{api}/api/alerts")).await;
+        assert_eq!(list["count"], 1, "{what}: {list}");
+        assert_eq!(list["alerts"][0]["msg_type"], "Alert");
+        assert_eq!(list["alerts"][0]["active"], true);
+    }
+    let all = get_json(c, &format!("{api}/api/alerts?status=all")).await;
+    assert!(
+        all["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["msg_type"] != "Cancel"),
+        "{all}"
+    );
+}
+
+/// Issue 17, finding 2: a feed serving a 2023 forecast produced an Actual red alert, with
+/// CAP `expires` in 2023, before its `sent`. An Actual forecast older than
+/// `service.max_forecast_age_h` (24 h) is now refused and the feed degraded; the same
+/// forecast as an Exercise (a drill, the demo's replays) is published, and its `expires`
+/// follows `sent`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_past_forecast_is_never_published_as_a_live_alert_and_expires_never_precedes_sent() {
+    let Some(issuances) = freddy_issuances() else {
+        return;
+    };
+    let t = Utc.with_ymd_and_hms(2023, 3, 9, 0, 0, 0).unwrap();
+    let body = issuances.iter().find(|(r, _)| *r == t).unwrap().1.clone();
+    let feed = FeedServer::start().await;
+    let drill = FeedServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let s = in_process_with(&feed, &drill, dir.path(), &[], |_| {}).await;
+    let (p, api, c) = (&s.pipeline, s.api.as_str(), &s.client);
+    assert_eq!(p.cfg.service.max_forecast_age_h, 24.0, "the default");
+    for fetch in 1..=2 {
+        feed.push(Reply::Body(body.clone()));
+        let r = p.run_feed(&s.feed).await;
+        assert!(r.published.is_empty(), "fetch {fetch}: {r:?}");
+        assert_eq!(r.outcome(), "degraded", "fetch {fetch}: {r:?}");
+        assert!(
+            r.failed[0].contains("2023-03-09T00:00Z")
+                && r.failed[0].contains("service.max_forecast_age_h"),
+            "the reason names the forecast's time and the key: {r:?}"
+        );
+        let ready = get_json(c, &format!("{api}/readyz")).await;
+        assert_eq!(ready["feeds"][0]["state"], "degraded", "{ready}");
+    }
+    assert_eq!(
+        get_json(c, &format!("{api}/readyz")).await["feeds"][0]["last_error_kind"],
+        "repeated_failure"
+    );
+    let list = get_json(c, &format!("{api}/api/alerts?status=all")).await;
+    assert_eq!(list["count"], 0, "{list}");
+    let atom = get(c, &format!("{api}/api/alerts.atom")).await.2;
+    assert!(!atom.contains("<entry>"), "{atom}");
+
+    // The same forecast from the Exercise feed is published, labelled, and its CAP expires
+    // after it was sent.
+    drill.push(Reply::Body(body));
+    let r = p.run_feed(&s.exercise).await;
+    assert_eq!(r.published.len(), 1, "{r:?}");
+    let cap = get(c, &format!("{api}/api/alerts/{}/cap", r.published[0]))
+        .await
+        .2;
+    let el = assert_cap_is_complete(&cap, "Alert", "Exercise");
+    let sent: DateTime<Utc> = texts(&el, "sent")[0].parse().unwrap();
+    for e in texts(&el, "expires") {
+        let expires: DateTime<Utc> = e.parse().unwrap();
+        assert!(expires > sent, "expires {expires} precedes sent {sent}");
+        assert_eq!(
+            expires - sent,
+            chrono::Duration::hours(12),
+            "cap_expires_after_h"
+        );
+    }
 }
 
 /// Starts `aviso serve` on a free port; returns the child and the API base URL.
@@ -703,7 +884,7 @@ fn killing_the_service_mid_cycle_loses_no_issuance_and_processes_none_twice() {
     std::fs::write(
         &config,
         format!(
-            "[service]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\nlayers = {:?}\n\n[http]\nconnect_timeout_s = 2.0\ntimeout_s = 5.0\nretries = 0\n\n[[feed]]\nname = \"rsmc\"\nkind = \"rsmc-reunion\"\nurl = {:?}\nschedule = \"* * * * * *\"\n",
+            "[service]\nlisten = \"127.0.0.1:0\"\nmax_forecast_age_h = 1000000.0\ndata_dir = {:?}\nlayers = {:?}\n\n[http]\nconnect_timeout_s = 2.0\ntimeout_s = 5.0\nretries = 0\n\n[[feed]]\nname = \"rsmc\"\nkind = \"rsmc-reunion\"\nurl = {:?}\nschedule = \"* * * * * *\"\n",
             state.display().to_string(),
             concat!(env!("CARGO_MANIFEST_DIR"), "/layers"),
             feed.url()

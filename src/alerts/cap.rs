@@ -508,21 +508,33 @@ pub(crate) struct InfoParts {
 }
 
 /// `expires` = `reference` + `hours`, refused outside 1..=240 h (a mistyped option must
-/// not produce an alert that never lapses, nor panic in chrono's Duration).
+/// not produce an alert that never lapses, nor panic in chrono's Duration). A forecast
+/// already that old when the version is `sent` (a replay, an exercise on a past storm)
+/// expires `hours` after `sent` instead: CAP 1.2 `expires` is when the message's
+/// information lapses, and it must never precede `sent` (issue 17).
 pub(crate) fn expires_at(
     reference: DateTime<Utc>,
+    sent: DateTime<Utc>,
     hours: f64,
     identifier: &str,
 ) -> Result<DateTime<Utc>, CapError> {
-    (1.0..=240.0)
-        .contains(&hours)
-        .then(|| Duration::try_minutes((hours * 60.0).round() as i64))
-        .flatten()
-        .and_then(|d| reference.checked_add_signed(d))
-        .ok_or_else(|| CapError::Expires {
-            identifier: identifier.to_string(),
-            found: hours,
-        })
+    let after = |t: DateTime<Utc>| {
+        (1.0..=240.0)
+            .contains(&hours)
+            .then(|| Duration::try_minutes((hours * 60.0).round() as i64))
+            .flatten()
+            .and_then(|d| t.checked_add_signed(d))
+            .ok_or_else(|| CapError::Expires {
+                identifier: identifier.to_string(),
+                found: hours,
+            })
+    };
+    let from_reference = after(reference)?;
+    if from_reference > sent {
+        Ok(from_reference)
+    } else {
+        after(sent)
+    }
 }
 
 /// Writes the CAP 1.2 document of `a` as version `v`. `rules` are the level rules the
@@ -535,6 +547,7 @@ pub fn cap_document(
 ) -> Result<String, CapError> {
     let expires = expires_at(
         a.forecast.reference_time,
+        v.sent,
         opts.expires_after_h,
         &v.identifier,
     )?;

@@ -109,7 +109,7 @@ pub fn flood_cap_document(
             )
         }
     };
-    let expires = expires_at(reference, opts.expires_after_h, &v.identifier)?;
+    let expires = expires_at(reference, v.sent, opts.expires_after_h, &v.identifier)?;
     let mut g = grading(v.msg_type, event_level, lead_h);
     if !cancel {
         g.certainty = match &a.source {

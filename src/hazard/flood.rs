@@ -72,6 +72,12 @@ pub struct FloodConfig {
     /// map: when it was assessed) + this many hours. 48 h for a daily product: one missed
     /// issuance is tolerated, two are not (the cyclone rule of 12 h for a 6-hourly one).
     pub cap_expires_after_h: f64,
+    /// An Actual flood forecast whose issue date (00:00 UTC) is older than this many hours
+    /// when it is processed is refused, as a stale cyclone forecast is
+    /// (`service.max_forecast_age_h`). 48 h for a daily product: yesterday's forecast
+    /// fetched late today still counts, the day before's does not. Flood maps are dated
+    /// when they are assessed and are not held to it.
+    pub max_forecast_age_h: f64,
     /// A flood forecast issued within this many days after a cyclone's last forecast, in
     /// districts that cyclone put on the ladder, belongs to the cyclone's incident (CAP
     /// `incidents`): the event carries both. Rain reaches the large rivers days after
@@ -119,6 +125,7 @@ impl Default for FloodConfig {
             impact_districts: BTreeMap::new(),
             skip_misordered_stations: true,
             cap_expires_after_h: 48.0,
+            max_forecast_age_h: 48.0,
             after_cyclone_days: 10.0,
             river_buffer_km: DEFAULT_RIVER_BUFFER_KM,
             extent: Default::default(),
@@ -149,6 +156,12 @@ impl FloodConfig {
         if !(1.0..=240.0).contains(&h) {
             return Err(FloodHazardError::Config(format!(
                 "flood.cap_expires_after_h = {h}: expected 1 to 240 hours"
+            )));
+        }
+        let h = self.max_forecast_age_h;
+        if !(1.0..=1_000_000.0).contains(&h) {
+            return Err(FloodHazardError::Config(format!(
+                "flood.max_forecast_age_h = {h}: expected 1 to 1000000 hours"
             )));
         }
         let d = self.after_cyclone_days;

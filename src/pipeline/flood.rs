@@ -41,7 +41,7 @@ use crate::hazard::flood_extent::classify_extent;
 use crate::layers::flood::read_flood_extent;
 use crate::notify::select::{PublishedAlert, SiteAtRisk};
 use crate::store::{
-    AlertSummary, AssessmentRecord, FetchResult, HazardKind, Inserted, RawIssuance, StoredIssuance,
+    AlertSummary, AssessmentRecord, FetchResult, HazardKind, RawIssuance, StoredIssuance,
 };
 
 /// The cyclone a flood event follows ([`Pipeline::cyclone_cause`]).
@@ -251,14 +251,9 @@ impl Pipeline {
             etag: None,
             last_modified: None,
         };
-        match self.blocking(move |p| p.store.insert_issuance(&raw)).await {
-            Ok(Inserted::New(_)) => report.fetched += 1,
-            Ok(Inserted::Duplicate(_)) => report.duplicates += 1,
-            Err(e) => {
-                eprintln!("aviso: ERROR: feed {}: storing: {e}", feed.name);
-                report.failed.push(format!("{}: store: {e}", feed.name));
-            }
-        }
+        let shown = raw.url.clone();
+        let inserted = self.blocking(move |p| p.store.insert_issuance(&raw)).await;
+        report.count_inserted(&feed.name, &shown, inserted);
     }
 
     /// Parses and assesses a stored flood bundle.
@@ -388,6 +383,14 @@ impl Pipeline {
                 ));
             }
         };
+        super::refuse_stale(
+            &format!("{} ({})", iss.raw.url, iss.raw.feed),
+            status,
+            reference,
+            Utc::now(),
+            self.cfg.flood.max_forecast_age_h,
+            "flood.max_forecast_age_h",
+        )?;
         let event_id = flood_event_id(&iss.raw.feed, status);
         let record = AssessmentRecord {
             event_id: event_id.clone(),

@@ -67,6 +67,9 @@ pub enum ProcessError {
     Assess(String),
     #[error("{0}")]
     Publish(String),
+    /// An Actual forecast older than the configured age: never a live alert.
+    #[error("{0}")]
+    Stale(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -78,6 +81,7 @@ impl ProcessError {
             ProcessError::Parse(_) => "parse",
             ProcessError::Assess(_) => "assess",
             ProcessError::Publish(_) => "publish",
+            ProcessError::Stale(_) => "stale",
             ProcessError::Store(_) => "store",
         }
     }
@@ -96,6 +100,34 @@ pub struct RunReport {
 }
 
 impl RunReport {
+    /// Counts what storing a fetched body did. Content that failed before and is served
+    /// again is a failure of this cycle too: the feed is healthy only when its latest
+    /// content could be used (issue 17).
+    pub(crate) fn count_inserted(
+        &mut self,
+        key: &str,
+        shown: &str,
+        inserted: Result<Inserted, StoreError>,
+    ) {
+        match inserted {
+            Ok(Inserted::New(_)) => self.fetched += 1,
+            Ok(Inserted::Duplicate(_)) => self.duplicates += 1,
+            Ok(Inserted::StillFailing { id, error }) => {
+                self.duplicates += 1;
+                eprintln!(
+                    "aviso: feed {key} degraded: {shown} still serves the content of issuance {id}, which failed: {error}"
+                );
+                self.failed.push(format!(
+                    "{key}: still serving the content of issuance {id}, which failed: {error}"
+                ));
+            }
+            Err(e) => {
+                eprintln!("aviso: ERROR: feed {key}: storing {shown}: {e}");
+                self.failed.push(format!("{key}: store: {e}"));
+            }
+        }
+    }
+
     pub fn outcome(&self) -> &'static str {
         if self.failed.is_empty() {
             "ok"
@@ -294,9 +326,20 @@ impl Pipeline {
             Ok(Fetched::NotModified { .. }) => {
                 report.not_modified += 1;
                 let k = key.to_string();
-                let _ = self
-                    .blocking(move |p| p.store.record_fetch(&k, now, &FetchResult::NotModified))
+                let health = self
+                    .blocking(move |p| {
+                        p.store.record_fetch(&k, now, &FetchResult::NotModified)?;
+                        p.store.feed_health(&k)
+                    })
                     .await;
+                // A 304 for content that failed is no news that the feed is well.
+                if let Ok(Some(h)) = health
+                    && h.state == crate::store::FeedState::Degraded
+                {
+                    let why = h.last_error.unwrap_or_default();
+                    eprintln!("aviso: feed {key} degraded: {shown}: {why}");
+                    report.failed.push(format!("{key}: {why}"));
+                }
             }
             Ok(Fetched::Body {
                 bytes,
@@ -314,14 +357,8 @@ impl Pipeline {
                     etag: validators.etag,
                     last_modified: validators.last_modified,
                 };
-                match self.blocking(move |p| p.store.insert_issuance(&raw)).await {
-                    Ok(Inserted::New(_)) => report.fetched += 1,
-                    Ok(Inserted::Duplicate(_)) => report.duplicates += 1,
-                    Err(e) => {
-                        eprintln!("aviso: ERROR: feed {key}: storing {shown}: {e}");
-                        report.failed.push(format!("{key}: store: {e}"));
-                    }
-                }
+                let inserted = self.blocking(move |p| p.store.insert_issuance(&raw)).await;
+                report.count_inserted(key, &shown, inserted);
             }
             Err(e) => {
                 eprintln!("aviso: feed {key} degraded: {e}");
@@ -444,6 +481,14 @@ impl Pipeline {
             .as_ref()
             .and_then(|f| f.status)
             .unwrap_or(self.cfg.service.status);
+        refuse_stale(
+            &origin,
+            status,
+            parsed.forecast.reference_time,
+            Utc::now(),
+            self.cfg.service.max_forecast_age_h,
+            "service.max_forecast_age_h",
+        )?;
         let t = Instant::now();
         let mut a = assess(&parsed.forecast, &self.layers, &self.cfg, Utc::now())
             .map_err(|e| ProcessError::Assess(format!("{origin}: {e}")))?;
@@ -584,11 +629,20 @@ impl Pipeline {
         let mut out = Vec::new();
         for s in active {
             let own = s.feed == feed || s.feed.starts_with(&format!("{feed}:"));
-            let flood = s.hazard == HazardKind::Flood;
-            if !own
-                || (!flood && s.sent + horizon > now)
-                || (flood && !self.flood_is_stale(&s, now))
-            {
+            let due = match s.hazard {
+                HazardKind::Flood => self.flood_is_stale(&s, now),
+                HazardKind::TropicalCyclone => s.sent + horizon <= now,
+            };
+            if !own || !due {
+                continue;
+            }
+            if !self.feed_spoke_since(&s) {
+                eprintln!(
+                    "aviso: {} is due to expire, but feed {} has delivered no newer usable forecast since {}: it stays in force (no all-clear on silence)",
+                    s.id,
+                    s.feed,
+                    s.sent.format("%Y-%m-%dT%H:%MZ")
+                );
                 continue;
             }
             match self.cancel_stale(&s, now) {
@@ -600,6 +654,48 @@ impl Pipeline {
             self.refresh_current_alert();
         }
         out
+    }
+
+    /// Whether the feed of `s` has said, since `s` was published, what an expiry may
+    /// rest on (issue 17): a forecast newer than the event's last one that parsed and was
+    /// assessed (another storm's: this one is no longer in the feed), or, for a per-storm
+    /// key of a GDACS-templated feed, a GDACS list processed since that no longer names the
+    /// storm. A silent feed, or one serving garbage or the same old file, is no evidence
+    /// that the storm is gone, and never cancels.
+    fn feed_spoke_since(&self, s: &AlertSummary) -> bool {
+        let (base, storm) = match s.feed.split_once(':') {
+            Some((base, storm)) => (base, Some(storm)),
+            None => (s.feed.as_str(), None),
+        };
+        let since = |feed: &str| match self.store.forecasts_since(feed, s.sent) {
+            Ok(refs) => refs,
+            Err(e) => {
+                eprintln!("aviso: ERROR: reading the issuances of {feed}: {e}");
+                Vec::new()
+            }
+        };
+        let newer = |r: &Option<DateTime<Utc>>| match (r, s.reference_time) {
+            (Some(r), Some(last)) => *r > last,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if since(base).iter().any(newer) {
+            return true;
+        }
+        let Some(storm) = storm else {
+            return false;
+        };
+        let gdacs_spoke = self
+            .cfg
+            .feeds
+            .iter()
+            .filter(|f| f.kind == FeedKind::Gdacs)
+            .any(|f| !since(&f.name).is_empty());
+        gdacs_spoke
+            && !self
+                .discovered()
+                .iter()
+                .any(|e| e.storm_name.eq_ignore_ascii_case(storm))
     }
 
     fn cancel_stale(&self, s: &AlertSummary, now: DateTime<Utc>) -> Result<String, ProcessError> {
@@ -694,6 +790,29 @@ impl Pipeline {
             Err(e) => eprintln!("aviso: ERROR: reading {}: {e}", s.id),
         }
     }
+}
+
+/// Refuses an Actual forecast whose reference time is more than `max_age_h` hours before
+/// `now` (issue 17: a feed serving a 2023 forecast put out a red Actual alert whose CAP
+/// `expires` preceded its `sent`). Exercise and Test forecasts pass: replays and drills
+/// are old on purpose and never reach the public.
+pub(crate) fn refuse_stale(
+    origin: &str,
+    status: CapStatus,
+    reference: DateTime<Utc>,
+    now: DateTime<Utc>,
+    max_age_h: f64,
+    key: &str,
+) -> Result<(), ProcessError> {
+    let age_h = (now - reference).num_seconds() as f64 / 3600.0;
+    if status != CapStatus::Actual || age_h <= max_age_h {
+        return Ok(());
+    }
+    Err(ProcessError::Stale(format!(
+        "{origin}: the forecast of {} is {age_h:.0} h old when processed (limit {max_age_h} h, \
+         {key}): refused as an Actual alert; the alerts in force stay as they are",
+        reference.format("%Y-%m-%dT%H:%MZ")
+    )))
 }
 
 fn queued_note(n: usize) -> String {

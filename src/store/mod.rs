@@ -77,12 +77,16 @@ impl RawIssuance {
 }
 
 /// What [`Store::insert_issuance`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Inserted {
     /// A new issuance, waiting to be processed.
     New(i64),
     /// The same content was stored before under this id: not a new issuance.
     Duplicate(i64),
+    /// The same content as issuance `id`, which could not be used (`error`): the feed still
+    /// serves something that is no forecast, and stays degraded (issue 17: a maintenance
+    /// page served again and again must never make the feed look healthy).
+    StillFailing { id: i64, error: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -382,7 +386,9 @@ pub trait Store: Send + Sync {
     /// leaves validators pointing at content the store does not hold.
     fn insert_issuance(&self, raw: &RawIssuance) -> Result<Inserted, StoreError>;
 
-    /// Records the outcome of a fetch that stored nothing (304 or failure).
+    /// Records the outcome of a fetch that stored nothing (304 or failure). A 304 for
+    /// content that failed leaves the feed degraded: a feed is healthy only while the
+    /// latest content it serves could be used.
     fn record_fetch(
         &self,
         feed: &str,
@@ -399,6 +405,16 @@ pub trait Store: Send + Sync {
     fn issuance(&self, id: i64) -> Result<Option<StoredIssuance>, StoreError>;
     /// The newest processed issuance of a feed (store key).
     fn latest_processed_issuance(&self, feed: &str) -> Result<Option<StoredIssuance>, StoreError>;
+    /// The reference times of what `feed` (a store key, or a feed name covering its
+    /// per-storm keys "name:STORM") delivered after `since` that was parsed and assessed,
+    /// one per assessment (`None`: a product without one, such as a GDACS list). The
+    /// evidence an expiry needs before it may cancel anything: a feed that went silent or
+    /// serves garbage says nothing about the storm.
+    fn forecasts_since(
+        &self,
+        feed: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<Option<DateTime<Utc>>>, StoreError>;
     /// The newest processed issuance of a feed that published for `event_id`.
     fn last_issuance_of_event(&self, event_id: &str) -> Result<Option<StoredIssuance>, StoreError>;
 

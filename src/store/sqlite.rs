@@ -278,6 +278,50 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// The id and error of the feed's newest issuance when it failed (what a 304 says the
+    /// feed still serves).
+    fn latest_failed(tx: &Transaction<'_>, feed: &str) -> rusqlite::Result<Option<(i64, String)>> {
+        tx.query_row(
+            "SELECT id, state, error FROM issuances WHERE feed = ?1 ORDER BY id DESC LIMIT 1",
+            params![feed],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                ))
+            },
+        )
+        .optional()
+        .map(|row| {
+            row.filter(|(_, state, _)| state == IssuanceState::Failed.as_str())
+                .map(|(id, _, error)| (id, error.unwrap_or_default()))
+        })
+    }
+
+    /// The feed answered, but with content that failed before (issuance `id`): degraded,
+    /// one more consecutive failure, counted as `repeated_failure` in /metrics.
+    fn degrade_for_content(
+        tx: &Transaction<'_>,
+        feed: &str,
+        at: &str,
+        id: i64,
+        error: &str,
+    ) -> rusqlite::Result<()> {
+        tx.execute(
+            "UPDATE feeds SET state = 'degraded', last_attempt = ?2, last_error = ?3,
+                last_error_kind = 'repeated_failure',
+                consecutive_failures = consecutive_failures + 1
+             WHERE name = ?1",
+            params![
+                feed,
+                at,
+                format!("still serving the content of issuance {id}, which failed: {error}")
+            ],
+        )?;
+        Self::bump_fetch_count(tx, feed, "repeated_failure")
+    }
+
     fn ensure_feed(tx: &Transaction<'_>, feed: &str) -> rusqlite::Result<()> {
         tx.execute(
             "INSERT INTO feeds (name, state) VALUES (?1, 'unknown') ON CONFLICT (name) DO NOTHING",
@@ -464,17 +508,23 @@ impl Store for SqliteStore {
         let mut c = self.writer();
         let tx = c.transaction().map_err(|e| self.err(e))?;
         Self::ensure_feed(&tx, &raw.feed).map_err(|e| self.err(e))?;
-        let existing: Option<i64> = tx
+        let existing: Option<(i64, String, Option<String>)> = tx
             .query_row(
-                "SELECT id FROM issuances WHERE feed = ?1 AND sha256 = ?2",
+                "SELECT id, state, error FROM issuances WHERE feed = ?1 AND sha256 = ?2",
                 params![raw.feed, raw.sha256],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()
             .map_err(|e| self.err(e))?;
         let at = ts(raw.fetched_at);
         let result = match existing {
-            Some(id) => Inserted::Duplicate(id),
+            Some((id, state, error)) if state == IssuanceState::Failed.as_str() => {
+                Inserted::StillFailing {
+                    id,
+                    error: error.unwrap_or_default(),
+                }
+            }
+            Some((id, _, _)) => Inserted::Duplicate(id),
             None => {
                 tx.execute(
                     "INSERT INTO issuances (feed, url, fetched_at, sha256, content_type, bytes,
@@ -500,6 +550,12 @@ impl Store for SqliteStore {
                 Inserted::New(tx.last_insert_rowid())
             }
         };
+        if let Inserted::StillFailing { id, error } = &result {
+            Self::degrade_for_content(&tx, &raw.feed, at.as_str(), *id, error)
+                .map_err(|e| self.err(e))?;
+            tx.commit().map_err(|e| self.err(e))?;
+            return Ok(result);
+        }
         // Success of the fetch; the parse may still fail later (then `fail_issuance`
         // marks the feed degraded).
         tx.execute(
@@ -525,7 +581,17 @@ impl Store for SqliteStore {
         let tx = c.transaction().map_err(|e| self.err(e))?;
         Self::ensure_feed(&tx, feed).map_err(|e| self.err(e))?;
         let at = ts(at);
+        let still_failing = match result {
+            FetchResult::NotModified => Self::latest_failed(&tx, feed).map_err(|e| self.err(e))?,
+            _ => None,
+        };
         match result {
+            FetchResult::NotModified if still_failing.is_some() => {
+                if let Some((id, error)) = &still_failing {
+                    Self::degrade_for_content(&tx, feed, &at, *id, error)
+                        .map_err(|e| self.err(e))?;
+                }
+            }
             FetchResult::Fetched | FetchResult::NotModified => {
                 tx.execute(
                     "UPDATE feeds SET state = 'ok', last_attempt = ?2, last_success = ?2,
@@ -640,6 +706,40 @@ impl Store for SqliteStore {
         )
         .optional()
         .map_err(|e| self.err(e))
+    }
+
+    fn forecasts_since(
+        &self,
+        feed: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<Option<DateTime<Utc>>>, StoreError> {
+        let c = self.writer();
+        let mut stmt = c
+            .prepare_cached(
+                "SELECT i.id, a.record FROM issuances i LEFT JOIN assessments a ON a.issuance_id = i.id
+                 WHERE (i.feed = ?1 OR substr(i.feed, 1, length(?1) + 1) = ?1 || ':')
+                   AND i.state = 'processed' AND i.fetched_at > ?2",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![feed, ts(since)], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, record) = row.map_err(|e| self.err(e))?;
+            let reference = match record {
+                Some(json) => {
+                    serde_json::from_str::<AssessmentRecord>(&json)
+                        .map_err(|e| self.corrupt(&format!("assessments of issuance {id}"), e))?
+                        .reference_time
+                }
+                None => None,
+            };
+            out.push(reference);
+        }
+        Ok(out)
     }
 
     fn fail_issuance(
