@@ -5,8 +5,7 @@
 //! version reaching the phone again, through the real API server on a local socket.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
-mod common;
-mod notify_support;
+use crate::notify_support;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! (serde_json, csv) rather than copied from the parser's output.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 

@@ -10,8 +10,7 @@
 //! failed with an ErrorCode, queued/sent on the way), not from aviso's answers.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
-mod common;
-mod notify_support;
+use crate::notify_support;
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;

@@ -10,8 +10,7 @@
 //! notify code; the receivers' records are compared with it.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
-mod common;
-mod notify_support;
+use crate::notify_support;
 
 use std::collections::BTreeSet;
 use std::path::Path;

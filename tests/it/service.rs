@@ -9,7 +9,7 @@
 //! CAP 1.2's required elements, never from the service's own answers.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeSet, VecDeque};
 use std::io::{BufRead, BufReader};

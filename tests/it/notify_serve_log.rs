@@ -9,8 +9,7 @@
 //! webhook URLs, while showing that each of those things happened.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
-mod common;
-mod notify_support;
+use crate::notify_support;
 
 use std::io::Read;
 use std::path::Path;

@@ -14,10 +14,10 @@
 //!
 //! Needs node, /usr/bin/chromium (or AVISO_CHROMIUM) and `npm ci` in tests/web
 //! (scripts/setup.sh test does all three), and the shared data. Without them the test
-//! skips with a message, except in CI (AVISO_REQUIRE_DATA set), where it fails.
+//! fails naming what is missing (AVISO_SKIP_MISSING=1 skips instead).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -44,11 +44,7 @@ fn manifest_dir() -> PathBuf {
 
 /// Skips (locally) or fails (CI) when a tool is missing.
 fn tool_missing(what: &str) {
-    assert!(
-        std::env::var_os("AVISO_REQUIRE_DATA").is_none(),
-        "{what} (AVISO_REQUIRE_DATA is set: CI installs it with scripts/setup.sh test)"
-    );
-    eprintln!("skipping: {what}");
+    common::skip_or_fail(what);
 }
 
 /// node, chromium and playwright-core, or `None` after a message.

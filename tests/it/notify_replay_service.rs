@@ -17,8 +17,8 @@
 //! version's commit to the last of its messages acknowledged (`-- --nocapture`).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
-mod common;
-mod notify_support;
+use crate::common;
+use crate::notify_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;

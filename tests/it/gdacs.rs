@@ -4,7 +4,7 @@
 //! ids is read independently by plain string search.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use aviso::feeds::gdacs::{
     Basin, Consequence, GdacsError, GdacsEvent, active_cyclones, parse_gdacs_rss,

@@ -3,7 +3,7 @@
 //! through the alert versioning into per-subscriber notices.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

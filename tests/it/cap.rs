@@ -3,7 +3,7 @@
 //! level maps themselves (recomputed here), the CAP documents by parsing them back.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
-mod common;
+use crate::common;
 
 use common::cap_xml::{INFO_ORDER, children, in_order, parse, texts, xmllint_well_formed};
 

@@ -35,11 +35,7 @@ pub fn sha256_hex(s: &str) -> String {
 }
 
 pub fn require(what: &str) {
-    assert!(
-        std::env::var_os("AVISO_REQUIRE_DATA").is_none(),
-        "{what} (AVISO_REQUIRE_DATA is set: CI installs it via scripts/setup.sh test)"
-    );
-    eprintln!("skipping: {what}");
+    super::common::skip_or_fail(what);
 }
 
 // --- the SMTP server ------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 //! synthetic storms whose answer is known by construction.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::sync::OnceLock;
 

@@ -11,7 +11,7 @@
 //! interval is seen at work over a storm's two weeks.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;

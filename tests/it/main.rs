@@ -1,0 +1,37 @@
+//! The integration tests, one binary: a module per area (the suite links the library
+//! and GDAL once instead of once per file). Shared helpers live in `common` (data and
+//! tools: a missing one fails the test unless AVISO_SKIP_MISSING=1 asks to skip) and
+//! `notify_support` (the SMTP server, SMS gateway, webhook receivers and feed servers of
+//! the notification tests).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
+
+mod common;
+mod notify_support;
+
+mod assess;
+mod cap;
+mod cli;
+mod exposure;
+mod feeds;
+mod fetch;
+mod flood_cap;
+mod flood_extent;
+mod flood_rivers;
+mod flood_service;
+mod floods;
+mod gdacs;
+mod hazard;
+mod layers;
+mod notify;
+mod notify_channels;
+mod notify_dlr;
+mod notify_erasure;
+mod notify_outbox;
+mod notify_replay;
+mod notify_replay_service;
+mod notify_serve_log;
+mod notify_service;
+mod ogc;
+mod raster;
+mod service;
+mod web_map;
