@@ -8,6 +8,7 @@
 mod common;
 mod notify_support;
 
+mod architecture;
 mod assess;
 mod cap;
 mod cli;
