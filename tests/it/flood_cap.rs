@@ -156,11 +156,18 @@ fn a_station_flood_is_alerted_updated_and_cancelled_in_cap_order_with_references
         let mut order = INFO_ORDER.to_vec();
         order.extend(["area", "language"]);
         assert!(in_order(&info, &order), "{info:?}");
-        // Issued 2025-09-25: the alert lapses two days later unless renewed.
-        assert_eq!(
-            texts(&doc, "alert/info/expires"),
-            vec!["2025-09-27T00:00:00+00:00"; 2]
-        );
+        // Issued 2025-09-25: the alert lapses two days later unless renewed; a version
+        // sent after that (the Cancel, on the 27th at 08:00) lapses two days after it was
+        // sent: `expires` never precedes `sent` (issue 17).
+        let lapse = if i < 2 {
+            "2025-09-27T00:00:00+00:00"
+        } else {
+            "2025-09-29T08:00:00+00:00"
+        };
+        assert_eq!(texts(&doc, "alert/info/expires"), vec![lapse; 2]);
+        let sent: DateTime<Utc> = texts(&doc, "alert/sent")[0].parse().unwrap();
+        let expires: DateTime<Utc> = lapse.parse().unwrap();
+        assert!(expires > sent, "{expires} precedes {sent}");
         let h = texts(&doc, "alert/info/headline");
         assert!(h[0].starts_with("TESTE: Cheia"), "{}", h[0]);
         assert!(h[1].starts_with("TEST: Flood"), "{}", h[1]);
