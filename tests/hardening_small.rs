@@ -671,3 +671,74 @@ async fn the_subscriber_export_escapes_formulas_and_imports_back_unchanged() {
         "export, import, export: the same file"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_urls_secret_query_values_stay_out_of_readyz_and_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    // A feed that refuses connections, with its key in the query (as Azure Functions'
+    // ?code= and many data portals do).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let feed_url =
+        format!("http://127.0.0.1:{port}/api/rsmc?code=SECRETCODE42&basin=SWI&apikey=K3Y99");
+    let cfg = site_config(&dir.path().join("data"), &feed_url, "");
+    let svc = start_serve(dir.path(), &cfg).await;
+    let t0 = Instant::now();
+    let ready = loop {
+        let t = svc.api.text("/readyz").await;
+        let v: Value = serde_json::from_str(&t).unwrap();
+        if v["feeds"][0]["last_error"].is_string() && svc.log().contains("degraded") {
+            break t;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "no feed error: {t}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let log = svc.log();
+    for (what, text) in [("/readyz", &ready), ("the log", &log)] {
+        for secret in ["SECRETCODE42", "K3Y99"] {
+            assert!(!text.contains(secret), "{secret} in {what}:\n{text}");
+        }
+        // The URL is shown, with its harmless parameters.
+        assert!(
+            text.contains("code=REDACTED&basin=SWI&apikey=REDACTED"),
+            "{what}:\n{text}"
+        );
+    }
+
+    // The list is configurable, and a URL in a configuration error is redacted too.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        format!(
+            r#"[service]
+listen = "127.0.0.1:0"
+data_dir = "{}"
+[http]
+secret_query_params = ["ticket"]
+[[feed]]
+name = "tracks"
+kind = "rsmc-reunion"
+url = "http://127.0.0.1:{port}/{{name}}.json?ticket=T1CK3T&code=visible"
+schedule = "0 0 * * * *"
+"#,
+            dir.path().join("data2").display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_aviso"))
+        .args(["serve", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("per-storm template"), "{err}");
+    assert!(
+        !err.contains("T1CK3T") && err.contains("ticket=REDACTED&code=visible"),
+        "{err}"
+    );
+}
