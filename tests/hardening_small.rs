@@ -742,3 +742,92 @@ schedule = "0 0 * * * *"
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_reports_reason_keeps_no_number_or_address_however_written() {
+    let Some(issuance) = freddy_8_march() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let got: notify_support::Shared = Arc::default();
+    let recv = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let recv_base = format!("http://{}", recv.local_addr().unwrap());
+    let app = Router::new()
+        .route("/sms", post(notify_support::gateway))
+        .with_state(Arc::clone(&got));
+    tokio::spawn(async move { axum::serve(recv, app).await });
+    let (feed_base, feed_body) = feed_server().await;
+    let cfg = site_config(
+        &dir.path().join("data"),
+        &format!("{feed_base}/rsmc/freddy.json"),
+        &format!(
+            r#"[notify.sms]
+enabled = true
+url = "{recv_base}/sms"
+status_path = "status"
+id_path = "id"
+accepted_statuses = ["accepted"]
+dlr_enabled = true
+[notify.inbound]
+secret_env = "AVISO_T_INBOUND"
+{FAST_OUTBOX}"#
+        ),
+    );
+    let svc = start_serve(dir.path(), &cfg).await;
+    let (s, v) = svc
+        .api
+        .post_json(
+            "/api/admin/subscribers",
+            Some(EDITOR),
+            &json!({"id": "pf-dlr", "name": "Ponto focal", "phones": ["+258845550101"],
+                    "provinces": ["MZ11"], "min_level": "green"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    *feed_body.lock().unwrap() = issuance;
+    svc.wait_versions(1).await;
+    svc.api.settled().await;
+    assert_eq!(got.lock().unwrap().sms.len(), 1, "the SMS went out");
+
+    // The gateway's reason quotes the number in national forms, and an address.
+    let reason =
+        "Subscriber 84 555 0101 absent (0845550101); escalated to ana.silva@ingd.example.org";
+    let body: String = [
+        ("id", "sms-0"),
+        ("status", "undelivered"),
+        ("reason", reason),
+    ]
+    .iter()
+    .map(|(k, v)| {
+        let enc: String = v
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        format!("{k}={enc}")
+    })
+    .collect::<Vec<_>>()
+    .join("&");
+    let (s, v) = svc
+        .api
+        .post_form(&format!("/api/sms/dlr?token={INBOUND}"), &body)
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let outbox = svc.outbox().await;
+    let report = &row_of(&outbox, "pf-dlr")["delivery_report"];
+    assert_eq!(report["state"], "undelivered", "{report}");
+    let recorded = report["reason"].as_str().unwrap();
+    assert!(
+        recorded.contains("absent") && recorded.contains("@ingd.example.org"),
+        "{recorded}"
+    );
+    for (what, text) in [("the outbox", recorded.to_string()), ("the log", svc.log())] {
+        for clear in ["555 0101", "5550101", "ana.silva"] {
+            assert!(!text.contains(clear), "{clear} in {what}: {text}");
+        }
+    }
+}
