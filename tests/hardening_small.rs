@@ -831,3 +831,68 @@ secret_env = "AVISO_T_INBOUND"
         }
     }
 }
+
+#[test]
+fn ogc_items_refuse_a_datetime_that_is_not_one_and_name_the_parameter() {
+    use tower::ServiceExt;
+    let Some((_cfg, indexed, _)) = common::freddy_on_shipped_layers() else {
+        return;
+    };
+    let state = Arc::new(aviso::api::ApiState::new(
+        &indexed.layers,
+        Some("http://aviso.test".into()),
+    ));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let get = |q: &str| -> (StatusCode, Value) {
+        rt.block_on(async {
+            let req = axum::http::Request::get(format!(
+                "/collections/districts/items?limit=1&datetime={q}"
+            ))
+            .body(axum::body::Body::empty())
+            .unwrap();
+            let resp = aviso::api::router(state.clone())
+                .oneshot(req)
+                .await
+                .unwrap();
+            let status = resp.status();
+            let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            (
+                status,
+                serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            )
+        })
+    };
+    for bad in [
+        "notadate",
+        "2023-13-01T00:00:00Z",
+        "2023-03-08T00:00:00",
+        "2023-03-10T00:00:00Z/2023-03-08T00:00:00Z",
+        "../..",
+        "2023-03-08T00:00:00Z/soon",
+    ] {
+        let (s, v) = get(bad);
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {v}");
+        assert_eq!(v["code"], "InvalidParameterValue", "{bad}: {v}");
+        assert!(
+            v["description"].as_str().unwrap().contains("datetime"),
+            "{bad}: {v}"
+        );
+    }
+    for good in [
+        "2023-03-08T00:00:00Z",
+        "2023-03-08T06:00:00%2B02:00",
+        "2023-03-08T00:00:00Z/2023-03-10T00:00:00Z",
+        "2023-03-08T00:00:00Z/..",
+        "../2023-03-10T00:00:00Z",
+        "/2023-03-10T00:00:00Z",
+        "2023-03-08",
+    ] {
+        let (s, v) = get(good);
+        assert_eq!(s, StatusCode::OK, "{good}: {v}");
+        assert_eq!(v["features"].as_array().unwrap().len(), 1, "{good}");
+    }
+}
