@@ -896,3 +896,110 @@ fn ogc_items_refuse_a_datetime_that_is_not_one_and_name_the_parameter() {
         assert_eq!(v["features"].as_array().unwrap().len(), 1, "{good}");
     }
 }
+
+// --- finding 9: a backup of the live store ------------------------------------------------------------
+
+/// (event id, version) of every alert version in the store file at `path`, read through
+/// SQLite (which reads a `-wal` beside it, if any); none when even the table is missing.
+fn versions_in(path: &Path) -> Vec<(String, i64)> {
+    let c = rusqlite::Connection::open(path).unwrap();
+    let tables: i64 = c
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'alerts'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    if tables == 0 {
+        return Vec::new();
+    }
+    let mut st = c
+        .prepare("SELECT event_id, version FROM alerts ORDER BY event_id, version")
+        .unwrap();
+    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_store_backed_up_with_sqlite3_keeps_the_versions_still_in_its_wal() {
+    let sqlite3_ok = Command::new("sqlite3")
+        .arg("-version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !sqlite3_ok {
+        notify_support::require("the sqlite3 command-line shell (apt-get install sqlite3)");
+        return;
+    }
+    let Some(all) = freddy(Utc.with_ymd_and_hms(2023, 3, 8, 0, 0, 0).unwrap()) else {
+        return;
+    };
+    let at = |d: u32, h: u32| {
+        let t = Utc.with_ymd_and_hms(2023, 3, d, h, 0, 0).unwrap();
+        all.iter().find(|(r, _)| *r == t).unwrap().1.clone()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (feed_base, feed_body) = feed_server().await;
+    let data = dir.path().join("data");
+    let cfg = site_config(&data, &format!("{feed_base}/rsmc/freddy.json"), "");
+    let svc = start_serve(dir.path(), &cfg).await;
+    let db = data.join("aviso.sqlite");
+
+    // A long reader (as an API request, or an operator's sqlite3 session, can be) holds
+    // its snapshot from before the first version: no checkpoint can move a later page
+    // into aviso.sqlite, so every version stays in aviso.sqlite-wal only.
+    let reader = rusqlite::Connection::open(&db).unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    let before: i64 = reader
+        .query_row("SELECT COUNT(*) FROM alerts", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(before, 0);
+
+    *feed_body.lock().unwrap() = at(8, 0);
+    svc.wait_versions(1).await;
+    *feed_body.lock().unwrap() = at(9, 0);
+    svc.wait_versions(2).await;
+    let live = versions_in(&db);
+    assert!(live.len() >= 2, "{live:?}");
+    let wal = std::fs::metadata(data.join("aviso.sqlite-wal"))
+        .unwrap()
+        .len();
+    assert!(wal > 0, "the WAL is empty");
+
+    // What the README warns against: a plain copy of the main file lacks them.
+    let plain = dir.path().join("cp");
+    std::fs::create_dir(&plain).unwrap();
+    std::fs::copy(&db, plain.join("aviso.sqlite")).unwrap();
+    let copied = versions_in(&plain.join("aviso.sqlite"));
+    assert!(
+        copied.len() < live.len(),
+        "the versions were not in the WAL only: cp kept {copied:?}"
+    );
+
+    // What the README documents, while the service runs: every version is in the copy.
+    for (name, command) in [
+        ("backup.sqlite", ".backup 'BACKUP'"),
+        ("vacuum.sqlite", "VACUUM INTO 'BACKUP'"),
+    ] {
+        let target = dir.path().join(name);
+        let out = Command::new("sqlite3")
+            .arg(&db)
+            .arg(command.replace("BACKUP", &target.display().to_string()))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{command}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(versions_in(&target), live, "{command}");
+    }
+    drop(reader);
+    eprintln!(
+        "backup: {} versions live ({} kB of WAL); cp of aviso.sqlite kept {}, .backup and VACUUM INTO kept all",
+        live.len(),
+        wal / 1024,
+        copied.len()
+    );
+}
