@@ -3,8 +3,9 @@
 # there). Uses sudo when not root.
 #   scripts/setup.sh           build needs: C toolchain, pkg-config, GDAL headers
 #   scripts/setup.sh test      plus gdal-bin (ogrinfo), libxml2-utils (xmllint), python3-aiosmtpd
-#                              (a real SMTP server), python3-pip (for the validator below) and
-#                              openssl (its test certificates), used by the tests,
+#                              (a real SMTP server), python3-pip (for the validator below),
+#                              openssl (its test certificates) and sqlite3 (the documented
+#                              backup command), used by the tests,
 #                              and for the web map's browser test chromium, node/npm and
 #                              tests/web's npm packages (playwright-core, pinned in its lock file);
 #                              PyPI's openapi-spec-validator for the python3 on PATH (tests/ogc.rs
@@ -14,7 +15,7 @@ want=(build-essential pkg-config libgdal-dev libsqlite3-dev ca-certificates curl
 web=
 for g in "$@"; do case $g in
   build) ;;
-  test)  want+=(gdal-bin libxml2-utils python3-aiosmtpd python3-pip openssl chromium); web=1
+  test)  want+=(gdal-bin libxml2-utils python3-aiosmtpd python3-pip openssl sqlite3 chromium); web=1
          # Debian's nodejs + npm only when no node is installed: a NodeSource nodejs
          # already bundles npm and conflicts with Debian's npm package.
          command -v node >/dev/null || want+=(nodejs npm) ;;

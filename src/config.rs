@@ -12,6 +12,7 @@ use crate::alerts::flood::FloodAlertLevels;
 use crate::alerts::levels::LevelRules;
 use crate::alerts::trigger::TriggerConfig;
 use crate::exposure::ExposureConfig;
+use crate::feeds::fetch::HttpConfig;
 use crate::hazard::HazardConfig;
 use crate::hazard::flood::FloodConfig;
 
@@ -129,7 +130,7 @@ impl Config {
         self.service.validate().map_err(&inv)?;
         self.http.validate().map_err(&inv)?;
         self.map.validate().map_err(&inv)?;
-        validate_feeds(&self.feeds).map_err(&inv)?;
+        validate_feeds(&self.feeds, &self.http).map_err(&inv)?;
         self.notify.validate().map_err(|e| inv(e.to_string()))?;
         if self.output.coordinate_decimals > 9 {
             return Err(inv(format!(
@@ -418,7 +419,7 @@ impl FeedConfig {
 
 /// A flood-stations feed needs its stations file and no storm template; other kinds take
 /// no flood URLs.
-fn validate_flood_urls(f: &FeedConfig) -> Result<(), String> {
+fn validate_flood_urls(f: &FeedConfig, http: &HttpConfig) -> Result<(), String> {
     let urls = [
         ("stations_url", &f.stations_url),
         ("discharge_url", &f.discharge_url),
@@ -443,8 +444,9 @@ fn validate_flood_urls(f: &FeedConfig) -> Result<(), String> {
             && !(u.starts_with("http://") || u.starts_with("https://"))
         {
             return Err(format!(
-                "feed {:?}: {key} {u:?} must start with http:// or https://",
-                f.name
+                "feed {:?}: {key} {:?} must start with http:// or https://",
+                f.name,
+                http.redact(u)
             ));
         }
     }
@@ -468,7 +470,8 @@ fn validate_flood_extent(f: &FeedConfig) -> Result<(), String> {
     Ok(())
 }
 
-fn validate_feeds(feeds: &[FeedConfig]) -> Result<(), String> {
+/// Feed URLs in messages are shown through `http.redact` (secret query values hidden).
+fn validate_feeds(feeds: &[FeedConfig], http: &HttpConfig) -> Result<(), String> {
     let mut names = std::collections::HashSet::new();
     for f in feeds {
         if f.name.is_empty()
@@ -489,11 +492,12 @@ fn validate_feeds(feeds: &[FeedConfig]) -> Result<(), String> {
         if !(f.url.starts_with("http://") || f.url.starts_with("https://")) {
             return Err(format!(
                 "feed {:?}: url {:?} must start with http:// or https://",
-                f.name, f.url
+                f.name,
+                http.redact(&f.url)
             ));
         }
         f.schedule()?;
-        validate_flood_urls(f)?;
+        validate_flood_urls(f, http)?;
         validate_flood_extent(f)?;
         if f.kind == FeedKind::Ibtracs {
             return Err(format!(
@@ -513,7 +517,8 @@ fn validate_feeds(feeds: &[FeedConfig]) -> Result<(), String> {
                 return Err(format!(
                     "feed {:?}: url {:?} is a per-storm template, but no enabled gdacs feed \
                      discovers the storms to fill it",
-                    f.name, f.url
+                    f.name,
+                    http.redact(&f.url)
                 ));
             }
         }

@@ -96,6 +96,8 @@ pub struct NotifyApi {
     features: BTreeMap<String, BTreeSet<String>>,
     enabled: BTreeSet<ChannelKind>,
     pub(crate) callbacks: Option<GatewayCallbacks>,
+    /// `[notify.webhook] allow_private_targets`.
+    allow_private_webhooks: bool,
 }
 
 /// SHA-256 of a secret, as bytes.
@@ -204,6 +206,7 @@ impl NotifyApi {
             features,
             enabled,
             callbacks,
+            allow_private_webhooks: cfg.webhook.allow_private_targets,
         })
     }
 
@@ -296,8 +299,29 @@ impl NotifyApi {
         Ok(t)
     }
 
-    /// Checks that every feature area names a loaded point layer and one of its ids.
+    /// Checks what depends on this server's settings and layers: webhook targets (no
+    /// loopback, private or link-local host unless `allow_private_targets`), then that
+    /// every feature area names a loaded point layer and one of its ids.
     fn check_features(&self, s: &Subscriber, line: Option<u64>) -> Result<(), AdminError> {
+        if !self.allow_private_webhooks {
+            let hooks = s
+                .channels
+                .iter()
+                .filter(|c| c.kind() == ChannelKind::Webhook);
+            for (i, c) in hooks.enumerate() {
+                if let Err(found) = crate::notify::target::check_public_host(c.address()) {
+                    return Err(AdminError::Invalid {
+                        subscriber: Some(s.id.clone()),
+                        line,
+                        field: Some(format!("webhooks[{i}]")),
+                        message: format!(
+                            "expected a URL of a host on the public Internet \
+                             ([notify.webhook] allow_private_targets = false), found {found}"
+                        ),
+                    });
+                }
+            }
+        }
         let features = s.areas.iter().filter_map(|a| match a {
             Area::Feature { layer, id } => Some((layer, id)),
             _ => None,

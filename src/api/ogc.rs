@@ -760,17 +760,11 @@ pub(crate) async fn items(
         return Err(ApiError::invalid("bbox-crs", CRS84, c));
     }
     let bbox = q.get("bbox").map(|b| parse_bbox(b)).transpose()?;
-    // Features carry no time: a datetime filter keeps them all (OGC 17-069r3, parameter
-    // datetime, filters on features' temporal geometry, which these lack); it must not be
-    // empty.
-    if let Some(d) = q.get("datetime")
-        && d.trim().is_empty()
-    {
-        return Err(ApiError::invalid(
-            "datetime",
-            "an RFC 3339 instant or interval",
-            d,
-        ));
+    // Features carry no time: a valid datetime filter keeps them all (OGC 17-069r3,
+    // parameter datetime, filters on features' temporal geometry, which these lack); an
+    // invalid one is a 400 (/req/core/query-param-invalid).
+    if let Some(d) = q.get("datetime") {
+        check_datetime(d)?;
     }
     let base = base_url(&state, &headers);
     let body = with_collection(&state, &id, |c| {
@@ -782,6 +776,38 @@ pub(crate) async fn items(
         body,
     )
         .into_response())
+}
+
+/// Checks an OGC API – Features `datetime` value (OGC 17-069r3 §7.15.4): an RFC 3339
+/// date-time, or an interval `start/end` of two, either end open (`..` or empty) but not
+/// both, start not after end. A full-date (`2023-03-08`, the day from its first instant)
+/// is accepted too, as clients send it.
+fn check_datetime(d: &str) -> Result<(), ApiError> {
+    const EXPECTED: &str = "an RFC 3339 date-time (2023-03-08T00:00:00Z) or an interval of \
+         two (start/end, either end may be '..')";
+    let bad = || ApiError::invalid("datetime", EXPECTED, d);
+    let instant = |s: &str| -> Option<chrono::DateTime<chrono::FixedOffset>> {
+        chrono::DateTime::parse_from_rfc3339(s).ok().or_else(|| {
+            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .ok()
+                .and_then(|day| day.and_hms_opt(0, 0, 0))
+                .map(|t| t.and_utc().fixed_offset())
+        })
+    };
+    let end = |s: &str| -> Result<Option<chrono::DateTime<chrono::FixedOffset>>, ApiError> {
+        match s {
+            "" | ".." => Ok(None),
+            s => instant(s).map(Some).ok_or_else(bad),
+        }
+    };
+    match d.split_once('/') {
+        None => instant(d).map(|_| ()).ok_or_else(bad),
+        Some((a, b)) => match (end(a)?, end(b)?) {
+            (None, None) => Err(bad()),
+            (Some(a), Some(b)) if a > b => Err(bad()),
+            _ => Ok(()),
+        },
+    }
 }
 
 fn items_page(

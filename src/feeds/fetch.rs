@@ -71,7 +71,30 @@ pub struct HttpConfig {
     /// memory. Stricter than the parsers' 64 MiB cap (`feeds::DEFAULT_MAX_INPUT_BYTES`), which
     /// also serves local files.
     pub max_bytes: u64,
+    /// Query parameters whose values are secrets, shown as `REDACTED` wherever a feed URL
+    /// is shown (the log, errors, `/readyz`, stored issuances): a parameter is hidden when
+    /// its name, lower-cased and stripped of everything but letters and digits, contains
+    /// one of these (stripped alike). So `key` hides `apikey`, `api_key` and `X-Api-Key`,
+    /// `sig` hides `signature` and `X-Amz-Signature`, `code` hides an Azure Functions-style
+    /// `?code=`. Over-matching (`postcode`) only hides a harmless value. Default:
+    /// [`DEFAULT_SECRET_QUERY_PARAMS`].
+    pub secret_query_params: Vec<String>,
 }
+
+/// The default of `[http] secret_query_params`.
+pub const DEFAULT_SECRET_QUERY_PARAMS: [&str; 11] = [
+    "code",
+    "key",
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "pwd",
+    "sig",
+    "auth",
+    "credential",
+    "session",
+];
 
 impl Default for HttpConfig {
     fn default() -> Self {
@@ -83,6 +106,10 @@ impl Default for HttpConfig {
             backoff_initial_ms: 2_000,
             backoff_max_ms: 30_000,
             max_bytes: 20 * 1024 * 1024,
+            secret_query_params: DEFAULT_SECRET_QUERY_PARAMS
+                .iter()
+                .map(|p| p.to_string())
+                .collect(),
         }
     }
 }
@@ -150,7 +177,23 @@ impl HttpConfig {
         if self.max_bytes == 0 {
             return Err("http.max_bytes: expected a positive byte count, found 0".into());
         }
+        if let Some(p) = self
+            .secret_query_params
+            .iter()
+            .find(|p| normalised_param(p).is_empty())
+        {
+            return Err(format!(
+                "http.secret_query_params: expected parameter names with at least one letter \
+                 or digit, found {p:?}"
+            ));
+        }
         Ok(())
+    }
+
+    /// `url` as it may be shown: [`url_redacted_by`] with this configuration's
+    /// `secret_query_params`.
+    pub fn redact(&self, url: &str) -> String {
+        url_redacted_by(url, &self.secret_query_params)
     }
 
     fn attempts_max(&self) -> u32 {
@@ -368,29 +411,19 @@ impl FetchError {
     }
 }
 
-/// Query parameter names whose values are treated as secrets, matched as substrings of the
-/// lower-cased name with `-`/`_`/`.` removed: `api_key`, `X-Amz-Signature`, `access_token`,
-/// `sig`, `password`, `client_secret`, `X-Amz-Credential`, `session_id`, `auth` ...
-/// Over-matching (e.g. `keyword`) only hides a harmless value.
-const SECRET_PARAM_PARTS: [&str; 10] = [
-    "key",
-    "token",
-    "secret",
-    "password",
-    "passwd",
-    "pwd",
-    "sig",
-    "auth",
-    "credential",
-    "session",
-];
+/// [`url_redacted_by`] with [`DEFAULT_SECRET_QUERY_PARAMS`]; where the configuration is at
+/// hand, use [`HttpConfig::redact`] or [`Fetcher::redacted`] instead.
+pub fn url_redacted(url: &str) -> String {
+    url_redacted_by(url, &DEFAULT_SECRET_QUERY_PARAMS)
+}
 
 /// The URL as it may appear in logs, errors and metrics: userinfo (`user:pass@`) dropped, the
-/// values of query parameters that look like keys/tokens/passwords/signatures replaced by
-/// `REDACTED`, the fragment dropped. Works on unparsable strings too (it is plain text
-/// surgery, so the rest of the URL stays byte-for-byte as given). Secrets inside the path
-/// cannot be recognised: do not put them there.
-pub fn url_redacted(url: &str) -> String {
+/// values of query parameters whose names contain one of `secret_params` (see
+/// [`HttpConfig::secret_query_params`]) replaced by `REDACTED`, the fragment dropped. Works
+/// on unparsable strings too (it is plain text surgery, so the rest of the URL stays
+/// byte-for-byte as given). Secrets inside the path cannot be recognised: do not put them
+/// there.
+pub fn url_redacted_by<S: AsRef<str>>(url: &str, secret_params: &[S]) -> String {
     let url = url.trim();
     let no_fragment = url.split_once('#').map_or(url, |(before, _)| before);
     let (base, query) = match no_fragment.split_once('?') {
@@ -415,7 +448,7 @@ pub fn url_redacted(url: &str) -> String {
                 out.push('&');
             }
             match pair.split_once('=') {
-                Some((name, _)) if is_secret_name(name) => {
+                Some((name, _)) if is_secret_name(name, secret_params) => {
                     let _ = write!(out, "{name}=REDACTED");
                 }
                 _ => out.push_str(pair),
@@ -425,13 +458,20 @@ pub fn url_redacted(url: &str) -> String {
     out
 }
 
-fn is_secret_name(name: &str) -> bool {
-    let norm: String = name
-        .chars()
+/// Lower-cased, letters and digits only.
+fn normalised_param(name: &str) -> String {
+    name.chars()
         .filter(|c| c.is_ascii_alphanumeric())
         .map(|c| c.to_ascii_lowercase())
-        .collect();
-    SECRET_PARAM_PARTS.iter().any(|p| norm.contains(p))
+        .collect()
+}
+
+fn is_secret_name<S: AsRef<str>>(name: &str, secret_params: &[S]) -> bool {
+    let norm = normalised_param(name);
+    secret_params.iter().any(|p| {
+        let p = normalised_param(p.as_ref());
+        !p.is_empty() && norm.contains(&p)
+    })
 }
 
 /// One HTTP client for every feed: cheap to clone (the connection pool is shared).
@@ -475,6 +515,11 @@ impl Fetcher {
         Ok(Fetcher { client, cfg })
     }
 
+    /// `url` as it may be shown (the configured `secret_query_params` hidden).
+    pub fn redacted(&self, url: &str) -> String {
+        self.cfg.redact(url)
+    }
+
     /// The settings this fetcher was built with.
     pub fn config(&self) -> &HttpConfig {
         &self.cfg
@@ -483,7 +528,7 @@ impl Fetcher {
     /// GETs `url` (http or https), conditionally when `validators` hold anything, retrying
     /// transient failures as [`HttpConfig`] says.
     pub async fn fetch(&self, url: &str, validators: &Validators) -> Result<Fetched, FetchError> {
-        let redacted = url_redacted(url);
+        let redacted = self.cfg.redact(url);
         let parsed = reqwest::Url::parse(url.trim()).map_err(|e| FetchError::InvalidUrl {
             url: redacted.clone(),
             reason: e.to_string(),
@@ -784,6 +829,33 @@ mod tests {
         assert_eq!(
             url_redacted("http://h.example/a@b/c"),
             "http://h.example/a@b/c"
+        );
+    }
+
+    #[test]
+    fn a_code_is_a_secret_by_default_and_the_list_is_the_configured_one() {
+        let u = "https://fn.example.net/api/rsmc?code=Zx9secret&basin=SWI";
+        assert_eq!(
+            url_redacted(u),
+            "https://fn.example.net/api/rsmc?code=REDACTED&basin=SWI"
+        );
+        let cfg = HttpConfig {
+            secret_query_params: vec!["Station-Pass".into()],
+            ..HttpConfig::default()
+        };
+        cfg.validate().unwrap();
+        assert_eq!(
+            cfg.redact("http://h.example/x?station_pass=1&code=2&stationpassword=3"),
+            "http://h.example/x?station_pass=REDACTED&code=2&stationpassword=REDACTED"
+        );
+        let bad = HttpConfig {
+            secret_query_params: vec!["key".into(), "--".into()],
+            ..HttpConfig::default()
+        };
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .contains("http.secret_query_params")
         );
     }
 

@@ -563,6 +563,11 @@ pub struct WebhookConfig {
     pub secret_env: String,
     /// Seconds for the whole request.
     pub timeout_s: f64,
+    /// Let webhooks reach loopback, private, link-local and other non-public addresses
+    /// (`notify::target`). Off by default: an editor could otherwise aim aviso at the
+    /// services of its own network. Checked when a subscriber is written and on every
+    /// address a host resolves to at delivery. Tests with local receivers turn it on.
+    pub allow_private_targets: bool,
 }
 
 impl Default for WebhookConfig {
@@ -571,6 +576,7 @@ impl Default for WebhookConfig {
             enabled: false,
             secret_env: "AVISO_WEBHOOK_SECRET".into(),
             timeout_s: 15.0,
+            allow_private_targets: false,
         }
     }
 }

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::notify::config::{SmsConfig, SmsProfile};
+use crate::notify::subscriber::{redact_email, redact_phone};
 
 /// What a report says about the handset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -157,12 +158,13 @@ impl DlrSpec {
         let gateway_id = required(&self.id_field, "the gateway's message id")?;
         let status = required(&self.status_field, "the delivery status")?;
         let state = self.state_of(&status);
+        let status = mask_contacts(&status);
         // Twilio sends ErrorCode on success too, empty or "0"; a reason only counts when
         // it says something.
         let reason = field(&self.reason_field)
             .map(|r| r.trim().chars().take(MAX_FIELD_CHARS).collect::<String>())
             .filter(|r| !r.is_empty() && r != "0")
-            .map(|r| format!("{}{r}", self.reason_label));
+            .map(|r| format!("{}{}", self.reason_label, mask_contacts(&r)));
         Ok(DeliveryReport {
             gateway_id,
             status,
@@ -170,6 +172,109 @@ impl DlrSpec {
             reason,
         })
     }
+}
+
+/// `text` with every phone number and e-mail address masked, whoever's: a gateway's
+/// reason may quote the number however it likes (`+258 84 555 0101`, `258845550101`,
+/// `84 555 0101`, `0845550101`) or an address. A number is a run of 7 or more digits,
+/// possibly after a `+` and split by spaces, `-`, `.`, `(` or `)` (at most two in a row);
+/// no error code is that long, and a longer run that is not a number (a date written
+/// 2023-03-08) only loses detail. `+…` numbers are masked as in the log
+/// ([`redact_phone`]: `+25884*****01`), others keep their first and last two digits
+/// (`08******01`); addresses keep their first letter and domain ([`redact_email`]).
+///
+/// By hand: no crate finds numbers written in national forms without knowing the
+/// country (libphonenumber's matcher would need the region, and pulls in its metadata).
+pub fn mask_contacts(text: &str) -> String {
+    mask_numbers(&mask_emails(text))
+}
+
+fn mask_emails(text: &str) -> String {
+    let local_char = |c: char| c.is_ascii_alphanumeric() || "._%+-'".contains(c);
+    let domain_char = |c: char| c.is_ascii_alphanumeric() || c == '.' || c == '-';
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0; // chars[..copied] are in `out`
+    let mut k = 0;
+    while k < chars.len() {
+        if chars.get(k) != Some(&'@') {
+            k += 1;
+            continue;
+        }
+        let mut a = k;
+        while a > copied && chars.get(a - 1).is_some_and(|c| local_char(*c)) {
+            a -= 1;
+        }
+        let mut b = k + 1;
+        while chars.get(b).is_some_and(|c| domain_char(*c)) {
+            b += 1;
+        }
+        // A full stop or hyphen after the address ends the sentence, not the domain.
+        while b > k + 1 && chars.get(b - 1).is_some_and(|c| matches!(c, '.' | '-')) {
+            b -= 1;
+        }
+        let local: String = chars.get(a..k).unwrap_or_default().iter().collect();
+        let domain: String = chars.get(k + 1..b).unwrap_or_default().iter().collect();
+        if local.is_empty() || !domain.contains('.') {
+            k += 1;
+            continue;
+        }
+        out.extend(chars.get(copied..a).unwrap_or_default());
+        out.push_str(&redact_email(&format!("{local}@{domain}")));
+        copied = b;
+        k = b;
+    }
+    out.extend(chars.get(copied..).unwrap_or_default());
+    out
+}
+
+fn mask_numbers(text: &str) -> String {
+    let is_sep = |c: char| matches!(c, ' ' | '-' | '.' | '(' | ')' | '\u{a0}');
+    let digit_at = |chars: &[char], i: usize| chars.get(i).is_some_and(|c| c.is_ascii_digit());
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut k = 0;
+    while let Some(&c) = chars.get(k) {
+        let plus = c == '+' && digit_at(&chars, k + 1);
+        if !(plus || c.is_ascii_digit()) {
+            out.push(c);
+            k += 1;
+            continue;
+        }
+        let start = k;
+        let mut end = if plus { k + 1 } else { k };
+        let mut digits = String::new();
+        loop {
+            if digit_at(&chars, end) {
+                digits.extend(chars.get(end));
+                end += 1;
+                continue;
+            }
+            // One or two separators, then a digit: still the same number.
+            let seps = (end..end + 2)
+                .take_while(|&i| chars.get(i).is_some_and(|c| is_sep(*c)))
+                .count();
+            if seps > 0 && digit_at(&chars, end + seps) {
+                end += seps;
+            } else {
+                break;
+            }
+        }
+        if digits.len() >= 7 {
+            out.push_str(&if plus {
+                redact_phone(&format!("+{digits}"))
+            } else {
+                let n = digits.len();
+                let head: String = digits.chars().take(2).collect();
+                let tail: String = digits.chars().skip(n - 2).collect();
+                format!("{head}{}{tail}", "*".repeat(n - 4))
+            });
+        } else {
+            out.extend(chars.get(start..end).unwrap_or_default());
+        }
+        k = end;
+    }
+    out
 }
 
 /// Longest id, status or reason kept (gateways' ids are tens of characters; anything
@@ -296,6 +401,39 @@ mod tests {
         let long = "9".repeat(MAX_FIELD_CHARS + 1);
         let e = read(&g, &[("id", &long), ("status", "delivered")]).unwrap_err();
         assert!(matches!(e, DlrError::TooLong { .. }), "{e}");
+    }
+
+    #[test]
+    fn numbers_and_addresses_in_a_reason_are_masked_however_written() {
+        let r = mask_contacts(
+            "absent: 84 555 0101 / 0845550101 / +258 84 555 0101 / (+258) 845-550-101 / \
+             258845550101; ask Ana.Silva@ingd.example.org. ErrorCode 30003 at 12:05",
+        );
+        for clear in ["555 0101", "5550101", "555-0", "Ana.Silva", "ana.silva"] {
+            assert!(!r.contains(clear), "{clear} in {r}");
+        }
+        assert_eq!(
+            r,
+            "absent: 84*****01 / 08******01 / +25884*****01 / (+25884*****01 / \
+             25********01; ask A***@ingd.example.org. ErrorCode 30003 at 12:05"
+        );
+        assert_eq!(mask_contacts("UserIsInactive"), "UserIsInactive");
+    }
+
+    #[test]
+    fn a_report_read_keeps_no_number_in_its_status_or_reason() {
+        let spec = profile(SmsProfile::Generic);
+        let r = read(
+            &spec,
+            &[
+                ("id", "m1"),
+                ("status", "undelivered"),
+                ("reason", "handset 0845550101 off"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(r.reason.as_deref(), Some("handset 08******01 off"));
+        assert_eq!(r.state, DlrState::Undelivered);
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Subscribers and delivery: who gets which alert (`subscriber`, `select`), in which words
 //! (`message`, `gsm`), as which messages (`outbound`, `plan`), with which settings
-//! (`config`), what a gateway's delivery report says (`dlr`); at the edge, the channels
-//! that send them (`channels`: e-mail, SMS gateways, webhooks) and the outbox worker
-//! (`dispatch`).
+//! (`config`), what a gateway's delivery report says (`dlr`), which hosts a webhook may
+//! reach (`target`); at the edge, the channels that send them (`channels`: e-mail, SMS
+//! gateways, webhooks) and the outbox worker (`dispatch`).
 //!
 //! The core files (all but `channels` and `dispatch`) are pure: no I/O, no tokio, reqwest
 //! or lettre (a test reads their `use` lines to keep it so).
@@ -17,6 +17,7 @@ pub mod outbound;
 pub mod plan;
 pub mod select;
 pub mod subscriber;
+pub mod target;
 
 pub use outbound::{Outbound, OutboundBody, Planned, compose, idempotency_key};
 pub use select::{LastSent, Notice, NoticeKind, PublishedAlert, SelectOptions, select};
@@ -36,6 +37,7 @@ mod tests {
             ("plan.rs", include_str!("plan.rs")),
             ("select.rs", include_str!("select.rs")),
             ("subscriber.rs", include_str!("subscriber.rs")),
+            ("target.rs", include_str!("target.rs")),
         ];
         for (name, text) in files {
             for line in text.lines().map(str::trim) {

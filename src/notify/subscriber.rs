@@ -28,6 +28,13 @@
 //! | `districts` | ADM2 P-codes, e.g. `MZ0906` |
 //! | `features` | `layer:id` of point features, e.g. `sites:DTM-123` |
 //! | `polygon` | a GeoJSON `Polygon` or `MultiPolygon` geometry, lon/lat (EPSG:4326) |
+//!
+//! The export escapes spreadsheet formulas (OWASP "CSV Injection"): a cell starting with
+//! `=`, `+`, `-`, `@`, a tab or a carriage return is written with a `'` in front, so
+//! `=HYPERLINK(…)` in a name stays text when the file is opened. E.164 numbers start with
+//! `+` and are escaped too (`'+258841234567`, which a spreadsheet shows as text instead
+//! of turning it into a number); the import removes that one quote again, so an export
+//! imports back unchanged ([`csv_escape`], [`csv_unescape`]).
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -705,6 +712,33 @@ pub fn parse_level(s: &str) -> Option<Level> {
         .find(|l| l.name_en() == s || l.name_pt() == s)
 }
 
+/// A cell a spreadsheet would read as a formula, or a quoted one [`csv_escape`] wrote
+/// (so the escape can be undone exactly, even for a value that starts with `'`).
+fn formula_like(cell: &str) -> bool {
+    match cell.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => true,
+        Some('\'') => cell.strip_prefix('\'').is_some_and(formula_like),
+        _ => false,
+    }
+}
+
+/// A cell as the export writes it: `'` in front of one a spreadsheet would evaluate.
+pub fn csv_escape(cell: &str) -> std::borrow::Cow<'_, str> {
+    if formula_like(cell) {
+        format!("'{cell}").into()
+    } else {
+        cell.into()
+    }
+}
+
+/// The inverse of [`csv_escape`], applied to every cell the import reads.
+pub fn csv_unescape(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if formula_like(rest) => rest,
+        _ => cell,
+    }
+}
+
 fn list(cell: &str) -> impl Iterator<Item = &str> {
     cell.split(LIST_SEP)
         .map(str::trim)
@@ -766,7 +800,11 @@ pub fn from_csv(bytes: &[u8], known: &KnownPcodes) -> Result<Vec<Subscriber>, Su
             message: e.to_string(),
         })?;
         let line = rec.position().map(|p| p.line());
-        let cell = |name: &str| -> &str { col.get(name).and_then(|&i| rec.get(i)).unwrap_or("") };
+        let cell = |name: &str| -> &str {
+            col.get(name)
+                .and_then(|&i| rec.get(i))
+                .map_or("", csv_unescape)
+        };
         let bad = |column: &str, message: String| SubscriberError::Csv {
             line,
             column: Some(column.to_string()),
@@ -921,7 +959,8 @@ pub fn to_csv(subs: &[Subscriber]) -> Result<String, SubscriberError> {
             join(features),
             polygon_cell(&polys),
         ];
-        w.write_record(&row).map_err(csv_err)?;
+        w.write_record(row.iter().map(|c| csv_escape(c).into_owned()))
+            .map_err(csv_err)?;
     }
     let bytes = w.into_inner().map_err(|e| SubscriberError::Csv {
         line: None,
@@ -992,6 +1031,23 @@ mod tests {
             "ana@1.2.3.4",
         ] {
             assert!(normalise_email(bad).is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn formula_cells_are_escaped_and_the_escape_undone_exactly() {
+        for (raw, written) in [
+            ("=HYPERLINK(\"x\")", "'=HYPERLINK(\"x\")"),
+            ("+258841234567", "'+258841234567"),
+            ("-1", "'-1"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("'=x", "''=x"),
+            ("'plain", "'plain"),
+            ("Beira", "Beira"),
+            ("", ""),
+        ] {
+            assert_eq!(csv_escape(raw), written);
+            assert_eq!(csv_unescape(written), raw);
         }
     }
 

@@ -34,7 +34,7 @@ use crate::alerts::flood_cap::{flood_cap_document, flood_cap_options, flood_dist
 use crate::alerts::versioning::{self, AlertVersion, CapStatus, MsgType, PublishedDistrict};
 use crate::assess_flood::{FloodAssessment, assess_flood_extent, assess_flood_in};
 use crate::config::{FeedConfig, FeedKind};
-use crate::feeds::fetch::{Fetched, Validators, url_redacted};
+use crate::feeds::fetch::{Fetched, Validators};
 use crate::feeds::flood_extent::parse_extent_geojson;
 use crate::feeds::floods::{FloodInputs, Input, parse_forecast};
 use crate::hazard::flood_extent::classify_extent;
@@ -189,7 +189,7 @@ impl Pipeline {
         let mut got: BTreeMap<&str, BundledFile> = BTreeMap::new();
         for (what, url) in urls {
             let Some(url) = url else { continue };
-            let shown = url_redacted(&url);
+            let shown = self.fetcher.redacted(&url);
             let failure = match self.fetcher.fetch(&url, &Validators::default()).await {
                 Ok(Fetched::Body { bytes, .. }) => match String::from_utf8(bytes) {
                     Ok(text) => {

@@ -34,7 +34,7 @@ use crate::api::ApiState;
 use crate::assess::{Assessment, assess};
 use crate::config::{Config, FeedConfig, FeedKind};
 use crate::exposure::IndexedLayers;
-use crate::feeds::fetch::{Fetched, Fetcher, Validators, url_redacted};
+use crate::feeds::fetch::{Fetched, Fetcher, Validators};
 use crate::feeds::gdacs::{self, Basin, GdacsEvent};
 use crate::feeds::{self, ParseOptions, TrackFormat};
 use crate::metrics::Metrics;
@@ -312,7 +312,7 @@ impl Pipeline {
     }
 
     async fn fetch_one(self: &Arc<Self>, key: &str, url: &str, report: &mut RunReport) {
-        let shown = url_redacted(url);
+        let shown = self.fetcher.redacted(url);
         let k = key.to_string();
         let validators = match self.blocking(move |p| p.store.feed_health(&k)).await {
             Ok(Some(h)) => Validators {

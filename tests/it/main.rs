@@ -21,6 +21,7 @@ mod flood_rivers;
 mod flood_service;
 mod floods;
 mod gdacs;
+mod hardening_small;
 mod hazard;
 mod layers;
 mod notify;

@@ -753,6 +753,8 @@ fn webhooks_are_signed_and_retried_after_a_503() {
         enabled: true,
         secret_env: "HOOK_SECRET".into(),
         timeout_s: 5.0,
+        // The receivers are on 127.0.0.1.
+        allow_private_targets: true,
     };
     let wh = WebhookSender::new(&cfg, &secrets).unwrap();
     let msg = outbound(

@@ -232,6 +232,8 @@ async fn an_erased_subscriber_leaves_no_trace_in_the_database_file() {
             enabled: true,
             secret_env: "HOOK_SECRET".into(),
             timeout_s: 5.0,
+            // The receivers are on 127.0.0.1.
+            allow_private_targets: true,
         },
         inbound: InboundConfig {
             enabled: true,

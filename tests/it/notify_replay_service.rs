@@ -774,6 +774,7 @@ timeout_s = 10.0
 [notify.webhook]
 enabled = true
 secret_env = "AVISO_REPLAY_HOOK_SECRET"
+allow_private_targets = true
 timeout_s = 10.0
 [notify.outbox]
 # More attempts than the outage refuses: even a lone message caught in it gets through.

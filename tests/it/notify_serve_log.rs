@@ -167,6 +167,7 @@ dlr_enabled = true
 [notify.webhook]
 enabled = true
 secret_env = "AVISO_T_HOOK"
+allow_private_targets = true
 [notify.outbox]
 poll_interval_s = 0.1
 [notify.outbox.rate]

@@ -173,7 +173,11 @@ impl Channels {
 /// other 4xx permanent (RFC 9110 §15; 429 RFC 6585).
 pub(crate) fn http_status_error(status: u16, what: &str, body: &[u8]) -> SendError {
     let snippet: String = String::from_utf8_lossy(body).chars().take(200).collect();
-    let message = format!("{what} answered HTTP {status}: {snippet}");
+    http_status_refusal(status, format!("{what} answered HTTP {status}: {snippet}"))
+}
+
+/// [`http_status_error`]'s classification, with the message the caller wrote.
+pub(crate) fn http_status_refusal(status: u16, message: String) -> SendError {
     if status >= 500 || matches!(status, 408 | 425 | 429) {
         SendError::retryable(Some(status), message)
     } else {
