@@ -92,10 +92,12 @@ fn runtime() -> tokio::runtime::Runtime {
 
 /// The service configuration of `toml` with the shipped layers manifest, no retries and
 /// a 10 s timeout. The forecasts replayed here are of 2023 and 2025, published as Actual:
-/// the set-up raises `flood.max_forecast_age_h`, which refuses them in real use.
+/// the set-up raises `flood.max_forecast_age_h` and `service.max_forecast_age_h`, which
+/// refuse them in real use.
 fn service_config(toml: &str) -> Config {
     let mut cfg = Config::from_toml(toml, "test.toml").unwrap();
     cfg.flood.max_forecast_age_h = 1_000_000.0;
+    cfg.service.max_forecast_age_h = 1_000_000.0;
     cfg.service.layers = concat!(env!("CARGO_MANIFEST_DIR"), "/layers").into();
     cfg.http.retries = 0;
     cfg.http.timeout_s = 10.0;

@@ -523,7 +523,7 @@ fn crash_test_kills_a_worker_mid_dispatch_and_every_message_arrives_once() {
             .args([
                 "--ignored",
                 "--exact",
-                "outbox_worker_child_process",
+                "notify_outbox::outbox_worker_child_process",
                 "--nocapture",
             ])
             .env(CHILD_DB, &db)
