@@ -246,7 +246,7 @@ fn members_have_ecmwf_roles_radii_at_34_50_64_kt_and_gaps_not_nan() {
     let e = decode(&path, &bytes);
     assert_eq!(e.storm.name, "HEROLD");
     assert_eq!(
-        e.storm.id, "SH222020",
+        e.storm.id, "22S/2020",
         "JTWC's 22S of the 2020 southern season"
     );
     assert_eq!(e.reference_time.to_rfc3339(), "2020-03-19T12:00:00+00:00");

@@ -107,7 +107,7 @@ mod tests {
                 origin: "test".into(),
                 storm: StormId {
                     name: "HEROLD".into(),
-                    id: "SH222020".into(),
+                    id: "22S/2020".into(),
                     basin: "SH".into(),
                     season: "2020".into(),
                 },

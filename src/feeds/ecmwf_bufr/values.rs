@@ -117,30 +117,25 @@ pub(super) fn normalise_lon(lon: f64) -> f64 {
 }
 
 /// Storm identity from BUFR's storm identifier ("22S": the warning centre's number and
-/// basin letter, as JTWC numbers storms) and the reference year/month. For the southern
-/// hemisphere letters (S = South Indian, P = South Pacific) the id is written as ATCF's
-/// ("SH222020"), so the same storm from a JTWC deck gets the same event id; JTWC's southern
-/// hemisphere season runs 1 July – 30 June and is named by its second year (JTWC Annual
-/// Tropical Cyclone Report conventions). Other letters keep the identifier and year.
+/// basin letter, as JTWC numbers storms) and the reference year/month: id "22S/2020".
+/// Southern-hemisphere letters (S = South Indian, P = South Pacific) get basin "SH" and
+/// JTWC's season, which runs 1 July – 30 June and is named by its second year (JTWC Annual
+/// Tropical Cyclone Report conventions); other letters keep the calendar year.
+///
+/// The id is deliberately NOT ATCF's "SH222020": the event id comes from the storm id, and
+/// a JTWC deck and an ECMWF file of the same storm must not interleave as versions of one
+/// alert chain (the reason config/service.example.toml keeps JTWC's chain apart from RSMC's).
 pub(super) fn storm_id(ident: &str, name: String, year: i64, month: i64) -> StormId {
-    let digits: String = ident.chars().filter(char::is_ascii_digit).collect();
     let letter = ident.chars().last().filter(char::is_ascii_alphabetic);
-    match (letter, digits.parse::<u32>()) {
-        (Some('S' | 'P'), Ok(num)) => {
-            let season = if month >= 7 { year + 1 } else { year };
-            StormId {
-                name,
-                id: format!("SH{num:02}{season}"),
-                basin: "SH".into(),
-                season: season.to_string(),
-            }
-        }
-        _ => StormId {
-            name,
-            id: format!("{ident}/{year}"),
-            basin: letter.map(String::from).unwrap_or_default(),
-            season: year.to_string(),
-        },
+    let (basin, season) = match letter {
+        Some('S' | 'P') => ("SH".to_string(), if month >= 7 { year + 1 } else { year }),
+        other => (other.map(String::from).unwrap_or_default(), year),
+    };
+    StormId {
+        name,
+        id: format!("{ident}/{season}"),
+        basin,
+        season: season.to_string(),
     }
 }
 
@@ -161,11 +156,14 @@ mod tests {
     }
 
     #[test]
-    fn southern_hemisphere_ids_follow_atcf_and_jtwc_seasons() {
+    fn southern_hemisphere_ids_follow_jtwc_seasons() {
         let s = storm_id("22S", "HEROLD".into(), 2020, 3);
-        assert_eq!((s.id.as_str(), s.season.as_str()), ("SH222020", "2020"));
+        assert_eq!(
+            (s.id.as_str(), s.basin.as_str(), s.season.as_str()),
+            ("22S/2020", "SH", "2020")
+        );
         let s = storm_id("01S", "X".into(), 2019, 10);
-        assert_eq!(s.id, "SH012020");
+        assert_eq!((s.id.as_str(), s.season.as_str()), ("01S/2020", "2020"));
         let s = storm_id("09L", "Y".into(), 2024, 9);
         assert_eq!((s.id.as_str(), s.basin.as_str()), ("09L/2024", "L"));
     }
