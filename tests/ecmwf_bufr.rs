@@ -50,11 +50,15 @@ struct DumpMember {
     centres: Vec<(i64, f64, f64, Option<f64>)>,
 }
 
-/// What `bufr_dump -jf` gives besides the centres: every non-missing wind radius (m) of
-/// every subset, and the 10 m winds (m/s).
+/// One wind radius as `bufr_dump` gives it: (lead h, threshold m/s, bearing the radius's
+/// sector starts at, radius m).
+type DumpRadius = (i64, f64, i64, i64);
+
+/// What `bufr_dump -jf` gives besides the centres: every non-missing wind radius per subset,
+/// and the 10 m winds (m/s) of all subsets.
 #[derive(Debug, Default)]
 struct DumpExtras {
-    radii_m: Vec<f64>,
+    radii: Vec<Vec<DumpRadius>>,
     winds_ms: Vec<f64>,
 }
 
@@ -86,7 +90,14 @@ fn bufr_dump_members(path: &Path) -> Option<(Vec<DumpMember>, DumpExtras)> {
         }
     };
     let mut members: Vec<DumpMember> = (0..n).map(|_| DumpMember::default()).collect();
-    let mut extras = DumpExtras::default();
+    let mut extras = DumpExtras {
+        radii: vec![Vec::new(); n],
+        ..DumpExtras::default()
+    };
+    // Per subset: the current threshold and the last two bearings (a radius follows its
+    // sector's "from" and "to" bearings).
+    let mut threshold: Vec<Option<f64>> = vec![None; n];
+    let mut bearings: Vec<(Option<f64>, Option<f64>)> = vec![(None, None); n];
     let mut step = 0i64;
     let mut sig: Vec<Option<f64>> = vec![None; n];
     let mut lat: Vec<Option<f64>> = vec![None; n];
@@ -134,10 +145,18 @@ fn bufr_dump_members(path: &Path) -> Option<(Vec<DumpMember>, DumpExtras)> {
                     }
                 }
             }
+            "windSpeedThreshold" => threshold = per_subset(&e["value"]),
+            "bearingOrAzimuth" => {
+                for (b, v) in bearings.iter_mut().zip(per_subset(&e["value"])) {
+                    *b = (b.1, v);
+                }
+            }
             "effectiveRadiusWithRespectToWindSpeedsAboveThreshold" => {
-                extras
-                    .radii_m
-                    .extend(per_subset(&e["value"]).into_iter().flatten());
+                for (j, r) in per_subset(&e["value"]).into_iter().enumerate() {
+                    if let (Some(r), Some(t), Some(from)) = (r, threshold[j], bearings[j].0) {
+                        extras.radii[j].push((step, t, from as i64, r.round() as i64));
+                    }
+                }
             }
             "windSpeedAt10M" => {
                 extras
@@ -205,25 +224,48 @@ fn every_ensemble_member_agrees_with_bufr_dump() {
     }
     assert!(points > 100, "{points} centres compared");
     assert!(
-        extras.radii_m.iter().any(|&r| r > 0.0),
+        extras.radii.iter().flatten().any(|r| r.3 > 0),
         "the file has non-zero radii"
     );
     same_radii_and_winds(&e, &extras);
 }
 
-/// Every radius and wind the dump has is in the decoded members (converted back from nm and
-/// kt), and nothing else: no radius lost, invented or put on a point without a centre.
+/// Every member's wind radii are the dump's: same lead time, threshold (ours in kt, within
+/// 1 m/s of the file's m/s), quadrant (from its bearings) and radius (nm back to m); and
+/// the 10 m winds of all members are the dump's. No radius lost, invented, moved to another
+/// quadrant or put on a step without a centre.
 fn same_radii_and_winds(e: &EnsembleForecast, extras: &DumpExtras) {
+    assert_eq!(e.members.len(), extras.radii.len());
+    let order =
+        |a: &DumpRadius, b: &DumpRadius| (a.0, a.2).cmp(&(b.0, b.2)).then(a.1.total_cmp(&b.1));
+    for (m, theirs) in e.members.iter().zip(&extras.radii) {
+        let f = &m.forecast;
+        let mut ours: Vec<DumpRadius> = f
+            .track
+            .iter()
+            .flat_map(|p| {
+                let lead = f.lead_time_h(p).round() as i64;
+                p.wind_radii.iter().flat_map(move |w| {
+                    let r = w.radii;
+                    let t = w.threshold_kt * 1852.0 / 3600.0;
+                    [(0, r.ne_nm), (90, r.se_nm), (180, r.sw_nm), (270, r.nw_nm)]
+                        .map(|(from, nm)| (lead, t, from, (nm * 1852.0).round() as i64))
+                })
+            })
+            .collect();
+        let mut theirs = theirs.clone();
+        ours.sort_by(order);
+        theirs.sort_by(order);
+        assert_eq!(ours.len(), theirs.len(), "member {}: radii", m.number);
+        for (o, t) in ours.iter().zip(&theirs) {
+            assert!(
+                o.0 == t.0 && o.2 == t.2 && o.3 == t.3 && (o.1 - t.1).abs() < 1.0,
+                "member {}: ours {o:?}, bufr_dump {t:?}",
+                m.number
+            );
+        }
+    }
     let pts = || e.members.iter().flat_map(|m| m.forecast.track.iter());
-    let mut ours: Vec<i64> = pts()
-        .flat_map(|p| p.wind_radii.iter())
-        .flat_map(|w| [w.radii.ne_nm, w.radii.se_nm, w.radii.sw_nm, w.radii.nw_nm])
-        .map(|nm| (nm * 1852.0).round() as i64)
-        .collect();
-    let mut theirs: Vec<i64> = extras.radii_m.iter().map(|m| m.round() as i64).collect();
-    ours.sort_unstable();
-    theirs.sort_unstable();
-    assert_eq!(ours, theirs, "wind radii (m)");
     let mut ours: Vec<i64> = pts()
         .filter_map(|p| p.max_wind_kt)
         .map(|kt| (kt.0 * 1852.0 / 3600.0 * 10.0).round() as i64)
@@ -497,4 +539,53 @@ fn a_non_bufr_body_is_refused_naming_the_file() {
     let p = tmp_file(dir.path(), "empty.bufr4", b"");
     let e = parse_err(&p);
     assert!(e.contains("no BUFR message"), "{e}");
+}
+
+#[test]
+fn aviso_assess_reads_a_bufr_file_and_refuses_a_truncated_one() {
+    let Some((path, bytes)) = read(EPS) else {
+        return;
+    };
+    let run = |file: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_aviso"))
+            .args(["assess", "--forecast"])
+            .arg(file)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap()
+    };
+    let out = run(&path);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let meta = &doc["aviso"];
+    assert_eq!(meta["storm"]["name"], "HEROLD");
+    assert_eq!(meta["reference_time"], "2020-03-19T12:00:00+00:00");
+    assert_eq!(meta["source"]["wind_averaging"], "ten_minute");
+    let label = meta["source"]["label"].as_str().unwrap();
+    assert!(
+        label.contains("ECMWF") && label.contains("member 52"),
+        "{label}"
+    );
+    // HEROLD stayed between 71° and 80° E: no Mozambican district at risk.
+    let districts = doc["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["properties"]["layer"] == "district")
+        .count();
+    assert_eq!(districts, 0);
+
+    let dir = tempfile::tempdir().unwrap();
+    let cut = tmp_file(dir.path(), "herold_cut.bufr4", &bytes[..bytes.len() / 2]);
+    let out = run(&cut);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&cut.display().to_string()) && err.contains("BUFR message 1"),
+        "{err}"
+    );
 }
