@@ -430,6 +430,15 @@ fn a_truncated_file_is_refused_naming_the_file_and_message() {
         );
         assert!(e.contains("truncated"), "{e}");
     }
+    // "BUFR" and nothing decodable after it (e.g. a body cut by a proxy): still message 1.
+    let mut stub = b"BUFR".to_vec();
+    stub.extend_from_slice(&[0u8; 64]);
+    let p = tmp_file(dir.path(), "bufr_stub.bufr4", &stub);
+    let e = parse_err(&p);
+    assert!(
+        e.contains("BUFR message 1") && e.contains("truncated"),
+        "{e}"
+    );
     // A whole message followed by a cut one: the second is named.
     let mut two = bytes.clone();
     two.extend_from_slice(&bytes[..bytes.len() / 2]);

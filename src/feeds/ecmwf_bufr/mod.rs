@@ -182,14 +182,12 @@ pub fn parse(bytes: &[u8], origin: &str) -> Result<ParsedEnsemble, BufrError> {
     // A file that starts with "BUFR" but yields no message is a damaged first message.
     let Some((storm, reference_time)) = head else {
         if looks_like_bufr(bytes) {
-            return Err(BufrError::Codes {
+            return Err(BufrError::Layout {
                 origin: origin.to_string(),
                 message: 1,
-                source: CodesError {
-                    code: 0,
-                    message: "the message's end section \"7777\" was not found".into(),
-                    key: None,
-                },
+                what: "starts with \"BUFR\" but ecCodes finds no complete message; the file \
+                       may be truncated or damaged"
+                    .into(),
             });
         }
         return Err(no_message());
