@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Installs what aviso needs on Debian/Ubuntu (only what is missing; a no-op when all is
 # there). Uses sudo when not root.
-#   scripts/setup.sh           build needs: C toolchain, pkg-config, GDAL headers
+#   scripts/setup.sh           build needs: C toolchain, pkg-config, GDAL headers, ecCodes
+#                              (libeccodes-dev: ECMWF BUFR track decoding, linked as -leccodes)
 #   scripts/setup.sh test      plus gdal-bin (ogrinfo), libxml2-utils (xmllint), python3-aiosmtpd
-#                              (a real SMTP server), python3-pip (for the validator below),
+#                              (a real SMTP server), libeccodes-tools (bufr_dump/bufr_set:
+#                              tests/it/ecmwf_bufr.rs decodes independently and makes foreign
+#                              BUFR with them), python3-pip (for the validator below),
 #                              openssl (its test certificates) and sqlite3 (the documented
 #                              backup command), used by the tests,
 #                              and for the web map's browser test chromium, node/npm and
@@ -11,11 +14,11 @@
 #                              PyPI's openapi-spec-validator for the python3 on PATH (tests/ogc.rs
 #                              validates GET /api with it; Debian does not package it)
 set -euo pipefail
-want=(build-essential pkg-config libgdal-dev libsqlite3-dev ca-certificates curl)
+want=(build-essential pkg-config libgdal-dev libsqlite3-dev libeccodes-dev ca-certificates curl)
 web=
 for g in "$@"; do case $g in
   build) ;;
-  test)  want+=(gdal-bin libxml2-utils python3-aiosmtpd python3-pip openssl sqlite3 chromium); web=1
+  test)  want+=(gdal-bin libxml2-utils python3-aiosmtpd python3-pip openssl sqlite3 chromium libeccodes-tools); web=1
          # Debian's nodejs + npm only when no node is installed: a NodeSource nodejs
          # already bundles npm and conflicts with Debian's npm package.
          command -v node >/dev/null || want+=(nodejs npm) ;;

@@ -333,6 +333,11 @@ pub enum FeedKind {
     RsmcReunion,
     /// JTWC/ATCF a-deck text (one storm per deck); `tech` picks the aid.
     Atcf,
+    /// ECMWF tropical-cyclone track BUFR (deterministic and/or 51-member ensemble, one storm
+    /// per file), decoded through ecCodes. The service publishes the headline member (the
+    /// high-resolution run, else the control) through the cyclone path and records the
+    /// member count with the assessment.
+    EcmwfBufr,
     /// GDACS GeoRSS: discovers active South-West Indian Ocean storms for the feeds whose
     /// URL is a template (`{name}`, `{year}`, `{gdacs_event_id}`).
     Gdacs,
@@ -354,6 +359,7 @@ impl FeedKind {
         match self {
             FeedKind::RsmcReunion => "rsmc-reunion",
             FeedKind::Atcf => "atcf",
+            FeedKind::EcmwfBufr => "ecmwf-bufr",
             FeedKind::Gdacs => "gdacs",
             FeedKind::Ibtracs => "ibtracs",
             FeedKind::FloodStations => "flood-stations",
@@ -596,8 +602,9 @@ mod tests {
             "config/service.example.toml",
         )
         .unwrap();
-        assert_eq!(c.feeds.len(), 4);
-        assert_eq!(c.feeds.iter().filter(|f| f.is_template()).count(), 2);
+        assert_eq!(c.feeds.len(), 5);
+        assert_eq!(c.feeds.iter().filter(|f| f.is_template()).count(), 3);
+        assert!(c.feeds.iter().any(|f| f.kind == FeedKind::EcmwfBufr));
         assert_eq!(c.service.listen, "0.0.0.0:8080");
     }
 

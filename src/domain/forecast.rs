@@ -22,6 +22,13 @@ pub enum ForecastSource {
     Ibtracs { agency: String },
     /// A best track replayed as if it were a forecast issued at one of its fixes.
     Replay { agency: String },
+    /// ECMWF tropical-cyclone track BUFR: one member of the ensemble (ENS) or the
+    /// high-resolution deterministic run, numbered as the file numbers it
+    /// (`ensembleMemberNumber`; see [`super::ensemble::MemberRole`]).
+    EcmwfEnsemble {
+        member: u32,
+        role: super::ensemble::MemberRole,
+    },
 }
 
 impl ForecastSource {
@@ -32,6 +39,12 @@ impl ForecastSource {
             ForecastSource::Ibtracs { agency } => format!("IBTrACS best track ({agency})"),
             ForecastSource::Replay { agency } => {
                 format!("IBTrACS best track replayed as forecast ({agency})")
+            }
+            ForecastSource::EcmwfEnsemble { member, role } => {
+                format!(
+                    "ECMWF tropical-cyclone tracks, member {member} ({})",
+                    role.label()
+                )
             }
         }
     }

@@ -1,4 +1,4 @@
-//! Domain types: forecasts, track points, wind radii, layers, hazard footprints and alerts.
+//! Domain types: forecasts (single and ensemble), track points, wind radii, layers, hazard footprints and alerts.
 //!
 //! Pure data. Must not depend on tokio, HTTP, files, GDAL or any other I/O; every module
 //! of the core (hazard, exposure, alerts) speaks in these types.
@@ -7,12 +7,14 @@
 //! x = longitude, y = latitude; units live in type or field names (`_kt`, `_nm`, `_km`,
 //! `_hpa`, `_h`).
 
+pub mod ensemble;
 pub mod flood;
 pub mod forecast;
 pub mod hazard;
 pub mod layers;
 pub mod units;
 
+pub use ensemble::*;
 pub use flood::*;
 pub use forecast::*;
 pub use hazard::*;

@@ -1,6 +1,7 @@
 //! Cyclone track formats parsed into [`crate::domain::Forecast`]: Météo-France RSMC La Réunion
 //! CMRSTRACK GeoJSON ([`rsmc`]), JTWC/ATCF a-/b-decks ([`atcf`]) and IBTrACS best-track CSV
-//! ([`ibtracs`]), with format detection from the content and one error type.
+//! ([`ibtracs`]) and ECMWF tropical-cyclone track BUFR ([`ecmwf_bufr`], decoded by ecCodes
+//! through [`eccodes`]), with format detection from the content and one error type.
 //!
 //! Pure: bytes in, domain out. Must not do file or network I/O, nor depend on tokio, HTTP
 //! clients or GDAL; fetching (HTTP, retries) belongs elsewhere and hands the bytes over.
@@ -8,6 +9,8 @@
 //! (including [`gdacs`], active-storm discovery) never call it.
 
 pub mod atcf;
+pub mod eccodes;
+pub mod ecmwf_bufr;
 pub mod fetch;
 pub mod flood_extent;
 pub mod floods;
@@ -32,7 +35,8 @@ pub const DEFAULT_MAX_INPUT_BYTES: usize = 64 * 1024 * 1024;
 /// The formats [`detect_format`] recognises, in the words used in error messages.
 pub const EXPECTED_FORMATS: &str = "Météo-France RSMC CMRSTRACK GeoJSON (a FeatureCollection with \
 cyclone_name/production_center), IBTrACS CSV (header starting SID,SEASON), IBTrACS derived CSV \
-(header sid,step,time) or JTWC/ATCF deck text (lines like \"SH, 11, 2023030912, ...\")";
+(header sid,step,time), JTWC/ATCF deck text (lines like \"SH, 11, 2023030912, ...\") or ECMWF \
+tropical-cyclone track BUFR (starting with \"BUFR\")";
 
 /// Where in an input a problem was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,6 +164,10 @@ pub enum FeedError {
     )]
     NotATrack { origin: String, found: &'static str },
 
+    /// ECMWF tropical-cyclone track BUFR (names the file, message and subset itself).
+    #[error(transparent)]
+    Bufr(#[from] ecmwf_bufr::BufrError),
+
     #[error("{origin}: no ATCF lines for tech {wanted}; techs in this file: {available}")]
     NoSuchTech {
         origin: String,
@@ -179,6 +187,9 @@ pub enum TrackFormat {
     IbtracsCsv,
     /// The derived 12-hourly IBTrACS extract (`sid,step,time,...`).
     IbtracsDerivedCsv,
+    /// ECMWF tropical-cyclone track BUFR (deterministic and/or ensemble members); [`parse`]
+    /// returns the headline member ([`crate::domain::EnsembleForecast::headline`]).
+    EcmwfBufr,
     /// Not a track: a river-station flood forecast (exceedance probabilities CSV), read by
     /// [`floods::parse_forecast`] with its stations and discharge files.
     FloodProbabilitiesCsv,
@@ -221,6 +232,9 @@ pub struct ParsedForecast {
 
 /// Recognises a track format from the content (never from the file name).
 pub fn detect_format(bytes: &[u8]) -> Option<TrackFormat> {
+    if ecmwf_bufr::looks_like_bufr(bytes) {
+        return Some(TrackFormat::EcmwfBufr);
+    }
     let text = strip_bom(bytes);
     let start = text.iter().position(|b| !b.is_ascii_whitespace())?;
     let body = &text[start..];
@@ -259,6 +273,7 @@ pub fn parse(bytes: &[u8], origin: &str, opts: &ParseOptions) -> Result<ParsedFo
         Some(TrackFormat::IbtracsDerivedCsv) => {
             ibtracs::parse_derived(bytes, origin, &opts.storm, &opts.names)
         }
+        Some(TrackFormat::EcmwfBufr) => parse_bufr_headline(bytes, origin).map(|(p, _)| p),
         Some(TrackFormat::FloodProbabilitiesCsv) => Err(FeedError::NotATrack {
             origin: origin.to_string(),
             found: "a river-station flood forecast (exceedance probabilities CSV)",
@@ -269,6 +284,43 @@ pub fn parse(bytes: &[u8], origin: &str, opts: &ParseOptions) -> Result<ParsedFo
             found: escaped_prefix(bytes, 80),
         }),
     }
+}
+
+/// Reads an ECMWF TC-track BUFR and returns its headline member (deterministic run, else
+/// control; see [`crate::domain::EnsembleForecast::headline`]) as a forecast, with the number
+/// of members in the file. The notes say which member it is and what the parser decided.
+pub fn parse_bufr_headline(
+    bytes: &[u8],
+    origin: &str,
+) -> Result<(ParsedForecast, usize), FeedError> {
+    let parsed = ecmwf_bufr::parse(bytes, origin)?;
+    let e = &parsed.ensemble;
+    let Some(head) = e.headline() else {
+        return Err(FeedError::EmptyTrack {
+            origin: origin.to_string(),
+            expected: "ECMWF member with a storm centre",
+            found: format!(
+                "{} members, none with a centre at any step",
+                e.members.len()
+            ),
+        });
+    };
+    let mut notes = vec![format!(
+        "ECMWF TC tracks: {} members; this forecast is member {} ({})",
+        e.members.len(),
+        head.number,
+        head.role.label()
+    )];
+    notes.extend(parsed.notes.iter().cloned());
+    let forecast = head.forecast.clone();
+    Ok((
+        ParsedForecast {
+            forecast,
+            format: TrackFormat::EcmwfBufr,
+            notes,
+        },
+        e.members.len(),
+    ))
 }
 
 /// Parses any supported format into a forecast (see [`parse`] for the notes as well).

@@ -461,8 +461,14 @@ impl Pipeline {
             atcf_tech: feed.as_ref().and_then(|f| f.tech.clone()),
             ..ParseOptions::default()
         };
-        let parsed = feeds::parse(&iss.raw.bytes, &origin, &opts)
-            .map_err(|e| ProcessError::Parse(e.to_string()))?;
+        // An ECMWF BUFR feed is read as such (no sniffing): its headline member goes on
+        // through the cyclone path, and the member count is kept for the record.
+        let (parsed, members) = if kind == Some(FeedKind::EcmwfBufr) {
+            feeds::parse_bufr_headline(&iss.raw.bytes, &origin).map(|(p, n)| (p, Some(n)))
+        } else {
+            feeds::parse(&iss.raw.bytes, &origin, &opts).map(|p| (p, None))
+        }
+        .map_err(|e| ProcessError::Parse(e.to_string()))?;
         let expected = match kind {
             Some(FeedKind::RsmcReunion) => Some(TrackFormat::RsmcJson),
             Some(FeedKind::Atcf) => Some(TrackFormat::Atcf),
@@ -496,7 +502,10 @@ impl Pipeline {
         self.metrics.observe_assessment(t.elapsed().as_secs_f64());
 
         let event_id = event_id_for(&a.forecast.storm, status);
-        let record = assessment_record(&event_id, &a);
+        let mut record = assessment_record(&event_id, &a);
+        if let (Some(n), Some(fig)) = (members, record.figures.as_object_mut()) {
+            fig.insert("ensemble_members".into(), json!(n));
+        }
         let what = format!(
             "{} forecast of {}",
             a.forecast.storm.name,

@@ -12,6 +12,8 @@ mod architecture;
 mod assess;
 mod cap;
 mod cli;
+mod ecmwf_bufr;
+mod ecmwf_service;
 mod exposure;
 mod feeds;
 mod fetch;
