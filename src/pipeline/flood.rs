@@ -15,9 +15,12 @@
 //! - Basins and per-station impact areas come from the layers manifest
 //!   (`service.layers`: its `river_basins` layer and `[[flood_impact]]`), read per
 //!   issuance (a daily product: ~0.1 s, and an edited manifest applies without restart).
-//! - A flood event is cancelled as stale after `flood.cap_expires_after_h` (48 h) without
-//!   a new version, not the storms' `service.expire_event_after_h`: a daily product
-//!   arriving a few hours late must not flap the alert.
+//! - A flood event is due to expire after `flood.cap_expires_after_h` (48 h) without a
+//!   new version, not the storms' `service.expire_event_after_h`: a daily product
+//!   arriving a few hours late must not flap the alert. Like a storm's, the expiry
+//!   cancels only on evidence (a newer usable forecast from the feed, issue 17); since a
+//!   newer forecast versions the event itself, a silent flood feed leaves the alert in
+//!   force, and its CAP `expires` says when the information lapses.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
