@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::routing::get;
 use chrono::{TimeZone, Utc};
+use serde_json::Value;
 
 use notify_support::{Api, feed, freddy, sha256_hex};
 
@@ -157,4 +158,314 @@ async fn an_alert_version_is_published_while_a_100k_row_import_runs() {
         subscribers_then < ROWS as f64,
         "the import had finished when the version was seen ({subscribers_then} stored)"
     );
+}
+
+// --- finding 4: no body is read before the credential is checked -------------------------
+
+const INBOUND_SECRET: &str = "gateway-secret-hardening";
+
+/// A file of the layers the repository's manifest loads: `None` (a skip, or a failure in
+/// CI) without ../shared/data.
+fn layers_present() -> Option<std::path::PathBuf> {
+    common::data_file("boundaries/moz_adm0_ocha_ine_20190607_s100m.geojson")
+}
+
+/// Starts `aviso serve` with `extra` config and the gateway's shared secret in its
+/// environment; `None` without the shared data.
+fn start_with(dir: &Path, extra: &str) -> Option<(Service, String)> {
+    layers_present()?;
+    aviso::feeds::fetch::install_crypto_provider();
+    let config = write_config(dir, extra);
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_aviso"));
+    cmd.args(["serve", "--config"])
+        .arg(&config)
+        .env("HARDENING_INBOUND_SECRET", INBOUND_SECRET);
+    let (child, base) = common::spawn_service(cmd);
+    Some((Service(child), base))
+}
+
+fn addr_of(base: &str) -> String {
+    base.trim_start_matches("http://").to_string()
+}
+
+/// Sends `head` (request line and headers, without the blank line) announcing a body of
+/// `announced` bytes, then at most `send` bytes of it, then waits up to `wait` for the
+/// answer's status line. Returns it ("" when none came) and the body bytes sent.
+fn announce_body(
+    addr: &str,
+    head: &str,
+    announced: usize,
+    send: usize,
+    wait: Duration,
+) -> (String, usize) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(wait)).unwrap();
+    write!(s, "{head}\r\nContent-Length: {announced}\r\n\r\n").unwrap();
+    let chunk = vec![b'a'; send];
+    let sent = match s.write_all(&chunk) {
+        Ok(()) => send,
+        Err(_) => 0,
+    };
+    let mut buf = [0u8; 512];
+    let mut got = Vec::new();
+    while !got.windows(2).any(|w| w == b"\r\n") {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&got);
+    (text.lines().next().unwrap_or_default().to_string(), sent)
+}
+
+#[test]
+fn an_unauthenticated_10_mib_post_is_answered_401_before_its_body_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((_service, base)) = start_with(
+        dir.path(),
+        "[notify.inbound]\nenabled = true\nsecret_env = \"HARDENING_INBOUND_SECRET\"\n",
+    ) else {
+        return;
+    };
+    let addr = addr_of(&base);
+    const ANNOUNCED: usize = 10 * 1024 * 1024;
+    const SENT: usize = 64 * 1024;
+    for head in [
+        "POST /api/admin/subscribers.csv HTTP/1.1\r\nHost: aviso\r\nContent-Type: text/csv",
+        "POST /api/admin/subscribers.csv HTTP/1.1\r\nHost: aviso\r\nContent-Type: text/csv\r\nAuthorization: Bearer not-a-token",
+        "POST /api/admin/subscribers HTTP/1.1\r\nHost: aviso\r\nContent-Type: application/json",
+        "PUT /api/admin/subscribers/x HTTP/1.1\r\nHost: aviso\r\nContent-Type: application/json",
+        "POST /api/sms/inbound HTTP/1.1\r\nHost: aviso\r\nContent-Type: application/x-www-form-urlencoded",
+        "POST /api/sms/dlr?token=wrong HTTP/1.1\r\nHost: aviso\r\nContent-Type: application/json",
+    ] {
+        let (status, sent) = announce_body(&addr, head, ANNOUNCED, SENT, Duration::from_secs(10));
+        assert!(
+            status.starts_with("HTTP/1.1 401"),
+            "{}: expected 401 while only {sent} of {ANNOUNCED} body bytes were sent, got {status:?}",
+            head.lines().next().unwrap()
+        );
+    }
+}
+
+#[test]
+fn a_large_upload_beyond_the_concurrent_limit_is_refused_503_before_its_body_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((_service, base)) =
+        start_with(dir.path(), "[http_server]\nmax_concurrent_uploads = 1\n")
+    else {
+        return;
+    };
+    let addr = addr_of(&base);
+    let head = format!(
+        "POST /api/admin/subscribers.csv HTTP/1.1\r\nHost: aviso\r\nContent-Type: text/csv\r\nAuthorization: Bearer {EDITOR}"
+    );
+    // The first editor's 1 MiB import is under way (1 KiB sent, the rest still to come):
+    // it holds the one permit.
+    use std::io::Write;
+    let mut first = std::net::TcpStream::connect(&addr).unwrap();
+    write!(first, "{head}\r\nContent-Length: 1048576\r\n\r\nid,name\n").unwrap();
+    first.write_all(&[b'#'; 1024]).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    // A second one is answered at once, its body unread.
+    let (status, _) = announce_body(&addr, &head, 1 << 20, 0, Duration::from_secs(10));
+    assert!(
+        status.starts_with("HTTP/1.1 503"),
+        "a second large upload while one is read: expected 503, got {status:?}"
+    );
+    drop(first);
+    // With the permit back, an upload is read and imported.
+    let csv = "id,name,phones,districts\npf-1,Ponto focal,+258840000001,MZ1103\n";
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let big = format!("{csv}{}", "\n".repeat(70_000));
+    let (s, v) = rt.block_on(async {
+        let api = Api {
+            base: base.clone(),
+            c: reqwest::Client::new(),
+        };
+        let mut last = (0, Value::Null);
+        for _ in 0..50 {
+            let (s, v, _) = api
+                .send(
+                    reqwest::Method::POST,
+                    "/api/admin/subscribers.csv",
+                    Some(EDITOR),
+                    Some("text/csv"),
+                    big.clone(),
+                )
+                .await;
+            last = (s, v);
+            if s != 503 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        last
+    });
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["created"], 1, "{v}");
+}
+
+// --- finding 5: connections are timed out and limited ------------------------------------
+
+/// Reads until the server closes `s` (EOF or reset) or `within` passes; true when closed.
+/// `trickle`: one body byte is sent every 300 ms meanwhile.
+fn closed_within(s: &mut std::net::TcpStream, within: Duration, trickle: bool) -> bool {
+    use std::io::{ErrorKind, Read, Write};
+    s.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let t0 = Instant::now();
+    let mut buf = [0u8; 4096];
+    while t0.elapsed() < within {
+        if trickle && s.write_all(b"a").is_err() {
+            return true;
+        }
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => return true,
+        }
+    }
+    false
+}
+
+#[test]
+fn idle_half_sent_stalled_trickling_and_keep_alive_connections_are_closed_by_the_timeouts() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let Some((_service, base)) = start_with(
+        dir.path(),
+        "[http_server]\nheader_read_timeout_s = 1.0\nbody_read_timeout_s = 1.0\nrequest_timeout_s = 3.0\n",
+    ) else {
+        return;
+    };
+    let addr = addr_of(&base);
+    let connect = move || std::net::TcpStream::connect(&addr).unwrap();
+    type Opener = Box<dyn FnOnce() -> std::net::TcpStream + Send>;
+    let cases: Vec<(&str, Opener, bool)> = vec![
+        ("an idle socket", Box::new(connect.clone()), false),
+        (
+            "half-sent headers",
+            Box::new({
+                let c = connect.clone();
+                move || {
+                    let mut s = c();
+                    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: aviso\r\n")
+                        .unwrap();
+                    s
+                }
+            }),
+            false,
+        ),
+        (
+            "an idle keep-alive connection after one answer",
+            Box::new({
+                let c = connect.clone();
+                move || {
+                    let mut s = c();
+                    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: aviso\r\n\r\n")
+                        .unwrap();
+                    s
+                }
+            }),
+            false,
+        ),
+        (
+            "a stalled body",
+            Box::new({
+                let c = connect.clone();
+                move || {
+                    let mut s = c();
+                    s.write_all(b"POST /unsubscribe HTTP/1.1\r\nHost: aviso\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ntoken=abc")
+                        .unwrap();
+                    s
+                }
+            }),
+            false,
+        ),
+        (
+            "a body trickling in a byte every 300 ms",
+            Box::new({
+                let c = connect.clone();
+                move || {
+                    let mut s = c();
+                    s.write_all(b"POST /unsubscribe HTTP/1.1\r\nHost: aviso\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100000\r\n\r\ntoken=")
+                        .unwrap();
+                    s
+                }
+            }),
+            true,
+        ),
+    ];
+    let handles: Vec<_> = cases
+        .into_iter()
+        .map(|(what, open, trickle)| {
+            std::thread::spawn(move || {
+                let mut s = open();
+                (
+                    what,
+                    closed_within(&mut s, Duration::from_secs(20), trickle),
+                )
+            })
+        })
+        .collect();
+    for h in handles {
+        let (what, closed) = h.join().unwrap();
+        assert!(
+            closed,
+            "{what}: still open 20 s after it stopped sending (timeouts of 1 s, request 3 s)"
+        );
+    }
+}
+
+#[test]
+fn healthz_answers_while_more_idle_sockets_are_open_than_the_server_has_files() {
+    if layers_present().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "[http_server]\nheader_read_timeout_s = 120.0\nmax_connections = 150\nreserved_connections = 8\n",
+    );
+    aviso::feeds::fetch::install_crypto_provider();
+    // The service with 256 open files at most, as a small `ulimit -n` would give it.
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg("ulimit -n 256 && exec \"$0\" serve --config \"$1\"")
+        .arg(env!("CARGO_BIN_EXE_aviso"))
+        .arg(&config);
+    let (child, base) = common::spawn_service(cmd);
+    let _service = Service(child);
+    let addr = addr_of(&base);
+    // 400 idle sockets: more than the process could hold open. (A server that stops
+    // accepting lets its listen queue fill, and connecting then hangs: stop there.)
+    let sock_addr: std::net::SocketAddr = addr.parse().unwrap();
+    let idle: Vec<std::net::TcpStream> = (0..400)
+        .map_while(|_| {
+            std::net::TcpStream::connect_timeout(&sock_addr, Duration::from_secs(2)).ok()
+        })
+        .collect();
+    assert!(idle.len() >= 300, "only {} sockets connected", idle.len());
+    // Reserved slots taken by idle sockets are given back after 2 s.
+    std::thread::sleep(Duration::from_secs(3));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let c = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let health = rt.block_on(async { c.get(format!("{base}/healthz")).send().await });
+    let health = health.map(|r| r.status().as_u16());
+    assert!(
+        matches!(health, Ok(200)),
+        "/healthz while {} idle sockets are open: {health:?}",
+        idle.len()
+    );
+    // The server is full: other routes are refused on the reserved connections.
+    let other = rt
+        .block_on(async { c.get(format!("{base}/api/alerts")).send().await })
+        .map(|r| r.status().as_u16());
+    assert!(matches!(other, Ok(503)), "/api/alerts when full: {other:?}");
+    drop(idle);
 }
