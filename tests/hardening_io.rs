@@ -469,3 +469,135 @@ fn healthz_answers_while_more_idle_sockets_are_open_than_the_server_has_files() 
     assert!(matches!(other, Ok(503)), "/api/alerts when full: {other:?}");
     drop(idle);
 }
+
+// --- finding 6: gzip is done once, off the async threads ----------------------------------
+
+const DISTRICTS_PAGE: &str = "/collections/districts/items?limit=1000";
+
+/// A client that keeps bodies as sent (no transparent gunzip) and asks for gzip.
+fn raw_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_gzip()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+async fn get_gzip(c: &reqwest::Client, url: &str) -> (u16, Option<String>, Vec<u8>) {
+    let r = c
+        .get(url)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    let enc = r
+        .headers()
+        .get("content-encoding")
+        .map(|v| v.to_str().unwrap().to_string());
+    (r.status().as_u16(), enc, r.bytes().await.unwrap().to_vec())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_districts_page_is_gzipped_once_and_then_served_from_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((_service, base)) = start_with(dir.path(), "") else {
+        return;
+    };
+    let c = raw_client();
+    let counters = |m: String| {
+        (
+            metric(&m, "aviso_http_gzip_compressions_total"),
+            metric(&m, "aviso_http_gzip_cache_hits_total"),
+        )
+    };
+    let api = Api {
+        base: base.clone(),
+        c: c.clone(),
+    };
+    let before = counters(api.text("/metrics").await);
+    let first = get_gzip(&c, &format!("{base}{DISTRICTS_PAGE}")).await;
+    let second = get_gzip(&c, &format!("{base}{DISTRICTS_PAGE}")).await;
+    let after = counters(api.text("/metrics").await);
+    assert_eq!((first.0, first.1.as_deref()), (200, Some("gzip")));
+    assert_eq!((second.0, second.1.as_deref()), (200, Some("gzip")));
+    assert_eq!(first.2, second.2, "the second answer is the cached bytes");
+    assert_eq!(
+        (after.0 - before.0, after.1 - before.1),
+        (1.0, 1.0),
+        "one compression for two requests, the second a cache hit (before {before:?}, after {after:?})"
+    );
+    let mut json = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&first.2[..]), &mut json).unwrap();
+    let page: Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(page["type"], "FeatureCollection");
+    assert!(
+        page["features"].as_array().unwrap().len() > 100,
+        "every district"
+    );
+    assert!(
+        json.len() > 1_000_000,
+        "the 2 MB page: {} bytes",
+        json.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn health_and_alert_routes_answer_while_50_gzip_clients_load_the_districts_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((_service, base)) = start_with(dir.path(), "") else {
+        return;
+    };
+    let c = raw_client();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let served = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let load: Vec<_> = (0..50)
+        .map(|_| {
+            let (c, url) = (c.clone(), format!("{base}{DISTRICTS_PAGE}"));
+            let (stop, served) = (Arc::clone(&stop), Arc::clone(&served));
+            tokio::spawn(async move {
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    let (s, enc, _) = get_gzip(&c, &url).await;
+                    assert_eq!((s, enc.as_deref()), (200, Some("gzip")));
+                    served.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let probe = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    for path in [
+        "/healthz",
+        "/api/alerts",
+        "/healthz",
+        "/api/alerts.atom",
+        "/healthz",
+    ] {
+        let r = probe.get(format!("{base}{path}")).send().await;
+        let status = r.as_ref().map(|r| r.status().as_u16());
+        assert!(
+            matches!(status, Ok(200)),
+            "{path} under 50 gzip clients: {status:?} (5 s allowed)"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for l in load {
+        l.await.unwrap();
+    }
+    let m = Api {
+        base: base.clone(),
+        c: c.clone(),
+    }
+    .text("/metrics")
+    .await;
+    let n = served.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(n >= 50, "the load ran: {n} pages served");
+    assert_eq!(
+        metric(&m, "aviso_http_gzip_compressions_total"),
+        1.0,
+        "{n} gzip pages from one compression"
+    );
+}

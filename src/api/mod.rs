@@ -7,6 +7,7 @@ pub mod admin;
 pub mod alerts;
 pub mod dlr;
 pub mod guard;
+pub mod gzip;
 pub mod health;
 pub mod ogc;
 pub mod openapi;
@@ -103,6 +104,8 @@ pub struct ApiState {
     pub(crate) notify: Option<Arc<admin::NotifyApi>>,
     /// Large request bodies read at once (`[http_server]`).
     pub(crate) uploads: guard::Uploads,
+    /// gzip of answers: compressed off the async threads, unchanging ones once.
+    pub(crate) gzip: gzip::GzipCache,
 }
 
 impl ApiState {
@@ -119,6 +122,7 @@ impl ApiState {
             map: web::MapConfig::default(),
             notify: None,
             uploads: uploads_of(&server::HttpServerConfig::default()),
+            gzip: gzip::GzipCache::default(),
         }
     }
 
@@ -277,9 +281,12 @@ pub fn router(state: Arc<ApiState>) -> Router {
             Arc::clone(&state),
             guard::upload_permit,
         ))
-        .with_state(state)
         // gzip when the client asks (browsers, curl --compressed); GDAL and wrk get plain.
-        .layer(tower_http::compression::CompressionLayer::new())
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            gzip::compress,
+        ))
+        .with_state(state)
 }
 
 /// The admin API: every route behind a bearer token, checked before any body is read.
