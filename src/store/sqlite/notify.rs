@@ -126,8 +126,9 @@ CREATE INDEX erasures_subscriber ON erasures (subscriber_id);
 "#;
 
 /// Subscribers written per transaction by an import. Each batch holds the one SQLite
-/// writer for a bounded time (some 5-30 ms for 500 rows with the indexes of migration 5,
-/// measured by benches/import.rs), then lets a waiting publication in before the next.
+/// writer for a bounded time (about 70 ms for 500 rows with the indexes of migration 5
+/// and synchronous=FULL, release build on the project's 2-core machine:
+/// `cargo bench --bench import`), then lets a waiting publication in before the next.
 pub const IMPORT_BATCH_ROWS: usize = 500;
 
 /// An outbox row as the erasure reads it: id, key, message, state, last error, DLR reason.
