@@ -267,11 +267,13 @@ async fn build(a: &ServeArgs, bind: bool) -> Result<Service> {
             None => {}
         }
     }
-    let mut api_state = ApiState::new(&layers.layers, base_url).with_service(
-        Arc::clone(&store),
-        Arc::clone(&status),
-        Arc::clone(&metrics),
-    );
+    let mut api_state = ApiState::new(&layers.layers, base_url)
+        .with_service(
+            Arc::clone(&store),
+            Arc::clone(&status),
+            Arc::clone(&metrics),
+        )
+        .with_http_server(&cfg.http_server);
     if let Some(n) = notify_api {
         api_state = api_state.with_notify(n);
     }
@@ -344,10 +346,9 @@ pub fn serve_cmd(a: ServeArgs) -> Result<()> {
             svc.cfg.service.data_dir
         );
         let api = crate::api::router(Arc::clone(&svc.api));
-        let server = axum::serve(listener, api).with_graceful_shutdown(async {
-            shutdown_signal().await;
-        });
-        server.await.context("serving")?;
+        crate::api::server::serve(listener, api, &svc.cfg.http_server, shutdown_signal())
+            .await
+            .context("serving")?;
         let _ = tx.send(true);
         for l in loops {
             let _ = l.await;

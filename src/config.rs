@@ -74,6 +74,9 @@ pub struct Config {
     /// HTTP client of every feed (`[http]`): timeouts, retries, size cap, User-Agent.
     #[serde(default)]
     pub http: crate::feeds::fetch::HttpConfig,
+    /// The service's HTTP server (`[http_server]`): timeouts, connection and upload limits.
+    #[serde(default)]
+    pub http_server: crate::api::server::HttpServerConfig,
     /// The feeds the service pulls, `[[feed]]` tables.
     #[serde(default, rename = "feed")]
     pub feeds: Vec<FeedConfig>,
@@ -129,6 +132,7 @@ impl Config {
             .map_err(|e| inv(e.to_string()))?;
         self.service.validate().map_err(&inv)?;
         self.http.validate().map_err(&inv)?;
+        self.http_server.validate().map_err(&inv)?;
         self.map.validate().map_err(&inv)?;
         validate_feeds(&self.feeds, &self.http).map_err(&inv)?;
         self.notify.validate().map_err(|e| inv(e.to_string()))?;
@@ -575,6 +579,10 @@ mod tests {
         assert_eq!(c.flood_levels, FloodAlertLevels::default());
         assert_eq!(c.service, ServiceConfig::default());
         assert_eq!(c.http, crate::feeds::fetch::HttpConfig::default());
+        assert_eq!(
+            c.http_server,
+            crate::api::server::HttpServerConfig::default()
+        );
         assert_eq!(c.map, MapSettings::default());
         assert!(c.feeds.is_empty(), "the embedded default pulls no feed");
         assert_eq!(c.notify, crate::notify::config::NotifyConfig::default());

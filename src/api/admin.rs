@@ -32,7 +32,7 @@ use crate::notify::subscriber::{
     self, Area, Channel, ChannelKind, HazardKind, KnownPcodes, Lang, Subscriber, SubscriberError,
 };
 use crate::store::StoreError;
-use crate::store::notify::{ERASED, NotifyStore, OutboxRow, StoredSubscriber};
+use crate::store::notify::{ERASED, ImportReport, NotifyStore, OutboxRow, StoredSubscriber};
 
 /// Largest body the import accepts: 10 MiB, some 40,000 subscribers with polygons.
 pub const MAX_IMPORT_BYTES: usize = 10 * 1024 * 1024;
@@ -1014,7 +1014,9 @@ fn csv_line_of(bytes: &[u8], id: &str) -> Option<u64> {
 }
 
 /// `POST /api/admin/subscribers.csv` (editor), `Content-Type: text/csv`: creates or
-/// updates every row, all or nothing; the first bad row is named by line and column.
+/// updates every row; a file with one bad row is refused whole, the first bad row named
+/// by line and column. Parsing, checking and writing run off the async threads, and the
+/// store writes in bounded batches that let publications through (issue 17 finding 3).
 pub(crate) async fn import(
     State(state): State<Arc<ApiState>>,
     headers: HeaderMap,
@@ -1029,7 +1031,30 @@ pub(crate) async fn import(
             found: ct,
         });
     }
-    let subs = subscriber::from_csv(&body, &api.known)?;
+    let worker = Arc::clone(&api);
+    let (rows, report, warnings) = tokio::task::spawn_blocking(move || import_csv(&worker, &body))
+        .await
+        .map_err(|e| AdminError::Internal(format!("import task: {e}")))??;
+    audit(
+        &who,
+        &format!(
+            "imported {rows} subscriber(s) from CSV: {} created, {} updated",
+            report.created, report.updated
+        ),
+    );
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"created": report.created, "updated": report.updated, "warnings": warnings}),
+    ))
+}
+
+/// The import's blocking part: parse and check every row, write them, and collect what
+/// the operator should know. Returns (rows, report, warnings).
+fn import_csv(
+    api: &NotifyApi,
+    body: &[u8],
+) -> Result<(usize, ImportReport, Vec<String>), AdminError> {
+    let subs = subscriber::from_csv(body, &api.known)?;
     for s in &subs {
         api.check_features(s, None).map_err(|e| match e {
             AdminError::Invalid {
@@ -1038,7 +1063,7 @@ pub(crate) async fn import(
                 message,
                 ..
             } => AdminError::Invalid {
-                line: csv_line_of(&body, &s.id),
+                line: csv_line_of(body, &s.id),
                 subscriber,
                 field,
                 message,
@@ -1046,32 +1071,18 @@ pub(crate) async fn import(
             other => other,
         })?;
     }
-    let ids: Vec<String> = subs.iter().map(|s| s.id.clone()).collect();
-    let report = call(&api, move |s| s.import_subscribers(&subs, Utc::now())).await?;
-    audit(
-        &who,
-        &format!(
-            "imported {} subscriber(s) from CSV: {} created, {} updated",
-            ids.len(),
-            report.created,
-            report.updated
-        ),
-    );
-    let (all, optouts) = call(&api, |s| Ok((s.subscribers(false)?, s.sms_optouts()?))).await?;
-    let wanted: BTreeSet<&str> = ids.iter().map(String::as_str).collect();
+    let wanted: BTreeSet<String> = subs.iter().map(|s| s.id.clone()).collect();
+    let report = api.store.import_subscribers(&subs, Utc::now())?;
+    drop(subs);
+    let all = api.store.subscribers(false)?;
+    let optouts = api.store.sms_optouts()?;
     let mut warnings = Vec::new();
-    for s in all
-        .iter()
-        .filter(|s| wanted.contains(s.subscriber.id.as_str()))
-    {
+    for s in all.iter().filter(|s| wanted.contains(&s.subscriber.id)) {
         for w in api.warnings(s, &optouts) {
             warnings.push(format!("subscriber {:?}: {w}", s.subscriber.id));
         }
     }
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"created": report.created, "updated": report.updated, "warnings": warnings}),
-    ))
+    Ok((wanted.len(), report, warnings))
 }
 
 /// `GET /api/admin/subscribers.csv` (viewer): every subscriber, in the import layout.

@@ -238,6 +238,19 @@ pub(crate) async fn metrics(State(state): State<Arc<ApiState>>) -> Result<Respon
         render_delivery_reports(&mut out, &dlr);
     }
     state.metrics.render(&mut out);
+    let _ = write!(
+        out,
+        "# HELP aviso_http_gzip_compressions_total Answers gzip-compressed (each cached page once).\n# TYPE aviso_http_gzip_compressions_total counter\naviso_http_gzip_compressions_total {}\n\
+         # HELP aviso_http_gzip_cache_hits_total Answers served from the gzip cache.\n# TYPE aviso_http_gzip_cache_hits_total counter\naviso_http_gzip_cache_hits_total {}\n",
+        state
+            .gzip
+            .compressions
+            .load(std::sync::atomic::Ordering::Relaxed),
+        state
+            .gzip
+            .cache_hits
+            .load(std::sync::atomic::Ordering::Relaxed),
+    );
     Ok((
         StatusCode::OK,
         [(

@@ -6,10 +6,13 @@
 pub mod admin;
 pub mod alerts;
 pub mod dlr;
+pub mod guard;
+pub mod gzip;
 pub mod health;
 pub mod ogc;
 pub mod openapi;
 pub mod optout;
+pub mod server;
 pub mod web;
 
 use std::sync::{Arc, RwLock};
@@ -99,6 +102,10 @@ pub struct ApiState {
     /// Subscribers: the admin API, the opt-outs and the outbox metrics (`aviso serve`);
     /// `None`: those routes answer 404.
     pub(crate) notify: Option<Arc<admin::NotifyApi>>,
+    /// Large request bodies read at once (`[http_server]`).
+    pub(crate) uploads: guard::Uploads,
+    /// gzip of answers: compressed off the async threads, unchanging ones once.
+    pub(crate) gzip: gzip::GzipCache,
 }
 
 impl ApiState {
@@ -114,7 +121,15 @@ impl ApiState {
             metrics: Arc::new(Metrics::default()),
             map: web::MapConfig::default(),
             notify: None,
+            uploads: uploads_of(&server::HttpServerConfig::default()),
+            gzip: gzip::GzipCache::default(),
         }
+    }
+
+    /// The HTTP server's limits that the router applies (`[http_server]`): large uploads.
+    pub fn with_http_server(mut self, cfg: &server::HttpServerConfig) -> Self {
+        self.uploads = uploads_of(cfg);
+        self
     }
 
     /// The web map's basemap settings.
@@ -168,6 +183,10 @@ impl ApiState {
     fn current_alert(&self) -> Option<Arc<AlertCollections>> {
         self.alert.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
+}
+
+fn uploads_of(cfg: &server::HttpServerConfig) -> guard::Uploads {
+    guard::Uploads::new(cfg.large_body_bytes, cfg.max_concurrent_uploads)
 }
 
 /// Runs a store call off the async threads (SQLite reads block). Without a store (layers
@@ -251,6 +270,29 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .merge(admin_routes(&state))
+        .merge(gateway_routes(&state))
+        .route(
+            "/unsubscribe",
+            get(optout::unsubscribe_page).post(optout::unsubscribe),
+        )
+        .fallback(ogc::unknown_path)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            guard::upload_permit,
+        ))
+        // gzip when the client asks (browsers, curl --compressed); GDAL and wrk get plain.
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            gzip::compress,
+        ))
+        .with_state(state)
+}
+
+/// The admin API: every route behind a bearer token, checked before any body is read.
+fn admin_routes(state: &Arc<ApiState>) -> Router<Arc<ApiState>> {
+    use axum::routing::post;
+    Router::new()
         .route("/api/admin/whoami", get(admin::whoami))
         .route("/api/admin/tokens", get(admin::tokens))
         .route(
@@ -271,32 +313,37 @@ pub fn router(state: Arc<ApiState>) -> Router {
         )
         .route(
             "/api/admin/subscribers/{id}/deactivate",
-            axum::routing::post(admin::deactivate),
+            post(admin::deactivate),
         )
         .route(
             "/api/admin/subscribers/{id}/reactivate",
-            axum::routing::post(admin::reactivate),
+            post(admin::reactivate),
         )
-        .route(
-            "/api/admin/subscribers/{id}/erase",
-            axum::routing::post(admin::erase),
-        )
+        .route("/api/admin/subscribers/{id}/erase", post(admin::erase))
         .route("/api/admin/outbox", get(admin::outbox))
-        .route(
-            "/unsubscribe",
-            get(optout::unsubscribe_page).post(optout::unsubscribe),
-        )
-        .route("/api/sms/inbound", axum::routing::post(optout::sms_inbound))
-        .route("/api/sms/dlr", axum::routing::post(dlr::sms_dlr))
-        .fallback(ogc::unknown_path)
-        .with_state(state)
-        // gzip when the client asks (browsers, curl --compressed); GDAL and wrk get plain.
-        .layer(tower_http::compression::CompressionLayer::new())
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(state),
+            guard::admin_token,
+        ))
 }
 
-/// Serves [`router`] on `listener` until the process ends.
+/// The SMS gateway's callbacks: the shared secret is checked before any body is read.
+fn gateway_routes(state: &Arc<ApiState>) -> Router<Arc<ApiState>> {
+    use axum::routing::post;
+    Router::new()
+        .route("/api/sms/inbound", post(optout::sms_inbound))
+        .route("/api/sms/dlr", post(dlr::sms_dlr))
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(state),
+            guard::gateway_secret,
+        ))
+}
+
+/// Serves [`router`] on `listener` with the default `[http_server]` limits until the
+/// process ends.
 pub async fn serve(listener: tokio::net::TcpListener, state: Arc<ApiState>) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).await
+    let cfg = server::HttpServerConfig::default();
+    server::serve(listener, router(state), &cfg, std::future::pending()).await
 }
 
 #[cfg(test)]

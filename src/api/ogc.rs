@@ -770,12 +770,21 @@ pub(crate) async fn items(
     let body = with_collection(&state, &id, |c| {
         Ok(items_page(c, &base, limit, offset, bbox.as_ref()))
     })?;
-    Ok((
+    let mut resp = (
         StatusCode::OK,
         [(header::CONTENT_TYPE, MEDIA_GEOJSON)],
         body,
     )
-        .into_response())
+        .into_response();
+    // A layer's pages do not change while the server runs (the layers are loaded once):
+    // their gzip is computed once (issue 17 finding 6). Alert collections change.
+    if state.layer_collections.iter().any(|c| c.id == id) {
+        let bbox = q.get("bbox").map(String::as_str).unwrap_or("");
+        resp.extensions_mut().insert(super::gzip::CacheKey(format!(
+            "items\n{id}\n{base}\n{limit}\n{offset}\n{bbox}"
+        )));
+    }
+    Ok(resp)
 }
 
 /// Checks an OGC API – Features `datetime` value (OGC 17-069r3 §7.15.4): an RFC 3339

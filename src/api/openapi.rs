@@ -233,7 +233,7 @@ pub(crate) fn service_paths() -> Map<String, Value> {
     );
     let mut import = admin_op(
         "importSubscribers",
-        "Create or update subscribers from CSV, all or nothing",
+        "Create or update subscribers from CSV (a file with one bad row is refused whole)",
         "editor",
         responses(&[
             ("200", ok("created, updated, warnings", JSON)),

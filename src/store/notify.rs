@@ -227,7 +227,11 @@ pub trait NotifyStore: Send + Sync {
     /// numbers' SMS opt-outs) and makes them active; `false` when the id is unknown.
     fn reactivate_subscriber(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
     fn subscriber_counts(&self) -> Result<SubscriberCounts, StoreError>;
-    /// Creates or updates every subscriber, in ONE transaction (all or nothing).
+    /// Creates or updates every subscriber (already validated: the caller refuses a file
+    /// with one bad row). Written in bounded batches, one transaction each, so a large
+    /// import never holds the store's writer long enough to delay a publication; a store
+    /// failure part-way leaves the earlier batches written (importing the file again
+    /// finishes it: rows are created or updated by id).
     fn import_subscribers(
         &self,
         subs: &[Subscriber],

@@ -9,6 +9,7 @@
 //! Must not depend on the pipeline or the API.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -120,6 +121,11 @@ CREATE TABLE runs (
         "SMS delivery reports, erasures, opting back in",
         notify::MIGRATION_4,
     ),
+    (
+        5,
+        "indexes on the subscriber foreign keys",
+        notify::MIGRATION_5,
+    ),
 ];
 
 /// Readers: the API serves from these while the pipeline holds the writer.
@@ -129,6 +135,10 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
+    /// Threads waiting for the writer on the service's behalf (pipeline, outbox): admin
+    /// work ([`SqliteStore::admin_writer`]) lets them go first. `std::sync::Mutex` is not
+    /// fair: an import that unlocks and relocks at once would otherwise win every time.
+    writers_waiting: AtomicUsize,
 }
 
 fn ts(t: DateTime<Utc>) -> String {
@@ -216,6 +226,7 @@ impl SqliteStore {
             path: path.to_path_buf(),
             writer: Mutex::new(writer),
             readers: Vec::new(),
+            writers_waiting: AtomicUsize::new(0),
         };
         store.migrate()?;
         let mut readers = Vec::with_capacity(READERS);
@@ -248,6 +259,19 @@ impl SqliteStore {
     /// A lock whose holder panicked still guards a consistent connection: SQLite rolled
     /// back whatever transaction was open when the guard was dropped.
     fn writer(&self) -> MutexGuard<'_, Connection> {
+        self.writers_waiting.fetch_add(1, Ordering::SeqCst);
+        let g = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        self.writers_waiting.fetch_sub(1, Ordering::SeqCst);
+        g
+    }
+
+    /// The writer for admin work (a batch of an import): taken only when no service
+    /// write (a publication, the outbox) is waiting for it. A service write that starts
+    /// waiting just after waits for one batch at most.
+    pub(super) fn admin_writer(&self) -> MutexGuard<'_, Connection> {
+        while self.writers_waiting.load(Ordering::SeqCst) > 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         self.writer.lock().unwrap_or_else(|e| e.into_inner())
     }
 

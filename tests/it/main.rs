@@ -23,6 +23,7 @@ mod flood_rivers;
 mod flood_service;
 mod floods;
 mod gdacs;
+mod hardening_io;
 mod hardening_small;
 mod hazard;
 mod layers;

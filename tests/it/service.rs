@@ -12,9 +12,8 @@
 use crate::common;
 
 use std::collections::{BTreeSet, VecDeque};
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -815,34 +814,6 @@ async fn a_past_forecast_is_never_published_as_a_live_alert_and_expires_never_pr
     }
 }
 
-/// Starts `aviso serve` on a free port; returns the child and the API base URL.
-fn start_service(config: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_aviso"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut sent = false;
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if !sent && let Some(rest) = line.split("serving on http://").nth(1) {
-                let addr = rest.split('/').next().unwrap().to_string();
-                let _ = tx.send(addr);
-                sent = true;
-            }
-            eprintln!("  [aviso] {line}");
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(120))
-        .expect("aviso serve did not start");
-    (child, format!("http://{addr}"))
-}
-
 /// Waits until `cond` holds on the store (read by a second connection, as an operator
 /// would with sqlite3), up to `secs`.
 fn wait_for(dir: &std::path::Path, secs: u64, cond: impl Fn(&SqliteStore) -> bool) -> bool {
@@ -892,7 +863,7 @@ fn killing_the_service_mid_cycle_loses_no_issuance_and_processes_none_twice() {
     )
     .unwrap();
 
-    let (mut child, _api) = start_service(&config);
+    let (mut child, _api) = common::start_service(&config);
     let mut killed_mid_processing = 0;
     for (i, body) in bodies.iter().enumerate() {
         // The feed publishes issuance i (and keeps serving it, as a real feed does).
@@ -918,7 +889,7 @@ fn killing_the_service_mid_cycle_loses_no_issuance_and_processes_none_twice() {
             if pending_at_kill > 0 {
                 killed_mid_processing += 1;
             }
-            let (c, _) = start_service(&config);
+            let (c, _) = common::start_service(&config);
             child = c;
         }
         let done = wait_for(&state, 90, |s| processed_shas(s).contains(&shas[i]));

@@ -142,3 +142,42 @@ pub fn freddy_on_shipped_layers() -> Option<(
     let assessment = aviso::assess::assess(&forecast, &layers, &cfg, chrono::Utc::now()).unwrap();
     Some((cfg, layers, assessment))
 }
+
+/// Starts `aviso serve --config CONFIG` (the built binary); returns the child and the API
+/// base URL, read from its "serving on" line. Its stderr is echoed, indented.
+pub fn start_service(config: &std::path::Path) -> (std::process::Child, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_aviso"));
+    cmd.args(["serve", "--config"]).arg(config);
+    spawn_service(cmd)
+}
+
+/// [`start_service`] for a command of the caller's making (e.g. `sh -c 'ulimit -n 256;
+/// exec aviso serve ...'`).
+pub fn spawn_service(mut cmd: std::process::Command) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = cmd
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if !sent && let Some(rest) = line.split("serving on http://").nth(1) {
+                let addr = rest.split('/').next().unwrap().to_string();
+                let _ = tx.send(addr);
+                sent = true;
+            }
+            eprintln!("  [aviso] {line}");
+        }
+    });
+    let addr = rx
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .expect("aviso serve did not start");
+    (child, format!("http://{addr}"))
+}
