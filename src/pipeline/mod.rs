@@ -17,14 +17,17 @@
 //!   whose messages are never queued, nor queue messages for an alert never published.
 
 pub mod demo;
+mod expire;
 pub mod flood;
 mod publish;
 pub mod schedule;
 
+pub(crate) use expire::refuse_stale;
+
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{Duration, Utc};
 use serde_json::{Value, json};
 
 use crate::alerts::cap::{CapOptions, cap_document};
@@ -612,132 +615,6 @@ impl Pipeline {
         publish::stored_alert(summary, doc, cap)
     }
 
-    /// Cancels the active events of `feed` that have had no new version for
-    /// `expire_event_after_h` while the feed was healthy. Blocking; returns the ids of
-    /// the Cancels published.
-    pub fn expire_stale(&self, feed: &str) -> Vec<String> {
-        self.expire_stale_at(feed, Utc::now())
-    }
-
-    /// [`Pipeline::expire_stale`] as if the clock read `now` (the Cancels are sent at
-    /// `now`): how tests and drills check the 24 h and 48 h rules without waiting.
-    pub fn expire_stale_at(&self, feed: &str, now: DateTime<Utc>) -> Vec<String> {
-        let _guard = self.process_lock.lock().unwrap_or_else(|e| e.into_inner());
-        let horizon = Duration::minutes((self.cfg.service.expire_event_after_h * 60.0) as i64);
-        let active = match self.store.alerts(&AlertFilter {
-            active_only: true,
-            include_non_actual: true,
-            ..AlertFilter::default()
-        }) {
-            Ok(a) => a,
-            Err(e) => {
-                eprintln!("aviso: ERROR: listing active alerts: {e}");
-                return Vec::new();
-            }
-        };
-        let mut out = Vec::new();
-        for s in active {
-            let own = s.feed == feed || s.feed.starts_with(&format!("{feed}:"));
-            let due = match s.hazard {
-                HazardKind::Flood => self.flood_is_stale(&s, now),
-                HazardKind::TropicalCyclone => s.sent + horizon <= now,
-            };
-            if !own || !due {
-                continue;
-            }
-            if !self.feed_spoke_since(&s) {
-                eprintln!(
-                    "aviso: {} is due to expire, but feed {} has delivered no newer usable forecast since {}: it stays in force (no all-clear on silence)",
-                    s.id,
-                    s.feed,
-                    s.sent.format("%Y-%m-%dT%H:%MZ")
-                );
-                continue;
-            }
-            match self.cancel_stale(&s, now) {
-                Ok(id) => out.push(id),
-                Err(e) => eprintln!("aviso: ERROR: cancelling stale {}: {e}", s.id),
-            }
-        }
-        if !out.is_empty() {
-            self.refresh_current_alert();
-        }
-        out
-    }
-
-    /// Whether the feed of `s` has said, since `s` was published, what an expiry may
-    /// rest on (issue 17): a forecast newer than the event's last one that parsed and was
-    /// assessed (another storm's: this one is no longer in the feed), or, for a per-storm
-    /// key of a GDACS-templated feed, a GDACS list processed since that no longer names the
-    /// storm. A silent feed, or one serving garbage or the same old file, is no evidence
-    /// that the storm is gone, and never cancels.
-    fn feed_spoke_since(&self, s: &AlertSummary) -> bool {
-        let (base, storm) = match s.feed.split_once(':') {
-            Some((base, storm)) => (base, Some(storm)),
-            None => (s.feed.as_str(), None),
-        };
-        let since = |feed: &str| match self.store.forecasts_since(feed, s.sent) {
-            Ok(refs) => refs,
-            Err(e) => {
-                eprintln!("aviso: ERROR: reading the issuances of {feed}: {e}");
-                Vec::new()
-            }
-        };
-        let newer = |r: &Option<DateTime<Utc>>| match (r, s.reference_time) {
-            (Some(r), Some(last)) => *r > last,
-            (Some(_), None) => true,
-            (None, _) => false,
-        };
-        if since(base).iter().any(newer) {
-            return true;
-        }
-        let Some(storm) = storm else {
-            return false;
-        };
-        let gdacs_spoke = self
-            .cfg
-            .feeds
-            .iter()
-            .filter(|f| f.kind == FeedKind::Gdacs)
-            .any(|f| !since(&f.name).is_empty());
-        gdacs_spoke
-            && !self
-                .discovered()
-                .iter()
-                .any(|e| e.storm_name.eq_ignore_ascii_case(storm))
-    }
-
-    fn cancel_stale(&self, s: &AlertSummary, now: DateTime<Utc>) -> Result<String, ProcessError> {
-        if s.hazard == HazardKind::Flood {
-            return self.cancel_stale_flood(s, now);
-        }
-        // The CAP of a Cancel is written from an assessment: the event's last issuance,
-        // assessed again (the raw bytes are kept for exactly this kind of need).
-        let h = self.cfg.service.expire_event_after_h;
-        let reason = crate::store::Reason {
-            en: format!(
-                "no new forecast of {} for {h} h while feed {} was healthy: the storm dissipated or left the feed",
-                s.event_name, s.feed
-            ),
-            pt: format!(
-                "sem nova previsão de {} há {h} h com o canal {} a funcionar: a tempestade dissipou-se ou saiu do canal",
-                s.event_name, s.feed
-            ),
-        };
-        self.publish_cancel(s, now, |iss, v| {
-            let opts = ParseOptions {
-                atcf_tech: self.feed_config(&iss.raw.feed).and_then(|f| f.tech.clone()),
-                ..ParseOptions::default()
-            };
-            let parsed = feeds::parse(&iss.raw.bytes, &iss.raw.url, &opts)
-                .map_err(|e| ProcessError::Parse(e.to_string()))?;
-            let a = assess(&parsed.forecast, &self.layers, &self.cfg, now)
-                .map_err(|e| ProcessError::Assess(e.to_string()))?;
-            let alert = self.new_alert(&a, v, Some(s), &s.feed, None, Some(reason))?;
-            Ok((alert, published_alert(v, &a)))
-        })
-    }
-
     /// Stores a version (with the assessment of the issuance it came from, if any) and,
     /// when subscribers are wired in, the messages it gives them, in ONE transaction.
     /// Returns how many messages were queued.
@@ -799,29 +676,6 @@ impl Pipeline {
             Err(e) => eprintln!("aviso: ERROR: reading {}: {e}", s.id),
         }
     }
-}
-
-/// Refuses an Actual forecast whose reference time is more than `max_age_h` hours before
-/// `now` (issue 17: a feed serving a 2023 forecast put out a red Actual alert whose CAP
-/// `expires` preceded its `sent`). Exercise and Test forecasts pass: replays and drills
-/// are old on purpose and never reach the public.
-pub(crate) fn refuse_stale(
-    origin: &str,
-    status: CapStatus,
-    reference: DateTime<Utc>,
-    now: DateTime<Utc>,
-    max_age_h: f64,
-    key: &str,
-) -> Result<(), ProcessError> {
-    let age_h = (now - reference).num_seconds() as f64 / 3600.0;
-    if status != CapStatus::Actual || age_h <= max_age_h {
-        return Ok(());
-    }
-    Err(ProcessError::Stale(format!(
-        "{origin}: the forecast of {} is {age_h:.0} h old when processed (limit {max_age_h} h, \
-         {key}): refused as an Actual alert; the alerts in force stay as they are",
-        reference.format("%Y-%m-%dT%H:%MZ")
-    )))
 }
 
 fn queued_note(n: usize) -> String {

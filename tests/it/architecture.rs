@@ -68,10 +68,10 @@ fn allowed() -> BTreeMap<&'static str, Vec<&'static str>> {
     // notify defines the ports it needs (the outbox); the store implements them.
     m.insert("notify", with(&[]));
     m.insert("store", with(&["notify"]));
-    // The validated configuration gathers every room's settings.
+    // The validated configuration gathers every room's settings (the HTTP server's too).
     m.insert(
         "config",
-        with(&["feeds", "layers", "raster", "notify", "store"]),
+        with(&["feeds", "layers", "raster", "notify", "store", "api"]),
     );
     // One run: it reads feeds and layers, assesses, stores, publishes, notifies; it never
     // calls up into the API or the wiring.
@@ -81,11 +81,9 @@ fn allowed() -> BTreeMap<&'static str, Vec<&'static str>> {
             "feeds", "layers", "raster", "store", "notify", "metrics", "config",
         ]),
     );
-    // The API reads what the pipeline published (through the store); it never runs it.
-    m.insert(
-        "api",
-        with(&["store", "notify", "metrics", "config", "layers"]),
-    );
+    // The API reads what the pipeline published (through the store); it never runs it,
+    // nor reads the whole configuration (config names the API's settings, not the reverse).
+    m.insert("api", with(&["store", "notify", "metrics", "layers"]));
     m
 }
 
