@@ -98,6 +98,7 @@ impl Serve {
 fn site_config(data: &Path, feed_url: &str, extra: &str) -> String {
     format!(
         r#"[service]
+max_forecast_age_h = 1000000.0
 listen = "127.0.0.1:0"
 data_dir = "{data}"
 layers = "{layers}"
@@ -715,6 +716,7 @@ async fn a_feed_urls_secret_query_values_stay_out_of_readyz_and_the_log() {
         &bad,
         format!(
             r#"[service]
+max_forecast_age_h = 1000000.0
 listen = "127.0.0.1:0"
 data_dir = "{}"
 [http]
