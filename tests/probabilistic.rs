@@ -311,3 +311,59 @@ fn check_config_refuses_track_errors_that_do_not_grow_with_lead_naming_the_key()
         assert!(e.contains(key) && e.contains("site.toml"), "{e}");
     }
 }
+
+#[test]
+fn assess_writes_the_probabilistic_table_beside_the_alert_when_asked() {
+    let Some(forecast) = common::data_file(common::FREDDY_RSMC) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("few.toml");
+    // Fewer realisations: this runs the debug binary; the method is the same.
+    std::fs::write(&config, "[probabilistic]\nrealisations = 100\n").unwrap();
+    let table = dir.path().join("prob.csv");
+    let alert = dir.path().join("alert.geojson");
+    let out = Command::new(env!("CARGO_BIN_EXE_aviso"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["--config", &config.display().to_string()])
+        .args(["assess", "--forecast", &forecast.display().to_string()])
+        .args(["--layers", "layers", "--out", &alert.display().to_string()])
+        .args(["--probabilistic", &table.display().to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The deterministic alert is still written, unchanged in kind.
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&alert).unwrap()).unwrap();
+    assert_eq!(doc["type"], "FeatureCollection");
+    let mut rd = csv::Reader::from_path(&table).unwrap();
+    let header = rd.headers().unwrap().clone();
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let (p34, p64, p64_24) = (
+        col("p_ge34kt_0_120h"),
+        col("p_ge64kt_0_120h"),
+        col("p_ge64kt_0_24h"),
+    );
+    let rows: Vec<csv::StringRecord> = rd.records().map(|r| r.unwrap()).collect();
+    let districts: Vec<&csv::StringRecord> = rows.iter().filter(|r| &r[0] == "district").collect();
+    assert_eq!(districts.len(), 159);
+    assert!(rows.iter().any(|r| &r[0] == "province"));
+    assert_eq!(
+        rows.last().map(|r| r[0].to_string()),
+        Some("national".into())
+    );
+    let num = |r: &csv::StringRecord, i: usize| r[i].parse::<f64>().unwrap();
+    for r in &districts {
+        assert!(
+            num(r, p34) >= num(r, p64) && num(r, p64) >= num(r, p64_24),
+            "{r:?}"
+        );
+    }
+    assert!(
+        districts.iter().any(|r| num(r, p64) > 0.5),
+        "some district likely at 64 kt"
+    );
+}
