@@ -283,36 +283,50 @@ impl ProbabilityTargets {
     }
 
     /// Ranges of point indices in the buckets that a disc of `reach_km` around (lon, lat)
-    /// can touch: one contiguous range per bucket row.
+    /// can touch: one contiguous range per bucket row, cut to the disc's chord over that
+    /// row. The chord is widened with the smallest cos(lat) over the row and the centre,
+    /// so it holds every point the footprint test (mean-latitude scale) can accept.
     fn ranges(&self, lon: f64, lat: f64, reach_km: f64, out: &mut Vec<(usize, usize)>) {
         out.clear();
-        if self.lon.is_empty() {
+        if self.lon.is_empty() || self.nx == 0 || self.ny == 0 {
             return;
         }
         let dlat = reach_km / KM_PER_DEG;
-        let dlon = reach_km / (KM_PER_DEG * lat.to_radians().cos().max(0.05));
-        let cell = |v: f64, o: f64, n: usize| -> Option<usize> {
-            let f = ((v - o) / BUCKET_DEG).floor();
-            if f < 0.0 {
-                Some(0)
-            } else if f >= n as f64 {
-                None
-            } else {
-                Some(f as usize)
-            }
-        };
-        let (Some(iy0), Some(ix0)) = (
-            cell(lat - dlat, self.lat0, self.ny),
-            cell(lon - dlon, self.lon0, self.nx),
-        ) else {
-            return;
-        };
-        if lat + dlat < self.lat0 || lon + dlon < self.lon0 {
+        let row = |v: f64| ((v - self.lat0) / BUCKET_DEG).floor();
+        let (fy0, fy1) = (row(lat - dlat).max(0.0), row(lat + dlat));
+        if fy1 < 0.0 || fy0 >= self.ny as f64 {
             return;
         }
-        let iy1 = cell(lat + dlat, self.lat0, self.ny).unwrap_or(self.ny - 1);
-        let ix1 = cell(lon + dlon, self.lon0, self.nx).unwrap_or(self.nx - 1);
+        // ok: both clamped to 0..ny above and below.
+        let (iy0, iy1) = (fy0 as usize, (fy1 as usize).min(self.ny - 1));
+        let cos_c = lat.to_radians().cos();
         for iy in iy0..=iy1 {
+            let lo = self.lat0 + iy as f64 * BUCKET_DEG;
+            let hi = lo + BUCKET_DEG;
+            let dy_km = if lat < lo {
+                lo - lat
+            } else if lat > hi {
+                lat - hi
+            } else {
+                0.0
+            } * KM_PER_DEG;
+            if dy_km > reach_km {
+                continue;
+            }
+            let half_km = (reach_km * reach_km - dy_km * dy_km).sqrt();
+            let cos_min = lo
+                .to_radians()
+                .cos()
+                .min(hi.to_radians().cos())
+                .min(cos_c)
+                .max(0.05);
+            let dlon = half_km / (KM_PER_DEG * cos_min);
+            let col = |v: f64| ((v - self.lon0) / BUCKET_DEG).floor();
+            let (fx0, fx1) = (col(lon - dlon).max(0.0), col(lon + dlon));
+            if fx1 < 0.0 || fx0 >= self.nx as f64 {
+                continue;
+            }
+            let (ix0, ix1) = (fx0 as usize, (fx1 as usize).min(self.nx - 1));
             let (Some(&a), Some(&b)) = (
                 self.start.get(iy * self.nx + ix0),
                 self.start.get(iy * self.nx + ix1 + 1),
