@@ -13,6 +13,7 @@
 mod land;
 pub mod probability;
 pub mod realisations;
+mod targets;
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
