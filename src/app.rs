@@ -37,6 +37,8 @@ pub struct AssessArgs {
     pub tech: Option<String>,
     /// Flood forecasts: the files that go with the probabilities CSV (default: beside it).
     pub flood_files: FloodFiles,
+    /// Also write the probabilistic wind table here (CSV, or JSON for a `.json` name).
+    pub probabilistic: Option<PathBuf>,
 }
 
 /// The stations, discharge and basin files of a flood forecast; `None`: look beside the
@@ -245,6 +247,9 @@ pub fn assess_cmd(a: AssessArgs) -> Result<()> {
         forecast.reference_time,
         t.elapsed().as_secs_f64() * 1e3
     );
+    if let Some(path) = &a.probabilistic {
+        crate::app_probabilistic::write_probabilistic(&forecast, &layers.layers, &cfg, path)?;
+    }
     let doc = document::alert_document(&assessment, &layers.layers, cfg.output.coordinate_decimals);
     if let Some(out) = a.out.as_ref().filter(|p| p.as_os_str() != "-") {
         write_json(out, &doc)?;

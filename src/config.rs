@@ -14,6 +14,7 @@ use crate::alerts::trigger::TriggerConfig;
 use crate::exposure::ExposureConfig;
 use crate::feeds::fetch::HttpConfig;
 use crate::hazard::HazardConfig;
+use crate::hazard::ensemble::ProbabilisticConfig;
 use crate::hazard::flood::FloodConfig;
 
 /// The configuration compiled into the binary (config/default.toml).
@@ -55,6 +56,9 @@ pub struct Config {
     pub hazard: HazardConfig,
     #[serde(default)]
     pub exposure: ExposureConfig,
+    /// Probabilistic wind from perturbed realisations (`[probabilistic]`, issue 12).
+    #[serde(default)]
+    pub probabilistic: ProbabilisticConfig,
     #[serde(default)]
     pub levels: LevelRules,
     #[serde(default)]
@@ -124,6 +128,9 @@ impl Config {
             message,
         };
         self.hazard.validate().map_err(|e| inv(e.to_string()))?;
+        self.probabilistic
+            .validate()
+            .map_err(|e| inv(e.to_string()))?;
         self.levels.validate().map_err(|e| inv(e.to_string()))?;
         self.trigger.validate().map_err(|e| inv(e.to_string()))?;
         self.flood.validate().map_err(|e| inv(e.to_string()))?;
@@ -571,6 +578,7 @@ mod tests {
         // config/default.toml documents every key; it must say what the code does.
         let c = Config::embedded_default().unwrap();
         assert_eq!(c.hazard, crate::hazard::HazardConfig::default());
+        assert_eq!(c.probabilistic, ProbabilisticConfig::default());
         assert_eq!(c.exposure, ExposureConfig::default());
         assert_eq!(c.levels, LevelRules::default());
         assert_eq!(c.trigger, TriggerConfig::default());

@@ -8,6 +8,7 @@ pub mod alerts;
 pub mod api;
 pub mod app;
 pub mod app_flood;
+pub mod app_probabilistic;
 pub mod app_service;
 pub mod assess;
 pub mod assess_flood;

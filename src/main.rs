@@ -106,6 +106,12 @@ enum Command {
         /// For flood extents: the layer to read from a multi-layer source (GeoPackage).
         #[arg(long, requires = "flood_extent")]
         extent_layer: Option<String>,
+        /// Cyclone forecasts: also write the probabilistic wind table (issue 12:
+        /// P(wind >= 34/48/64 kt) per district and province in the 0-24/48/72/120 h
+        /// windows, people at risk mean and 10/50/90 % quantiles, from
+        /// [probabilistic] realisations): CSV, or the whole result for a .json name.
+        #[arg(long, conflicts_with = "flood_extent")]
+        probabilistic: Option<PathBuf>,
     },
     /// Replay a best track as a sequence of issuances and summarise how early each district was warned.
     Replay {
@@ -254,6 +260,7 @@ fn main() -> ExitCode {
             stations,
             discharge,
             basins,
+            probabilistic,
             ..
         } => aviso::app::assess_cmd(aviso::app::AssessArgs {
             config: cli.config,
@@ -270,6 +277,7 @@ fn main() -> ExitCode {
                 discharge,
                 basins,
             },
+            probabilistic,
         }),
         Command::Replay {
             track,

@@ -10,6 +10,7 @@
 //! output rings follow the RFC 7946 right-hand rule (exterior counter-clockwise).
 
 mod cone;
+pub mod ensemble;
 mod exposed;
 pub mod flood;
 pub mod flood_extent;

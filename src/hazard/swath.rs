@@ -60,6 +60,21 @@ struct ResolveLog {
     profile_disabled_skips: usize,
 }
 
+/// Radii per fix (outer) and threshold of `cfg.thresholds_kt` (inner), resolved as the
+/// deterministic swath resolves them (the source's radii, else the Holland profile, nested):
+/// what realisations scale with their own intensity (`hazard::ensemble`).
+pub(crate) fn resolved_radii(
+    forecast: &Forecast,
+    chain: &[Fix<'_>],
+    cfg: &HazardConfig,
+) -> Vec<Vec<QuadrantRadii>> {
+    let mut log = ResolveLog::default();
+    resolve_extents(forecast, chain, cfg, &mut log)
+        .into_iter()
+        .map(|row| row.into_iter().map(|e| e.radii).collect())
+        .collect()
+}
+
 /// Extents per fix (outer) and threshold (inner, ascending as in the config).
 fn resolve_extents(
     forecast: &Forecast,

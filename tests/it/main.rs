@@ -37,6 +37,7 @@ mod notify_replay_service;
 mod notify_serve_log;
 mod notify_service;
 mod ogc;
+mod probabilistic;
 mod raster;
 mod service;
 mod web_map;

@@ -1,0 +1,91 @@
+//! Bench of one national probabilistic assessment (issue 12): 1,000 realisations of the
+//! Météo-France Freddy forecast (2023-03-10) counted on every shipped layer (159 districts,
+//! 24,602 settlements, 1,589 health facilities, OSM places, sites), with the layers
+//! prepared once beforehand as the service does. Also reports the peak RSS of the process
+//! (VmHWM, Linux), which includes the loaded layers.
+//!
+//! Run: `cargo bench --bench probabilistic`. Needs ../shared/data (or AVISO_DATA_DIR).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+use std::path::Path;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+
+use aviso::config::Config;
+use aviso::feeds::{self, ParseOptions};
+use aviso::hazard::ensemble::{PreparedLayers, assess_probabilistic, perturbed_realisations};
+
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data");
+
+/// Peak resident set size of this process, from /proc/self/status (Linux only).
+fn vm_hwm() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM"))
+                .map(|l| l.trim().to_string())
+        })
+        .unwrap_or_else(|| "VmHWM: unknown".to_string())
+}
+
+fn bench_probabilistic(c: &mut Criterion) {
+    if !Path::new(DATA).exists() {
+        eprintln!("skipping: {DATA} not found");
+        return;
+    }
+    let cfg = Config::embedded_default().unwrap();
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("layers/manifest.toml");
+    let loaded = aviso::layers::load_layers(&manifest).unwrap();
+    eprintln!("after loading layers: {}", vm_hwm());
+    let t0 = std::time::Instant::now();
+    let prepared = PreparedLayers::new(
+        &loaded.layers,
+        &cfg.exposure.weighting_layer,
+        &cfg.probabilistic,
+    );
+    eprintln!(
+        "layers prepared once in {:?}: {} test points; {}",
+        t0.elapsed(),
+        prepared.targets.len(),
+        vm_hwm()
+    );
+    let path = format!(
+        "{DATA}/forecast-samples/meteofrance_rsmc_reunion_CMRSTRACK_SWI07_20222023_FREDDY_2023-03-10T00Z.json"
+    );
+    let bytes = std::fs::read(&path).unwrap();
+    let forecast = feeds::parse_forecast(&bytes, &path, &ParseOptions::default()).unwrap();
+    let seed = cfg.probabilistic.seed_for(&forecast);
+
+    let mut g = c.benchmark_group("freddy_probabilistic");
+    g.sample_size(10);
+    g.bench_function("realisations_1000", |b| {
+        b.iter(|| {
+            perturbed_realisations(
+                black_box(&forecast),
+                &cfg.probabilistic,
+                &cfg.hazard,
+                &prepared.land,
+                seed,
+            )
+            .unwrap()
+        })
+    });
+    g.bench_function("assess_national_1000", |b| {
+        b.iter(|| {
+            assess_probabilistic(
+                black_box(&forecast),
+                &prepared,
+                &cfg.probabilistic,
+                &cfg.hazard,
+            )
+            .unwrap()
+        })
+    });
+    g.finish();
+    eprintln!("after the bench: {}", vm_hwm());
+}
+
+criterion_group!(benches, bench_probabilistic);
+criterion_main!(benches);
