@@ -27,7 +27,7 @@
 //! - Seasons: IBTrACS `SEASON` for southern-hemisphere storms is the year the July–June
 //!   season ends (CHIDO, genesis 2024-12-10, SID 2024345S11062, SEASON 2025). The derived
 //!   file has no SEASON; [`season_from_sid`] computes it from the SID's genesis date the same
-//!   way (checked against every storm of the real IBTrACS extract in tests/feeds.rs).
+//!   way (checked against every storm of the real IBTrACS extract in tests/it/feeds.rs).
 
 use std::collections::HashMap;
 
