@@ -577,7 +577,7 @@ pub fn serve_layers_cmd(a: ServeLayersArgs) -> Result<()> {
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
-        .enable_io()
+        .enable_all()
         .build()
         .context("starting the tokio runtime")?;
     runtime.block_on(async move {

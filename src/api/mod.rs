@@ -340,7 +340,9 @@ fn gateway_routes(state: &Arc<ApiState>) -> Router<Arc<ApiState>> {
 }
 
 /// Serves [`router`] on `listener` with the default `[http_server]` limits until the
-/// process ends.
+/// process ends. The runtime must have its I/O and time drivers on (`enable_all`): the
+/// timeouts are hyper timers, and a runtime without time panics on the first connection
+/// (`aviso serve-layers` did, caught by GDAL's OAPIF client in tests/it/ogc.rs).
 pub async fn serve(listener: tokio::net::TcpListener, state: Arc<ApiState>) -> std::io::Result<()> {
     let cfg = server::HttpServerConfig::default();
     server::serve(listener, router(state), &cfg, std::future::pending()).await

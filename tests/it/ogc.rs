@@ -751,7 +751,7 @@ fn start_server(f: &Fixture) -> String {
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
-            .enable_io()
+            .enable_all()
             .build()
             .unwrap();
         rt.block_on(async move {
