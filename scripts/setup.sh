@@ -11,7 +11,7 @@
 #                              backup command), used by the tests,
 #                              and for the web map's browser test chromium, node/npm and
 #                              tests/web's npm packages (playwright-core, pinned in its lock file);
-#                              PyPI's openapi-spec-validator for the python3 on PATH (tests/ogc.rs
+#                              PyPI's openapi-spec-validator for the python3 on PATH (tests/it/ogc.rs
 #                              validates GET /api with it; Debian does not package it)
 set -euo pipefail
 want=(build-essential pkg-config libgdal-dev libsqlite3-dev libeccodes-dev ca-certificates curl)
@@ -34,9 +34,9 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# The OpenAPI validator of tests/ogc.rs, when the python3 on PATH lacks it.
+# The OpenAPI validator of tests/it/ogc.rs, when the python3 on PATH lacks it.
 if [ -n "$web" ] && ! python3 -c 'import openapi_spec_validator' 2>/dev/null; then
-  echo "setup.sh: pip install openapi-spec-validator (validates GET /api in tests/ogc.rs)" >&2
+  echo "setup.sh: pip install openapi-spec-validator (validates GET /api in tests/it/ogc.rs)" >&2
   python3 -m pip install --quiet openapi-spec-validator ||
     python3 -m pip install --quiet --break-system-packages openapi-spec-validator
 fi
