@@ -15,8 +15,9 @@ use crate::store::{AlertFilter, AlertSummary, HazardKind};
 
 impl Pipeline {
     /// Cancels the active events of `feed` that have had no new version for
-    /// `expire_event_after_h` while the feed was healthy. Blocking; returns the ids of
-    /// the Cancels published.
+    /// `expire_event_after_h` (floods: `flood.cap_expires_after_h`), when the feed has
+    /// since delivered a newer usable forecast (see `feed_spoke_since`). Blocking;
+    /// returns the ids of the Cancels published.
     pub fn expire_stale(&self, feed: &str) -> Vec<String> {
         self.expire_stale_at(feed, Utc::now())
     }
