@@ -2,6 +2,11 @@
 //! store and publish; and the cron loop around it ([`schedule`]). Wiring: it names the
 //! store, the fetcher and the API state, and calls the pure core.
 //!
+//! Still over 600 lines: the cyclone issuance path, GDACS discovery and the commit of a
+//! version with its messages live here until issue 16 move 2 (the pipeline writes a
+//! published snapshot instead of the API's state) splits them; the expiries already moved
+//! to `expire.rs`.
+//!
 //! Guarantees (issue 3):
 //! - every fetched body is stored raw before it is parsed, and the same content from the
 //!   same feed is processed once (the store deduplicates by SHA-256);
