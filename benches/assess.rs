@@ -12,7 +12,7 @@ use std::path::Path;
 use chrono::{Duration, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
 
-use aviso::assess::assess;
+use aviso::alerts::assess::assess;
 use aviso::config::Config;
 use aviso::exposure::{IndexedLayers, assess_exposure};
 use aviso::feeds::{self, ParseOptions, StormSelector};
@@ -53,7 +53,7 @@ fn bench_assess(c: &mut Criterion) {
         })
     });
     g.bench_function("assess_national", |b| {
-        b.iter(|| assess(black_box(&forecast), &layers, &cfg, Utc::now()).unwrap())
+        b.iter(|| assess(black_box(&forecast), &layers, cfg.assessment(), Utc::now()).unwrap())
     });
     g.finish();
 
@@ -76,7 +76,10 @@ fn bench_assess(c: &mut Criterion) {
             let mut n = 0;
             for t in &times {
                 if let Some(f) = replay::issuance_at(&track, *t, Duration::hours(120)) {
-                    n += assess(&f, &layers, &cfg, Utc::now()).unwrap().levels.len();
+                    n += assess(&f, &layers, cfg.assessment(), Utc::now())
+                        .unwrap()
+                        .levels
+                        .len();
                 }
             }
             n

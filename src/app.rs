@@ -10,8 +10,8 @@ use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::alerts::assess::assess;
 use crate::alerts::{document, table};
-use crate::assess::assess;
 use crate::config::Config;
 use crate::domain::FixKind;
 use crate::exposure::IndexedLayers;
@@ -239,7 +239,7 @@ pub fn assess_cmd(a: AssessArgs) -> Result<()> {
     }
     let layers = load_indexed_layers(&a.layers, &cfg)?;
     let t = Instant::now();
-    let mut assessment = assess(&forecast, &layers, &cfg, Utc::now())?;
+    let mut assessment = assess(&forecast, &layers, cfg.assessment(), Utc::now())?;
     assessment.input_notes = input_notes;
     eprintln!(
         "aviso: assessed {} ({}) in {:.1} ms",
@@ -305,7 +305,7 @@ pub fn replay_cmd(a: ReplayArgs) -> Result<()> {
         let Some(f) = replay::issuance_at(&track, *t, horizon) else {
             continue;
         };
-        let mut assessment = assess(&f, &layers, &cfg, Utc::now())?;
+        let mut assessment = assess(&f, &layers, cfg.assessment(), Utc::now())?;
         assessment.input_notes.clone_from(&input_notes);
         summary.add(&assessment);
         if !assessment.exposure.districts.is_empty() {

@@ -10,9 +10,9 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use chrono::Utc;
 
+use crate::alerts::assess_flood::{FloodAssessment, assess_flood_extent, assess_flood_in};
 use crate::alerts::{flood_document, flood_table};
 use crate::app::{AssessArgs, load_config, load_indexed_layers, manifest_path, write_json};
-use crate::assess_flood::{FloodAssessment, assess_flood_extent, assess_flood_in};
 use crate::config::Config;
 use crate::domain::{Layers, StationGeography, StationImpact};
 use crate::feeds::floods::{FloodInputs, Input, parse_basins, parse_forecast};
@@ -167,7 +167,13 @@ pub(crate) fn flood_assess_cmd(a: &AssessArgs, cfg: &Config, probabilities: &[u8
         basins: &basins,
         ..geography.stations()
     };
-    let mut assessment = assess_flood_in(&parsed.forecast, geo, &layers, cfg, Utc::now())?;
+    let mut assessment = assess_flood_in(
+        &parsed.forecast,
+        geo,
+        &layers,
+        cfg.flood_assessment(),
+        Utc::now(),
+    )?;
     assessment.input_notes = parsed.notes;
     assessment
         .input_notes
@@ -287,7 +293,7 @@ pub fn flood_extent_cmd(a: ExtentArgs) -> Result<()> {
     let read_ms = t.elapsed().as_secs_f64() * 1e3;
     let layers = load_indexed_layers(&a.layers, &cfg)?;
     let t = Instant::now();
-    let assessment = assess_flood_extent(extent, &layers, &cfg, Utc::now());
+    let assessment = assess_flood_extent(extent, &layers, cfg.flood_assessment(), Utc::now());
     eprintln!(
         "aviso: flood extent {} ({} polygons) read in {read_ms:.1} ms, assessed in {:.1} ms",
         a.extent.display(),

@@ -12,7 +12,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::alerts::flood::FloodAlertLevels;
+use crate::alerts::assess::AssessConfig;
+use crate::alerts::assess_flood::FloodAssessConfig;
+use crate::alerts::levels::FloodAlertLevels;
 use crate::alerts::levels::LevelRules;
 use crate::alerts::trigger::TriggerConfig;
 use crate::exposure::ExposureConfig;
@@ -95,6 +97,25 @@ pub struct Config {
 }
 
 impl Config {
+    /// The four sections one cyclone assessment reads (issue 16 move 1: the core takes
+    /// these, never the whole application config).
+    pub fn assessment(&self) -> AssessConfig<'_> {
+        AssessConfig {
+            hazard: &self.hazard,
+            exposure: &self.exposure,
+            levels: &self.levels,
+            trigger: &self.trigger,
+        }
+    }
+
+    /// The two sections one flood assessment reads.
+    pub fn flood_assessment(&self) -> FloodAssessConfig<'_> {
+        FloodAssessConfig {
+            flood: &self.flood,
+            levels: &self.flood_levels,
+        }
+    }
+
     /// Parses and validates TOML; `origin` names it in errors (a path or "embedded default").
     pub fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigError> {
         let mut cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {

@@ -1,6 +1,6 @@
 //! aviso: tropical-cyclone and flood early warning for Mozambique.
 //!
-//! Three rings: a pure core (`domain`, `hazard`, `exposure`, `alerts`, `assess`), adapters
+//! Three rings: a pure core (`domain`, `hazard`, `exposure`, `alerts`, with the assessment in `alerts::assess`), adapters
 //! at the edge (`feeds` parse bytes, `layers` read files and GDAL), and thin wiring (`app`,
 //! the binary). Data flows one way: feeds -> hazard -> exposure -> alerts -> output.
 
@@ -10,8 +10,6 @@ pub mod app;
 pub mod app_flood;
 pub mod app_probabilistic;
 pub mod app_service;
-pub mod assess;
-pub mod assess_flood;
 pub mod config;
 pub mod domain;
 pub mod exposure;

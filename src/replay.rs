@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Timelike, Utc};
 use serde::Serialize;
 
+use crate::alerts::assess::Assessment;
 use crate::alerts::levels::Level;
-use crate::assess::Assessment;
 use crate::domain::{FixKind, Forecast, ForecastSource, Landfall};
 
 /// Times at which issuances are made: fixes at whole multiples of `every` hours of the day

@@ -18,9 +18,9 @@ use quick_xml::Writer;
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 use thiserror::Error;
 
+use crate::alerts::assess::Assessment;
 use crate::alerts::levels::{Hazard as RuleHazard, Level, LevelRules};
 use crate::alerts::versioning::{AlertVersion, CapStatus, MsgType, cap_datetime};
-use crate::assess::Assessment;
 use crate::domain::Period;
 
 /// The CAP 1.2 XML namespace (OASIS CAP 1.2 §3.3).

@@ -9,8 +9,8 @@ use geo::orient::{Direction, Orient};
 use geo::{Coord, LineString, MultiPolygon, Polygon};
 use serde_json::{Map, Value, json};
 
+use crate::alerts::assess::Assessment;
 use crate::alerts::levels::Level;
-use crate::assess::Assessment;
 use crate::domain::{FixKind, Layers, Period, SwioCategory, WindSwath};
 use crate::exposure::{PeopleMethod, ShelterOption};
 

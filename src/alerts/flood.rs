@@ -4,56 +4,14 @@
 //! Pure: builds a `serde_json::Value` or a string; writing them is the caller's business.
 //! Reuses the geometry and level helpers of [`super::document`].
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::AlertsError;
 use super::document::{
     SCHEMA, caveats_json, feature, multipolygon_geometry, point_geometry, round,
 };
 use super::levels::Level;
-use crate::assess_flood::FloodAssessment;
+use crate::alerts::assess_flood::FloodAssessment;
 use crate::domain::{FloodForecast, FloodLevel, Layers};
-
-/// Which alert level each flood level raises (`[flood_levels]` in the configuration; the cyclone ladder is `[levels]`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct FloodAlertLevels {
-    pub bankfull: Level,
-    pub moderate: Level,
-    pub severe: Level,
-}
-
-impl Default for FloodAlertLevels {
-    /// bankfull → yellow (attention), moderate → orange (pre-position), severe → red.
-    fn default() -> Self {
-        FloodAlertLevels {
-            bankfull: Level::Yellow,
-            moderate: Level::Orange,
-            severe: Level::Red,
-        }
-    }
-}
-
-impl FloodAlertLevels {
-    pub fn of(&self, l: FloodLevel) -> Level {
-        match l {
-            FloodLevel::Bankfull => self.bankfull,
-            FloodLevel::Moderate => self.moderate,
-            FloodLevel::Severe => self.severe,
-        }
-    }
-
-    pub fn validate(&self) -> Result<(), AlertsError> {
-        if !(self.bankfull <= self.moderate && self.moderate <= self.severe) {
-            return Err(AlertsError::Config(
-                "flood_levels must not fall as the flood level rises (bankfull ≤ moderate ≤ severe)"
-                    .into(),
-            ));
-        }
-        Ok(())
-    }
-}
 
 /// What a level asks for in a flood alert (the ladder's cyclone wording speaks of wind).
 fn flood_meaning(l: Level) -> (&'static str, &'static str) {

@@ -29,7 +29,7 @@ use super::cap::{
 };
 use super::levels::Level;
 use super::versioning::{AlertVersion, MsgType, PublishedDistrict};
-use crate::assess_flood::{FloodAssessment, FloodSource};
+use crate::alerts::assess_flood::{FloodAssessment, FloodSource};
 use crate::domain::{FloodForecast, FloodLevel, Layers};
 use crate::hazard::geodesy::union_multi;
 

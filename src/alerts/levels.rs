@@ -1,4 +1,5 @@
-//! The alert-level ladder and the rules that put a district on it.
+//! The alert-level ladders and the rules that put a district on them: the cyclone ladder
+//! (`[levels]`) and the flood ladder (`[flood_levels]`).
 //!
 //! Pure: rules come from configuration (config/default.toml `[[levels.rule]]`), never from
 //! code, so INGD can change them without a release. Must not depend on I/O.
@@ -6,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::alerts::AlertsError;
+use crate::domain::FloodLevel;
 
 /// The four-step ladder INGD bulletins use (verde / amarelo / laranja / vermelho).
 ///
@@ -213,6 +215,46 @@ impl LevelRules {
             }
         }
         best
+    }
+}
+
+/// The flood ladder, beside the cyclone one: which alert level each flood level raises (`[flood_levels]` in the configuration; the cyclone ladder is `[levels]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FloodAlertLevels {
+    pub bankfull: Level,
+    pub moderate: Level,
+    pub severe: Level,
+}
+
+impl Default for FloodAlertLevels {
+    /// bankfull → yellow (attention), moderate → orange (pre-position), severe → red.
+    fn default() -> Self {
+        FloodAlertLevels {
+            bankfull: Level::Yellow,
+            moderate: Level::Orange,
+            severe: Level::Red,
+        }
+    }
+}
+
+impl FloodAlertLevels {
+    pub fn of(&self, l: FloodLevel) -> Level {
+        match l {
+            FloodLevel::Bankfull => self.bankfull,
+            FloodLevel::Moderate => self.moderate,
+            FloodLevel::Severe => self.severe,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), AlertsError> {
+        if !(self.bankfull <= self.moderate && self.moderate <= self.severe) {
+            return Err(AlertsError::Config(
+                "flood_levels must not fall as the flood level rises (bankfull ≤ moderate ≤ severe)"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 }
 

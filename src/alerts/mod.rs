@@ -1,8 +1,11 @@
-//! Alert rules and documents: the level ladder, the anticipatory-action trigger, the
+//! Alert rules and documents: one assessment (forecast -> hazard -> exposure -> levels
+//! and trigger, cyclone and flood), the level ladders, the anticipatory-action trigger, the
 //! GeoJSON alert document, the duty officer's table, alert versions and the CAP 1.2 document.
 //!
 //! Pure: builds values and strings; writing them is the caller's business.
 
+pub mod assess;
+pub mod assess_flood;
 pub mod cap;
 pub mod document;
 pub mod flood;

@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 use chrono::{DateTime, FixedOffset, Utc};
 
-use crate::assess::Assessment;
+use crate::alerts::assess::Assessment;
 use crate::exposure::PeopleMethod;
 
 fn cat(t: DateTime<Utc>) -> String {

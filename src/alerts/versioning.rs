@@ -11,8 +11,8 @@ use chrono::{DateTime, SecondsFormat, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::alerts::assess::Assessment;
 use crate::alerts::levels::Level;
-use crate::assess::Assessment;
 use crate::domain::StormId;
 
 #[derive(Debug, Error, PartialEq)]

@@ -2,7 +2,7 @@
 //! district's flood level, first day and people at risk, and the sites inside an extent.
 //!
 //! Pure: no I/O, no clock. Must not depend on feeds, layers' readers, alerts or any
-//! adapter; the alert ladder is applied later (`crate::assess_flood`).
+//! adapter; the alert ladder is applied later (`crate::alerts::assess_flood`).
 //!
 //! Station floods count people by area share of the impact area (the impact area is a
 //! rule-of-thumb region, not a footprint), except where the river rule cut it to a

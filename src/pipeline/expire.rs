@@ -7,8 +7,8 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::{Pipeline, ProcessError, published_alert};
+use crate::alerts::assess::assess;
 use crate::alerts::versioning::CapStatus;
-use crate::assess::assess;
 use crate::config::FeedKind;
 use crate::feeds::{self, ParseOptions};
 use crate::store::{AlertFilter, AlertSummary, HazardKind};
@@ -134,7 +134,7 @@ impl Pipeline {
             };
             let parsed = feeds::parse(&iss.raw.bytes, &iss.raw.url, &opts)
                 .map_err(|e| ProcessError::Parse(e.to_string()))?;
-            let a = assess(&parsed.forecast, &self.layers, &self.cfg, now)
+            let a = assess(&parsed.forecast, &self.layers, self.cfg.assessment(), now)
                 .map_err(|e| ProcessError::Assess(e.to_string()))?;
             let alert = self.new_alert(&a, v, Some(s), &s.feed, None, Some(reason))?;
             Ok((alert, published_alert(v, &a)))

@@ -32,10 +32,10 @@ use serde_json::json;
 
 use super::publish::{Built, NextVersion, SummaryParts, stored_alert, summary_of, web_link};
 use super::{Pipeline, ProcessError, RunReport};
+use crate::alerts::assess_flood::{FloodAssessment, assess_flood_extent, assess_flood_in};
 use crate::alerts::flood::flood_document;
 use crate::alerts::flood_cap::{flood_cap_document, flood_cap_options, flood_districts_of};
 use crate::alerts::versioning::{self, AlertVersion, CapStatus, MsgType, PublishedDistrict};
-use crate::assess_flood::{FloodAssessment, assess_flood_extent, assess_flood_in};
 use crate::config::{FeedConfig, FeedKind};
 use crate::feeds::fetch::{Fetched, Validators};
 use crate::feeds::flood_extent::parse_extent_geojson;
@@ -293,7 +293,7 @@ impl Pipeline {
             &parsed.forecast,
             geography.stations(),
             &self.layers,
-            &self.cfg,
+            self.cfg.flood_assessment(),
             now,
         )
         .map_err(|e| ProcessError::Assess(format!("{origin}: {e}")))?;
@@ -336,7 +336,12 @@ impl Pipeline {
         let input = read_map_bytes(&iss.raw.bytes, &origin, basis.field(), iss.id)?;
         let extent = classify_extent(&input, &basis, ecfg)
             .map_err(|e| ProcessError::Parse(format!("{origin}: {e}")))?;
-        Ok(assess_flood_extent(extent, &self.layers, &self.cfg, now))
+        Ok(assess_flood_extent(
+            extent,
+            &self.layers,
+            self.cfg.flood_assessment(),
+            now,
+        ))
     }
 
     /// Assesses a flood issuance and publishes the next version of its feed's event.

@@ -35,11 +35,11 @@ use std::time::Instant;
 use chrono::{Duration, Utc};
 use serde_json::{Value, json};
 
+use crate::alerts::assess::{Assessment, assess};
 use crate::alerts::cap::{CapOptions, cap_document};
 use crate::alerts::document::alert_document;
 use crate::alerts::versioning::{self, CapStatus, MsgType};
 use crate::api::ApiState;
-use crate::assess::{Assessment, assess};
 use crate::config::{Config, FeedConfig, FeedKind};
 use crate::exposure::IndexedLayers;
 use crate::feeds::fetch::{Fetched, Fetcher, Validators};
@@ -504,8 +504,13 @@ impl Pipeline {
             "service.max_forecast_age_h",
         )?;
         let t = Instant::now();
-        let mut a = assess(&parsed.forecast, &self.layers, &self.cfg, Utc::now())
-            .map_err(|e| ProcessError::Assess(format!("{origin}: {e}")))?;
+        let mut a = assess(
+            &parsed.forecast,
+            &self.layers,
+            self.cfg.assessment(),
+            Utc::now(),
+        )
+        .map_err(|e| ProcessError::Assess(format!("{origin}: {e}")))?;
         a.input_notes = parsed.notes;
         self.metrics.observe_assessment(t.elapsed().as_secs_f64());
 

@@ -12,10 +12,10 @@ use std::sync::OnceLock;
 use geo::{Contains, Intersects, Point};
 use serde_json::Value;
 
+use aviso::alerts::assess::Assessment;
 use aviso::alerts::document::alert_document;
 use aviso::alerts::levels::Level;
 use aviso::alerts::trigger::TriggerState;
-use aviso::assess::Assessment;
 use aviso::config::Config;
 use aviso::domain::PointKind;
 use aviso::exposure::{IndexedLayers, PeopleMethod};

@@ -11,10 +11,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::OnceLock;
 
+use aviso::alerts::assess::assess;
 use aviso::alerts::cap::{CapOptions, cap_document};
 use aviso::alerts::levels::Level;
 use aviso::alerts::versioning::{AlertVersion, CapStatus, MsgType, PublishedSummary, next_version};
-use aviso::assess::assess;
 use aviso::config::Config;
 use aviso::exposure::IndexedLayers;
 use aviso::feeds::{self, ParseOptions, StormSelector};
@@ -76,7 +76,7 @@ fn chain() -> Option<&'static Chain> {
         let mut steps = Vec::new();
         for at in times {
             let f = replay::issuance_at(&track, at, Duration::hours(120)).unwrap();
-            let a = assess(&f, &layers, &cfg, at).unwrap();
+            let a = assess(&f, &layers, cfg.assessment(), at).unwrap();
             let sent = at + Duration::minutes(40);
             let version = next_version(prev.as_ref(), &a, SENDER, sent, CapStatus::Test).unwrap();
             let cap = version

@@ -12,9 +12,9 @@ use std::sync::OnceLock;
 
 use chrono::{DateTime, Duration, Utc};
 
+use aviso::alerts::assess_flood::{FloodAssessment, assess_flood, assess_flood_extent};
 use aviso::alerts::flood_cap::{flood_cap_document, flood_cap_options, flood_districts_of};
 use aviso::alerts::versioning::{AlertVersion, CapStatus, MsgType, decide};
-use aviso::assess_flood::{FloodAssessment, assess_flood, assess_flood_extent};
 use aviso::config::Config;
 use aviso::exposure::IndexedLayers;
 use aviso::feeds::floods::{FloodInputs, Input, parse_basins, parse_forecast};
@@ -69,7 +69,7 @@ fn fixture() -> Option<&'static Fixture> {
             &BTreeMap::new(),
             &layers.layers.districts,
             &layers.layers.country,
-            &cfg,
+            cfg.flood_assessment(),
             now,
         )
         .unwrap();
@@ -78,7 +78,7 @@ fn fixture() -> Option<&'static Fixture> {
         let basis = ExtentBasis::Depth("depth_m".into());
         let input = aviso::layers::flood::read_flood_extent(&path, basis.field(), None).unwrap();
         let extent = classify_extent(&input, &basis, &cfg.flood.extent).unwrap();
-        let extent = assess_flood_extent(extent, &layers, &cfg, now);
+        let extent = assess_flood_extent(extent, &layers, cfg.flood_assessment(), now);
         Some(Fixture {
             cfg,
             layers,

@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 use geo::{BooleanOps, Contains, GeodesicArea, Geometry, MultiPolygon, Point};
 use serde_json::Value;
 
-use aviso::assess_flood::assess_flood_extent;
+use aviso::alerts::assess_flood::assess_flood_extent;
 use aviso::config::Config;
 use aviso::domain::FloodLevel;
 use aviso::exposure::IndexedLayers;
@@ -136,7 +136,7 @@ fn a_flood_map_over_the_buzi_reaches_the_districts_it_overlaps_at_the_level_of_i
     let basis = ExtentBasis::Depth("depth_m".into());
     let input = read_flood_extent(&fixture(EXTENT), basis.field(), None).unwrap();
     let extent = classify_extent(&input, &basis, &cfg.flood.extent).unwrap();
-    let a = assess_flood_extent(extent, il, cfg, chrono::Utc::now());
+    let a = assess_flood_extent(extent, il, cfg.flood_assessment(), chrono::Utc::now());
 
     // The map is drawn over Búzi (Sofala) and spills north into Nhamatanda and Dondo.
     let got: BTreeMap<String, FloodLevel> = a
@@ -181,7 +181,7 @@ fn people_at_risk_follow_the_settlements_under_water() {
     let basis = ExtentBasis::None;
     let input = read_flood_extent(&fixture(EXTENT), None, None).unwrap();
     let extent = classify_extent(&input, &basis, &cfg.flood.extent).unwrap();
-    let a = assess_flood_extent(extent, il, cfg, chrono::Utc::now());
+    let a = assess_flood_extent(extent, il, cfg.flood_assessment(), chrono::Utc::now());
     // Without a depth every polygon is moderate (water outside the channel, depth
     // unknown): orange everywhere.
     assert!(
@@ -250,7 +250,7 @@ fn the_health_facilities_under_water_are_listed_with_their_level() {
     let basis = ExtentBasis::Depth("depth_m".into());
     let input = read_flood_extent(&fixture(EXTENT), basis.field(), None).unwrap();
     let extent = classify_extent(&input, &basis, &cfg.flood.extent).unwrap();
-    let a = assess_flood_extent(extent, il, cfg, chrono::Utc::now());
+    let a = assess_flood_extent(extent, il, cfg.flood_assessment(), chrono::Utc::now());
     let polygons: Vec<(FloodLevel, MultiPolygon<f64>)> = raw_features(&fixture(EXTENT))
         .iter()
         .map(|(p, g)| (aidr_level(p["depth_m"].as_f64().unwrap()), multi(g)))

@@ -25,9 +25,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use chrono::{DateTime, Duration, Utc};
 
+use aviso::alerts::assess::assess;
 use aviso::alerts::levels::Level;
 use aviso::alerts::versioning::{CapStatus, MsgType, PublishedSummary, next_version};
-use aviso::assess::assess;
 use aviso::config::Config;
 use aviso::exposure::IndexedLayers;
 use aviso::feeds::{self, ParseOptions, StormSelector};
@@ -202,7 +202,7 @@ fn freddy_replayed_to_a_thousand_subscribers_gives_nobody_a_duplicate() {
     eprintln!("issuance            version type    districts  messages  delivered in");
     for at in times {
         let f = replay::issuance_at(&track, at, Duration::hours(120)).unwrap();
-        let a = assess(&f, &layers, &cfg, at).unwrap();
+        let a = assess(&f, &layers, cfg.assessment(), at).unwrap();
         let sent = at + Duration::minutes(40);
         let Some(v) =
             next_version(prev.as_ref(), &a, "ingd.example", sent, CapStatus::Actual).unwrap()

@@ -173,7 +173,8 @@ fn probabilities_never_rise_with_the_threshold_never_fall_with_the_window_and_va
 fn freddy_districts_in_the_deterministic_64kt_swath_are_likely_and_probabilities_spread_with_lead()
 {
     let Some(f) = fixture() else { return };
-    let det = aviso::assess::assess(&f.freddy, &f.layers, &f.cfg, Utc::now()).unwrap();
+    let det = aviso::alerts::assess::assess(&f.freddy, &f.layers, f.cfg.assessment(), Utc::now())
+        .unwrap();
     let r = &f.result;
     let wn = r.windows_h.len();
     let in64: Vec<&str> = det

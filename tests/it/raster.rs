@@ -361,7 +361,7 @@ fn aviso_zonal_writes_one_csv_row_per_district_with_id_sum_and_covered_cells() {
 const FREDDY: &str =
     "forecast-samples/meteofrance_rsmc_reunion_CMRSTRACK_SWI07_20222023_FREDDY_2023-03-10T00Z.json";
 
-fn assess_freddy(manifest: &Path) -> aviso::assess::Assessment {
+fn assess_freddy(manifest: &Path) -> aviso::alerts::assess::Assessment {
     let cfg = aviso::config::Config::embedded_default().unwrap();
     let layers = aviso::app::load_indexed_layers(manifest, &cfg).unwrap();
     let path = common::data_file(FREDDY).unwrap();
@@ -372,7 +372,7 @@ fn assess_freddy(manifest: &Path) -> aviso::assess::Assessment {
         &aviso::feeds::ParseOptions::default(),
     )
     .unwrap();
-    aviso::assess::assess(&forecast, &layers, &cfg, chrono::Utc::now()).unwrap()
+    aviso::alerts::assess::assess(&forecast, &layers, cfg.assessment(), chrono::Utc::now()).unwrap()
 }
 
 /// A small manifest (boundaries, INE population, and a grid at `grid`) in `dir`.

@@ -125,7 +125,7 @@ pub const FREDDY_RSMC: &str =
 pub fn freddy_on_shipped_layers() -> Option<(
     aviso::config::Config,
     aviso::exposure::IndexedLayers,
-    aviso::assess::Assessment,
+    aviso::alerts::assess::Assessment,
 )> {
     let path = data_file(FREDDY_RSMC)?;
     let cfg = aviso::config::Config::embedded_default().unwrap();
@@ -139,7 +139,9 @@ pub fn freddy_on_shipped_layers() -> Option<(
         &aviso::feeds::ParseOptions::default(),
     )
     .unwrap();
-    let assessment = aviso::assess::assess(&forecast, &layers, &cfg, chrono::Utc::now()).unwrap();
+    let assessment =
+        aviso::alerts::assess::assess(&forecast, &layers, cfg.assessment(), chrono::Utc::now())
+            .unwrap();
     Some((cfg, layers, assessment))
 }
 

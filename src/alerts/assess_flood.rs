@@ -1,27 +1,36 @@
 //! One flood assessment: station forecast -> levels per day -> impact areas -> districts
 //! and people -> the alert ladder; or flood-extent footprints -> districts, sites and
-//! people -> the same ladder. The flood counterpart of `crate::assess`.
+//! people -> the same ladder. The flood counterpart of `crate::alerts::assess`.
 //!
-//! Pure orchestration of the core; no I/O, no clock (the caller passes `now`).
+//! Pure orchestration of the core; no I/O, no clock (the caller passes `now`), and no
+//! application config: it takes the two sections it needs as a [`FloodAssessConfig`].
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use geo::MultiPolygon;
 
-use crate::alerts::flood::FloodAlertLevels;
+use crate::alerts::levels::FloodAlertLevels;
 use crate::alerts::levels::Level;
-use crate::config::Config;
 use crate::domain::{AdminArea, FloodForecast, RiverBasin, StationGeography, StationImpact};
 use crate::exposure::IndexedLayers;
 use crate::exposure::flood::{
     FloodDistrict, FloodPoint, PEOPLE_METHOD_NOTE, extent_exposure, flood_districts_with,
 };
 use crate::hazard::flood::{
-    CoastTest, FloodHazardError, IMPACT_METHOD_NOTE, ImpactArea, ImpactMethod, StationOutlook,
-    impact_area, river_method_note, station_outlooks,
+    CoastTest, FloodConfig, FloodHazardError, IMPACT_METHOD_NOTE, ImpactArea, ImpactMethod,
+    StationOutlook, impact_area, river_method_note, station_outlooks,
 };
 use crate::hazard::flood_extent::FloodExtent;
+
+/// What one flood assessment reads of the configuration: the flood hazard rules
+/// (`[flood]`) and the flood level ladder (`[flood_levels]`). Borrowed from the validated
+/// application config (`Config::flood_assessment`).
+#[derive(Debug, Clone, Copy)]
+pub struct FloodAssessConfig<'a> {
+    pub flood: &'a FloodConfig,
+    pub levels: &'a FloodAlertLevels,
+}
 
 /// What a flood assessment was made from.
 #[derive(Debug, Clone)]
@@ -71,7 +80,7 @@ pub fn assess_flood(
     impacts: &BTreeMap<String, StationImpact>,
     districts: &[AdminArea],
     country: &MultiPolygon<f64>,
-    cfg: &Config,
+    cfg: FloodAssessConfig<'_>,
     now: DateTime<Utc>,
 ) -> Result<FloodAssessment, FloodHazardError> {
     let geo = StationGeography {
@@ -90,7 +99,7 @@ pub fn assess_flood_in(
     forecast: &FloodForecast,
     geo: StationGeography<'_>,
     layers: &IndexedLayers,
-    cfg: &Config,
+    cfg: FloodAssessConfig<'_>,
     now: DateTime<Utc>,
 ) -> Result<FloodAssessment, FloodHazardError> {
     assess_stations(
@@ -110,10 +119,10 @@ fn assess_stations(
     districts: &[AdminArea],
     country: &MultiPolygon<f64>,
     layers: Option<&IndexedLayers>,
-    cfg: &Config,
+    cfg: FloodAssessConfig<'_>,
     now: DateTime<Utc>,
 ) -> Result<FloodAssessment, FloodHazardError> {
-    let outlooks = station_outlooks(forecast, &cfg.flood);
+    let outlooks = station_outlooks(forecast, cfg.flood);
     let coast = CoastTest::new(country);
     let mut impact_areas = BTreeMap::new();
     for o in outlooks.iter().filter(|o| o.max_level.is_some()) {
@@ -124,7 +133,7 @@ fn assess_stations(
                 geo.rivers,
                 districts,
                 &coast,
-                &cfg.flood,
+                cfg.flood,
                 geo.impacts.get(&station.id),
             )?;
             impact_areas.insert(o.station_id.clone(), area);
@@ -153,7 +162,7 @@ fn assess_stations(
             .values()
             .map(|a| format!("station {}: {}", a.station_id, a.rule)),
     );
-    let ladder = &cfg.flood_levels;
+    let ladder = cfg.levels;
     let district_levels: BTreeMap<String, Level> = flooded
         .iter()
         .map(|d| (d.pcode.clone(), ladder.of(d.flood_level)))
@@ -179,7 +188,7 @@ fn assess_stations(
         station_levels,
         event_level,
         generated_at: now,
-        ladder: cfg.flood_levels.clone(),
+        ladder: cfg.levels.clone(),
         rule_version: cfg.flood.rule_version.clone(),
         min_probability_pct: cfg.flood.min_probability_pct,
         input_notes: Vec::new(),
@@ -209,11 +218,11 @@ impl FloodAssessment {
 pub fn assess_flood_extent(
     extent: FloodExtent,
     layers: &IndexedLayers,
-    cfg: &Config,
+    cfg: FloodAssessConfig<'_>,
     now: DateTime<Utc>,
 ) -> FloodAssessment {
     let exposure = extent_exposure(&extent, layers);
-    let ladder = &cfg.flood_levels;
+    let ladder = cfg.levels;
     let district_levels: BTreeMap<String, Level> = exposure
         .districts
         .iter()
@@ -237,7 +246,7 @@ pub fn assess_flood_extent(
         station_levels: BTreeMap::new(),
         event_level,
         generated_at: now,
-        ladder: cfg.flood_levels.clone(),
+        ladder: cfg.levels.clone(),
         rule_version: rule,
         min_probability_pct: cfg.flood.min_probability_pct,
         method_notes: vec![
@@ -255,6 +264,7 @@ pub fn assess_flood_extent(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::config::Config;
     use crate::domain::{ByLevel, FloodLevel, FloodOrigins, FloodStation, StationForecast};
     use chrono::NaiveDate;
 
@@ -324,7 +334,7 @@ mod tests {
             &BTreeMap::new(),
             &[district],
             &MultiPolygon::new(vec![]),
-            &cfg,
+            cfg.flood_assessment(),
             now,
         )
         .unwrap();

@@ -1,19 +1,31 @@
 //! One assessment: forecast -> hazard -> exposure -> levels and trigger.
 //!
-//! Pure orchestration of the core; no I/O. The CLI, the replay and (later) the service all
-//! call [`assess`] on layers loaded and indexed once.
+//! Pure orchestration of the core; no I/O, and no application config: it takes the four
+//! sections it needs as an [`AssessConfig`]. The CLI, the replay and the service all call
+//! [`assess`] on layers loaded and indexed once.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use geo::{Contains, Point};
 
-use crate::alerts::levels::{DistrictFacts, Level};
-use crate::alerts::trigger::{self, TriggerInput, TriggerStatus};
-use crate::config::Config;
+use crate::alerts::levels::{DistrictFacts, Level, LevelRules};
+use crate::alerts::trigger::{self, TriggerConfig, TriggerInput, TriggerStatus};
 use crate::domain::{FixKind, Forecast, Hazard};
-use crate::exposure::{self, Exposure, IndexedLayers};
-use crate::hazard::{self, HazardError};
+use crate::exposure::{self, Exposure, ExposureConfig, IndexedLayers};
+use crate::hazard::{self, HazardConfig, HazardError};
+
+/// What one cyclone assessment reads of the configuration: the hazard model, the exposure
+/// counts, the level ladder (`[levels]`) and the anticipatory-action trigger (`[trigger]`).
+/// Borrowed from the validated application config (`Config::assessment`), so the core
+/// never sees the service, feed or notification settings.
+#[derive(Debug, Clone, Copy)]
+pub struct AssessConfig<'a> {
+    pub hazard: &'a HazardConfig,
+    pub exposure: &'a ExposureConfig,
+    pub levels: &'a LevelRules,
+    pub trigger: &'a TriggerConfig,
+}
 
 /// A district's place on the ladder, with the rule that put it there.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,12 +66,12 @@ fn reference_fix(f: &Forecast) -> Option<&crate::domain::TrackPoint> {
 pub fn assess(
     forecast: &Forecast,
     layers: &IndexedLayers,
-    cfg: &Config,
+    cfg: AssessConfig<'_>,
     now: DateTime<Utc>,
 ) -> Result<Assessment, HazardError> {
-    let hazard = hazard::build_hazard(forecast, &layers.layers.country, &cfg.hazard)?;
+    let hazard = hazard::build_hazard(forecast, &layers.layers.country, cfg.hazard)?;
     let exposure =
-        exposure::assess_exposure(&hazard, forecast.reference_time, layers, &cfg.exposure);
+        exposure::assess_exposure(&hazard, forecast.reference_time, layers, cfg.exposure);
 
     let mut levels = BTreeMap::new();
     for d in &exposure.districts {
@@ -104,7 +116,7 @@ pub fn assess(
         .filter_map(|d| d.at(cfg.trigger.threshold_kt).map(|w| w.lead_time_h))
         .min_by(f64::total_cmp);
     let trigger = trigger::evaluate(
-        &cfg.trigger,
+        cfg.trigger,
         &TriggerInput {
             reference_time: forecast.reference_time,
             provinces_exposed: &provinces_exposed,
