@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::domain::FixKind;
 use crate::exposure::IndexedLayers;
 use crate::feeds::{self, ParseOptions, StormSelector};
+use crate::layers::manifest_path;
 use crate::replay;
 
 /// Which storm to take from a best-track file.
@@ -65,15 +66,6 @@ pub fn load_config(path: Option<&Path>) -> Result<Config> {
         Some(p) => Config::from_file(p)?,
         None => Config::embedded_default()?,
     })
-}
-
-/// The manifest path: the argument itself if it is a file, else DIR/manifest.toml.
-pub(crate) fn manifest_path(layers: &Path) -> PathBuf {
-    if layers.is_dir() {
-        layers.join("manifest.toml")
-    } else {
-        layers.to_path_buf()
-    }
 }
 
 /// Loads and indexes the layers, printing load warnings to stderr.

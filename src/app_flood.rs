@@ -12,13 +12,14 @@ use chrono::Utc;
 
 use crate::alerts::assess_flood::{FloodAssessment, assess_flood_extent, assess_flood_in};
 use crate::alerts::{flood_document, flood_table};
-use crate::app::{AssessArgs, load_config, load_indexed_layers, manifest_path, write_json};
+use crate::app::{AssessArgs, load_config, load_indexed_layers, write_json};
 use crate::config::Config;
-use crate::domain::{Layers, StationGeography, StationImpact};
+use crate::domain::{Layers, StationGeography};
 use crate::feeds::floods::{FloodInputs, Input, parse_basins, parse_forecast};
 use crate::hazard::flood_extent::classify_extent;
+use crate::layers::flood::load_flood_geography;
 use crate::layers::flood::read_flood_extent;
-use crate::layers::flood::{FloodGeography, load_flood_geography};
+use crate::layers::manifest_path;
 
 /// The one file in `dir` whose name contains every word of `words` and ends with `ext`.
 fn beside(dir: &Path, words: &[&str], ext: &str, flag: &str) -> Result<Option<PathBuf>> {
@@ -180,8 +181,10 @@ pub(crate) fn flood_assess_cmd(a: &AssessArgs, cfg: &Config, probabilities: &[u8
         .push(format!("river basins: {o_b} ({} polygons)", basins.len()));
     assessment
         .input_notes
-        .extend(impact_notes(&geography, &manifest_file));
-    assessment.input_notes.extend(river_notes(&geography, cfg));
+        .extend(geography.impact_notes_for(&manifest_file));
+    assessment
+        .input_notes
+        .extend(geography.river_notes(cfg.flood.river_buffer_km));
     eprintln!(
         "aviso: assessed flood forecast of {} ({} stations) in {:.1} ms",
         parsed.forecast.issue_date,
@@ -189,46 +192,6 @@ pub(crate) fn flood_assess_cmd(a: &AssessArgs, cfg: &Config, probabilities: &[u8
         t.elapsed().as_secs_f64() * 1e3
     );
     write_output(&assessment, &layers.layers, cfg, a.out.as_deref(), a.table)
-}
-
-/// Where each manifest-configured impact area came from, for the alert's notes.
-pub(crate) fn impact_notes(g: &FloodGeography, manifest: &Path) -> Vec<String> {
-    g.impacts
-        .iter()
-        .map(|(station, impact)| {
-            let what = match impact {
-                StationImpact::Districts(d) => format!("districts {}", d.join(", ")),
-                StationImpact::Polygon { origin, .. } => format!("polygon {origin}"),
-            };
-            let note = g
-                .impact_notes
-                .get(station)
-                .map(|n| format!(" ({n})"))
-                .unwrap_or_default();
-            format!(
-                "station {station}: impact area from {} [[flood_impact]]: {what}{note}",
-                manifest.display()
-            )
-        })
-        .collect()
-}
-
-/// Where the river lines came from and the buffer applied, for the alert's notes (none
-/// when the manifest has no river_lines layer).
-pub(crate) fn river_notes(g: &FloodGeography, cfg: &Config) -> Vec<String> {
-    let Some(origin) = &g.rivers_origin else {
-        return Vec::new();
-    };
-    vec![if cfg.flood.river_buffer_km > 0.0 {
-        format!(
-            "river lines: {origin}; river buffer {} km (flood.river_buffer_km)",
-            cfg.flood.river_buffer_km
-        )
-    } else {
-        format!(
-            "river lines: {origin}; not used: flood.river_buffer_km = 0 turns the river rule off"
-        )
-    }]
 }
 
 /// Writes the alert document to `out` (absent or "-": standard output) or the table.

@@ -285,7 +285,7 @@ async fn build(a: &ServeArgs, bind: bool) -> Result<Service> {
             layers,
             store,
             fetcher,
-            Arc::clone(&api),
+            api.published(),
             metrics,
         )
         .with_notify(notify_store),

@@ -14,6 +14,7 @@ pub mod config;
 pub mod domain;
 pub mod exposure;
 pub mod feeds;
+pub mod geodata;
 pub mod hazard;
 pub mod layers;
 pub mod metrics;

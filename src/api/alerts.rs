@@ -19,7 +19,7 @@ use serde_json::json;
 use super::ogc::{MEDIA_JSON, base_url, query_pairs, respond};
 use super::{ApiError, ApiState};
 use crate::alerts::levels::Level;
-use crate::store::{AlertFilter, AlertSummary};
+use crate::store::{AlertFilter, AlertSummary, summary_json};
 
 /// Most entries in one `/api/alerts` answer, and the default.
 pub const MAX_LIST: usize = 1000;
@@ -108,22 +108,6 @@ pub fn filter_from_query(q: &HashMap<String, String>) -> Result<(AlertFilter, us
         },
         limit,
     ))
-}
-
-/// The JSON of a summary with its links.
-pub fn summary_json(s: &AlertSummary) -> serde_json::Value {
-    let mut v = serde_json::to_value(s).unwrap_or(serde_json::Value::Null);
-    if let Some(o) = v.as_object_mut() {
-        o.insert(
-            "links".into(),
-            json!({
-                "self": format!("/api/alerts/{}", s.id),
-                "cap": format!("/api/alerts/{}/cap", s.id),
-                "event": format!("/api/events/{}", s.event_id),
-            }),
-        );
-    }
-    v
 }
 
 /// `GET /api/alerts`.

@@ -15,7 +15,7 @@ pub mod optout;
 pub mod server;
 pub mod web;
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::http::{StatusCode, header};
@@ -25,6 +25,7 @@ use serde_json::{Value, json};
 
 use crate::domain::Layers;
 use crate::metrics::Metrics;
+use crate::store::published::{Published, PublishedAlert};
 use crate::store::{Store, StoreError};
 use ogc::{AlertCollections, Collection};
 
@@ -88,10 +89,13 @@ pub struct ApiState {
     /// name the client used.
     base_url: Option<String>,
     layer_collections: Vec<Collection>,
-    /// The current alert. A std `RwLock` rather than `arc-swap`: one writer that swaps an
-    /// `Arc` now and then, readers that hold the lock only to clone the `Arc`, so
-    /// contention is nil and no crate is added.
-    alert: RwLock<Option<Arc<AlertCollections>>>,
+    /// The current alert, as the pipeline published it (`store::published`): the API
+    /// reads this board and never gets called by the pipeline (issue 16 move 2).
+    published: Arc<Published>,
+    /// The collections drawn from the published alert, made on the first request after
+    /// each publication and kept until the next (the snapshot they were drawn from, and
+    /// `None` when that document could not be drawn, which was logged once).
+    alert_collections: Mutex<Option<DrawnAlert>>,
     /// Published alert versions (`aviso serve`); `None` when only layers are served.
     pub(crate) store: Option<Arc<dyn Store>>,
     /// Feeds and readiness (`aviso serve`).
@@ -115,7 +119,8 @@ impl ApiState {
         ApiState {
             base_url: base_url.map(|u| u.trim_end_matches('/').to_string()),
             layer_collections: ogc::layer_collections(layers),
-            alert: RwLock::new(None),
+            published: Arc::new(Published::default()),
+            alert_collections: Mutex::new(None),
             store: None,
             service: None,
             metrics: Arc::new(Metrics::default()),
@@ -159,18 +164,29 @@ impl ApiState {
         self
     }
 
+    /// The board the pipeline publishes the current alert on (shared, not copied).
+    pub fn published(&self) -> Arc<Published> {
+        Arc::clone(&self.published)
+    }
+
     /// Publishes an alert document (as written by `alert_document` or `flood_document`):
     /// its hazard zones and districts at risk replace the previous ones. `origin` names
     /// the document in errors. On error the previous alert stays.
     pub fn set_alert(&self, document: Value, origin: &str) -> Result<(), ApiError> {
-        let collections = AlertCollections::from_document(document, origin)?;
-        *self.alert.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(collections));
+        let collections = AlertCollections::from_document(document.clone(), origin)?;
+        self.published.publish(origin, document);
+        if let Some(snapshot) = self.published.current() {
+            *self.drawn() = Some(DrawnAlert {
+                snapshot,
+                collections: Some(Arc::new(collections)),
+            });
+        }
         Ok(())
     }
 
     /// Withdraws the current alert: the alert collections become empty.
     pub fn clear_alert(&self) {
-        *self.alert.write().unwrap_or_else(|e| e.into_inner()) = None;
+        self.published.withdraw();
     }
 
     /// The current alert document, if one is published.
@@ -178,11 +194,49 @@ impl ApiState {
         self.current_alert().map(|a| a.document.clone())
     }
 
-    /// A poisoned lock only means a writer panicked between whole-value swaps; the value
-    /// inside is still a complete alert (or none), so it is used.
+    /// The collections of the published alert, drawn once per publication. A document
+    /// that cannot be drawn (a stored document from an older schema) is logged once, and
+    /// the alert served before it stays, as when `set_alert` refuses one.
     fn current_alert(&self) -> Option<Arc<AlertCollections>> {
-        self.alert.read().unwrap_or_else(|e| e.into_inner()).clone()
+        let snapshot = self.published.current()?;
+        let mut drawn = self.drawn();
+        if let Some(d) = drawn
+            .as_ref()
+            .filter(|d| Arc::ptr_eq(&d.snapshot, &snapshot))
+        {
+            return d.collections.clone();
+        }
+        let collections =
+            match AlertCollections::from_document(snapshot.document.clone(), &snapshot.id) {
+                Ok(c) => Some(Arc::new(c)),
+                Err(e) => {
+                    eprintln!(
+                        "aviso: ERROR: serving {} as the current alert: {e}",
+                        snapshot.id
+                    );
+                    drawn.as_ref().and_then(|d| d.collections.clone())
+                }
+            };
+        *drawn = Some(DrawnAlert {
+            snapshot,
+            collections: collections.clone(),
+        });
+        collections
     }
+
+    /// A poisoned lock only means a reader panicked while drawing; the value inside is
+    /// whole (it is replaced in one assignment), so it is used.
+    fn drawn(&self) -> std::sync::MutexGuard<'_, Option<DrawnAlert>> {
+        self.alert_collections
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The collections drawn from one published snapshot.
+struct DrawnAlert {
+    snapshot: Arc<PublishedAlert>,
+    collections: Option<Arc<AlertCollections>>,
 }
 
 fn uploads_of(cfg: &server::HttpServerConfig) -> guard::Uploads {

@@ -15,9 +15,10 @@
 //! - a configured attribute that no feature has (a typo), naming the properties found.
 
 use geo::{Geometry, MultiPolygon, Validation};
-use geojson::{GeoJson, JsonObject, JsonValue};
+use geojson::{GeoJson, JsonValue};
 
 use crate::domain::{ExtentFeature, ExtentValue, FloodExtentInput};
+use crate::geodata::{first_non_lonlat, geojson_crs_name};
 
 /// Everything that can go wrong reading a flood-extent file. Every variant names the file.
 #[derive(Debug, thiserror::Error)]
@@ -60,25 +61,6 @@ fn id_text(id: &Option<String>) -> String {
         .unwrap_or_default()
 }
 
-/// The name a GeoJSON `crs` member gives (pre-RFC 7946 writers, GDAL for projected data).
-pub(crate) fn geojson_crs_name(members: Option<&JsonObject>) -> Option<String> {
-    let crs = members?.get("crs")?;
-    Some(
-        crs.get("properties")
-            .and_then(|p| p.get("name"))
-            .and_then(JsonValue::as_str)
-            .map_or_else(|| crs.to_string(), str::to_string),
-    )
-}
-
-/// The first coordinate outside lon/lat ranges, which gives a projected file away.
-pub(crate) fn first_non_lonlat(mp: &MultiPolygon<f64>) -> Option<(f64, f64)> {
-    use geo::CoordsIter;
-    mp.coords_iter()
-        .find(|c| !(c.x.abs() <= 180.0 && c.y.abs() <= 90.0))
-        .map(|c| (c.x, c.y))
-}
-
 /// Checks one feature's geometry: a non-empty, valid (Multi)Polygon in lon/lat degrees.
 /// Shared by the GeoJSON and GDAL readers so both refuse the same things the same way.
 pub fn check_extent_geometry(
@@ -99,7 +81,7 @@ pub fn check_extent_geometry(
         Some(other) => {
             return Err(fail(format!(
                 "expected a Polygon or MultiPolygon (a flooded area), found a {}",
-                crate::layers::geometry_type(&other)
+                crate::geodata::geometry_type(&other)
             )));
         }
         None => {
@@ -161,7 +143,7 @@ pub fn parse_extent_geojson(
     let features = match parsed {
         GeoJson::FeatureCollection(fc) => {
             if let Some(name) = geojson_crs_name(fc.foreign_members.as_ref())
-                && crate::layers::manifest::normalise_crs(&name).is_none()
+                && crate::geodata::normalise_crs(&name).is_none()
             {
                 return Err(ExtentError::Crs {
                     origin: origin.to_string(),

@@ -26,10 +26,10 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::NaiveDate;
 use csv::StringRecord;
 
-use super::flood_extent::{first_non_lonlat, geojson_crs_name};
 use crate::domain::{
     ByLevel, FloodForecast, FloodLevel, FloodOrigins, FloodStation, RiverBasin, StationForecast,
 };
+use crate::geodata::{first_non_lonlat, geojson_crs_name};
 
 /// The first columns of the probabilities file, as [`looks_like_probabilities`] checks them.
 pub const PROBABILITIES_HEADER_START: [&str; 8] = [
@@ -742,7 +742,7 @@ pub fn parse_basins(
         return Err(err("expected a FeatureCollection of basin polygons".into()));
     };
     if let Some(name) = geojson_crs_name(fc.foreign_members.as_ref())
-        && crate::layers::manifest::normalise_crs(&name).is_none()
+        && crate::geodata::normalise_crs(&name).is_none()
     {
         return Err(err(format!(
             "CRS {name:?} is not WGS 84 lon/lat; reproject with: ogr2ogr -t_srs EPSG:4326 out.geojson in.geojson"
@@ -772,7 +772,7 @@ pub fn parse_basins(
             other => {
                 return Err(err(format!(
                     "feature {i} ({name}): expected a Polygon or MultiPolygon, found {}",
-                    crate::layers::geometry_type(&other)
+                    crate::geodata::geometry_type(&other)
                 )));
             }
         };

@@ -72,6 +72,47 @@ pub struct FloodGeography {
 }
 
 impl FloodGeography {
+    /// Where each manifest-configured impact area came from, for the alert's notes
+    /// (`manifest`: the manifest file the areas were read from).
+    pub fn impact_notes_for(&self, manifest: &Path) -> Vec<String> {
+        self.impacts
+            .iter()
+            .map(|(station, impact)| {
+                let what = match impact {
+                    StationImpact::Districts(d) => format!("districts {}", d.join(", ")),
+                    StationImpact::Polygon { origin, .. } => format!("polygon {origin}"),
+                };
+                let note = self
+                    .impact_notes
+                    .get(station)
+                    .map(|n| format!(" ({n})"))
+                    .unwrap_or_default();
+                format!(
+                    "station {station}: impact area from {} [[flood_impact]]: {what}{note}",
+                    manifest.display()
+                )
+            })
+            .collect()
+    }
+
+    /// Where the river lines came from and the buffer applied (`river_buffer_km`,
+    /// `[flood] river_buffer_km`), for the alert's notes (none when the manifest has no
+    /// river_lines layer).
+    pub fn river_notes(&self, river_buffer_km: f64) -> Vec<String> {
+        let Some(origin) = &self.rivers_origin else {
+            return Vec::new();
+        };
+        vec![if river_buffer_km > 0.0 {
+            format!(
+                "river lines: {origin}; river buffer {river_buffer_km} km (flood.river_buffer_km)"
+            )
+        } else {
+            format!(
+                "river lines: {origin}; not used: flood.river_buffer_km = 0 turns the river rule off"
+            )
+        }]
+    }
+
     /// What the station rules of a flood assessment read, borrowed.
     pub fn stations(&self) -> StationGeography<'_> {
         StationGeography {
@@ -170,7 +211,7 @@ fn river_lines(spec: &LayerSpec, records: Vec<Record>) -> Result<Vec<RiverLine>,
                 return Err(fail(format!(
                     "kind river_lines expects LineString or MultiLineString river \
                      centre-lines, found a {}{}",
-                    super::geometry_type(other),
+                    crate::geodata::geometry_type(other),
                     if matches!(other, Geometry::Polygon(_) | Geometry::MultiPolygon(_)) {
                         " (river basins or flood areas belong in kind river_basins or \
                          [[flood_impact]], not river_lines)"

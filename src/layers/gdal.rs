@@ -108,7 +108,7 @@ pub(crate) fn read(
 fn check_srs(spec: &LayerSpec, srs: &SpatialRef) -> Result<(), LayerError> {
     let authority = srs.authority().ok();
     if let Some(auth) = authority.as_deref()
-        && super::manifest::normalise_crs(auth).is_some()
+        && crate::geodata::normalise_crs(auth).is_some()
     {
         return Ok(());
     }

@@ -7,8 +7,8 @@
 use geo::Geometry;
 use geojson::{Feature, GeoJson, GeometryValue, JsonObject, JsonValue};
 
-use super::manifest::normalise_crs;
 use super::{LayerError, LayerSpec, Locus, Record};
+use crate::geodata::normalise_crs;
 
 pub(crate) fn read(spec: &LayerSpec, bytes: &[u8]) -> Result<Vec<Record>, LayerError> {
     let parsed: GeoJson = serde_json::from_slice(bytes)

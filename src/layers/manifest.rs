@@ -6,6 +6,7 @@
 //! not depend on the readers, GDAL or anything past the domain types. Every key is
 //! documented in layers/README.md.
 
+use crate::geodata::normalise_crs;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -622,35 +623,5 @@ fn resolve(path: &str, manifest_dir: &Path, data_dir: &Path) -> PathBuf {
         manifest_dir.join(p)
     } else {
         data_dir.join(p)
-    }
-}
-
-/// The accepted spellings of WGS 84 longitude/latitude, normalised; `None` for any other
-/// CRS. EPSG:4326 formally has latitude first, but every source we read (GeoJSON,
-/// GeoPackage, Shapefile through GDAL's traditional GIS order) stores longitude first, and
-/// coordinates are range-checked after loading.
-pub(crate) fn normalise_crs(name: &str) -> Option<&'static str> {
-    let n = name.trim().to_ascii_lowercase();
-    let epsg_4326 = [
-        "epsg:4326",
-        "urn:ogc:def:crs:epsg::4326",
-        "urn:ogc:def:crs:epsg:6.6:4326",
-        "http://www.opengis.net/def/crs/epsg/0/4326",
-        "https://www.opengis.net/def/crs/epsg/0/4326",
-    ];
-    let crs84 = [
-        "ogc:crs84",
-        "crs84",
-        "urn:ogc:def:crs:ogc:1.3:crs84",
-        "urn:ogc:def:crs:ogc::crs84",
-        "http://www.opengis.net/def/crs/ogc/1.3/crs84",
-        "https://www.opengis.net/def/crs/ogc/1.3/crs84",
-    ];
-    if epsg_4326.contains(&n.as_str()) {
-        Some("EPSG:4326")
-    } else if crs84.contains(&n.as_str()) {
-        Some("OGC:CRS84")
-    } else {
-        None
     }
 }

@@ -22,6 +22,7 @@ mod hxl;
 pub mod manifest;
 mod population;
 
+use crate::geodata::{geometry_type, parse_count};
 use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -206,6 +207,15 @@ impl Record {
             Some(id) => format!("{}, id {id}", self.at),
             None => self.at.to_string(),
         }
+    }
+}
+
+/// The manifest path: the argument itself if it is a file, else DIR/manifest.toml.
+pub fn manifest_path(layers: &Path) -> PathBuf {
+    if layers.is_dir() {
+        layers.join("manifest.toml")
+    } else {
+        layers.to_path_buf()
     }
 }
 
@@ -567,22 +577,6 @@ fn check_coordinates(geometry: &impl CoordsIter<Scalar = f64>) -> Result<(), Str
     }
 }
 
-/// The GeoJSON type name of a geometry, for messages.
-pub(crate) fn geometry_type(g: &Geometry<f64>) -> &'static str {
-    match g {
-        Geometry::Point(_) => "Point",
-        Geometry::Line(_) => "Line",
-        Geometry::LineString(_) => "LineString",
-        Geometry::Polygon(_) => "Polygon",
-        Geometry::MultiPoint(_) => "MultiPoint",
-        Geometry::MultiLineString(_) => "MultiLineString",
-        Geometry::MultiPolygon(_) => "MultiPolygon",
-        Geometry::GeometryCollection(_) => "GeometryCollection",
-        Geometry::Rect(_) => "Rect",
-        Geometry::Triangle(_) => "Triangle",
-    }
-}
-
 fn build_points(
     spec: &LayerSpec,
     kind: crate::domain::PointKind,
@@ -697,67 +691,6 @@ pub(crate) fn numeric_field(
     }
 }
 
-/// Parses a non-negative count as sources write it: "1234", "1 234" (also with no-break
-/// spaces), "1,234,567", "1.234.567", "1,234.5", "1.234,5", "12,5". Rules: whitespace is
-/// dropped; with both `,` and `.` the last one is the decimal mark; a lone separator kind
-/// is a thousands separator when it repeats or is followed by exactly three digits,
-/// otherwise a decimal mark. Returns `None` for text that is not such a number, for
-/// negatives and for non-finite values.
-pub(crate) fn parse_count(text: &str) -> Option<f64> {
-    let s: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-    if s.is_empty()
-        || !s
-            .chars()
-            .all(|c| c.is_ascii_digit() || c == ',' || c == '.')
-    {
-        return None;
-    }
-    let (thousands, decimal) = match (s.rfind(','), s.rfind('.')) {
-        (Some(c), Some(d)) if c > d => ('.', Some(',')),
-        (Some(_), Some(_)) => (',', Some('.')),
-        (Some(_), None) => lone_separator(&s, ','),
-        (None, Some(_)) => lone_separator(&s, '.'),
-        (None, None) => (' ', None),
-    };
-    let (int_part, frac_part) = match decimal.and_then(|d| s.rsplit_once(d)) {
-        Some((i, f)) => (i, Some(f)),
-        None => (s.as_str(), None),
-    };
-    if frac_part.is_some_and(|f| f.is_empty() || !f.chars().all(|c| c.is_ascii_digit())) {
-        return None;
-    }
-    let groups: Vec<&str> = int_part.split(thousands).collect();
-    let grouped_ok = groups.len() == 1
-        || (groups.first().is_some_and(|g| (1..=3).contains(&g.len()))
-            && groups.iter().skip(1).all(|g| g.len() == 3));
-    if !grouped_ok
-        || groups
-            .iter()
-            .any(|g| !g.chars().all(|c| c.is_ascii_digit()))
-    {
-        return None;
-    }
-    let plain = match frac_part {
-        Some(f) => format!("{}.{f}", groups.concat()),
-        None => groups.concat(),
-    };
-    plain.parse::<f64>().ok().filter(|v| v.is_finite())
-}
-
-/// For a number with only one kind of separator: thousands when it repeats or has exactly
-/// three digits after it ("1,234" is a count of 1234), else decimal ("12,5").
-fn lone_separator(s: &str, sep: char) -> (char, Option<char>) {
-    let repeats = s.matches(sep).count() > 1;
-    let three_after = s
-        .rsplit_once(sep)
-        .is_some_and(|(_, after)| after.len() == 3);
-    if repeats || three_after {
-        (sep, None)
-    } else {
-        (' ', Some(sep))
-    }
-}
-
 /// Parses a decimal degree: one optional sign, one decimal mark (`.` or `,`), no
 /// thousands separators (a coordinate never has any, and "1,234" must not become 1234).
 pub(crate) fn parse_coordinate(text: &str) -> Option<f64> {
@@ -771,30 +704,6 @@ pub(crate) fn parse_coordinate(text: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn counts_accept_thousands_separators_and_spaces() {
-        assert_eq!(parse_count("32883666"), Some(32_883_666.0));
-        assert_eq!(parse_count("1 234"), Some(1234.0));
-        assert_eq!(parse_count("1\u{a0}234\u{202f}567"), Some(1_234_567.0));
-        assert_eq!(parse_count("1,234,567"), Some(1_234_567.0));
-        assert_eq!(parse_count("1.234.567"), Some(1_234_567.0));
-        assert_eq!(parse_count("1,234.5"), Some(1234.5));
-        assert_eq!(parse_count("1.234,5"), Some(1234.5));
-        assert_eq!(parse_count("12,5"), Some(12.5));
-        assert_eq!(parse_count("12.5"), Some(12.5));
-        assert_eq!(parse_count("1,234"), Some(1234.0));
-    }
-
-    #[test]
-    fn counts_reject_text_negatives_and_misgrouped_digits() {
-        assert_eq!(parse_count("Tocota"), None);
-        assert_eq!(parse_count("-5"), None);
-        assert_eq!(parse_count("12,34,567"), None);
-        assert_eq!(parse_count("1,234,56"), None);
-        assert_eq!(parse_count("n/a"), None);
-        assert_eq!(parse_count("1.2.3,4,5"), None);
-    }
 
     #[test]
     fn coordinates_take_either_decimal_mark_but_no_grouping() {

@@ -19,16 +19,15 @@ use tokio::task::JoinSet;
 use crate::notify::channels::Channels;
 use crate::notify::config::{NotifyConfig, OutboxConfig, RateLimit};
 use crate::notify::outbound::Planned;
+use crate::notify::outbox::{AttemptOutcome, AttemptRecord, Outbox, OutboxError, OutboxRow};
 use crate::notify::plan::{Recipient, plan};
 use crate::notify::select::{DistrictGeometry, PublishedAlert};
 use crate::notify::subscriber::{Channel, ChannelKind};
-use crate::store::StoreError;
-use crate::store::notify::{AttemptOutcome, AttemptRecord, NotifyStore, OutboxRow};
 
 #[derive(Debug, Error)]
 pub enum DispatchError {
     #[error("outbox: {0}")]
-    Store(#[from] StoreError),
+    Store(#[from] OutboxError),
     #[error("outbox: a store task died: {0}")]
     Task(String),
 }
@@ -129,25 +128,21 @@ pub fn outcome_of(
 /// each was last told about the event: selection, then texts. Numbers that replied STOP
 /// are left out (a subscriber with no other channel gets nothing). Reads only; the caller
 /// writes them (with the version, in one transaction, in the pipeline).
-pub fn plan_version<S: NotifyStore + ?Sized>(
+pub fn plan_version<S: Outbox + ?Sized>(
     store: &S,
     alert: &PublishedAlert,
     cfg: &NotifyConfig,
     geometry: &dyn DistrictGeometry,
-) -> Result<Vec<Planned>, StoreError> {
+) -> Result<Vec<Planned>, OutboxError> {
     let optouts = store.sms_optouts()?;
     let recipients: Vec<Recipient> = store
-        .subscribers(true)?
+        .recipients()?
         .into_iter()
-        .filter_map(|s| {
-            let mut subscriber = s.subscriber;
-            subscriber
+        .filter_map(|mut r| {
+            r.subscriber
                 .channels
                 .retain(|c| !matches!(c, Channel::Sms(p) if optouts.contains(p)));
-            (!subscriber.channels.is_empty()).then_some(Recipient {
-                subscriber,
-                unsubscribe_token: s.unsubscribe_token,
-            })
+            (!r.subscriber.channels.is_empty()).then_some(r)
         })
         .collect();
     let last = store.last_sent(&alert.event_id, alert.version)?;
@@ -162,20 +157,20 @@ pub fn plan_version<S: NotifyStore + ?Sized>(
 }
 
 /// Writes the messages of one published version to the outbox (before anything is sent):
-/// [`plan_version`], then [`NotifyStore::enqueue`]. Returns how many messages were new (a
+/// [`plan_version`], then [`Outbox::enqueue`]. Returns how many messages were new (a
 /// version enqueued twice adds nothing).
-pub fn enqueue_version<S: NotifyStore + ?Sized>(
+pub fn enqueue_version<S: Outbox + ?Sized>(
     store: &S,
     alert: &PublishedAlert,
     cfg: &NotifyConfig,
     geometry: &dyn DistrictGeometry,
     now: DateTime<Utc>,
-) -> Result<usize, StoreError> {
+) -> Result<usize, OutboxError> {
     let planned = plan_version(store, alert, cfg, geometry)?;
     store.enqueue(&planned, now)
 }
 
-pub struct Dispatcher<S: NotifyStore + 'static> {
+pub struct Dispatcher<S: Outbox + 'static> {
     store: Arc<S>,
     channels: Arc<Channels>,
     cfg: OutboxConfig,
@@ -183,7 +178,7 @@ pub struct Dispatcher<S: NotifyStore + 'static> {
 }
 
 async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+    f: impl FnOnce() -> Result<T, OutboxError> + Send + 'static,
 ) -> Result<T, DispatchError> {
     tokio::task::spawn_blocking(f)
         .await
@@ -191,7 +186,7 @@ async fn blocking<T: Send + 'static>(
         .map_err(DispatchError::from)
 }
 
-impl<S: NotifyStore + 'static> Dispatcher<S> {
+impl<S: Outbox + 'static> Dispatcher<S> {
     pub fn new(store: Arc<S>, channels: Channels, cfg: OutboxConfig) -> Self {
         let buckets = Arc::new([
             TokenBucket::new(cfg.rate.email),

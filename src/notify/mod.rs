@@ -14,6 +14,7 @@ pub mod dlr;
 pub mod gsm;
 pub mod message;
 pub mod outbound;
+pub mod outbox;
 pub mod plan;
 pub mod select;
 pub mod subscriber;

@@ -277,7 +277,7 @@ impl Pipeline {
         })
         .map_err(|e| ProcessError::Parse(e.to_string()))?;
         let manifest_file =
-            crate::app::manifest_path(std::path::Path::new(&self.cfg.service.layers));
+            crate::layers::manifest_path(std::path::Path::new(&self.cfg.service.layers));
         let geography = crate::layers::load_manifest(&manifest_file)
             .and_then(|m| {
                 crate::layers::flood::load_flood_geography(&m, &self.cfg.flood.basin_name_field)
@@ -304,9 +304,9 @@ impl Pipeline {
             geography.basins.len()
         ));
         a.input_notes
-            .extend(crate::app_flood::impact_notes(&geography, &manifest_file));
+            .extend(geography.impact_notes_for(&manifest_file));
         a.input_notes
-            .extend(crate::app_flood::river_notes(&geography, &self.cfg));
+            .extend(geography.river_notes(self.cfg.flood.river_buffer_km));
         Ok(a)
     }
 

@@ -39,7 +39,6 @@ use crate::alerts::assess::{Assessment, assess};
 use crate::alerts::cap::{CapOptions, cap_document};
 use crate::alerts::document::alert_document;
 use crate::alerts::versioning::{self, CapStatus, MsgType};
-use crate::api::ApiState;
 use crate::config::{Config, FeedConfig, FeedKind};
 use crate::exposure::IndexedLayers;
 use crate::feeds::fetch::{Fetched, Fetcher, Validators};
@@ -49,6 +48,7 @@ use crate::metrics::Metrics;
 use crate::notify::dispatch::plan_version;
 use crate::notify::select::{DistrictShapes, PublishedAlert, SiteAtRisk};
 use crate::store::notify::NotifyStore;
+use crate::store::published::Published;
 use crate::store::{
     AlertFilter, AlertSummary, AssessmentRecord, FetchResult, HazardKind, Inserted, NewAlert,
     RawIssuance, Store, StoreError, StoredIssuance,
@@ -80,6 +80,9 @@ pub enum ProcessError {
     Stale(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The outbox behind notify's port (the same database).
+    #[error(transparent)]
+    Outbox(#[from] crate::notify::outbox::OutboxError),
 }
 
 impl ProcessError {
@@ -90,7 +93,7 @@ impl ProcessError {
             ProcessError::Assess(_) => "assess",
             ProcessError::Publish(_) => "publish",
             ProcessError::Stale(_) => "stale",
-            ProcessError::Store(_) => "store",
+            ProcessError::Store(_) | ProcessError::Outbox(_) => "store",
         }
     }
 }
@@ -153,7 +156,9 @@ pub struct Pipeline {
     pub layers: Arc<IndexedLayers>,
     pub store: Arc<dyn Store>,
     pub fetcher: Fetcher,
-    pub api: Arc<ApiState>,
+    /// The current alert the API serves: the pipeline publishes there and never calls
+    /// the API.
+    pub published: Arc<Published>,
     pub metrics: Arc<Metrics>,
     /// One issuance processed at a time: the version decision reads the previous one.
     process_lock: Mutex<()>,
@@ -179,7 +184,7 @@ impl Pipeline {
         layers: Arc<IndexedLayers>,
         store: Arc<dyn Store>,
         fetcher: Fetcher,
-        api: Arc<ApiState>,
+        published: Arc<Published>,
         metrics: Arc<Metrics>,
     ) -> Pipeline {
         Pipeline {
@@ -187,7 +192,7 @@ impl Pipeline {
             layers,
             store,
             fetcher,
-            api,
+            published,
             metrics,
             process_lock: Mutex::new(()),
             discovered: Mutex::new(Vec::new()),
@@ -424,7 +429,7 @@ impl Pipeline {
                         );
                     }
                 }
-                Err(ProcessError::Store(e)) => {
+                Err(e @ (ProcessError::Store(_) | ProcessError::Outbox(_))) => {
                     // Left pending: the next cycle (or restart) tries again.
                     eprintln!("aviso: ERROR: issuance {} of {}: {e}", iss.id, iss.raw.feed);
                     if own {
@@ -670,16 +675,12 @@ impl Pipeline {
             .ok()
             .and_then(|v| v.into_iter().next());
         let Some(s) = newest else {
-            self.api.clear_alert();
+            self.published.withdraw();
             return;
         };
         match self.store.alert(&s.id) {
             Ok(Some(rec)) => match serde_json::from_str::<Value>(&rec.document) {
-                Ok(doc) => {
-                    if let Err(e) = self.api.set_alert(doc, &s.id) {
-                        eprintln!("aviso: ERROR: serving {} as the current alert: {e}", s.id);
-                    }
-                }
+                Ok(doc) => self.published.publish(s.id, doc),
                 Err(e) => eprintln!("aviso: ERROR: stored document {} is not JSON: {e}", s.id),
             },
             Ok(None) => {}

@@ -219,7 +219,7 @@ pub(crate) fn stored_alert(
     mut doc: Value,
     cap: String,
 ) -> Result<NewAlert, ProcessError> {
-    let mut embedded = crate::api::alerts::summary_json(&summary);
+    let mut embedded = crate::store::summary_json(&summary);
     if let Some(o) = embedded.as_object_mut() {
         o.remove("active");
     }

@@ -223,7 +223,7 @@ pub fn read_totals_csv(
         if text.trim().is_empty() {
             continue;
         }
-        let value = crate::layers::parse_count(text).ok_or_else(|| {
+        let value = crate::geodata::parse_count(text).ok_or_else(|| {
             err(format!(
                 "line {line}, column {value_column}: expected a non-negative number, found '{text}'"
             ))

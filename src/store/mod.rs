@@ -8,6 +8,7 @@
 //! written on each method (the atomic ones say so).
 
 pub mod notify;
+pub mod published;
 pub mod sqlite;
 
 use chrono::{DateTime, Utc};
@@ -456,4 +457,21 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
     fn last_run(&self) -> Result<Option<RunRecord>, StoreError>;
     fn counts(&self) -> Result<StoreCounts, StoreError>;
+}
+
+/// The JSON of a summary with its links (the API's paths of the alert, its CAP and its
+/// event): what the API lists and what the pipeline embeds in the stored document.
+pub fn summary_json(s: &AlertSummary) -> serde_json::Value {
+    let mut v = serde_json::to_value(s).unwrap_or(serde_json::Value::Null);
+    if let Some(o) = v.as_object_mut() {
+        o.insert(
+            "links".into(),
+            serde_json::json!({
+                "self": format!("/api/alerts/{}", s.id),
+                "cap": format!("/api/alerts/{}/cap", s.id),
+                "event": format!("/api/events/{}", s.event_id),
+            }),
+        );
+    }
+    v
 }

@@ -15,10 +15,14 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{AssessmentRecord, NewAlert, StoreError};
-use crate::alerts::levels::Level;
 use crate::notify::dlr::{DeliveryReport, DlrState};
-use crate::notify::outbound::{Outbound, Planned};
-use crate::notify::select::{LastSent, NoticeKind};
+use crate::notify::outbound::Planned;
+pub use crate::notify::outbox::{
+    AttemptOutcome, AttemptRecord, DeliveryStatus, OutboxRow, OutboxState,
+};
+use crate::notify::outbox::{Outbox, OutboxError};
+use crate::notify::plan::Recipient;
+use crate::notify::select::LastSent;
 use crate::notify::subscriber::{ChannelKind, Subscriber};
 
 /// A stored subscriber.
@@ -53,76 +57,6 @@ pub struct SubscriberCounts {
 pub struct ImportReport {
     pub created: usize,
     pub updated: usize,
-}
-
-/// Where an outbox message stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OutboxState {
-    /// Waiting for its next attempt.
-    Pending,
-    /// Claimed by a worker until its lease ends.
-    Sending,
-    Delivered,
-    /// Given up: a permanent refusal, or the last attempt failed.
-    Failed,
-}
-
-impl OutboxState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OutboxState::Pending => "pending",
-            OutboxState::Sending => "sending",
-            OutboxState::Delivered => "delivered",
-            OutboxState::Failed => "failed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<OutboxState> {
-        [
-            OutboxState::Pending,
-            OutboxState::Sending,
-            OutboxState::Delivered,
-            OutboxState::Failed,
-        ]
-        .into_iter()
-        .find(|x| x.as_str() == s)
-    }
-}
-
-/// One outbox message.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OutboxRow {
-    pub id: i64,
-    pub message: Outbound,
-    pub event_id: String,
-    pub alert_id: String,
-    pub version: u32,
-    pub notice: NoticeKind,
-    /// The level told (`None` for an all-clear).
-    pub level: Option<Level>,
-    pub state: OutboxState,
-    /// Attempts started so far (a claim counts one).
-    pub attempts: u32,
-    pub next_attempt_at: DateTime<Utc>,
-    pub lease_until: Option<DateTime<Utc>>,
-    pub created_at: DateTime<Utc>,
-    pub delivered_at: Option<DateTime<Utc>>,
-    pub gateway_id: Option<String>,
-    pub last_error: Option<String>,
-    /// The latest delivery report the SMS gateway posted for it, if any.
-    pub delivery: Option<DeliveryStatus>,
-}
-
-/// The latest delivery report of an SMS, as recorded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeliveryStatus {
-    pub state: DlrState,
-    /// The gateway's status word ("Success", "undelivered").
-    pub status: String,
-    /// The gateway's reason for a failure (the recipient's number masked).
-    pub reason: Option<String>,
-    pub at: DateTime<Utc>,
 }
 
 /// What recording a delivery report did.
@@ -165,37 +99,6 @@ pub struct Resubscribed {
     pub subscribers: Vec<String>,
     /// Those whom STOP alone had made inactive, active again.
     pub reactivated: Vec<String>,
-}
-
-/// How one attempt ended.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "outcome")]
-pub enum AttemptOutcome {
-    Delivered {
-        gateway_id: Option<String>,
-        status: String,
-    },
-    /// Failed, tried again at `next_attempt_at`.
-    Retry {
-        status_code: Option<u16>,
-        error: String,
-        next_attempt_at: DateTime<Utc>,
-    },
-    /// Failed for good.
-    Failed {
-        status_code: Option<u16>,
-        error: String,
-    },
-}
-
-/// One recorded attempt with the far end's answer.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AttemptRecord {
-    pub outbox_id: i64,
-    pub attempt: u32,
-    pub started_at: DateTime<Utc>,
-    pub finished_at: DateTime<Utc>,
-    pub outcome: AttemptOutcome,
 }
 
 /// Subscribers and the outbox.
@@ -321,4 +224,49 @@ pub trait NotifyStore: Send + Sync {
     /// inactive.
     fn resubscribe_phone(&self, e164: &str, now: DateTime<Utc>)
     -> Result<Resubscribed, StoreError>;
+}
+
+/// Every notification store is the dispatcher's outbox (the port notify defines).
+impl<T: NotifyStore + ?Sized> Outbox for T {
+    fn recipients(&self) -> Result<Vec<Recipient>, OutboxError> {
+        Ok(NotifyStore::subscribers(self, true)
+            .map_err(port)?
+            .into_iter()
+            .map(|s| Recipient {
+                subscriber: s.subscriber,
+                unsubscribe_token: s.unsubscribe_token,
+            })
+            .collect())
+    }
+    fn sms_optouts(&self) -> Result<BTreeSet<String>, OutboxError> {
+        NotifyStore::sms_optouts(self).map_err(port)
+    }
+    fn last_sent(
+        &self,
+        event_id: &str,
+        before_version: u32,
+    ) -> Result<BTreeMap<String, LastSent>, OutboxError> {
+        NotifyStore::last_sent(self, event_id, before_version).map_err(port)
+    }
+    fn enqueue(&self, planned: &[Planned], now: DateTime<Utc>) -> Result<usize, OutboxError> {
+        NotifyStore::enqueue(self, planned, now).map_err(port)
+    }
+    fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease_s: f64,
+        limit: u32,
+    ) -> Result<Vec<OutboxRow>, OutboxError> {
+        NotifyStore::claim_due(self, now, lease_s, limit).map_err(port)
+    }
+    fn record_attempt(&self, attempt: &AttemptRecord) -> Result<(), OutboxError> {
+        NotifyStore::record_attempt(self, attempt).map_err(port)
+    }
+    fn next_due(&self) -> Result<Option<DateTime<Utc>>, OutboxError> {
+        NotifyStore::next_due(self).map_err(port)
+    }
+}
+
+fn port(e: StoreError) -> OutboxError {
+    OutboxError(Box::new(e))
 }

@@ -145,7 +145,7 @@ async fn an_ecmwf_bufr_feed_is_processed_and_a_truncated_one_degrades_it_keeping
         layers,
         Arc::clone(&store),
         Fetcher::new(http).unwrap(),
-        api,
+        api.published(),
         metrics,
     ));
 

@@ -570,7 +570,7 @@ fn a_flood_map_feed_publishes_updates_from_a_geopackage_and_refuses_a_projected_
             Arc::new(layers),
             Arc::clone(&store),
             Fetcher::new(Default::default()).unwrap(),
-            api,
+            api.published(),
             Arc::new(Metrics::default()),
         ));
         let pcodes = |s: &aviso::store::AlertSummary| -> BTreeSet<String> {

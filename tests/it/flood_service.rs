@@ -156,7 +156,7 @@ fn a_flood_feed_publishes_updates_nothing_twice_and_cancels_when_the_river_falls
             Arc::new(layers),
             Arc::clone(&store),
             Fetcher::new(Default::default()).unwrap(),
-            api,
+            api.published(),
             Arc::new(Metrics::default()),
         ));
 
@@ -410,7 +410,7 @@ fn flood_versions_reach_their_subscribers_and_a_silent_flood_feed_never_gives_an
                 Arc::new(layers),
                 Arc::clone(&store),
                 Fetcher::new(Default::default()).unwrap(),
-                api,
+                api.published(),
                 Arc::new(Metrics::default()),
             )
             .with_notify(sqlite.clone()),
@@ -595,7 +595,7 @@ fn a_flood_on_the_licungo_after_freddy_belongs_to_freddys_incident_and_others_do
             Arc::new(layers),
             Arc::clone(&store),
             Fetcher::new(Default::default()).unwrap(),
-            api,
+            api.published(),
             metrics,
         ));
         for f in &feeds {

@@ -268,7 +268,7 @@ async fn subscribers_hear_of_freddy_in_their_language_and_stop_when_they_ask() {
             Arc::clone(&layers),
             store,
             Fetcher::new(http).unwrap(),
-            api_state,
+            api_state.published(),
             metrics,
         )
         .with_notify(nstore),

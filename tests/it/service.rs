@@ -348,7 +348,7 @@ async fn in_process_with(
         layers,
         store,
         Fetcher::new(http_config()).unwrap(),
-        api_state,
+        api_state.published(),
         metrics,
     ));
     InProcess {
