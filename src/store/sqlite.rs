@@ -24,112 +24,12 @@ use super::{
 use crate::alerts::versioning::{CapStatus, MsgType};
 
 mod issuances;
+mod migrations;
 mod notify;
 #[cfg(test)]
 mod tests;
 
-/// The schema, one entry per version. Never edit a released entry: add a new one.
-pub const MIGRATIONS: &[(i64, &str, &str)] = &[
-    (
-        1,
-        "issuances, feeds, assessments, events, alerts, runs",
-        r#"
-CREATE TABLE feeds (
-    name TEXT PRIMARY KEY,
-    state TEXT NOT NULL CHECK (state IN ('unknown', 'ok', 'degraded')),
-    last_attempt TEXT,
-    last_success TEXT,
-    last_new_issuance TEXT,
-    last_error TEXT,
-    last_error_kind TEXT,
-    consecutive_failures INTEGER NOT NULL DEFAULT 0,
-    etag TEXT,
-    last_modified TEXT
-);
-CREATE TABLE fetch_counts (
-    feed TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    n INTEGER NOT NULL,
-    PRIMARY KEY (feed, outcome)
-);
-CREATE TABLE issuances (
-    id INTEGER PRIMARY KEY,
-    feed TEXT NOT NULL,
-    url TEXT NOT NULL,
-    fetched_at TEXT NOT NULL,
-    sha256 TEXT NOT NULL,
-    content_type TEXT,
-    bytes BLOB NOT NULL,
-    etag TEXT,
-    last_modified TEXT,
-    state TEXT NOT NULL CHECK (state IN ('pending', 'processed', 'failed')),
-    error TEXT,
-    processed_at TEXT,
-    UNIQUE (feed, sha256)
-);
-CREATE INDEX issuances_pending ON issuances (state, id);
-CREATE TABLE assessments (
-    id INTEGER PRIMARY KEY,
-    issuance_id INTEGER NOT NULL REFERENCES issuances (id),
-    event_id TEXT NOT NULL,
-    record TEXT NOT NULL
-);
-CREATE INDEX assessments_event ON assessments (event_id, id);
-CREATE TABLE events (
-    event_id TEXT PRIMARY KEY,
-    event_name TEXT NOT NULL,
-    hazard TEXT NOT NULL,
-    status TEXT NOT NULL,
-    latest_alert TEXT NOT NULL,
-    versions INTEGER NOT NULL,
-    active INTEGER NOT NULL
-);
-CREATE TABLE alerts (
-    id TEXT PRIMARY KEY,
-    event_id TEXT NOT NULL REFERENCES events (event_id),
-    version INTEGER NOT NULL,
-    msg_type TEXT NOT NULL,
-    status TEXT NOT NULL,
-    sent TEXT NOT NULL,
-    max_level TEXT,
-    issuance_id INTEGER REFERENCES issuances (id),
-    summary TEXT NOT NULL,
-    document TEXT NOT NULL,
-    cap TEXT NOT NULL,
-    UNIQUE (event_id, version)
-);
-CREATE INDEX alerts_sent ON alerts (sent);
-CREATE TABLE runs (
-    id INTEGER PRIMARY KEY,
-    feed TEXT NOT NULL,
-    started_at TEXT NOT NULL,
-    finished_at TEXT,
-    outcome TEXT NOT NULL,
-    detail TEXT NOT NULL DEFAULT '{}'
-);
-"#,
-    ),
-    (
-        2,
-        "subscribers and the notification outbox",
-        notify::MIGRATION_2,
-    ),
-    (
-        3,
-        "opt-outs that outlive an update or import",
-        notify::MIGRATION_3,
-    ),
-    (
-        4,
-        "SMS delivery reports, erasures, opting back in",
-        notify::MIGRATION_4,
-    ),
-    (
-        5,
-        "indexes on the subscriber foreign keys",
-        notify::MIGRATION_5,
-    ),
-];
+pub use migrations::MIGRATIONS;
 
 /// Readers: the API serves from these while the pipeline holds the writer.
 const READERS: usize = 4;
