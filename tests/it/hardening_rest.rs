@@ -11,6 +11,7 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -19,8 +20,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
 
+use crate::common;
 use crate::hardening_small::{
-    EDITOR, FAST_OUTBOX, feed_server, freddy_8_march, row_of, site_config, start_serve,
+    EDITOR, FAST_OUTBOX, Serve, feed_server, freddy_8_march, row_of, site_config, start_serve,
 };
 
 // --- finding 7: the SMS gateway's error replies ---------------------------------------------------
@@ -144,5 +146,179 @@ async fn an_sms_gateways_error_reply_is_kept_as_status_and_reason_only_and_read_
     eprintln!(
         "sms: 503 reply cut after {} kB produced; error kept: {err}",
         written / 1024
+    );
+}
+
+// --- finding 4: the import streams --------------------------------------------------------------
+
+/// `aviso serve` with no notify channel, its feed serving nothing (no alert is needed):
+/// `None` without the shared data.
+async fn import_service(dir: &std::path::Path, extra: &str) -> Option<Serve> {
+    common::data_file("boundaries/moz_adm0_ocha_ine_20190607_s100m.geojson")?;
+    let (feed_base, _) = feed_server().await;
+    let cfg = site_config(
+        &dir.join("data"),
+        &format!("{feed_base}/rsmc/none.json"),
+        extra,
+    );
+    Some(start_serve(dir, &cfg).await)
+}
+
+/// Subscribers `{prefix}-{i}` for i in 0..rows, each row some 280 bytes (a long name, two
+/// phones, two addresses, a district and a province).
+fn wide_csv(prefix: &str, rows: usize) -> String {
+    let mut csv = String::from("id,name,phones,emails,districts,provinces\n");
+    let pad = "x".repeat(150);
+    for i in 0..rows {
+        csv.push_str(&format!(
+            "{prefix}-{i},Ponto focal {i} {pad},+25884{:07};+25886{:07},pf{i}@ingd.example.org;cenoe{i}@ingd.example.org,MZ1103,MZ11\n",
+            i % 10_000_000,
+            i % 10_000_000
+        ));
+    }
+    csv
+}
+
+async fn post_csv(svc: &Serve, csv: String) -> (u16, Value) {
+    let (s, v, _) = svc
+        .api
+        .send(
+            reqwest::Method::POST,
+            "/api/admin/subscribers.csv",
+            Some(EDITOR),
+            Some("text/csv"),
+            csv,
+        )
+        .await;
+    (s, v)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_csv_import_near_the_size_limit_streams_in_and_a_bad_last_row_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(svc) = import_service(dir.path(), "").await else {
+        return;
+    };
+    // Close to the 10 MiB limit.
+    let per_row = wide_csv("big", 1000).len() / 1000;
+    let rows = 9_900_000 / per_row;
+    let good = wide_csv("big", rows);
+    assert!(
+        good.len() < aviso::api::admin::MAX_IMPORT_BYTES,
+        "{}",
+        good.len()
+    );
+    assert!(good.len() > 9 * 1024 * 1024, "{}", good.len());
+
+    // One bad cell on the last line: refused whole, named by line and column.
+    let mut bad = wide_csv("bad", rows);
+    bad.push_str("bad-last,Erro,+258840000009,,MZ9999,\n");
+    let (s, v) = post_csv(&svc, bad).await;
+    assert_eq!(s, 422, "{v}");
+    assert_eq!(
+        (v["line"].as_u64(), v["field"].as_str()),
+        (Some(rows as u64 + 2), Some("districts[0]")),
+        "{v}"
+    );
+    let (s, v) = svc
+        .api
+        .get("/api/admin/subscribers/bad-0", Some(EDITOR))
+        .await;
+    assert_eq!(s, 404, "a row of the refused file was written: {v}");
+
+    // The good one: every row, and again as updates.
+    let (s, v) = post_csv(&svc, good.clone()).await;
+    assert_eq!((s, v["created"].as_u64()), (200, Some(rows as u64)), "{v}");
+    let last = format!("/api/admin/subscribers/big-{}", rows - 1);
+    let (s, v) = svc.api.get(&last, Some(EDITOR)).await;
+    assert_eq!(s, 200, "{v}");
+    assert!(v.to_string().contains("MZ1103"), "{v}");
+    let (s, v) = post_csv(&svc, good).await;
+    assert_eq!(
+        (s, v["created"].as_u64(), v["updated"].as_u64()),
+        (200, Some(0), Some(rows as u64)),
+        "{v}"
+    );
+
+    // Over the limit: 413, whether announced by Content-Length or counted as it streams.
+    let over = wide_csv("over", 10_700_000 / per_row);
+    assert!(over.len() > aviso::api::admin::MAX_IMPORT_BYTES);
+    let (s, v) = post_csv(&svc, over.clone()).await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (413, Some("PayloadTooLarge")),
+        "{v}"
+    );
+    let addr = svc.api.base.trim_start_matches("http://").to_string();
+    let status = chunked_upload(&addr, over.into_bytes(), None).await;
+    assert!(status.starts_with("HTTP/1.1 413"), "{status:?}");
+}
+
+/// Sends `body` to the import with `Transfer-Encoding: chunked` (no length announced), in
+/// 64 KiB chunks; with `stall_after` the body stops after that many bytes and the socket
+/// stays open. Returns the answer's status line ("" when none came within 60 s).
+async fn chunked_upload(addr: &str, body: Vec<u8>, stall_after: Option<usize>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut rd, mut wr) = s.into_split();
+    let head = format!(
+        "POST /api/admin/subscribers.csv HTTP/1.1\r\nHost: aviso\r\nContent-Type: text/csv\r\nAuthorization: Bearer {EDITOR}\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    let writer = tokio::spawn(async move {
+        wr.write_all(head.as_bytes()).await?;
+        let end = stall_after.unwrap_or(body.len()).min(body.len());
+        for chunk in body[..end].chunks(64 * 1024) {
+            wr.write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+                .await?;
+            wr.write_all(chunk).await?;
+            wr.write_all(b"\r\n").await?;
+        }
+        if stall_after.is_none() {
+            wr.write_all(b"0\r\n\r\n").await?;
+        }
+        // Keep the socket open (a stalled upload) until the test ends.
+        tokio::time::sleep(Duration::from_secs(120)).await;
+        Ok::<_, std::io::Error>(wr)
+    });
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    let read = tokio::time::timeout(Duration::from_secs(60), async {
+        while !got.windows(2).any(|w| w == b"\r\n") {
+            match rd.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    writer.abort();
+    let _ = read;
+    String::from_utf8_lossy(&got)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_row_is_answered_while_the_rest_of_the_import_is_still_to_come() {
+    let dir = tempfile::tempdir().unwrap();
+    // Long body timeouts: only reading as it arrives can answer before the body ends.
+    let Some(svc) = import_service(
+        dir.path(),
+        "[http_server]\nbody_read_timeout_s = 300.0\nrequest_timeout_s = 600.0\n",
+    )
+    .await
+    else {
+        return;
+    };
+    let addr = svc.api.base.trim_start_matches("http://").to_string();
+    let mut csv = String::from("id,name,phones,districts\npf-1,Ponto focal,+258840000001,MZ9999\n");
+    csv.push_str(&wide_csv("later", 2000));
+    // The header and the bad row (line 2), then the upload stalls with 600 kB to come.
+    let status = chunked_upload(&addr, csv.into_bytes(), Some(100)).await;
+    assert!(
+        status.starts_with("HTTP/1.1 422"),
+        "expected the bad row's 422 before the body ends, got {status:?}"
     );
 }
