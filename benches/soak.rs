@@ -20,21 +20,24 @@
 //!
 //! | memory probe | answers | RSS before | peak | 10 s after |
 //! |---|---|---|---|---|
-//! | no token | 48 x 401, 52 closed before the answer | 252 MiB | 288 MiB | 288 MiB |
-//! | admin token | 2 x 200, 70 x 503, 28 closed before the answer | 288 MiB | 646 MiB | 566 MiB |
+//! | no token | 60 x 401, 40 closed before the answer | 256 MiB | 258 MiB | 258 MiB |
+//! | admin token | 2 x 200, 44 x 503, 54 closed before the answer | 258 MiB | 610 MiB | 558 MiB |
 //! | anchor (issue 17, no token, before) | | 743 MiB | 1,366 MiB | 1,338 MiB |
 //!
-//! Soak (12 clients for 60 s, 2 imports of 10 MiB back to back, the last one ending at
-//! 70 s): 1,378-1,382 requests per route, 1 error in 11,035 (a connection error on the
-//! gzipped provinces page), p50 31 ms (/healthz) to 85 ms (gzipped districts page), p99
-//! 162 ms (/healthz) to 286 ms (gzipped districts page); an import took 45 s. RSS 567 MiB
-//! before, 787 MiB peak, 725 MiB 10 s after (anon 686, file 39). With
+//! (An earlier run: no token 252 -> 288 -> 288 MiB, token 288 -> 646 -> 566 MiB.)
+//!
+//! Soak (12 clients for 60 s, the demo publishing versions 5 to 10 meanwhile, 2 imports
+//! of 10 MiB back to back, the last one ending at 73 s): 1,253-1,256 requests per route,
+//! 0 errors in 10,032; p50 / p99 in ms: /healthz 34 / 244, Atom 41 / 234, CAP 42 / 245,
+//! alert document 44 / 243, alerts list 46 / 236, OGC districts page 53 / 262, gzipped
+//! 99 / 418, gzipped provinces page 63 / 281 (the largest single waits, 2.9-3.3 s on
+//! CAP, alert document and list, came during the imports); an import took 49 s. RSS
+//! 558 MiB before, 757 MiB peak, 735 MiB 10 s after (anon 696, file 39): memory did not
+//! come back after the imports. With
 //! `GLIBC_TUNABLES=glibc.malloc.arena_max=2:glibc.malloc.trim_threshold=131072` the
 //! no-token probe came back to 242 MiB from 255 (before 241) and the token one peaked at
 //! 471 and kept 384: part of what the imports leave is freed memory glibc keeps in its
-//! arenas; the rest (some 140 MiB after two 10 MiB imports) is not explained yet. The
-//! demo's version count did not move during the soak (24 before and after), so these runs
-//! do not show the soak overlapping the replay's publications.
+//! arenas; the rest (some 140 MiB after two 10 MiB imports) is not explained yet.
 //!
 //! Run: `cargo bench --bench soak` (release). Needs the shared data (the demo's layers and
 //! Freddy's track). A bench binary, not criterion: one long run is the measurement. Speed
@@ -111,11 +114,13 @@ fn start(dir: &std::path::Path) -> Service {
     .unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_aviso"))
         .current_dir(root)
+        // 15 s per 6-hourly issuance: the replay (some 24 issuances, 6 min) outlasts the
+        // probe (whose two imports take a minute or two) and the soak.
         .args([
             "serve",
             "--demo",
             "--demo-step",
-            "2",
+            "15",
             "--listen",
             "127.0.0.1:0",
         ])
