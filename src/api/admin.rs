@@ -350,8 +350,17 @@ impl NotifyApi {
     /// What the operator should know about a stored subscriber: channels this server does
     /// not send on, numbers that replied STOP, an opt-out that keeps them inactive.
     fn warnings(&self, s: &StoredSubscriber, optouts: &BTreeSet<String>) -> Vec<String> {
+        self.warnings_of(&s.subscriber, s.opted_out_at, optouts)
+    }
+
+    /// [`NotifyApi::warnings`] of a subscriber as written, with their opt-out date.
+    fn warnings_of(
+        &self,
+        sub: &Subscriber,
+        opted_out_at: Option<chrono::DateTime<Utc>>,
+        optouts: &BTreeSet<String>,
+    ) -> Vec<String> {
         let mut out = Vec::new();
-        let sub = &s.subscriber;
         for k in ChannelKind::ALL {
             if !self.enabled.contains(&k) && sub.channels.iter().any(|c| c.kind() == k) {
                 out.push(format!(
@@ -372,7 +381,7 @@ impl NotifyApi {
                 i += 1;
             }
         }
-        if let Some(t) = s.opted_out_at {
+        if let Some(t) = opted_out_at {
             out.push(format!(
                 "active: the subscriber opted out on {}; they stay inactive until an admin reactivates them (POST /api/admin/subscribers/{}/reactivate) on their renewed consent",
                 t.to_rfc3339(),
