@@ -16,28 +16,31 @@
 //! reset before it read the answer.
 //!
 //! Measured 2026-12-02 (`cargo bench --bench soak`, release, the project's 2-core machine
-//! shared with other builds, load average 7-10):
+//! shared with other builds), after the import stopped loading every stored subscriber
+//! for its warnings:
 //!
 //! | memory probe | answers | RSS before | peak | 10 s after |
 //! |---|---|---|---|---|
-//! | no token | 60 x 401, 40 closed before the answer | 256 MiB | 258 MiB | 258 MiB |
-//! | admin token | 2 x 200, 44 x 503, 54 closed before the answer | 258 MiB | 610 MiB | 558 MiB |
+//! | no token | 35 x 401, 65 closed before the answer | 251 MiB | 254 MiB | 254 MiB |
+//! | admin token | 2 x 200, 48 x 503, 50 closed before the answer | 254 MiB | 333 MiB | 333 MiB |
 //! | anchor (issue 17, no token, before) | | 743 MiB | 1,366 MiB | 1,338 MiB |
 //!
-//! (An earlier run: no token 252 -> 288 -> 288 MiB, token 288 -> 646 -> 566 MiB.)
+//! Soak (12 clients for 60 s, the demo publishing versions 6 to 10 meanwhile, 2 imports
+//! of 10 MiB back to back, the last one ending at 63 s): 1,540-1,546 requests per route,
+//! 0 errors in 12,347; p50 / p99 (max) in ms: /healthz 30 / 137 (254), Atom 40 / 158,
+//! CAP 41 / 173, alerts list 41 / 166, alert document 58 / 194, OGC districts page
+//! 53 / 204, gzipped 81 / 272 (711), gzipped provinces page 53 / 193; an import took
+//! 32 s. RSS 333 MiB before, 471 MiB peak, 471 MiB 10 s after (anon 432, file 39): the
+//! soak's memory did not come back within 10 s.
 //!
-//! Soak (12 clients for 60 s, the demo publishing versions 5 to 10 meanwhile, 2 imports
-//! of 10 MiB back to back, the last one ending at 73 s): 1,253-1,256 requests per route,
-//! 0 errors in 10,032; p50 / p99 in ms: /healthz 34 / 244, Atom 41 / 234, CAP 42 / 245,
-//! alert document 44 / 243, alerts list 46 / 236, OGC districts page 53 / 262, gzipped
-//! 99 / 418, gzipped provinces page 63 / 281 (the largest single waits, 2.9-3.3 s on
-//! CAP, alert document and list, came during the imports); an import took 49 s. RSS
-//! 558 MiB before, 757 MiB peak, 735 MiB 10 s after (anon 696, file 39): memory did not
-//! come back after the imports. With
+//! Before that change (same bench): admin token 258 -> 610 -> 558 MiB, soak RSS 558 ->
+//! 757 -> 735 MiB with single waits up to 3.3 s during the imports. A release service
+//! sampled every 0.5 s through one 10 MiB import (160,557 rows) stayed at 212-230 MiB
+//! while the body streamed and the batches were written; the jump (+135 MiB) came at the
+//! end, from the warnings step. With
 //! `GLIBC_TUNABLES=glibc.malloc.arena_max=2:glibc.malloc.trim_threshold=131072` the
-//! no-token probe came back to 242 MiB from 255 (before 241) and the token one peaked at
-//! 471 and kept 384: part of what the imports leave is freed memory glibc keeps in its
-//! arenas; the rest (some 140 MiB after two 10 MiB imports) is not explained yet.
+//! no-token probe came back to 242 MiB from 255 (before 241): part of what stays after
+//! load is freed memory glibc keeps in its arenas.
 //!
 //! Run: `cargo bench --bench soak` (release). Needs the shared data (the demo's layers and
 //! Freddy's track). A bench binary, not criterion: one long run is the measurement. Speed
