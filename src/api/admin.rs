@@ -32,7 +32,10 @@ use crate::notify::subscriber::{
     self, Area, Channel, ChannelKind, HazardKind, KnownPcodes, Lang, Subscriber, SubscriberError,
 };
 use crate::store::StoreError;
-use crate::store::notify::{ERASED, ImportReport, NotifyStore, OutboxRow, StoredSubscriber};
+use crate::store::notify::{ERASED, NotifyStore, OutboxRow, StoredSubscriber};
+
+mod import;
+pub(crate) use import::import;
 
 /// Largest body the import accepts: 10 MiB, some 40,000 subscribers with polygons.
 pub const MAX_IMPORT_BYTES: usize = 10 * 1024 * 1024;
@@ -347,8 +350,17 @@ impl NotifyApi {
     /// What the operator should know about a stored subscriber: channels this server does
     /// not send on, numbers that replied STOP, an opt-out that keeps them inactive.
     fn warnings(&self, s: &StoredSubscriber, optouts: &BTreeSet<String>) -> Vec<String> {
+        self.warnings_of(&s.subscriber, s.opted_out_at, optouts)
+    }
+
+    /// [`NotifyApi::warnings`] of a subscriber as written, with their opt-out date.
+    fn warnings_of(
+        &self,
+        sub: &Subscriber,
+        opted_out_at: Option<chrono::DateTime<Utc>>,
+        optouts: &BTreeSet<String>,
+    ) -> Vec<String> {
         let mut out = Vec::new();
-        let sub = &s.subscriber;
         for k in ChannelKind::ALL {
             if !self.enabled.contains(&k) && sub.channels.iter().any(|c| c.kind() == k) {
                 out.push(format!(
@@ -369,7 +381,7 @@ impl NotifyApi {
                 i += 1;
             }
         }
-        if let Some(t) = s.opted_out_at {
+        if let Some(t) = opted_out_at {
             out.push(format!(
                 "active: the subscriber opted out on {}; they stay inactive until an admin reactivates them (POST /api/admin/subscribers/{}/reactivate) on their renewed consent",
                 t.to_rfc3339(),
@@ -412,6 +424,9 @@ pub enum AdminError {
     /// A body that is not JSON, or a bad query (400).
     #[error("{0}")]
     BadRequest(String),
+    /// A body over the route's limit (413).
+    #[error("the body is larger than {limit} bytes")]
+    TooLarge { limit: usize },
     #[error("expected a body of type {expected}, found {found:?}")]
     UnsupportedMediaType {
         expected: &'static str,
@@ -475,6 +490,7 @@ impl IntoResponse for AdminError {
             AdminError::BadRequest(_) | AdminError::BadField { .. } => {
                 (StatusCode::BAD_REQUEST, "BadRequest")
             }
+            AdminError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLarge"),
             AdminError::UnknownMessage { .. } => (StatusCode::NOT_FOUND, "NotFound"),
             AdminError::UnsupportedMediaType { .. } => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType")
@@ -995,94 +1011,6 @@ pub(crate) async fn erase(
         StatusCode::OK,
         &json!({"erased": id, "report": report}),
     ))
-}
-
-/// The CSV line of the record whose `id` cell is `id` (for errors found after parsing).
-fn csv_line_of(bytes: &[u8], id: &str) -> Option<u64> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_reader(bytes);
-    let col = rdr
-        .headers()
-        .ok()?
-        .iter()
-        .position(|h| h.trim_start_matches('\u{feff}').eq_ignore_ascii_case("id"))?;
-    rdr.records()
-        .flatten()
-        .find(|r| r.get(col) == Some(id))
-        .and_then(|r| r.position().map(|p| p.line()))
-}
-
-/// `POST /api/admin/subscribers.csv` (editor), `Content-Type: text/csv`: creates or
-/// updates every row; a file with one bad row is refused whole, the first bad row named
-/// by line and column. Parsing, checking and writing run off the async threads, and the
-/// store writes in bounded batches that let publications through (issue 17 finding 3).
-pub(crate) async fn import(
-    State(state): State<Arc<ApiState>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, AdminError> {
-    let api = notify_api(&state)?;
-    let who = api.authorize(&headers, Role::Editor)?.clone();
-    let ct = content_type(&headers);
-    if !ct.starts_with("text/csv") {
-        return Err(AdminError::UnsupportedMediaType {
-            expected: "text/csv",
-            found: ct,
-        });
-    }
-    let worker = Arc::clone(&api);
-    let (rows, report, warnings) = tokio::task::spawn_blocking(move || import_csv(&worker, &body))
-        .await
-        .map_err(|e| AdminError::Internal(format!("import task: {e}")))??;
-    audit(
-        &who,
-        &format!(
-            "imported {rows} subscriber(s) from CSV: {} created, {} updated",
-            report.created, report.updated
-        ),
-    );
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"created": report.created, "updated": report.updated, "warnings": warnings}),
-    ))
-}
-
-/// The import's blocking part: parse and check every row, write them, and collect what
-/// the operator should know. Returns (rows, report, warnings).
-fn import_csv(
-    api: &NotifyApi,
-    body: &[u8],
-) -> Result<(usize, ImportReport, Vec<String>), AdminError> {
-    let subs = subscriber::from_csv(body, &api.known)?;
-    for s in &subs {
-        api.check_features(s, None).map_err(|e| match e {
-            AdminError::Invalid {
-                subscriber,
-                field,
-                message,
-                ..
-            } => AdminError::Invalid {
-                line: csv_line_of(body, &s.id),
-                subscriber,
-                field,
-                message,
-            },
-            other => other,
-        })?;
-    }
-    let wanted: BTreeSet<String> = subs.iter().map(|s| s.id.clone()).collect();
-    let report = api.store.import_subscribers(&subs, Utc::now())?;
-    drop(subs);
-    let all = api.store.subscribers(false)?;
-    let optouts = api.store.sms_optouts()?;
-    let mut warnings = Vec::new();
-    for s in all.iter().filter(|s| wanted.contains(&s.subscriber.id)) {
-        for w in api.warnings(s, &optouts) {
-            warnings.push(format!("subscriber {:?}: {w}", s.subscriber.id));
-        }
-    }
-    Ok((wanted.len(), report, warnings))
 }
 
 /// `GET /api/admin/subscribers.csv` (viewer): every subscriber, in the import layout.

@@ -2,8 +2,10 @@
 //! and for which hazards; validation of what an operator entered, Debug output that
 //! redacts personal data, and the CSV layout used to import and export them.
 //!
-//! Pure: parses and writes CSV from and to memory; must not do I/O or depend on tokio,
-//! reqwest or lettre (the e-mail check here is a documented one of our own).
+//! Pure: parses CSV from a reader the caller gives (memory, or the import's streamed body:
+//! [`CsvRows`] reads one row at a time) and writes it to memory; opens nothing itself and
+//! must not depend on tokio, reqwest or lettre (the e-mail check here is a documented one
+//! of our own).
 //!
 //! # CSV layout
 //!
@@ -749,56 +751,95 @@ fn list(cell: &str) -> impl Iterator<Item = &str> {
 /// error stops the import and names its line and column, so a file is imported whole or
 /// not at all.
 pub fn from_csv(bytes: &[u8], known: &KnownPcodes) -> Result<Vec<Subscriber>, SubscriberError> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .trim(csv::Trim::All)
-        .from_reader(bytes);
-    let headers = rdr
-        .headers()
-        .map_err(|e| SubscriberError::Csv {
-            line: Some(1),
-            column: None,
-            message: format!("cannot read the header row: {e}"),
-        })?
-        .clone();
-    let mut col = std::collections::BTreeMap::new();
-    for (i, h) in headers.iter().enumerate() {
-        let h = h.trim_start_matches('\u{feff}').to_ascii_lowercase();
-        if !CSV_COLUMNS.contains(&h.as_str()) {
-            return Err(SubscriberError::Csv {
-                line: Some(1),
-                column: Some(h.clone()),
-                message: format!(
-                    "unknown column; expected some of {}",
-                    CSV_COLUMNS.join(", ")
-                ),
-            });
-        }
-        if col.insert(h.clone(), i).is_some() {
-            return Err(SubscriberError::Csv {
-                line: Some(1),
-                column: Some(h),
-                message: "column appears twice".into(),
-            });
-        }
-    }
-    for required in ["id", "name"] {
-        if !col.contains_key(required) {
-            return Err(SubscriberError::Csv {
-                line: Some(1),
-                column: Some(required.into()),
-                message: "required column missing".into(),
-            });
-        }
-    }
+    let mut rows = CsvRows::new(bytes, known)?;
     let mut out = Vec::new();
-    let mut ids = BTreeSet::new();
-    for rec in rdr.records() {
-        let rec = rec.map_err(|e| SubscriberError::Csv {
-            line: e.position().map(|p| p.line()),
-            column: None,
-            message: e.to_string(),
-        })?;
+    while let Some((s, _line)) = rows.next_row()? {
+        out.push(s);
+    }
+    Ok(out)
+}
+
+/// Subscribers read from CSV one row at a time, each parsed and validated as
+/// [`from_csv`] does (which is built on it), its id checked against the earlier rows'.
+/// Holds one row and the ids seen, whatever the file's size: the import streams its
+/// body through it (issue 17 finding 4).
+pub struct CsvRows<'k, R: std::io::Read> {
+    rdr: csv::Reader<R>,
+    /// Column name (lower case) -> index.
+    col: std::collections::BTreeMap<String, usize>,
+    ids: BTreeSet<String>,
+    known: &'k KnownPcodes,
+    rec: csv::StringRecord,
+}
+
+impl<'k, R: std::io::Read> CsvRows<'k, R> {
+    /// Reads and checks the header row.
+    pub fn new(reader: R, known: &'k KnownPcodes) -> Result<Self, SubscriberError> {
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .trim(csv::Trim::All)
+            .from_reader(reader);
+        let headers = rdr
+            .headers()
+            .map_err(|e| SubscriberError::Csv {
+                line: Some(1),
+                column: None,
+                message: format!("cannot read the header row: {e}"),
+            })?
+            .clone();
+        let mut col = std::collections::BTreeMap::new();
+        for (i, h) in headers.iter().enumerate() {
+            let h = h.trim_start_matches('\u{feff}').to_ascii_lowercase();
+            if !CSV_COLUMNS.contains(&h.as_str()) {
+                return Err(SubscriberError::Csv {
+                    line: Some(1),
+                    column: Some(h.clone()),
+                    message: format!(
+                        "unknown column; expected some of {}",
+                        CSV_COLUMNS.join(", ")
+                    ),
+                });
+            }
+            if col.insert(h.clone(), i).is_some() {
+                return Err(SubscriberError::Csv {
+                    line: Some(1),
+                    column: Some(h),
+                    message: "column appears twice".into(),
+                });
+            }
+        }
+        for required in ["id", "name"] {
+            if !col.contains_key(required) {
+                return Err(SubscriberError::Csv {
+                    line: Some(1),
+                    column: Some(required.into()),
+                    message: "required column missing".into(),
+                });
+            }
+        }
+        Ok(CsvRows {
+            rdr,
+            col,
+            ids: BTreeSet::new(),
+            known,
+            rec: csv::StringRecord::new(),
+        })
+    }
+
+    /// The next subscriber and its CSV line; `None` after the last row.
+    pub fn next_row(&mut self) -> Result<Option<(Subscriber, Option<u64>)>, SubscriberError> {
+        let more = self
+            .rdr
+            .read_record(&mut self.rec)
+            .map_err(|e| SubscriberError::Csv {
+                line: e.position().map(|p| p.line()),
+                column: None,
+                message: e.to_string(),
+            })?;
+        if !more {
+            return Ok(None);
+        }
+        let (rec, col, known, ids) = (&self.rec, &self.col, self.known, &mut self.ids);
         let line = rec.position().map(|p| p.line());
         let cell = |name: &str| -> &str {
             col.get(name)
@@ -877,9 +918,14 @@ pub fn from_csv(bytes: &[u8], known: &KnownPcodes) -> Result<Vec<Subscriber>, Su
                 format!("id {:?} appears on an earlier line", s.id),
             ));
         }
-        out.push(s.validate(known, line)?);
+        let s = s.validate(known, line)?;
+        Ok(Some((s, line)))
     }
-    Ok(out)
+
+    /// The ids of the rows read so far.
+    pub fn into_ids(self) -> BTreeSet<String> {
+        self.ids
+    }
 }
 
 /// A GeoJSON Polygon or MultiPolygon geometry, as text, into polygons.

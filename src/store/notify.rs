@@ -126,6 +126,8 @@ pub trait NotifyStore: Send + Sync {
     fn unsubscribe_phone(&self, e164: &str, now: DateTime<Utc>) -> Result<Vec<String>, StoreError>;
     /// Numbers that replied STOP.
     fn sms_optouts(&self) -> Result<BTreeSet<String>, StoreError>;
+    /// Subscribers who opted out themselves (id -> when), without loading them.
+    fn opted_out(&self) -> Result<BTreeMap<String, DateTime<Utc>>, StoreError>;
     /// An admin act on a subscriber's renewed consent: clears their opt-out (and their
     /// numbers' SMS opt-outs) and makes them active; `false` when the id is unknown.
     fn reactivate_subscriber(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;

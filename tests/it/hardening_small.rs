@@ -37,17 +37,17 @@ use aviso::notify::subscriber::{Area, Channel, Subscriber};
 use aviso::store::notify::NotifyStore;
 use notify_support::{Api, HOOK_SECRET, feed, freddy};
 
-const VIEWER: &str = "hardening-viewer-1f2";
-const EDITOR: &str = "hardening-editor-3a4";
+pub(crate) const VIEWER: &str = "hardening-viewer-1f2";
+pub(crate) const EDITOR: &str = "hardening-editor-3a4";
 const INBOUND: &str = "hardening-gateway-5b6";
 
 // --- the service ---------------------------------------------------------------------------------
 
 /// A running `aviso serve`, killed when dropped; its stdout and stderr gathered.
-struct Serve {
+pub(crate) struct Serve {
     child: Child,
     log: Arc<Mutex<String>>,
-    api: Api,
+    pub(crate) api: Api,
 }
 
 impl Drop for Serve {
@@ -58,12 +58,12 @@ impl Drop for Serve {
 }
 
 impl Serve {
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }
 
     /// The outbox as a viewer sees it.
-    async fn outbox(&self) -> Vec<Value> {
+    pub(crate) async fn outbox(&self) -> Vec<Value> {
         let (s, v) = self
             .api
             .get("/api/admin/outbox?limit=1000", Some(VIEWER))
@@ -73,14 +73,14 @@ impl Serve {
     }
 
     /// Published versions (all statuses).
-    async fn versions(&self) -> u64 {
+    pub(crate) async fn versions(&self) -> u64 {
         let t = self.api.text("/api/alerts?status=all").await;
         serde_json::from_str::<Value>(&t).unwrap()["matched"]
             .as_u64()
             .unwrap_or(0)
     }
 
-    async fn wait_versions(&self, n: u64) {
+    pub(crate) async fn wait_versions(&self, n: u64) {
         let t0 = Instant::now();
         while self.versions().await < n {
             assert!(
@@ -95,7 +95,7 @@ impl Serve {
 
 /// `[service]`, one RSMC feed at `feed_url`, the tokens; `extra` is appended (notify
 /// channels and whatever the test needs).
-fn site_config(data: &Path, feed_url: &str, extra: &str) -> String {
+pub(crate) fn site_config(data: &Path, feed_url: &str, extra: &str) -> String {
     format!(
         r#"[service]
 max_forecast_age_h = 1000000.0
@@ -128,7 +128,7 @@ token_env = "AVISO_T_VIEWER"
 }
 
 /// Fast outbox settings: one attempt (a refusal is final at once), no rate limit.
-const FAST_OUTBOX: &str = r#"[notify.outbox]
+pub(crate) const FAST_OUTBOX: &str = r#"[notify.outbox]
 poll_interval_s = 0.1
 max_attempts = 1
 [notify.outbox.rate]
@@ -138,7 +138,7 @@ webhook = { per_second = 500.0, burst = 100 }
 "#;
 
 /// Starts `aviso serve --config <dir>/site.toml` and waits for its address.
-async fn start_serve(dir: &Path, config: &str) -> Serve {
+pub(crate) async fn start_serve(dir: &Path, config: &str) -> Serve {
     aviso::notify::channels::install_crypto_provider();
     let path = dir.join("site.toml");
     std::fs::write(&path, config).unwrap();
@@ -206,7 +206,7 @@ async fn start_serve(dir: &Path, config: &str) -> Serve {
 }
 
 /// A local feed server; returns its base URL and the body it serves.
-async fn feed_server() -> (String, Arc<Mutex<Vec<u8>>>) {
+pub(crate) async fn feed_server() -> (String, Arc<Mutex<Vec<u8>>>) {
     let body: Arc<Mutex<Vec<u8>>> = Arc::default();
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", l.local_addr().unwrap());
@@ -219,13 +219,13 @@ async fn feed_server() -> (String, Arc<Mutex<Vec<u8>>>) {
 
 /// Freddy's issuance of 8 March 2023 00 UTC (Zambezia, MZ11, on the ladder), if the
 /// shared data are there.
-fn freddy_8_march() -> Option<Vec<u8>> {
+pub(crate) fn freddy_8_march() -> Option<Vec<u8>> {
     let all = freddy(Utc.with_ymd_and_hms(2023, 3, 8, 0, 0, 0).unwrap())?;
     let t = Utc.with_ymd_and_hms(2023, 3, 8, 0, 0, 0).unwrap();
     Some(all.into_iter().find(|(r, _)| *r == t)?.1)
 }
 
-fn row_of<'a>(outbox: &'a [Value], subscriber: &str) -> &'a Value {
+pub(crate) fn row_of<'a>(outbox: &'a [Value], subscriber: &str) -> &'a Value {
     outbox
         .iter()
         .find(|m| m["subscriber_id"] == subscriber)

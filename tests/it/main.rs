@@ -24,6 +24,7 @@ mod flood_service;
 mod floods;
 mod gdacs;
 mod hardening_io;
+mod hardening_rest;
 mod hardening_small;
 mod hazard;
 mod layers;

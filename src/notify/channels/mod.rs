@@ -169,14 +169,40 @@ impl Channels {
     }
 }
 
-/// How an HTTP answer's status classifies: 2xx ok; 408, 425, 429 and 5xx worth a retry;
-/// other 4xx permanent (RFC 9110 §15; 429 RFC 6585).
-pub(crate) fn http_status_error(status: u16, what: &str, body: &[u8]) -> SendError {
-    let snippet: String = String::from_utf8_lossy(body).chars().take(200).collect();
-    http_status_refusal(status, format!("{what} answered HTTP {status}: {snippet}"))
+/// Bytes of a gateway's or receiver's reply read at most (then the connection is dropped).
+/// Only an SMS gateway's 2xx JSON is ever parsed, and it is a few hundred bytes; the rest is
+/// drained so a small reply leaves the connection reusable. 64 KiB: far above any
+/// acknowledgement, far below what would hurt memory (a 200 MB reply was read whole before
+/// issue 17 finding 7).
+pub const REPLY_CAP_BYTES: usize = 64 * 1024;
+
+/// The first [`REPLY_CAP_BYTES`] of a reply's body; a longer reply is cut there, the rest
+/// unread (the connection is then dropped). An error while reading is returned.
+pub(crate) async fn read_capped(mut resp: reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        let room = REPLY_CAP_BYTES.saturating_sub(body.len());
+        body.extend_from_slice(chunk.get(..room.min(chunk.len())).unwrap_or_default());
+        if chunk.len() >= room {
+            break;
+        }
+    }
+    Ok(body)
 }
 
-/// [`http_status_error`]'s classification, with the message the caller wrote.
+/// A refusal by HTTP status (any non-2xx): `{what} answered HTTP {code} {reason
+/// phrase}{note}`, classified as [`http_status_refusal`] does. Never the reply's body:
+/// it is the far end's and may hold anything (stack traces, internal addresses, the
+/// recipient's number, a key), and viewers read this in `/api/admin/outbox` (issue 17
+/// finding 7).
+pub(crate) fn http_status_error(status: reqwest::StatusCode, what: &str, note: &str) -> SendError {
+    let code = status.as_u16();
+    let reason = status.canonical_reason().unwrap_or("");
+    http_status_refusal(code, format!("{what} answered HTTP {code} {reason}{note}"))
+}
+
+/// How an HTTP answer's status classifies: 2xx ok; 408, 425, 429 and 5xx worth a retry;
+/// other 4xx permanent (RFC 9110 §15; 429 RFC 6585).
 pub(crate) fn http_status_refusal(status: u16, message: String) -> SendError {
     if status >= 500 || matches!(status, 408 | 425 | 429) {
         SendError::retryable(Some(status), message)

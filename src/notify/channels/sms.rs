@@ -4,6 +4,12 @@
 //! idempotency key in an `Idempotency-Key` header (when enabled) for gateways that honour
 //! it.
 //!
+//! The gateway is not trusted with what aviso keeps: at most [`super::REPLY_CAP_BYTES`] of
+//! its reply are read, and a refusal is recorded as its HTTP status and reason phrase (or,
+//! for a 2xx that refuses, the status field it named, contacts masked), never the reply's
+//! body: gateways echo the number, the key and their own internals, and viewers read the
+//! outbox (issue 17 finding 7, as for webhooks).
+//!
 //! An adapter at the edge: network I/O.
 
 use std::time::Duration;
@@ -13,11 +19,16 @@ use serde_json::Value;
 
 use super::{
     ChannelError, Receipt, SecretLookup, SendError, Transport, http_status_error,
-    http_transport_error,
+    http_transport_error, read_capped,
 };
 use crate::notify::config::{BodyFormat, SmsConfig, SmsProfile};
+use crate::notify::dlr::mask_contacts;
 use crate::notify::outbound::{Outbound, OutboundBody};
 use crate::notify::subscriber::{Channel, ChannelKind};
+
+/// Characters of a gateway's status text (or message id) kept at most: statuses are a
+/// word ("Success", "queued"), ids a few dozen characters; anything longer is not one.
+const STATUS_TEXT_CHARS: usize = 120;
 
 pub struct SmsGateway {
     client: reqwest::Client,
@@ -313,18 +324,20 @@ impl Transport for SmsGateway {
             .send()
             .await
             .map_err(|e| http_transport_error(&what, &e))?;
-        let status = resp.status().as_u16();
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| http_transport_error(&what, &e))?;
-        // Gateways echo the number back: never let it into an error or a receipt.
-        let redact = |s: String| s.replace(to.as_str(), &msg.channel.redacted());
-        if !(200..300).contains(&status) {
-            let mut e = http_status_error(status, &what, &body);
-            e.message = redact(e.message);
-            return Err(e);
+        let status = resp.status();
+        let body = read_capped(resp).await;
+        if !status.is_success() {
+            return Err(http_status_error(status, &what, ""));
         }
+        let body = body.map_err(|e| http_transport_error(&what, &e))?;
+        let status = status.as_u16();
+        // A gateway's status text may quote the number however it likes: masked, and cut.
+        let redact = |s: String| {
+            mask_contacts(&s.replace(to.as_str(), &msg.channel.redacted()))
+                .chars()
+                .take(STATUS_TEXT_CHARS)
+                .collect::<String>()
+        };
         let (status_path, id_path, accepted) = self.reading();
         let json: Option<Value> = serde_json::from_slice(&body).ok();
         let field = |p: &Option<String>| {
@@ -337,18 +350,19 @@ impl Transport for SmsGateway {
             (_, true) => {}
             (Some(s), false) if accepted.iter().any(|a| a.eq_ignore_ascii_case(s)) => {}
             (found, false) => {
+                let found = found.clone().map(redact);
                 return Err(SendError::permanent(
                     Some(status),
-                    redact(format!(
+                    format!(
                         "{what} refused the message: status {found:?} at {}, expected one of {accepted:?}",
                         status_path.as_deref().unwrap_or("(no status_path)")
-                    )),
+                    ),
                 ));
             }
         }
         Ok(Receipt {
             gateway_id,
-            status: gw_status.unwrap_or_else(|| format!("HTTP {status}")),
+            status: gw_status.map_or_else(|| format!("HTTP {status}"), redact),
         })
     }
 }

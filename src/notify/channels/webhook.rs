@@ -9,7 +9,8 @@
 //! origin, without a Referer (a 307 elsewhere would re-send the body and its signature to
 //! a host nobody chose); at most [`REPLY_CAP_BYTES`] of the reply are read; and what is
 //! recorded of a refusal is its status and reason phrase, never the reply's body (it is
-//! shown to viewers in `/api/admin/outbox`).
+//! shown to viewers in `/api/admin/outbox`). The cap and the refusal are shared with the
+//! SMS channel ([`super::read_capped`], [`super::http_status_error`]).
 //!
 //! An adapter at the edge: network I/O. [`sign`] and [`verify`] are pure, for receivers.
 
@@ -22,19 +23,15 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::redirect;
 use sha2::Sha256;
 
+pub use super::REPLY_CAP_BYTES;
 use super::{
-    ChannelError, Receipt, SecretLookup, SendError, Transport, hex, http_status_refusal,
-    http_transport_error,
+    ChannelError, Receipt, SecretLookup, SendError, Transport, hex, http_status_error,
+    http_transport_error, read_capped,
 };
 use crate::notify::config::WebhookConfig;
 use crate::notify::outbound::{Outbound, OutboundBody};
 use crate::notify::subscriber::{Channel, ChannelKind};
 use crate::notify::target::non_public_range;
-
-/// Bytes of a reply read at most (then the connection is dropped). The status line is the
-/// receipt; the body is only drained so a small reply can leave the connection reusable.
-/// 64 KiB: far above any acknowledgement, far below what would hurt memory.
-pub const REPLY_CAP_BYTES: usize = 64 * 1024;
 
 /// Redirects followed at most, all within the URL's origin (scheme, host, port).
 const MAX_REDIRECTS: usize = 5;
@@ -222,7 +219,7 @@ impl Transport for WebhookSender {
                 return Err(refused_target(&what, &format!("{ip} is a {range} address")));
             }
         }
-        let mut resp = self
+        let resp = self
             .client
             .post(parsed)
             .header("Content-Type", "application/json")
@@ -238,28 +235,14 @@ impl Transport for WebhookSender {
         let status = resp.status();
         // Drain at most REPLY_CAP_BYTES; the status alone decides, so an error while
         // reading (or a reply cut at the cap) changes nothing.
-        let mut read = 0usize;
-        while read < REPLY_CAP_BYTES {
-            match resp.chunk().await {
-                Ok(Some(chunk)) => read += chunk.len(),
-                Ok(None) | Err(_) => break,
-            }
-        }
-        drop(resp);
+        let _ = read_capped(resp).await;
         if !status.is_success() {
-            // Status and reason phrase only: the body is the receiver's and may hold
-            // anything (stack traces, internal addresses), and viewers read this.
-            let code = status.as_u16();
-            let reason = status.canonical_reason().unwrap_or("");
             let redirect = if status.is_redirection() {
                 " (a redirect out of the URL's origin is not followed)"
             } else {
                 ""
             };
-            return Err(http_status_refusal(
-                code,
-                format!("{what} answered HTTP {code} {reason}{redirect}"),
-            ));
+            return Err(http_status_error(status, &what, redirect));
         }
         let status = status.as_u16();
         Ok(Receipt {

@@ -534,6 +534,25 @@ impl NotifyStore for SqliteStore {
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
+    fn opted_out(&self) -> Result<BTreeMap<String, DateTime<Utc>>, StoreError> {
+        let c = self.reader();
+        let mut stmt = c
+            .prepare_cached(
+                "SELECT id, opted_out_at FROM subscribers WHERE opted_out_at IS NOT NULL",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(|e| self.err(e))?;
+        let mut out = BTreeMap::new();
+        for row in rows {
+            let (id, at) = row.map_err(|e| self.err(e))?;
+            let at = parse_ts(&at).ok_or_else(|| self.corrupt("subscribers opted_out_at", &at))?;
+            out.insert(id, at);
+        }
+        Ok(out)
+    }
+
     fn reactivate_subscriber(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let mut c = self.writer();
         let tx = c.transaction().map_err(|e| self.err(e))?;
