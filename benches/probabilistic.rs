@@ -14,7 +14,10 @@ use criterion::{Criterion, criterion_group, criterion_main};
 
 use aviso::config::Config;
 use aviso::feeds::{self, ParseOptions};
-use aviso::hazard::ensemble::{PreparedLayers, assess_probabilistic, perturbed_realisations};
+use aviso::hazard::ensemble::{
+    PreparedLayers, assess_probabilistic, count_exceedances, count_exceedances_exhaustive,
+    perturbed_realisations, probability_contours,
+};
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data");
 
@@ -70,6 +73,50 @@ fn bench_probabilistic(c: &mut Criterion) {
                 seed,
             )
             .unwrap()
+        })
+    });
+    // The counting alone, on the same 1,000 realisations: whole buckets decided at once
+    // (the service's path) against every point in range tested at every step (the method
+    // before; kept as the reference), and the contour grid.
+    let set = perturbed_realisations(
+        &forecast,
+        &cfg.probabilistic,
+        &cfg.hazard,
+        &prepared.land,
+        seed,
+    )
+    .unwrap();
+    let pc = &cfg.probabilistic;
+    g.bench_function("count_1000_buckets", |b| {
+        b.iter(|| {
+            count_exceedances(
+                black_box(&set.realisations),
+                &prepared.targets,
+                &pc.thresholds_kt,
+                &pc.windows_h,
+            )
+            .unwrap()
+        })
+    });
+    g.bench_function("count_1000_exhaustive", |b| {
+        b.iter(|| {
+            count_exceedances_exhaustive(
+                black_box(&set.realisations),
+                &prepared.targets,
+                &pc.thresholds_kt,
+                &pc.windows_h,
+            )
+            .unwrap()
+        })
+    });
+    g.bench_function("contours_1000", |b| {
+        b.iter(|| {
+            probability_contours(
+                black_box(&set.realisations),
+                &pc.thresholds_kt,
+                &pc.windows_h,
+                pc.contour_spacing_deg,
+            )
         })
     });
     g.bench_function("assess_national_1000", |b| {
