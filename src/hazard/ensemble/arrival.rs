@@ -33,6 +33,10 @@ pub(super) struct Scratch {
     /// Per bucket: how many thresholds (a prefix, the radii being nested) reached the whole
     /// bucket at an earlier step, so its points need no further test for them.
     done: Vec<u8>,
+    /// Per bucket / per point: the `travel` (km) below which it cannot be reached (see
+    /// [`first_arrivals`]).
+    bucket_skip: Vec<f64>,
+    point_skip: Vec<f64>,
     ranges: Vec<(usize, usize)>,
 }
 
@@ -42,6 +46,8 @@ impl Scratch {
             arrival: vec![f32::INFINITY; t.len() * kn],
             touched: Vec::new(),
             done: vec![0; t.bucket_box.len()],
+            bucket_skip: vec![f64::NEG_INFINITY; t.bucket_box.len()],
+            point_skip: vec![f64::NEG_INFINITY; t.len()],
             ranges: Vec::new(),
         }
     }
@@ -76,20 +82,64 @@ fn quadrant(dx: f64, dy: f64) -> usize {
     }
 }
 
+/// Largest |Δlon| (degrees) between any step centre of `r` and any point of `t`.
+fn lon_span(r: &Realisation, t: &ProbabilityTargets) -> f64 {
+    let (lo, hi) = t.lon_range();
+    r.centre
+        .iter()
+        .map(|c| (c.x() - lo).abs().max((c.x() - hi).abs()))
+        .fold(0.0, f64::max)
+}
+
 /// Marks the first arrival of each threshold at each point of `t` for realisation `r`.
+///
+/// Skipping (exact, not a heuristic): `travel[s]` bounds how much any point's footprint
+/// distance minus any threshold's largest radius can shrink from step 0 to step s: the sum
+/// of the centre's moves in the projected metric (|Δlon|·K + |Δlat|·K, plus the change of
+/// the longitude scale with the centre's latitude over the largest |Δlon| to any point,
+/// ½K·|Δφ|·L) and of the radii's growth. A point (or bucket) found outside with a gap g at
+/// step s cannot be reached before `travel` has grown by g, so it is not looked at until
+/// then.
 pub(super) fn first_arrivals(r: &Realisation, t: &ProbabilityTargets, kn: usize, sc: &mut Scratch) {
     sc.done.fill(0);
+    sc.bucket_skip.fill(f64::NEG_INFINITY);
+    sc.point_skip.fill(f64::NEG_INFINITY);
     let kn8 = kn as u8;
     let mut r2 = vec![[0f64; 4]; kn];
+    // Largest radius (km, over quadrants) per threshold at this step.
+    let mut rk_max = vec![0f64; kn];
+    let mut prev_rk = vec![0f64; kn];
+    let span_deg = lon_span(r, t);
+    let mut travel = 0f64;
+    let mut prev: Option<(f64, f64)> = None;
     for s in 0..r.steps() {
         let (Some(&lead), Some(c)) = (r.lead_h.get(s), r.centre.get(s)) else {
             continue;
         };
         let reach = radii_km2(r, s, kn, &mut r2);
+        let (lonc, latc) = (c.x(), c.y());
+        for (m, rk) in rk_max.iter_mut().zip(&r2) {
+            *m = rk.iter().copied().fold(0.0, f64::max).sqrt();
+        }
+        let growth = rk_max
+            .iter()
+            .zip(&prev_rk)
+            .map(|(a, b)| a - b)
+            .fold(0.0, f64::max);
+        if let Some((lon0, lat0)) = prev {
+            let dlat = (latc - lat0).abs();
+            travel += (lonc - lon0).abs() * KM_PER_DEG
+                + dlat * KM_PER_DEG
+                + 0.5 * KM_PER_DEG * dlat.to_radians() * span_deg;
+        }
+        travel += growth;
+        prev = Some((lonc, latc));
+        prev_rk.copy_from_slice(&rk_max);
         if reach <= 0.0 {
             continue;
         }
-        let (lonc, latc) = (c.x(), c.y());
+        // A margin of 1 m against rounding in the gaps below.
+        let now = travel + 1e-3;
         let half_kxc = 0.5 * latc.to_radians().cos() * KM_PER_DEG;
         let lead = lead as f32;
         t.bucket_ranges(lonc, latc, reach, &mut sc.ranges);
@@ -97,13 +147,17 @@ pub(super) fn first_arrivals(r: &Realisation, t: &ProbabilityTargets, kn: usize,
             let Some(&(b0, b1)) = sc.ranges.get(ri) else {
                 continue;
             };
-            for b in b0..b1 {
-                let (Some(&done), Some(bx), Some((a, e))) =
-                    (sc.done.get(b), t.bucket_box.get(b), t.bucket_points(b))
-                else {
+            for b in t.occupied(b0, b1) {
+                let b = b as usize;
+                let (Some(&done), Some(&skip), Some(bx), Some((a, e))) = (
+                    sc.done.get(b),
+                    sc.bucket_skip.get(b),
+                    t.bucket_box.get(b),
+                    t.bucket_points(b),
+                ) else {
                     continue;
                 };
-                if a == e || done >= kn8 {
+                if a == e || done >= kn8 || now < skip {
                     continue;
                 }
                 // dx = (lon − lonc)·(half_kxc + half_kx) at the four corners.
@@ -155,11 +209,6 @@ pub(super) fn first_arrivals(r: &Realisation, t: &ProbabilityTargets, kn: usize,
                         all += 1;
                     }
                 }
-                let (Some(lons), Some(lats), Some(hks)) =
-                    (t.lon.get(a..e), t.lat.get(a..e), t.half_kx.get(a..e))
-                else {
-                    continue;
-                };
                 // Whole bucket reached by thresholds done..all: first arrival now unless
                 // a point had it earlier.
                 for k in usize::from(done)..usize::from(all) {
@@ -174,36 +223,76 @@ pub(super) fn first_arrivals(r: &Realisation, t: &ProbabilityTargets, kn: usize,
                         }
                     }
                 }
+                let k0 = usize::from(all.max(done));
                 if all > done
                     && let Some(d) = sc.done.get_mut(b)
                 {
                     *d = all;
                 }
-                // Point by point for the thresholds that reach part of it.
-                let k0 = usize::from(all.max(done));
                 let k1 = usize::from(some);
-                if k1 <= k0 {
+                if k0 >= kn {
                     continue;
                 }
+                if k1 <= k0 {
+                    // Outside for threshold k0 (and so all above it) at this step.
+                    let gap = d2_min.sqrt() - rk_max.get(k0).copied().unwrap_or(0.0);
+                    if let Some(sk) = sc.bucket_skip.get_mut(b) {
+                        *sk = travel + gap;
+                    }
+                    continue;
+                }
+                // Point by point for the thresholds that reach part of it; each point not
+                // reached by all is skipped until it can be.
+                let (Some(lons), Some(lats), Some(hks)) =
+                    (t.lon.get(a..e), t.lat.get(a..e), t.half_kx.get(a..e))
+                else {
+                    continue;
+                };
+                let mut bucket_next = f64::INFINITY;
                 for (i, ((&x, &y), &h)) in lons.iter().zip(lats).zip(hks).enumerate() {
+                    let p = a + i;
+                    let Some(&ps) = sc.point_skip.get(p) else {
+                        continue;
+                    };
+                    if now < ps {
+                        bucket_next = bucket_next.min(ps);
+                        continue;
+                    }
                     let dx = (x - lonc) * (half_kxc + h);
                     let dy = (y - latc) * KM_PER_DEG;
                     let q = quadrant(dx, dy);
                     let d2 = dx * dx + dy * dy;
-                    let p = a + i;
-                    for (k, rk) in r2.iter().enumerate().take(k1).skip(k0) {
-                        if d2 > rk[q] {
-                            break;
+                    let mut first_out = kn;
+                    for (k, rk) in r2.iter().enumerate().skip(k0) {
+                        let Some(slot) = sc.arrival.get_mut(p * kn + k) else {
+                            continue;
+                        };
+                        if k >= k1 || d2 > rk[q] {
+                            if slot.is_infinite() {
+                                first_out = k;
+                                break;
+                            }
+                            continue;
                         }
-                        if let Some(slot) = sc.arrival.get_mut(p * kn + k)
-                            && slot.is_infinite()
-                        {
+                        if slot.is_infinite() {
                             *slot = lead;
                             if k == 0 {
                                 sc.touched.push(p as u32);
                             }
                         }
                     }
+                    let next = if first_out >= kn {
+                        f64::INFINITY
+                    } else {
+                        travel + d2.sqrt() - rk_max.get(first_out).copied().unwrap_or(0.0)
+                    };
+                    if let Some(ps) = sc.point_skip.get_mut(p) {
+                        *ps = next;
+                    }
+                    bucket_next = bucket_next.min(next);
+                }
+                if let Some(sk) = sc.bucket_skip.get_mut(b) {
+                    *sk = bucket_next;
                 }
             }
         }

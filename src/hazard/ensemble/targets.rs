@@ -54,6 +54,10 @@ pub struct ProbabilityTargets {
     /// in each, so its values at these corners bound those of every point in the bucket
     /// exactly, rounding included (IEEE operations are monotone): see `arrival`.
     pub(super) bucket_box: Vec<BucketBox>,
+    /// Indices of the buckets holding points, ascending (most of a footprint is sea).
+    occupied: Vec<u32>,
+    /// Smallest and largest longitude of any point.
+    lon_range: (f64, f64),
     pub(super) lon0: f64,
     pub(super) lat0: f64,
     pub(super) nx: usize,
@@ -291,7 +295,18 @@ impl ProbabilityTargets {
                 b.add(p.0, p.1, *h);
             }
         }
+        let occupied = (0..nx * ny)
+            .filter(|&b| start.get(b) != start.get(b + 1))
+            .map(|b| b as u32)
+            .collect();
+        let lon_range = pts
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
+                (lo.min(p.0), hi.max(p.0))
+            });
         ProbabilityTargets {
+            occupied,
+            lon_range,
             lon: pts.iter().map(|p| p.0).collect(),
             lat: pts.iter().map(|p| p.1).collect(),
             half_kx,
@@ -325,6 +340,22 @@ impl ProbabilityTargets {
             Owner::Feature { feature, .. } => Some(*feature as usize),
             _ => None,
         }
+    }
+
+    /// The buckets holding points among `b0..b1`.
+    pub(super) fn occupied(&self, b0: usize, b1: usize) -> impl Iterator<Item = u32> + '_ {
+        let i0 = self.occupied.partition_point(|&b| (b as usize) < b0);
+        let i1 = self.occupied.partition_point(|&b| (b as usize) < b1);
+        self.occupied
+            .get(i0..i1.max(i0))
+            .into_iter()
+            .flatten()
+            .copied()
+    }
+
+    /// Smallest and largest longitude of any point (degrees).
+    pub(super) fn lon_range(&self) -> (f64, f64) {
+        self.lon_range
     }
 
     /// Point indices `start[b]..start[b + 1]` of bucket `b`.
