@@ -82,6 +82,28 @@ fn quadrant(dx: f64, dy: f64) -> usize {
     }
 }
 
+/// How far (km of `travel`) the storm must still go before a point at (dx, dy), distance
+/// `d`, now in quadrant `q`, can be inside radii `r` (km per quadrant): for each quadrant
+/// q', the radius must grow or the distance shrink by d − r[q'], and the point must first
+/// get into q' (dx or dy changing sign: a move of at least |dx| or |dy|).
+#[inline]
+fn gap_km(dx: f64, dy: f64, d: f64, q: usize, r: &[f64; 4]) -> f64 {
+    let east = |q: usize| q < 2;
+    let north = |q: usize| q == 0 || q == 3;
+    let (ax, ay) = (dx.abs(), dy.abs());
+    let mut g = f64::INFINITY;
+    for (q2, rq) in r.iter().enumerate() {
+        let mv = match (east(q2) == east(q), north(q2) == north(q)) {
+            (true, true) => 0.0,
+            (false, true) => ax,
+            (true, false) => ay,
+            (false, false) => ax.max(ay),
+        };
+        g = g.min((d - rq).max(mv));
+    }
+    g
+}
+
 /// Largest |Δlon| (degrees) between any step centre of `r` and any point of `t`.
 fn lon_span(r: &Realisation, t: &ProbabilityTargets) -> f64 {
     let (lo, hi) = t.lon_range();
@@ -93,22 +115,24 @@ fn lon_span(r: &Realisation, t: &ProbabilityTargets) -> f64 {
 
 /// Marks the first arrival of each threshold at each point of `t` for realisation `r`.
 ///
-/// Skipping (exact, not a heuristic): `travel[s]` bounds how much any point's footprint
-/// distance minus any threshold's largest radius can shrink from step 0 to step s: the sum
-/// of the centre's moves in the projected metric (|Δlon|·K + |Δlat|·K, plus the change of
-/// the longitude scale with the centre's latitude over the largest |Δlon| to any point,
-/// ½K·|Δφ|·L) and of the radii's growth. A point (or bucket) found outside with a gap g at
-/// step s cannot be reached before `travel` has grown by g, so it is not looked at until
-/// then.
+/// Skipping (exact, not a heuristic): `travel` bounds, from step 0 to the current step,
+/// how much any point's projected dx and dy can change (the centre's moves, |Δlon|·K +
+/// |Δlat|·K, plus the change of the longitude scale with the centre's latitude over the
+/// largest |Δlon| to any point, ½K·|Δφ|·L) plus how much any radius (threshold, quadrant)
+/// can grow. A point (or bucket) found outside with a gap g (`gap_km`; for buckets, the
+/// nearest distance minus the largest radius) cannot be reached before `travel` has grown
+/// by g, so it is not looked at until then.
 pub(super) fn first_arrivals(r: &Realisation, t: &ProbabilityTargets, kn: usize, sc: &mut Scratch) {
     sc.done.fill(0);
     sc.bucket_skip.fill(f64::NEG_INFINITY);
     sc.point_skip.fill(f64::NEG_INFINITY);
     let kn8 = kn as u8;
     let mut r2 = vec![[0f64; 4]; kn];
-    // Largest radius (km, over quadrants) per threshold at this step.
+    // Radii (km) per threshold and quadrant at this step and the step before, and the
+    // largest over quadrants.
+    let mut rk = vec![[0f64; 4]; kn];
+    let mut prev_rk = vec![[0f64; 4]; kn];
     let mut rk_max = vec![0f64; kn];
-    let mut prev_rk = vec![0f64; kn];
     let span_deg = lon_span(r, t);
     let mut travel = 0f64;
     let mut prev: Option<(f64, f64)> = None;
@@ -118,14 +142,14 @@ pub(super) fn first_arrivals(r: &Realisation, t: &ProbabilityTargets, kn: usize,
         };
         let reach = radii_km2(r, s, kn, &mut r2);
         let (lonc, latc) = (c.x(), c.y());
-        for (m, rk) in rk_max.iter_mut().zip(&r2) {
-            *m = rk.iter().copied().fold(0.0, f64::max).sqrt();
+        let mut growth = 0f64;
+        for (((m, r), p), sq) in rk_max.iter_mut().zip(&mut rk).zip(&prev_rk).zip(&r2) {
+            for q in 0..4 {
+                r[q] = sq[q].sqrt();
+                growth = growth.max(r[q] - p[q]);
+            }
+            *m = r.iter().copied().fold(0.0, f64::max);
         }
-        let growth = rk_max
-            .iter()
-            .zip(&prev_rk)
-            .map(|(a, b)| a - b)
-            .fold(0.0, f64::max);
         if let Some((lon0, lat0)) = prev {
             let dlat = (latc - lat0).abs();
             travel += (lonc - lon0).abs() * KM_PER_DEG
@@ -134,7 +158,7 @@ pub(super) fn first_arrivals(r: &Realisation, t: &ProbabilityTargets, kn: usize,
         }
         travel += growth;
         prev = Some((lonc, latc));
-        prev_rk.copy_from_slice(&rk_max);
+        prev_rk.copy_from_slice(&rk);
         if reach <= 0.0 {
             continue;
         }
@@ -149,15 +173,16 @@ pub(super) fn first_arrivals(r: &Realisation, t: &ProbabilityTargets, kn: usize,
             };
             for b in t.occupied(b0, b1) {
                 let b = b as usize;
-                let (Some(&done), Some(&skip), Some(bx), Some((a, e))) = (
-                    sc.done.get(b),
-                    sc.bucket_skip.get(b),
-                    t.bucket_box.get(b),
-                    t.bucket_points(b),
-                ) else {
+                let (Some(&done), Some(&skip)) = (sc.done.get(b), sc.bucket_skip.get(b)) else {
                     continue;
                 };
-                if a == e || done >= kn8 || now < skip {
+                if done >= kn8 || now < skip {
+                    continue;
+                }
+                let (Some(bx), Some((a, e))) = (t.bucket_box.get(b), t.bucket_points(b)) else {
+                    continue;
+                };
+                if a == e {
                     continue;
                 }
                 // dx = (lon − lonc)·(half_kxc + half_kx) at the four corners.
@@ -281,10 +306,9 @@ pub(super) fn first_arrivals(r: &Realisation, t: &ProbabilityTargets, kn: usize,
                             }
                         }
                     }
-                    let next = if first_out >= kn {
-                        f64::INFINITY
-                    } else {
-                        travel + d2.sqrt() - rk_max.get(first_out).copied().unwrap_or(0.0)
+                    let next = match rk.get(first_out) {
+                        None => f64::INFINITY,
+                        Some(r) => travel + gap_km(dx, dy, d2.sqrt(), q, r),
                     };
                     if let Some(ps) = sc.point_skip.get_mut(p) {
                         *ps = next;
