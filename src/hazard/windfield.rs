@@ -20,7 +20,9 @@ use rstar::primitives::GeomWithData;
 use rstar::{AABB, RTree};
 use serde::Serialize;
 
-use crate::domain::{Forecast, Knots, METRES_PER_NM, QuadrantRadii, WindAveraging};
+use crate::domain::{
+    Forecast, Knots, METRES_PER_NM, MS_PER_KT, ONE_MIN_TO_TEN_MIN, QuadrantRadii, WindAveraging,
+};
 
 use super::ProfileConfig;
 use super::ensemble::probability::KM_PER_DEG;
@@ -88,6 +90,8 @@ pub struct PointWind {
 /// Points indexed once (EPSG:4326 lon/lat) for any number of tracks.
 pub struct PointIndex {
     tree: RTree<GeomWithData<[f64; 2], u32>>,
+    /// ½ cos(lat) × km per degree of each point (its half of the mean-latitude scale).
+    half_kx: Vec<f64>,
     n: usize,
 }
 
@@ -101,6 +105,10 @@ impl PointIndex {
             .collect();
         PointIndex {
             tree: RTree::bulk_load(items),
+            half_kx: points
+                .iter()
+                .map(|p| 0.5 * p.1.to_radians().cos() * KM_PER_DEG)
+                .collect(),
             n: points.len(),
         }
     }
@@ -112,11 +120,65 @@ impl PointIndex {
     }
 }
 
+/// The Holland profile of one step tabulated every [`TABLE_STEP_KM`] out to the cut-off,
+/// so each point costs a table look-up instead of a power and an exponential (the profile
+/// is smooth outside the RMW and flat inside: linear interpolation between 1 km nodes is
+/// within ~0.01 m/s of it).
+struct ProfileTable {
+    /// Symmetric 1-minute wind (m/s) at r = i · TABLE_STEP_KM.
+    sym_ms: Vec<f64>,
+    asymmetry_ms: f64,
+    /// Unit vector (east, north) of the strong side (left of motion in the south).
+    strong: (f64, f64),
+}
+
+/// Spacing of [`ProfileTable`] nodes (km).
+const TABLE_STEP_KM: f64 = 1.0;
+
+impl ProfileTable {
+    fn new(hp: &HollandProfile, max_km: f64) -> ProfileTable {
+        // ok: max_km is the configured cut-off, a few hundred km.
+        let n = (max_km / TABLE_STEP_KM).ceil().max(1.0) as usize + 2;
+        let sym_ms = (0..n)
+            .map(|i| hp.symmetric_wind_ms(i as f64 * TABLE_STEP_KM * 1000.0))
+            .collect();
+        let th = hp.strong_side_deg.to_radians();
+        ProfileTable {
+            sym_ms,
+            asymmetry_ms: hp.asymmetry_ms,
+            strong: (th.sin(), th.cos()),
+        }
+    }
+
+    /// 10-minute wind (kt) at offset (dx, dy) km, distance d km, as
+    /// [`HollandProfile::wind_10min_kt`] gives it.
+    #[inline]
+    fn wind_10min_kt(&self, dx: f64, dy: f64, d: f64) -> f64 {
+        let f = d / TABLE_STEP_KM;
+        // ok: d ≥ 0, clamped to the table below.
+        let i = f.floor() as usize;
+        let sym = match (self.sym_ms.get(i), self.sym_ms.get(i + 1)) {
+            (Some(a), Some(b)) => a + (b - a) * (f - i as f64),
+            (Some(a), None) => *a,
+            _ => self.sym_ms.last().copied().unwrap_or(0.0),
+        };
+        let cos = if d > 0.0 {
+            (dx * self.strong.0 + dy * self.strong.1) / d
+        } else {
+            0.0
+        };
+        let v1_ms = (sym + self.asymmetry_ms * cos).max(0.0);
+        v1_ms / MS_PER_KT * ONE_MIN_TO_TEN_MIN
+    }
+}
+
 /// One interpolated step of the track.
 struct Step {
     time: DateTime<Utc>,
     pos: Point<f64>,
     profile: Option<HollandProfile>,
+    /// How far out the profile is tabulated (km), when a point is in reach.
+    table_km: f64,
     /// (threshold kt, radii km NE/SE/SW/NW), ascending thresholds.
     radii_km: Vec<(f64, [f64; 4])>,
 }
@@ -195,6 +257,9 @@ fn steps(
                 };
                 HollandProfile::fit(&inputs, profile)
             });
+            let table_km = cfg
+                .max_distance_km
+                .max(chain_radii_max_nm(a, b) * km_per_nm);
             let mut radii_km = Vec::new();
             if cfg.use_radii {
                 for thr in RADII_THRESHOLDS_KT {
@@ -216,11 +281,27 @@ fn steps(
                 time,
                 pos,
                 profile,
+                table_km,
                 radii_km,
             });
         }
     }
     out
+}
+
+/// Largest radius (nm) at either fix of a leg: the profile is tabulated out to it too.
+fn chain_radii_max_nm(a: &Fix<'_>, b: Option<&Fix<'_>>) -> f64 {
+    std::iter::once(a)
+        .chain(b)
+        .flat_map(|f| &f.point.wind_radii)
+        .map(|w| {
+            w.radii
+                .ne_nm
+                .max(w.radii.se_nm)
+                .max(w.radii.sw_nm)
+                .max(w.radii.nw_nm)
+        })
+        .fold(0.0, f64::max)
 }
 
 /// Per point: (10-minute wind kt, step index, source) of the strongest step so far.
@@ -249,10 +330,12 @@ fn wind_at_step(step: &Step, s: u32, points: &PointIndex, cfg: &WindfieldConfig,
     let cos_min = (latc.abs() + dlat).min(89.0).to_radians().cos();
     let dlon = reach / (KM_PER_DEG * cos_min);
     let env = AABB::from_corners([lonc - dlon, latc - dlat], [lonc + dlon, latc + dlat]);
-    let cos_c = latc.to_radians().cos();
+    let half_kxc = 0.5 * latc.to_radians().cos() * KM_PER_DEG;
+    // Tabulated at the first point in reach (most steps of a long track reach none).
+    let mut table: Option<ProfileTable> = None;
     for p in points.tree.locate_in_envelope(&env) {
         let [x, y] = *p.geom();
-        let kx = 0.5 * (cos_c + y.to_radians().cos()) * KM_PER_DEG;
+        let kx = half_kxc + points.half_kx.get(p.data as usize).copied().unwrap_or(0.0);
         let dx = (x - lonc) * kx;
         let dy = (y - latc) * KM_PER_DEG;
         let d_km = dx.hypot(dy);
@@ -262,8 +345,8 @@ fn wind_at_step(step: &Step, s: u32, points: &PointIndex, cfg: &WindfieldConfig,
         let (wind, src) = if step.radii_km.is_empty() {
             match &step.profile {
                 Some(hp) if d_km <= cfg.max_distance_km => {
-                    let bearing = dx.atan2(dy).to_degrees().rem_euclid(360.0);
-                    (hp.wind_10min_kt(d_km * 1000.0, bearing), SRC_HOLLAND)
+                    let tb = table.get_or_insert_with(|| ProfileTable::new(hp, step.table_km));
+                    (tb.wind_10min_kt(dx, dy, d_km), SRC_HOLLAND)
                 }
                 _ => continue,
             }
@@ -287,8 +370,8 @@ fn wind_at_step(step: &Step, s: u32, points: &PointIndex, cfg: &WindfieldConfig,
             if from_top == 0
                 && let Some(hp) = &step.profile
             {
-                let bearing = dx.atan2(dy).to_degrees().rem_euclid(360.0);
-                w = w.max(hp.wind_10min_kt(d_km * 1000.0, bearing));
+                let tb = table.get_or_insert_with(|| ProfileTable::new(hp, step.table_km));
+                w = w.max(tb.wind_10min_kt(dx, dy, d_km));
             }
             (w, SRC_RADII)
         };
