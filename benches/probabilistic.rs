@@ -14,7 +14,10 @@ use criterion::{Criterion, criterion_group, criterion_main};
 
 use aviso::config::Config;
 use aviso::feeds::{self, ParseOptions};
-use aviso::hazard::ensemble::{PreparedLayers, assess_probabilistic, perturbed_realisations};
+use aviso::hazard::ensemble::{
+    PreparedLayers, assess_probabilistic, count_exceedances, count_exceedances_exhaustive,
+    perturbed_realisations, probability_contours,
+};
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data");
 
@@ -58,6 +61,77 @@ fn bench_probabilistic(c: &mut Criterion) {
     let forecast = feeds::parse_forecast(&bytes, &path, &ParseOptions::default()).unwrap();
     let seed = cfg.probabilistic.seed_for(&forecast);
 
+    // CPU seconds (all threads) per call, from /proc/self/stat: steadier than wall time
+    // on a machine shared with other builds.
+    let cpu_s = || -> f64 {
+        std::fs::read_to_string("/proc/self/stat")
+            .ok()
+            .and_then(|s| {
+                let rest = s.rsplit(')').next()?.to_string();
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                // Fields 14 and 15 (utime, stime) are 12 and 13 after the name.
+                let ticks: f64 =
+                    f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+                Some(ticks / 100.0)
+            })
+            .unwrap_or(f64::NAN)
+    };
+    for (name, run) in [
+        ("assess_national_1000", 0),
+        ("count_1000_buckets", 1),
+        ("count_1000_exhaustive", 2),
+    ] {
+        let (c0, w0) = (cpu_s(), std::time::Instant::now());
+        let reps = 3;
+        for _ in 0..reps {
+            match run {
+                0 => {
+                    assess_probabilistic(&forecast, &prepared, &cfg.probabilistic, &cfg.hazard)
+                        .unwrap();
+                }
+                1 => {
+                    let set = perturbed_realisations(
+                        &forecast,
+                        &cfg.probabilistic,
+                        &cfg.hazard,
+                        &prepared.land,
+                        seed,
+                    )
+                    .unwrap();
+                    count_exceedances(
+                        &set.realisations,
+                        &prepared.targets,
+                        &cfg.probabilistic.thresholds_kt,
+                        &cfg.probabilistic.windows_h,
+                    )
+                    .unwrap();
+                }
+                _ => {
+                    let set = perturbed_realisations(
+                        &forecast,
+                        &cfg.probabilistic,
+                        &cfg.hazard,
+                        &prepared.land,
+                        seed,
+                    )
+                    .unwrap();
+                    count_exceedances_exhaustive(
+                        &set.realisations,
+                        &prepared.targets,
+                        &cfg.probabilistic.thresholds_kt,
+                        &cfg.probabilistic.windows_h,
+                    )
+                    .unwrap();
+                }
+            }
+        }
+        eprintln!(
+            "{name}: {:.2} CPU s and {:.2} wall s per call (mean of {reps}; counts include \
+             making the realisations)",
+            (cpu_s() - c0) / reps as f64,
+            w0.elapsed().as_secs_f64() / reps as f64
+        );
+    }
     let mut g = c.benchmark_group("freddy_probabilistic");
     g.sample_size(10);
     g.bench_function("realisations_1000", |b| {
@@ -70,6 +144,50 @@ fn bench_probabilistic(c: &mut Criterion) {
                 seed,
             )
             .unwrap()
+        })
+    });
+    // The counting alone, on the same 1,000 realisations: whole buckets decided at once
+    // (the service's path) against every point in range tested at every step (the method
+    // before; kept as the reference), and the contour grid.
+    let set = perturbed_realisations(
+        &forecast,
+        &cfg.probabilistic,
+        &cfg.hazard,
+        &prepared.land,
+        seed,
+    )
+    .unwrap();
+    let pc = &cfg.probabilistic;
+    g.bench_function("count_1000_buckets", |b| {
+        b.iter(|| {
+            count_exceedances(
+                black_box(&set.realisations),
+                &prepared.targets,
+                &pc.thresholds_kt,
+                &pc.windows_h,
+            )
+            .unwrap()
+        })
+    });
+    g.bench_function("count_1000_exhaustive", |b| {
+        b.iter(|| {
+            count_exceedances_exhaustive(
+                black_box(&set.realisations),
+                &prepared.targets,
+                &pc.thresholds_kt,
+                &pc.windows_h,
+            )
+            .unwrap()
+        })
+    });
+    g.bench_function("contours_1000", |b| {
+        b.iter(|| {
+            probability_contours(
+                black_box(&set.realisations),
+                &pc.thresholds_kt,
+                &pc.windows_h,
+                pc.contour_spacing_deg,
+            )
         })
     });
     g.bench_function("assess_national_1000", |b| {

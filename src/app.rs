@@ -184,7 +184,11 @@ fn parse_hours(s: &str, flag: &str) -> Result<Duration> {
     Ok(d)
 }
 
-fn parse_options(storm: &StormChoice, tech: Option<String>, layers: &Path) -> Result<ParseOptions> {
+pub(crate) fn parse_options(
+    storm: &StormChoice,
+    tech: Option<String>,
+    layers: &Path,
+) -> Result<ParseOptions> {
     Ok(ParseOptions {
         storm: StormSelector {
             name: storm.name.clone(),
@@ -240,7 +244,13 @@ pub fn assess_cmd(a: AssessArgs) -> Result<()> {
         t.elapsed().as_secs_f64() * 1e3
     );
     if let Some(path) = &a.probabilistic {
-        crate::app_probabilistic::write_probabilistic(&forecast, &layers.layers, &cfg, path)?;
+        crate::app_probabilistic::write_probabilistic(
+            &forecast,
+            &bytes,
+            &layers.layers,
+            &cfg,
+            path,
+        )?;
     }
     let doc = document::alert_document(&assessment, &layers.layers, cfg.output.coordinate_decimals);
     if let Some(out) = a.out.as_ref().filter(|p| p.as_os_str() != "-") {

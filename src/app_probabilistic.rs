@@ -1,6 +1,7 @@
 //! `aviso assess --probabilistic FILE`: runs the probabilistic wind assessment (issue 12)
 //! beside the deterministic one and writes its table: CSV (districts, provinces and the
-//! national total, one row each) or, for a `.json` file, the whole result with points.
+//! national total, one row each), for a `.json` file the whole result with points, or for
+//! a `.geojson` file the probability contours and points as GeoJSON.
 //!
 //! Edge code (files); the computation is `crate::hazard::ensemble`.
 
@@ -9,44 +10,119 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use serde_json::{Map, Value, json};
 
+use crate::alerts::document::{feature, multipolygon_geometry, point_geometry};
 use crate::config::Config;
 use crate::domain::{Forecast, Layers};
+use crate::feeds::ecmwf_bufr;
 use crate::hazard::ensemble::{
-    AreaProbability, PeopleAtRisk, PreparedLayers, ProbabilisticAssessment, assess_probabilistic,
+    AreaProbability, PeopleAtRisk, PreparedLayers, ProbabilisticAssessment, assess_ensemble,
+    assess_probabilistic, members,
 };
 
 /// Assesses `forecast` probabilistically on `layers` and writes the table to `out`.
+///
+/// `input` is the forecast file's content: when it is an ECMWF ensemble track BUFR with
+/// at least [`members::MIN_MEMBERS`] ENS members, the members are the realisations;
+/// otherwise (RSMC, ATCF, a best track, ECMWF's deterministic BUFR) `forecast` is perturbed.
 pub fn write_probabilistic(
     forecast: &Forecast,
+    input: &[u8],
     layers: &Layers,
     cfg: &Config,
     out: &Path,
 ) -> Result<()> {
     let t = Instant::now();
     let prepared = PreparedLayers::new(layers, &cfg.exposure.weighting_layer, &cfg.probabilistic);
-    let result = assess_probabilistic(forecast, &prepared, &cfg.probabilistic, &cfg.hazard)
-        .with_context(|| format!("probabilistic assessment of {}", forecast.origin))?;
+    let ensemble = if ecmwf_bufr::looks_like_bufr(input) {
+        let parsed = ecmwf_bufr::parse(input, &forecast.origin)?;
+        Some(parsed.ensemble).filter(|e| e.realisations().count() >= members::MIN_MEMBERS)
+    } else {
+        None
+    };
+    let result = match &ensemble {
+        Some(e) => assess_ensemble(e, &prepared, &cfg.probabilistic, &cfg.hazard),
+        None => assess_probabilistic(forecast, &prepared, &cfg.probabilistic, &cfg.hazard),
+    }
+    .with_context(|| format!("probabilistic assessment of {}", forecast.origin))?;
     eprintln!(
-        "aviso: {} realisations assessed in {:.1} ms (seed {})",
+        "aviso: {} realisations ({}) assessed in {:.1} ms",
         result.realisations,
+        match (&ensemble, result.seed) {
+            (Some(_), _) => "ensemble members".to_string(),
+            (None, Some(seed)) => format!("perturbed, seed {seed}"),
+            (None, None) => "perturbed".to_string(),
+        },
         t.elapsed().as_secs_f64() * 1e3,
-        result.seed.unwrap_or_default()
     );
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let is_json = out
+    let ext = out
         .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
-    let bytes = if is_json {
-        serde_json::to_vec(&result)?
-    } else {
-        table_csv(&result)?
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    let bytes = match ext.as_str() {
+        "json" => serde_json::to_vec(&result)?,
+        "geojson" => {
+            serde_json::to_vec(&geojson_document(&result, cfg.output.coordinate_decimals))?
+        }
+        _ => table_csv(&result)?,
     };
     fs::write(out, bytes).with_context(|| format!("writing {}", out.display()))?;
     eprintln!("aviso: probabilistic table written to {}", out.display());
     Ok(())
+}
+
+/// RFC 7946 FeatureCollection (EPSG:4326 lon/lat, exterior rings counter-clockwise): the
+/// probability contours (properties `kind` = "probability_contour", `threshold_kt`
+/// (10-minute wind), `window_h`, `probability` 0–1), then every point feature with a
+/// non-zero probability (`kind` = "point_probability", its layer, id, name, district and
+/// `p_geKkt_0_Wh` per threshold and window).
+pub fn geojson_document(r: &ProbabilisticAssessment, decimals: u32) -> Value {
+    let mut features = Vec::new();
+    for c in &r.contours {
+        let Some(geometry) = multipolygon_geometry(&c.geometry, decimals) else {
+            continue;
+        };
+        features.push(feature(
+            geometry,
+            json!({
+                "kind": "probability_contour",
+                "threshold_kt": c.threshold_kt,
+                "wind_averaging": "10-minute",
+                "window_h": c.window_h,
+                "probability": c.probability,
+            }),
+        ));
+    }
+    for p in &r.points {
+        let mut props = Map::new();
+        props.insert("kind".into(), json!("point_probability"));
+        props.insert("layer".into(), json!(p.layer));
+        props.insert("id".into(), json!(p.id));
+        props.insert("name".into(), json!(p.name));
+        props.insert("district_pcode".into(), json!(p.district_pcode));
+        for (t, row) in r.thresholds_kt.iter().zip(&p.probability) {
+            for (h, v) in r.windows_h.iter().zip(row) {
+                props.insert(format!("p_ge{t}kt_0_{h}h"), json!(v));
+            }
+        }
+        features.push(feature(
+            point_geometry(p.lon, p.lat, decimals),
+            Value::Object(props),
+        ));
+    }
+    json!({
+        "type": "FeatureCollection",
+        "name": format!("aviso probabilistic wind {}", r.storm.clone().unwrap_or_default()),
+        "reference_time": r.reference_time,
+        "realisations": r.realisations,
+        "seed": r.seed,
+        "notes": r.notes,
+        "features": features,
+    })
 }
 
 /// One row per district, province and the country: P (0..1) per threshold and window, then

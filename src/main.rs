@@ -109,9 +109,27 @@ enum Command {
         /// Cyclone forecasts: also write the probabilistic wind table (issue 12:
         /// P(wind >= 34/48/64 kt) per district and province in the 0-24/48/72/120 h
         /// windows, people at risk mean and 10/50/90 % quantiles, from
-        /// [probabilistic] realisations): CSV, or the whole result for a .json name.
+        /// [probabilistic] realisations, or the members of an ECMWF ensemble BUFR given
+        /// as --forecast): CSV, the whole result for a .json name, or the probability
+        /// contours (10-90 %) and points as GeoJSON for a .geojson name.
         #[arg(long, conflicts_with = "flood_extent")]
         probabilistic: Option<PathBuf>,
+    },
+    /// Maximum sustained wind (10-minute mean kt, with the 1-minute equivalent) at every site, accommodation centre, health facility and settlement over a whole track (IBTrACS best track, ATCF, RSMC JSON or ECMWF BUFR): from the fixes' wind radii where given, the Holland (2008) profile elsewhere, at 30-minute steps. CSV, or GeoJSON for a .geojson name.
+    Windfield {
+        /// The track file; its format is detected from the content.
+        #[arg(long)]
+        track: PathBuf,
+        #[arg(long, default_value = "layers", env = "AVISO_LAYERS")]
+        layers: PathBuf,
+        #[command(flatten)]
+        storm: StormArgs,
+        /// Output: CSV, or GeoJSON for a .geojson name.
+        #[arg(long, default_value = "out/windfield.csv")]
+        out: PathBuf,
+        /// Use the Holland (2008) profile at every step and ignore wind radii (as CLIMADA).
+        #[arg(long)]
+        profile_only: bool,
     },
     /// Replay a best track as a sequence of issuances and summarise how early each district was warned.
     Replay {
@@ -294,6 +312,20 @@ fn main() -> ExitCode {
             every,
             horizon,
             out,
+        }),
+        Command::Windfield {
+            track,
+            layers,
+            storm,
+            out,
+            profile_only,
+        } => aviso::app_windfield::windfield_cmd(aviso::app_windfield::WindfieldArgs {
+            config: cli.config,
+            track,
+            layers,
+            storm: storm.into(),
+            out,
+            profile_only,
         }),
         Command::Zonal {
             raster,

@@ -19,6 +19,7 @@ pub mod holland;
 mod landfall;
 mod swath;
 mod track;
+pub mod windfield;
 
 use geo::MultiPolygon;
 use serde::Deserialize;

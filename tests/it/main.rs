@@ -39,6 +39,8 @@ mod notify_serve_log;
 mod notify_service;
 mod ogc;
 mod probabilistic;
+mod probabilistic_ensemble;
 mod raster;
 mod service;
 mod web_map;
+mod windfield;

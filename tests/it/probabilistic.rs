@@ -19,19 +19,20 @@ use aviso::exposure::IndexedLayers;
 use aviso::feeds::{self, ParseOptions, StormSelector};
 use aviso::hazard::ensemble::{
     PreparedLayers, ProbabilisticAssessment, ProbabilisticConfig, SeedPolicy, assess_probabilistic,
-    count_exceedances, perturbed_realisations, unperturbed_realisation,
+    count_exceedances, count_exceedances_exhaustive, perturbed_realisations,
+    unperturbed_realisation,
 };
 
-struct Fixture {
-    cfg: Config,
-    layers: IndexedLayers,
-    prepared: PreparedLayers,
-    freddy: Forecast,
-    result: ProbabilisticAssessment,
+pub(crate) struct Fixture {
+    pub(crate) cfg: Config,
+    pub(crate) layers: IndexedLayers,
+    pub(crate) prepared: PreparedLayers,
+    pub(crate) freddy: Forecast,
+    pub(crate) result: ProbabilisticAssessment,
 }
 
 /// Layers, the Freddy forecast and its 1,000-realisation assessment, made once per run.
-fn fixture() -> Option<&'static Fixture> {
+pub(crate) fn fixture() -> Option<&'static Fixture> {
     static F: OnceLock<Option<Fixture>> = OnceLock::new();
     F.get_or_init(|| {
         let path = common::data_file(common::FREDDY_RSMC)?;
@@ -219,6 +220,34 @@ fn freddy_districts_in_the_deterministic_64kt_swath_are_likely_and_probabilities
         beyond[wn - 1] >= beyond[0] + 3,
         "the probabilities spread beyond the deterministic swath: {beyond:?}"
     );
+}
+
+#[test]
+fn deciding_whole_buckets_gives_exactly_the_point_by_point_result() {
+    let Some(f) = fixture() else { return };
+    // 60 realisations (the exhaustive count is slow in a debug build) with a fixed seed,
+    // plus the forecast itself.
+    let cfg = ProbabilisticConfig {
+        realisations: 60,
+        seed_policy: SeedPolicy::Fixed,
+        fixed_seed: 2023,
+        ..f.cfg.probabilistic.clone()
+    };
+    let mut set =
+        perturbed_realisations(&f.freddy, &cfg, &f.cfg.hazard, &f.prepared.land, 2023).unwrap();
+    set.realisations
+        .push(unperturbed_realisation(&f.freddy, &cfg, &f.cfg.hazard).unwrap());
+    let t = &f.prepared.targets;
+    let fast = count_exceedances(&set.realisations, t, &cfg.thresholds_kt, &cfg.windows_h);
+    let slow =
+        count_exceedances_exhaustive(&set.realisations, t, &cfg.thresholds_kt, &cfg.windows_h);
+    let (fast, slow) = (fast.unwrap(), slow.unwrap());
+    assert!(
+        fast.points.len() > 1000,
+        "not vacuous: {} points",
+        fast.points.len()
+    );
+    assert_eq!(fast, slow);
 }
 
 #[test]

@@ -10,7 +10,10 @@
 //! Pure computation on `crate::domain` types: no I/O, no clock; must not depend on feeds,
 //! exposure, alerts or any adapter. Randomness is seeded (ChaCha8, portable).
 
+mod arrival;
+pub mod contours;
 mod land;
+pub mod members;
 pub mod probability;
 pub mod realisations;
 mod targets;
@@ -20,10 +23,12 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::{Forecast, Layers};
 
+pub use contours::{CONTOUR_LEVELS, ProbabilityContour, probability_contours};
 pub use land::LandMask;
+pub use members::{assess_ensemble, member_realisations};
 pub use probability::{
     AreaProbability, PeopleAtRisk, PointProbability, ProbabilisticAssessment, ProbabilityTargets,
-    count_exceedances,
+    count_exceedances, count_exceedances_exhaustive,
 };
 pub use realisations::{Realisation, perturbed_realisations, unperturbed_realisation};
 
@@ -99,6 +104,9 @@ pub struct ProbabilisticConfig {
     pub decay_landfall_reduction: f64,
     /// Spacing (degrees) of the sample points that stand for each district's area.
     pub sample_spacing_deg: f64,
+    /// Spacing (degrees) of the grid the probability contours are traced on (coarsened
+    /// when a footprint is very wide); 0 turns the contours off.
+    pub contour_spacing_deg: f64,
 }
 
 impl Default for ProbabilisticConfig {
@@ -124,6 +132,7 @@ impl Default for ProbabilisticConfig {
             decay_background_kt: 26.7,
             decay_landfall_reduction: 0.9,
             sample_spacing_deg: 0.1,
+            contour_spacing_deg: 0.1,
         }
     }
 }
@@ -139,6 +148,12 @@ pub enum EnsembleError {
     },
     #[error(transparent)]
     Hazard(#[from] HazardError),
+    #[error("{origin}: ensemble member {number}: {reason}")]
+    Member {
+        origin: String,
+        number: u32,
+        reason: String,
+    },
     #[error(
         "realisation {index}: radii for {found} thresholds, expected {expected} (one per \
          configured threshold, in the same order)"
@@ -318,7 +333,17 @@ impl ProbabilisticConfig {
             0.01,
             1.0,
             "between 0.01 and 1 (degrees)",
-        )
+        )?;
+        if self.contour_spacing_deg != 0.0 {
+            in_range(
+                "contour_spacing_deg",
+                self.contour_spacing_deg,
+                0.02,
+                1.0,
+                "0 (no contours) or between 0.02 and 1 (degrees)",
+            )?;
+        }
+        Ok(())
     }
 
     /// The seed of an issuance under this policy.
@@ -381,6 +406,14 @@ pub fn assess_probabilistic(
         &cfg.thresholds_kt,
         &cfg.windows_h,
     )?;
+    if cfg.contour_spacing_deg > 0.0 {
+        out.contours = probability_contours(
+            &set.realisations,
+            &cfg.thresholds_kt,
+            &cfg.windows_h,
+            cfg.contour_spacing_deg,
+        );
+    }
     out.seed = Some(seed);
     out.reference_time = Some(forecast.reference_time);
     out.storm = Some(format!("{} ({})", forecast.storm.name, forecast.storm.id));

@@ -22,16 +22,23 @@
 //! the centre (dx = Δlon·½(cos φc + cos φp)·111.195 km, dy = Δlat·111.195 km, with cos φp
 //! precomputed per point) and a comparison of the distance with the quadrant's radius
 //! (quadrants by compass: NE is dx ≥ 0, dy ≥ 0, as in the deterministic swath). Written by
-//! hand because it runs ~10⁸ times per assessment: a haversine per test would cost several
-//! times more; within the ≤ 600 km of a 34 kt radius at Mozambique's latitudes its distance
-//! differs from the haversine by < 0.5 % (tested).
+//! hand because it runs ~10⁷–10⁸ times per assessment: a haversine per test would cost
+//! several times more; within the ≤ 600 km of a 34 kt radius at Mozambique's latitudes its
+//! distance differs from the haversine by < 0.5 % (tested). Whole buckets of points are
+//! decided at once where they are clearly inside or outside (`arrival`).
+//!
+//! Windows: each point's first arrival falls in one first window; the counts are kept per
+//! first window and made cumulative at the end (one update per point and threshold instead
+//! of one per window).
 
 use chrono::{DateTime, Utc};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::domain::{METRES_PER_NM, PointKind};
+use crate::domain::PointKind;
 
+use super::arrival::{self, Scratch};
+use super::contours::ProbabilityContour;
 pub use super::targets::ProbabilityTargets;
 use super::targets::{AreaMeta, NONE, Owner};
 use super::{EnsembleError, Realisation};
@@ -120,6 +127,9 @@ pub struct ProbabilisticAssessment {
     /// Point features with a non-zero probability of any threshold.
     pub points: Vec<PointProbability>,
     pub national_people_at_risk: Vec<Vec<PeopleAtRisk>>,
+    /// Probability contours (10–90 %) per threshold and window, EPSG:4326; empty when the
+    /// caller did not trace them (`count_exceedances` alone).
+    pub contours: Vec<ProbabilityContour>,
     pub notes: Vec<String>,
 }
 
@@ -145,15 +155,23 @@ impl ProbabilisticAssessment {
 
 /// Per-thread accumulator.
 struct Acc {
-    /// Realisations bringing threshold k to point p within window w: [(p·K + k)·W + w].
+    /// Realisations whose FIRST window reaching point p with threshold k is w:
+    /// [(p·K + k)·W + w] (made cumulative over w once all are counted).
     point_hits: Vec<u32>,
     district_hits: Vec<u32>,
     province_hits: Vec<u32>,
     /// (realisation index, district people [(d·K + k)·W + w]).
     people: Vec<(usize, Vec<f32>)>,
-    arrival: Vec<f32>,
-    touched: Vec<u32>,
-    ranges: Vec<(usize, usize)>,
+    scratch: Scratch,
+}
+
+/// How each realisation's first arrivals are found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Method {
+    /// Whole buckets decided at once where the footprint clearly covers or misses them.
+    Buckets,
+    /// Every point in range tested at every step (the reference).
+    Exhaustive,
 }
 
 /// Counts, over `realisations` (any slice: perturbed tracks or ensemble members, each with
@@ -164,6 +182,40 @@ pub fn count_exceedances(
     targets: &ProbabilityTargets,
     thresholds_kt: &[f64],
     windows_h: &[f64],
+) -> Result<ProbabilisticAssessment, EnsembleError> {
+    count_with(
+        realisations,
+        targets,
+        thresholds_kt,
+        windows_h,
+        Method::Buckets,
+    )
+}
+
+/// [`count_exceedances`] with every point in range tested at every step of every
+/// realisation: the plain method the bucket decisions must agree with exactly (compared in
+/// tests/it/probabilistic.rs). Several times slower; not for the service.
+pub fn count_exceedances_exhaustive(
+    realisations: &[Realisation],
+    targets: &ProbabilityTargets,
+    thresholds_kt: &[f64],
+    windows_h: &[f64],
+) -> Result<ProbabilisticAssessment, EnsembleError> {
+    count_with(
+        realisations,
+        targets,
+        thresholds_kt,
+        windows_h,
+        Method::Exhaustive,
+    )
+}
+
+fn count_with(
+    realisations: &[Realisation],
+    targets: &ProbabilityTargets,
+    thresholds_kt: &[f64],
+    windows_h: &[f64],
+    method: Method,
 ) -> Result<ProbabilisticAssessment, EnsembleError> {
     let kn = thresholds_kt.len();
     let wn = windows_h.len();
@@ -185,15 +237,21 @@ pub fn count_exceedances(
         district_hits: vec![0; nd * kn * wn],
         province_hits: vec![0; npv * kn * wn],
         people: Vec::new(),
-        arrival: vec![f32::INFINITY; np * kn],
-        touched: Vec::new(),
-        ranges: Vec::new(),
+        scratch: Scratch::new(targets, kn),
     };
-    let acc = realisations
-        .par_iter()
+    // One accumulator per worker thread (each ~ points × K × W counters), not per split.
+    let chunk = realisations
+        .len()
+        .div_ceil(rayon::current_num_threads().max(1))
+        .max(1);
+    let mut acc = realisations
+        .par_chunks(chunk)
         .enumerate()
-        .fold(new_acc, |mut acc, (i, r)| {
-            count_one(r, i, targets, kn, windows_h, &mut acc);
+        .map(|(c, rs)| {
+            let mut acc = new_acc();
+            for (j, r) in rs.iter().enumerate() {
+                count_one(r, c * chunk + j, targets, kn, windows_h, method, &mut acc);
+            }
             acc
         })
         .reduce(new_acc, |mut a, b| {
@@ -203,6 +261,13 @@ pub fn count_exceedances(
             a.people.extend(b.people);
             a
         });
+    // First-window histograms to cumulative counts.
+    for row in acc.point_hits.chunks_exact_mut(wn.max(1)) {
+        for w in 1..row.len() {
+            // ok: 1 ≤ w < len.
+            row[w] += row[w - 1];
+        }
+    }
     Ok(summarise(
         acc,
         realisations.len(),
@@ -225,130 +290,91 @@ fn count_one(
     t: &ProbabilityTargets,
     kn: usize,
     windows_h: &[f64],
+    method: Method,
     acc: &mut Acc,
 ) {
-    let km_per_nm = METRES_PER_NM / 1000.0;
-    let mut r2 = vec![[0f64; 4]; kn];
-    for s in 0..r.steps() {
-        let (Some(&lead), Some(c)) = (r.lead_h.get(s), r.centre.get(s)) else {
-            continue;
-        };
-        let mut reach = 0f64;
-        for (k, rk) in r2.iter_mut().enumerate() {
-            let radii = r.radii_nm(s, k).unwrap_or([0.0; 4]);
-            for q in 0..4 {
-                let km = f64::from(radii[q]) * km_per_nm;
-                rk[q] = km * km;
-                reach = reach.max(km);
-            }
-        }
-        if reach <= 0.0 {
-            continue;
-        }
-        let (lonc, latc) = (c.x(), c.y());
-        let half_kxc = 0.5 * latc.to_radians().cos() * KM_PER_DEG;
-        t.ranges(lonc, latc, reach, &mut acc.ranges);
-        let lead = lead as f32;
-        for &(a, b) in &acc.ranges {
-            let (Some(lons), Some(lats), Some(hk)) =
-                (t.lon.get(a..b), t.lat.get(a..b), t.half_kx.get(a..b))
-            else {
-                continue;
-            };
-            for (i, ((&x, &y), &h)) in lons.iter().zip(lats).zip(hk).enumerate() {
-                let dx = (x - lonc) * (half_kxc + h);
-                let dy = (y - latc) * KM_PER_DEG;
-                let q = match (dx >= 0.0, dy >= 0.0) {
-                    (true, true) => 0,
-                    (true, false) => 1,
-                    (false, false) => 2,
-                    (false, true) => 3,
-                };
-                let d2 = dx * dx + dy * dy;
-                let p = a + i;
-                for (k, rk) in r2.iter().enumerate() {
-                    if d2 > rk[q] {
-                        break;
-                    }
-                    if let Some(slot) = acc.arrival.get_mut(p * kn + k)
-                        && *slot > lead
-                    {
-                        if k == 0 && slot.is_infinite() {
-                            acc.touched.push(p as u32);
-                        }
-                        *slot = lead;
-                    }
-                }
-            }
-        }
+    match method {
+        Method::Buckets => arrival::first_arrivals(r, t, kn, &mut acc.scratch),
+        Method::Exhaustive => arrival::exhaustive(r, t, kn, &mut acc.scratch),
     }
     let wn = windows_h.len();
     let nd = t.districts.len();
-    let mut d_hit = vec![false; nd * kn * wn];
+    // Per (district, threshold): the first window any of its points is reached in (wn:
+    // none); per (district, threshold, window): points first reached in that window.
+    let mut d_first = vec![wn; nd * kn];
     let mut d_w = vec![0u32; nd * kn * wn];
     let mut d_in = vec![0u32; nd * kn * wn];
     let mut d_bd = vec![0u32; nd * kn * wn];
-    for &p in &acc.touched {
+    let sc = &mut acc.scratch;
+    for &p in &sc.touched {
         let p = p as usize;
         let d = t.district.get(p).copied().unwrap_or(NONE) as usize;
         for k in 0..kn {
-            let Some(slot) = acc.arrival.get_mut(p * kn + k) else {
+            let Some(slot) = sc.arrival.get_mut(p * kn + k) else {
                 continue;
             };
             let a = f64::from(*slot);
             *slot = f32::INFINITY;
-            for (w, &wh) in windows_h.iter().enumerate() {
-                if a > wh {
-                    continue;
-                }
-                if let Some(h) = acc.point_hits.get_mut((p * kn + k) * wn + w) {
-                    *h += 1;
-                }
-                let di = (d * kn + k) * wn + w;
-                if d < nd {
-                    if let Some(h) = d_hit.get_mut(di) {
-                        *h = true;
-                    }
-                    let counter = match t.owner.get(p) {
-                        Some(Owner::Interior) => d_in.get_mut(di),
-                        Some(Owner::Boundary) => d_bd.get_mut(di),
-                        _ if t.weighting.get(p) == Some(&true) => d_w.get_mut(di),
-                        _ => None,
-                    };
-                    if let Some(c) = counter {
-                        *c += 1;
-                    }
-                }
+            let Some(w) = windows_h.iter().position(|&wh| a <= wh) else {
+                continue;
+            };
+            if let Some(h) = acc.point_hits.get_mut((p * kn + k) * wn + w) {
+                *h += 1;
+            }
+            if d >= nd {
+                continue;
+            }
+            if let Some(f) = d_first.get_mut(d * kn + k) {
+                *f = (*f).min(w);
+            }
+            let di = (d * kn + k) * wn + w;
+            let counter = match t.owner.get(p) {
+                Some(Owner::Interior) => d_in.get_mut(di),
+                Some(Owner::Boundary) => d_bd.get_mut(di),
+                _ if t.weighting.get(p) == Some(&true) => d_w.get_mut(di),
+                _ => None,
+            };
+            if let Some(c) = counter {
+                *c += 1;
             }
         }
     }
-    acc.touched.clear();
+    sc.touched.clear();
+    for counts in [&mut d_w, &mut d_in, &mut d_bd] {
+        for row in counts.chunks_exact_mut(wn.max(1)) {
+            for w in 1..row.len() {
+                // ok: 1 ≤ w < len.
+                row[w] += row[w - 1];
+            }
+        }
+    }
     let mut people = vec![0f32; nd * kn * wn];
     let mut p_hit = vec![false; t.provinces.len() * kn * wn];
     for (d, m) in t.districts.iter().enumerate() {
         let pv = t.district_province.get(d).copied().unwrap_or(NONE) as usize;
-        for kw in 0..kn * wn {
-            let di = d * kn * wn + kw;
-            if !d_hit.get(di).copied().unwrap_or(false) {
-                continue;
-            }
-            if let Some(h) = acc.district_hits.get_mut(di) {
-                *h += 1;
-            }
-            if let Some(h) = p_hit.get_mut(pv * kn * wn + kw) {
-                *h = true;
-            }
-            let share = if m.weighting_points > 0 {
-                f64::from(d_w.get(di).copied().unwrap_or(0)) / f64::from(m.weighting_points)
-            } else if m.interior_points > 0 {
-                f64::from(d_in.get(di).copied().unwrap_or(0)) / f64::from(m.interior_points)
-            } else if m.boundary_points > 0 {
-                f64::from(d_bd.get(di).copied().unwrap_or(0)) / f64::from(m.boundary_points)
-            } else {
-                0.0
-            };
-            if let Some(v) = people.get_mut(di) {
-                *v = (m.population.unwrap_or(0.0) * share) as f32;
+        for k in 0..kn {
+            let first = d_first.get(d * kn + k).copied().unwrap_or(wn);
+            for w in first..wn {
+                let kw = k * wn + w;
+                let di = d * kn * wn + kw;
+                if let Some(h) = acc.district_hits.get_mut(di) {
+                    *h += 1;
+                }
+                if let Some(h) = p_hit.get_mut(pv * kn * wn + kw) {
+                    *h = true;
+                }
+                let share = if m.weighting_points > 0 {
+                    f64::from(d_w.get(di).copied().unwrap_or(0)) / f64::from(m.weighting_points)
+                } else if m.interior_points > 0 {
+                    f64::from(d_in.get(di).copied().unwrap_or(0)) / f64::from(m.interior_points)
+                } else if m.boundary_points > 0 {
+                    f64::from(d_bd.get(di).copied().unwrap_or(0)) / f64::from(m.boundary_points)
+                } else {
+                    0.0
+                };
+                if let Some(v) = people.get_mut(di) {
+                    *v = (m.population.unwrap_or(0.0) * share) as f32;
+                }
             }
         }
     }
@@ -477,6 +503,7 @@ fn summarise(
         provinces,
         points,
         national_people_at_risk,
+        contours: Vec::new(),
         notes: vec![
             "a district or province is reached by a realisation when any of its points \
              (settlements, sites, facilities, and sample points every 0.1° inside it and \

@@ -60,6 +60,17 @@ pub struct Realisation {
 }
 
 impl Realisation {
+    /// A realisation in which the storm is absent (an ensemble member whose tracker lost
+    /// it): no steps, so no wind anywhere; it still counts in the denominator.
+    pub fn empty(thresholds: usize) -> Realisation {
+        Realisation {
+            lead_h: Vec::new(),
+            centre: Vec::new(),
+            vmax_kt: Vec::new(),
+            radii_nm: Vec::new(),
+            thresholds,
+        }
+    }
     pub fn steps(&self) -> usize {
         self.lead_h.len()
     }

@@ -49,6 +49,15 @@ pub struct ProbabilityTargets {
     pub(super) weighting: Vec<bool>,
     /// Bucket index: points sorted by (row, column); `start[row * nx + col]` opens a bucket.
     pub(super) start: Vec<u32>,
+    /// Per bucket, the extremes of its points: lon min/max, lat min/max and `half_kx`
+    /// min/max (all NaN for an empty bucket). The footprint test's dx and dy are monotone
+    /// in each, so its values at these corners bound those of every point in the bucket
+    /// exactly, rounding included (IEEE operations are monotone): see `arrival`.
+    pub(super) bucket_box: Vec<BucketBox>,
+    /// Indices of the buckets holding points, ascending (most of a footprint is sea).
+    occupied: Vec<u32>,
+    /// Smallest and largest longitude of any point.
+    lon_range: (f64, f64),
     pub(super) lon0: f64,
     pub(super) lat0: f64,
     pub(super) nx: usize,
@@ -59,6 +68,32 @@ pub struct ProbabilityTargets {
     pub(super) provinces: Vec<AreaMeta>,
     /// Metadata of the feature points, by (layer, feature).
     pub(super) features: Vec<Vec<FeatureMeta>>,
+}
+
+/// Extremes of the points of one bucket (see [`ProbabilityTargets::bucket_box`]).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct BucketBox {
+    pub(super) lon: [f64; 2],
+    pub(super) lat: [f64; 2],
+    pub(super) half_kx: [f64; 2],
+}
+
+impl BucketBox {
+    const EMPTY: BucketBox = BucketBox {
+        lon: [f64::INFINITY, f64::NEG_INFINITY],
+        lat: [f64::INFINITY, f64::NEG_INFINITY],
+        half_kx: [f64::INFINITY, f64::NEG_INFINITY],
+    };
+    fn add(&mut self, lon: f64, lat: f64, half_kx: f64) {
+        for (r, v) in [
+            (&mut self.lon, lon),
+            (&mut self.lat, lat),
+            (&mut self.half_kx, half_kx),
+        ] {
+            r[0] = r[0].min(v);
+            r[1] = r[1].max(v);
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -151,24 +186,7 @@ impl ProbabilityTargets {
                 }
             }
         }
-        let (lon0, lat0, nx, ny) = bucket_grid(&pts);
-        let bucket = |x: f64, y: f64| -> usize {
-            let ix = (((x - lon0) / BUCKET_DEG) as usize).min(nx - 1);
-            let iy = (((y - lat0) / BUCKET_DEG) as usize).min(ny - 1);
-            iy * nx + ix
-        };
-        pts.sort_by_key(|p| bucket(p.0, p.1));
-        let mut start = vec![0u32; nx * ny + 1];
-        for p in &pts {
-            if let Some(c) = start.get_mut(bucket(p.0, p.1) + 1) {
-                *c += 1;
-            }
-        }
-        for i in 1..start.len() {
-            // ok: i ≥ 1 and < len.
-            start[i] += start[i - 1];
-        }
-        let mut districts: Vec<AreaMeta> = layers
+        let districts: Vec<AreaMeta> = layers
             .districts
             .iter()
             .map(|d| AreaMeta {
@@ -182,17 +200,6 @@ impl ProbabilityTargets {
                 boundary_points: 0,
             })
             .collect();
-        for p in &pts {
-            let Some(m) = districts.get_mut(p.3 as usize) else {
-                continue;
-            };
-            match p.2 {
-                Owner::Interior => m.interior_points += 1,
-                Owner::Boundary => m.boundary_points += 1,
-                Owner::Feature { .. } if p.4 => m.weighting_points += 1,
-                Owner::Feature { .. } => {}
-            }
-        }
         let p_index: HashMap<&str, u32> = layers
             .provinces
             .iter()
@@ -222,13 +229,88 @@ impl ProbabilityTargets {
                 boundary_points: 0,
             })
             .collect();
+        Self::assemble(pts, districts, district_province, provinces, features)
+    }
+
+    /// Bare grid points (no district, province or layer): `Owner::Feature { layer: 0,
+    /// feature: i }` is `points[i]`. For tracing probability contours.
+    pub(super) fn from_points(points: &[(f64, f64)]) -> Self {
+        let pts = points
+            .iter()
+            .enumerate()
+            .map(|(i, &(x, y))| {
+                let owner = Owner::Feature {
+                    layer: 0,
+                    feature: i as u32,
+                };
+                (x, y, owner, NONE, false)
+            })
+            .collect();
+        Self::assemble(pts, Vec::new(), Vec::new(), Vec::new(), Vec::new())
+    }
+
+    /// The bucket index over `pts` and the district sample counts.
+    fn assemble(
+        mut pts: Vec<(f64, f64, Owner, u32, bool)>,
+        mut districts: Vec<AreaMeta>,
+        district_province: Vec<u32>,
+        provinces: Vec<AreaMeta>,
+        features: Vec<Vec<FeatureMeta>>,
+    ) -> Self {
+        let (lon0, lat0, nx, ny) = bucket_grid(&pts);
+        let bucket = |x: f64, y: f64| -> usize {
+            let ix = (((x - lon0) / BUCKET_DEG) as usize).min(nx - 1);
+            let iy = (((y - lat0) / BUCKET_DEG) as usize).min(ny - 1);
+            iy * nx + ix
+        };
+        pts.sort_by_key(|p| bucket(p.0, p.1));
+        let mut start = vec![0u32; nx * ny + 1];
+        for p in &pts {
+            if let Some(c) = start.get_mut(bucket(p.0, p.1) + 1) {
+                *c += 1;
+            }
+        }
+        for i in 1..start.len() {
+            // ok: i ≥ 1 and < len.
+            start[i] += start[i - 1];
+        }
+        for p in &pts {
+            let Some(m) = districts.get_mut(p.3 as usize) else {
+                continue;
+            };
+            match p.2 {
+                Owner::Interior => m.interior_points += 1,
+                Owner::Boundary => m.boundary_points += 1,
+                Owner::Feature { .. } if p.4 => m.weighting_points += 1,
+                Owner::Feature { .. } => {}
+            }
+        }
+        let half_kx: Vec<f64> = pts
+            .iter()
+            .map(|p| 0.5 * p.1.to_radians().cos() * KM_PER_DEG)
+            .collect();
+        let mut bucket_box = vec![BucketBox::EMPTY; nx * ny];
+        for (p, h) in pts.iter().zip(&half_kx) {
+            if let Some(b) = bucket_box.get_mut(bucket(p.0, p.1)) {
+                b.add(p.0, p.1, *h);
+            }
+        }
+        let occupied = (0..nx * ny)
+            .filter(|&b| start.get(b) != start.get(b + 1))
+            .map(|b| b as u32)
+            .collect();
+        let lon_range = pts
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
+                (lo.min(p.0), hi.max(p.0))
+            });
         ProbabilityTargets {
+            occupied,
+            lon_range,
             lon: pts.iter().map(|p| p.0).collect(),
             lat: pts.iter().map(|p| p.1).collect(),
-            half_kx: pts
-                .iter()
-                .map(|p| 0.5 * p.1.to_radians().cos() * KM_PER_DEG)
-                .collect(),
+            half_kx,
+            bucket_box,
             owner: pts.iter().map(|p| p.2).collect(),
             district: pts.iter().map(|p| p.3).collect(),
             weighting: pts.iter().map(|p| p.4).collect(),
@@ -252,11 +334,47 @@ impl ProbabilityTargets {
         self.lon.is_empty()
     }
 
-    /// Ranges of point indices in the buckets that a disc of `reach_km` around (lon, lat)
-    /// can touch: one contiguous range per bucket row, cut to the disc's chord over that
-    /// row. The chord is widened with the smallest cos(lat) over the row and the centre,
-    /// so it holds every point the footprint test (mean-latitude scale) can accept.
-    pub(super) fn ranges(&self, lon: f64, lat: f64, reach_km: f64, out: &mut Vec<(usize, usize)>) {
+    /// For targets made by [`Self::from_points`]: the input index of point `i`.
+    pub(super) fn grid_index(&self, i: usize) -> Option<usize> {
+        match self.owner.get(i)? {
+            Owner::Feature { feature, .. } => Some(*feature as usize),
+            _ => None,
+        }
+    }
+
+    /// The buckets holding points among `b0..b1`.
+    pub(super) fn occupied(&self, b0: usize, b1: usize) -> impl Iterator<Item = u32> + '_ {
+        let i0 = self.occupied.partition_point(|&b| (b as usize) < b0);
+        let i1 = self.occupied.partition_point(|&b| (b as usize) < b1);
+        self.occupied
+            .get(i0..i1.max(i0))
+            .into_iter()
+            .flatten()
+            .copied()
+    }
+
+    /// Smallest and largest longitude of any point (degrees).
+    pub(super) fn lon_range(&self) -> (f64, f64) {
+        self.lon_range
+    }
+
+    /// Point indices `start[b]..start[b + 1]` of bucket `b`.
+    pub(super) fn bucket_points(&self, b: usize) -> Option<(usize, usize)> {
+        let (a, e) = (*self.start.get(b)?, *self.start.get(b + 1)?);
+        Some((a as usize, e as usize))
+    }
+
+    /// Ranges `b0..b1` of bucket indices that a disc of `reach_km` around (lon, lat) can
+    /// touch: one contiguous range per bucket row, cut to the disc's chord over that row.
+    /// The chord is widened with the smallest cos(lat) over the row and the centre, so it
+    /// holds every point the footprint test (mean-latitude scale) can accept.
+    pub(super) fn bucket_ranges(
+        &self,
+        lon: f64,
+        lat: f64,
+        reach_km: f64,
+        out: &mut Vec<(usize, usize)>,
+    ) {
         out.clear();
         if self.lon.is_empty() || self.nx == 0 || self.ny == 0 {
             return;
@@ -297,14 +415,8 @@ impl ProbabilityTargets {
                 continue;
             }
             let (ix0, ix1) = (fx0 as usize, (fx1 as usize).min(self.nx - 1));
-            let (Some(&a), Some(&b)) = (
-                self.start.get(iy * self.nx + ix0),
-                self.start.get(iy * self.nx + ix1 + 1),
-            ) else {
-                continue;
-            };
-            if b > a {
-                out.push((a as usize, b as usize));
+            if ix1 >= ix0 {
+                out.push((iy * self.nx + ix0, iy * self.nx + ix1 + 1));
             }
         }
     }
