@@ -15,6 +15,7 @@ use std::path::Path;
 const CORE: &[&str] = &[
     "domain",
     "spatial",
+    "geojson_geometry",
     "hazard",
     "exposure",
     "alerts",
@@ -42,7 +43,7 @@ fn allowed() -> BTreeMap<&'static str, Vec<&'static str>> {
     let core_below = |room: &str| -> Vec<&'static str> {
         // The core's own order: domain/spatial < hazard < exposure < alerts/assessment.
         match room {
-            "domain" => vec![],
+            "domain" | "geojson_geometry" => vec![],
             "spatial" => vec!["domain"],
             "hazard" => vec!["domain", "spatial"],
             "exposure" => vec!["domain", "spatial", "hazard"],
