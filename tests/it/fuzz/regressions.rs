@@ -55,3 +55,54 @@ fn a_river_basin_with_an_empty_position_is_refused_naming_file_and_basin() {
         "{e}"
     );
 }
+
+/// The ECMWF BUFR files cut at every byte, and with every byte flipped, through ecCodes (C):
+/// each cut is an error naming the file, and no flip crashes the process (a flip inside the
+/// data section may still decode). In-process on purpose: a crash here fails the suite.
+#[test]
+fn every_cut_of_the_bufr_files_is_an_error_naming_the_file_and_no_flipped_byte_crashes() {
+    for rel in [
+        "forecast-samples/ecmwf_tc_tracks_22S_HEROLD_2020031912.det.bufr4",
+        "forecast-samples/ecmwf_tc_tracks_22S_HEROLD_2020031912.eps.bufr4",
+    ] {
+        let Some(path) = crate::common::data_file(rel) else {
+            return;
+        };
+        let bytes = std::fs::read(&path).unwrap();
+        let step = bytes.len().div_ceil(600); // the ensemble file: every 10th cut
+        for cut in (0..bytes.len()).step_by(step) {
+            let origin = format!("{rel} cut at {cut}");
+            let e = aviso::feeds::ecmwf_bufr::parse(&bytes[..cut], &origin)
+                .expect_err("a cut BUFR message is refused")
+                .to_string();
+            assert!(e.starts_with(&origin), "{e}");
+        }
+        assert!(aviso::feeds::ecmwf_bufr::parse(&bytes, rel).is_ok());
+        for i in (0..bytes.len()).step_by(step) {
+            let mut flipped = bytes.clone();
+            flipped[i] ^= 0xFF;
+            if let Err(e) = aviso::feeds::ecmwf_bufr::parse(&flipped, rel) {
+                assert!(e.to_string().starts_with(rel), "{e}");
+            }
+        }
+    }
+}
+
+/// Long run (10^6 ATCF decks): a TAU of 9223372036854775807 (i64::MAX, a number the
+/// mutations write) made chrono's `TimeDelta::hours` panic, 104 times, and a large one
+/// overflowed `cycle + tau` once. TAU is now refused past ATCF's three digits.
+#[test]
+fn an_atcf_tau_past_three_digits_is_refused_naming_the_line_not_a_panic() {
+    let line = "SH, 11, 2023030800,   , BEST,   0, 184S, 0410E,  45,  990, TS,  34, NEQ,   80,   90,   70,   60, 1006,  180,  25,  55,   0,   S,   0,    , 250,   9,    EXEMPLO, D,\n";
+    assert!(aviso::feeds::atcf::parse(line.as_bytes(), "bsh112023.dat", None).is_ok());
+    for tau in ["9223372036854775807", "1000", "-1000", "2562047788015216"] {
+        let deck = line.replacen("BEST,   0,", &format!("BEST, {tau},"), 1);
+        let e = aviso::feeds::atcf::parse(deck.as_bytes(), "bsh112023.dat", None)
+            .expect_err("an impossible forecast hour is refused")
+            .to_string();
+        assert!(
+            e.starts_with("bsh112023.dat: line 1, TAU: expected a forecast hour from -999 to 999"),
+            "{e}"
+        );
+    }
+}
