@@ -102,6 +102,9 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
 /// Runs cases 0..n in this process, writing each case's index to `progress` first (read
 /// by the parent if this process dies).
 fn run_in_process(target: &dyn Target, n: u64, seed: u64, progress: &std::fs::File) -> Tally {
+    // AVISO_FUZZ_FROM=k starts at case k: `AVISO_FUZZ_FROM=k AVISO_FUZZ_CASES=k+1` runs
+    // case k alone (with its run seed), to reproduce it.
+    let from = env_u64("AVISO_FUZZ_FROM").unwrap_or(0).min(n);
     let pristine = target.pristine();
     let current = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicBool::new(false));
@@ -124,7 +127,7 @@ fn run_in_process(target: &dyn Target, n: u64, seed: u64, progress: &std::fs::Fi
         })
     };
     let mut t = Tally::default();
-    for index in 0..n {
+    for index in from..n {
         progress
             .write_at(&index.to_le_bytes(), 0)
             .expect("progress file");
@@ -232,11 +235,12 @@ fn fuzz(test: &str, target: Option<impl Target>, mode: Mode) {
             "{summary}\n{}",
             t.problems.join("\n")
         );
-        assert_eq!(t.cases, n);
-        assert!(
-            t.parsed > 0,
-            "{summary}: no input parsed at all: the harness is broken"
-        );
+        if t.cases == n {
+            assert!(
+                t.parsed > 0,
+                "{summary}: no input parsed at all: the harness is broken"
+            );
+        }
         return;
     }
 
