@@ -106,3 +106,33 @@ fn an_atcf_tau_past_three_digits_is_refused_naming_the_line_not_a_panic() {
         );
     }
 }
+
+/// Long run (10^6 RSMC products): an `hour` of 1e308 or i64::MAX on a forecast point made
+/// chrono's `TimeDelta::minutes` panic, 105 times. A lead past 999 h is now refused.
+#[test]
+fn an_rsmc_forecast_hour_past_999_is_refused_naming_the_feature_not_a_panic() {
+    let Some(path) = crate::common::data_file(crate::common::FREDDY_RSMC) else {
+        return;
+    };
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let features = doc["features"].as_array_mut().unwrap();
+    let i = features
+        .iter()
+        .position(|f| f["properties"]["hour"] == 12)
+        .unwrap();
+    for hour in [
+        serde_json::json!(1e308),
+        serde_json::json!(i64::MAX),
+        serde_json::json!(1000),
+    ] {
+        doc["features"][i]["properties"]["hour"] = hour;
+        let e = aviso::feeds::rsmc::parse(&serde_json::to_vec(&doc).unwrap(), "freddy.json")
+            .expect_err("an impossible lead is refused")
+            .to_string();
+        assert!(
+            e.starts_with(&format!("freddy.json: feature {i}, properties.hour: expected a forecast lead from 0 to 999 hours")),
+            "{e}"
+        );
+    }
+}
