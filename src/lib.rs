@@ -16,6 +16,7 @@ pub mod domain;
 pub mod exposure;
 pub mod feeds;
 pub mod geodata;
+pub mod geojson_geometry;
 pub mod hazard;
 pub mod layers;
 pub mod metrics;

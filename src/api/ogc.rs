@@ -438,7 +438,7 @@ fn to_geo(g: &Value) -> Result<geo::Geometry<f64>, String> {
     }
     let parsed: geojson::Geometry =
         serde_json::from_value(g.clone()).map_err(|e| format!("invalid GeoJSON geometry: {e}"))?;
-    geo::Geometry::try_from(&parsed.value).map_err(|e| format!("unsupported geometry: {e}"))
+    crate::geojson_geometry::to_geo(&parsed.value).map_err(|e| format!("unsupported geometry: {e}"))
 }
 
 /// Every collection now served: the layers', then the alert's (empty without an alert).

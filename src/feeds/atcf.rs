@@ -375,7 +375,16 @@ fn parse_head(origin: &str, line: &Line) -> Result<Head, FeedError> {
     let tau_h = line
         .get(col::TAU)
         .parse::<i64>()
-        .map_err(|_| invalid(origin, line, "TAU", "forecast hour as an integer"))?;
+        .ok()
+        .filter(|t| (-MAX_TAU_H..=MAX_TAU_H).contains(t))
+        .ok_or_else(|| {
+            invalid(
+                origin,
+                line,
+                "TAU",
+                "a forecast hour from -999 to 999 (ATCF's TAU field is three digits)",
+            )
+        })?;
     Ok(Head {
         basin: basin.to_uppercase(),
         cy: cy.to_string(),
@@ -384,6 +393,11 @@ fn parse_head(origin: &str, line: &Line) -> Result<Head, FeedError> {
         tau_h,
     })
 }
+
+/// Largest forecast hour accepted: ATCF's TAU field is three digits wide (NRL/JTWC ATCF
+/// a-deck format description; JTWC warnings reach 120 h, model aids 240 h or more). A
+/// larger number is a damaged line, and would overflow the valid-time arithmetic.
+const MAX_TAU_H: i64 = 999;
 
 /// "2023030912" (or with minutes, "202303091230") → UTC time.
 fn parse_dtg(s: &str) -> Option<DateTime<Utc>> {

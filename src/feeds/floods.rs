@@ -763,8 +763,7 @@ pub fn parse_basins(
             .geometry
             .as_ref()
             .ok_or_else(|| err(format!("feature {i} ({name}): no geometry")))?;
-        let g: geo::Geometry<f64> = geom
-            .try_into()
+        let g = crate::geojson_geometry::to_geo(&geom.value)
             .map_err(|e| err(format!("feature {i} ({name}): {e}")))?;
         let mp = match g {
             geo::Geometry::Polygon(p) => geo::MultiPolygon::new(vec![p]),

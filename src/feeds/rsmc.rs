@@ -131,6 +131,10 @@ struct RawGeometry {
     coordinates: Value,
 }
 
+/// Longest forecast lead accepted (hours): RSMC La Réunion's track forecasts reach 120 h
+/// (5 days, the CMRSTRACK samples in ../shared/data); a lead past 999 h is a damaged file.
+const MAX_LEAD_H: f64 = 999.0;
+
 /// Parses a CMRSTRACK GeoJSON product. `origin` names the file or URL in errors.
 pub fn parse(bytes: &[u8], origin: &str) -> Result<ParsedForecast, FeedError> {
     let raw: RawCollection = serde_json::from_slice(bytes).map_err(|e| FeedError::Json {
@@ -200,6 +204,16 @@ pub fn parse(bytes: &[u8], origin: &str) -> Result<ParsedForecast, FeedError> {
             Some("analysis") | Some("forecast") => {
                 let p = track_point(origin, index, &feature)?;
                 if let (FixKind::Forecast, Some(h)) = (p.kind, feature.properties.hour) {
+                    // A lead past MAX_LEAD_H is a damaged file (and overflowed chrono).
+                    if !(0.0..=MAX_LEAD_H).contains(&h) {
+                        return Err(FeedError::Invalid {
+                            origin: origin.to_string(),
+                            at,
+                            field: "properties.hour".into(),
+                            expected: format!("a forecast lead from 0 to {MAX_LEAD_H} hours"),
+                            found: h.to_string(),
+                        });
+                    }
                     forecast_bases.push(p.time - chrono::Duration::minutes((h * 60.0) as i64));
                 }
                 track.push(p);

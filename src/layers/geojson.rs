@@ -124,8 +124,8 @@ fn json_text(value: &JsonValue) -> Option<String> {
     }
 }
 
-/// geojson's own conversion to geo types; a malformed position (fewer than two numbers)
-/// comes back as its error text.
+/// geojson's conversion to geo types, after checking every position has two numbers (a
+/// short one would make geojson 1.0 panic); a malformed position comes back as an error.
 fn convert(value: &GeometryValue) -> Result<Geometry<f64>, String> {
-    Geometry::<f64>::try_from(value).map_err(|e| e.to_string())
+    crate::geojson_geometry::to_geo(value)
 }

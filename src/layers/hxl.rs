@@ -9,7 +9,8 @@
 
 use csv::{ReaderBuilder, StringRecord};
 
-use super::{Field, LayerError, LayerSpec, Locus, Record};
+use super::{Field, Format, LayerError, LayerSpec, Locus, Record};
+use crate::domain::PointFeature;
 
 /// How many leading rows are searched for the hashtag row. HXL lets data providers put
 /// human header rows above the tags; libhxl-python (`hxl.input`, HXLTagsNotFoundException
@@ -112,6 +113,35 @@ fn split_name(s: &str) -> Option<(String, &str)> {
         .unwrap_or(s.len());
     let (name, rest) = s.split_at(end);
     Some((name.to_ascii_lowercase(), rest))
+}
+
+/// Parses the bytes of a CSV or HXL CSV point layer (`spec.format` says which) into point
+/// features, as the layer loader does once it has read the file, with the loader's warnings;
+/// no district is assigned (that join needs the boundaries). For callers that hold the bytes
+/// already, such as an upload or the fuzz tests.
+pub fn parse_point_table(
+    spec: &LayerSpec,
+    bytes: &[u8],
+) -> Result<(Vec<PointFeature>, Vec<String>), LayerError> {
+    let Some(kind) = spec.kind.point_kind() else {
+        return Err(LayerError::layer(
+            spec,
+            format!("kind {} is not a point layer", spec.kind.as_str()),
+        ));
+    };
+    let records = match spec.format {
+        Format::CsvHxl => read_hxl(spec, bytes)?,
+        Format::Csv => read_plain(spec, bytes)?,
+        other => {
+            return Err(LayerError::layer(
+                spec,
+                format!("format {other:?} is not a CSV table"),
+            ));
+        }
+    };
+    let mut warnings = Vec::new();
+    let features = super::build_points(spec, kind, records, &mut warnings)?;
+    Ok((features, warnings))
 }
 
 /// Reads a CSV whose columns are identified by HXL hashtags.

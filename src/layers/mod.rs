@@ -19,6 +19,7 @@ pub mod flood;
 mod gdal;
 mod geojson;
 mod hxl;
+pub use hxl::parse_point_table;
 pub mod manifest;
 mod population;
 

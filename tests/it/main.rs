@@ -22,6 +22,7 @@ mod flood_extent;
 mod flood_rivers;
 mod flood_service;
 mod floods;
+mod fuzz;
 mod gdacs;
 mod hardening_io;
 mod hardening_rest;

@@ -6,7 +6,8 @@
 //! perturbed members alike).
 //!
 //! Decoding is ecCodes' ([`super::eccodes`]); this module only reads keys by name and
-//! turns them into domain types. Pure: bytes in, domain out; no file or network I/O, no
+//! turns them into domain types, after [`framing`] has checked each message's section
+//! lengths (ecCodes 2.28 trusts them). Pure: bytes in, domain out; no file or network I/O, no
 //! tokio, HTTP or GDAL.
 //!
 //! Layout this reader expects (checked, not assumed; checked against `bufr_dump -p` of the
@@ -23,6 +24,7 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use geo::{Distance, Haversine, Point};
 
+mod framing;
 mod values;
 
 use super::eccodes::{BufrReader, CodesError, MISSING_DOUBLE, Message};
@@ -141,6 +143,14 @@ pub fn parse(bytes: &[u8], origin: &str) -> Result<ParsedEnsemble, BufrError> {
             escaped_prefix(bytes, 40)
         },
     };
+    // ecCodes trusts the section lengths; damaged ones are refused before it sees them.
+    if let Err((message, what)) = framing::frames(bytes) {
+        return Err(BufrError::Layout {
+            origin: origin.to_string(),
+            message,
+            what,
+        });
+    }
     let mut reader = BufrReader::new(bytes).map_err(|_| no_message())?;
     let mut members: Vec<Member> = Vec::new();
     let mut head: Option<(StormId, DateTime<Utc>)> = None;
