@@ -4,8 +4,8 @@
 //! Reads a file only in [`Config::from_file`]; everything else is pure.
 //!
 //! Over 600 lines because it still gathers every room's section (service, feeds, HTTP,
-//! server, map, probabilistic) and their checks in one place; issue 16 move 1 gives the
-//! assessment its own small config, and the sections then move beside their rooms.
+//! server, map, probabilistic) and their checks in one place; the assessment already takes
+//! its own small config (issue 16 move 1), and the sections move beside their rooms next.
 
 use std::path::Path;
 

@@ -25,6 +25,9 @@
 //! - Storm id "SH112023": basin + number + season year; for the southern hemisphere (SH) the
 //!   season runs July–June and is named by the year it ends (JTWC: CHIDO, Dec 2024, is
 //!   SH042025), so a first fix in July–December counts to the next year.
+//!
+//! Over 600 lines because the deck reader, the choice of technique and the radii and unit
+//! conversions are one parser; issue 16 move 5 splits the conversions out.
 
 use std::collections::BTreeMap;
 

@@ -24,6 +24,9 @@
 //!   optional values become `None`.
 //! - The cone's duplicate consecutive vertices (the product has them at every 12 h joint) are
 //!   removed; its exterior ring is oriented counter-clockwise (RFC 7946).
+//!
+//! Over 600 lines because the bulletin reader, its cone polygon and the wind-radii conversions
+//! are one parser; issue 16 move 5 splits the cone out.
 
 use chrono::{DateTime, Utc};
 use geo::orient::{Direction, Orient};

@@ -21,6 +21,9 @@
 //!   cancels only on evidence (a newer usable forecast from the feed, issue 17); since a
 //!   newer forecast versions the event itself, a silent flood feed leaves the alert in
 //!   force, and its CAP `expires` says when the information lapses.
+//!
+//! Over 600 lines because station forecasts and flood maps share the publication path here;
+//! issue 16 move 5 gives flood maps a file of their own.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
