@@ -552,13 +552,27 @@
         await loadEvent(S.eventId, changed);
         const lv = S.versions[S.versions.length - 1];
         if (changed && lv) {
-          setStatus(t('new_issuance') + ': ' + eventName(lv) + ' v' + lv.version + ' (' + (t('msg_types')[lv.msg_type] || lv.msg_type) + ') — ' + nowText());
+          nowText();
+          S.announced = { lv: lv, iso: S.lastUpdate };
         }
       }
-      if (!changed) setStatus(t('updated') + ' ' + nowText());
+      if (!changed) nowText();
+      statusLine();
     } finally {
       S.pollBusy = false;
     }
+  }
+  /** The status line: the last new issuance seen on this page stays announced (a duty
+   *  officer who looks away must still see that a version arrived), followed by the time
+   *  of the last successful poll. */
+  function statusLine() {
+    const a = S.announced;
+    const updated = S.lastUpdate ? t('updated') + ' ' + fmtTime(S.lastUpdate, true) : '';
+    if (!a) { setStatus(updated); return; }
+    const lv = a.lv;
+    const news = t('new_issuance') + ': ' + eventName(lv) + ' v' + lv.version + ' (' +
+      (t('msg_types')[lv.msg_type] || lv.msg_type) + ') — ' + fmtTime(a.iso, true);
+    setStatus(a.iso === S.lastUpdate ? news : news + ' · ' + updated);
   }
   function nowText() {
     S.lastUpdate = new Date().toISOString();
@@ -1409,7 +1423,7 @@
     S.lang = S.lang === 'pt' ? 'en' : 'pt';
     try { localStorage.setItem('aviso.lang', S.lang); } catch (_) { /* private mode */ }
     applyLanguage();
-    if (S.lastUpdate) setStatus(t('updated') + ' ' + fmtTime(S.lastUpdate, true));
+    if (S.lastUpdate) statusLine();
     if (S.map) S.map.closePopup();
     renderAll();
     rebuildLayerControl();

@@ -158,7 +158,17 @@ try {
   }
   check(!!moved, `the page moved on from ${opened} to a newer issuance (${moved}) by itself`);
   check(await page.evaluate(() => window.__sameDocument === true), '... without reloading the page');
-  check(/Nova emissão/.test(await page.textContent('#status')), 'the status line announces the new issuance');
+  // The status line is written once the new version's panel is drawn, a moment after the
+  // alert id changes: wait for it rather than read it at once.
+  const announced = await page.waitForFunction(
+    () => /Nova emissão/.test(document.getElementById('status').textContent), null, { timeout: 10000 },
+  ).then(() => true, () => false);
+  check(announced, `the status line announces the new issuance (${await page.textContent('#status')})`);
+  // A later poll (no new version, or a newer one) must not wipe the announcement.
+  await poll();
+  await sleep(1000);
+  check(/Nova emissão/.test(await page.textContent('#status')),
+    `... and it stays announced after the next poll (${await page.textContent('#status')})`);
 
   // --- the README picture: the live page once it reaches the forecast of 10 March 00 UTC
   // (Quelimane red, landfall a day and a half ahead), the event still active.
