@@ -16,7 +16,6 @@ pub mod domain;
 pub mod exposure;
 pub mod feeds;
 pub mod geodata;
-pub mod geojson_geometry;
 pub mod hazard;
 pub mod layers;
 pub mod metrics;

@@ -441,7 +441,8 @@ fn to_geo(g: &Value) -> Result<geo::Geometry<f64>, String> {
     }
     let parsed: geojson::Geometry =
         serde_json::from_value(g.clone()).map_err(|e| format!("invalid GeoJSON geometry: {e}"))?;
-    crate::geojson_geometry::to_geo(&parsed.value).map_err(|e| format!("unsupported geometry: {e}"))
+    crate::geodata::geometry::to_geo(&parsed.value)
+        .map_err(|e| format!("unsupported geometry: {e}"))
 }
 
 /// Every collection now served: the layers', then the alert's (empty without an alert).
