@@ -7,10 +7,6 @@
 pub mod alerts;
 pub mod api;
 pub mod app;
-pub mod app_flood;
-pub mod app_probabilistic;
-pub mod app_service;
-pub mod app_windfield;
 pub mod config;
 pub mod domain;
 pub mod exposure;

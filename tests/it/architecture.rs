@@ -30,7 +30,7 @@ const IO_CRATES: &[&str] = &[
 ];
 
 /// What each room may import (besides itself), in the order data flows. Rooms not listed
-/// (the wiring: `app`, `app_flood`, `app_service`) may import anything.
+/// (the wiring: `app`) may import anything.
 fn allowed() -> BTreeMap<&'static str, Vec<&'static str>> {
     let core_below = |room: &str| -> Vec<&'static str> {
         // The core's own order: domain/spatial < hazard < exposure < alerts/assessment.

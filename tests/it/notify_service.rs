@@ -238,7 +238,7 @@ async fn subscribers_hear_of_freddy_in_their_language_and_stop_when_they_ask() {
         _ => None,
     };
 
-    // The service, wired as app_service::build wires it.
+    // The service, wired as app::service::build wires it.
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("layers/manifest.toml");
     let layers = Arc::new(aviso::exposure::IndexedLayers::new(
         aviso::layers::load_layers(&manifest).unwrap().layers,

@@ -25,7 +25,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The demo's track (src/app_service.rs reads it through the layers' data folder).
+/// The demo's track (src/app/service.rs reads it through the layers' data folder).
 const TRACK: &str = "tracks/ibtracs_v04r01_last3years_moz_region_2022-2025.csv";
 /// The demo's flood forecast (src/pipeline/demo.rs), which the spec reads too.
 const FLOOD_FILES: [&str; 3] = [
