@@ -18,8 +18,8 @@ use aviso::domain::{Forecast, METRES_PER_NM};
 use aviso::exposure::IndexedLayers;
 use aviso::feeds::{self, ParseOptions, StormSelector};
 use aviso::hazard::ensemble::{
-    PreparedLayers, ProbabilisticAssessment, ProbabilisticConfig, SeedPolicy, assess_probabilistic,
-    count_exceedances, count_exceedances_exhaustive, perturbed_realisations,
+    CountMethod, PreparedLayers, ProbabilisticAssessment, ProbabilisticConfig, SeedPolicy,
+    assess_probabilistic, count_exceedances, count_exceedances_by, perturbed_realisations,
     unperturbed_realisation,
 };
 
@@ -239,8 +239,13 @@ fn deciding_whole_buckets_gives_exactly_the_point_by_point_result() {
         .push(unperturbed_realisation(&f.freddy, &cfg, &f.cfg.hazard).unwrap());
     let t = &f.prepared.targets;
     let fast = count_exceedances(&set.realisations, t, &cfg.thresholds_kt, &cfg.windows_h);
-    let slow =
-        count_exceedances_exhaustive(&set.realisations, t, &cfg.thresholds_kt, &cfg.windows_h);
+    let slow = count_exceedances_by(
+        CountMethod::Exhaustive,
+        &set.realisations,
+        t,
+        &cfg.thresholds_kt,
+        &cfg.windows_h,
+    );
     let (fast, slow) = (fast.unwrap(), slow.unwrap());
     assert!(
         fast.points.len() > 1000,

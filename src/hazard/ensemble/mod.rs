@@ -27,8 +27,8 @@ pub use contours::{CONTOUR_LEVELS, ProbabilityContour, probability_contours};
 pub use land::LandMask;
 pub use members::{assess_ensemble, member_realisations};
 pub use probability::{
-    AreaProbability, PeopleAtRisk, PointProbability, ProbabilisticAssessment, ProbabilityTargets,
-    count_exceedances, count_exceedances_exhaustive,
+    AreaProbability, CountMethod, PeopleAtRisk, PointProbability, ProbabilisticAssessment,
+    ProbabilityTargets, count_exceedances, count_exceedances_by,
 };
 pub use realisations::{Realisation, perturbed_realisations, unperturbed_realisation};
 
