@@ -498,21 +498,15 @@ fn link(href: String, rel: &str, media: &str, title: &str) -> Value {
 
 /// Percent-encodes a path segment (RFC 3986 unreserved characters pass).
 fn encode_segment(s: &str) -> String {
-    percent_encode(s, b"")
+    percent_encoding::utf8_percent_encode(s, UNRESERVED).to_string()
 }
 
-/// Percent-encodes `s`, leaving RFC 3986 unreserved characters and `also_safe` as they are.
-fn percent_encode(s: &str, also_safe: &[u8]) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) || also_safe.contains(&b) {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
-}
+/// RFC 3986 section 2.3: ALPHA / DIGIT / "-" / "." / "_" / "~" are never encoded.
+const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 pub(crate) fn respond(status: StatusCode, media: &'static str, body: &Value) -> Response {
     match serde_json::to_vec(body) {
@@ -894,7 +888,8 @@ fn items_page(
 
 /// Percent-encodes a query value (RFC 3986 unreserved characters and ',' pass).
 fn encode_query(s: &str) -> String {
-    percent_encode(s, b",")
+    const QUERY_VALUE: &percent_encoding::AsciiSet = &UNRESERVED.remove(b',');
+    percent_encoding::utf8_percent_encode(s, QUERY_VALUE).to_string()
 }
 
 /// `GET /collections/{collection_id}/items/{feature_id}`.

@@ -236,8 +236,8 @@ pub fn replay_cmd(config: Option<&Path>, a: ReplayArgs) -> Result<()> {
     }
     bar.finish_and_clear();
     let csv_path = a.out.join("summary.csv");
-    fs::write(&csv_path, summary.to_csv())
-        .with_context(|| format!("writing {}", csv_path.display()))?;
+    let csv = summary.to_csv().context("writing the replay summary CSV")?;
+    fs::write(&csv_path, csv).with_context(|| format!("writing {}", csv_path.display()))?;
     let json_path = a.out.join("summary.json");
     let summary_json = serde_json::json!({
         "storm": track.storm,
