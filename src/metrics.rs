@@ -60,6 +60,8 @@ impl Histogram {
 struct Inner {
     runs: BTreeMap<String, Histogram>,
     assessments: Histogram,
+    probabilistic: Histogram,
+    probabilistic_failures: u64,
 }
 
 /// Durations since the process started.
@@ -94,6 +96,15 @@ impl Metrics {
         self.lock().assessments.observe(seconds);
     }
 
+    /// One probabilistic assessment (issue 12) took `seconds`; `ok` false: it failed.
+    pub fn observe_probabilistic(&self, seconds: f64, ok: bool) {
+        let mut inner = self.lock();
+        inner.probabilistic.observe(seconds);
+        if !ok {
+            inner.probabilistic_failures += 1;
+        }
+    }
+
     /// The histograms with their HELP and TYPE lines.
     pub fn render(&self, out: &mut String) {
         let inner = self.lock();
@@ -115,6 +126,21 @@ impl Metrics {
         inner
             .assessments
             .render(out, "aviso_assessment_duration_seconds", "");
+        out.push_str(
+            "# HELP aviso_probabilistic_duration_seconds Duration of one probabilistic assessment of a published cyclone version.\n\
+             # TYPE aviso_probabilistic_duration_seconds histogram\n",
+        );
+        inner
+            .probabilistic
+            .render(out, "aviso_probabilistic_duration_seconds", "");
+        out.push_str(
+            "# HELP aviso_probabilistic_failures_total Probabilistic assessments that failed (the deterministic alert was published without them).\n\
+             # TYPE aviso_probabilistic_failures_total counter\n",
+        );
+        out.push_str(&format!(
+            "aviso_probabilistic_failures_total {}\n",
+            inner.probabilistic_failures
+        ));
     }
 }
 
