@@ -55,6 +55,8 @@ impl Histogram {
 struct Inner {
     runs: BTreeMap<String, Histogram>,
     assessments: Histogram,
+    probabilistic: Histogram,
+    probabilistic_failures: u64,
 }
 
 /// Durations since the process started.
@@ -127,6 +129,15 @@ impl Metrics {
         self.lock().assessments.observe(seconds);
     }
 
+    /// One probabilistic assessment (issue 12) took `seconds`; `ok` false: it failed.
+    pub fn observe_probabilistic(&self, seconds: f64, ok: bool) {
+        let mut inner = self.lock();
+        inner.probabilistic.observe(seconds);
+        if !ok {
+            inner.probabilistic_failures += 1;
+        }
+    }
+
     /// The histograms with their HELP and TYPE lines.
     pub fn render(&self, e: &mut Exposition) {
         let inner = self.lock();
@@ -146,6 +157,24 @@ impl Metrics {
         inner
             .assessments
             .render(e, "aviso_assessment_duration_seconds", &[]);
+        e.family(
+            "aviso_probabilistic_duration_seconds",
+            "histogram",
+            "Duration of one probabilistic assessment of a published cyclone version.",
+        );
+        inner
+            .probabilistic
+            .render(e, "aviso_probabilistic_duration_seconds", &[]);
+        e.family(
+            "aviso_probabilistic_failures_total",
+            "counter",
+            "Probabilistic assessments that failed (the deterministic alert was published without them).",
+        )
+        .sample(
+            "aviso_probabilistic_failures_total",
+            &[],
+            inner.probabilistic_failures,
+        );
     }
 }
 
