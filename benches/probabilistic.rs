@@ -15,7 +15,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use aviso::config::Config;
 use aviso::feeds::{self, ParseOptions};
 use aviso::hazard::ensemble::{
-    PreparedLayers, assess_probabilistic, count_exceedances, count_exceedances_exhaustive,
+    CountMethod, PreparedLayers, assess_probabilistic, count_exceedances, count_exceedances_by,
     perturbed_realisations, probability_contours,
 };
 
@@ -115,7 +115,8 @@ fn bench_probabilistic(c: &mut Criterion) {
                         seed,
                     )
                     .unwrap();
-                    count_exceedances_exhaustive(
+                    count_exceedances_by(
+                        CountMethod::Exhaustive,
                         &set.realisations,
                         &prepared.targets,
                         &cfg.probabilistic.thresholds_kt,
@@ -171,7 +172,8 @@ fn bench_probabilistic(c: &mut Criterion) {
     });
     g.bench_function("count_1000_exhaustive", |b| {
         b.iter(|| {
-            count_exceedances_exhaustive(
+            count_exceedances_by(
+                CountMethod::Exhaustive,
                 black_box(&set.realisations),
                 &prepared.targets,
                 &pc.thresholds_kt,

@@ -38,7 +38,7 @@
 //! MiB. No cache or queue grew: glibc kept what the threads had freed.
 //!
 //! After (`aviso serve` caps malloc at 2 arenas and fixes its mmap threshold at 256 KiB,
-//! `app_service::tune_malloc`; an import ends with `malloc_trim(0)`), 2026-12-02, load
+//! `app::service::tune_malloc`; an import ends with `malloc_trim(0)`), 2026-12-02, load
 //! 6-8: 2,090-2,094 requests per route, 0 errors in 16,744; p50 / p99 (max) in ms:
 //! /healthz 20 / 135 (220), Atom 29 / 147, CAP 27 / 151, alerts list 29 / 149, alert
 //! document 28 / 165, OGC districts page 33 / 162, gzipped 56 / 231 (975), gzipped

@@ -7,16 +7,11 @@
 pub mod alerts;
 pub mod api;
 pub mod app;
-pub mod app_flood;
-pub mod app_probabilistic;
-pub mod app_service;
-pub mod app_windfield;
 pub mod config;
 pub mod domain;
 pub mod exposure;
 pub mod feeds;
 pub mod geodata;
-pub mod geojson_geometry;
 pub mod hazard;
 pub mod layers;
 pub mod metrics;

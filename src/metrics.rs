@@ -3,7 +3,9 @@
 //! survive a restart (fetches, runs, alerts) live in the store instead.
 //!
 //! Hand-written: a few histograms do not justify the `prometheus` crate and its
-//! protobuf/lazy-static tree. Pure: no I/O.
+//! protobuf/lazy-static tree, and prometheus-client's registry holds in-process metric
+//! objects, while most of aviso's values are read from the store at scrape time (the store
+//! is what replicas share). [`Exposition`] writes the text format for both. Pure: no I/O.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -32,27 +34,20 @@ impl Histogram {
         self.count += 1;
     }
 
-    fn render(&self, out: &mut String, name: &str, labels: &str) {
-        let sep = if labels.is_empty() { "" } else { "," };
-        for (i, b) in BUCKETS_S.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{{labels}{sep}le=\"{b}\"}} {}",
-                self.counts[i]
-            );
+    fn render(&self, e: &mut Exposition, name: &str, labels: &[(&str, &str)]) {
+        let bucket = format!("{name}_bucket");
+        let bounds = BUCKETS_S.iter().map(|b| b.to_string());
+        let counts = self.counts.iter().chain(std::iter::once(&self.count));
+        for (le, n) in bounds
+            .chain(std::iter::once("+Inf".to_string()))
+            .zip(counts)
+        {
+            let mut l = labels.to_vec();
+            l.push(("le", &le));
+            e.sample(&bucket, &l, n);
         }
-        let _ = writeln!(
-            out,
-            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}",
-            self.count
-        );
-        let braces = if labels.is_empty() {
-            String::new()
-        } else {
-            format!("{{{labels}}}")
-        };
-        let _ = writeln!(out, "{name}_sum{braces} {}", self.sum);
-        let _ = writeln!(out, "{name}_count{braces} {}", self.count);
+        e.sample(&format!("{name}_sum"), labels, self.sum);
+        e.sample(&format!("{name}_count"), labels, self.count);
     }
 }
 
@@ -60,12 +55,52 @@ impl Histogram {
 struct Inner {
     runs: BTreeMap<String, Histogram>,
     assessments: Histogram,
+    probabilistic: Histogram,
+    probabilistic_failures: u64,
 }
 
 /// Durations since the process started.
 #[derive(Debug, Default)]
 pub struct Metrics {
     inner: Mutex<Inner>,
+}
+
+/// The Prometheus text format (0.0.4) being written: a family's `# HELP`/`# TYPE` lines,
+/// then its samples, label values escaped.
+#[derive(Debug, Default)]
+pub struct Exposition {
+    out: String,
+}
+
+impl Exposition {
+    /// Starts a metric family: `kind` is counter, gauge or histogram.
+    pub fn family(&mut self, name: &str, kind: &str, help: &str) -> &mut Self {
+        let _ = write!(self.out, "# HELP {name} {help}\n# TYPE {name} {kind}\n");
+        self
+    }
+
+    /// One sample; `labels` are (name, value) pairs, the values escaped here.
+    pub fn sample(
+        &mut self,
+        name: &str,
+        labels: &[(&str, &str)],
+        value: impl std::fmt::Display,
+    ) -> &mut Self {
+        self.out.push_str(name);
+        if !labels.is_empty() {
+            let pairs: Vec<String> = labels
+                .iter()
+                .map(|(k, v)| format!("{k}=\"{}\"", label(v)))
+                .collect();
+            let _ = write!(self.out, "{{{}}}", pairs.join(","));
+        }
+        let _ = writeln!(self.out, " {value}");
+        self
+    }
+
+    pub fn into_string(self) -> String {
+        self.out
+    }
 }
 
 /// Escapes a Prometheus label value (backslash, quote, newline).
@@ -94,27 +129,52 @@ impl Metrics {
         self.lock().assessments.observe(seconds);
     }
 
+    /// One probabilistic assessment (issue 12) took `seconds`; `ok` false: it failed.
+    pub fn observe_probabilistic(&self, seconds: f64, ok: bool) {
+        let mut inner = self.lock();
+        inner.probabilistic.observe(seconds);
+        if !ok {
+            inner.probabilistic_failures += 1;
+        }
+    }
+
     /// The histograms with their HELP and TYPE lines.
-    pub fn render(&self, out: &mut String) {
+    pub fn render(&self, e: &mut Exposition) {
         let inner = self.lock();
-        out.push_str(
-            "# HELP aviso_run_duration_seconds Duration of one feed cycle: fetch, store, assess, publish.\n\
-             # TYPE aviso_run_duration_seconds histogram\n",
+        e.family(
+            "aviso_run_duration_seconds",
+            "histogram",
+            "Duration of one feed cycle: fetch, store, assess, publish.",
         );
         for (feed, h) in &inner.runs {
-            h.render(
-                out,
-                "aviso_run_duration_seconds",
-                &format!("feed=\"{}\"", label(feed)),
-            );
+            h.render(e, "aviso_run_duration_seconds", &[("feed", feed)]);
         }
-        out.push_str(
-            "# HELP aviso_assessment_duration_seconds Duration of one assessment (hazard, exposure, levels).\n\
-             # TYPE aviso_assessment_duration_seconds histogram\n",
+        e.family(
+            "aviso_assessment_duration_seconds",
+            "histogram",
+            "Duration of one assessment (hazard, exposure, levels).",
         );
         inner
             .assessments
-            .render(out, "aviso_assessment_duration_seconds", "");
+            .render(e, "aviso_assessment_duration_seconds", &[]);
+        e.family(
+            "aviso_probabilistic_duration_seconds",
+            "histogram",
+            "Duration of one probabilistic assessment of a published cyclone version.",
+        );
+        inner
+            .probabilistic
+            .render(e, "aviso_probabilistic_duration_seconds", &[]);
+        e.family(
+            "aviso_probabilistic_failures_total",
+            "counter",
+            "Probabilistic assessments that failed (the deterministic alert was published without them).",
+        )
+        .sample(
+            "aviso_probabilistic_failures_total",
+            &[],
+            inner.probabilistic_failures,
+        );
     }
 }
 
@@ -128,8 +188,9 @@ mod tests {
         m.observe_run("rsmc", 0.07);
         m.observe_run("rsmc", 3.0);
         m.observe_run("rsmc", 100.0);
-        let mut out = String::new();
-        m.render(&mut out);
+        let mut e = Exposition::default();
+        m.render(&mut e);
+        let out = e.into_string();
         assert!(out.contains("aviso_run_duration_seconds_bucket{feed=\"rsmc\",le=\"0.05\"} 0"));
         assert!(out.contains("aviso_run_duration_seconds_bucket{feed=\"rsmc\",le=\"0.1\"} 1"));
         assert!(out.contains("aviso_run_duration_seconds_bucket{feed=\"rsmc\",le=\"5\"} 2"));

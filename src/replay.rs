@@ -126,47 +126,42 @@ impl Summary {
     }
 
     /// CSV: one row per district, first issuance and lead before landfall for each level.
-    pub fn to_csv(&self) -> String {
-        let mut s = String::from("pcode,district,province,max_level");
+    pub fn to_csv(&self) -> Result<Vec<u8>, csv::Error> {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let mut header = vec![
+            "pcode".to_string(),
+            "district".into(),
+            "province".into(),
+            "max_level".into(),
+        ];
         for l in Level::ALL {
-            s.push_str(&format!(
-                ",first_{0}_issuance,first_{0}_lead_before_landfall_h",
-                l.name_en()
-            ));
+            header.push(format!("first_{}_issuance", l.name_en()));
+            header.push(format!("first_{}_lead_before_landfall_h", l.name_en()));
         }
-        s.push('\n');
+        w.write_record(&header)?;
         let mut rows: Vec<&DistrictSummary> = self.districts.values().collect();
         rows.sort_by(|a, b| b.max_level.cmp(&a.max_level).then(a.pcode.cmp(&b.pcode)));
         for d in rows {
-            s.push_str(&format!(
-                "{},{},{},{}",
-                d.pcode,
-                csv_field(&d.name),
-                csv_field(d.province.as_deref().unwrap_or("")),
-                d.max_level.name_en()
-            ));
+            let mut row = vec![
+                d.pcode.clone(),
+                d.name.clone(),
+                d.province.clone().unwrap_or_default(),
+                d.max_level.name_en().to_string(),
+            ];
             for l in Level::ALL {
-                match d.first.get(&l) {
-                    Some(f) => s.push_str(&format!(
-                        ",{},{}",
-                        f.issuance.format("%Y-%m-%dT%H:%MZ"),
-                        f.lead_before_landfall_h
-                            .map(|h| format!("{h:.0}"))
-                            .unwrap_or_default()
-                    )),
-                    None => s.push_str(",,"),
-                }
+                let f = d.first.get(&l);
+                row.push(
+                    f.map(|f| f.issuance.format("%Y-%m-%dT%H:%MZ").to_string())
+                        .unwrap_or_default(),
+                );
+                row.push(
+                    f.and_then(|f| f.lead_before_landfall_h)
+                        .map(|h| format!("{h:.0}"))
+                        .unwrap_or_default(),
+                );
             }
-            s.push('\n');
+            w.write_record(&row)?;
         }
-        s
-    }
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
+        w.into_inner().map_err(|e| e.into_error().into())
     }
 }

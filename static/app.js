@@ -39,6 +39,8 @@
   const NO_ALERT_FILL = '#fbfaf5';
   /** Wind swath outline per 10-min threshold (kt): warmer is stronger. */
   const SWATH_COLOUR = { 28: '#9e9d24', 34: '#f9a825', 48: '#ef6c00', 50: '#ef6c00', 64: '#b71c1c' };
+  /** Probability contour fill per level (0.1…0.9): blues, apart from the level colours. */
+  const PROB_COLOUR = { 0.1: '#c6dbef', 0.3: '#6baed6', 0.5: '#2171b5', 0.7: '#08519c', 0.9: '#08306b' };
   const POINT_COLOUR = {
     resettlement_site: '#6a1b9a', idp_site: '#ad1457', accommodation_centre: '#00695c',
     health_facility: '#1565c0', settlement: '#5d4037',
@@ -47,6 +49,11 @@
   const I18N = {
     pt: {
       locale: 'pt-MZ', title: 'Mapa de alertas', panel_toggle: 'Painel',
+      view: 'Vista', view_det: 'Trajectória oficial', view_prob: 'Probabilidades',
+      prob_title: 'P(ventos ≥ {kt} nós em 0–{h} h)', prob_none: 'Sem avaliação probabilística nesta emissão.',
+      prob_failed: 'A avaliação probabilística falhou; vale o alerta determinístico.',
+      prob_realisations: '{n} realizações em torno da previsão oficial', wind_kt: 'Vento', window_h: 'Janela',
+      p34_72: 'P ≥34 nós 72 h', p64_72: 'P ≥64 nós 72 h',
       events: 'Eventos activos', no_events: 'Sem alertas activos.',
       no_service: 'O serviço de alertas não respondeu; mostra-se só o mapa base.',
       ogc_alert: 'Sem serviço de alertas: mostra-se o alerta das colecções OGC (sem histórico).',
@@ -94,7 +101,12 @@
       },
     },
     en: {
-      locale: 'en-GB', title: 'Alert map', panel_toggle: 'Panel',
+      locale: 'en-GB',
+      view: 'View', view_det: 'Official track', view_prob: 'Probabilities',
+      prob_title: 'P(winds ≥ {kt} kt within 0–{h} h)', prob_none: 'No probabilistic assessment in this issuance.',
+      prob_failed: 'The probabilistic assessment failed; the deterministic alert stands.',
+      prob_realisations: '{n} realisations around the official forecast', wind_kt: 'Wind', window_h: 'Window',
+      p34_72: 'P ≥34 kt 72 h', p64_72: 'P ≥64 kt 72 h', title: 'Alert map', panel_toggle: 'Panel',
       events: 'Active events', no_events: 'No active alerts.',
       no_service: 'The alert service did not answer; showing the basemap only.',
       ogc_alert: 'No alert service: showing the alert of the OGC collections (no history).',
@@ -172,6 +184,11 @@
     selectedDistrict: null,
     pollTimer: null,
     pollBusy: false,
+    // Issue 12: the map shows the official track's footprints ('det') or the probability
+    // contours ('prob') of one threshold and window.
+    view: params.get('view') === 'prob' ? 'prob' : 'det',
+    probKt: 34,
+    probH: 120,
   };
 
   function pickLanguage() {
@@ -692,6 +709,7 @@
     u.searchParams.delete('alert');
     if (S.eventId) u.searchParams.set('event', S.eventId);
     if (S.alertId && !S.followLatest) u.searchParams.set('alert', S.alertId);
+    if (S.view === 'prob') u.searchParams.set('view', 'prob'); else u.searchParams.delete('view');
     history.replaceState(null, '', u.pathname + u.search);
   }
 
@@ -708,12 +726,52 @@
   }
 
   function swathColour(kt) { return SWATH_COLOUR[kt] || '#616161'; }
+  /** Overlay keys of the official track's footprints, hidden in the probability view. */
+  const DET_FOOTPRINT = /^(swath|obs)\d|^(cone|exposed)$/;
+
+  /** The document's probabilistic part (issue 12), or null. */
+  function probMeta() { return (S.doc && S.doc.aviso && S.doc.aviso.probabilistic) || null; }
+
+  /** The view switch (official track / probabilities) with the threshold and window of
+   *  the contours; shown for cyclone documents. */
+  function renderViewSwitch() {
+    if (S.viewControl) { S.map.removeControl(S.viewControl); S.viewControl = null; }
+    if (!S.doc || isFloodDoc()) return;
+    const meta = probMeta();
+    S.viewControl = L.control({ position: 'topright' });
+    S.viewControl.onAdd = () => {
+      const radio = (v, label) => el('label', null, el('input', {
+        type: 'radio', name: 'view', id: 'view-' + v, value: v, checked: S.view === v,
+        onchange: () => { S.view = v; updateUrl(); drawAlertLayers(); },
+      }), ' ' + label);
+      const select = (id, values, cur, unit, set) => el('select', {
+        id: id, onchange: (e) => { set(Number(e.target.value)); drawAlertLayers(); },
+      }, values.map((v) => el('option', { value: String(v), selected: v === cur, text: v + ' ' + unit })));
+      const kts = (meta && meta.thresholds_kt) || [34, 48, 64];
+      const hs = (meta && meta.windows_h) || [24, 48, 72, 120];
+      const box = el('div', { class: 'view-switch', id: 'view-switch' },
+        el('strong', { text: t('view') + ': ' }), radio('det', t('view_det')), radio('prob', t('view_prob')));
+      if (S.view === 'prob') {
+        if (meta && meta.status === 'ok') {
+          box.append(el('div', { class: 'prob-pick' },
+            t('wind_kt') + ' ≥ ', select('prob-kt', kts, S.probKt, S.lang === 'pt' ? 'nós' : 'kt', (v) => { S.probKt = v; }),
+            ' ' + t('window_h') + ' 0–', select('prob-h', hs, S.probH, 'h', (v) => { S.probH = v; })));
+        } else {
+          box.append(el('div', { class: 'small', id: 'prob-status', text: t(meta && meta.status === 'failed' ? 'prob_failed' : 'prob_none') }));
+        }
+      }
+      L.DomEvent.disableClickPropagation(box);
+      return box;
+    };
+    S.viewControl.addTo(S.map);
+  }
 
   function drawAlertLayers() {
     if (S.alertLayers) {
       for (const [key, g] of Object.entries(S.alertLayers)) {
         S.wasOn = S.wasOn || {};
-        S.wasOn[key] = S.map.hasLayer(g);
+        // The view, not the last on/off, decides the footprints and the contours.
+        if (key !== 'prob' && !DET_FOOTPRINT.test(key)) S.wasOn[key] = S.map.hasLayer(g);
         S.map.removeLayer(g);
       }
     }
@@ -748,6 +806,15 @@
             group('swath' + kt, () => t('swath', { kt: kt, kmh: fmtNum(p.threshold_kmh) }))]);
           break;
         }
+        case 'probability_contour':
+          // Issue 12: the contours of the chosen threshold and window; higher levels on top.
+          if (p.threshold_kt === S.probKt && p.window_h === S.probH) {
+            const c = PROB_COLOUR[p.probability] || '#2171b5';
+            polys.push([2000 + p.probability, L.geoJSON(f, { pane: 'hazard', interactive: false,
+              style: { color: c, weight: 1.5, fillColor: c, fillOpacity: 0.35, className: 'prob-contour prob-' + Math.round(p.probability * 100) } }),
+            group('prob', () => t('prob_title', { kt: S.probKt, h: S.probH }))]);
+          }
+          break;
         case 'cone':
           polys.push([1000, L.geoJSON(f, { pane: 'hazard', interactive: false, style: { color: '#1565c0', weight: 2, dashArray: '8 6', fillColor: '#1565c0', fillOpacity: 0.03, className: 'cone' } }),
             group('cone', () => t('cone'))]);
@@ -811,13 +878,17 @@
     for (const [, layer, g] of polys) layer.addTo(g);
     for (const [key, g] of Object.entries(groups)) {
       S.alertLayers[key] = g;
-      const on = S.wasOn && key in S.wasOn ? S.wasOn[key] : !defaultsOff.has(key);
+      let on = S.wasOn && key in S.wasOn ? S.wasOn[key] : !defaultsOff.has(key);
+      // The view decides between the official track's footprints and the contours.
+      if (key === 'prob') on = S.view === 'prob';
+      else if (DET_FOOTPRINT.test(key)) on = S.view === 'det' && on;
       if (on) g.addTo(S.map);
       S.overlays.set('alert:' + key, { layer: g, label: labels[key] });
     }
     rebuildLayerControl();
     renderLegend();
     declutterLabels();
+    renderViewSwitch();
   }
 
   /** Forecast points near landfall crowd together at national zoom: a label that would
@@ -1070,11 +1141,19 @@
         hasStations = hasStations || p.layer === 'flood_station';
         hasExtent = hasExtent || p.layer === 'flood_extent';
       }
-      for (const kt of Array.from(kts).sort((a, b) => a - b)) {
+      const meta = probMeta();
+      if (S.view === 'prob' && meta && meta.status === 'ok') {
+        rows.push(el('div', { class: 'row prob-legend-title' }, el('strong', { text: t('prob_title', { kt: S.probKt, h: S.probH }) })));
+        for (const lv of (meta.contour_levels || [0.1, 0.3, 0.5, 0.7, 0.9])) {
+          rows.push(sw('prob-sw', { background: PROB_COLOUR[lv] || '#2171b5' }, '≥ ' + fmtNum(lv * 100) + ' %'));
+        }
+        rows.push(el('div', { class: 'row small', text: t('prob_realisations', { n: fmtNum(meta.realisations) }) }));
+      }
+      for (const kt of S.view === 'prob' ? [] : Array.from(kts).sort((a, b) => a - b)) {
         rows.push(sw('line', { borderColor: swathColour(kt) }, '≥ ' + kt + ' kt'));
       }
-      if (hasCone) rows.push(sw('dash', { borderColor: '#1565c0' }, t('cone')));
-      if (hasExposed) rows.push(sw('line', { borderColor: '#6a1b9a' }, t('exposed_area')));
+      if (hasCone && S.view !== 'prob') rows.push(sw('dash', { borderColor: '#1565c0' }, t('cone')));
+      if (hasExposed && S.view !== 'prob') rows.push(sw('line', { borderColor: '#6a1b9a' }, t('exposed_area')));
       if (hasTrack) rows.push(sw('dash', { borderColor: '#111' }, t('track')));
       if (hasStations) rows.push(sw('dot', { background: '#fff', borderColor: '#0d47a1', borderWidth: '2px' }, t('flood_stations')));
       if (hasExtent) rows.push(sw('', { background: '#1e88e5', borderColor: '#0d47a1' }, t('flood_extent')));
@@ -1277,6 +1356,9 @@
     // people live, not sites, and two settlement layers count the same villages twice.
     { key: 'sites', label: 'sites_inside', num: true, value: (r) => sitesInside(r),
       show: (r) => el('span', { title: pointsText(pointsInside(r)) }, fmtNum(sitesInside(r))), csv: (r) => pointsCsv(pointsInside(r)) },
+    // Issue 12: the share of realisations bringing gales / cyclone-force winds within 72 h.
+    { key: 'p34_72', label: 'p34_72', num: true, prob: true, value: (r) => r.p_ge34kt_0_72h ?? -1, show: (r) => fmtShare(r.p_ge34kt_0_72h), csv: (r) => r.p_ge34kt_0_72h ?? '' },
+    { key: 'p64_72', label: 'p64_72', num: true, prob: true, value: (r) => r.p_ge64kt_0_72h ?? -1, show: (r) => fmtShare(r.p_ge64kt_0_72h), csv: (r) => r.p_ge64kt_0_72h ?? '' },
   ];
   const SITE_COLUMNS = [
     { key: 'name', label: 'name', value: (r) => r.name || r.id },
@@ -1293,7 +1375,10 @@
   /** A flood alert's districts have a first day at their level, not a wind arrival, and
    *  no count of sites inside (a station forecast does not place water within a district). */
   function districtColumns() {
-    return isFloodDoc() ? DISTRICT_COLUMNS.filter((c) => c.key !== 'sites') : DISTRICT_COLUMNS;
+    if (isFloodDoc()) return DISTRICT_COLUMNS.filter((c) => c.key !== 'sites' && !c.prob);
+    // Probability columns only when the version has a probabilistic assessment.
+    const meta = probMeta();
+    return meta && meta.status === 'ok' ? DISTRICT_COLUMNS : DISTRICT_COLUMNS.filter((c) => !c.prob);
   }
   function colLabel(c) { return t(c.key === 'arrival' && isFloodDoc() ? 'first_day' : c.label); }
   /** The lead time, with the arrival time (CAT) on hover: the column stays narrow. */
@@ -1428,6 +1513,7 @@
     renderAll();
     rebuildLayerControl();
     renderLegend();
+    renderViewSwitch();
     // Permanent tooltips hold formatted text: refresh them.
     for (const g of Object.values(S.alertLayers || {})) {
       g.eachLayer((l) => { if (l.getTooltip && l.getTooltip()) l.setTooltipContent(l.getTooltip()._content); });

@@ -11,6 +11,7 @@ pub mod document;
 pub mod flood;
 pub mod flood_cap;
 pub mod levels;
+pub mod probabilistic;
 pub mod table;
 pub mod trigger;
 pub mod versioning;

@@ -117,24 +117,15 @@ pub fn sha256(secret: &str) -> [u8; 32] {
 }
 
 fn from_hex(h: &str) -> Option<[u8; 32]> {
-    if h.len() != 64 {
-        return None;
-    }
     let mut out = [0u8; 32];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = u8::from_str_radix(h.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
+    hex::decode_to_slice(h, &mut out).ok()?;
     Some(out)
 }
 
 /// Compares two digests in time independent of where they differ (no early exit), so a
 /// caller cannot learn a hash byte by byte from response times.
 pub fn ct_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    let mut diff = 0u8;
-    for (x, y) in a.iter().zip(b) {
-        diff |= x ^ y;
-    }
-    std::hint::black_box(diff) == 0
+    subtle::ConstantTimeEq::ct_eq(&a[..], &b[..]).into()
 }
 
 impl NotifyApi {

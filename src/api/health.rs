@@ -6,7 +6,6 @@
 //! would hide the last good alert exactly when it is needed. The body says `degraded`
 //! and which feed is stale, for the monitoring that pages someone.
 
-use std::fmt::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -18,7 +17,7 @@ use serde_json::json;
 
 use super::ogc::{MEDIA_JSON, respond};
 use super::{ApiError, ApiState};
-use crate::metrics::label;
+use crate::metrics::Exposition;
 use crate::notify::dlr::DlrState;
 use crate::notify::subscriber::ChannelKind;
 use crate::store::FeedState;
@@ -155,69 +154,47 @@ pub(crate) async fn readyz(State(state): State<Arc<ApiState>>) -> Result<Respons
 
 /// `GET /metrics`: Prometheus text format 0.0.4.
 pub(crate) async fn metrics(State(state): State<Arc<ApiState>>) -> Result<Response, ApiError> {
-    let mut out = String::new();
+    let mut e = Exposition::default();
     if state.store.is_some() {
         let (counts, health) =
             super::store_call(&state, |s| Ok((s.counts()?, s.all_feed_health()?))).await?;
-        out.push_str(
-            "# HELP aviso_feed_fetches_total Feed fetches by outcome (fetched, not_modified, or the error kind).\n\
-             # TYPE aviso_feed_fetches_total counter\n",
+        let fetches = "aviso_feed_fetches_total";
+        e.family(
+            fetches,
+            "counter",
+            "Feed fetches by outcome (fetched, not_modified, or the error kind).",
         );
         for (feed, outcome, n) in &counts.fetches {
-            let _ = writeln!(
-                out,
-                "aviso_feed_fetches_total{{feed=\"{}\",outcome=\"{}\"}} {n}",
-                label(feed),
-                label(outcome)
-            );
+            e.sample(fetches, &[("feed", feed), ("outcome", outcome)], n);
         }
-        out.push_str(
-            "# HELP aviso_runs_total Feed cycles by outcome.\n# TYPE aviso_runs_total counter\n",
-        );
+        e.family("aviso_runs_total", "counter", "Feed cycles by outcome.");
         for (outcome, n) in &counts.runs {
-            let _ = writeln!(
-                out,
-                "aviso_runs_total{{outcome=\"{}\"}} {n}",
-                label(outcome)
-            );
+            e.sample("aviso_runs_total", &[("outcome", outcome)], n);
         }
-        out.push_str(
-            "# HELP aviso_alerts_published_total Actual alert versions published, by CAP msgType and highest level.\n\
-             # TYPE aviso_alerts_published_total counter\n",
+        let alerts = "aviso_alerts_published_total";
+        e.family(
+            alerts,
+            "counter",
+            "Actual alert versions published, by CAP msgType and highest level.",
         );
         for (msg_type, level, n) in &counts.alerts {
-            let _ = writeln!(
-                out,
-                "aviso_alerts_published_total{{msg_type=\"{}\",level=\"{}\"}} {n}",
-                label(msg_type),
-                label(level)
-            );
+            e.sample(alerts, &[("msg_type", msg_type), ("level", level)], n);
         }
-        out.push_str(
-            "# HELP aviso_issuances Stored issuances by state.\n# TYPE aviso_issuances gauge\n",
-        );
+        e.family("aviso_issuances", "gauge", "Stored issuances by state.");
         for (st, n) in &counts.issuances_by_state {
-            let _ = writeln!(out, "aviso_issuances{{state=\"{}\"}} {n}", label(st));
+            e.sample("aviso_issuances", &[("state", st)], n);
         }
-        out.push_str(
-            "# HELP aviso_feed_up 1 when the feed's last fetch and parse succeeded.\n# TYPE aviso_feed_up gauge\n\
-             # HELP aviso_feed_last_success_timestamp_seconds Unix time of the feed's last good fetch.\n\
-             # TYPE aviso_feed_last_success_timestamp_seconds gauge\n",
+        let (up, last) = ("aviso_feed_up", "aviso_feed_last_success_timestamp_seconds");
+        e.family(
+            up,
+            "gauge",
+            "1 when the feed's last fetch and parse succeeded.",
         );
+        e.family(last, "gauge", "Unix time of the feed's last good fetch.");
         for h in &health {
-            let _ = writeln!(
-                out,
-                "aviso_feed_up{{feed=\"{}\"}} {}",
-                label(&h.feed),
-                u8::from(h.state == FeedState::Ok)
-            );
+            e.sample(up, &[("feed", &h.feed)], u8::from(h.state == FeedState::Ok));
             if let Some(t) = h.last_success {
-                let _ = writeln!(
-                    out,
-                    "aviso_feed_last_success_timestamp_seconds{{feed=\"{}\"}} {}",
-                    label(&h.feed),
-                    t.timestamp()
-                );
+                e.sample(last, &[("feed", &h.feed)], t.timestamp());
             }
         }
     }
@@ -234,23 +211,24 @@ pub(crate) async fn metrics(State(state): State<Arc<ApiState>>) -> Result<Respon
         .map_err(|e| ApiError::Internal {
             cause: e.to_string(),
         })?;
-        render_notify(&mut out, &outbox, &attempts, subs);
-        render_delivery_reports(&mut out, &dlr);
+        render_notify(&mut e, &outbox, &attempts, subs);
+        render_delivery_reports(&mut e, &dlr);
     }
-    state.metrics.render(&mut out);
-    let _ = write!(
-        out,
-        "# HELP aviso_http_gzip_compressions_total Answers gzip-compressed (each cached page once).\n# TYPE aviso_http_gzip_compressions_total counter\naviso_http_gzip_compressions_total {}\n\
-         # HELP aviso_http_gzip_cache_hits_total Answers served from the gzip cache.\n# TYPE aviso_http_gzip_cache_hits_total counter\naviso_http_gzip_cache_hits_total {}\n",
-        state
-            .gzip
-            .compressions
-            .load(std::sync::atomic::Ordering::Relaxed),
-        state
-            .gzip
-            .cache_hits
-            .load(std::sync::atomic::Ordering::Relaxed),
+    state.metrics.render(&mut e);
+    let relaxed = std::sync::atomic::Ordering::Relaxed;
+    let (compressions, hits) = (
+        "aviso_http_gzip_compressions_total",
+        "aviso_http_gzip_cache_hits_total",
     );
+    e.family(
+        compressions,
+        "counter",
+        "Answers gzip-compressed (each cached page once).",
+    )
+    .sample(compressions, &[], state.gzip.compressions.load(relaxed));
+    e.family(hits, "counter", "Answers served from the gzip cache.")
+        .sample(hits, &[], state.gzip.cache_hits.load(relaxed));
+    let out = e.into_string();
     Ok((
         StatusCode::OK,
         [(
@@ -265,14 +243,16 @@ pub(crate) async fn metrics(State(state): State<Arc<ApiState>>) -> Result<Respon
 /// The outbox and subscriber counts (counts only: no personal data). Every channel and
 /// state is written, zeros included, so a rate over a series that appears later is right.
 fn render_notify(
-    out: &mut String,
+    e: &mut Exposition,
     outbox: &[(ChannelKind, OutboxState, i64)],
     attempts: &[(ChannelKind, String, i64)],
     subs: SubscriberCounts,
 ) {
-    out.push_str(
-        "# HELP aviso_notify_outbox_messages Subscriber messages in the outbox, by channel and state.\n\
-         # TYPE aviso_notify_outbox_messages gauge\n",
+    let messages = "aviso_notify_outbox_messages";
+    e.family(
+        messages,
+        "gauge",
+        "Subscriber messages in the outbox, by channel and state.",
     );
     let states = [
         OutboxState::Pending,
@@ -287,17 +267,18 @@ fn render_notify(
                 .filter(|(c, s, _)| *c == ch && *s == st)
                 .map(|x| x.2)
                 .sum();
-            let _ = writeln!(
-                out,
-                "aviso_notify_outbox_messages{{channel=\"{}\",state=\"{}\"}} {n}",
-                ch.as_str(),
-                st.as_str()
+            e.sample(
+                messages,
+                &[("channel", ch.as_str()), ("state", st.as_str())],
+                n,
             );
         }
     }
-    out.push_str(
-        "# HELP aviso_notify_attempts_total Delivery attempts by channel and outcome (delivered, retry, failed), with the far end's answer recorded in the store.\n\
-         # TYPE aviso_notify_attempts_total counter\n",
+    let tries = "aviso_notify_attempts_total";
+    e.family(
+        tries,
+        "counter",
+        "Delivery attempts by channel and outcome (delivered, retry, failed), with the far end's answer recorded in the store.",
     );
     for ch in ChannelKind::ALL {
         for outcome in ["delivered", "retry", "failed"] {
@@ -306,40 +287,37 @@ fn render_notify(
                 .filter(|(c, o, _)| *c == ch && o == outcome)
                 .map(|x| x.2)
                 .sum();
-            let _ = writeln!(
-                out,
-                "aviso_notify_attempts_total{{channel=\"{}\",outcome=\"{outcome}\"}} {n}",
-                ch.as_str()
-            );
+            e.sample(tries, &[("channel", ch.as_str()), ("outcome", outcome)], n);
         }
     }
-    let _ = writeln!(
-        out,
-        "# HELP aviso_notify_subscribers Subscribers by state.\n# TYPE aviso_notify_subscribers gauge\n\
-         aviso_notify_subscribers{{state=\"active\"}} {}\naviso_notify_subscribers{{state=\"inactive\"}} {}\n\
-         # HELP aviso_notify_sms_optouts Phone numbers that replied STOP.\n# TYPE aviso_notify_sms_optouts gauge\n\
-         aviso_notify_sms_optouts {}",
-        subs.active, subs.inactive, subs.sms_opted_out
-    );
+    let subscribers = "aviso_notify_subscribers";
+    e.family(subscribers, "gauge", "Subscribers by state.")
+        .sample(subscribers, &[("state", "active")], subs.active)
+        .sample(subscribers, &[("state", "inactive")], subs.inactive);
+    let optouts = "aviso_notify_sms_optouts";
+    e.family(optouts, "gauge", "Phone numbers that replied STOP.")
+        .sample(optouts, &[], subs.sms_opted_out);
 }
 
 /// SMS handed to the gateway by their latest delivery report: `awaiting` (no report
 /// yet), `in_transit`, `delivered`, `undelivered`. Every state is written, zeros
 /// included. An undelivered SMS is counted here and not resent.
-fn render_delivery_reports(out: &mut String, counts: &[(Option<DlrState>, i64)]) {
-    out.push_str(
-        "# HELP aviso_notify_sms_delivery_reports SMS taken by the gateway, by the state of their latest delivery report (awaiting: none yet).\n\
-         # TYPE aviso_notify_sms_delivery_reports gauge\n",
+fn render_delivery_reports(e: &mut Exposition, counts: &[(Option<DlrState>, i64)]) {
+    let reports = "aviso_notify_sms_delivery_reports";
+    e.family(
+        reports,
+        "gauge",
+        "SMS taken by the gateway, by the state of their latest delivery report (awaiting: none yet).",
     );
     let states = [None]
         .into_iter()
         .chain(DlrState::ALL.into_iter().map(Some));
     for st in states {
         let n: i64 = counts.iter().filter(|(s, _)| *s == st).map(|x| x.1).sum();
-        let _ = writeln!(
-            out,
-            "aviso_notify_sms_delivery_reports{{state=\"{}\"}} {n}",
-            st.map_or("awaiting", DlrState::as_str)
+        e.sample(
+            reports,
+            &[("state", st.map_or("awaiting", DlrState::as_str))],
+            n,
         );
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! Collections: `country`, `provinces`, `districts`, one per point layer (named by its
 //! manifest name), and from the current alert `hazard_zones` (wind swaths, cone, exposed
-//! area) and `districts_at_risk`. Geometry is written by `crate::alerts::document` (no
+//! area), `districts_at_risk` and `probability_contours` (issue 12). Geometry is written by `crate::alerts::document` (no
 //! second GeoJSON writer). Must not depend on feeds, hazard or exposure: it serves what
 //! was loaded or published.
 //!
@@ -63,6 +63,11 @@ const CONFORMANCE: [&str; 3] = [
 /// Collection ids of the alert's layers.
 pub const HAZARD_ZONES: &str = "hazard_zones";
 pub const DISTRICTS_AT_RISK: &str = "districts_at_risk";
+/// The probability contours of the current alert (issue 12): P(≥ 34/48/64 kt within
+/// 0–24/48/72/120 h) ≥ 10/30/50/70/90 %, from its probabilistic assessment.
+pub const PROBABILITY_CONTOURS: &str = "probability_contours";
+/// The collections drawn from the current alert, in the order they are listed.
+const ALERT_COLLECTIONS: [&str; 3] = [HAZARD_ZONES, DISTRICTS_AT_RISK, PROBABILITY_CONTOURS];
 
 /// One feature, rendered once.
 #[derive(Debug, Clone)]
@@ -307,6 +312,7 @@ pub(crate) fn layer_collections(layers: &Layers) -> Vec<Collection> {
     let mut taken: HashSet<String> = out.iter().map(|c| c.id.clone()).collect();
     taken.insert(HAZARD_ZONES.into());
     taken.insert(DISTRICTS_AT_RISK.into());
+    taken.insert(PROBABILITY_CONTOURS.into());
     for l in &layers.points {
         let mut id = safe_id(&l.info.name);
         while !taken.insert(id.clone()) {
@@ -323,6 +329,7 @@ pub struct AlertCollections {
     pub document: Value,
     hazard_zones: Collection,
     districts_at_risk: Collection,
+    probability_contours: Collection,
 }
 
 impl AlertCollections {
@@ -342,6 +349,12 @@ impl AlertCollections {
             })?;
         let mut zones = Vec::new();
         let mut districts = Vec::new();
+        let mut contours = Vec::new();
+        let alert_id = document
+            .pointer("/alert/id")
+            .and_then(Value::as_str)
+            .unwrap_or(origin)
+            .to_string();
         for (i, f) in features.iter().enumerate() {
             let props = f.get("properties").cloned().unwrap_or(Value::Null);
             let layer = props.get("layer").and_then(Value::as_str).unwrap_or("");
@@ -360,6 +373,40 @@ impl AlertCollections {
                 "wind_swath" => (format!("wind_{}kt", threshold()?), true),
                 "observed_wind_swath" => (format!("observed_wind_{}kt", threshold()?), true),
                 "cone" | "exposed_area" => (layer.to_string(), true),
+                "probability_contour" => {
+                    let num = |k: &str| {
+                        props.get(k).and_then(Value::as_f64).ok_or_else(|| {
+                            err(format!(
+                                "feature {i} (layer {layer}): expected a numeric '{k}'"
+                            ))
+                        })
+                    };
+                    // "p30_ge64kt_0_72h": P(≥ 64 kt within 0–72 h) ≥ 30 %.
+                    let id = safe_id(&format!(
+                        "p{}_ge{}kt_0_{}h",
+                        (num("probability")? * 100.0).round(),
+                        num("threshold_kt")?,
+                        num("window_h")?
+                    ));
+                    let geojson = f
+                        .get("geometry")
+                        .filter(|g| !g.is_null())
+                        .cloned()
+                        .map(as_multipolygon);
+                    let geometry = match &geojson {
+                        Some(g) => Some(
+                            to_geo(g)
+                                .map_err(|m| err(format!("feature {i} (layer {layer}): {m}")))?,
+                        ),
+                        None => None,
+                    };
+                    let mut props = props.clone();
+                    if let Some(m) = props.as_object_mut() {
+                        m.insert("alert_id".into(), json!(alert_id));
+                    }
+                    contours.push(make_item(id, geometry, geojson, props));
+                    continue;
+                }
                 "district" | "flood_district" => match props.get("pcode").and_then(Value::as_str) {
                     Some(p) => (p.to_string(), false),
                     None => {
@@ -413,17 +460,37 @@ impl AlertCollections {
                 ),
                 districts,
             ),
+            probability_contours: Collection::new(
+                PROBABILITY_CONTOURS.into(),
+                "Probability contours of the current alert".into(),
+                format!(
+                    "Where P(wind >= threshold_kt, 10-minute mean, within 0-window_h h) >= probability (0.1-0.9), from the probabilistic assessment of {storm} issued {issued} (realisations around the official forecast); id = p<percent>_ge<kt>kt_0_<h>h. Empty when the alert has no probabilistic assessment."
+                ),
+                contours,
+            ),
             document,
         })
     }
 }
 
+impl AlertCollections {
+    /// The alert collection named `id` (one of [`ALERT_COLLECTIONS`]; otherwise the
+    /// districts at risk).
+    fn collection(&self, id: &str) -> &Collection {
+        match id {
+            HAZARD_ZONES => &self.hazard_zones,
+            PROBABILITY_CONTOURS => &self.probability_contours,
+            _ => &self.districts_at_risk,
+        }
+    }
+}
+
 /// An empty alert collection, served while no alert is published.
 fn empty_alert_collection(id: &str) -> Collection {
-    let title = if id == HAZARD_ZONES {
-        "Hazard zones of the current alert"
-    } else {
-        "Districts at risk in the current alert"
+    let title = match id {
+        HAZARD_ZONES => "Hazard zones of the current alert",
+        PROBABILITY_CONTOURS => "Probability contours of the current alert",
+        _ => "Districts at risk in the current alert",
     };
     Collection::new(
         id.into(),
@@ -441,7 +508,8 @@ fn to_geo(g: &Value) -> Result<geo::Geometry<f64>, String> {
     }
     let parsed: geojson::Geometry =
         serde_json::from_value(g.clone()).map_err(|e| format!("invalid GeoJSON geometry: {e}"))?;
-    crate::geojson_geometry::to_geo(&parsed.value).map_err(|e| format!("unsupported geometry: {e}"))
+    crate::geodata::geometry::to_geo(&parsed.value)
+        .map_err(|e| format!("unsupported geometry: {e}"))
 }
 
 /// Every collection now served: the layers', then the alert's (empty without an alert).
@@ -461,10 +529,9 @@ fn with_collection<T>(
     if let Some(c) = state.layer_collections.iter().find(|c| c.id == id) {
         return f(c);
     }
-    if id == HAZARD_ZONES || id == DISTRICTS_AT_RISK {
+    if ALERT_COLLECTIONS.contains(&id) {
         return match state.current_alert() {
-            Some(a) if id == HAZARD_ZONES => f(&a.hazard_zones),
-            Some(a) => f(&a.districts_at_risk),
+            Some(a) => f(a.collection(id)),
             None => f(&empty_alert_collection(id)),
         };
     }
@@ -497,21 +564,15 @@ fn link(href: String, rel: &str, media: &str, title: &str) -> Value {
 
 /// Percent-encodes a path segment (RFC 3986 unreserved characters pass).
 fn encode_segment(s: &str) -> String {
-    percent_encode(s, b"")
+    percent_encoding::utf8_percent_encode(s, UNRESERVED).to_string()
 }
 
-/// Percent-encodes `s`, leaving RFC 3986 unreserved characters and `also_safe` as they are.
-fn percent_encode(s: &str, also_safe: &[u8]) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) || also_safe.contains(&b) {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
-}
+/// RFC 3986 section 2.3: ALPHA / DIGIT / "-" / "." / "_" / "~" are never encoded.
+const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 pub(crate) fn respond(status: StatusCode, media: &'static str, body: &Value) -> Response {
     match serde_json::to_vec(body) {
@@ -630,19 +691,20 @@ pub(crate) async fn collections(
     query_pairs(q, &["f"])?;
     let base = base_url(&state, &headers);
     let (layers, alert) = all_collections(&state);
-    let empty_zones;
-    let empty_districts;
-    let (zones, districts) = match &alert {
-        Some(a) => (&a.hazard_zones, &a.districts_at_risk),
-        None => {
-            empty_zones = empty_alert_collection(HAZARD_ZONES);
-            empty_districts = empty_alert_collection(DISTRICTS_AT_RISK);
-            (&empty_zones, &empty_districts)
-        }
+    let empty: Vec<Collection> = ALERT_COLLECTIONS
+        .iter()
+        .map(|id| empty_alert_collection(id))
+        .collect();
+    let of_alert: Vec<&Collection> = match &alert {
+        Some(a) => ALERT_COLLECTIONS
+            .iter()
+            .map(|id| a.collection(id))
+            .collect(),
+        None => empty.iter().collect(),
     };
     let list: Vec<Value> = layers
         .into_iter()
-        .chain([zones, districts])
+        .chain(of_alert)
         .map(|c| collection_json(c, &base))
         .collect();
     Ok(respond(
@@ -893,7 +955,8 @@ fn items_page(
 
 /// Percent-encodes a query value (RFC 3986 unreserved characters and ',' pass).
 fn encode_query(s: &str) -> String {
-    percent_encode(s, b",")
+    const QUERY_VALUE: &percent_encoding::AsciiSet = &UNRESERVED.remove(b',');
+    percent_encoding::utf8_percent_encode(s, QUERY_VALUE).to_string()
 }
 
 /// `GET /collections/{collection_id}/items/{feature_id}`.
@@ -954,7 +1017,7 @@ pub(crate) async fn api_document(
     let ids: Vec<&str> = layers
         .iter()
         .map(|c| c.id.as_str())
-        .chain([HAZARD_ZONES, DISTRICTS_AT_RISK])
+        .chain(ALERT_COLLECTIONS)
         .collect();
     let mut doc = openapi(&base, &ids);
     let header = state

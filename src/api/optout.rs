@@ -28,47 +28,14 @@ use crate::notify::subscriber::{normalise_e164, redact_phone};
 /// Decodes `application/x-www-form-urlencoded` (WHATWG URL §5: `+` is a space, `%XX` a
 /// byte; invalid escapes are kept as typed). Pairs in order.
 pub fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
-    fn decode(s: &[u8]) -> String {
-        let mut out = Vec::with_capacity(s.len());
-        let mut i = 0;
-        while let Some(&b) = s.get(i) {
-            match b {
-                b'+' => out.push(b' '),
-                b'%' => {
-                    let hex = s
-                        .get(i + 1..i + 3)
-                        .and_then(|h| std::str::from_utf8(h).ok())
-                        .and_then(|h| u8::from_str_radix(h, 16).ok());
-                    if let Some(v) = hex {
-                        out.push(v);
-                        i += 2;
-                    } else {
-                        out.push(b'%');
-                    }
-                }
-                other => out.push(other),
-            }
-            i += 1;
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    }
-    body.split(|b| *b == b'&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let mut kv = p.splitn(2, |b| *b == b'=');
-            let k = kv.next().unwrap_or_default();
-            let v = kv.next().unwrap_or_default();
-            (decode(k), decode(v))
-        })
+    form_urlencoded::parse(body)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
 }
 
+/// Safe in text and in quoted attributes alike (&, <, >, " and ' escaped).
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
+    html_escape::encode_quoted_attribute(s).into_owned()
 }
 
 /// A small page, Portuguese first then English; no script, no external resource (it must

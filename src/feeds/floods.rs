@@ -1,6 +1,6 @@
 //! River-station flood forecasts (GloFAS-based anticipatory-action CSVs, as published by
-//! WFP PRISM for Mozambique) and river-basin polygons, parsed into
-//! [`crate::domain::FloodForecast`] and [`crate::domain::RiverBasin`].
+//! WFP PRISM for Mozambique), parsed into [`crate::domain::FloodForecast`]. River-basin
+//! polygons, which layers read too, are parsed in [`crate::geodata::basins`].
 //!
 //! Pure: bytes in, domain out. Must not do file or network I/O; the caller reads the three
 //! files (or fetches them) and hands over the bytes with their origin.
@@ -30,9 +30,8 @@ use chrono::NaiveDate;
 use csv::StringRecord;
 
 use crate::domain::{
-    ByLevel, FloodForecast, FloodLevel, FloodOrigins, FloodStation, RiverBasin, StationForecast,
+    ByLevel, FloodForecast, FloodLevel, FloodOrigins, FloodStation, StationForecast,
 };
-use crate::geodata::{first_non_lonlat, geojson_crs_name};
 
 /// The first columns of the probabilities file, as [`looks_like_probabilities`] checks them.
 pub const PROBABILITIES_HEADER_START: [&str; 8] = [
@@ -116,8 +115,8 @@ pub enum FloodFeedError {
     },
     #[error("{origin}: {message}")]
     Empty { origin: String, message: String },
-    #[error("{origin}: {message}")]
-    Basins { origin: String, message: String },
+    #[error(transparent)]
+    Basins(#[from] crate::geodata::basins::BasinError),
 }
 
 /// One input: its bytes and where they came from (a path or URL, for messages).
@@ -724,75 +723,6 @@ pub fn parse_forecast(inputs: FloodInputs) -> Result<ParsedFloodForecast, FloodF
         },
         notes,
     })
-}
-
-/// Parses a GeoJSON FeatureCollection of river-basin (Multi)Polygons; `name_field` is the
-/// property holding the basin's name (`Basins` in the shared file). Only WGS 84 lon/lat is
-/// accepted: a `crs` member naming anything else, or coordinates outside lon/lat ranges
-/// (a projected file), is an error.
-pub fn parse_basins(
-    bytes: &[u8],
-    origin: &str,
-    name_field: &str,
-) -> Result<Vec<RiverBasin>, FloodFeedError> {
-    let err = |message: String| FloodFeedError::Basins {
-        origin: origin.to_string(),
-        message,
-    };
-    let gj: geojson::GeoJson =
-        serde_json::from_slice(bytes).map_err(|e| err(format!("not valid GeoJSON: {e}")))?;
-    let geojson::GeoJson::FeatureCollection(fc) = gj else {
-        return Err(err("expected a FeatureCollection of basin polygons".into()));
-    };
-    if let Some(name) = geojson_crs_name(fc.foreign_members.as_ref())
-        && crate::geodata::normalise_crs(&name).is_none()
-    {
-        return Err(err(format!(
-            "CRS {name:?} is not WGS 84 lon/lat; reproject with: ogr2ogr -t_srs EPSG:4326 out.geojson in.geojson"
-        )));
-    }
-    let mut out = Vec::with_capacity(fc.features.len());
-    for (i, f) in fc.features.iter().enumerate() {
-        let name = f
-            .property(name_field)
-            .and_then(|v| v.as_str())
-            .ok_or_else(|| {
-                err(format!(
-                    "feature {i}: expected a text property {name_field:?}"
-                ))
-            })?
-            .to_string();
-        let geom = f
-            .geometry
-            .as_ref()
-            .ok_or_else(|| err(format!("feature {i} ({name}): no geometry")))?;
-        let g = crate::geojson_geometry::to_geo(&geom.value)
-            .map_err(|e| err(format!("feature {i} ({name}): {e}")))?;
-        let mp = match g {
-            geo::Geometry::Polygon(p) => geo::MultiPolygon::new(vec![p]),
-            geo::Geometry::MultiPolygon(mp) => mp,
-            other => {
-                return Err(err(format!(
-                    "feature {i} ({name}): expected a Polygon or MultiPolygon, found {}",
-                    crate::geodata::geometry_type(&other)
-                )));
-            }
-        };
-        if let Some((x, y)) = first_non_lonlat(&mp) {
-            return Err(err(format!(
-                "feature {i} ({name}): coordinate ({x}, {y}) is not lon/lat degrees: the file looks projected; reproject with: ogr2ogr -t_srs EPSG:4326 out.geojson in.geojson"
-            )));
-        }
-        out.push(RiverBasin {
-            area_km2: crate::hazard::geodesy::area_km2(&mp),
-            name,
-            geometry: mp,
-        });
-    }
-    if out.is_empty() {
-        return Err(err("no basin features".into()));
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -10,6 +10,10 @@
 //! in [`GdacsFeed::warnings`]; a malformed optional element (dates, bbox, severity, episode,
 //! year) is dropped with a warning and the item kept. Malformed XML, a document that is not
 //! RSS, or a feed whose items are all unusable fails as a whole.
+//!
+//! Over 600 lines: about 800 of code (a streaming GeoRSS reader with per-item recovery and
+//! a message naming the line of every refused item) plus unit tests. One parser, one job;
+//! splitting the reader from the event builder is the issue-16 move 5 cut if it grows.
 
 use std::fmt;
 

@@ -12,7 +12,6 @@ pub mod atcf;
 pub mod eccodes;
 pub mod ecmwf_bufr;
 pub mod fetch;
-pub mod flood_extent;
 pub mod floods;
 pub mod gdacs;
 pub mod ibtracs;

@@ -1,12 +1,12 @@
 //! Flood inputs kept as files: flood-extent maps (a satellite or model flood map: GeoJSON
-//! through the pure parser [`crate::feeds::flood_extent`], any other vector format
+//! through the pure parser [`crate::geodata::flood_extent`], any other vector format
 //! (GeoPackage, Shapefile, FlatGeobuf, KML ...) through GDAL when built with the `gdal`
 //! feature), and the layers manifest's river basins, river centre-lines and per-station
 //! impact areas ([`load_flood_geography`]).
 //!
 //! An adapter at the edge like the layer readers (GDAL needs a path, so this opens files);
 //! must not depend on hazard, exposure or alerts. Applies the same geometry checks as the
-//! GeoJSON parser ([`crate::feeds::flood_extent::check_extent_geometry`]) and refuses a
+//! GeoJSON parser ([`crate::geodata::flood_extent::check_extent_geometry`]) and refuses a
 //! layer whose CRS is not WGS 84 lon/lat by the CRS GDAL reports, never reprojecting it.
 
 use std::collections::BTreeMap;
@@ -16,7 +16,7 @@ use geo::{Geometry, MultiLineString, MultiPolygon};
 
 use super::{Field, FloodImpactArea, LayerError, LayerKind, LayerSpec, Manifest, Record};
 use crate::domain::{FloodExtentInput, RiverBasin, RiverLine, StationGeography, StationImpact};
-use crate::feeds::flood_extent::{ExtentError, parse_extent_geojson};
+use crate::geodata::flood_extent::{ExtentError, parse_extent_geojson};
 
 /// Reads `path`; `field` is the depth/class attribute to keep, `layer` the layer of a
 /// multi-layer source (GeoPackage); both optional.
@@ -148,7 +148,7 @@ pub fn load_flood_geography(
         })?;
         let origin = spec.path.display().to_string();
         let name_field = spec.fields.name.as_deref().unwrap_or(default_name_field);
-        g.basins = crate::feeds::floods::parse_basins(&bytes, &origin, name_field)
+        g.basins = crate::geodata::basins::parse_basins(&bytes, &origin, name_field)
             .map_err(|e| LayerError::layer(spec, e.to_string()))?;
         g.basins_origin = Some(origin);
     }
@@ -254,7 +254,7 @@ mod gdal_reader {
     use gdal::vector::{FieldValue, LayerAccess};
 
     use crate::domain::{ExtentFeature, ExtentValue, FloodExtentInput};
-    use crate::feeds::flood_extent::{ExtentError, check_extent_geometry};
+    use crate::geodata::flood_extent::{ExtentError, check_extent_geometry};
 
     pub(super) fn read(
         path: &Path,

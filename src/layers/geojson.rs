@@ -127,5 +127,5 @@ fn json_text(value: &JsonValue) -> Option<String> {
 /// geojson's conversion to geo types, after checking every position has two numbers (a
 /// short one would make geojson 1.0 panic); a malformed position comes back as an error.
 fn convert(value: &GeometryValue) -> Result<Geometry<f64>, String> {
-    crate::geojson_geometry::to_geo(value)
+    crate::geodata::geometry::to_geo(value)
 }

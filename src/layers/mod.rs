@@ -416,7 +416,7 @@ fn read_layer(
         )),
         Format::Geojson | Format::Csv | Format::CsvHxl => {
             let bytes = std::fs::read(&spec.path).map_err(io)?;
-            let digest = hex(&Sha256::digest(&bytes));
+            let digest = hex::encode(Sha256::digest(&bytes));
             let records = match spec.format {
                 Format::Geojson => geojson::read(spec, &bytes)?,
                 Format::CsvHxl => hxl::read_hxl(spec, &bytes)?,
@@ -467,15 +467,7 @@ fn sha256_of_path(path: &Path) -> std::io::Result<String> {
             hasher.update(chunk);
         }
     }
-    Ok(hex(&hasher.finalize()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}"); // ok: writing to a String cannot fail
-        s
-    })
+    Ok(hex::encode(hasher.finalize()))
 }
 
 fn build_country(spec: &LayerSpec, records: Vec<Record>) -> Result<MultiPolygon<f64>, LayerError> {

@@ -3,6 +3,10 @@
 //! the webhook's JSON summary. Times are Maputo time (CAT, UTC+2, no daylight saving).
 //!
 //! Pure: builds strings; must not do I/O or depend on tokio, reqwest or lettre.
+//!
+//! Over 600 lines: about 680 of code plus unit tests. One job, the texts of one message in
+//! each channel (SMS, e-mail text and HTML, webhook JSON) in pt and en; they share the
+//! headline, place and people wording, which is why they stay together.
 
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
@@ -389,30 +393,19 @@ pub fn links(input: &MessageInput<'_>, opts: &MessageOptions) -> Links {
 
 /// Percent-encodes everything but RFC 3986 unreserved characters.
 fn url_component(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+    /// RFC 3986 section 2.3: ALPHA / DIGIT / "-" / "." / "_" / "~" stay as they are.
+    const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    utf8_percent_encode(s, UNRESERVED).to_string()
 }
 
+/// Safe in text and in quoted attributes alike (&, <, >, " and ' escaped).
 fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    html_escape::encode_quoted_attribute(s).into_owned()
 }
 
 /// One line per place of the notice: name, level, people at risk.

@@ -95,7 +95,7 @@ pub fn idempotency_key(
     channel: &Channel,
 ) -> String {
     let digest = Sha256::digest(channel.address().as_bytes());
-    let hash: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    let hash = hex::encode(&digest[..4]);
     let clean = |s: &str| -> String {
         s.chars()
             .map(|c| {

@@ -6,6 +6,8 @@
 //!
 //! Pure: polygon areas are matched through a [`DistrictGeometry`] the caller prepares; must
 //! not do I/O or depend on tokio, reqwest or lettre.
+//!
+//! Over 600 lines: under 400 of code; the rest are unit tests of who hears what.
 
 use std::collections::{BTreeMap, BTreeSet};
 

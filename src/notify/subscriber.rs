@@ -291,7 +291,7 @@ impl TryFrom<AreaRepr> for Area {
             AreaRepr::Province(p) => Area::Province(p),
             AreaRepr::District(p) => Area::District(p),
             AreaRepr::Feature { layer, id } => Area::Feature { layer, id },
-            AreaRepr::Polygon(g) => match crate::geojson_geometry::to_geo(&g.value) {
+            AreaRepr::Polygon(g) => match crate::geodata::geometry::to_geo(&g.value) {
                 Ok(geo::Geometry::Polygon(p)) => Area::Polygon(p),
                 Ok(_) => {
                     return Err(format!(
@@ -936,7 +936,7 @@ pub fn parse_polygon_cell(text: &str) -> Result<Vec<Polygon<f64>>, String> {
     let g: geojson::Geometry = text
         .parse()
         .map_err(|e| format!("expected a GeoJSON Polygon or MultiPolygon geometry: {e}"))?;
-    match crate::geojson_geometry::to_geo(&g.value) {
+    match crate::geodata::geometry::to_geo(&g.value) {
         Ok(geo::Geometry::Polygon(p)) => Ok(vec![p]),
         Ok(geo::Geometry::MultiPolygon(mp)) => Ok(mp.0),
         Ok(_) => Err(format!(

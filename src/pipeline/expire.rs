@@ -136,7 +136,9 @@ impl Pipeline {
                 .map_err(|e| ProcessError::Parse(e.to_string()))?;
             let a = assess(&parsed.forecast, &self.layers, self.cfg.assessment(), now)
                 .map_err(|e| ProcessError::Assess(e.to_string()))?;
-            let alert = self.new_alert(&a, v, Some(s), &s.feed, None, Some(reason))?;
+            // A Cancel: nothing to assess probabilistically.
+            let off = crate::alerts::probabilistic::ProbabilisticOutcome::Off;
+            let alert = self.new_alert(&a, v, Some(s), &s.feed, None, Some(reason), &off)?;
             Ok((alert, published_alert(v, &a)))
         })
     }

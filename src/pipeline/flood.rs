@@ -41,8 +41,8 @@ use crate::alerts::flood_cap::{flood_cap_document, flood_cap_options, flood_dist
 use crate::alerts::versioning::{self, AlertVersion, CapStatus, MsgType, PublishedDistrict};
 use crate::config::{FeedConfig, FeedKind};
 use crate::feeds::fetch::{Fetched, Validators};
-use crate::feeds::flood_extent::parse_extent_geojson;
 use crate::feeds::floods::{FloodInputs, Input, parse_forecast};
+use crate::geodata::flood_extent::parse_extent_geojson;
 use crate::hazard::flood_extent::classify_extent;
 use crate::layers::flood::read_flood_extent;
 use crate::notify::select::{PublishedAlert, SiteAtRisk};

@@ -24,20 +24,25 @@
 pub mod demo;
 mod expire;
 pub mod flood;
+mod probabilistic;
 mod publish;
 pub mod schedule;
 
 pub(crate) use expire::refuse_stale;
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use chrono::{Duration, Utc};
 use serde_json::{Value, json};
 
 use crate::alerts::assess::{Assessment, assess};
+use crate::alerts::cap::CertaintyProbability;
 use crate::alerts::cap::{CapOptions, cap_document};
 use crate::alerts::document::alert_document;
+use crate::alerts::probabilistic::{
+    CERTAINTY_THRESHOLD_KT, ProbabilisticOutcome, attach_probabilistic, certainty_probability,
+};
 use crate::alerts::versioning::{self, CapStatus, MsgType};
 use crate::config::{Config, FeedConfig, FeedKind};
 use crate::exposure::IndexedLayers;
@@ -166,6 +171,8 @@ pub struct Pipeline {
     discovered: Mutex<Vec<GdacsEvent>>,
     /// Subscribers' messages; `None`: versions are published without any.
     notify: Option<NotifyHook>,
+    /// The layers prepared for probabilistic counting, built at the first use.
+    prepared: OnceLock<crate::hazard::ensemble::PreparedLayers>,
 }
 
 /// The event id of a storm under a CAP status: Exercise and Test versions get their own
@@ -197,6 +204,7 @@ impl Pipeline {
             process_lock: Mutex::new(()),
             discovered: Mutex::new(Vec::new()),
             notify: None,
+            prepared: OnceLock::new(),
         }
     }
 
@@ -540,7 +548,20 @@ impl Pipeline {
                 what: &what,
             },
             |v, prev| {
-                let alert = self.new_alert(&a, v, prev, &iss.raw.feed, Some(iss.id), None)?;
+                // Only for a version about to be published (not for an older or unchanged
+                // issuance), and not for a Cancel; a failure leaves the alert as it is.
+                let prob = if v.msg_type == MsgType::Cancel {
+                    ProbabilisticOutcome::Off
+                } else {
+                    self.probabilistic(
+                        &a.forecast,
+                        &iss.raw.bytes,
+                        kind == Some(FeedKind::EcmwfBufr),
+                        &versioning::event_id(&a.forecast.storm),
+                    )
+                };
+                let alert =
+                    self.new_alert(&a, v, prev, &iss.raw.feed, Some(iss.id), None, &prob)?;
                 Ok((alert, published_alert(v, &a)))
             },
         )
@@ -595,7 +616,8 @@ impl Pipeline {
     }
 
     /// The stored version of a cyclone alert: summary, GeoJSON document (with the summary
-    /// under "alert") and CAP.
+    /// under "alert") and CAP, with the probabilistic part `prob` (document, certainty).
+    #[allow(clippy::too_many_arguments)] // one call per hazard path; a struct would only rename them
     fn new_alert(
         &self,
         a: &Assessment,
@@ -604,6 +626,7 @@ impl Pipeline {
         feed: &str,
         issuance_id: Option<i64>,
         reason: Option<crate::store::Reason>,
+        prob: &ProbabilisticOutcome,
     ) -> Result<NewAlert, ProcessError> {
         let summary = publish::summary_of(
             v,
@@ -622,11 +645,20 @@ impl Pipeline {
         let opts = CapOptions {
             web: publish::web_link(&self.cfg.service.public_url, &summary.id),
             expires_after_h: self.cfg.service.cap_expires_after_h,
+            certainty_probability: prob.result().and_then(|r| {
+                Some(CertaintyProbability {
+                    p: certainty_probability(r, v.districts.keys().map(String::as_str))?,
+                    threshold_kt: CERTAINTY_THRESHOLD_KT,
+                    window_h: *r.windows_h.last()?,
+                })
+            }),
             ..CapOptions::default()
         };
         let cap = cap_document(a, v, &self.cfg.levels, &opts)
             .map_err(|e| ProcessError::Publish(e.to_string()))?;
-        let doc = alert_document(a, &self.layers.layers, self.cfg.output.coordinate_decimals);
+        let decimals = self.cfg.output.coordinate_decimals;
+        let mut doc = alert_document(a, &self.layers.layers, decimals);
+        attach_probabilistic(&mut doc, prob, decimals);
         publish::stored_alert(summary, doc, cap)
     }
 

@@ -70,10 +70,7 @@ pub struct RawIssuance {
 impl RawIssuance {
     pub fn sha256_hex(bytes: &[u8]) -> String {
         use sha2::{Digest, Sha256};
-        Sha256::digest(bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        hex::encode(Sha256::digest(bytes))
     }
 }
 

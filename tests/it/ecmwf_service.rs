@@ -107,6 +107,9 @@ async fn an_ecmwf_bufr_feed_is_processed_and_a_truncated_one_degrades_it_keeping
         format!("{base}/ecmwf/herold.bufr4"),
     );
     let mut cfg = Config::embedded_default().unwrap();
+    // Issue 12's probabilistic step has its own test (probabilistic_service); in a debug
+    // build it costs seconds per version.
+    cfg.probabilistic.publish = false;
     cfg.feeds = vec![rsmc.clone(), ecmwf.clone()];
     // Freddy's 2023 forecast and HEROLD's 2020 ensemble are replayed as Actual.
     cfg.service.max_forecast_age_h = 1_000_000.0;

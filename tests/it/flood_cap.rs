@@ -17,7 +17,8 @@ use aviso::alerts::flood_cap::{flood_cap_document, flood_cap_options, flood_dist
 use aviso::alerts::versioning::{AlertVersion, CapStatus, MsgType, decide};
 use aviso::config::Config;
 use aviso::exposure::IndexedLayers;
-use aviso::feeds::floods::{FloodInputs, Input, parse_basins, parse_forecast};
+use aviso::feeds::floods::{FloodInputs, Input, parse_forecast};
+use aviso::geodata::basins::parse_basins;
 use aviso::hazard::flood_extent::{ExtentBasis, classify_extent};
 use common::cap_xml::{INFO_ORDER, children, in_order, parse, texts, xmllint_well_formed};
 

@@ -20,7 +20,8 @@ use serde_json::Value;
 use aviso::config::Config;
 use aviso::domain::{FloodForecast, FloodStation, RiverBasin, RiverLine, StationImpact};
 use aviso::exposure::IndexedLayers;
-use aviso::feeds::floods::{FloodInputs, Input, parse_basins, parse_forecast};
+use aviso::feeds::floods::{FloodInputs, Input, parse_forecast};
+use aviso::geodata::basins::parse_basins;
 use aviso::hazard::flood::{
     CoastTest, FloodConfig, ImpactArea, ImpactMethod, basin_of, impact_area, river_buffer,
 };

@@ -14,8 +14,9 @@ use geo::{Contains, Distance, Haversine, Point};
 use serde_json::Value;
 
 use aviso::domain::{FloodLevel, RiverBasin};
-use aviso::feeds::floods::{FloodInputs, Input, parse_basins, parse_forecast};
+use aviso::feeds::floods::{FloodInputs, Input, parse_forecast};
 use aviso::feeds::{TrackFormat, detect_format};
+use aviso::geodata::basins::parse_basins;
 use aviso::hazard::flood::{
     CoastTest, FloodConfig, ImpactMethod, basin_of, impact_area, station_outlooks,
 };

@@ -106,6 +106,10 @@ layers = "{layers}"
 retries = 0
 connect_timeout_s = 2.0
 timeout_s = 10.0
+[probabilistic]
+# issue 12's probabilistic step has its own test (probabilistic_service); in a debug
+# build it costs seconds per version, which this test does not need
+publish = false
 [[feed]]
 name = "rsmc"
 kind = "rsmc-reunion"
@@ -721,6 +725,8 @@ listen = "127.0.0.1:0"
 data_dir = "{}"
 [http]
 secret_query_params = ["ticket"]
+[probabilistic]
+publish = false
 [[feed]]
 name = "tracks"
 kind = "rsmc-reunion"

@@ -42,6 +42,7 @@ mod notify_service;
 mod ogc;
 mod probabilistic;
 mod probabilistic_ensemble;
+mod probabilistic_service;
 mod raster;
 mod service;
 mod web_map;

@@ -1,10 +1,10 @@
 //! The service's glibc malloc settings (issue 17's soak: memory must come back after
 //! load). `aviso serve` caps malloc's arenas and fixes its mmap threshold at start
-//! (`app_service::tune_malloc`), unless the operator already tunes malloc through
+//! (`app::service::tune_malloc`), unless the operator already tunes malloc through
 //! `GLIBC_TUNABLES`: then their settings stand. What the settings do to RSS is measured
 //! in benches/soak.rs, never asserted here.
 
-use aviso::app_service::operator_tunes_malloc;
+use aviso::app::service::operator_tunes_malloc;
 
 #[test]
 fn an_operators_malloc_tunables_are_kept() {

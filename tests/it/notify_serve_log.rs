@@ -145,6 +145,10 @@ max_forecast_age_h = 1000000.0
 listen = "127.0.0.1:0"
 data_dir = "{data}"
 layers = "{layers}"
+[probabilistic]
+# issue 12's probabilistic step has its own test (probabilistic_service); in a debug
+# build it costs seconds per version, which this test does not need
+publish = false
 [[feed]]
 name = "rsmc"
 kind = "rsmc-reunion"

@@ -143,6 +143,9 @@ async fn subscribers_hear_of_freddy_in_their_language_and_stop_when_they_ask() {
     // The configuration a site would write (secrets through the lookup, as from the
     // environment).
     let mut cfg = Config::embedded_default().unwrap();
+    // Issue 12's probabilistic step has its own test (probabilistic_service); in a debug
+    // build it costs seconds per version.
+    cfg.probabilistic.publish = false;
     let rsmc = FeedConfig {
         name: "rsmc".into(),
         kind: FeedKind::RsmcReunion,
@@ -238,7 +241,7 @@ async fn subscribers_hear_of_freddy_in_their_language_and_stop_when_they_ask() {
         _ => None,
     };
 
-    // The service, wired as app_service::build wires it.
+    // The service, wired as app::service::build wires it.
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("layers/manifest.toml");
     let layers = Arc::new(aviso::exposure::IndexedLayers::new(
         aviso::layers::load_layers(&manifest).unwrap().layers,
@@ -960,6 +963,10 @@ async fn run_once_delivers_before_exiting_and_needs_its_secrets_from_the_environ
             r#"[service]
 max_forecast_age_h = 1000000.0
 layers = "{layers}"
+[probabilistic]
+# issue 12's probabilistic step has its own test (probabilistic_service); in a debug
+# build it costs seconds per version, which this test does not need
+publish = false
 [[feed]]
 name = "rsmc"
 kind = "rsmc-reunion"

@@ -37,7 +37,15 @@ fn fixture() -> Option<&'static Fixture> {
     static CELL: OnceLock<Option<Fixture>> = OnceLock::new();
     CELL.get_or_init(|| {
         let (_cfg, indexed, assessment) = common::freddy_on_shipped_layers()?;
-        let alert = alert_document(&assessment, &indexed.layers, 5);
+        let mut alert = alert_document(&assessment, &indexed.layers, 5);
+        // With its probabilistic part, as the service publishes it (issue 12).
+        let prob = crate::probabilistic::fixture()?;
+        let outcome = aviso::alerts::probabilistic::ProbabilisticOutcome::Assessed {
+            result: Box::new(prob.result.clone()),
+            basis: "realisations around the official forecast track".into(),
+            seconds: 0.0,
+        };
+        aviso::alerts::probabilistic::attach_probabilistic(&mut alert, &outcome, 5);
         let state = ApiState::new(&indexed.layers, Some(BASE.to_string()));
         state.set_alert(alert.clone(), "freddy").unwrap();
         Some(Fixture {
@@ -405,7 +413,7 @@ fn collections_list_every_layer_and_the_alert_with_dotless_ids_and_extents() {
     let got: Vec<&str> = cols.iter().map(|c| c["id"].as_str().unwrap()).collect();
     let mut want = vec!["country", "provinces", "districts"];
     want.extend(f.layers.points.iter().map(|l| l.info.name.as_str()));
-    want.extend(["hazard_zones", "districts_at_risk"]);
+    want.extend(["hazard_zones", "districts_at_risk", "probability_contours"]);
     assert_eq!(got, want);
     for c in cols {
         let id = c["id"].as_str().unwrap();
@@ -417,7 +425,7 @@ fn collections_list_every_layer_and_the_alert_with_dotless_ids_and_extents() {
         assert!(b[0] < b[2] && b[1] < b[3], "{id}: {b:?}");
         // The layers lie in Mozambique, within 30–41 E, 27–10 S; Freddy's swaths and cone
         // reach far out over the Mozambique Channel, so only their south-west is bounded.
-        if id == "hazard_zones" {
+        if id == "hazard_zones" || id == "probability_contours" {
             assert!(b[0] >= 30.0 && b[1] >= -27.5, "{id}: {b:?}");
         } else {
             assert!(
@@ -790,6 +798,10 @@ fn gdal_oapif_lists_every_collection_and_reads_every_feature() {
     want.insert(
         "districts_at_risk".into(),
         alert_features_of(&f.alert, &["district"]),
+    );
+    want.insert(
+        "probability_contours".into(),
+        alert_features_of(&f.alert, &["probability_contour"]),
     );
 
     // Summary: every collection listed, with numberMatched as its feature count.

@@ -18,8 +18,8 @@ use aviso::domain::{Forecast, METRES_PER_NM};
 use aviso::exposure::IndexedLayers;
 use aviso::feeds::{self, ParseOptions, StormSelector};
 use aviso::hazard::ensemble::{
-    PreparedLayers, ProbabilisticAssessment, ProbabilisticConfig, SeedPolicy, assess_probabilistic,
-    count_exceedances, count_exceedances_exhaustive, perturbed_realisations,
+    CountMethod, PreparedLayers, ProbabilisticAssessment, ProbabilisticConfig, SeedPolicy,
+    assess_probabilistic, count_exceedances, count_exceedances_by, perturbed_realisations,
     unperturbed_realisation,
 };
 
@@ -239,8 +239,13 @@ fn deciding_whole_buckets_gives_exactly_the_point_by_point_result() {
         .push(unperturbed_realisation(&f.freddy, &cfg, &f.cfg.hazard).unwrap());
     let t = &f.prepared.targets;
     let fast = count_exceedances(&set.realisations, t, &cfg.thresholds_kt, &cfg.windows_h);
-    let slow =
-        count_exceedances_exhaustive(&set.realisations, t, &cfg.thresholds_kt, &cfg.windows_h);
+    let slow = count_exceedances_by(
+        CountMethod::Exhaustive,
+        &set.realisations,
+        t,
+        &cfg.thresholds_kt,
+        &cfg.windows_h,
+    );
     let (fast, slow) = (fast.unwrap(), slow.unwrap());
     assert!(
         fast.points.len() > 1000,
@@ -396,4 +401,53 @@ fn assess_writes_the_probabilistic_table_beside_the_alert_when_asked() {
         districts.iter().any(|r| num(r, p64) > 0.5),
         "some district likely at 64 kt"
     );
+}
+
+/// Removes what [`attach_probabilistic`] adds: contour features, `p_ge…` and
+/// `forecast_basis` properties, `aviso.probabilistic`.
+fn without_probabilistic(mut doc: serde_json::Value) -> serde_json::Value {
+    let features = doc["features"].as_array_mut().unwrap();
+    features.retain(|f| f["properties"]["layer"] != "probability_contour");
+    for f in features.iter_mut() {
+        let props = f["properties"].as_object_mut().unwrap();
+        props.retain(|k, _| !k.starts_with("p_ge") && k != "forecast_basis");
+    }
+    doc["aviso"]
+        .as_object_mut()
+        .unwrap()
+        .remove("probabilistic");
+    doc
+}
+
+#[test]
+fn publishing_probabilities_adds_to_the_alert_document_and_changes_nothing_deterministic() {
+    use aviso::alerts::probabilistic::{ProbabilisticOutcome, attach_probabilistic};
+    let Some(f) = fixture() else { return };
+    let a = aviso::alerts::assess::assess(&f.freddy, &f.layers, f.cfg.assessment(), Utc::now())
+        .unwrap();
+    let plain = aviso::alerts::document::alert_document(&a, &f.layers.layers, 5);
+    let outcomes = [
+        ProbabilisticOutcome::Assessed {
+            result: Box::new(f.result.clone()),
+            basis: "test".into(),
+            seconds: 0.0,
+        },
+        ProbabilisticOutcome::Failed("a failure".into()),
+        ProbabilisticOutcome::Off,
+    ];
+    for o in &outcomes {
+        let mut doc = plain.clone();
+        attach_probabilistic(&mut doc, o, 5);
+        assert_eq!(doc["aviso"]["probabilistic"]["status"], o.status());
+        let contours = doc["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["properties"]["layer"] == "probability_contour")
+            .count();
+        let expected = o.result().map_or(0, |r| r.contours.len());
+        assert_eq!(contours, expected, "{}", o.status());
+        // Exactly the deterministic document once the additions are taken away.
+        assert!(without_probabilistic(doc) == plain, "{}", o.status());
+    }
 }

@@ -5,7 +5,9 @@
 //! Debian's headless chromium, driven by playwright-core (tests/web/map.spec.mjs, with
 //! tests/web/flood.mjs), loads the page from it. The spec checks that a new issuance
 //! appears without a reload, the Cancel, district colours, the district popup, the CSV,
-//! the timeline, the language toggle (the AA trigger's reason included), the phone layout;
+//! the timeline, the language toggle (the AA trigger's reason included), the phone layout,
+//! the probability view (issue 12: contours per threshold and window, legend, the table's
+//! probability columns against the stored version);
 //! for the flood, beside it in a second browser context: switching events in the list,
 //! the flood districts' colours, the station popup (river, flood level, probability), the
 //! panel in Portuguese and English with the peak day, and the downloads, all against
@@ -25,7 +27,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The demo's track (src/app_service.rs reads it through the layers' data folder).
+/// The demo's track (src/app/service.rs reads it through the layers' data folder).
 const TRACK: &str = "tracks/ibtracs_v04r01_last3years_moz_region_2022-2025.csv";
 /// The demo's flood forecast (src/pipeline/demo.rs), which the spec reads too.
 const FLOOD_FILES: [&str; 3] = [
@@ -123,8 +125,15 @@ fn the_map_follows_the_freddy_and_flood_demo_in_headless_chromium_and_fetches_no
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let log_path = state.path().join("aviso-serve.log");
     let log = std::fs::File::create(&log_path).unwrap();
+    // Issue 12's probabilistic step runs on every version, with 100 realisations rather
+    // than 1,000: a debug build takes ~30 ms per realisation, and the demo publishes a
+    // version every 2 s (the probability view is checked, not its sampling precision).
+    let config = state.path().join("demo.toml");
+    std::fs::write(&config, "[probabilistic]\nrealisations = 100\n").unwrap();
     let mut server = KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_aviso"))
+            .arg("--config")
+            .arg(&config)
             .args(["serve", "--demo", "--demo-step", "2", "--listen"])
             .arg(addr.to_string())
             .arg("--data-dir")

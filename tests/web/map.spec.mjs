@@ -249,6 +249,44 @@ try {
     `the AA trigger's reason is in Portuguese (${triggerPt.trim()})`);
   await page.screenshot({ path: join(artifacts, 'map-pt.png') });
 
+  // --- issue 12: the probability view beside the official track's, and the probability
+  // columns of the districts table, against the version's stored probabilistic part
+  const prob = doc.aviso.probabilistic;
+  check(!!prob && prob.status === 'ok', `v${pictured.version} carries a probabilistic assessment (${prob && prob.status})`);
+  if (prob && prob.status === 'ok') {
+    const head = await page.textContent('#districts-table thead');
+    check(head.includes('P ≥34 nós 72 h') && head.includes('P ≥64 nós 72 h'), 'the districts table has the P(≥34 kt) and P(≥64 kt) within 72 h columns');
+    // The last two cells of the district's row: P(≥34 kt) and P(≥64 kt) within 72 h, in %.
+    const pctOf = (x) => new RegExp('^' + Math.round(x * 100) + '[\\s\\u00a0\\u202f]%$');
+    const cells = await page.$$eval(`#districts-table tbody tr[data-id="${QUELIMANE}"] td`, (tds) => tds.map((td) => td.textContent.trim()));
+    const q34 = quelimane.properties.p_ge34kt_0_72h, q64 = quelimane.properties.p_ge64kt_0_72h;
+    check(cells.length >= 2 && pctOf(q34).test(cells[cells.length - 2]) && pctOf(q64).test(cells[cells.length - 1]),
+      `${QUELIMANE}'s row shows its stored P34 ${q34} and P64 ${q64} within 72 h (${cells.join(' | ')})`);
+    const contoursOf = (kt, h) => doc.features.filter((f) => f.properties.layer === 'probability_contour' && f.properties.threshold_kt === kt && f.properties.window_h === h);
+    check(await page.locator('path.prob-contour').count() === 0, 'the official-track view draws no probability contour');
+    await page.check('#view-prob');
+    await page.waitForSelector('#prob-kt', { timeout: 5000 });
+    const want34 = contoursOf(34, 120);
+    check(await page.locator('path.prob-contour').count() === want34.length && want34.length > 0,
+      `the probability view draws the ${want34.length} contours of P(≥34 kt within 120 h)`);
+    check(await page.locator('path.swath').count() === 0 && await page.locator('path.cone').count() === 0, '... and hides the official swaths and cone');
+    const legend = await page.textContent('#legend');
+    check(legend.includes('P(ventos ≥ 34 nós em 0–120 h)') && legend.includes('≥ 90 %') && legend.includes('realizações'), `the legend explains the contours (${legend})`);
+    await page.selectOption('#prob-kt', '64');
+    await page.selectOption('#prob-h', '72');
+    const want64 = contoursOf(64, 72);
+    check(await page.locator('path.prob-contour').count() === want64.length, `choosing 64 kt within 72 h draws its ${want64.length} contours`);
+    const fills = await page.$$eval('path.prob-contour', (ps) => ps.map((e) => [e.getAttribute('class'), (e.getAttribute('fill') || '').toLowerCase()]));
+    const blues = { 10: '#c6dbef', 30: '#6baed6', 50: '#2171b5', 70: '#08519c', 90: '#08306b' };
+    check(fills.every(([cls, fill]) => blues[(cls.match(/prob-(\d+)/) || [])[1]] === fill), 'each contour has its level\'s colour');
+    await page.screenshot({ path: join(artifacts, 'map-prob-pt.png') });
+    await page.selectOption('#prob-kt', '34');
+    await page.selectOption('#prob-h', '120');
+    await page.screenshot({ path: join(artifacts, 'map-prob34-pt.png') });
+    await page.check('#view-det');
+    check(await page.locator('path.prob-contour').count() === 0 && await page.locator('path.swath').count() > 0, 'back on the official track: swaths again, no contours');
+  }
+
   // --- clicking a district shows its people at risk
   const avoid = doc.features.filter((f) => f.geometry && f.geometry.type === 'Point').map((f) => f.geometry.coordinates);
   const clickDistrict = async (pcode) => {

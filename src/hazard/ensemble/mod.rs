@@ -27,8 +27,8 @@ pub use contours::{CONTOUR_LEVELS, ProbabilityContour, probability_contours};
 pub use land::LandMask;
 pub use members::{assess_ensemble, member_realisations};
 pub use probability::{
-    AreaProbability, PeopleAtRisk, PointProbability, ProbabilisticAssessment, ProbabilityTargets,
-    count_exceedances, count_exceedances_exhaustive,
+    AreaProbability, CountMethod, PeopleAtRisk, PointProbability, ProbabilisticAssessment,
+    ProbabilityTargets, count_exceedances, count_exceedances_by,
 };
 pub use realisations::{Realisation, perturbed_realisations, unperturbed_realisation};
 
@@ -63,6 +63,10 @@ pub enum SeedPolicy {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProbabilisticConfig {
+    /// The service (`aviso serve`) assesses every cyclone version it publishes
+    /// probabilistically and publishes the result with it (GeoJSON document, CAP
+    /// certainty, OGC API, map). `aviso assess --probabilistic` ignores it.
+    pub publish: bool,
     /// Number of realisations (NHC: 1,000; DeMaria et al. 2009).
     pub realisations: usize,
     pub seed_policy: SeedPolicy,
@@ -112,6 +116,7 @@ pub struct ProbabilisticConfig {
 impl Default for ProbabilisticConfig {
     fn default() -> Self {
         ProbabilisticConfig {
+            publish: true,
             realisations: 1000,
             seed_policy: SeedPolicy::Issuance,
             fixed_seed: 0,
@@ -371,6 +376,24 @@ pub fn issuance_seed(forecast: &Forecast) -> u64 {
     u64::from_le_bytes(first)
 }
 
+/// The seed of one issuance of a published event: first 8 bytes (little-endian) of
+/// SHA-256("aviso-probabilistic|EVENT ID|REFERENCE TIME"). The service uses it (under
+/// `seed_policy = "issuance"`), so re-processing an issuance gives the same numbers and a
+/// level never flaps on sampling noise between two runs of one forecast.
+pub fn event_seed(event_id: &str, reference_time: chrono::DateTime<chrono::Utc>) -> u64 {
+    let mut h = Sha256::new();
+    h.update(b"aviso-probabilistic|");
+    h.update(event_id.as_bytes());
+    h.update(b"|");
+    h.update(reference_time.to_rfc3339().as_bytes());
+    let digest = h.finalize();
+    let mut first = [0u8; 8];
+    for (o, b) in first.iter_mut().zip(digest.iter()) {
+        *o = *b;
+    }
+    u64::from_le_bytes(first)
+}
+
 /// Layers prepared once for probabilistic counting (test points, district samples, the
 /// land mask); reuse them for every forecast.
 pub struct PreparedLayers {
@@ -397,8 +420,19 @@ pub fn assess_probabilistic(
     cfg: &ProbabilisticConfig,
     hazard: &HazardConfig,
 ) -> Result<ProbabilisticAssessment, EnsembleError> {
+    assess_probabilistic_seeded(forecast, prepared, cfg, hazard, cfg.seed_for(forecast))
+}
+
+/// [`assess_probabilistic`] with the seed given (the service derives it from the event id
+/// and the reference time: [`event_seed`]).
+pub fn assess_probabilistic_seeded(
+    forecast: &Forecast,
+    prepared: &PreparedLayers,
+    cfg: &ProbabilisticConfig,
+    hazard: &HazardConfig,
+    seed: u64,
+) -> Result<ProbabilisticAssessment, EnsembleError> {
     cfg.validate()?;
-    let seed = cfg.seed_for(forecast);
     let set = perturbed_realisations(forecast, cfg, hazard, &prepared.land, seed)?;
     let mut out = count_exceedances(
         &set.realisations,

@@ -167,7 +167,7 @@ struct Acc {
 
 /// How each realisation's first arrivals are found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Method {
+pub enum CountMethod {
     /// Whole buckets decided at once where the footprint clearly covers or misses them.
     Buckets,
     /// Every point in range tested at every step (the reference).
@@ -183,39 +183,25 @@ pub fn count_exceedances(
     thresholds_kt: &[f64],
     windows_h: &[f64],
 ) -> Result<ProbabilisticAssessment, EnsembleError> {
-    count_with(
+    count_exceedances_by(
+        CountMethod::Buckets,
         realisations,
         targets,
         thresholds_kt,
         windows_h,
-        Method::Buckets,
     )
 }
 
-/// [`count_exceedances`] with every point in range tested at every step of every
-/// realisation: the plain method the bucket decisions must agree with exactly (compared in
-/// tests/it/probabilistic.rs). Several times slower; not for the service.
-pub fn count_exceedances_exhaustive(
+/// [`count_exceedances`] by a chosen method: [`CountMethod::Exhaustive`] tests every point
+/// in range at every step of every realisation, the plain method the bucket decisions must
+/// agree with exactly (compared in tests/it/probabilistic.rs). Several times slower; not
+/// for the service.
+pub fn count_exceedances_by(
+    method: CountMethod,
     realisations: &[Realisation],
     targets: &ProbabilityTargets,
     thresholds_kt: &[f64],
     windows_h: &[f64],
-) -> Result<ProbabilisticAssessment, EnsembleError> {
-    count_with(
-        realisations,
-        targets,
-        thresholds_kt,
-        windows_h,
-        Method::Exhaustive,
-    )
-}
-
-fn count_with(
-    realisations: &[Realisation],
-    targets: &ProbabilityTargets,
-    thresholds_kt: &[f64],
-    windows_h: &[f64],
-    method: Method,
 ) -> Result<ProbabilisticAssessment, EnsembleError> {
     let kn = thresholds_kt.len();
     let wn = windows_h.len();
@@ -290,12 +276,12 @@ fn count_one(
     t: &ProbabilityTargets,
     kn: usize,
     windows_h: &[f64],
-    method: Method,
+    method: CountMethod,
     acc: &mut Acc,
 ) {
     match method {
-        Method::Buckets => arrival::first_arrivals(r, t, kn, &mut acc.scratch),
-        Method::Exhaustive => arrival::exhaustive(r, t, kn, &mut acc.scratch),
+        CountMethod::Buckets => arrival::first_arrivals(r, t, kn, &mut acc.scratch),
+        CountMethod::Exhaustive => arrival::exhaustive(r, t, kn, &mut acc.scratch),
     }
     let wn = windows_h.len();
     let nd = t.districts.len();

@@ -227,8 +227,3 @@ pub(crate) fn http_transport_error(what: &str, e: &reqwest::Error) -> SendError 
         .unwrap_or_else(|| "no detail".to_string());
     SendError::retryable(None, format!("{what} request {kind}: {detail}"))
 }
-
-/// Lower-case hex.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}

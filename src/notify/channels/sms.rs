@@ -49,17 +49,7 @@ fn config_err(key: &'static str, message: String) -> ChannelError {
 /// `application/x-www-form-urlencoded` encoding of one value (WHATWG URL §5.2: space as
 /// `+`, unreserved `*-._` and alphanumerics as is, everything else percent-encoded).
 pub fn form_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b' ' => out.push('+'),
-            b if b.is_ascii_alphanumeric() || matches!(b, b'*' | b'-' | b'.' | b'_') => {
-                out.push(b as char)
-            }
-            b => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 fn form(pairs: &[(&str, &str)]) -> String {

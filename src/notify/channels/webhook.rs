@@ -25,7 +25,7 @@ use sha2::Sha256;
 
 pub use super::REPLY_CAP_BYTES;
 use super::{
-    ChannelError, Receipt, SecretLookup, SendError, Transport, hex, http_status_error,
+    ChannelError, Receipt, SecretLookup, SendError, Transport, http_status_error,
     http_transport_error, read_capped,
 };
 use crate::notify::config::WebhookConfig;
@@ -48,7 +48,7 @@ pub fn sign(secret: &[u8], body: &[u8]) -> String {
     match HmacSha256::new_from_slice(secret) {
         Ok(mut mac) => {
             mac.update(body);
-            format!("sha256={}", hex(&mac.finalize().into_bytes()))
+            format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
         }
         Err(_) => String::new(),
     }

@@ -41,10 +41,7 @@ type ErasedRow = (i64, String, String, String, Option<String>, Option<String>);
 /// lets a later import of the same number find the refusal; it is not anonymous (the
 /// numbers of a country can be tried one by one), only free of the number itself.
 fn optout_digest(e164: &str) -> String {
-    Sha256::digest(e164.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(e164.as_bytes()))
 }
 
 /// `text` with each of the channels' addresses (as stored, masked as in logs, a number

@@ -32,9 +32,10 @@ fn a_flood_extent_with_a_one_number_position_is_refused_naming_file_and_feature(
     let doc = format!(
         r#"{{"type":"FeatureCollection","features":[{{"type":"Feature","id":"deep","properties":{{"depth_m":1.6}},"geometry":{SHORT_RING}}}]}}"#
     );
-    let e = aviso::feeds::flood_extent::parse_extent_geojson(doc.as_bytes(), "buzi.geojson", None)
-        .expect_err("a short position is an error, not a panic")
-        .to_string();
+    let e =
+        aviso::geodata::flood_extent::parse_extent_geojson(doc.as_bytes(), "buzi.geojson", None)
+            .expect_err("a short position is an error, not a panic")
+            .to_string();
     assert!(
         e.starts_with("flood extent buzi.geojson: feature 0 (id deep): unreadable geometry: ring 0, position 2 has 1 number"),
         "{e}"
@@ -47,7 +48,7 @@ fn a_river_basin_with_an_empty_position_is_refused_naming_file_and_basin() {
     let doc = format!(
         r#"{{"type":"FeatureCollection","features":[{{"type":"Feature","properties":{{"Basins":"Buzi"}},"geometry":{ring}}}]}}"#
     );
-    let e = aviso::feeds::floods::parse_basins(doc.as_bytes(), "basins.geojson", "Basins")
+    let e = aviso::geodata::basins::parse_basins(doc.as_bytes(), "basins.geojson", "Basins")
         .expect_err("an empty position is an error, not a panic")
         .to_string();
     assert!(

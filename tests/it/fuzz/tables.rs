@@ -239,11 +239,11 @@ impl Target for FloodExtent {
         let f = input.files.first().ok_or("no file")?;
         match EXTENT_FIELDS.get(input.param) {
             Some(field) => {
-                aviso::feeds::flood_extent::parse_extent_geojson(&f.bytes, &f.origin, *field)
+                aviso::geodata::flood_extent::parse_extent_geojson(&f.bytes, &f.origin, *field)
                     .map(drop)
                     .map_err(|e| e.to_string())
             }
-            None => aviso::feeds::floods::parse_basins(&f.bytes, &f.origin, "Basins")
+            None => aviso::geodata::basins::parse_basins(&f.bytes, &f.origin, "Basins")
                 .map(drop)
                 .map_err(|e| e.to_string()),
         }

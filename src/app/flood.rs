@@ -10,12 +10,14 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use chrono::Utc;
 
+use super::assess::AssessArgs;
+use super::{load_config, load_indexed_layers, write_json};
 use crate::alerts::assess_flood::{FloodAssessment, assess_flood_extent, assess_flood_in};
 use crate::alerts::{flood_document, flood_table};
-use crate::app::{AssessArgs, load_config, load_indexed_layers, write_json};
 use crate::config::Config;
 use crate::domain::{Layers, StationGeography};
-use crate::feeds::floods::{FloodInputs, Input, parse_basins, parse_forecast};
+use crate::feeds::floods::{FloodInputs, Input, parse_forecast};
+use crate::geodata::basins::parse_basins;
 use crate::hazard::flood_extent::classify_extent;
 use crate::layers::flood::load_flood_geography;
 use crate::layers::flood::read_flood_extent;
@@ -76,8 +78,13 @@ fn read(path: &Path, what: &str) -> Result<Vec<u8>> {
 }
 
 /// `aviso assess` on a flood probabilities CSV.
-pub(crate) fn flood_assess_cmd(a: &AssessArgs, cfg: &Config, probabilities: &[u8]) -> Result<()> {
-    let dir = a.forecast.parent().unwrap_or(Path::new("."));
+pub(crate) fn flood_assess_cmd(
+    a: &AssessArgs,
+    forecast: &Path,
+    cfg: &Config,
+    probabilities: &[u8],
+) -> Result<()> {
+    let dir = forecast.parent().unwrap_or(Path::new("."));
     let dir = if dir.as_os_str().is_empty() {
         Path::new(".")
     } else {
@@ -89,13 +96,13 @@ pub(crate) fn flood_assess_cmd(a: &AssessArgs, cfg: &Config, probabilities: &[u8
         None => beside(dir, &["stations"], ".csv", "--stations")?.with_context(|| {
             format!(
                 "{}: a flood forecast needs its stations file (thresholds); none named *stations*.csv beside it: pass --stations FILE",
-                a.forecast.display()
+                forecast.display()
             )
         })?,
     };
     let discharge_path = match &files.discharge {
         Some(p) => Some(p.clone()),
-        None => discharge_beside(&a.forecast)?,
+        None => discharge_beside(forecast)?,
     };
     // River basins and per-station impact areas: --basins, else the manifest's
     // river_basins layer, else a *basins*.geojson beside the forecast.
@@ -112,7 +119,7 @@ pub(crate) fn flood_assess_cmd(a: &AssessArgs, cfg: &Config, probabilities: &[u8
         None => Some(beside(dir, &["basins"], ".geojson", "--basins")?.with_context(|| {
             format!(
                 "{}: the flood impact areas need river basins: none in {} (a layer of kind river_basins) and none named *basins*.geojson beside the forecast: pass --basins FILE",
-                a.forecast.display(),
+                forecast.display(),
                 manifest_file.display()
             )
         })?),
@@ -124,7 +131,7 @@ pub(crate) fn flood_assess_cmd(a: &AssessArgs, cfg: &Config, probabilities: &[u8
         .transpose()?;
     let (o_s, o_p) = (
         stations_path.display().to_string(),
-        a.forecast.display().to_string(),
+        forecast.display().to_string(),
     );
     let o_d = discharge_path.as_ref().map(|p| p.display().to_string());
     let parsed = parse_forecast(FloodInputs {
@@ -191,7 +198,13 @@ pub(crate) fn flood_assess_cmd(a: &AssessArgs, cfg: &Config, probabilities: &[u8
         parsed.forecast.stations.len(),
         t.elapsed().as_secs_f64() * 1e3
     );
-    write_output(&assessment, &layers.layers, cfg, a.out.as_deref(), a.table)
+    write_output(
+        &assessment,
+        &layers.layers,
+        cfg,
+        a.out.as_deref(),
+        a.table(),
+    )
 }
 
 /// Writes the alert document to `out` (absent or "-": standard output) or the table.
@@ -219,26 +232,13 @@ fn write_output(
     Ok(())
 }
 
-/// `aviso assess --flood-extent FILE`: a flood map's polygons as the footprint.
-#[derive(Debug, Clone, Default)]
-pub struct ExtentArgs {
-    pub config: Option<PathBuf>,
-    /// GeoJSON, or any vector format GDAL reads (GeoPackage, Shapefile, ...).
-    pub extent: PathBuf,
-    pub layers: PathBuf,
-    pub out: Option<PathBuf>,
-    pub table: bool,
-    /// Overrides `flood.extent.depth_field`.
-    pub depth_field: Option<String>,
-    /// Overrides `flood.extent.class_field`.
-    pub class_field: Option<String>,
-    /// The layer of a multi-layer source (GeoPackage).
-    pub layer: Option<String>,
-}
-
 /// Reads a flood-extent file, gives its polygons levels, and writes the flood alert.
-pub fn flood_extent_cmd(a: ExtentArgs) -> Result<()> {
-    let mut cfg = load_config(a.config.as_deref())?;
+pub fn flood_extent_cmd(config: Option<&Path>, a: &AssessArgs) -> Result<()> {
+    let extent_path = a
+        .flood_extent
+        .as_deref()
+        .context("--flood-extent is required")?;
+    let mut cfg = load_config(config)?;
     // A flag replaces the configured attribute, of either kind.
     if let Some(f) = &a.depth_field {
         cfg.flood.extent.depth_field = f.clone();
@@ -251,7 +251,7 @@ pub fn flood_extent_cmd(a: ExtentArgs) -> Result<()> {
     cfg.flood.extent.validate()?;
     let basis = cfg.flood.extent.basis();
     let t = Instant::now();
-    let input = read_flood_extent(&a.extent, basis.field(), a.layer.as_deref())?;
+    let input = read_flood_extent(extent_path, basis.field(), a.extent_layer.as_deref())?;
     let extent = classify_extent(&input, &basis, &cfg.flood.extent)?;
     let read_ms = t.elapsed().as_secs_f64() * 1e3;
     let layers = load_indexed_layers(&a.layers, &cfg)?;
@@ -259,9 +259,15 @@ pub fn flood_extent_cmd(a: ExtentArgs) -> Result<()> {
     let assessment = assess_flood_extent(extent, &layers, cfg.flood_assessment(), Utc::now());
     eprintln!(
         "aviso: flood extent {} ({} polygons) read in {read_ms:.1} ms, assessed in {:.1} ms",
-        a.extent.display(),
+        extent_path.display(),
         input.features.len(),
         t.elapsed().as_secs_f64() * 1e3
     );
-    write_output(&assessment, &layers.layers, &cfg, a.out.as_deref(), a.table)
+    write_output(
+        &assessment,
+        &layers.layers,
+        &cfg,
+        a.out.as_deref(),
+        a.table(),
+    )
 }

@@ -2,10 +2,16 @@
 //! accepted names of WGS 84 lon/lat, a GeoJSON `crs` member, coordinates that give a
 //! projected file away, geometry type names for messages, and counts written with
 //! thousands separators. Feeds, layers and raster all call these, so they live below all
-//! three rather than in one of them.
+//! three rather than in one of them. So do the readers of geographic input that both a
+//! fetched feed and a layer file carry: [`geometry`] (GeoJSON geometry to `geo`, checked),
+//! [`flood_extent`] (flood-extent polygons) and [`basins`] (river basins).
 //!
 //! Pure: strings and geometries in, answers out. Must not import any adapter (feeds,
 //! layers, raster) nor do I/O.
+
+pub mod basins;
+pub mod flood_extent;
+pub mod geometry;
 
 use geo::{Geometry, MultiPolygon};
 use geojson::{JsonObject, JsonValue};

@@ -9,13 +9,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use chrono::{TimeZone, Utc};
 
+use super::{load_config, load_indexed_layers};
 use crate::alerts::versioning::CapStatus;
 use crate::api::ApiState;
 use crate::api::health::{FeedWatch, ServiceStatus};
-use crate::app::{load_config, load_indexed_layers};
 use crate::config::{Config, FeedConfig, FeedKind};
 use crate::feeds::fetch::Fetcher;
 use crate::metrics::Metrics;
@@ -26,19 +26,39 @@ use crate::store::Store;
 use crate::store::notify::NotifyStore;
 use crate::store::sqlite::SqliteStore;
 
-pub struct ServeArgs {
-    pub config: Option<PathBuf>,
-    /// Overrides `service.listen`.
+/// Overrides of the `[service]` config table, shared by `serve` and `run-once`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServiceFlags {
+    /// Address to listen on (IP:PORT); overrides service.listen.
+    #[arg(long)]
     pub listen: Option<String>,
-    /// Overrides `service.data_dir`.
+    /// Store directory; overrides service.data_dir.
+    #[arg(long, env = "AVISO_STATE_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Overrides `service.layers`.
+    /// Layers directory or manifest; overrides service.layers.
+    #[arg(long, env = "AVISO_LAYERS")]
     pub layers: Option<PathBuf>,
-    /// Replay Freddy and the 2025-09-25 flood forecast through local feeds (Exercise
-    /// alerts).
+}
+
+/// `aviso serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub service: ServiceFlags,
+    /// Demo: the shared layers and a local feed replaying cyclone Freddy (March 2023) as if live, one 6-hourly issuance every --demo-step seconds, and the river-station flood forecast of 2025-09-25 (Limpopo); alerts are CAP status Exercise; the store is a fresh temporary folder unless --data-dir is given.
+    #[arg(long)]
     pub demo: bool,
-    /// Demo: wall seconds per 6-hourly issuance.
+    /// Demo: wall seconds per replayed issuance (1 to 59).
+    #[arg(long = "demo-step", value_name = "SECONDS", default_value_t = 2)]
     pub demo_step_s: u32,
+}
+
+/// `aviso check-config`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CheckConfigArgs {
+    /// Also load the layers of this manifest (or directory holding manifest.toml).
+    #[arg(long)]
+    pub layers: Option<PathBuf>,
 }
 
 /// The demo storm: Freddy's second Mozambique landfall (IBTrACS, RSMC La Réunion's
@@ -127,12 +147,12 @@ fn data_dir_of(layers: &Path) -> Result<PathBuf> {
 
 /// `bind`: bind the API listener now (serve), so links carry the real port even when
 /// the config asks for port 0.
-async fn build(a: &ServeArgs, bind: bool) -> Result<Service> {
-    let mut cfg = load_config(a.config.as_deref())?;
-    if let Some(l) = &a.listen {
+async fn build(config: Option<&Path>, a: &ServeArgs, bind: bool) -> Result<Service> {
+    let mut cfg = load_config(config)?;
+    if let Some(l) = &a.service.listen {
         cfg.service.listen = l.clone();
     }
-    if let Some(l) = &a.layers {
+    if let Some(l) = &a.service.layers {
         cfg.service.layers = l.display().to_string();
     }
     let layers_path = PathBuf::from(&cfg.service.layers);
@@ -168,7 +188,7 @@ async fn build(a: &ServeArgs, bind: bool) -> Result<Service> {
             .context("demo: binding the replay feed")?;
         let url = format!("http://{}{}", listener.local_addr()?, replay.path());
         // Demo runs start from an empty store unless one is named.
-        if a.data_dir.is_none() {
+        if a.service.data_dir.is_none() {
             cfg.service.data_dir = std::env::temp_dir()
                 .join(format!("aviso-demo-{}", std::process::id()))
                 .display()
@@ -223,7 +243,7 @@ async fn build(a: &ServeArgs, bind: bool) -> Result<Service> {
         cfg.feeds = feeds;
         demo_feed = Some((listener, routes));
     }
-    if let Some(d) = &a.data_dir {
+    if let Some(d) = &a.service.data_dir {
         cfg.service.data_dir = d.display().to_string();
     }
     let mut listen: std::net::SocketAddr = cfg
@@ -366,9 +386,9 @@ async fn recover(p: &Arc<Pipeline>) -> Result<()> {
 }
 
 /// `aviso serve`.
-pub fn serve_cmd(a: ServeArgs) -> Result<()> {
+pub fn serve_cmd(config: Option<&Path>, a: ServeArgs) -> Result<()> {
     runtime()?.block_on(async move {
-        let svc = build(&a, true).await?;
+        let svc = build(config, &a, true).await?;
         if let Some((listener, routes)) = svc.demo {
             tokio::spawn(async move {
                 if let Err(e) = axum::serve(listener, routes).await {
@@ -430,12 +450,17 @@ async fn shutdown_signal() {
 
 /// `aviso run-once`: recover, then one cycle of every enabled feed (GDACS first, so the
 /// storm templates have their storms). Exit status 2 when a feed failed.
-pub fn run_once_cmd(a: ServeArgs) -> Result<std::process::ExitCode> {
-    if a.demo {
-        bail!("run-once has no demo: use `aviso serve --demo`");
-    }
+pub fn run_once_cmd(
+    config: Option<&Path>,
+    service: ServiceFlags,
+) -> Result<std::process::ExitCode> {
+    let a = ServeArgs {
+        service,
+        demo: false,
+        demo_step_s: 2,
+    };
     runtime()?.block_on(async move {
-        let svc = build(&a, false).await?;
+        let svc = build(config, &a, false).await?;
         recover(&svc.pipeline).await?;
         let mut feeds: Vec<&FeedConfig> = svc.cfg.feeds.iter().filter(|f| f.enabled).collect();
         feeds.sort_by_key(|f| f.kind != FeedKind::Gdacs);
@@ -478,4 +503,24 @@ fn notify_summary(cfg: &Config) -> String {
         on(n.sms.dlr_enabled),
         n.message.base_url
     )
+}
+
+/// `aviso check-config`: load and validate the configuration (and the layers).
+pub fn check_config_cmd(config: Option<&Path>, a: CheckConfigArgs) -> Result<()> {
+    let cfg = load_config(config)?;
+    eprintln!(
+        "aviso: configuration OK ({}; thresholds {:?} kt; {} level rules; trigger: {}; {} feed(s), {} enabled)",
+        config
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "embedded default".into()),
+        cfg.hazard.thresholds_kt,
+        cfg.levels.rule.len(),
+        cfg.trigger.version,
+        cfg.feeds.len(),
+        cfg.feeds.iter().filter(|f| f.enabled).count()
+    );
+    if let Some(l) = a.layers {
+        load_indexed_layers(&l, &cfg)?;
+    }
+    Ok(())
 }

@@ -199,7 +199,7 @@ pub fn parse_extent_geojson(
         };
         let geometry = match &f.geometry {
             Some(g) => Some(
-                crate::geojson_geometry::to_geo(&g.value)
+                crate::geodata::geometry::to_geo(&g.value)
                     .map_err(|e| fail(format!("unreadable geometry: {e}")))?,
             ),
             None => None,

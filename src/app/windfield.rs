@@ -6,14 +6,14 @@
 //! Edge code (files); the computation is `crate::hazard::windfield`.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
+use super::{StormChoice, load_config, parse_options};
 use crate::alerts::document::{feature, point_geometry};
-use crate::app::{StormChoice, load_config, parse_options};
 use crate::domain::{Layers, PointFeature};
 use crate::feeds;
 use crate::hazard::windfield::{
@@ -22,18 +22,26 @@ use crate::hazard::windfield::{
 };
 use crate::layers::manifest_path;
 
+/// `aviso windfield`.
+#[derive(Debug, Clone, clap::Args)]
 pub struct WindfieldArgs {
-    pub config: Option<PathBuf>,
+    /// The track file; its format is detected from the content.
+    #[arg(long)]
     pub track: PathBuf,
+    #[arg(long, default_value = "layers", env = "AVISO_LAYERS")]
     pub layers: PathBuf,
+    #[command(flatten)]
     pub storm: StormChoice,
+    /// Output: CSV, or GeoJSON for a .geojson name.
+    #[arg(long, default_value = "out/windfield.csv")]
     pub out: PathBuf,
-    /// The Holland profile at every step, ignoring wind radii (as CLIMADA).
+    /// Use the Holland (2008) profile at every step and ignore wind radii (as CLIMADA).
+    #[arg(long)]
     pub profile_only: bool,
 }
 
-pub fn windfield_cmd(a: WindfieldArgs) -> Result<()> {
-    let cfg = load_config(a.config.as_deref())?;
+pub fn windfield_cmd(config: Option<&Path>, a: WindfieldArgs) -> Result<()> {
+    let cfg = load_config(config)?;
     let origin = a.track.display().to_string();
     let bytes = fs::read(&a.track).with_context(|| format!("cannot read track file {origin}"))?;
     let opts = parse_options(&a.storm, None, &a.layers)?;

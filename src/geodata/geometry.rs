@@ -6,7 +6,7 @@
 //! index out of bounds and panic (`to_geo_types.rs`, `create_geo_coordinate`; upstream
 //! georust/geojson#224 fixed the Point case). Found by the fuzz tests (tests/it/fuzz).
 //!
-//! Part of the pure core, below every adapter that reads GeoJSON geometry (feeds, layers,
+//! Part of geodata, below every adapter that reads GeoJSON geometry (feeds, layers,
 //! notify's subscriber areas, the API's filters): no I/O, and it imports nothing of aviso.
 
 use geo::Geometry;

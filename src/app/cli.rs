@@ -1,0 +1,87 @@
+//! The `aviso` command line, declared once: each command's clap `Args` struct lives with
+//! its handler and is handed to it as parsed (issue 16 move 4). `--config` is global and
+//! passed beside it.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use super::assess::{AssessArgs, ReplayArgs};
+use super::layers::{BuildPopulationArgs, ServeLayersArgs, ZonalArgs};
+use super::service::{CheckConfigArgs, ServeArgs, ServiceFlags};
+use super::windfield::WindfieldArgs;
+
+#[derive(Parser)]
+#[command(
+    name = "aviso",
+    version,
+    about = "Early warning of tropical cyclones for Mozambique: forecast -> districts, sites and people at risk"
+)]
+pub struct Cli {
+    /// Configuration file (TOML). Default: the embedded config/default.toml.
+    #[arg(long, global = true, env = "AVISO_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// The scheduled service: pulls the configured feeds on their cron schedules, keeps every issuance, publishes versioned alerts (GeoJSON, CAP 1.2, Atom) and serves them with the layers (OGC API - Features), /readyz and /metrics.
+    Serve(ServeArgs),
+    /// One pull-assess-publish cycle of every enabled feed, then exit (for cron-less deployments and tests). Exit status 2 when a feed failed.
+    RunOnce(ServiceFlags),
+    /// Assess one forecast file (Météo-France RSMC JSON, ATCF a/b-deck, IBTrACS CSV, or a river-station flood probabilities CSV) and write the alert document.
+    Assess(AssessArgs),
+    /// Maximum sustained wind (10-minute mean kt, with the 1-minute equivalent) at every site, accommodation centre, health facility and settlement over a whole track (IBTrACS best track, ATCF, RSMC JSON or ECMWF BUFR): from the fixes' wind radii where given, the Holland (2008) profile elsewhere, at 30-minute steps. CSV, or GeoJSON for a .geojson name.
+    Windfield(WindfieldArgs),
+    /// Replay a best track as a sequence of issuances and summarise how early each district was warned.
+    Replay(ReplayArgs),
+    /// Exact zonal sums of a raster under polygons (cells weighted by the share of their area inside), as CSV: id, sum, covered_cells.
+    Zonal(ZonalArgs),
+    /// Layer tools.
+    Layers {
+        #[command(subcommand)]
+        command: LayersCommand,
+    },
+    /// Serve the layers (and optionally one alert document) as OGC API - Features, for QGIS and GDAL.
+    ServeLayers(ServeLayersArgs),
+    /// Load and validate the configuration (and, with --layers, the layers), then exit.
+    CheckConfig(CheckConfigArgs),
+}
+
+#[derive(Subcommand)]
+pub enum LayersCommand {
+    /// Build a dasymetric population grid: district totals spread over settlement points (equal shares; districts without points by area).
+    BuildPopulation(BuildPopulationArgs),
+}
+
+/// Parses the command line, runs the command, and turns an error into a message on
+/// standard error and a failing exit status.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = cli.config.as_deref();
+    let ok = |()| ExitCode::SUCCESS;
+    let result = match cli.command {
+        Command::Assess(a) => super::assess::assess_cmd(config, a).map(ok),
+        Command::Replay(a) => super::assess::replay_cmd(config, a).map(ok),
+        Command::Windfield(a) => super::windfield::windfield_cmd(config, a).map(ok),
+        Command::Zonal(a) => super::layers::zonal_cmd(a).map(ok),
+        Command::Layers {
+            command: LayersCommand::BuildPopulation(a),
+        } => super::layers::build_population_cmd(a).map(ok),
+        Command::ServeLayers(a) => super::layers::serve_layers_cmd(a).map(ok),
+        Command::Serve(a) => super::service::serve_cmd(config, a).map(ok),
+        // Exit status 2 when a feed failed.
+        Command::RunOnce(flags) => super::service::run_once_cmd(config, flags),
+        Command::CheckConfig(a) => super::service::check_config_cmd(config, a).map(ok),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("aviso: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
