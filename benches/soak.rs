@@ -25,13 +25,29 @@
 //! | admin token | 2 x 200, 48 x 503, 50 closed before the answer | 254 MiB | 333 MiB | 333 MiB |
 //! | anchor (issue 17, no token, before) | | 743 MiB | 1,366 MiB | 1,338 MiB |
 //!
-//! Soak (12 clients for 60 s, the demo publishing versions 6 to 10 meanwhile, 2 imports
-//! of 10 MiB back to back, the last one ending at 63 s): 1,540-1,546 requests per route,
-//! 0 errors in 12,347; p50 / p99 (max) in ms: /healthz 30 / 137 (254), Atom 40 / 158,
-//! CAP 41 / 173, alerts list 41 / 166, alert document 58 / 194, OGC districts page
-//! 53 / 204, gzipped 81 / 272 (711), gzipped provinces page 53 / 193; an import took
-//! 32 s. RSS 333 MiB before, 471 MiB peak, 471 MiB 10 s after (anon 432, file 39): the
-//! soak's memory did not come back within 10 s.
+//! Soak (12 clients for 60 s, the demo publishing versions meanwhile, 10 MiB imports back
+//! to back, the last one ending after the 60 s), before glibc malloc was tuned: 1,540-
+//! 1,546 requests per route, 0 errors in 12,347; p99 137-272 ms per route; RSS 333 MiB
+//! before, 471 MiB peak, 471 MiB 10 s after. A rerun the same day (the machine shared,
+//! load 6, `AVISO_SOAK_HOLD=45`): 1 error in 16,071 requests (a gzipped provinces page:
+//! "error sending request", most likely a pooled connection the server closed after its
+//! 10 s keep-alive as the client reused it, after the 45 s pause), RSS 324 -> 415 -> 415
+//! MiB. gdb's `malloc_info` on the
+//! service before and after that soak: the heap in use 179 -> 181 MiB, glibc's arenas 8
+//! -> 16 and their free memory 82 -> 191 MiB; `malloc_trim(0)` then took RSS back to 324
+//! MiB. No cache or queue grew: glibc kept what the threads had freed.
+//!
+//! After (`aviso serve` caps malloc at 2 arenas and fixes its mmap threshold at 256 KiB,
+//! `app::service::tune_malloc`; an import ends with `malloc_trim(0)`), 2026-12-02, load
+//! 6-8: 2,090-2,094 requests per route, 0 errors in 16,744; p50 / p99 (max) in ms:
+//! /healthz 20 / 135 (220), Atom 29 / 147, CAP 27 / 151, alerts list 29 / 149, alert
+//! document 28 / 165, OGC districts page 33 / 162, gzipped 56 / 231 (975), gzipped
+//! provinces page 38 / 160; imports 24-57 s. RSS 252 MiB before, 281 MiB peak, 251 MiB
+//! 10 s after. Memory probe: no token 224 -> 246 -> 245 MiB, admin token 245 -> 292 ->
+//! 252 MiB. Two more runs: soak RSS 230 -> 285 -> 260 and 273 -> 289 -> 255 MiB
+//! (`malloc_info`: in use 166 -> 168 MiB, 2 arenas, ~50 MiB free in them both times).
+//! "Comes back" here means within 32 MiB (about 10 %) of before: with nothing running,
+//! RSS moves by 20-30 MiB as the demo publishes and the arenas' free pages are touched.
 //!
 //! Before that change (same bench): admin token 258 -> 610 -> 558 MiB, soak RSS 558 ->
 //! 757 -> 735 MiB with single waits up to 3.3 s during the imports. A release service
@@ -44,7 +60,8 @@
 //!
 //! Run: `cargo bench --bench soak` (release). Needs the shared data (the demo's layers and
 //! Freddy's track). A bench binary, not criterion: one long run is the measurement. Speed
-//! and memory are reported here, never asserted in tests.
+//! and memory are reported here, never asserted in tests. `AVISO_SOAK_HOLD=SECONDS` keeps
+//! the service that long before and after the soak, for `heaptrack -p PID` or gdb.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
@@ -332,6 +349,8 @@ fn main() {
     }
     println!("(anchor, issue 17 before the fixes, no token: 743 -> 1,366 MiB, 1,338 MiB after)");
 
+    hold(&svc, "before the soak");
+
     // --- 2. the soak -------------------------------------------------------------------------
     let soak = Duration::from_secs(60);
     let routes: Vec<(&str, String, bool)> = vec![
@@ -466,6 +485,24 @@ fn main() {
     for e in first_errors {
         println!("first error of {e}");
     }
+    hold(&svc, "after the soak");
+}
+
+/// With `AVISO_SOAK_HOLD=SECONDS`, keeps the service running that long at this point, so
+/// that heaptrack (`heaptrack -p PID`) or gdb can look at its heap.
+fn hold(svc: &Service, at: &str) {
+    let Some(s) = std::env::var("AVISO_SOAK_HOLD")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    else {
+        return;
+    };
+    println!(
+        "holding the service (pid {}) {at} for {s} s; RSS {}",
+        svc.child.id(),
+        svc.rss_parts()
+    );
+    std::thread::sleep(Duration::from_secs(s));
 }
 
 fn record(

@@ -29,6 +29,7 @@ mod hardening_rest;
 mod hardening_small;
 mod hazard;
 mod layers;
+mod memory;
 mod notify;
 mod notify_channels;
 mod notify_dlr;
