@@ -15,6 +15,7 @@ use crate::alerts::{document, table};
 use crate::config::Config;
 use crate::domain::FixKind;
 use crate::exposure::IndexedLayers;
+use crate::feeds::bufr_child::ChildDecoder;
 use crate::feeds::{self, ParseOptions, StormSelector};
 use crate::layers::manifest_path;
 use crate::replay;
@@ -209,6 +210,21 @@ pub(crate) fn write_json(path: &Path, v: &serde_json::Value) -> Result<()> {
     fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
+/// The BUFR decoder of the service and the CLI: this very executable, run as
+/// `aviso decode-bufr` in a child process per file (feeds::bufr_child), so that a file that
+/// crashes ecCodes ends the child, not aviso.
+pub fn bufr_child_decoder() -> Result<ChildDecoder> {
+    let exe = std::env::current_exe()
+        .context("locating the aviso executable (to run the BUFR decoder child)")?;
+    Ok(ChildDecoder::new(exe))
+}
+
+/// `aviso decode-bufr` (hidden): the child side of [`bufr_child_decoder`].
+pub fn decode_bufr_cmd(max_cpu_s: u64, max_address_space_bytes: u64) -> Result<()> {
+    crate::feeds::bufr_child::child_main(max_cpu_s, max_address_space_bytes)
+        .map_err(|e| anyhow::anyhow!(e))
+}
+
 pub fn assess_cmd(a: AssessArgs) -> Result<()> {
     let cfg = load_config(a.config.as_deref())?;
     let origin = a.forecast.display().to_string();
@@ -217,7 +233,8 @@ pub fn assess_cmd(a: AssessArgs) -> Result<()> {
         return crate::app_flood::flood_assess_cmd(&a, &cfg, &bytes);
     }
     let opts = parse_options(&a.storm, a.tech, &a.layers)?;
-    let parsed = feeds::parse(&bytes, &origin, &opts)?;
+    let bufr = bufr_child_decoder()?;
+    let parsed = feeds::parse_with(&bytes, &origin, &opts, &bufr)?;
     let input_notes = parsed.notes;
     let mut forecast = parsed.forecast;
     // A best track has no forecast part: treat it as issued at --at (default: first fix).
@@ -247,6 +264,7 @@ pub fn assess_cmd(a: AssessArgs) -> Result<()> {
         crate::app_probabilistic::write_probabilistic(
             &forecast,
             &bytes,
+            &bufr,
             &layers.layers,
             &cfg,
             path,
@@ -276,7 +294,7 @@ pub fn replay_cmd(a: ReplayArgs) -> Result<()> {
     let origin = a.track.display().to_string();
     let bytes = read_input(&a.track)?;
     let opts = parse_options(&a.storm, None, &a.layers)?;
-    let parsed = feeds::parse(&bytes, &origin, &opts)?;
+    let parsed = feeds::parse_with(&bytes, &origin, &opts, &bufr_child_decoder()?)?;
     let input_notes = parsed.notes;
     let track = parsed.forecast;
     let layers = load_indexed_layers(&a.layers, &cfg)?;

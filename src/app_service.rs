@@ -288,7 +288,8 @@ async fn build(a: &ServeArgs, bind: bool) -> Result<Service> {
             api.published(),
             metrics,
         )
-        .with_notify(notify_store),
+        .with_notify(notify_store)
+        .with_bufr_decoder(Arc::new(crate::app::bufr_child_decoder()?)),
     );
     Ok(Service {
         cfg,

@@ -189,6 +189,18 @@ enum Command {
         #[arg(long)]
         layers: Option<PathBuf>,
     },
+    /// Internal (hidden): decode the ECMWF TC-track BUFR on standard input and write the
+    /// result as JSON on standard output. aviso runs itself this way for every BUFR file,
+    /// so that a file that crashes ecCodes ends this child, not the service.
+    #[command(name = "decode-bufr", hide = true)]
+    DecodeBufr {
+        /// CPU-time limit (RLIMIT_CPU), seconds.
+        #[arg(long)]
+        max_cpu_s: u64,
+        /// Address-space limit (RLIMIT_AS), bytes.
+        #[arg(long)]
+        max_address_space_bytes: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -400,6 +412,10 @@ fn main() -> ExitCode {
             };
         }
         Command::CheckConfig { layers } => aviso::app::check_config_cmd(cli.config, layers),
+        Command::DecodeBufr {
+            max_cpu_s,
+            max_address_space_bytes,
+        } => aviso::app::decode_bufr_cmd(max_cpu_s, max_address_space_bytes),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -43,7 +43,7 @@ use crate::config::{Config, FeedConfig, FeedKind};
 use crate::exposure::IndexedLayers;
 use crate::feeds::fetch::{Fetched, Fetcher, Validators};
 use crate::feeds::gdacs::{self, Basin, GdacsEvent};
-use crate::feeds::{self, ParseOptions, TrackFormat};
+use crate::feeds::{self, BufrDecoder, InProcessBufr, ParseOptions, TrackFormat};
 use crate::metrics::Metrics;
 use crate::notify::dispatch::plan_version;
 use crate::notify::select::{DistrictShapes, PublishedAlert, SiteAtRisk};
@@ -166,6 +166,10 @@ pub struct Pipeline {
     discovered: Mutex<Vec<GdacsEvent>>,
     /// Subscribers' messages; `None`: versions are published without any.
     notify: Option<NotifyHook>,
+    /// How ECMWF BUFR is decoded: in this process unless [`Pipeline::with_bufr_decoder`]
+    /// says otherwise; the service wires a child process (`feeds::bufr_child`), so that a
+    /// file that crashes ecCodes degrades its feed instead of ending the service.
+    bufr: Arc<dyn BufrDecoder>,
 }
 
 /// The event id of a storm under a CAP status: Exercise and Test versions get their own
@@ -197,7 +201,15 @@ impl Pipeline {
             process_lock: Mutex::new(()),
             discovered: Mutex::new(Vec::new()),
             notify: None,
+            bufr: Arc::new(InProcessBufr),
         }
+    }
+
+    /// Decodes ECMWF BUFR issuances with `bufr` (the service passes a
+    /// `feeds::bufr_child::ChildDecoder`).
+    pub fn with_bufr_decoder(mut self, bufr: Arc<dyn BufrDecoder>) -> Self {
+        self.bufr = bufr;
+        self
     }
 
     /// Queues subscribers' messages with every version published from now on, through
@@ -477,9 +489,12 @@ impl Pipeline {
         // An ECMWF BUFR feed is read as such (no sniffing): its headline member goes on
         // through the cyclone path, and the member count is kept for the record.
         let (parsed, members) = if kind == Some(FeedKind::EcmwfBufr) {
-            feeds::parse_bufr_headline(&iss.raw.bytes, &origin).map(|(p, n)| (p, Some(n)))
+            self.bufr
+                .decode(&iss.raw.bytes, &origin)
+                .and_then(|e| feeds::bufr_headline(&e, &origin))
+                .map(|(p, n)| (p, Some(n)))
         } else {
-            feeds::parse(&iss.raw.bytes, &origin, &opts).map(|p| (p, None))
+            feeds::parse_with(&iss.raw.bytes, &origin, &opts, self.bufr.as_ref()).map(|p| (p, None))
         }
         .map_err(|e| ProcessError::Parse(e.to_string()))?;
         let expected = match kind {
