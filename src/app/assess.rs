@@ -11,8 +11,8 @@ use chrono::{Duration, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{
-    Format, StormChoice, load_config, load_indexed_layers, parse_hours, parse_options, parse_time,
-    read_input, write_json,
+    Format, StormChoice, bufr_child_decoder, load_config, load_indexed_layers, parse_hours,
+    parse_options, parse_time, read_input, write_json,
 };
 use crate::alerts::assess::assess;
 use crate::alerts::{document, table};
@@ -130,7 +130,8 @@ pub fn assess_cmd(config: Option<&Path>, a: AssessArgs) -> Result<()> {
         return super::flood::flood_assess_cmd(&a, &forecast_path, &cfg, &bytes);
     }
     let opts = parse_options(&a.storm, a.tech.clone(), &a.layers)?;
-    let parsed = feeds::parse(&bytes, &origin, &opts)?;
+    let bufr = bufr_child_decoder()?;
+    let parsed = feeds::parse_with(&bytes, &origin, &opts, &bufr)?;
     let input_notes = parsed.notes;
     let mut forecast = parsed.forecast;
     // A best track has no forecast part: treat it as issued at --at (default: first fix).
@@ -157,7 +158,14 @@ pub fn assess_cmd(config: Option<&Path>, a: AssessArgs) -> Result<()> {
         t.elapsed().as_secs_f64() * 1e3
     );
     if let Some(path) = &a.probabilistic {
-        super::probabilistic::write_probabilistic(&forecast, &bytes, &layers.layers, &cfg, path)?;
+        super::probabilistic::write_probabilistic(
+            &forecast,
+            &bytes,
+            &bufr,
+            &layers.layers,
+            &cfg,
+            path,
+        )?;
     }
     let doc = document::alert_document(&assessment, &layers.layers, cfg.output.coordinate_decimals);
     if let Some(out) = a.out.as_ref().filter(|p| p.as_os_str() != "-") {
@@ -185,7 +193,7 @@ pub fn replay_cmd(config: Option<&Path>, a: ReplayArgs) -> Result<()> {
     let origin = a.track.display().to_string();
     let bytes = read_input(&a.track)?;
     let opts = parse_options(&a.storm, None, &a.layers)?;
-    let parsed = feeds::parse(&bytes, &origin, &opts)?;
+    let parsed = feeds::parse_with(&bytes, &origin, &opts, &bufr_child_decoder()?)?;
     let input_notes = parsed.notes;
     let track = parsed.forecast;
     let layers = load_indexed_layers(&a.layers, &cfg)?;

@@ -49,6 +49,22 @@ pub enum Command {
     ServeLayers(ServeLayersArgs),
     /// Load and validate the configuration (and, with --layers, the layers), then exit.
     CheckConfig(CheckConfigArgs),
+    /// Internal (hidden): decode the ECMWF TC-track BUFR on standard input and write the
+    /// result as JSON on standard output. aviso runs itself this way for every BUFR file,
+    /// so that a file that crashes ecCodes ends this child, not the service.
+    #[command(name = "decode-bufr", hide = true)]
+    DecodeBufr(DecodeBufrArgs),
+}
+
+/// The limits the parent gives the `decode-bufr` child, which sets them on itself.
+#[derive(clap::Args)]
+pub struct DecodeBufrArgs {
+    /// CPU-time limit (RLIMIT_CPU), seconds.
+    #[arg(long)]
+    max_cpu_s: u64,
+    /// Address-space limit (RLIMIT_AS), bytes.
+    #[arg(long)]
+    max_address_space_bytes: u64,
 }
 
 #[derive(Subcommand)]
@@ -76,6 +92,11 @@ pub fn main() -> ExitCode {
         // Exit status 2 when a feed failed.
         Command::RunOnce(flags) => super::service::run_once_cmd(config, flags),
         Command::CheckConfig(a) => super::service::check_config_cmd(config, a).map(ok),
+        Command::DecodeBufr(a) => {
+            crate::feeds::bufr_child::child_main(a.max_cpu_s, a.max_address_space_bytes)
+                .map_err(|e| anyhow::anyhow!(e))
+                .map(ok)
+        }
     };
     match result {
         Ok(code) => code,

@@ -24,6 +24,7 @@ use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 
 use crate::config::Config;
 use crate::exposure::IndexedLayers;
+use crate::feeds::bufr_child::ChildDecoder;
 use crate::feeds::{self, ParseOptions, StormSelector};
 use crate::layers::manifest_path;
 
@@ -188,6 +189,15 @@ pub(crate) fn parse_options(
         atcf_tech: tech,
         ..ParseOptions::default()
     })
+}
+
+/// The BUFR decoder of the service and the CLI: this very executable, run as
+/// `aviso decode-bufr` in a child process per file (feeds::bufr_child), so that a file that
+/// crashes ecCodes ends the child, not aviso.
+pub fn bufr_child_decoder() -> Result<ChildDecoder> {
+    let exe = std::env::current_exe()
+        .context("locating the aviso executable (to run the BUFR decoder child)")?;
+    Ok(ChildDecoder::new(exe))
 }
 
 pub(crate) fn write_json(path: &Path, v: &serde_json::Value) -> Result<()> {

@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 use crate::alerts::document::{feature, multipolygon_geometry, point_geometry};
 use crate::config::Config;
 use crate::domain::{Forecast, Layers};
-use crate::feeds::ecmwf_bufr;
+use crate::feeds::{BufrDecoder, ecmwf_bufr};
 use crate::hazard::ensemble::{
     AreaProbability, PeopleAtRisk, PreparedLayers, ProbabilisticAssessment, assess_ensemble,
     assess_probabilistic, members,
@@ -23,12 +23,13 @@ use crate::hazard::ensemble::{
 
 /// Assesses `forecast` probabilistically on `layers` and writes the table to `out`.
 ///
-/// `input` is the forecast file's content: when it is an ECMWF ensemble track BUFR with
+/// `input` is the forecast file's content (decoded with `bufr` when it is BUFR): when it is an ECMWF ensemble track BUFR with
 /// at least [`members::MIN_MEMBERS`] ENS members, the members are the realisations;
 /// otherwise (RSMC, ATCF, a best track, ECMWF's deterministic BUFR) `forecast` is perturbed.
 pub fn write_probabilistic(
     forecast: &Forecast,
     input: &[u8],
+    bufr: &dyn BufrDecoder,
     layers: &Layers,
     cfg: &Config,
     out: &Path,
@@ -36,7 +37,7 @@ pub fn write_probabilistic(
     let t = Instant::now();
     let prepared = PreparedLayers::new(layers, &cfg.exposure.weighting_layer, &cfg.probabilistic);
     let ensemble = if ecmwf_bufr::looks_like_bufr(input) {
-        let parsed = ecmwf_bufr::parse(input, &forecast.origin)?;
+        let parsed = bufr.decode(input, &forecast.origin)?;
         Some(parsed.ensemble).filter(|e| e.realisations().count() >= members::MIN_MEMBERS)
     } else {
         None

@@ -355,7 +355,8 @@ async fn build(config: Option<&Path>, a: &ServeArgs, bind: bool) -> Result<Servi
             api.published(),
             metrics,
         )
-        .with_notify(notify_store),
+        .with_notify(notify_store)
+        .with_bufr_decoder(Arc::new(crate::app::bufr_child_decoder()?)),
     );
     Ok(Service {
         cfg,

@@ -45,7 +45,8 @@ pub fn windfield_cmd(config: Option<&Path>, a: WindfieldArgs) -> Result<()> {
     let origin = a.track.display().to_string();
     let bytes = fs::read(&a.track).with_context(|| format!("cannot read track file {origin}"))?;
     let opts = parse_options(&a.storm, None, &a.layers)?;
-    let track = feeds::parse(&bytes, &origin, &opts)?.forecast;
+    let bufr = crate::app::bufr_child_decoder()?;
+    let track = feeds::parse_with(&bytes, &origin, &opts, &bufr)?.forecast;
     let manifest = manifest_path(&a.layers);
     let loaded = crate::layers::load_layers(&manifest)
         .with_context(|| format!("loading layers from {}", manifest.display()))?;

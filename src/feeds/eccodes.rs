@@ -85,7 +85,7 @@ unsafe extern "C" {
 static LIB: Mutex<()> = Mutex::new(());
 
 /// An ecCodes failure: its error code and message, and the key when one was being read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[error("ecCodes error {code} ({message}){}", key.as_deref().map(|k| format!(" reading key {k}")).unwrap_or_default())]
 pub struct CodesError {
     pub code: i32,

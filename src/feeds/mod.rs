@@ -5,10 +5,14 @@
 //!
 //! Pure: bytes in, domain out. Must not do file or network I/O, nor depend on tokio, HTTP
 //! clients or GDAL; fetching (HTTP, retries) belongs elsewhere and hands the bytes over.
-//! The one exception is [`fetch`], the HTTP client every feed is fetched with; the parsers
-//! (including [`gdacs`], active-storm discovery) never call it.
+//! The exceptions are [`fetch`], the HTTP client every feed is fetched with, and
+//! [`bufr_child`], which runs the BUFR decoder in a child process; the parsers (including
+//! [`gdacs`], active-storm discovery) never call them. How BUFR is decoded is the caller's
+//! choice ([`BufrDecoder`]): the service and the CLI isolate it ([`bufr_child`]), the
+//! child itself and the fuzz tests decode in-process ([`InProcessBufr`]).
 
 pub mod atcf;
+pub mod bufr_child;
 pub mod eccodes;
 pub mod ecmwf_bufr;
 pub mod fetch;
@@ -167,6 +171,11 @@ pub enum FeedError {
     #[error(transparent)]
     Bufr(#[from] ecmwf_bufr::BufrError),
 
+    /// The BUFR decoder child process crashed, hung, failed or wrote no result (names the
+    /// file and what happened to the child).
+    #[error(transparent)]
+    BufrChild(#[from] bufr_child::DecodeError),
+
     #[error("{origin}: no ATCF lines for tech {wanted}; techs in this file: {available}")]
     NoSuchTech {
         origin: String,
@@ -256,8 +265,38 @@ pub fn detect_format(bytes: &[u8]) -> Option<TrackFormat> {
     }
 }
 
-/// Parses any supported format into a forecast, with the parser's notes.
+/// How ECMWF BUFR is decoded: ecCodes is C, and a damaged file can crash it, so the service
+/// and the CLI decode in a child process ([`bufr_child::ChildDecoder`]); the child itself
+/// and the fuzz tests decode in this process ([`InProcessBufr`]).
+pub trait BufrDecoder: Send + Sync {
+    /// Every member of every message of `bytes`; `origin` (URL or path) names the source in
+    /// errors.
+    fn decode(&self, bytes: &[u8], origin: &str) -> Result<ecmwf_bufr::ParsedEnsemble, FeedError>;
+}
+
+/// Decodes BUFR in this process ([`ecmwf_bufr::parse`]): a crash of ecCodes ends it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InProcessBufr;
+
+impl BufrDecoder for InProcessBufr {
+    fn decode(&self, bytes: &[u8], origin: &str) -> Result<ecmwf_bufr::ParsedEnsemble, FeedError> {
+        Ok(ecmwf_bufr::parse(bytes, origin)?)
+    }
+}
+
+/// Parses any supported format into a forecast, with the parser's notes; BUFR is decoded in
+/// this process ([`parse_with`] chooses).
 pub fn parse(bytes: &[u8], origin: &str, opts: &ParseOptions) -> Result<ParsedForecast, FeedError> {
+    parse_with(bytes, origin, opts, &InProcessBufr)
+}
+
+/// [`parse`], decoding BUFR with `bufr`.
+pub fn parse_with(
+    bytes: &[u8],
+    origin: &str,
+    opts: &ParseOptions,
+    bufr: &dyn BufrDecoder,
+) -> Result<ParsedForecast, FeedError> {
     if bytes.len() > opts.max_input_bytes {
         return Err(FeedError::TooLarge {
             origin: origin.to_string(),
@@ -272,7 +311,9 @@ pub fn parse(bytes: &[u8], origin: &str, opts: &ParseOptions) -> Result<ParsedFo
         Some(TrackFormat::IbtracsDerivedCsv) => {
             ibtracs::parse_derived(bytes, origin, &opts.storm, &opts.names)
         }
-        Some(TrackFormat::EcmwfBufr) => parse_bufr_headline(bytes, origin).map(|(p, _)| p),
+        Some(TrackFormat::EcmwfBufr) => {
+            bufr_headline(&bufr.decode(bytes, origin)?, origin).map(|(p, _)| p)
+        }
         Some(TrackFormat::FloodProbabilitiesCsv) => Err(FeedError::NotATrack {
             origin: origin.to_string(),
             found: "a river-station flood forecast (exceedance probabilities CSV)",
@@ -292,7 +333,14 @@ pub fn parse_bufr_headline(
     bytes: &[u8],
     origin: &str,
 ) -> Result<(ParsedForecast, usize), FeedError> {
-    let parsed = ecmwf_bufr::parse(bytes, origin)?;
+    bufr_headline(&ecmwf_bufr::parse(bytes, origin)?, origin)
+}
+
+/// The headline member of a decoded ECMWF TC-track BUFR (see [`parse_bufr_headline`]).
+pub fn bufr_headline(
+    parsed: &ecmwf_bufr::ParsedEnsemble,
+    origin: &str,
+) -> Result<(ParsedForecast, usize), FeedError> {
     let e = &parsed.ensemble;
     let Some(head) = e.headline() else {
         return Err(FeedError::EmptyTrack {

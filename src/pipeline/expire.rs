@@ -132,7 +132,7 @@ impl Pipeline {
                 atcf_tech: self.feed_config(&iss.raw.feed).and_then(|f| f.tech.clone()),
                 ..ParseOptions::default()
             };
-            let parsed = feeds::parse(&iss.raw.bytes, &iss.raw.url, &opts)
+            let parsed = feeds::parse_with(&iss.raw.bytes, &iss.raw.url, &opts, self.bufr.as_ref())
                 .map_err(|e| ProcessError::Parse(e.to_string()))?;
             let a = assess(&parsed.forecast, &self.layers, self.cfg.assessment(), now)
                 .map_err(|e| ProcessError::Assess(e.to_string()))?;

@@ -48,7 +48,7 @@ use crate::config::{Config, FeedConfig, FeedKind};
 use crate::exposure::IndexedLayers;
 use crate::feeds::fetch::{Fetched, Fetcher, Validators};
 use crate::feeds::gdacs::{self, Basin, GdacsEvent};
-use crate::feeds::{self, ParseOptions, TrackFormat};
+use crate::feeds::{self, BufrDecoder, InProcessBufr, ParseOptions, TrackFormat};
 use crate::metrics::Metrics;
 use crate::notify::dispatch::plan_version;
 use crate::notify::select::{DistrictShapes, PublishedAlert, SiteAtRisk};
@@ -173,6 +173,10 @@ pub struct Pipeline {
     notify: Option<NotifyHook>,
     /// The layers prepared for probabilistic counting, built at the first use.
     prepared: OnceLock<crate::hazard::ensemble::PreparedLayers>,
+    /// How ECMWF BUFR is decoded: in this process unless [`Pipeline::with_bufr_decoder`]
+    /// says otherwise; the service wires a child process (`feeds::bufr_child`), so that a
+    /// file that crashes ecCodes degrades its feed instead of ending the service.
+    bufr: Arc<dyn BufrDecoder>,
 }
 
 /// The event id of a storm under a CAP status: Exercise and Test versions get their own
@@ -205,7 +209,15 @@ impl Pipeline {
             discovered: Mutex::new(Vec::new()),
             notify: None,
             prepared: OnceLock::new(),
+            bufr: Arc::new(InProcessBufr),
         }
+    }
+
+    /// Decodes ECMWF BUFR issuances with `bufr` (the service passes a
+    /// `feeds::bufr_child::ChildDecoder`).
+    pub fn with_bufr_decoder(mut self, bufr: Arc<dyn BufrDecoder>) -> Self {
+        self.bufr = bufr;
+        self
     }
 
     /// Queues subscribers' messages with every version published from now on, through
@@ -485,9 +497,12 @@ impl Pipeline {
         // An ECMWF BUFR feed is read as such (no sniffing): its headline member goes on
         // through the cyclone path, and the member count is kept for the record.
         let (parsed, members) = if kind == Some(FeedKind::EcmwfBufr) {
-            feeds::parse_bufr_headline(&iss.raw.bytes, &origin).map(|(p, n)| (p, Some(n)))
+            self.bufr
+                .decode(&iss.raw.bytes, &origin)
+                .and_then(|e| feeds::bufr_headline(&e, &origin))
+                .map(|(p, n)| (p, Some(n)))
         } else {
-            feeds::parse(&iss.raw.bytes, &origin, &opts).map(|p| (p, None))
+            feeds::parse_with(&iss.raw.bytes, &origin, &opts, self.bufr.as_ref()).map(|p| (p, None))
         }
         .map_err(|e| ProcessError::Parse(e.to_string()))?;
         let expected = match kind {

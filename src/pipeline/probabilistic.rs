@@ -13,7 +13,6 @@ use std::time::Instant;
 
 use crate::alerts::probabilistic::ProbabilisticOutcome;
 use crate::domain::Forecast;
-use crate::feeds::ecmwf_bufr;
 use crate::hazard::ensemble::{
     PreparedLayers, assess_ensemble, assess_probabilistic_seeded, event_seed, members,
 };
@@ -42,8 +41,12 @@ impl Pipeline {
                 PreparedLayers::new(&self.layers.layers, &self.cfg.exposure.weighting_layer, cfg)
             });
             let ensemble = if bufr {
-                let parsed =
-                    ecmwf_bufr::parse(body, &forecast.origin).map_err(|e| e.to_string())?;
+                // Through the pipeline's decoder (a child process in the service), like the
+                // deterministic parse: a file that crashes ecCodes must not end the service.
+                let parsed = self
+                    .bufr
+                    .decode(body, &forecast.origin)
+                    .map_err(|e| e.to_string())?;
                 Some(parsed.ensemble).filter(|e| e.realisations().count() >= members::MIN_MEMBERS)
             } else {
                 None

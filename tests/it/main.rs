@@ -10,6 +10,7 @@ mod notify_support;
 
 mod architecture;
 mod assess;
+mod bufr_child;
 mod cap;
 mod cli;
 mod ecmwf_bufr;

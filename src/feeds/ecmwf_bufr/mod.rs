@@ -64,7 +64,9 @@ const PA_PER_HPA: f64 = 100.0;
 
 /// Everything that can go wrong reading an ECMWF TC-track BUFR. Each variant names the
 /// origin (file path or URL) and the message, and the subset/member where one is at fault.
-#[derive(Debug, thiserror::Error)]
+/// Serde: the decoder child process ([`super::bufr_child`]) hands it to its parent as JSON, so
+/// an isolated decode fails with exactly the error an in-process one gives.
+#[derive(Debug, PartialEq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum BufrError {
     #[error(
         "{origin}: no BUFR message found: expected an ECMWF tropical-cyclone track BUFR \
@@ -120,7 +122,8 @@ pub enum BufrError {
 }
 
 /// A parsed ensemble with notes on what the parser decided (gaps, threshold mapping).
-#[derive(Debug, Clone, PartialEq)]
+/// Serde: what the decoder child process ([`super::bufr_child`]) writes on its stdout.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ParsedEnsemble {
     pub ensemble: EnsembleForecast,
     pub notes: Vec<String>,

@@ -9,7 +9,8 @@
 //! of killing the suite. The child counts inputs parsed and refused, catches every panic
 //! (catch_unwind), checks that every refusal names its source, and aborts on a case that
 //! runs longer than AVISO_FUZZ_HANG_SECS (default 120 s: a hang). Any such input is written
-//! under target/tmp/fuzz/ and fails the test. Cases 0..n are the real files unchanged, which
+//! under target/tmp/fuzz/ and fails the test; after a crash a new child resumes at the next
+//! case, so a long run still covers its inputs and lists every crash (up to 200). Cases 0..n are the real files unchanged, which
 //! must parse (those marked as known-bad fixtures aside).
 
 mod mutate;
@@ -99,8 +100,37 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "(non-text panic payload)".into())
 }
 
-/// Runs cases 0..n in this process, writing each case's index to `progress` first (read
-/// by the parent if this process dies).
+/// Where a child stands: the case it is on and what it counted before it (written to the
+/// progress file before each case, and once more after the last, so the parent reads the
+/// counts even when the child dies).
+const PROGRESS_FIELDS: usize = 6;
+
+fn write_progress(progress: &std::fs::File, index: u64, t: &Tally) {
+    let fields: [u64; PROGRESS_FIELDS] =
+        [index, t.cases, t.parsed, t.refused, t.panics, t.nameless];
+    let bytes: Vec<u8> = fields.iter().flat_map(|f| f.to_le_bytes()).collect();
+    progress.write_at(&bytes, 0).expect("progress file");
+}
+
+fn read_progress(path: &std::path::Path) -> [u64; PROGRESS_FIELDS] {
+    let bytes = std::fs::read(path).unwrap_or_default();
+    let mut out = [0u64; PROGRESS_FIELDS];
+    for (i, f) in out.iter_mut().enumerate() {
+        *f = bytes
+            .get(i * 8..i * 8 + 8)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, u64::from_le_bytes);
+    }
+    out
+}
+
+/// Crashes (the process killed by a signal) after which the parent stops resuming
+/// (AVISO_FUZZ_MAX_CRASHES overrides): a target that crashes on most inputs is reported
+/// without running for hours. The BUFR long run met about one per 12,000 inputs.
+const MAX_CRASHES: u64 = 200;
+
+/// Runs cases 0..n in this process, writing each case's index (and the counts so far) to
+/// `progress` first (read by the parent if this process dies).
 fn run_in_process(target: &dyn Target, n: u64, seed: u64, progress: &std::fs::File) -> Tally {
     // AVISO_FUZZ_FROM=k starts at case k: `AVISO_FUZZ_FROM=k AVISO_FUZZ_CASES=k+1` runs
     // case k alone (with its run seed), to reproduce it.
@@ -128,9 +158,7 @@ fn run_in_process(target: &dyn Target, n: u64, seed: u64, progress: &std::fs::Fi
     };
     let mut t = Tally::default();
     for index in from..n {
-        progress
-            .write_at(&index.to_le_bytes(), 0)
-            .expect("progress file");
+        write_progress(progress, index, &t);
         current.store(index, Ordering::Relaxed);
         let input = case_input(target, &pristine, seed, index);
         let is_pristine = index < pristine.len() as u64;
@@ -180,6 +208,7 @@ fn run_in_process(target: &dyn Target, n: u64, seed: u64, progress: &std::fs::Fi
             }
         }
     }
+    write_progress(progress, n, &t);
     done.store(true, Ordering::Relaxed);
     let _ = watchdog.join();
     t
@@ -244,51 +273,89 @@ fn fuzz(test: &str, target: Option<impl Target>, mode: Mode) {
         return;
     }
 
-    let _ = std::fs::remove_file(&result_path);
-    let log = std::fs::File::create(&log_path).expect("log file");
-    let status = std::process::Command::new(std::env::current_exe().expect("test binary"))
-        .args([
-            &format!("fuzz::{test}"),
-            "--exact",
-            "--include-ignored",
-            "--nocapture",
-        ])
-        .args(["--test-threads", "1"])
-        .env(CHILD_ENV, test)
-        .stdout(log.try_clone().expect("log"))
-        .stderr(log)
-        .status()
-        .expect("run the fuzz child");
-    let result = std::fs::read_to_string(&result_path).unwrap_or_default();
+    // The parent: runs the cases in a child; when a case kills it (a crash in C, an abort),
+    // the case is saved and counted as a crash, and a new child resumes at the next case,
+    // so a long run reaches its n inputs and reports every crash (up to MAX_CRASHES).
+    let started = Instant::now();
+    let max_crashes = env_u64("AVISO_FUZZ_MAX_CRASHES").unwrap_or(MAX_CRASHES);
+    let mut from = env_u64("AVISO_FUZZ_FROM").unwrap_or(0);
+    let mut counts = [0u64; PROGRESS_FIELDS];
+    let mut crashes: Vec<String> = Vec::new();
     let log_tail = || {
         let text = std::fs::read_to_string(&log_path).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(30)..].join("\n")
     };
-    if let Some(signal) = status.signal() {
+    let mut first_crash_log = String::new();
+    let result = loop {
+        let _ = std::fs::remove_file(&result_path);
+        let _ = std::fs::remove_file(&progress_path);
+        let log = std::fs::File::create(&log_path).expect("log file");
+        let status = std::process::Command::new(std::env::current_exe().expect("test binary"))
+            .args([
+                &format!("fuzz::{test}"),
+                "--exact",
+                "--include-ignored",
+                "--nocapture",
+            ])
+            .args(["--test-threads", "1"])
+            .env(CHILD_ENV, test)
+            .env("AVISO_FUZZ_FROM", from.to_string())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .status()
+            .expect("run the fuzz child");
+        let progress = read_progress(&progress_path);
+        for (total, segment) in counts.iter_mut().zip(progress).skip(1) {
+            *total += segment;
+        }
+        let Some(signal) = status.signal() else {
+            let result = std::fs::read_to_string(&result_path).unwrap_or_default();
+            assert!(
+                status.success(),
+                "fuzz {name} failed:\n{result}\nlog {}:\n{}",
+                log_path.display(),
+                log_tail()
+            );
+            break result;
+        };
         // Died in C code or aborted (watchdog, stack overflow): save the case it was on.
-        let bytes = std::fs::read(&progress_path).unwrap_or_default();
-        let index = u64::from_le_bytes(
-            bytes
-                .get(..8)
-                .and_then(|b| b.try_into().ok())
-                .unwrap_or([0; 8]),
-        );
+        let index = progress[0];
         let input = case_input(&target, &target.pristine(), seed, index);
         let path = save(name, index, &input, &format!("killed by signal {signal}"));
-        panic!(
-            "fuzz {name}: case {index} killed the process (signal {signal}); input saved to {}; \
-             log {}:\n{}",
-            path.display(),
-            log_path.display(),
-            log_tail()
-        );
-    }
+        crashes.push(format!(
+            "case {index} killed the process (signal {signal}); input saved to {}",
+            path.display()
+        ));
+        if first_crash_log.is_empty() {
+            first_crash_log = log_tail();
+        }
+        from = index + 1;
+        if from >= n || crashes.len() as u64 >= max_crashes {
+            break std::fs::read_to_string(&result_path).unwrap_or_default();
+        }
+    };
+    let [_, cases, parsed, refused, panics, nameless] = counts;
+    let total = format!(
+        "fuzz {name}: {} inputs in {:.1} s over {} child process(es): {parsed} parsed, \
+         {refused} refused, {panics} panics, {nameless} refusals not naming the source, {} \
+         crashes (process killed by a signal){}",
+        cases + crashes.len() as u64,
+        started.elapsed().as_secs_f64(),
+        crashes.len() + 1,
+        crashes.len(),
+        if crashes.len() as u64 >= max_crashes {
+            format!("; stopped after {max_crashes} crashes")
+        } else {
+            String::new()
+        }
+    );
+    println!("{total}");
+    let _ = std::io::stdout().flush();
     assert!(
-        status.success(),
-        "fuzz {name} failed:\n{result}\nlog {}:\n{}",
-        log_path.display(),
-        log_tail()
+        crashes.is_empty(),
+        "{total}\n{}\nlog of the first crash:\n{first_crash_log}",
+        crashes.join("\n")
     );
     println!("{}", result.lines().next().unwrap_or("(no summary)"));
     let _ = std::io::stdout().flush();
