@@ -23,10 +23,15 @@ const DET: &str = "forecast-samples/ecmwf_tc_tracks_22S_HEROLD_2020031912.det.bu
 const EPS: &str = "forecast-samples/ecmwf_tc_tracks_22S_HEROLD_2020031912.eps.bufr4";
 
 /// Well-framed BUFR files that crash ecCodes 2.28 (tests/fixtures/bad/README.md): one
-/// found by a byte mutator over the HEROLD files, one by the fuzz long run (case 22,086).
-const CRASHES: [&str; 2] = [
+/// found by a byte mutator over the HEROLD files, and one of each way the fuzz long run's
+/// 74 crashes end ecCodes (stack overflow, allocation failure under the child's address
+/// space limit, and two assertions of its own).
+const CRASHES: [&str; 5] = [
     "tests/fixtures/bad/ecmwf_herold_eps_ecc_crash.bufr4",
     "tests/fixtures/bad/ecmwf_fuzz_case22086_ecc_crash.bufr4",
+    "tests/fixtures/bad/ecmwf_fuzz_case132105_ecc_malloc_abort.bufr4",
+    "tests/fixtures/bad/ecmwf_fuzz_case165721_ecc_included_fname.bufr4",
+    "tests/fixtures/bad/ecmwf_fuzz_case191034_ecc_nbits.bufr4",
 ];
 
 fn crash_fixture() -> PathBuf {

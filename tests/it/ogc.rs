@@ -737,17 +737,6 @@ fn ogrinfo(args: &[&str], limit: Duration) -> String {
     std::fs::read_to_string(out.path()).unwrap()
 }
 
-fn ogrinfo_available() -> bool {
-    let ok = Command::new("ogrinfo")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        common::skip_or_fail("ogrinfo (Debian gdal-bin) not found");
-    }
-    ok
-}
-
 /// Starts the server on a free localhost port, in its own runtime thread.
 fn start_server(f: &Fixture) -> String {
     let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -773,7 +762,7 @@ fn start_server(f: &Fixture) -> String {
 #[test]
 fn gdal_oapif_lists_every_collection_and_reads_every_feature() {
     let Some(f) = fixture() else { return };
-    if !ogrinfo_available() {
+    if !common::ogrinfo_available() {
         return;
     }
     let base = start_server(f);

@@ -346,7 +346,7 @@ fn the_service_publishes_probabilities_with_each_cyclone_version_end_to_end() {
     assert!(metrics.contains("aviso_probabilistic_failures_total 0"));
 
     // OGC API - Features: GDAL's OAPIF driver reads every contour of the current alert.
-    if !ogrinfo_available() {
+    if !common::ogrinfo_available() {
         return;
     }
     let url = format!("OAPIF:{}", p.base);
@@ -373,15 +373,4 @@ fn the_service_publishes_probabilities_with_each_cyclone_version_end_to_end() {
         assert!(text.contains(field), "{field} in\n{text}");
     }
     assert!(text.contains("Geometry: Multi Polygon"), "{text}");
-}
-
-fn ogrinfo_available() -> bool {
-    let ok = Command::new("ogrinfo")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        common::skip_or_fail("ogrinfo (Debian gdal-bin) not found");
-    }
-    ok
 }

@@ -31,6 +31,19 @@ pub fn skip_or_fail(what: &str) {
     eprintln!("skipping (AVISO_SKIP_MISSING=1): {what}");
 }
 
+/// GDAL's `ogrinfo` (Debian gdal-bin), the OGC API client of the tests; absent: fails
+/// through [`skip_or_fail`].
+pub fn ogrinfo_available() -> bool {
+    let ok = std::process::Command::new("ogrinfo")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        skip_or_fail("ogrinfo (Debian gdal-bin) not found");
+    }
+    ok
+}
+
 /// A file under the shared data folder, or `None` (with a message) when it is absent.
 pub fn data_file(rel: &str) -> Option<PathBuf> {
     let p = data_dir().join(rel);
