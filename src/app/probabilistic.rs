@@ -13,6 +13,7 @@ use anyhow::{Context, Result};
 use serde_json::{Map, Value, json};
 
 use crate::alerts::document::{feature, multipolygon_geometry, point_geometry};
+use crate::alerts::probabilistic::p_key;
 use crate::config::Config;
 use crate::domain::{Forecast, Layers};
 use crate::feeds::{BufrDecoder, ecmwf_bufr};
@@ -107,7 +108,7 @@ pub fn geojson_document(r: &ProbabilisticAssessment, decimals: u32) -> Value {
         props.insert("district_pcode".into(), json!(p.district_pcode));
         for (t, row) in r.thresholds_kt.iter().zip(&p.probability) {
             for (h, v) in r.windows_h.iter().zip(row) {
-                props.insert(format!("p_ge{t}kt_0_{h}h"), json!(v));
+                props.insert(p_key(*t, *h), json!(v));
             }
         }
         features.push(feature(
@@ -135,7 +136,7 @@ pub fn table_csv(r: &ProbabilisticAssessment) -> Result<Vec<u8>> {
         .to_vec();
     for t in &r.thresholds_kt {
         for h in &r.windows_h {
-            header.push(format!("p_ge{t}kt_0_{h}h"));
+            header.push(p_key(*t, *h));
         }
     }
     for t in &r.thresholds_kt {
