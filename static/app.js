@@ -52,6 +52,8 @@
       view: 'Vista', view_det: 'Trajectória oficial', view_prob: 'Probabilidades',
       prob_title: 'P(ventos ≥ {kt} nós em 0–{h} h)', prob_none: 'Sem avaliação probabilística nesta emissão.',
       prob_failed: 'A avaliação probabilística falhou; vale o alerta determinístico.',
+      prob_pending: 'Probabilidades em cálculo: aparecem aqui quando prontas; o alerta determinístico já está emitido.',
+      prob_skipped: 'Sem probabilidades nesta emissão: uma emissão mais recente chegou antes do cálculo.',
       prob_realisations: '{n} realizações em torno da previsão oficial', wind_kt: 'Vento', window_h: 'Janela',
       p34_72: 'P ≥34 nós 72 h', p64_72: 'P ≥64 nós 72 h',
       events: 'Eventos activos', no_events: 'Sem alertas activos.',
@@ -105,6 +107,8 @@
       view: 'View', view_det: 'Official track', view_prob: 'Probabilities',
       prob_title: 'P(winds ≥ {kt} kt within 0–{h} h)', prob_none: 'No probabilistic assessment in this issuance.',
       prob_failed: 'The probabilistic assessment failed; the deterministic alert stands.',
+      prob_pending: 'Probabilities being computed: they appear here when ready; the deterministic alert is already out.',
+      prob_skipped: 'No probabilities in this issuance: a newer issuance arrived before they were computed.',
       prob_realisations: '{n} realisations around the official forecast', wind_kt: 'Wind', window_h: 'Window',
       p34_72: 'P ≥34 kt 72 h', p64_72: 'P ≥64 kt 72 h', title: 'Alert map', panel_toggle: 'Panel',
       events: 'Active events', no_events: 'No active alerts.',
@@ -565,7 +569,12 @@
       renderEvents();
       const mine = list.find((a) => a.event_id === S.eventId);
       const changed = isPoll && before.get(S.eventId) !== (mine && mine.id);
-      if (!isPoll || changed) {
+      // A version published before its probabilities were ready is fetched again (its
+      // ETag changes when they are attached) until they are there.
+      const pending = isPoll && !changed && (probMeta() || {}).status === 'pending' &&
+        Date.now() - Date.parse((S.doc.alert || {}).sent) < PENDING_REFETCH_MS;
+      if (pending) S.docs.delete(S.alertId);
+      if (!isPoll || changed || pending) {
         await loadEvent(S.eventId, changed);
         const lv = S.versions[S.versions.length - 1];
         if (changed && lv) {
@@ -729,6 +738,12 @@
   /** Overlay keys of the official track's footprints, hidden in the probability view. */
   const DET_FOOTPRINT = /^(swath|obs)\d|^(cone|exposed)$/;
 
+  /** How long after a version was sent the page keeps fetching it again for its late
+   *  probabilities (the service attaches them within seconds; after a restart it never
+   *  will, and the page must not redraw every poll for ever). */
+  const PENDING_REFETCH_MS = 15 * 60 * 1000;
+  /** What the view says when a version has no probabilities to draw. */
+  const PROB_STATUS_TEXT = { failed: 'prob_failed', pending: 'prob_pending', skipped: 'prob_skipped' };
   /** The document's probabilistic part (issue 12), or null. */
   function probMeta() { return (S.doc && S.doc.aviso && S.doc.aviso.probabilistic) || null; }
 
@@ -757,7 +772,7 @@
             t('wind_kt') + ' ≥ ', select('prob-kt', kts, S.probKt, S.lang === 'pt' ? 'nós' : 'kt', (v) => { S.probKt = v; }),
             ' ' + t('window_h') + ' 0–', select('prob-h', hs, S.probH, 'h', (v) => { S.probH = v; })));
         } else {
-          box.append(el('div', { class: 'small', id: 'prob-status', text: t(meta && meta.status === 'failed' ? 'prob_failed' : 'prob_none') }));
+          box.append(el('div', { class: 'small', id: 'prob-status', text: t(PROB_STATUS_TEXT[meta && meta.status] || 'prob_none') }));
         }
       }
       L.DomEvent.disableClickPropagation(box);

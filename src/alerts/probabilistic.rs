@@ -39,6 +39,12 @@ pub enum ProbabilisticOutcome {
     },
     /// The step failed: the deterministic alert is published without it.
     Failed(String),
+    /// Not ready within `[probabilistic] publish_wait_s`: the version is published
+    /// without it, and its document is served again with the probabilities when they
+    /// are ready (the version's CAP keeps the certainty it was sent with).
+    Pending,
+    /// Not computed: a newer version of the event was published before this one's turn.
+    Skipped(String),
     /// Turned off (`[probabilistic] publish = false`), or a Cancel (nothing to assess).
     Off,
 }
@@ -55,6 +61,8 @@ impl ProbabilisticOutcome {
         match self {
             ProbabilisticOutcome::Assessed { .. } => "ok",
             ProbabilisticOutcome::Failed(_) => "failed",
+            ProbabilisticOutcome::Pending => "pending",
+            ProbabilisticOutcome::Skipped(_) => "skipped",
             ProbabilisticOutcome::Off => "off",
         }
     }
@@ -176,6 +184,13 @@ pub fn probabilistic_meta(outcome: &ProbabilisticOutcome) -> Value {
         ProbabilisticOutcome::Failed(e) => {
             return json!({"schema": SCHEMA, "status": "failed", "error": e,
                           "note": "the probabilistic assessment failed; the deterministic alert stands"});
+        }
+        ProbabilisticOutcome::Pending => {
+            return json!({"schema": SCHEMA, "status": "pending",
+                          "note": "the probabilities were not ready when this version was published; this document is served again with them when they are"});
+        }
+        ProbabilisticOutcome::Skipped(why) => {
+            return json!({"schema": SCHEMA, "status": "skipped", "note": why});
         }
         ProbabilisticOutcome::Off => return json!({"schema": SCHEMA, "status": "off"}),
     };

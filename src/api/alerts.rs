@@ -156,7 +156,8 @@ fn check_id(id: &str, what: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// `GET /api/alerts/{id}`: the GeoJSON document as published.
+/// `GET /api/alerts/{id}`: the GeoJSON document as published, or with the probabilities
+/// attached after publication once they are ready.
 pub(crate) async fn document(
     State(state): State<Arc<ApiState>>,
     Path(id): Path<String>,
@@ -164,8 +165,17 @@ pub(crate) async fn document(
 ) -> Result<Response, ApiError> {
     let id = id.strip_suffix(".geojson").unwrap_or(&id).to_string();
     let rec = record(&state, id).await?;
-    // A version never changes once published: its id and time name it.
-    let etag = format!("\"{}-{}\"", rec.summary.id, rec.summary.sent.timestamp());
+    // A version never changes once published: its id and time name it. Its document is
+    // served again once, with the probabilities attached after publication (issue 12).
+    let etag = match &rec.annex {
+        None => format!("\"{}-{}\"", rec.summary.id, rec.summary.sent.timestamp()),
+        Some(a) => format!(
+            "\"{}-{}-p{}\"",
+            rec.summary.id,
+            rec.summary.sent.timestamp(),
+            a.attached_at.timestamp_millis()
+        ),
+    };
     if headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -180,7 +190,7 @@ pub(crate) async fn document(
             (header::ETAG, etag),
             (header::CACHE_CONTROL, "no-cache".to_string()),
         ],
-        rec.document,
+        rec.annex.map_or(rec.document, |a| a.document),
     )
         .into_response())
 }

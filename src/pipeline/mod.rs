@@ -30,7 +30,7 @@ pub mod schedule;
 
 pub(crate) use expire::refuse_stale;
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use chrono::{Duration, Utc};
@@ -55,8 +55,8 @@ use crate::notify::select::{DistrictShapes, PublishedAlert, SiteAtRisk};
 use crate::store::notify::NotifyStore;
 use crate::store::published::Published;
 use crate::store::{
-    AlertFilter, AlertSummary, AssessmentRecord, FetchResult, HazardKind, Inserted, NewAlert,
-    RawIssuance, Store, StoreError, StoredIssuance,
+    AlertSummary, AssessmentRecord, FetchResult, HazardKind, Inserted, NewAlert, RawIssuance,
+    Store, StoreError, StoredIssuance,
 };
 
 /// Hours between two forecast issuances: RSMC La Réunion and JTWC warn every 6 h in the
@@ -171,12 +171,12 @@ pub struct Pipeline {
     discovered: Mutex<Vec<GdacsEvent>>,
     /// Subscribers' messages; `None`: versions are published without any.
     notify: Option<NotifyHook>,
-    /// The layers prepared for probabilistic counting, built at the first use.
-    prepared: OnceLock<crate::hazard::ensemble::PreparedLayers>,
     /// How ECMWF BUFR is decoded: in this process unless [`Pipeline::with_bufr_decoder`]
     /// says otherwise; the service wires a child process (`feeds::bufr_child`), so that a
     /// file that crashes ecCodes degrades its feed instead of ending the service.
     bufr: Arc<dyn BufrDecoder>,
+    /// What the probabilistic step's threads share with the pipeline.
+    prob: Arc<probabilistic::Shared>,
 }
 
 /// The event id of a storm under a CAP status: Exercise and Test versions get their own
@@ -198,6 +198,15 @@ impl Pipeline {
         published: Arc<Published>,
         metrics: Arc<Metrics>,
     ) -> Pipeline {
+        let bufr: Arc<dyn BufrDecoder> = Arc::new(InProcessBufr);
+        let prob = Arc::new(probabilistic::Shared::new(
+            Arc::clone(&cfg),
+            Arc::clone(&layers),
+            Arc::clone(&store),
+            Arc::clone(&published),
+            Arc::clone(&metrics),
+            Arc::clone(&bufr),
+        ));
         Pipeline {
             cfg,
             layers,
@@ -208,14 +217,22 @@ impl Pipeline {
             process_lock: Mutex::new(()),
             discovered: Mutex::new(Vec::new()),
             notify: None,
-            prepared: OnceLock::new(),
-            bufr: Arc::new(InProcessBufr),
+            bufr,
+            prob,
         }
     }
 
     /// Decodes ECMWF BUFR issuances with `bufr` (the service passes a
-    /// `feeds::bufr_child::ChildDecoder`).
+    /// `feeds::bufr_child::ChildDecoder`), in the probabilistic step too.
     pub fn with_bufr_decoder(mut self, bufr: Arc<dyn BufrDecoder>) -> Self {
+        self.prob = Arc::new(probabilistic::Shared::new(
+            Arc::clone(&self.cfg),
+            Arc::clone(&self.layers),
+            Arc::clone(&self.store),
+            Arc::clone(&self.published),
+            Arc::clone(&self.metrics),
+            Arc::clone(&bufr),
+        ));
         self.bufr = bufr;
         self
     }
@@ -552,11 +569,14 @@ impl Pipeline {
             a.forecast.storm.name,
             a.forecast.reference_time.format("%Y-%m-%dT%H:%MZ")
         );
-        self.publish_next(
+        // A version waits for its probabilities at most `publish_wait_s`; when they come
+        // later, they are attached to the stored version (see `probabilistic`).
+        let mut pending: Option<Arc<probabilistic::Handoff>> = None;
+        let stored = self.publish_next(
             iss,
             record,
             publish::NextVersion {
-                event_id,
+                event_id: event_id.clone(),
                 reference: a.forecast.reference_time,
                 districts: versioning::districts_of(&a),
                 status,
@@ -568,18 +588,32 @@ impl Pipeline {
                 let prob = if v.msg_type == MsgType::Cancel {
                     ProbabilisticOutcome::Off
                 } else {
-                    self.probabilistic(
-                        &a.forecast,
-                        &iss.raw.bytes,
-                        kind == Some(FeedKind::EcmwfBufr),
-                        &versioning::event_id(&a.forecast.storm),
-                    )
+                    let (prob, handoff) = self.prob.run_bounded(probabilistic::Job {
+                        forecast: a.forecast.clone(),
+                        body: iss.raw.bytes.clone(),
+                        bufr: kind == Some(FeedKind::EcmwfBufr),
+                        event_id: event_id.clone(),
+                        seed_event_id: versioning::event_id(&a.forecast.storm),
+                    });
+                    pending = handoff;
+                    prob
                 };
                 let alert =
                     self.new_alert(&a, v, prev, &iss.raw.feed, Some(iss.id), None, &prob)?;
                 Ok((alert, published_alert(v, &a)))
             },
-        )
+        );
+        if let Some(handoff) = pending {
+            match stored.as_deref() {
+                Ok([id, ..]) => {
+                    if let Some(late) = handoff.committed(id) {
+                        self.prob.attach_late(id, &late);
+                    }
+                }
+                _ => handoff.abandon(),
+            }
+        }
+        stored
     }
 
     fn process_gdacs(&self, iss: &StoredIssuance) -> Result<Vec<String>, ProcessError> {
@@ -710,29 +744,11 @@ impl Pipeline {
         })
     }
 
-    /// Serves the newest active Actual alert as the OGC API's hazard collections (none:
-    /// empty collections). Exercise and Test alerts are not "current".
+    /// Serves the newest active Actual alert (with any probabilities attached after it was
+    /// published) as the OGC API's hazard collections (none: empty collections). Exercise
+    /// and Test alerts are not "current".
     pub fn refresh_current_alert(&self) {
-        let newest = self
-            .store
-            .alerts(&AlertFilter {
-                active_only: true,
-                ..AlertFilter::default()
-            })
-            .ok()
-            .and_then(|v| v.into_iter().next());
-        let Some(s) = newest else {
-            self.published.withdraw();
-            return;
-        };
-        match self.store.alert(&s.id) {
-            Ok(Some(rec)) => match serde_json::from_str::<Value>(&rec.document) {
-                Ok(doc) => self.published.publish(s.id, doc),
-                Err(e) => eprintln!("aviso: ERROR: stored document {} is not JSON: {e}", s.id),
-            },
-            Ok(None) => {}
-            Err(e) => eprintln!("aviso: ERROR: reading {}: {e}", s.id),
-        }
+        self.prob.refresh_current();
     }
 }
 

@@ -228,8 +228,26 @@ pub struct NewAlert {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertRecord {
     pub summary: AlertSummary,
+    /// The GeoJSON document as published.
     pub document: String,
     pub cap: String,
+    /// The document again with the probabilities computed after publication, if any
+    /// ([`Store::attach_document`]).
+    pub annex: Option<Annex>,
+}
+
+/// A version's document with what was computed after it was published.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Annex {
+    pub document: String,
+    pub attached_at: DateTime<Utc>,
+}
+
+impl AlertRecord {
+    /// The document to serve: the annexed one when there is one, else as published.
+    pub fn current_document(&self) -> &str {
+        self.annex.as_ref().map_or(&self.document, |a| &a.document)
+    }
 }
 
 /// An assessment's headline figures, kept per issuance whether or not it published.
@@ -440,6 +458,15 @@ pub trait Store: Send + Sync {
     fn latest_version(&self, event_id: &str) -> Result<Option<AlertSummary>, StoreError>;
     fn alerts(&self, filter: &AlertFilter) -> Result<Vec<AlertSummary>, StoreError>;
     fn alert(&self, id: &str) -> Result<Option<AlertRecord>, StoreError>;
+    /// Attaches `document` (the version's document with its late probabilities) to the
+    /// stored version `id`, once; the published document and CAP are left as they are.
+    /// `false`: no such version, or it already has one.
+    fn attach_document(
+        &self,
+        id: &str,
+        document: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
     fn events(&self, include_non_actual: bool) -> Result<Vec<EventSummary>, StoreError>;
     /// Every version of an event, oldest first.
     fn event_versions(&self, event_id: &str) -> Result<Vec<AlertSummary>, StoreError>;

@@ -17,9 +17,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
 
 use super::{
-    AlertFilter, AlertRecord, AlertSummary, AssessmentRecord, EventSummary, FeedHealth, FeedState,
-    FetchResult, Inserted, IssuanceState, NewAlert, RawIssuance, RunRecord, Store, StoreCounts,
-    StoreError, StoredIssuance,
+    AlertFilter, AlertRecord, AlertSummary, Annex, AssessmentRecord, EventSummary, FeedHealth,
+    FeedState, FetchResult, Inserted, IssuanceState, NewAlert, RawIssuance, RunRecord, Store,
+    StoreCounts, StoreError, StoredIssuance,
 };
 use crate::alerts::versioning::{CapStatus, MsgType};
 

@@ -334,6 +334,10 @@ fn check_config_refuses_track_errors_that_do_not_grow_with_lead_naming_the_key()
             "[probabilistic]\nintensity_error_kt = [0.0, 14.0, 17.0, 19.0, 20.0]\n",
             "probabilistic.intensity_error_kt",
         ),
+        (
+            "[probabilistic]\npublish_wait_s = -1.0\n",
+            "probabilistic.publish_wait_s",
+        ),
     ] {
         let p = dir.path().join("site.toml");
         std::fs::write(&p, body).unwrap();

@@ -86,12 +86,14 @@ fn get_json(base: &str, path: &str) -> Value {
 struct Published {
     _service: Service,
     base: String,
+    id: String,
     doc: Value,
     cap: String,
 }
 
-/// Starts the service on the real Freddy forecast and waits for its first version.
-fn published() -> Option<Published> {
+/// Starts the service on the real Freddy forecast and waits for its first version, which
+/// waits at most `wait_s` for its probabilities (`[probabilistic] publish_wait_s`).
+fn published(wait_s: f64) -> Option<Published> {
     let bytes = std::fs::read(common::data_file(common::FREDDY_RSMC)?).unwrap();
     let feed = serve_file(bytes);
     let dir = tempfile::tempdir().unwrap().keep();
@@ -99,7 +101,7 @@ fn published() -> Option<Published> {
     std::fs::write(
         &config,
         format!(
-            "[service]\nlisten = \"127.0.0.1:0\"\n# a 2023 forecast replayed as Actual\nmax_forecast_age_h = 1000000.0\ndata_dir = {:?}\nlayers = {:?}\n\n[http]\nconnect_timeout_s = 2.0\ntimeout_s = 5.0\nretries = 0\n\n[probabilistic]\nrealisations = {REALISATIONS}\n\n[[feed]]\nname = \"rsmc\"\nkind = \"rsmc-reunion\"\nurl = \"{feed}/freddy.json\"\nschedule = \"* * * * * *\"\n",
+            "[service]\nlisten = \"127.0.0.1:0\"\n# a 2023 forecast replayed as Actual\nmax_forecast_age_h = 1000000.0\ndata_dir = {:?}\nlayers = {:?}\n\n[http]\nconnect_timeout_s = 2.0\ntimeout_s = 5.0\nretries = 0\n\n[probabilistic]\nrealisations = {REALISATIONS}\npublish_wait_s = {wait_s:?}\n\n[[feed]]\nname = \"rsmc\"\nkind = \"rsmc-reunion\"\nurl = \"{feed}/freddy.json\"\nschedule = \"* * * * * *\"\n",
             dir.join("state").display().to_string(),
             concat!(env!("CARGO_MANIFEST_DIR"), "/layers"),
         ),
@@ -125,6 +127,7 @@ fn published() -> Option<Published> {
     Some(Published {
         _service: service,
         base,
+        id,
         doc,
         cap,
     })
@@ -154,10 +157,12 @@ fn multipolygon(g: &Value) -> MultiPolygon<f64> {
     }
 }
 
-/// One test: the service is started once (the layers' preparation dominates).
+/// One test: the service is started once (the layers' preparation dominates). The
+/// version may wait for its probabilities as long as they take: they are in the version
+/// as published, CAP certainty included.
 #[test]
 fn the_service_publishes_probabilities_with_each_cyclone_version_end_to_end() {
-    let Some(p) = published() else { return };
+    let Some(p) = published(600.0) else { return };
     let doc = &p.doc;
     let prob = &doc["aviso"]["probabilistic"];
     assert_eq!(prob["status"], "ok", "{prob}");
@@ -373,4 +378,70 @@ fn the_service_publishes_probabilities_with_each_cyclone_version_end_to_end() {
         assert!(text.contains(field), "{field} in\n{text}");
     }
     assert!(text.contains("Geometry: Multi Polygon"), "{text}");
+}
+
+/// A version never waits longer than `publish_wait_s` for its probabilities (issue 12: a
+/// late alert costs lives). With 0 s, the version is out before its probabilities (the
+/// document says "pending" and the CAP has no probability); they are attached to the stored
+/// version when ready and served from then on (document, OGC collection), while the CAP
+/// that went out stays byte for byte the same.
+#[test]
+fn a_version_is_published_before_its_late_probabilities_which_are_attached_after() {
+    let Some(p) = published(0.0) else { return };
+    let first = &p.doc["aviso"]["probabilistic"];
+    assert_eq!(first["status"], "pending", "{first}");
+    assert!(
+        features(&p.doc, "probability_contour").is_empty(),
+        "no contour before the probabilities"
+    );
+    let cap_xml = parse(&p.cap);
+    let names = texts(&cap_xml, "alert/info/parameter/valueName");
+    assert!(
+        !names.contains(&"aviso:certainty_probability"),
+        "the CAP sent before the probabilities cannot state one: {names:?}"
+    );
+
+    let started = Instant::now();
+    let doc = loop {
+        let doc = get_json(&p.base, &format!("/api/alerts/{}", p.id));
+        if doc["aviso"]["probabilistic"]["status"] != "pending" {
+            break doc;
+        }
+        assert!(
+            started.elapsed() < PUBLISH_LIMIT,
+            "the probabilities were not attached within {PUBLISH_LIMIT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let prob = &doc["aviso"]["probabilistic"];
+    assert_eq!(prob["status"], "ok", "{prob}");
+    assert_eq!(prob["attached_after_publication"], true, "{prob}");
+    assert!(prob["attached_at"].as_str().is_some(), "{prob}");
+    assert_eq!(prob["realisations"], REALISATIONS as u64);
+    // The same version: same id, summary and deterministic features, now with contours
+    // and the districts' probabilities.
+    assert_eq!(doc["alert"], p.doc["alert"]);
+    assert_eq!(
+        features(&doc, "wind_swath").len(),
+        features(&p.doc, "wind_swath").len()
+    );
+    let contours = features(&doc, "probability_contour");
+    assert!(!contours.is_empty());
+    let with_p = features(&doc, "district")
+        .iter()
+        .filter(|f| f["properties"]["p_ge34kt_0_120h"].is_number())
+        .count();
+    assert!(with_p > 0, "district features carry their probabilities");
+
+    // What went out is not rewritten.
+    let (_, cap) = get(&p.base, &format!("/api/alerts/{}/cap", p.id));
+    assert_eq!(cap, p.cap, "the CAP as sent");
+
+    // The OGC API serves the attached contours as the current alert's.
+    let items = get_json(
+        &p.base,
+        "/collections/probability_contours/items?limit=1000",
+    );
+    let served = items["features"].as_array().map_or(0, Vec::len);
+    assert_eq!(served, contours.len(), "{items}");
 }

@@ -128,8 +128,15 @@ fn the_map_follows_the_freddy_and_flood_demo_in_headless_chromium_and_fetches_no
     // Issue 12's probabilistic step runs on every version, with 100 realisations rather
     // than 1,000: a debug build takes ~30 ms per realisation, and the demo publishes a
     // version every 2 s (the probability view is checked, not its sampling precision).
+    // Each version waits for its probabilities (`publish_wait_s`), as before issue 12's
+    // bounded wait: the spec checks the probability view of a chosen version, and one that
+    // a newer version overtook would have none (probabilistic_service tests the late path).
     let config = state.path().join("demo.toml");
-    std::fs::write(&config, "[probabilistic]\nrealisations = 100\n").unwrap();
+    std::fs::write(
+        &config,
+        "[probabilistic]\nrealisations = 100\npublish_wait_s = 600.0\n",
+    )
+    .unwrap();
     let mut server = KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_aviso"))
             .arg("--config")

@@ -67,6 +67,9 @@ pub struct ProbabilisticConfig {
     /// probabilistically and publishes the result with it (GeoJSON document, CAP
     /// certainty, OGC API, map). `aviso assess --probabilistic` ignores it.
     pub publish: bool,
+    /// Longest time (s) a version waits for its probabilities before it is published
+    /// without them; they are attached to its document when ready. 0: never wait.
+    pub publish_wait_s: f64,
     /// Number of realisations (NHC: 1,000; DeMaria et al. 2009).
     pub realisations: usize,
     pub seed_policy: SeedPolicy,
@@ -117,6 +120,7 @@ impl Default for ProbabilisticConfig {
     fn default() -> Self {
         ProbabilisticConfig {
             publish: true,
+            publish_wait_s: 1.0,
             realisations: 1000,
             seed_policy: SeedPolicy::Issuance,
             fixed_seed: 0,
@@ -218,6 +222,13 @@ impl ProbabilisticConfig {
                 self.realisations,
             ));
         }
+        in_range(
+            "publish_wait_s",
+            self.publish_wait_s,
+            0.0,
+            600.0,
+            "between 0 and 600 (seconds)",
+        )?;
         positive_increasing("lead_h", &self.lead_h, self.lead_h.len())?;
         if self.lead_h.is_empty() {
             return Err(invalid("lead_h", "at least one lead time", "an empty list"));

@@ -375,15 +375,18 @@ impl Store for SqliteStore {
 
     fn alert(&self, id: &str) -> Result<Option<AlertRecord>, StoreError> {
         let c = self.reader();
-        let row: Option<(String, String, String)> = c
+        type Row = (String, String, String, Option<String>, Option<String>);
+        let row: Option<Row> = c
             .query_row(
-                "SELECT summary, document, cap FROM alerts WHERE id = ?1",
+                "SELECT a.summary, a.document, a.cap, x.document, x.attached_at
+                 FROM alerts a LEFT JOIN alert_annexes x ON x.alert_id = a.id
+                 WHERE a.id = ?1",
                 params![id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
             )
             .optional()
             .map_err(|e| self.err(e))?;
-        let Some((json, document, cap)) = row else {
+        let Some((json, document, cap, annex, attached_at)) = row else {
             return Ok(None);
         };
         let summary = self.summary_of(id, &json)?;
@@ -391,11 +394,39 @@ impl Store for SqliteStore {
             .with_active(&c, vec![summary])?
             .pop()
             .ok_or_else(|| self.corrupt(id, "summary vanished"))?;
+        let annex = match (annex, attached_at) {
+            (Some(document), Some(at)) => Some(Annex {
+                document,
+                attached_at: DateTime::parse_from_rfc3339(&at)
+                    .map_err(|e| self.corrupt(id, format!("annex time {at:?}: {e}")))?
+                    .with_timezone(&Utc),
+            }),
+            _ => None,
+        };
         Ok(Some(AlertRecord {
             summary,
             document,
             cap,
+            annex,
         }))
+    }
+
+    fn attach_document(
+        &self,
+        id: &str,
+        document: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let c = self.writer();
+        let n = c
+            .execute(
+                "INSERT INTO alert_annexes (alert_id, document, attached_at)
+                 SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM alerts WHERE id = ?1)
+                 ON CONFLICT (alert_id) DO NOTHING",
+                params![id, document, ts(at)],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(n == 1)
     }
 
     fn events(&self, include_non_actual: bool) -> Result<Vec<EventSummary>, StoreError> {

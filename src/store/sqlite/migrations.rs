@@ -91,6 +91,11 @@ CREATE TABLE runs (
         MIGRATION_4,
     ),
     (5, "indexes on the subscriber foreign keys", MIGRATION_5),
+    (
+        6,
+        "probabilistic documents attached after publication",
+        MIGRATION_6,
+    ),
 ];
 
 /// Migration 2: subscribers and the outbox.
@@ -191,4 +196,17 @@ const MIGRATION_5: &str = r#"
 CREATE INDEX subscriber_phones_subscriber ON subscriber_phones (subscriber_id);
 CREATE INDEX outbox_subscriber ON outbox (subscriber_id, state);
 CREATE INDEX erasures_subscriber ON erasures (subscriber_id);
+"#;
+
+/// Migration 6: the document of a version with its probabilities, when they were computed
+/// after the version was published (issue 12: an alert never waits more than
+/// `[probabilistic] publish_wait_s` for them). A separate table, written once: the version
+/// as published (`alerts.document`, `alerts.cap`) is never rewritten, so the digest of what
+/// went out stays true.
+const MIGRATION_6: &str = r#"
+CREATE TABLE alert_annexes (
+    alert_id TEXT PRIMARY KEY REFERENCES alerts (id),
+    document TEXT NOT NULL,
+    attached_at TEXT NOT NULL
+);
 "#;

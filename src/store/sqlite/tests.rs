@@ -88,6 +88,36 @@ fn an_issuance_left_pending_by_a_crash_is_pending_after_reopening() {
 }
 
 #[test]
+fn a_late_document_is_attached_once_beside_the_version_as_published() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open_dir(dir.path()).unwrap();
+    let Inserted::New(i1) = s.insert_issuance(&raw("rsmc", b"one")).unwrap() else {
+        panic!()
+    };
+    let a = alert("e", 1, MsgType::Alert, i1);
+    let id = a.summary.id.clone();
+    s.complete_issuance(i1, &[], std::slice::from_ref(&a))
+        .unwrap();
+    assert!(s.alert(&id).unwrap().unwrap().annex.is_none());
+    let at = Utc::now();
+    assert!(!s.attach_document("no-such-version", "{}", at).unwrap());
+    assert!(s.attach_document(&id, r#"{"p":1}"#, at).unwrap());
+    assert!(
+        !s.attach_document(&id, r#"{"p":2}"#, at).unwrap(),
+        "written once"
+    );
+    let rec = s.alert(&id).unwrap().unwrap();
+    assert_eq!(
+        rec.document, a.document,
+        "the document as published is kept"
+    );
+    assert_eq!(rec.cap, a.cap);
+    assert_eq!(rec.current_document(), r#"{"p":1}"#);
+    let annex = rec.annex.unwrap();
+    assert_eq!(annex.attached_at.timestamp(), at.timestamp());
+}
+
+#[test]
 fn completing_is_atomic_a_conflicting_version_rolls_everything_back() {
     let dir = tempfile::tempdir().unwrap();
     let s = SqliteStore::open_dir(dir.path()).unwrap();
