@@ -101,16 +101,20 @@ impl Pipeline {
         match &outcome {
             ProbabilisticOutcome::Assessed { result, .. } => {
                 self.metrics.observe_probabilistic(seconds, true);
-                eprintln!(
-                    "aviso: {event_id}: probabilistic assessment of {} realisations in {:.1} s",
-                    result.realisations, seconds
+                tracing::info!(
+                    event = %event_id,
+                    realisations = result.realisations,
+                    seconds = format_args!("{seconds:.1}"),
+                    "probabilistic assessment"
                 );
             }
             ProbabilisticOutcome::Failed(e) => {
                 self.metrics.observe_probabilistic(seconds, false);
                 // ERROR: someone must look; the deterministic alert is published anyway.
-                eprintln!(
-                    "aviso: ERROR: {event_id}: probabilistic assessment failed (the deterministic alert is published without it): {e}"
+                tracing::error!(
+                    event = %event_id,
+                    error = %e,
+                    "probabilistic assessment failed (the deterministic alert is published without it)"
                 );
             }
             ProbabilisticOutcome::Off => {}

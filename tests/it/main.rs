@@ -30,6 +30,7 @@ mod hardening_rest;
 mod hardening_small;
 mod hazard;
 mod layers;
+mod logging;
 mod memory;
 mod notify;
 mod notify_channels;
