@@ -47,5 +47,6 @@ mod probabilistic_ensemble;
 mod probabilistic_service;
 mod raster;
 mod service;
+mod snapshots;
 mod web_map;
 mod windfield;
