@@ -394,7 +394,8 @@ async fn recover(p: &Arc<Pipeline>) -> Result<()> {
 pub fn serve_cmd(config: Option<&Path>, a: ServeArgs) -> Result<()> {
     let cfg = load_config(config)?;
     super::logging::init(cfg.log.format)?;
-    runtime()?.block_on(async move {
+    let rt = logged(runtime())?;
+    logged(rt.block_on(async move {
         let svc = build(cfg, &a, true).await?;
         if let Some((listener, routes)) = svc.demo {
             tokio::spawn(async move {
@@ -441,7 +442,16 @@ pub fn serve_cmd(config: Option<&Path>, a: ServeArgs) -> Result<()> {
         }
         tracing::info!("stopped");
         Ok(())
-    })
+    }))
+}
+
+/// A service command's result, its error also logged (ERROR: the service is down) so a log
+/// shipper sees why; the CLI still prints it as the command's last word.
+fn logged<T>(r: Result<T>) -> Result<T> {
+    if let Err(e) = &r {
+        tracing::error!(error = %format!("{e:#}"), "the service stopped on an error");
+    }
+    r
 }
 
 async fn shutdown_signal() {
@@ -472,7 +482,8 @@ pub fn run_once_cmd(
     };
     let cfg = load_config(config)?;
     super::logging::init(cfg.log.format)?;
-    runtime()?.block_on(async move {
+    let rt = logged(runtime())?;
+    logged(rt.block_on(async move {
         let svc = build(cfg, &a, false).await?;
         recover(&svc.pipeline).await?;
         let mut feeds: Vec<&FeedConfig> = svc.cfg.feeds.iter().filter(|f| f.enabled).collect();
@@ -506,7 +517,7 @@ pub fn run_once_cmd(
         } else {
             std::process::ExitCode::SUCCESS
         })
-    })
+    }))
 }
 
 /// One event on what `[notify]` will do, for the start-up log.

@@ -246,6 +246,51 @@ fn a_log_format_or_level_that_is_not_one_is_refused_naming_where_it_came_from() 
     let (ok, err) = run_once_with(dir.path(), "", &[("RUST_LOG", "aviso=loud")]);
     assert!(!ok);
     assert!(err.contains("RUST_LOG"), "{err}");
+
+    // check-config knows the key.
+    let path = dir.path().join("json.toml");
+    std::fs::write(&path, "[log]\nformat = \"json\"\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_aviso"))
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_service_that_cannot_start_logs_why_as_an_error_event_then_says_it_to_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-layers");
+    let (ok, err) = run_once_with(
+        dir.path(),
+        &format!(
+            "[log]\nformat = \"json\"\n[service]\nlayers = \"{}\"\n",
+            missing.display()
+        ),
+        &[],
+    );
+    assert!(!ok);
+    let lines: Vec<&str> = err.lines().collect();
+    let (last, log) = lines.split_last().unwrap();
+    // The command's last word, plain text, for whoever ran it…
+    assert!(
+        last.starts_with("aviso: error: ") && last.contains("no-such-layers"),
+        "{err}"
+    );
+    // …and before it the log, every line JSON, ending with the ERROR that says why.
+    let ev = events(&log.join("\n"));
+    let stop = ev.last().unwrap_or_else(|| panic!("no log:\n{err}"));
+    assert_eq!(stop["level"], "ERROR", "{err}");
+    assert_eq!(stop["message"], "the service stopped on an error");
+    assert!(
+        stop["error"].as_str().unwrap().contains("no-such-layers"),
+        "{err}"
+    );
 }
 
 #[test]
