@@ -5,6 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh build test
 export PATH="$HOME/.cargo/bin:$PATH"
+# Snapshots (insta): a changed output fails, and nothing is written or accepted here
+# (insta's own default writes .snap.new files outside CI; review and accept them by hand).
+export INSTA_UPDATE=no
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 cargo test

@@ -94,6 +94,9 @@ pub struct Config {
     /// tokens, SMS replies.
     #[serde(default)]
     pub notify: crate::notify::config::NotifyConfig,
+    /// The service's log (`[log]`): its format; the level comes from `AVISO_LOG`.
+    #[serde(default)]
+    pub log: LogConfig,
 }
 
 impl Config {
@@ -183,6 +186,28 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// `[log]`: how the service writes its log on stderr. The level is not here: it comes from
+/// the environment (`AVISO_LOG`, else `RUST_LOG`, an env-filter such as `info` or
+/// `aviso=debug`), so an operator can raise it for one run without editing the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` (one line per event) or `json` (one object per line, for log shippers);
+    /// `AVISO_LOG_FORMAT` overrides it.
+    pub format: LogFormat,
+}
+
+/// The log's format (`[log] format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One human-readable line per event: time, level, target, message, fields.
+    #[default]
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `target`, `message` and the fields.
+    Json,
 }
 
 /// `[service]`: where the service listens, keeps its store and finds its layers, and how

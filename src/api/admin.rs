@@ -492,7 +492,7 @@ impl IntoResponse for AdminError {
             AdminError::NotFound(_) | AdminError::Disabled => (StatusCode::NOT_FOUND, "NotFound"),
             AdminError::Conflict(_) => (StatusCode::CONFLICT, "Conflict"),
             AdminError::Internal(_) => {
-                eprintln!("aviso: api: {self}");
+                tracing::error!(error = %self, "api: internal error");
                 return (
                     StatusCode::INTERNAL_SERVER_ERROR,
                     [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -781,7 +781,7 @@ fn require_json(headers: &HeaderMap) -> Result<(), AdminError> {
 
 fn audit(who: &AdminToken, what: &str) {
     // Ids only: never names, numbers or addresses.
-    eprintln!("aviso: admin: {} ({}) {what}", who.name, who.role.as_str());
+    tracing::info!(token = %who.name, role = %who.role.as_str(), "admin: {what}");
 }
 
 // --- handlers ---------------------------------------------------------------------------
@@ -997,8 +997,9 @@ pub(crate) async fn erase(
         ),
     );
     if !report.checkpointed {
-        eprintln!(
-            "aviso: warning: erasure of subscriber {id}: the WAL checkpoint was blocked by a reader; old pages leave the WAL file at the next checkpoint"
+        tracing::warn!(
+            subscriber = %id,
+            "erasure: the WAL checkpoint was blocked by a reader; old pages leave the WAL file at the next checkpoint"
         );
     }
     Ok(json_response(

@@ -68,15 +68,13 @@ pub(crate) async fn sms_dlr(
     };
     // The key and the outbox id name the message; the number never appears.
     if done.applied && done.state == DlrState::Undelivered {
-        eprintln!(
-            "aviso: notify: SMS {} (outbox {}) was not delivered to the handset: {}{}; not resent (see /api/admin/outbox)",
-            done.idempotency_key,
-            done.outbox_id,
-            done.status,
-            done.reason
-                .as_deref()
-                .map(|r| format!(" ({r})"))
-                .unwrap_or_default()
+        // WARN: one subscriber's SMS is lost (handled: recorded, not resent).
+        tracing::warn!(
+            key = %done.idempotency_key,
+            outbox = done.outbox_id,
+            status = %done.status,
+            reason = done.reason.as_deref().unwrap_or_default(),
+            "notify: SMS was not delivered to the handset; not resent (see /api/admin/outbox)"
         );
     }
     Ok((

@@ -184,7 +184,7 @@ pub(crate) async fn compress(
     let gz = match gz {
         Ok(gz) => gz,
         Err(e) => {
-            eprintln!("aviso: api: {e}");
+            tracing::error!(error = %e, "api: compressing an answer failed");
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
     };

@@ -84,7 +84,7 @@ pub(crate) async fn readyz(State(state): State<Arc<ApiState>>) -> Result<Respons
         Ok(v) => v,
         Err(e) => {
             // Logged once by the 500 path would hide the JSON; log here and answer 503.
-            eprintln!("aviso: readyz: {e}");
+            tracing::error!(error = %e, "readyz: the store did not answer");
             return Ok(respond(
                 StatusCode::SERVICE_UNAVAILABLE,
                 MEDIA_JSON,

@@ -64,9 +64,8 @@ impl IntoResponse for ApiError {
             ApiError::InvalidParameter { .. } => (StatusCode::BAD_REQUEST, "InvalidParameterValue"),
             ApiError::NotFound { .. } => (StatusCode::NOT_FOUND, "NotFound"),
             ApiError::AlertDocument { .. } | ApiError::Internal { .. } => {
-                // The one log line per internal error (tracing is not wired in aviso yet;
-                // the CLI reports on stderr). The client sees no internals.
-                eprintln!("aviso: api: {self}");
+                // The one log event per internal error; the client sees no internals.
+                tracing::error!(error = %self, "api: internal error");
                 return (
                     StatusCode::INTERNAL_SERVER_ERROR,
                     [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -210,9 +209,10 @@ impl ApiState {
             match AlertCollections::from_document(snapshot.document.clone(), &snapshot.id) {
                 Ok(c) => Some(Arc::new(c)),
                 Err(e) => {
-                    eprintln!(
-                        "aviso: ERROR: serving {} as the current alert: {e}",
-                        snapshot.id
+                    tracing::error!(
+                        version = %snapshot.id,
+                        error = %e,
+                        "serving the version as the current alert failed"
                     );
                     drawn.as_ref().and_then(|d| d.collections.clone())
                 }

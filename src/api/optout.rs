@@ -128,7 +128,7 @@ pub(crate) async fn unsubscribe(
     };
     match call(&api, move |s| s.unsubscribe_token(&token, Utc::now())).await? {
         Some(id) => {
-            eprintln!("aviso: opt-out: subscriber {id} unsubscribed through the e-mail link");
+            tracing::info!(subscriber = %id, "opt-out: unsubscribed through the e-mail link");
             Ok(page(
                 StatusCode::OK,
                 "Subscrição cancelada · Unsubscribed",
@@ -203,15 +203,13 @@ pub(crate) async fn sms_inbound(
     };
     if is(&inbound.start_words) {
         let r = call(&api, move |s| s.resubscribe_phone(&phone, Utc::now())).await?;
-        eprintln!(
-            "aviso: opt-in: {shown} replied {first}: SMS to it resume{} ({} subscriber(s) hold the number, {} active again)",
-            if r.was_opted_out {
-                ""
-            } else {
-                " (it had not opted out)"
-            },
-            r.subscribers.len(),
-            r.reactivated.len()
+        tracing::info!(
+            number = %shown,
+            word = %first,
+            was_opted_out = r.was_opted_out,
+            subscribers = r.subscribers.len(),
+            reactivated = r.reactivated.len(),
+            "opt-in: a start word: SMS to the number resume"
         );
         return Ok(answer(json!({
             "action": "started",
@@ -224,9 +222,11 @@ pub(crate) async fn sms_inbound(
         return Ok(answer(json!({"action": "ignored"})));
     }
     let ids = call(&api, move |s| s.unsubscribe_phone(&phone, Utc::now())).await?;
-    eprintln!(
-        "aviso: opt-out: {shown} replied {first}: no more SMS to it ({} subscriber(s) hold the number)",
-        ids.len()
+    tracing::info!(
+        number = %shown,
+        word = %first,
+        subscribers = ids.len(),
+        "opt-out: a stop word: no more SMS to the number"
     );
     Ok(answer(
         json!({"action": "stopped", "subscribers": ids.len()}),

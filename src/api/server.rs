@@ -163,7 +163,8 @@ pub async fn serve(
                     // EMFILE/ENFILE (out of files) and the like: wait for connections to
                     // close rather than spin. Logged once per 100, not per failure.
                     if accept_errors % 100 == 0 {
-                        eprintln!("aviso: http: accepting a connection failed: {e} ({} so far)", accept_errors + 1);
+                        // ERROR: clients are turned away (often out of files: `ulimit -n`).
+                        tracing::error!(error = %e, failures = accept_errors + 1, "http: accepting a connection failed");
                     }
                     accept_errors += 1;
                     tokio::time::sleep(Duration::from_millis(50)).await;

@@ -1,5 +1,9 @@
 //! `aviso assess` (one forecast file to an alert document) and `aviso replay` (a best
 //! track as a sequence of issuances).
+//!
+//! Its `eprintln!` lines (input warnings, timings, "written to") are not log but the
+//! command's report to the person who ran it, on stderr as always (app/logging.rs); they
+//! stay plain text so scripts and the byte-for-byte comparisons of `aviso assess` hold.
 
 use std::fs;
 use std::io::Write;

@@ -78,6 +78,17 @@ pub enum LayersCommand {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = cli.config.as_deref();
+    // The service commands set the log up once their config (its `[log] format`) is read;
+    // the BUFR decoder child writes nothing but its JSON; every other command gets the
+    // text log now, for events of the modules it runs (its own report stays on stderr).
+    if !matches!(
+        cli.command,
+        Command::Serve(_) | Command::RunOnce(_) | Command::DecodeBufr(_)
+    ) && let Err(e) = super::logging::init(crate::config::LogFormat::Text)
+    {
+        eprintln!("aviso: error: {e:#}");
+        return ExitCode::FAILURE;
+    }
     let ok = |()| ExitCode::SUCCESS;
     let result = match cli.command {
         Command::Assess(a) => super::assess::assess_cmd(config, a).map(ok),
@@ -101,6 +112,8 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
+            // Not tracing: the failed command's last word to whoever ran it, with the log
+            // set up or not (a bad config stops before it is).
             eprintln!("aviso: error: {e:#}");
             ExitCode::FAILURE
         }

@@ -1,6 +1,10 @@
 //! Wiring of the flood paths of `aviso assess`: finds the files that go with a
 //! probabilities CSV, or reads a flood-extent file, and hands them to the pure core. The
 //! only flood code that touches files; errors are `anyhow` with the file named.
+//!
+//! Its `eprintln!` lines (input warnings, timings, "written to") are not log but the
+//! command's report to the person who ran it, on stderr as always (app/logging.rs); they
+//! stay plain text so scripts and the byte-for-byte comparisons of `aviso assess` hold.
 
 use std::fs;
 use std::io::Write;

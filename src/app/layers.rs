@@ -1,5 +1,9 @@
 //! `aviso zonal`, `aviso layers build-population` and `aviso serve-layers`: tools on
 //! layer files.
+//!
+//! Its `eprintln!` lines (input warnings, timings, "written to") are not log but the
+//! command's report to the person who ran it, on stderr as always (app/logging.rs); they
+//! stay plain text so scripts and the byte-for-byte comparisons of `aviso assess` hold.
 
 use std::fs;
 use std::path::{Path, PathBuf};

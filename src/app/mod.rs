@@ -11,6 +11,7 @@ pub mod assess;
 pub mod cli;
 pub mod flood;
 pub mod layers;
+pub mod logging;
 pub mod probabilistic;
 pub mod service;
 pub mod windfield;
@@ -58,24 +59,60 @@ pub fn load_config(path: Option<&Path>) -> Result<Config> {
     })
 }
 
-/// Loads and indexes the layers, printing load warnings to stderr.
+/// Where the layer load reports its warnings and its summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Voice {
+    /// A CLI command's own report on the terminal (stderr), as it always was: the person
+    /// who ran the command reads it, and `aviso assess`'s stderr stays byte for byte.
+    Terminal,
+    /// The service's log (tracing events with fields).
+    Log,
+}
+
+/// Loads and indexes the layers, printing load warnings to stderr (a CLI command's report).
 pub fn load_indexed_layers(layers: &Path, cfg: &Config) -> Result<IndexedLayers> {
+    load_indexed_layers_told(layers, cfg, Voice::Terminal)
+}
+
+/// Loads and indexes the layers, telling `voice` the load's warnings and summary.
+pub fn load_indexed_layers_told(
+    layers: &Path,
+    cfg: &Config,
+    voice: Voice,
+) -> Result<IndexedLayers> {
     let manifest = manifest_path(layers);
     let t = Instant::now();
     let loaded = crate::layers::load_layers(&manifest)
         .with_context(|| format!("loading layers from {}", manifest.display()))?;
     for w in &loaded.warnings {
-        eprintln!("aviso: warning: {w}");
+        match voice {
+            // Not tracing: the command's report to its user (see `Voice::Terminal`).
+            Voice::Terminal => eprintln!("aviso: warning: {w}"),
+            // WARN: a layer's bad or missing values are skipped; the service runs on.
+            Voice::Log => tracing::warn!(manifest = %manifest.display(), "{w}"),
+        }
     }
     let grid = loaded.population_grid.clone();
-    let indexed = with_population_grid(IndexedLayers::new(loaded.layers, &cfg.exposure), grid);
-    eprintln!(
-        "aviso: layers loaded from {} in {:.2} s ({} districts, {} point layers)",
-        manifest.display(),
-        t.elapsed().as_secs_f64(),
-        indexed.layers.districts.len(),
-        indexed.layers.points.len()
+    let indexed = with_population_grid(
+        IndexedLayers::new(loaded.layers, &cfg.exposure),
+        grid,
+        voice,
     );
+    let seconds = t.elapsed().as_secs_f64();
+    let (districts, point_layers) = (indexed.layers.districts.len(), indexed.layers.points.len());
+    match voice {
+        Voice::Terminal => eprintln!(
+            "aviso: layers loaded from {} in {seconds:.2} s ({districts} districts, {point_layers} point layers)",
+            manifest.display(),
+        ),
+        Voice::Log => tracing::info!(
+            manifest = %manifest.display(),
+            seconds = format_args!("{seconds:.2}"),
+            districts,
+            point_layers,
+            "layers loaded"
+        ),
+    }
     Ok(indexed)
 }
 
@@ -84,28 +121,43 @@ pub fn load_indexed_layers(layers: &Path, cfg: &Config) -> Result<IndexedLayers>
 fn with_population_grid(
     indexed: IndexedLayers,
     spec: Option<crate::layers::LayerSpec>,
+    voice: Voice,
 ) -> IndexedLayers {
     let Some(spec) = spec else {
         return indexed;
     };
     #[cfg(feature = "gdal")]
     {
-        eprintln!(
-            "aviso: people at risk from population grid '{}' ({})",
-            spec.name,
-            spec.path.display()
-        );
+        match voice {
+            Voice::Terminal => eprintln!(
+                "aviso: people at risk from population grid '{}' ({})",
+                spec.name,
+                spec.path.display()
+            ),
+            Voice::Log => tracing::info!(
+                layer = %spec.name,
+                path = %spec.path.display(),
+                "people at risk from the population grid"
+            ),
+        }
         indexed.with_population_grid(Box::new(crate::raster::gdal::LazyPopulationGrid::new(
             spec.name, spec.path,
         )))
     }
     #[cfg(not(feature = "gdal"))]
     {
-        eprintln!(
-            "aviso: warning: population grid '{}' needs GDAL (built without it); people at \
-             risk use the settlement method",
-            spec.name
-        );
+        match voice {
+            Voice::Terminal => eprintln!(
+                "aviso: warning: population grid '{}' needs GDAL (built without it); people at \
+                 risk use the settlement method",
+                spec.name
+            ),
+            // WARN: degraded (a coarser method), handled.
+            Voice::Log => tracing::warn!(
+                layer = %spec.name,
+                "the population grid needs GDAL (built without it); people at risk use the settlement method"
+            ),
+        }
         indexed
     }
 }

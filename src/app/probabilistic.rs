@@ -4,6 +4,10 @@
 //! a `.geojson` file the probability contours and points as GeoJSON.
 //!
 //! Edge code (files); the computation is `crate::hazard::ensemble`.
+//!
+//! Its `eprintln!` lines (input warnings, timings, "written to") are not log but the
+//! command's report to the person who ran it, on stderr as always (app/logging.rs); they
+//! stay plain text so scripts and the byte-for-byte comparisons of `aviso assess` hold.
 
 use std::fs;
 use std::path::Path;

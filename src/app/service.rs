@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use chrono::{TimeZone, Utc};
 
-use super::{load_config, load_indexed_layers};
+use super::{Voice, load_config, load_indexed_layers, load_indexed_layers_told};
 use crate::alerts::versioning::CapStatus;
 use crate::api::ApiState;
 use crate::api::health::{FeedWatch, ServiceStatus};
@@ -147,8 +147,7 @@ fn data_dir_of(layers: &Path) -> Result<PathBuf> {
 
 /// `bind`: bind the API listener now (serve), so links carry the real port even when
 /// the config asks for port 0.
-async fn build(config: Option<&Path>, a: &ServeArgs, bind: bool) -> Result<Service> {
-    let mut cfg = load_config(config)?;
+async fn build(mut cfg: Config, a: &ServeArgs, bind: bool) -> Result<Service> {
     if let Some(l) = &a.service.listen {
         cfg.service.listen = l.clone();
     }
@@ -206,9 +205,10 @@ async fn build(config: Option<&Path>, a: &ServeArgs, bind: bool) -> Result<Servi
             stations_url: None,
             discharge_url: None,
         };
-        eprintln!(
-            "aviso: demo: replaying {} issuances of FREDDY (IBTrACS best track as a perfect forecast, CAP status Exercise), one every {step} s",
-            replay.issuances.len()
+        tracing::info!(
+            issuances = replay.issuances.len(),
+            step_s = step,
+            "demo: replaying FREDDY (IBTrACS best track as a perfect forecast, CAP status Exercise)"
         );
         let mut routes = demo::router(replay);
         let mut feeds = Vec::new();
@@ -230,14 +230,15 @@ async fn build(config: Option<&Path>, a: &ServeArgs, bind: bool) -> Result<Servi
                     schedule: "*/10 * * * * *".into(),
                     ..storm_feed.clone()
                 });
-                eprintln!(
-                    "aviso: demo: replaying the river-station flood forecast issued {} (GloFAS-based, {}; a past forecast served as if current, CAP status Exercise)",
-                    flood.issue_date,
-                    demo::FLOOD_PROBABILITIES
+                tracing::info!(
+                    issued = %flood.issue_date,
+                    file = demo::FLOOD_PROBABILITIES,
+                    "demo: replaying the river-station flood forecast (GloFAS-based; a past forecast served as if current, CAP status Exercise)"
                 );
                 routes = routes.merge(demo::flood_router(&flood));
             }
-            Err(e) => eprintln!("aviso: warning: demo without floods: {e}"),
+            // WARN: the demo runs on with the storm alone.
+            Err(e) => tracing::warn!(error = %e, "demo without floods"),
         }
         feeds.insert(0, storm_feed);
         cfg.feeds = feeds;
@@ -262,7 +263,7 @@ async fn build(config: Option<&Path>, a: &ServeArgs, bind: bool) -> Result<Servi
     };
 
     let layers = Arc::new(
-        tokio::task::block_in_place(|| load_indexed_layers(&layers_path, &cfg))
+        tokio::task::block_in_place(|| load_indexed_layers_told(&layers_path, &cfg, Voice::Log))
             .with_context(|| format!("service.layers = {}", cfg.service.layers))?,
     );
     let data_dir = PathBuf::from(&cfg.service.data_dir);
@@ -327,9 +328,10 @@ async fn build(config: Option<&Path>, a: &ServeArgs, bind: bool) -> Result<Servi
     if cfg.notify.message.base_url == crate::notify::message::MessageOptions::default().base_url {
         match &base_url {
             Some(b) => cfg.notify.message.base_url = b.trim_end_matches('/').to_string(),
-            None if cfg.notify.any_channel_enabled() => eprintln!(
-                "aviso: warning: links in messages point at {} (listening on every interface): set service.public_url",
-                cfg.notify.message.base_url
+            // WARN: messages go out, with links subscribers may not reach.
+            None if cfg.notify.any_channel_enabled() => tracing::warn!(
+                links = %cfg.notify.message.base_url,
+                "links in messages point at the default address (listening on every interface): set service.public_url"
             ),
             None => {}
         }
@@ -379,8 +381,10 @@ async fn recover(p: &Arc<Pipeline>) -> Result<()> {
     .await
     .context("recovering pending issuances")?;
     if n > 0 {
-        eprintln!(
-            "aviso: recovered {n} pending issuance(s) from before the restart; published {published:?}"
+        tracing::info!(
+            issuances = n,
+            published = ?published,
+            "recovered pending issuances from before the restart"
         );
     }
     Ok(())
@@ -388,12 +392,15 @@ async fn recover(p: &Arc<Pipeline>) -> Result<()> {
 
 /// `aviso serve`.
 pub fn serve_cmd(config: Option<&Path>, a: ServeArgs) -> Result<()> {
-    runtime()?.block_on(async move {
-        let svc = build(config, &a, true).await?;
+    let cfg = load_config(config)?;
+    super::logging::init(cfg.log.format)?;
+    let rt = logged(runtime())?;
+    logged(rt.block_on(async move {
+        let svc = build(cfg, &a, true).await?;
         if let Some((listener, routes)) = svc.demo {
             tokio::spawn(async move {
                 if let Err(e) = axum::serve(listener, routes).await {
-                    eprintln!("aviso: ERROR: demo feed: {e}");
+                    tracing::error!(error = %e, "demo feed: its server stopped");
                 }
             });
         }
@@ -407,11 +414,13 @@ pub fn serve_cmd(config: Option<&Path>, a: ServeArgs) -> Result<()> {
             let stop = rx.clone();
             tokio::spawn(async move { d.run(stop).await })
         });
-        eprintln!("aviso: {}", notify_summary(&svc.cfg));
-        eprintln!(
-            "aviso: serving on http://{addr}/ : map /, alerts /api/alerts, CAP /api/alerts/{{id}}/cap, Atom /api/alerts.atom, OGC API - Features /collections (ogrinfo OAPIF:http://{addr}), /readyz, /metrics; {} feed(s) scheduled; store {}",
-            loops.len(),
-            svc.cfg.service.data_dir
+        log_notify_summary(&svc.cfg);
+        // The address stays in the message: "serving on http://…/" is what an operator (and
+        // the tests) look for to learn the port of `listen = "…:0"`.
+        tracing::info!(
+            feeds = loops.len(),
+            store = %svc.cfg.service.data_dir,
+            "serving on http://{addr}/ : map /, alerts /api/alerts, CAP /api/alerts/{{id}}/cap, Atom /api/alerts.atom, OGC API - Features /collections (ogrinfo OAPIF:http://{addr}), /readyz, /metrics"
         );
         let api = crate::api::router(Arc::clone(&svc.api));
         crate::api::server::serve(listener, api, &svc.cfg.http_server, shutdown_signal())
@@ -424,14 +433,25 @@ pub fn serve_cmd(config: Option<&Path>, a: ServeArgs) -> Result<()> {
         if let Some(w) = worker
             && let Ok(stats) = w.await
         {
-            eprintln!(
-                "aviso: notify: {} message(s) delivered, {} retried, {} given up since start",
-                stats.delivered, stats.retried, stats.failed
+            tracing::info!(
+                delivered = stats.delivered,
+                retried = stats.retried,
+                given_up = stats.failed,
+                "notify: messages since start"
             );
         }
-        eprintln!("aviso: stopped");
+        tracing::info!("stopped");
         Ok(())
-    })
+    }))
+}
+
+/// A service command's result, its error also logged (ERROR: the service is down) so a log
+/// shipper sees why; the CLI still prints it as the command's last word.
+fn logged<T>(r: Result<T>) -> Result<T> {
+    if let Err(e) = &r {
+        tracing::error!(error = %format!("{e:#}"), "the service stopped on an error");
+    }
+    r
 }
 
 async fn shutdown_signal() {
@@ -460,8 +480,11 @@ pub fn run_once_cmd(
         demo: false,
         demo_step_s: 2,
     };
-    runtime()?.block_on(async move {
-        let svc = build(config, &a, false).await?;
+    let cfg = load_config(config)?;
+    super::logging::init(cfg.log.format)?;
+    let rt = logged(runtime())?;
+    logged(rt.block_on(async move {
+        let svc = build(cfg, &a, false).await?;
         recover(&svc.pipeline).await?;
         let mut feeds: Vec<&FeedConfig> = svc.cfg.feeds.iter().filter(|f| f.enabled).collect();
         feeds.sort_by_key(|f| f.kind != FeedKind::Gdacs);
@@ -474,41 +497,48 @@ pub fn run_once_cmd(
             // Deliver before exiting; retries due later stay queued for the next run.
             let wait = Duration::from_secs_f64(svc.cfg.notify.outbox.run_once_wait_s);
             match d.run_until_idle_within(wait).await {
-                Ok(s) => eprintln!(
-                    "aviso: notify: {} message(s) delivered, {} to retry, {} given up",
-                    s.delivered, s.retried, s.failed
+                Ok(s) => tracing::info!(
+                    delivered = s.delivered,
+                    to_retry = s.retried,
+                    given_up = s.failed,
+                    "notify: messages of this run"
                 ),
-                Err(e) => eprintln!("aviso: ERROR: notify: {e} (messages stay queued)"),
+                // ERROR: the messages are not lost (they stay queued) but late until the
+                // store answers again.
+                Err(e) => {
+                    tracing::error!(error = %e, "notify: delivery failed (messages stay queued)")
+                }
             }
         }
+        // Not tracing: the command's result, on stdout for scripts.
         println!("{}", serde_json::to_string_pretty(&reports)?);
         Ok(if failed {
             std::process::ExitCode::from(2)
         } else {
             std::process::ExitCode::SUCCESS
         })
-    })
+    }))
 }
 
-/// One line on what `[notify]` will do, for the start-up log.
-fn notify_summary(cfg: &Config) -> String {
+/// One event on what `[notify]` will do, for the start-up log.
+fn log_notify_summary(cfg: &Config) {
     let n = &cfg.notify;
-    let on = |b: bool| if b { "on" } else { "off" };
-    format!(
-        "notify: e-mail {}, SMS {}, webhooks {}; {} admin token(s); SMS replies {}; SMS delivery reports {}; links to {}",
-        on(n.email.enabled),
-        on(n.sms.enabled),
-        on(n.webhook.enabled),
-        n.tokens.len(),
-        on(n.inbound.enabled),
-        on(n.sms.dlr_enabled),
-        n.message.base_url
-    )
+    tracing::info!(
+        email = n.email.enabled,
+        sms = n.sms.enabled,
+        webhooks = n.webhook.enabled,
+        admin_tokens = n.tokens.len(),
+        sms_replies = n.inbound.enabled,
+        sms_delivery_reports = n.sms.dlr_enabled,
+        links = %n.message.base_url,
+        "notify: channels"
+    );
 }
 
 /// `aviso check-config`: load and validate the configuration (and the layers).
 pub fn check_config_cmd(config: Option<&Path>, a: CheckConfigArgs) -> Result<()> {
     let cfg = load_config(config)?;
+    // Not tracing: the command's result, for the person checking the file.
     eprintln!(
         "aviso: configuration OK ({}; thresholds {:?} kt; {} level rules; trigger: {}; {} feed(s), {} enabled)",
         config

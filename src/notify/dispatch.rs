@@ -315,16 +315,21 @@ impl<S: Outbox + 'static> Dispatcher<S> {
                 Ok(s) => {
                     total += s;
                     if s.failed > 0 {
-                        eprintln!(
-                            "aviso: notify: {} message(s) given up (see /api/admin/outbox)",
-                            s.failed
+                        // ERROR: subscribers did not get an alert; someone must look.
+                        tracing::error!(
+                            given_up = s.failed,
+                            "notify: messages given up (see /api/admin/outbox)"
                         );
                     }
                     if s.claimed > 0 {
                         continue;
                     }
                 }
-                Err(e) => eprintln!("aviso: ERROR: notify: {e}; trying again"),
+                // ERROR: nothing is lost (claims lapse and go again) but delivery waits for
+                // the store.
+                Err(e) => {
+                    tracing::error!(error = %e, "notify: the outbox round failed; trying again")
+                }
             }
             let _ = tokio::time::timeout(poll, stop.changed()).await;
         }

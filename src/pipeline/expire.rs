@@ -34,7 +34,8 @@ impl Pipeline {
         }) {
             Ok(a) => a,
             Err(e) => {
-                eprintln!("aviso: ERROR: listing active alerts: {e}");
+                // ERROR: no event can expire until the store answers.
+                tracing::error!(error = %e, "listing active alerts failed");
                 return Vec::new();
             }
         };
@@ -49,17 +50,20 @@ impl Pipeline {
                 continue;
             }
             if !self.feed_spoke_since(&s) {
-                eprintln!(
-                    "aviso: {} is due to expire, but feed {} has delivered no newer usable forecast since {}: it stays in force (no all-clear on silence)",
-                    s.id,
-                    s.feed,
-                    s.sent.format("%Y-%m-%dT%H:%MZ")
+                // WARN: handled by design (no all-clear on silence), but the feed is silent.
+                tracing::warn!(
+                    version = %s.id,
+                    feed = %s.feed,
+                    since = %s.sent.format("%Y-%m-%dT%H:%MZ"),
+                    "due to expire, but the feed has delivered no newer usable forecast: it stays in force (no all-clear on silence)"
                 );
                 continue;
             }
             match self.cancel_stale(&s, now) {
                 Ok(id) => out.push(id),
-                Err(e) => eprintln!("aviso: ERROR: cancelling stale {}: {e}", s.id),
+                Err(e) => {
+                    tracing::error!(version = %s.id, error = %e, "cancelling a stale event failed")
+                }
             }
         }
         if !out.is_empty() {
@@ -82,7 +86,7 @@ impl Pipeline {
         let since = |feed: &str| match self.store.forecasts_since(feed, s.sent) {
             Ok(refs) => refs,
             Err(e) => {
-                eprintln!("aviso: ERROR: reading the issuances of {feed}: {e}");
+                tracing::error!(feed = %feed, error = %e, "reading the feed's issuances failed");
                 Vec::new()
             }
         };

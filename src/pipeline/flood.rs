@@ -216,7 +216,8 @@ impl Pipeline {
                 ),
                 Err(e) => (e.kind().to_string(), format!("{what}: {e}")),
             };
-            eprintln!("aviso: feed {} degraded: {}", feed.name, failure.1);
+            // WARN: handled; the next scheduled pull tries again.
+            tracing::warn!(feed = %feed.name, error = %failure.1, "feed degraded");
             report.failed.push(format!("{}: {}", feed.name, failure.1));
             let (name, result) = (
                 feed.name.clone(),

@@ -130,15 +130,21 @@ impl RunReport {
             Ok(Inserted::Duplicate(_)) => self.duplicates += 1,
             Ok(Inserted::StillFailing { id, error }) => {
                 self.duplicates += 1;
-                eprintln!(
-                    "aviso: feed {key} degraded: {shown} still serves the content of issuance {id}, which failed: {error}"
+                // WARN: the feed is degraded until it serves something new; pulled again.
+                tracing::warn!(
+                    feed = %key,
+                    url = %shown,
+                    issuance = id,
+                    error = %error,
+                    "feed degraded: still serving the content of an issuance that failed"
                 );
                 self.failed.push(format!(
                     "{key}: still serving the content of issuance {id}, which failed: {error}"
                 ));
             }
             Err(e) => {
-                eprintln!("aviso: ERROR: feed {key}: storing {shown}: {e}");
+                // ERROR: what the feed served is not kept; the store needs someone.
+                tracing::error!(feed = %key, url = %shown, error = %e, "storing an issuance failed");
                 self.failed.push(format!("{key}: store: {e}"));
             }
         }
@@ -387,7 +393,7 @@ impl Pipeline {
                     && h.state == crate::store::FeedState::Degraded
                 {
                     let why = h.last_error.unwrap_or_default();
-                    eprintln!("aviso: feed {key} degraded: {shown}: {why}");
+                    tracing::warn!(feed = %key, url = %shown, error = %why, "feed degraded");
                     report.failed.push(format!("{key}: {why}"));
                 }
             }
@@ -411,7 +417,8 @@ impl Pipeline {
                 report.count_inserted(key, &shown, inserted);
             }
             Err(e) => {
-                eprintln!("aviso: feed {key} degraded: {e}");
+                // WARN: handled; the next scheduled pull tries again.
+                tracing::warn!(feed = %key, error = %e, "feed degraded");
                 report.failed.push(format!("{key}: {e}"));
                 let result = FetchResult::Failed {
                     kind: e.kind().to_string(),
@@ -445,7 +452,7 @@ impl Pipeline {
         let pending = match self.store.pending_issuances() {
             Ok(p) => p,
             Err(e) => {
-                eprintln!("aviso: ERROR: reading pending issuances: {e}");
+                tracing::error!(error = %e, "reading pending issuances failed");
                 return (0, Vec::new(), vec![format!("store: {e}")]);
             }
         };
@@ -459,24 +466,30 @@ impl Pipeline {
                 Ok(ids) if own => published.extend(ids),
                 Ok(ids) => {
                     if !ids.is_empty() {
-                        eprintln!(
-                            "aviso: published {} from feed {} (left pending by its own cycle)",
-                            ids.join(", "),
-                            iss.raw.feed
+                        tracing::info!(
+                            feed = %iss.raw.feed,
+                            versions = ?ids,
+                            "published (left pending by its feed's own cycle)"
                         );
                     }
                 }
                 Err(e @ (ProcessError::Store(_) | ProcessError::Outbox(_))) => {
                     // Left pending: the next cycle (or restart) tries again.
-                    eprintln!("aviso: ERROR: issuance {} of {}: {e}", iss.id, iss.raw.feed);
+                    // ERROR: the store or outbox failed; the issuance stays pending and is
+                    // tried again, but its alert is late until the store answers.
+                    tracing::error!(feed = %iss.raw.feed, issuance = iss.id, error = %e, "processing an issuance failed; left pending");
                     if own {
                         failed.push(format!("{}: issuance {}: {e}", iss.raw.feed, iss.id));
                     }
                 }
                 Err(e) => {
-                    eprintln!(
-                        "aviso: feed {} degraded: issuance {} ({}): {e}",
-                        iss.raw.feed, iss.id, iss.raw.url
+                    // WARN: a bad forecast is kept, marked failed; the feed is degraded.
+                    tracing::warn!(
+                        feed = %iss.raw.feed,
+                        issuance = iss.id,
+                        url = %iss.raw.url,
+                        error = %e,
+                        "feed degraded: issuance refused"
                     );
                     if own {
                         failed.push(format!("{}: issuance {}: {e}", iss.raw.feed, iss.id));
@@ -485,9 +498,10 @@ impl Pipeline {
                         self.store
                             .fail_issuance(iss.id, &iss.raw.feed, e.kind(), &e.to_string())
                     {
-                        eprintln!(
-                            "aviso: ERROR: recording the failure of issuance {}: {se}",
-                            iss.id
+                        tracing::error!(
+                            issuance = iss.id,
+                            error = %se,
+                            "recording the failure of an issuance failed"
                         );
                     }
                 }
@@ -621,7 +635,8 @@ impl Pipeline {
         let feed = gdacs::parse_gdacs_rss(&iss.raw.bytes, &origin)
             .map_err(|e| ProcessError::Parse(e.to_string()))?;
         for w in &feed.warnings {
-            eprintln!("aviso: warning: {w}");
+            // WARN: a GDACS item that could not be read is skipped.
+            tracing::warn!(feed = %iss.raw.feed, "{w}");
         }
         let active: Vec<GdacsEvent> =
             gdacs::active_cyclones(&feed.events, &Basin::SOUTH_WEST_INDIAN)
@@ -749,14 +764,6 @@ impl Pipeline {
     /// and Test alerts are not "current".
     pub fn refresh_current_alert(&self) {
         self.prob.refresh_current();
-    }
-}
-
-fn queued_note(n: usize) -> String {
-    if n == 0 {
-        String::new()
-    } else {
-        format!("; {n} message(s) queued for subscribers")
     }
 }
 

@@ -309,16 +309,20 @@ impl Shared {
         match &outcome {
             ProbabilisticOutcome::Assessed { result, .. } => {
                 self.metrics.observe_probabilistic(seconds, true);
-                eprintln!(
-                    "aviso: {event_id}: probabilistic assessment of {} realisations in {:.1} s",
-                    result.realisations, seconds
+                tracing::info!(
+                    event = %event_id,
+                    realisations = result.realisations,
+                    seconds = format_args!("{seconds:.1}"),
+                    "probabilistic assessment"
                 );
             }
             ProbabilisticOutcome::Failed(e) => {
                 self.metrics.observe_probabilistic(seconds, false);
                 // ERROR: someone must look; the deterministic alert is published anyway.
-                eprintln!(
-                    "aviso: ERROR: {event_id}: probabilistic assessment failed (the deterministic alert is published without it): {e}"
+                tracing::error!(
+                    event = %event_id,
+                    error = %e,
+                    "probabilistic assessment failed (the deterministic alert is published without it)"
                 );
             }
             _ => {}
@@ -356,12 +360,16 @@ impl Shared {
                 .map_err(|e| e.to_string())
         })();
         match attached {
-            Ok(true) => eprintln!(
-                "aviso: {id}: probabilities ({}) attached after publication",
-                outcome.status()
+            Ok(true) => tracing::info!(
+                version = %id,
+                status = %outcome.status(),
+                "probabilities attached after publication"
             ),
             Ok(false) => {}
-            Err(e) => eprintln!("aviso: ERROR: {id}: attaching the probabilities: {e}"),
+            // ERROR: the version stays published without its probabilities.
+            Err(e) => {
+                tracing::error!(version = %id, error = %e, "attaching the probabilities failed")
+            }
         }
         self.refresh_current();
     }
@@ -386,10 +394,16 @@ impl Shared {
         match self.store.alert(&s.id) {
             Ok(Some(rec)) => match serde_json::from_str::<Value>(rec.current_document()) {
                 Ok(doc) => self.published.publish(s.id, doc),
-                Err(e) => eprintln!("aviso: ERROR: stored document {} is not JSON: {e}", s.id),
+                Err(e) => tracing::error!(
+                    version = %s.id,
+                    error = %e,
+                    "the stored document is not JSON: not served as the current alert"
+                ),
             },
             Ok(None) => {}
-            Err(e) => eprintln!("aviso: ERROR: reading {}: {e}", s.id),
+            Err(e) => {
+                tracing::error!(version = %s.id, error = %e, "reading the current alert failed")
+            }
         }
     }
 }

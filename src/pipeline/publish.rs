@@ -52,12 +52,14 @@ impl Pipeline {
         if let Some(p) = &prev
             && p.reference_time.is_some_and(|r| r >= n.reference)
         {
-            eprintln!(
-                "aviso: {}: {} is not newer than published {} ({}): stored, not published",
-                iss.raw.feed,
-                n.what,
-                p.id,
-                p.reference_time.map(|r| r.to_rfc3339()).unwrap_or_default()
+            // WARN: the feed served an older forecast than the one in force; kept, not
+            // published, the alert in force stands.
+            tracing::warn!(
+                feed = %iss.raw.feed,
+                forecast = n.what,
+                published = %p.id,
+                published_reference = %p.reference_time.map(|r| r.to_rfc3339()).unwrap_or_default(),
+                "not newer than the published version: stored, not published"
             );
             self.store.complete_issuance(iss.id, &[record], &[])?;
             return Ok(Vec::new());
@@ -82,12 +84,13 @@ impl Pipeline {
             &alert,
             &published,
         )?;
-        eprintln!(
-            "aviso: published {id} ({} {}, {} districts on the ladder){}",
-            v.msg_type.as_str(),
-            n.what,
-            v.districts.len(),
-            super::queued_note(queued)
+        tracing::info!(
+            version = %id,
+            msg_type = v.msg_type.as_str(),
+            forecast = n.what,
+            districts = v.districts.len(),
+            queued,
+            "published"
         );
         Ok(vec![id])
     }
@@ -119,11 +122,13 @@ impl Pipeline {
         let alert = without_footprints(alert)?;
         let id = alert.summary.id.clone();
         let queued = self.commit_version(None, &alert, &published)?;
-        eprintln!(
-            "aviso: published {id} (Cancel of {}: {}){}",
-            s.event_name,
-            alert.summary.reason.as_deref().unwrap_or("no reason given"),
-            super::queued_note(queued)
+        tracing::info!(
+            version = %id,
+            msg_type = "Cancel",
+            event = s.event_name.as_str(),
+            reason = alert.summary.reason.as_deref().unwrap_or("no reason given"),
+            queued,
+            "published"
         );
         Ok(id)
     }

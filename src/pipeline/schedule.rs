@@ -38,13 +38,15 @@ async fn feed_loop(p: Arc<Pipeline>, feed: FeedConfig, mut shutdown: watch::Rece
         Ok(s) => s,
         Err(e) => {
             // Validated at start; only reachable if the config changed under us.
-            eprintln!("aviso: ERROR: {e}");
+            // ERROR: this feed is never pulled.
+            tracing::error!(feed = %feed.name, error = %e, "the feed's schedule is not valid: not pulled");
             return;
         }
     };
     loop {
         let Some(next) = schedule.upcoming(Utc).next() else {
-            eprintln!("aviso: feed {}: schedule fires no more", feed.name);
+            // WARN: what the schedule asked for is done; the feed is not pulled again.
+            tracing::warn!(feed = %feed.name, "the feed's schedule fires no more: not pulled again");
             return;
         };
         let wait = (next - Utc::now()).to_std().unwrap_or_default();
@@ -56,17 +58,28 @@ async fn feed_loop(p: Arc<Pipeline>, feed: FeedConfig, mut shutdown: watch::Rece
             return;
         }
         let r = p.run_feed(&feed).await;
-        if !r.failed.is_empty() || !r.published.is_empty() || r.fetched > 0 {
-            eprintln!(
-                "aviso: feed {}: {} (new {}, unchanged {}, duplicate {}, processed {}, published {:?})",
-                feed.name,
-                r.outcome(),
-                r.fetched,
-                r.not_modified,
-                r.duplicates,
-                r.processed,
-                r.published
-            );
+        // INFO when the cycle brought something (or failed: its failures were logged at
+        // WARN or ERROR as they happened); a quiet cycle is a detail.
+        let eventful = !r.failed.is_empty() || !r.published.is_empty() || r.fetched > 0;
+        macro_rules! cycle {
+            ($level:expr) => {
+                tracing::event!(
+                    $level,
+                    feed = %feed.name,
+                    outcome = r.outcome(),
+                    new = r.fetched,
+                    unchanged = r.not_modified,
+                    duplicate = r.duplicates,
+                    processed = r.processed,
+                    published = ?r.published,
+                    "feed cycle"
+                )
+            };
+        }
+        if eventful {
+            cycle!(tracing::Level::INFO);
+        } else {
+            cycle!(tracing::Level::DEBUG);
         }
     }
 }

@@ -900,7 +900,7 @@ token_env = "AVISO_REPLAY_EDITOR_TOKEN"
     let exit = service.stop();
     let log = service.log();
     assert!(exit.success(), "{exit:?}:\n{log}");
-    assert!(log.contains("aviso: stopped"), "{log}");
+    assert!(log.contains("aviso::app::service: stopped"), "{log}");
 
     // What the store says was queued, and each attempt with the gateway's answer.
     let store = SqliteStore::open_dir(&data).unwrap();
@@ -1050,7 +1050,7 @@ token_env = "AVISO_REPLAY_EDITOR_TOKEN"
     assert_eq!(g.bad_signatures, 0);
     assert!(
         log.contains(&format!(
-            "{} message(s) delivered, {retried} retried, 0 given up since start",
+            "notify: messages since start delivered={} retried={retried} given_up=0",
             rows.len()
         )),
         "{log}"

@@ -440,15 +440,17 @@ token_env = "AVISO_T_VIEWER"
     let log = log.lock().unwrap().clone();
 
     // It all happened, and the log says so…
+    // (The text log: "message field=value …"; the token's name and role are fields.)
     for evidence in [
-        "admin: cenoe-ops (editor) created subscriber pf-quelimane",
+        "admin: created subscriber pf-quelimane token=cenoe-ops role=editor",
         "imported 1 subscriber(s) from CSV",
-        "opt-out: +25884*****03 replied STOP",
+        "opt-out: a stop word: no more SMS to the number number=+25884*****03 word=STOP",
         "was not delivered to the handset",
         "+25884*****01",
-        "admin: dpo-admin (admin) erased subscriber pf-nicoadala",
-        "message(s) delivered",
-        "aviso: stopped",
+        "admin: erased subscriber pf-nicoadala",
+        "token=dpo-admin role=admin",
+        "notify: messages since start delivered=",
+        "aviso::app::service: stopped",
     ] {
         assert!(
             log.contains(evidence),

@@ -1012,7 +1012,10 @@ run_once_wait_s = 5.0
     assert!(err.contains("AVISO_TEST_SMS_TOKEN"), "{err}");
     let log = String::from_utf8_lossy(&ran.stderr);
     assert!(ran.status.success(), "{log}");
-    assert!(log.contains("1 message(s) delivered"), "{log}");
+    assert!(
+        log.contains("notify: messages of this run delivered=1 "),
+        "{log}"
+    );
     for secret in ["845550101", "Ponto focal", "sms-api-key"] {
         assert!(!log.contains(secret), "{secret:?} in the log:\n{log}");
     }
