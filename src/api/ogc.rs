@@ -36,8 +36,9 @@ use geo::{BoundingRect, Intersects, Rect};
 use serde_json::{Map, Value, json};
 
 use super::{ApiError, ApiState};
-use crate::alerts::document::{feature, multipolygon_geometry, point_geometry, round};
+use crate::alerts::document::{feature_json, multipolygon_geometry, object, point_geometry, round};
 use crate::domain::{AdminArea, Layers, PointLayer};
+use geojson::{Feature, Geometry, GeometryValue, JsonObject, feature::Id};
 
 /// Items per page when the request gives no `limit`.
 pub const DEFAULT_LIMIT: usize = 100;
@@ -77,7 +78,7 @@ struct Item {
     geometry: Option<geo::Geometry<f64>>,
     bbox: Option<Rect<f64>>,
     /// The GeoJSON feature, with its `id` member.
-    feature: Value,
+    feature: Feature,
     /// `feature` serialised once (filled by `Collection::new`): pages are spliced from
     /// these, so a request does not clone and re-serialise megabytes of geometry.
     json: Arc<str>,
@@ -141,9 +142,7 @@ fn unique_ids_only(mut items: Vec<Item>) -> Vec<Item> {
         }
         if id != item.id {
             item.id = id;
-            if let Value::Object(m) = &mut item.feature {
-                m.insert("id".into(), Value::String(item.id.clone()));
-            }
+            item.feature.id = Some(Id::String(item.id.clone()));
         }
     }
     items
@@ -166,13 +165,15 @@ fn safe_id(s: &str) -> String {
 fn make_item(
     id: String,
     geometry: Option<geo::Geometry<f64>>,
-    geojson: Option<Value>,
+    geojson: Option<Geometry>,
     props: Value,
 ) -> Item {
-    let mut f = feature(geojson.unwrap_or(Value::Null), props);
-    if let Value::Object(m) = &mut f {
-        m.insert("id".into(), Value::String(id.clone()));
-    }
+    let f = Feature {
+        geometry: geojson,
+        id: Some(Id::String(id.clone())),
+        properties: Some(object(props)),
+        ..Feature::default()
+    };
     Item {
         bbox: geometry.as_ref().and_then(|g| g.bounding_rect()),
         id,
@@ -185,13 +186,12 @@ fn make_item(
 /// A Polygon geometry as a one-part MultiPolygon. GDAL (and so QGIS) gives a collection
 /// that mixes the two the type "Unknown"; one type per area collection keeps it a plain
 /// polygon layer.
-fn as_multipolygon(g: Value) -> Value {
-    match g {
-        Value::Object(mut m) if m.get("type").and_then(Value::as_str) == Some("Polygon") => {
-            let coords = m.remove("coordinates").unwrap_or(Value::Null);
-            json!({"type": "MultiPolygon", "coordinates": [coords]})
-        }
-        other => other,
+fn as_multipolygon(g: Geometry) -> Geometry {
+    match g.value {
+        GeometryValue::Polygon { coordinates } => Geometry::new(GeometryValue::MultiPolygon {
+            coordinates: vec![coordinates],
+        }),
+        _ => g,
     }
 }
 
@@ -388,10 +388,8 @@ impl AlertCollections {
                         num("threshold_kt")?,
                         num("window_h")?
                     ));
-                    let geojson = f
-                        .get("geometry")
-                        .filter(|g| !g.is_null())
-                        .cloned()
+                    let geojson = parse_geometry(f)
+                        .map_err(|m| err(format!("feature {i} (layer {layer}): {m}")))?
                         .map(as_multipolygon);
                     let geometry = match &geojson {
                         Some(g) => Some(
@@ -417,7 +415,8 @@ impl AlertCollections {
                 },
                 _ => continue,
             };
-            let mut geojson = f.get("geometry").filter(|g| !g.is_null()).cloned();
+            let mut geojson =
+                parse_geometry(f).map_err(|m| err(format!("feature {i} (layer {layer}): {m}")))?;
             if !into_zones {
                 geojson = geojson.map(as_multipolygon);
             }
@@ -500,16 +499,23 @@ fn empty_alert_collection(id: &str) -> Collection {
     )
 }
 
-fn to_geo(g: &Value) -> Result<geo::Geometry<f64>, String> {
+/// The `geometry` member of an alert document's feature; `None` when null or absent.
+fn parse_geometry(feature: &Value) -> Result<Option<Geometry>, String> {
+    let Some(g) = feature.get("geometry").filter(|g| !g.is_null()) else {
+        return Ok(None);
+    };
     // geojson's GeometryCollection conversion can panic on nested errors; the alert
     // document never writes one, so it is refused.
     if g.get("type").and_then(Value::as_str) == Some("GeometryCollection") {
         return Err("GeometryCollection geometry is not served".into());
     }
-    let parsed: geojson::Geometry =
-        serde_json::from_value(g.clone()).map_err(|e| format!("invalid GeoJSON geometry: {e}"))?;
-    crate::geodata::geometry::to_geo(&parsed.value)
-        .map_err(|e| format!("unsupported geometry: {e}"))
+    serde_json::from_value::<Geometry>(g.clone())
+        .map(Some)
+        .map_err(|e| format!("invalid GeoJSON geometry: {e}"))
+}
+
+fn to_geo(g: &Geometry) -> Result<geo::Geometry<f64>, String> {
+    crate::geodata::geometry::to_geo(&g.value).map_err(|e| format!("unsupported geometry: {e}"))
 }
 
 /// Every collection now served: the layers', then the alert's (empty without an alert).
@@ -966,6 +972,10 @@ fn items_page(
         MEDIA_JSON,
         "The collection",
     ));
+    // The page is left as `json!` on purpose: it is the OGC API envelope (numberMatched,
+    // numberReturned, timeStamp, links) around features each serialised once through
+    // geojson's `Feature` (`Item::json`) and spliced in below, so a page of megabytes of
+    // geometry is not parsed back into geojson types and written again per request.
     let envelope = json!({
         "type": "FeatureCollection",
         "numberMatched": matched.len(),
@@ -1018,7 +1028,10 @@ pub(crate) async fn item(
                 what: format!("feature '{fid}' in collection '{cid}'"),
             })?;
         let mut f = it.feature.clone();
-        if let Value::Object(m) = &mut f {
+        {
+            // Links are an OGC API member of the feature: a foreign member, after
+            // "properties".
+            let m = f.foreign_members.get_or_insert_with(JsonObject::new);
             let href = format!("{base}/collections/{}", c.id);
             m.insert(
                 "links".into(),
@@ -1033,7 +1046,7 @@ pub(crate) async fn item(
                 ]),
             );
         }
-        Ok(f)
+        Ok(feature_json(&f))
     })?;
     Ok(respond(StatusCode::OK, MEDIA_GEOJSON, &body))
 }
