@@ -1,12 +1,16 @@
 //! The alert document: one RFC 7946 GeoJSON FeatureCollection per assessment, with the
 //! alert's metadata in a top-level `aviso` member.
 //!
-//! Pure: builds a `serde_json::Value`. Geometry is EPSG:4326 lon/lat, exterior rings
-//! counter-clockwise (right-hand rule), holes clockwise, coordinates rounded to the
-//! configured decimals with repeated vertices removed, and no `crs` member (RFC 7946 §4).
+//! Pure: builds a `serde_json::Value` through the `geojson` crate's types (`Feature`,
+//! `FeatureCollection`, `Geometry`, foreign members); the properties and the `aviso`
+//! metadata are free-form JSON (RFC 7946 §3.2, §6.1), written with `json!`. Geometry is
+//! EPSG:4326 lon/lat, exterior rings counter-clockwise (right-hand rule), holes
+//! clockwise, coordinates rounded to the configured decimals with repeated vertices
+//! removed, and no `crs` member (RFC 7946 §4).
 
 use geo::orient::{Direction, Orient};
 use geo::{Coord, LineString, MultiPolygon, Polygon};
+use geojson::{Feature, FeatureCollection, Geometry, GeometryValue, JsonObject};
 use serde_json::{Map, Value, json};
 
 use crate::alerts::assess::Assessment;
@@ -49,35 +53,82 @@ fn polygon_coords(p: &Polygon<f64>, decimals: u32) -> Option<Vec<Vec<[f64; 2]>>>
     Some(rings)
 }
 
-/// GeoJSON geometry of a multipolygon (right-hand rule, rounded); `None` when empty.
-pub fn multipolygon_geometry(mp: &MultiPolygon<f64>, decimals: u32) -> Option<Value> {
+/// GeoJSON geometry of a multipolygon (right-hand rule, rounded): a Polygon when one part
+/// is left, a MultiPolygon otherwise; `None` when empty.
+pub fn multipolygon_geometry(mp: &MultiPolygon<f64>, decimals: u32) -> Option<Geometry> {
     let oriented = mp.orient(Direction::Default);
-    let polys: Vec<Vec<Vec<[f64; 2]>>> = oriented
+    let mut polys: Vec<Vec<Vec<[f64; 2]>>> = oriented
         .0
         .iter()
         .filter_map(|p| polygon_coords(p, decimals))
         .collect();
-    match polys.len() {
-        0 => None,
-        1 => Some(json!({"type": "Polygon", "coordinates": polys[0]})),
-        _ => Some(json!({"type": "MultiPolygon", "coordinates": polys})),
-    }
+    let value = match polys.len() {
+        0 => return None,
+        1 => GeometryValue::new_polygon(polys.swap_remove(0)),
+        _ => GeometryValue::new_multi_polygon(polys),
+    };
+    Some(Geometry::new(value))
 }
 
-fn line_geometry(coords: &[Coord<f64>], decimals: u32) -> Option<Value> {
+fn line_geometry(coords: &[Coord<f64>], decimals: u32) -> Option<Geometry> {
     let pts: Vec<[f64; 2]> = coords
         .iter()
         .map(|c| [round(c.x, decimals), round(c.y, decimals)])
         .collect();
-    (pts.len() >= 2).then(|| json!({"type": "LineString", "coordinates": pts}))
+    (pts.len() >= 2).then(|| Geometry::new(GeometryValue::new_line_string(pts)))
 }
 
-pub(crate) fn point_geometry(lon: f64, lat: f64, decimals: u32) -> Value {
-    json!({"type": "Point", "coordinates": [round(lon, decimals), round(lat, decimals)]})
+pub(crate) fn point_geometry(lon: f64, lat: f64, decimals: u32) -> Geometry {
+    Geometry::new_point([round(lon, decimals), round(lat, decimals)])
 }
 
-pub(crate) fn feature(geometry: Value, properties: Value) -> Value {
-    json!({"type": "Feature", "geometry": geometry, "properties": properties})
+/// A feature with its geometry and properties (an object: `json!({...})`), no id.
+pub(crate) fn feature(geometry: Geometry, properties: Value) -> Feature {
+    Feature {
+        geometry: Some(geometry),
+        properties: Some(object(properties)),
+        ..Feature::default()
+    }
+}
+
+/// The members of a JSON object (`json!({...})`); anything else has none.
+pub(crate) fn object(v: Value) -> JsonObject {
+    match v {
+        Value::Object(m) => m,
+        _ => JsonObject::new(),
+    }
+}
+
+/// A feature as JSON, in geojson's member order: "type", "geometry", "id" (when set),
+/// "properties", then foreign members.
+pub(crate) fn feature_json(f: &Feature) -> Value {
+    Value::Object(JsonObject::from(f))
+}
+
+/// A FeatureCollection as JSON, with `foreign_members` (an object: the `aviso` metadata,
+/// or a CLI document's header) between "type" and "features".
+///
+/// A thin wrapper over geojson's serialiser, which writes foreign members after
+/// "features": this keeps the order the documents have always had. "type" stays first
+/// (GDAL's GeoJSON driver sniffs it), and a reader streaming a 1.5 MB alert meets the
+/// metadata before the features. Only "features" is moved; every member is geojson's.
+pub(crate) fn collection_json(features: Vec<Feature>, foreign_members: Value) -> Value {
+    let foreign_members = Some(object(foreign_members)).filter(|m| !m.is_empty());
+    let fc = FeatureCollection {
+        bbox: None,
+        features,
+        foreign_members,
+    };
+    match serde_json::to_value(&fc) {
+        Ok(Value::Object(mut m)) => {
+            if let Some(features) = m.shift_remove("features") {
+                m.insert("features".into(), features);
+            }
+            Value::Object(m)
+        }
+        // A FeatureCollection always serialises to an object; Null is never written.
+        other => other.unwrap_or(Value::Null),
+    }
 }
 
 fn level_json(level: Option<Level>) -> Value {
@@ -111,7 +162,7 @@ fn shelters_json(s: &[ShelterOption]) -> Value {
     )
 }
 
-fn swath_feature(s: &WindSwath, decimals: u32) -> Option<Value> {
+fn swath_feature(s: &WindSwath, decimals: u32) -> Option<Feature> {
     let geometry = multipolygon_geometry(&s.geometry, decimals)?;
     let (layer, label_pt, label_en) = match s.period {
         Period::Forecast => (
@@ -160,7 +211,7 @@ pub(crate) fn caveats_json(layers: &Layers) -> Vec<Value> {
 /// Renders the assessment as the alert document.
 pub fn alert_document(a: &Assessment, layers: &Layers, decimals: u32) -> Value {
     let f = &a.forecast;
-    let mut features: Vec<Value> = Vec::new();
+    let mut features: Vec<Feature> = Vec::new();
 
     // Hazard footprints: forecast first (what the alert is about), then context.
     for s in &a.hazard.forecast_swaths {
@@ -377,5 +428,5 @@ pub fn alert_document(a: &Assessment, layers: &Layers, decimals: u32) -> Value {
         "layers": layers.infos,
         "caveats": caveats,
     });
-    json!({"type": "FeatureCollection", "aviso": meta, "features": features})
+    collection_json(features, json!({ "aviso": meta }))
 }

@@ -4,10 +4,11 @@
 //! Pure: builds a `serde_json::Value` or a string; writing them is the caller's business.
 //! Reuses the geometry and level helpers of [`super::document`].
 
+use geojson::Feature;
 use serde_json::{Value, json};
 
 use super::document::{
-    SCHEMA, caveats_json, feature, multipolygon_geometry, point_geometry, round,
+    SCHEMA, caveats_json, collection_json, feature, multipolygon_geometry, point_geometry, round,
 };
 use super::levels::Level;
 use crate::alerts::assess_flood::FloodAssessment;
@@ -236,10 +237,10 @@ pub fn flood_document(a: &FloodAssessment, layers: &Layers, decimals: u32) -> Va
             (None, None) => {}
         }
     }
-    json!({"type": "FeatureCollection", "aviso": meta, "features": features})
+    collection_json(features, json!({ "aviso": meta }))
 }
 
-fn station_features(a: &FloodAssessment, f: &FloodForecast, decimals: u32) -> Vec<Value> {
+fn station_features(a: &FloodAssessment, f: &FloodForecast, decimals: u32) -> Vec<Feature> {
     let mut features = Vec::new();
     for o in &a.outlooks {
         let Some(s) = f.station(&o.station_id) else {
@@ -300,7 +301,7 @@ fn station_features(a: &FloodAssessment, f: &FloodForecast, decimals: u32) -> Ve
 
 /// One `flood_footprint` feature per station at a level whose impact area is a polygon:
 /// where the map draws that station's water.
-fn footprint_features(a: &FloodAssessment, f: &FloodForecast, decimals: u32) -> Vec<Value> {
+fn footprint_features(a: &FloodAssessment, f: &FloodForecast, decimals: u32) -> Vec<Feature> {
     let mut features = Vec::new();
     for o in a.outlooks.iter().filter(|o| o.max_level.is_some()) {
         let (Some(s), Some(i)) = (f.station(&o.station_id), a.impact_areas.get(&o.station_id))

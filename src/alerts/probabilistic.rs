@@ -7,8 +7,9 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::alerts::document::{feature, multipolygon_geometry, round};
+use crate::alerts::document::{feature, feature_json, multipolygon_geometry, round};
 use crate::hazard::ensemble::{PeopleAtRisk, ProbabilisticAssessment};
+use geojson::Feature;
 
 /// Document layout of the `aviso.probabilistic` member; bump when a field changes meaning.
 pub const SCHEMA: &str = "aviso-probabilistic/1";
@@ -140,7 +141,7 @@ pub fn attach_probabilistic(doc: &mut Value, outcome: &ProbabilisticOutcome, dec
             }
         }
         if let Some(r) = result {
-            features.extend(contour_features(r, decimals));
+            features.extend(contour_features(r, decimals).iter().map(feature_json));
         }
     }
     let meta = probabilistic_meta(outcome);
@@ -150,7 +151,7 @@ pub fn attach_probabilistic(doc: &mut Value, outcome: &ProbabilisticOutcome, dec
 }
 
 /// The contours as GeoJSON features, lowest threshold and shortest window first.
-pub fn contour_features(r: &ProbabilisticAssessment, decimals: u32) -> Vec<Value> {
+pub fn contour_features(r: &ProbabilisticAssessment, decimals: u32) -> Vec<Feature> {
     r.contours
         .iter()
         .filter_map(|c| {

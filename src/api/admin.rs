@@ -10,7 +10,8 @@
 //! depend on the pipeline or the channels.
 //!
 //! Over 600 lines because subscribers, the outbox view and the exports share one router and
-//! its role checks; issue 16 move 5 splits them per resource (the import is already apart).
+//! its role checks (each handler carries its OpenAPI annotation); issue 16 move 5 splits
+//! them per resource (the import is already apart).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -37,8 +38,7 @@ use crate::notify::subscriber::{
 use crate::store::StoreError;
 use crate::store::notify::{ERASED, NotifyStore, OutboxRow, StoredSubscriber};
 
-mod import;
-pub(crate) use import::import;
+pub(crate) mod import;
 
 /// Largest body the import accepts: 10 MiB, some 40,000 subscribers with polygons.
 pub const MAX_IMPORT_BYTES: usize = 10 * 1024 * 1024;
@@ -501,34 +501,33 @@ impl IntoResponse for AdminError {
                     .into_response();
             }
         };
-        let mut body = json!({"code": code, "description": self.to_string()});
-        if let AdminError::Invalid {
-            subscriber,
-            line,
-            field,
-            ..
-        } = &self
-            && let Some(o) = body.as_object_mut()
-        {
-            o.insert("subscriber".into(), json!(subscriber));
-            o.insert("line".into(), json!(line));
-            o.insert("field".into(), json!(field));
-        }
-        if let Some(o) = body.as_object_mut() {
-            match &self {
-                AdminError::BadField { field, .. } => {
-                    o.insert("field".into(), json!(field));
-                }
-                AdminError::UnknownMessage { gateway_id } => {
-                    o.insert("gateway_id".into(), json!(gateway_id));
-                }
-                _ => {}
+        let mut body = AdminErrorBody {
+            code,
+            description: self.to_string(),
+            subscriber: None,
+            line: None,
+            field: None,
+            gateway_id: None,
+        };
+        match &self {
+            AdminError::Invalid {
+                subscriber,
+                line,
+                field,
+                ..
+            } => {
+                body.subscriber = Some(subscriber.clone());
+                body.line = Some(*line);
+                body.field = Some(field.clone());
             }
+            AdminError::BadField { field, .. } => body.field = Some(Some(field.clone())),
+            AdminError::UnknownMessage { gateway_id } => body.gateway_id = Some(gateway_id.clone()),
+            _ => {}
         }
         let mut resp = (
             status,
             [(header::CONTENT_TYPE, "application/json")],
-            body.to_string(),
+            serde_json::to_string(&body).unwrap_or_default(),
         )
             .into_response();
         if let AdminError::Unauthorized { invalid, .. } = &self {
@@ -543,6 +542,36 @@ impl IntoResponse for AdminError {
         }
         resp
     }
+}
+
+/// The body of a 4xx of the admin API and the gateway's callbacks (the schema
+/// `adminError` of the OpenAPI document). The optional members appear only on the errors
+/// they belong to; on a 422 `subscriber`, `line` and `field` are always there, null when
+/// unknown.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = adminError)]
+pub(crate) struct AdminErrorBody {
+    /// What went wrong, as a word: Unauthorized, Forbidden, InvalidSubscriber, BadRequest,
+    /// PayloadTooLarge, UnsupportedMediaType, NotFound, Conflict.
+    code: &'static str,
+    /// In plain words, naming the subscriber, CSV line and field where they apply.
+    description: String,
+    /// (422) The subscriber's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    subscriber: Option<Option<String>>,
+    /// (422 of a CSV import) The line of the file, header = 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<u64>)]
+    line: Option<Option<u64>>,
+    /// (422, and 400 of a callback) The field: phones[0], districts[1], polygon[0]…
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    field: Option<Option<String>>,
+    /// (404 of a delivery report) The gateway's message id no SMS has.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, required = false)]
+    gateway_id: Option<String>,
 }
 
 impl From<StoreError> for AdminError {
@@ -585,17 +614,20 @@ fn yes() -> bool {
 
 /// A subscriber as the admin API takes it: the CSV columns as JSON keys (lists as
 /// arrays, the polygon as a GeoJSON Polygon or MultiPolygon geometry).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = subscriberInput)]
 pub struct SubscriberInput {
     /// Required to create; on update it may be left out (it must match the path if given).
     #[serde(default)]
     pub id: Option<String>,
     pub name: String,
     #[serde(default = "yes")]
+    #[schema(default = true)]
     pub active: bool,
     /// "pt" (default) or "en".
     #[serde(default)]
+    #[schema(example = "pt")]
     pub language: Option<String>,
     /// green, yellow (default), orange, red (or the Portuguese names).
     #[serde(default)]
@@ -606,6 +638,7 @@ pub struct SubscriberInput {
     pub receive_tests: bool,
     #[serde(default)]
     pub emails: Vec<String>,
+    /// E.164, e.g. +258845550101.
     #[serde(default)]
     pub phones: Vec<String>,
     #[serde(default)]
@@ -617,7 +650,9 @@ pub struct SubscriberInput {
     /// "layer:id" of point features, e.g. "sites:DTM-123".
     #[serde(default)]
     pub features: Vec<String>,
+    /// A GeoJSON Polygon or MultiPolygon (lon/lat).
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub polygon: Option<Value>,
 }
 
@@ -787,6 +822,15 @@ fn audit(who: &AdminToken, what: &str) {
 // --- handlers ---------------------------------------------------------------------------
 
 /// `GET /api/admin/whoami`: the token's holder and role (any role).
+#[utoipa::path(get, path = "/api/admin/whoami", tag = "admin", operation_id = "whoami",
+    summary = "The token's holder and role",
+    description = "Needs a bearer token with the role `viewer` or higher.",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "name, role", content_type = "application/json", body = Object),
+        (status = 401, description = "No bearer token, or an unknown one", body = AdminErrorBody),
+        (status = 403, description = "The token's role is below viewer", body = AdminErrorBody),
+        (status = 404, description = "Subscribers are not served here (no `aviso serve`)", body = AdminErrorBody)))]
 pub(crate) async fn whoami(
     State(state): State<Arc<ApiState>>,
     headers: HeaderMap,
@@ -800,6 +844,15 @@ pub(crate) async fn whoami(
 }
 
 /// `GET /api/admin/tokens` (admin): who holds a token, with which role (no hashes).
+#[utoipa::path(get, path = "/api/admin/tokens", tag = "admin", operation_id = "listTokens",
+    summary = "Who holds a token, with which role (no hashes)",
+    description = "Needs a bearer token with the role `admin` or higher.",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "tokens", content_type = "application/json", body = Object),
+        (status = 401, description = "No bearer token, or an unknown one", body = AdminErrorBody),
+        (status = 403, description = "The token's role is below admin", body = AdminErrorBody),
+        (status = 404, description = "Subscribers are not served here (no `aviso serve`)", body = AdminErrorBody)))]
 pub(crate) async fn tokens(
     State(state): State<Arc<ApiState>>,
     headers: HeaderMap,
@@ -815,6 +868,17 @@ pub(crate) async fn tokens(
 }
 
 /// `GET /api/admin/subscribers[?active=true|false]` (viewer).
+#[utoipa::path(get, path = "/api/admin/subscribers", tag = "admin", operation_id = "listSubscribers",
+    summary = "Subscribers (with their personal data: token-protected)",
+    description = "Needs a bearer token with the role `viewer` or higher.",
+    security(("bearer" = [])),
+    params(("active" = Option<bool>, Query, description = "Only active (true) or inactive (false) ones")),
+    responses(
+        (status = 200, description = "count, subscribers", content_type = "application/json", body = Object),
+        (status = 400, description = "A bad query parameter", body = AdminErrorBody),
+        (status = 401, description = "No bearer token, or an unknown one", body = AdminErrorBody),
+        (status = 403, description = "The token's role is below viewer", body = AdminErrorBody),
+        (status = 404, description = "Subscribers are not served here (no `aviso serve`)", body = AdminErrorBody)))]
 pub(crate) async fn list(
     State(state): State<Arc<ApiState>>,
     headers: HeaderMap,
@@ -846,6 +910,16 @@ pub(crate) async fn list(
 }
 
 /// `GET /api/admin/subscribers/{id}` (viewer).
+#[utoipa::path(get, path = "/api/admin/subscribers/{id}", tag = "admin", operation_id = "getSubscriber",
+    summary = "One subscriber",
+    description = "Needs a bearer token with the role `viewer` or higher.",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The subscriber id")),
+    responses(
+        (status = 200, description = "The subscriber", content_type = "application/json", body = Object),
+        (status = 404, description = "Unknown subscriber, or subscribers are not served here", body = AdminErrorBody),
+        (status = 401, description = "No bearer token, or an unknown one", body = AdminErrorBody),
+        (status = 403, description = "The token's role is below viewer", body = AdminErrorBody)))]
 pub(crate) async fn get_one(
     State(state): State<Arc<ApiState>>,
     headers: HeaderMap,
@@ -881,6 +955,20 @@ async fn written(
 }
 
 /// `POST /api/admin/subscribers` (editor): 201, or 409 when the id exists.
+#[utoipa::path(post, path = "/api/admin/subscribers", tag = "admin", operation_id = "createSubscriber",
+    summary = "Create a subscriber",
+    description = "Needs a bearer token with the role `editor` or higher.",
+    security(("bearer" = [])),
+    request_body(content = SubscriberInput, content_type = "application/json", description = "The subscriber (id required)"),
+    responses(
+        (status = 201, description = "`subscriber` (as stored, with `sms_opted_out` and `opted_out_at`) and `warnings`", content_type = "application/json", body = Object),
+        (status = 400, description = "Not a JSON subscriber", body = AdminErrorBody),
+        (status = 409, description = "The id exists", body = AdminErrorBody),
+        (status = 415, description = "Not application/json", body = AdminErrorBody),
+        (status = 422, description = "A field is wrong: `field` (phones[0], districts[1], polygon[0]…) and `subscriber` name it", body = AdminErrorBody),
+        (status = 401, description = "No bearer token, or an unknown one", body = AdminErrorBody),
+        (status = 403, description = "The token's role is below editor", body = AdminErrorBody),
+        (status = 404, description = "Subscribers are not served here (no `aviso serve`)", body = AdminErrorBody)))]
 pub(crate) async fn create(
     State(state): State<Arc<ApiState>>,
     headers: HeaderMap,
@@ -903,6 +991,20 @@ pub(crate) async fn create(
 }
 
 /// `PUT /api/admin/subscribers/{id}` (editor): replaces the subscriber's data.
+#[utoipa::path(put, path = "/api/admin/subscribers/{id}", tag = "admin", operation_id = "updateSubscriber",
+    summary = "Replace a subscriber's data (an opt-out stays)",
+    description = "Needs a bearer token with the role `editor` or higher.",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The subscriber id")),
+    request_body(content = SubscriberInput, content_type = "application/json", description = "The subscriber (id optional; it must match the path)"),
+    responses(
+        (status = 200, description = "`subscriber` (as stored, with `sms_opted_out` and `opted_out_at`) and `warnings`", content_type = "application/json", body = Object),
+        (status = 400, description = "Not a JSON subscriber", body = AdminErrorBody),
+        (status = 404, description = "Unknown subscriber, or subscribers are not served here", body = AdminErrorBody),
+        (status = 415, description = "Not application/json", body = AdminErrorBody),
+        (status = 422, description = "A field is wrong (named), or the body's id is not the path's", body = AdminErrorBody),
+        (status = 401, description = "No bearer token, or an unknown one", body = AdminErrorBody),
+        (status = 403, description = "The token's role is below editor", body = AdminErrorBody)))]
 pub(crate) async fn update(
     State(state): State<Arc<ApiState>>,
     headers: HeaderMap,
@@ -937,6 +1039,16 @@ pub(crate) async fn update(
 }
 
 /// `POST /api/admin/subscribers/{id}/deactivate` (editor).
+#[utoipa::path(post, path = "/api/admin/subscribers/{id}/deactivate", tag = "admin", operation_id = "deactivateSubscriber",
+    summary = "Deactivate (undone by an update with active=true, unless they opted out)",
+    description = "Needs a bearer token with the role `editor` or higher.",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The subscriber id")),
+    responses(
+        (status = 200, description = "`subscriber` (as stored, with `sms_opted_out` and `opted_out_at`) and `warnings`", content_type = "application/json", body = Object),
+        (status = 404, description = "Unknown subscriber, or subscribers are not served here", body = AdminErrorBody),
+        (status = 401, description = "No bearer token, or an unknown one", body = AdminErrorBody),
+        (status = 403, description = "The token's role is below editor", body = AdminErrorBody)))]
 pub(crate) async fn deactivate(
     State(state): State<Arc<ApiState>>,
     headers: HeaderMap,
@@ -953,6 +1065,16 @@ pub(crate) async fn deactivate(
 }
 
 /// `POST /api/admin/subscribers/{id}/reactivate` (admin): clears an opt-out.
+#[utoipa::path(post, path = "/api/admin/subscribers/{id}/reactivate", tag = "admin", operation_id = "reactivateSubscriber",
+    summary = "Reactivate, clearing an opt-out and the numbers' STOPs (on the person's renewed consent)",
+    description = "Needs a bearer token with the role `admin` or higher.",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The subscriber id")),
+    responses(
+        (status = 200, description = "`subscriber` (as stored, with `sms_opted_out` and `opted_out_at`) and `warnings`", content_type = "application/json", body = Object),
+        (status = 404, description = "Unknown subscriber, or subscribers are not served here", body = AdminErrorBody),
+        (status = 401, description = "No bearer token, or an unknown one", body = AdminErrorBody),
+        (status = 403, description = "The token's role is below admin", body = AdminErrorBody)))]
 pub(crate) async fn reactivate(
     State(state): State<Arc<ApiState>>,
     headers: HeaderMap,
@@ -976,6 +1098,16 @@ pub(crate) async fn reactivate(
 /// as counts for the audit trail. A POST on its own path rather than `DELETE`: it is not
 /// the undoable deactivation, and a separate verb in the audit log and the route table
 /// makes the difference plain. The id is free for a new subscriber afterwards.
+#[utoipa::path(post, path = "/api/admin/subscribers/{id}/erase", tag = "admin", operation_id = "eraseSubscriber",
+    summary = "Erase the person: name, addresses, numbers, webhook URLs and areas leave the store; queued messages fail; sent ones keep counts, times and states with the recipient and body replaced by \"erased\"; a STOP stays refused as a digest. Not undoable.",
+    description = "Needs a bearer token with the role `admin` or higher.",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The subscriber id")),
+    responses(
+        (status = 200, description = "erased (the id) and report (messages_failed, messages_scrubbed, attempts_scrubbed, sms_optouts_kept, checkpointed)", content_type = "application/json", body = Object),
+        (status = 404, description = "Unknown subscriber, or subscribers are not served here", body = AdminErrorBody),
+        (status = 401, description = "No bearer token, or an unknown one", body = AdminErrorBody),
+        (status = 403, description = "The token's role is below admin", body = AdminErrorBody)))]
 pub(crate) async fn erase(
     State(state): State<Arc<ApiState>>,
     headers: HeaderMap,
@@ -1009,6 +1141,15 @@ pub(crate) async fn erase(
 }
 
 /// `GET /api/admin/subscribers.csv` (viewer): every subscriber, in the import layout.
+#[utoipa::path(get, path = "/api/admin/subscribers.csv", tag = "admin", operation_id = "exportSubscribers",
+    summary = "Every subscriber as CSV (the import layout)",
+    description = "Needs a bearer token with the role `viewer` or higher.",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "CSV", content_type = "text/csv", body = String),
+        (status = 401, description = "No bearer token, or an unknown one", body = AdminErrorBody),
+        (status = 403, description = "The token's role is below viewer", body = AdminErrorBody),
+        (status = 404, description = "Subscribers are not served here (no `aviso serve`)", body = AdminErrorBody)))]
 pub(crate) async fn export(
     State(state): State<Arc<ApiState>>,
     headers: HeaderMap,
@@ -1067,6 +1208,17 @@ fn outbox_json(r: &OutboxRow) -> Value {
 
 /// `GET /api/admin/outbox[?event=ID&limit=N]` (viewer): messages, newest first, with their
 /// state and the gateway's last answer (addresses masked).
+#[utoipa::path(get, path = "/api/admin/outbox", tag = "admin", operation_id = "listOutbox",
+    summary = "Messages, newest first: state, attempts, the gateway's answer and its latest delivery report (addresses masked)",
+    description = "Needs a bearer token with the role `viewer` or higher.",
+    security(("bearer" = [])),
+    params(("event" = Option<String>, Query, description = "Only this event's messages"), ("limit" = Option<u32>, Query, minimum = 1, description = "Messages in the answer")),
+    responses(
+        (status = 200, description = "count, total, messages (each with delivery_report: state, status, reason, at, or null)", content_type = "application/json", body = Object),
+        (status = 400, description = "A bad query parameter", body = AdminErrorBody),
+        (status = 401, description = "No bearer token, or an unknown one", body = AdminErrorBody),
+        (status = 403, description = "The token's role is below viewer", body = AdminErrorBody),
+        (status = 404, description = "Subscribers are not served here (no `aviso serve`)", body = AdminErrorBody)))]
 pub(crate) async fn outbox(
     State(state): State<Arc<ApiState>>,
     headers: HeaderMap,

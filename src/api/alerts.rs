@@ -111,6 +111,22 @@ pub fn filter_from_query(q: &HashMap<String, String>) -> Result<(AlertFilter, us
 }
 
 /// `GET /api/alerts`.
+#[utoipa::path(get, path = "/api/alerts", tag = "alerts", operation_id = "listAlerts",
+    summary = "Published alert versions",
+    description = "Active versions (the latest of each event not cancelled) unless status=all.",
+    params(
+        ("status" = Option<String>, Query, description = "active (default) or all"),
+        ("event" = Option<String>, Query, description = "An event id"),
+        ("province" = Option<String>, Query, description = "An ADM1 P-code, e.g. MZ11"),
+        ("district" = Option<String>, Query, description = "An ADM2 P-code, e.g. MZ1103"),
+        ("level" = Option<String>, Query, description = "At least this level: green, yellow, orange or red"),
+        ("since" = Option<String>, Query, format = DateTime, description = "Sent at or after (RFC 3339)"),
+        ("include_tests" = Option<bool>, Query, description = "Also Test and Exercise versions (default false)"),
+        ("limit" = Option<u32>, Query, minimum = 1, description = "Versions in the answer")),
+    responses(
+        (status = 200, description = "alerts, count, matched", content_type = "application/json", body = Object),
+        (status = 400, description = "A bad query parameter (named)", body = super::Exception),
+        (status = 404, description = "No alert store (layers only)", body = super::Exception)))]
 pub(crate) async fn list(
     State(state): State<Arc<ApiState>>,
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
@@ -158,6 +174,14 @@ fn check_id(id: &str, what: &str) -> Result<(), ApiError> {
 
 /// `GET /api/alerts/{id}`: the GeoJSON document as published, or with the probabilities
 /// attached after publication once they are ready.
+#[utoipa::path(get, path = "/api/alerts/{id}", tag = "alerts", operation_id = "getAlert",
+    summary = "One alert version: the GeoJSON document",
+    params(("id" = String, Path, description = "The version's CAP identifier")),
+    responses(
+        (status = 200, description = "The alert document, the version summary under `alert`; with the probabilities attached after publication once they are ready", content_type = "application/geo+json", body = Object),
+        (status = 304, description = "Not modified (If-None-Match)"),
+        (status = 400, description = "A malformed id", body = super::Exception),
+        (status = 404, description = "Unknown alert", body = super::Exception)))]
 pub(crate) async fn document(
     State(state): State<Arc<ApiState>>,
     Path(id): Path<String>,
@@ -196,6 +220,13 @@ pub(crate) async fn document(
 }
 
 /// `GET /api/alerts/{id}/cap`: CAP 1.2 XML.
+#[utoipa::path(get, path = "/api/alerts/{id}/cap", tag = "alerts", operation_id = "getAlertCap",
+    summary = "One alert version as CAP 1.2",
+    params(("id" = String, Path, description = "The version's CAP identifier")),
+    responses(
+        (status = 200, description = "CAP 1.2 XML, one info per language", content_type = "application/cap+xml", body = String),
+        (status = 400, description = "A malformed id", body = super::Exception),
+        (status = 404, description = "Unknown alert", body = super::Exception)))]
 pub(crate) async fn cap(
     State(state): State<Arc<ApiState>>,
     Path(id): Path<String>,
@@ -216,6 +247,13 @@ async fn record(state: &ApiState, id: String) -> Result<crate::store::AlertRecor
 }
 
 /// `GET /api/events`.
+#[utoipa::path(get, path = "/api/events", tag = "alerts", operation_id = "listEvents",
+    summary = "Events (storms, floods)",
+    params(("include_tests" = Option<bool>, Query, description = "Also Test and Exercise versions (default false)")),
+    responses(
+        (status = 200, description = "The events", content_type = "application/json", body = Object),
+        (status = 400, description = "A bad query parameter", body = super::Exception),
+        (status = 404, description = "No alert store", body = super::Exception)))]
 pub(crate) async fn events(
     State(state): State<Arc<ApiState>>,
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
@@ -246,6 +284,13 @@ pub(crate) async fn events(
 }
 
 /// `GET /api/events/{id}`: every version of the event, oldest first.
+#[utoipa::path(get, path = "/api/events/{id}", tag = "alerts", operation_id = "getEvent",
+    summary = "One event and its versions, oldest first",
+    params(("id" = String, Path, description = "The event id")),
+    responses(
+        (status = 200, description = "The event", content_type = "application/json", body = Object),
+        (status = 400, description = "A malformed id", body = super::Exception),
+        (status = 404, description = "Unknown event", body = super::Exception)))]
 pub(crate) async fn event(
     State(state): State<Arc<ApiState>>,
     Path(id): Path<String>,
@@ -317,6 +362,11 @@ pub fn headline_pt(s: &AlertSummary) -> String {
 }
 
 /// `GET /api/alerts.atom`: the public feed of the latest Actual versions.
+#[utoipa::path(get, path = "/api/alerts.atom", tag = "alerts", operation_id = "getAlertsAtom",
+    summary = "Atom feed of Actual versions",
+    responses(
+        (status = 200, description = "Atom 1.0", content_type = "application/atom+xml", body = String),
+        (status = 404, description = "No alert store (layers only)", body = super::Exception)))]
 pub(crate) async fn atom(
     State(state): State<Arc<ApiState>>,
     headers: HeaderMap,

@@ -29,6 +29,17 @@ use crate::notify::channels::sms::json_path;
 use crate::notify::dlr::{DlrError, DlrState};
 
 /// `POST /api/sms/dlr`.
+#[utoipa::path(post, path = "/api/sms/dlr", tag = "sms-gateway", operation_id = "smsDeliveryReport",
+    summary = "A delivery report (DLR) from the SMS gateway",
+    description = "Recorded on the outbox message with that gateway message id: delivered, undelivered or in transit, with the gateway's status and reason. An undelivered report is counted, not resent. Africa's Talking: form fields id, status (Success, Failed, Rejected, Buffered, Sent…), failureReason. Twilio: MessageSid, MessageStatus (queued, sent, delivered, undelivered, failed), ErrorCode. Generic: the fields of [notify.sms] dlr_id_field, dlr_status_field, dlr_reason_field (JSON paths for a JSON body).",
+    security(("gatewaySecretHeader" = []), ("gatewaySecretQuery" = [])),
+    request_body(description = "The gateway's report, form-encoded or JSON",
+        content((Object = "application/x-www-form-urlencoded"), (Object = "application/json"))),
+    responses(
+        (status = 200, description = "outbox_id, state (the message's delivery state now), applied (false: an in-transit report after a final one)", content_type = "application/json", body = Object),
+        (status = 400, description = "The body lacks a field or holds a bad value (`field` names it)", body = super::admin::AdminErrorBody),
+        (status = 401, description = "No shared secret, or a wrong one", body = super::admin::AdminErrorBody),
+        (status = 404, description = "These callbacks are not accepted here (off in [notify]), or (reports) no SMS has that message id (`gateway_id` names it)", body = super::admin::AdminErrorBody)))]
 pub(crate) async fn sms_dlr(
     State(state): State<Arc<ApiState>>,
     headers: HeaderMap,

@@ -55,6 +55,9 @@ impl ServiceStatus {
 }
 
 /// `GET /healthz`.
+#[utoipa::path(get, path = "/healthz", tag = "health", operation_id = "getHealth",
+    summary = "Alive",
+    responses((status = 200, description = "Always", content_type = "application/json", body = Object)))]
 pub(crate) async fn healthz() -> Response {
     (
         StatusCode::OK,
@@ -69,6 +72,11 @@ fn age_s(t: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Option<i64> {
 }
 
 /// `GET /readyz`.
+#[utoipa::path(get, path = "/readyz", tag = "health", operation_id = "getReady",
+    summary = "Ready: per-feed freshness and errors",
+    responses(
+        (status = 200, description = "Ready", content_type = "application/json", body = Object),
+        (status = 503, description = "Not ready (a feed stale or failing)", content_type = "application/json", body = Object)))]
 pub(crate) async fn readyz(State(state): State<Arc<ApiState>>) -> Result<Response, ApiError> {
     let Some(service) = state.service.clone() else {
         return Ok(respond(
@@ -153,6 +161,9 @@ pub(crate) async fn readyz(State(state): State<Arc<ApiState>>) -> Result<Respons
 }
 
 /// `GET /metrics`: Prometheus text format 0.0.4.
+#[utoipa::path(get, path = "/metrics", tag = "health", operation_id = "getMetrics",
+    summary = "Prometheus metrics (counts only: no personal data)",
+    responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain", body = String)))]
 pub(crate) async fn metrics(State(state): State<Arc<ApiState>>) -> Result<Response, ApiError> {
     let mut e = Exposition::default();
     if state.store.is_some() {

@@ -20,8 +20,10 @@ use std::sync::{Arc, Mutex};
 use axum::Router;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use serde_json::{Value, json};
+use serde_json::Value;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::domain::Layers;
 use crate::metrics::Metrics;
@@ -74,9 +76,24 @@ impl IntoResponse for ApiError {
                     .into_response();
             }
         };
-        let body = json!({"code": code, "description": self.to_string()}).to_string();
+        let body = Exception {
+            code,
+            description: self.to_string(),
+        };
+        let body = serde_json::to_string(&body).unwrap_or_default();
         (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
     }
+}
+
+/// The body of a 4xx of the public routes: the OGC API exception (OGC 17-069r3, schema
+/// exception.yaml), also the schema `exception` of the OpenAPI document.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = exception)]
+pub(crate) struct Exception {
+    /// What went wrong, as a word: InvalidParameterValue, NotFound.
+    code: &'static str,
+    /// In plain words, naming the parameter or the thing not found.
+    description: String,
 }
 
 /// What the API serves. The layer collections are rendered once at start (the layers do
@@ -109,6 +126,9 @@ pub struct ApiState {
     pub(crate) uploads: guard::Uploads,
     /// gzip of answers: compressed off the async threads, unchanging ones once.
     pub(crate) gzip: gzip::GzipCache,
+    /// The OpenAPI document drawn from the handlers, set by [`router`] (the same for
+    /// every router over this state); `GET /api` serves it.
+    pub(crate) openapi: std::sync::OnceLock<utoipa::openapi::OpenApi>,
 }
 
 impl ApiState {
@@ -127,6 +147,7 @@ impl ApiState {
             notify: None,
             uploads: uploads_of(&server::HttpServerConfig::default()),
             gzip: gzip::GzipCache::default(),
+            openapi: std::sync::OnceLock::new(),
         }
     }
 
@@ -263,73 +284,38 @@ where
         })
 }
 
-/// Every route of [`router`] and of [`web::web_router`] (its static files aside: files,
-/// not operations) with its methods, HEAD implied by GET. Kept here beside the router: a
-/// test holds this list, the `.route(` calls of this file and web.rs, what the router
-/// answers, and the OpenAPI document (`GET /api`) together, so a route added to one and
-/// not the others fails it.
-pub const ROUTES: &[(&str, &[&str])] = &[
-    ("/", &["GET"]),
-    ("/map", &["GET"]),
-    ("/api/map-config", &["GET"]),
-    ("/conformance", &["GET"]),
-    ("/api", &["GET"]),
-    ("/collections", &["GET"]),
-    ("/collections/{collection_id}", &["GET"]),
-    ("/collections/{collection_id}/items", &["GET"]),
-    ("/collections/{collection_id}/items/{feature_id}", &["GET"]),
-    ("/api/alerts", &["GET"]),
-    ("/api/alerts.atom", &["GET"]),
-    ("/api/alerts/{id}", &["GET"]),
-    ("/api/alerts/{id}/cap", &["GET"]),
-    ("/api/events", &["GET"]),
-    ("/api/events/{id}", &["GET"]),
-    ("/healthz", &["GET"]),
-    ("/readyz", &["GET"]),
-    ("/metrics", &["GET"]),
-    ("/api/admin/whoami", &["GET"]),
-    ("/api/admin/tokens", &["GET"]),
-    ("/api/admin/subscribers", &["GET", "POST"]),
-    ("/api/admin/subscribers.csv", &["GET", "POST"]),
-    ("/api/admin/subscribers/{id}", &["GET", "PUT"]),
-    ("/api/admin/subscribers/{id}/deactivate", &["POST"]),
-    ("/api/admin/subscribers/{id}/reactivate", &["POST"]),
-    ("/api/admin/subscribers/{id}/erase", &["POST"]),
-    ("/api/admin/outbox", &["GET"]),
-    ("/unsubscribe", &["GET", "POST"]),
-    ("/api/sms/inbound", &["POST"]),
-    ("/api/sms/dlr", &["POST"]),
-];
-
 /// The API's routes over `state`. A function, so tests call it without a socket.
+///
+/// Every route is added from its handler's `#[utoipa::path]` annotation (`routes!`), which
+/// gives both the path the router answers and the operation in the OpenAPI document
+/// (`GET /api`, see [`openapi`]): a route cannot be served undocumented. Only the map's
+/// static files are added as plain routes: files, not operations.
 pub fn router(state: Arc<ApiState>) -> Router {
-    Router::new()
+    let (router, doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         // `/` is content-negotiated there: the map for browsers, the landing page otherwise.
         .merge(web::web_router(state.map.clone()))
-        .route("/conformance", get(ogc::conformance))
-        .route("/api", get(ogc::api_document))
-        .route("/collections", get(ogc::collections))
-        .route("/collections/{collection_id}", get(ogc::collection))
-        .route("/collections/{collection_id}/items", get(ogc::items))
-        .route(
-            "/collections/{collection_id}/items/{feature_id}",
-            get(ogc::item),
-        )
-        .route("/api/alerts", get(alerts::list))
-        .route("/api/alerts.atom", get(alerts::atom))
-        .route("/api/alerts/{id}", get(alerts::document))
-        .route("/api/alerts/{id}/cap", get(alerts::cap))
-        .route("/api/events", get(alerts::events))
-        .route("/api/events/{id}", get(alerts::event))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
+        .routes(routes!(ogc::conformance))
+        .routes(routes!(ogc::api_document))
+        .routes(routes!(ogc::collections))
+        .routes(routes!(ogc::collection))
+        .routes(routes!(ogc::items))
+        .routes(routes!(ogc::item))
+        .routes(routes!(alerts::list))
+        .routes(routes!(alerts::atom))
+        .routes(routes!(alerts::document))
+        .routes(routes!(alerts::cap))
+        .routes(routes!(alerts::events))
+        .routes(routes!(alerts::event))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
         .merge(admin_routes(&state))
         .merge(gateway_routes(&state))
-        .route(
-            "/unsubscribe",
-            get(optout::unsubscribe_page).post(optout::unsubscribe),
-        )
+        .routes(routes!(optout::unsubscribe_page, optout::unsubscribe))
+        .split_for_parts();
+    // Every router over one state draws the same document: the first one is kept.
+    let _ = state.openapi.set(doc);
+    router
         .fallback(ogc::unknown_path)
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
@@ -344,37 +330,22 @@ pub fn router(state: Arc<ApiState>) -> Router {
 }
 
 /// The admin API: every route behind a bearer token, checked before any body is read.
-fn admin_routes(state: &Arc<ApiState>) -> Router<Arc<ApiState>> {
-    use axum::routing::post;
-    Router::new()
-        .route("/api/admin/whoami", get(admin::whoami))
-        .route("/api/admin/tokens", get(admin::tokens))
-        .route(
-            "/api/admin/subscribers",
-            get(admin::list).post(admin::create),
-        )
-        .route(
-            "/api/admin/subscribers.csv",
-            get(admin::export)
-                .post(admin::import)
-                .layer(axum::extract::DefaultBodyLimit::max(
-                    admin::MAX_IMPORT_BYTES,
-                )),
-        )
-        .route(
-            "/api/admin/subscribers/{id}",
-            get(admin::get_one).put(admin::update),
-        )
-        .route(
-            "/api/admin/subscribers/{id}/deactivate",
-            post(admin::deactivate),
-        )
-        .route(
-            "/api/admin/subscribers/{id}/reactivate",
-            post(admin::reactivate),
-        )
-        .route("/api/admin/subscribers/{id}/erase", post(admin::erase))
-        .route("/api/admin/outbox", get(admin::outbox))
+fn admin_routes(state: &Arc<ApiState>) -> OpenApiRouter<Arc<ApiState>> {
+    // The CSV import's own body limit, on its route only.
+    let (schemas, paths, csv) = routes!(admin::export, admin::import::import);
+    let csv = csv.layer(axum::extract::DefaultBodyLimit::max(
+        admin::MAX_IMPORT_BYTES,
+    ));
+    OpenApiRouter::new()
+        .routes(routes!(admin::whoami))
+        .routes(routes!(admin::tokens))
+        .routes(routes!(admin::list, admin::create))
+        .routes((schemas, paths, csv))
+        .routes(routes!(admin::get_one, admin::update))
+        .routes(routes!(admin::deactivate))
+        .routes(routes!(admin::reactivate))
+        .routes(routes!(admin::erase))
+        .routes(routes!(admin::outbox))
         .route_layer(axum::middleware::from_fn_with_state(
             Arc::clone(state),
             guard::admin_token,
@@ -382,11 +353,10 @@ fn admin_routes(state: &Arc<ApiState>) -> Router<Arc<ApiState>> {
 }
 
 /// The SMS gateway's callbacks: the shared secret is checked before any body is read.
-fn gateway_routes(state: &Arc<ApiState>) -> Router<Arc<ApiState>> {
-    use axum::routing::post;
-    Router::new()
-        .route("/api/sms/inbound", post(optout::sms_inbound))
-        .route("/api/sms/dlr", post(dlr::sms_dlr))
+fn gateway_routes(state: &Arc<ApiState>) -> OpenApiRouter<Arc<ApiState>> {
+    OpenApiRouter::new()
+        .routes(routes!(optout::sms_inbound))
+        .routes(routes!(dlr::sms_dlr))
         .route_layer(axum::middleware::from_fn_with_state(
             Arc::clone(state),
             guard::gateway_secret,

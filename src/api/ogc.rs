@@ -36,8 +36,9 @@ use geo::{BoundingRect, Intersects, Rect};
 use serde_json::{Map, Value, json};
 
 use super::{ApiError, ApiState};
-use crate::alerts::document::{feature, multipolygon_geometry, point_geometry, round};
+use crate::alerts::document::{feature_json, multipolygon_geometry, object, point_geometry, round};
 use crate::domain::{AdminArea, Layers, PointLayer};
+use geojson::{Feature, Geometry, GeometryValue, JsonObject, feature::Id};
 
 /// Items per page when the request gives no `limit`.
 pub const DEFAULT_LIMIT: usize = 100;
@@ -77,7 +78,7 @@ struct Item {
     geometry: Option<geo::Geometry<f64>>,
     bbox: Option<Rect<f64>>,
     /// The GeoJSON feature, with its `id` member.
-    feature: Value,
+    feature: Feature,
     /// `feature` serialised once (filled by `Collection::new`): pages are spliced from
     /// these, so a request does not clone and re-serialise megabytes of geometry.
     json: Arc<str>,
@@ -141,9 +142,7 @@ fn unique_ids_only(mut items: Vec<Item>) -> Vec<Item> {
         }
         if id != item.id {
             item.id = id;
-            if let Value::Object(m) = &mut item.feature {
-                m.insert("id".into(), Value::String(item.id.clone()));
-            }
+            item.feature.id = Some(Id::String(item.id.clone()));
         }
     }
     items
@@ -166,13 +165,15 @@ fn safe_id(s: &str) -> String {
 fn make_item(
     id: String,
     geometry: Option<geo::Geometry<f64>>,
-    geojson: Option<Value>,
+    geojson: Option<Geometry>,
     props: Value,
 ) -> Item {
-    let mut f = feature(geojson.unwrap_or(Value::Null), props);
-    if let Value::Object(m) = &mut f {
-        m.insert("id".into(), Value::String(id.clone()));
-    }
+    let f = Feature {
+        geometry: geojson,
+        id: Some(Id::String(id.clone())),
+        properties: Some(object(props)),
+        ..Feature::default()
+    };
     Item {
         bbox: geometry.as_ref().and_then(|g| g.bounding_rect()),
         id,
@@ -185,13 +186,12 @@ fn make_item(
 /// A Polygon geometry as a one-part MultiPolygon. GDAL (and so QGIS) gives a collection
 /// that mixes the two the type "Unknown"; one type per area collection keeps it a plain
 /// polygon layer.
-fn as_multipolygon(g: Value) -> Value {
-    match g {
-        Value::Object(mut m) if m.get("type").and_then(Value::as_str) == Some("Polygon") => {
-            let coords = m.remove("coordinates").unwrap_or(Value::Null);
-            json!({"type": "MultiPolygon", "coordinates": [coords]})
-        }
-        other => other,
+fn as_multipolygon(g: Geometry) -> Geometry {
+    match g.value {
+        GeometryValue::Polygon { coordinates } => Geometry::new(GeometryValue::MultiPolygon {
+            coordinates: vec![coordinates],
+        }),
+        _ => g,
     }
 }
 
@@ -388,10 +388,8 @@ impl AlertCollections {
                         num("threshold_kt")?,
                         num("window_h")?
                     ));
-                    let geojson = f
-                        .get("geometry")
-                        .filter(|g| !g.is_null())
-                        .cloned()
+                    let geojson = parse_geometry(f)
+                        .map_err(|m| err(format!("feature {i} (layer {layer}): {m}")))?
                         .map(as_multipolygon);
                     let geometry = match &geojson {
                         Some(g) => Some(
@@ -417,7 +415,8 @@ impl AlertCollections {
                 },
                 _ => continue,
             };
-            let mut geojson = f.get("geometry").filter(|g| !g.is_null()).cloned();
+            let mut geojson =
+                parse_geometry(f).map_err(|m| err(format!("feature {i} (layer {layer}): {m}")))?;
             if !into_zones {
                 geojson = geojson.map(as_multipolygon);
             }
@@ -500,16 +499,23 @@ fn empty_alert_collection(id: &str) -> Collection {
     )
 }
 
-fn to_geo(g: &Value) -> Result<geo::Geometry<f64>, String> {
+/// The `geometry` member of an alert document's feature; `None` when null or absent.
+fn parse_geometry(feature: &Value) -> Result<Option<Geometry>, String> {
+    let Some(g) = feature.get("geometry").filter(|g| !g.is_null()) else {
+        return Ok(None);
+    };
     // geojson's GeometryCollection conversion can panic on nested errors; the alert
     // document never writes one, so it is refused.
     if g.get("type").and_then(Value::as_str) == Some("GeometryCollection") {
         return Err("GeometryCollection geometry is not served".into());
     }
-    let parsed: geojson::Geometry =
-        serde_json::from_value(g.clone()).map_err(|e| format!("invalid GeoJSON geometry: {e}"))?;
-    crate::geodata::geometry::to_geo(&parsed.value)
-        .map_err(|e| format!("unsupported geometry: {e}"))
+    serde_json::from_value::<Geometry>(g.clone())
+        .map(Some)
+        .map_err(|e| format!("invalid GeoJSON geometry: {e}"))
+}
+
+fn to_geo(g: &Geometry) -> Result<geo::Geometry<f64>, String> {
+    crate::geodata::geometry::to_geo(&g.value).map_err(|e| format!("unsupported geometry: {e}"))
 }
 
 /// Every collection now served: the layers', then the alert's (empty without an alert).
@@ -641,6 +647,12 @@ pub(crate) async fn landing(
 }
 
 /// `GET /conformance`.
+#[utoipa::path(get, path = "/conformance", tag = "ogc", operation_id = "getConformance",
+    summary = "Conformance classes: OGC API – Features Part 1 core, geojson and oas30",
+    params(("f" = Option<String>, Query, style = Form, explode = false, description = "The encoding: json or geojson (the only ones)")),
+    responses(
+        (status = 200, description = "The conformance classes", content_type = "application/json", body = Object),
+        (status = 400, description = "Bad request: a parameter is unknown or malformed (named)", body = super::Exception)))]
 pub(crate) async fn conformance(
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
@@ -683,6 +695,12 @@ fn collection_json(c: &Collection, base: &str) -> Value {
 }
 
 /// `GET /collections`.
+#[utoipa::path(get, path = "/collections", tag = "ogc", operation_id = "getCollections",
+    summary = "The collections: country, provinces, districts, the point layers, and the current alert's hazard zones, districts at risk and probability contours",
+    params(("f" = Option<String>, Query, style = Form, explode = false, description = "The encoding: json or geojson (the only ones)")),
+    responses(
+        (status = 200, description = "The collections", content_type = "application/json", body = Object),
+        (status = 400, description = "Bad request: a parameter is unknown or malformed (named)", body = super::Exception)))]
 pub(crate) async fn collections(
     State(state): State<Arc<ApiState>>,
     headers: HeaderMap,
@@ -718,6 +736,13 @@ pub(crate) async fn collections(
 }
 
 /// `GET /collections/{collection_id}`.
+#[utoipa::path(get, path = "/collections/{collectionId}", tag = "ogc", operation_id = "describeCollection",
+    summary = "One collection",
+    params(("collectionId" = String, Path, description = "A collection id, as listed at /collections"), ("f" = Option<String>, Query, style = Form, explode = false, description = "The encoding: json or geojson (the only ones)")),
+    responses(
+        (status = 200, description = "The collection", content_type = "application/json", body = Object),
+        (status = 400, description = "Bad request: a parameter is unknown or malformed (named)", body = super::Exception),
+        (status = 404, description = "Unknown collection", body = super::Exception)))]
 pub(crate) async fn collection(
     State(state): State<Arc<ApiState>>,
     headers: HeaderMap,
@@ -793,6 +818,19 @@ fn parse_bbox(raw: &str) -> Result<BboxFilter, ApiError> {
 const CRS84_ALIASES: [&str; 2] = [CRS84, "http://www.opengis.net/def/crs/OGC/1.3/CRS84h"];
 
 /// `GET /collections/{collection_id}/items`: one page of features.
+#[utoipa::path(get, path = "/collections/{collectionId}/items", tag = "ogc", operation_id = "getFeatures",
+    summary = "Features of a collection, a page at a time",
+    params(("collectionId" = String, Path, description = "A collection id, as listed at /collections"),
+        ("limit" = Option<u32>, Query, style = Form, explode = false, minimum = 1, description = "Features per page"),
+        ("offset" = Option<u64>, Query, style = Form, explode = false, minimum = 0, description = "Features to skip (the next links carry it)."),
+        ("bbox" = Option<Vec<f64>>, Query, style = Form, explode = false, min_items = 4, max_items = 6, description = "min lon, min lat, max lon, max lat (CRS84); features whose geometry intersects it. Min lon above max lon crosses the antimeridian."),
+        ("bbox-crs" = Option<String>, Query, style = Form, explode = false, description = "Only http://www.opengis.net/def/crs/OGC/1.3/CRS84 (or CRS84h)"),
+        ("datetime" = Option<String>, Query, style = Form, explode = false, description = "An RFC 3339 instant or interval; checked, then all features are kept (they carry no time)."),
+        ("f" = Option<String>, Query, style = Form, explode = false, description = "The encoding: json or geojson (the only ones)")),
+    responses(
+        (status = 200, description = "One page of features; a 'next' link while more remain", content_type = "application/geo+json", body = Object),
+        (status = 400, description = "Bad request: a parameter is unknown or malformed (named)", body = super::Exception),
+        (status = 404, description = "Unknown collection", body = super::Exception)))]
 pub(crate) async fn items(
     State(state): State<Arc<ApiState>>,
     headers: HeaderMap,
@@ -934,6 +972,10 @@ fn items_page(
         MEDIA_JSON,
         "The collection",
     ));
+    // The page is left as `json!` on purpose: it is the OGC API envelope (numberMatched,
+    // numberReturned, timeStamp, links) around features each serialised once through
+    // geojson's `Feature` (`Item::json`) and spliced in below, so a page of megabytes of
+    // geometry is not parsed back into geojson types and written again per request.
     let envelope = json!({
         "type": "FeatureCollection",
         "numberMatched": matched.len(),
@@ -960,6 +1002,15 @@ fn encode_query(s: &str) -> String {
 }
 
 /// `GET /collections/{collection_id}/items/{feature_id}`.
+#[utoipa::path(get, path = "/collections/{collectionId}/items/{featureId}", tag = "ogc", operation_id = "getFeature",
+    summary = "One feature",
+    params(("collectionId" = String, Path, description = "A collection id, as listed at /collections"),
+        ("featureId" = String, Path, description = "P-code for areas, the layer's id for points, e.g. wind_64kt or cone for hazard zones"),
+        ("f" = Option<String>, Query, style = Form, explode = false, description = "The encoding: json or geojson (the only ones)")),
+    responses(
+        (status = 200, description = "The feature", content_type = "application/geo+json", body = Object),
+        (status = 400, description = "Bad request: a parameter is unknown or malformed (named)", body = super::Exception),
+        (status = 404, description = "Unknown collection or feature", body = super::Exception)))]
 pub(crate) async fn item(
     State(state): State<Arc<ApiState>>,
     headers: HeaderMap,
@@ -977,7 +1028,10 @@ pub(crate) async fn item(
                 what: format!("feature '{fid}' in collection '{cid}'"),
             })?;
         let mut f = it.feature.clone();
-        if let Value::Object(m) = &mut f {
+        {
+            // Links are an OGC API member of the feature: a foreign member, after
+            // "properties".
+            let m = f.foreign_members.get_or_insert_with(JsonObject::new);
             let href = format!("{base}/collections/{}", c.id);
             m.insert(
                 "links".into(),
@@ -992,7 +1046,7 @@ pub(crate) async fn item(
                 ]),
             );
         }
-        Ok(f)
+        Ok(feature_json(&f))
     })?;
     Ok(respond(StatusCode::OK, MEDIA_GEOJSON, &body))
 }
@@ -1006,6 +1060,12 @@ pub(crate) async fn unknown_path(uri: axum::http::Uri) -> ApiError {
 
 /// `GET /api`: the OpenAPI 3.0 definition, small but valid, with the limit's default and
 /// maximum (clients size their pages from them).
+#[utoipa::path(get, path = "/api", tag = "ogc", operation_id = "getApi",
+    summary = "This API definition (OpenAPI 3.0)",
+    params(("f" = Option<String>, Query, style = Form, explode = false, description = "The encoding: json or geojson (the only ones)")),
+    responses(
+        (status = 200, description = "OpenAPI 3.0", content_type = "application/vnd.oai.openapi+json;version=3.0", body = Object),
+        (status = 400, description = "Bad request: a parameter is unknown or malformed (named)", body = super::Exception)))]
 pub(crate) async fn api_document(
     State(state): State<Arc<ApiState>>,
     headers: HeaderMap,
@@ -1019,85 +1079,14 @@ pub(crate) async fn api_document(
         .map(|c| c.id.as_str())
         .chain(ALERT_COLLECTIONS)
         .collect();
-    let mut doc = openapi(&base, &ids);
+    let routed = state.openapi.get().ok_or_else(|| ApiError::Internal {
+        cause: "the OpenAPI document is set when the router is built, and was not".into(),
+    })?;
     let header = state
         .notify
         .as_ref()
         .and_then(|n| n.callbacks.as_ref().map(|c| c.header.clone()))
         .unwrap_or_else(|| crate::notify::config::InboundConfig::default().header);
-    super::openapi::extend(&mut doc, &header);
+    let doc = super::openapi::document(routed, &base, &ids, &header);
     Ok(respond(StatusCode::OK, MEDIA_OPENAPI, &doc))
-}
-
-fn openapi(base: &str, collection_ids: &[&str]) -> Value {
-    let json_ok = |desc: &str| json!({"description": desc, "content": {MEDIA_JSON: {"schema": {"type": "object"}}}});
-    let geojson_ok = |desc: &str| json!({"description": desc, "content": {MEDIA_GEOJSON: {"schema": {"type": "object"}}}});
-    let err = |desc: &str| json!({"description": desc, "content": {MEDIA_JSON: {"schema": {"$ref": "#/components/schemas/exception"}}}});
-    let f_param = json!({"$ref": "#/components/parameters/f"});
-    json!({
-        "openapi": "3.0.3",
-        "info": {
-            "title": "aviso OGC API – Features",
-            "version": env!("CARGO_PKG_VERSION"),
-            "description": "Reference layers and the current alert of aviso (tropical-cyclone and flood early warning for Mozambique).",
-            "license": {"name": "Apache-2.0"},
-        },
-        "servers": [{"url": base}],
-        "paths": {
-            "/": {"get": {"summary": "Landing page", "operationId": "getLandingPage",
-                "parameters": [f_param], "responses": {"200": json_ok("Links to the API definition, conformance and collections"), "400": err("Bad request")}}},
-            "/conformance": {"get": {"summary": "Conformance classes", "operationId": "getConformance",
-                "parameters": [f_param], "responses": {"200": json_ok("The conformance classes"), "400": err("Bad request")}}},
-            "/api": {"get": {"summary": "This API definition", "operationId": "getApi",
-                "parameters": [f_param], "responses": {"200": {"description": "OpenAPI 3.0", "content": {MEDIA_OPENAPI: {"schema": {"type": "object"}}}}}}},
-            "/collections": {"get": {"summary": "The collections", "operationId": "getCollections",
-                "parameters": [f_param], "responses": {"200": json_ok("The collections"), "400": err("Bad request")}}},
-            "/collections/{collectionId}": {"get": {"summary": "One collection", "operationId": "describeCollection",
-                "parameters": [{"$ref": "#/components/parameters/collectionId"}, f_param],
-                "responses": {"200": json_ok("The collection"), "400": err("Bad request"), "404": err("Unknown collection")}}},
-            "/collections/{collectionId}/items": {"get": {"summary": "Features of a collection", "operationId": "getFeatures",
-                "parameters": [
-                    {"$ref": "#/components/parameters/collectionId"},
-                    {"$ref": "#/components/parameters/limit"},
-                    {"$ref": "#/components/parameters/offset"},
-                    {"$ref": "#/components/parameters/bbox"},
-                    {"$ref": "#/components/parameters/bbox-crs"},
-                    {"$ref": "#/components/parameters/datetime"},
-                    f_param,
-                ],
-                "responses": {"200": geojson_ok("One page of features; a 'next' link while more remain"), "400": err("Bad request"), "404": err("Unknown collection")}}},
-            "/collections/{collectionId}/items/{featureId}": {"get": {"summary": "One feature", "operationId": "getFeature",
-                "parameters": [
-                    {"$ref": "#/components/parameters/collectionId"},
-                    {"name": "featureId", "in": "path", "required": true, "description": "P-code for areas, the layer's id for points, e.g. wind_64kt or cone for hazard zones", "schema": {"type": "string"}},
-                    f_param,
-                ],
-                "responses": {"200": geojson_ok("The feature"), "400": err("Bad request"), "404": err("Unknown collection or feature")}}},
-        },
-        "components": {
-            "parameters": {
-                "collectionId": {"name": "collectionId", "in": "path", "required": true, "schema": {"type": "string", "enum": collection_ids}},
-                "limit": {"name": "limit", "in": "query", "required": false, "style": "form", "explode": false,
-                    "description": format!("Features per page; above {MAX_LIMIT}, {MAX_LIMIT} are returned."),
-                    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}},
-                "offset": {"name": "offset", "in": "query", "required": false, "style": "form", "explode": false,
-                    "description": "Features to skip (the next links carry it).",
-                    "schema": {"type": "integer", "minimum": 0, "default": 0}},
-                "bbox": {"name": "bbox", "in": "query", "required": false, "style": "form", "explode": false,
-                    "description": "min lon, min lat, max lon, max lat (CRS84); features whose geometry intersects it.",
-                    "schema": {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}}},
-                "bbox-crs": {"name": "bbox-crs", "in": "query", "required": false, "style": "form", "explode": false,
-                    "schema": {"type": "string", "format": "uri", "enum": [CRS84]}},
-                "datetime": {"name": "datetime", "in": "query", "required": false, "style": "form", "explode": false,
-                    "description": "Accepted; features carry no time, so all are kept.",
-                    "schema": {"type": "string"}},
-                "f": {"name": "f", "in": "query", "required": false, "style": "form", "explode": false,
-                    "schema": {"type": "string", "enum": ["json", "geojson"]}},
-            },
-            "schemas": {
-                "exception": {"type": "object", "required": ["code"],
-                    "properties": {"code": {"type": "string"}, "description": {"type": "string"}}},
-            },
-        },
-    })
 }

@@ -79,6 +79,13 @@ fn no_token() -> Response {
 }
 
 /// `GET /unsubscribe?token=…`: asks for confirmation (see the module doc for why).
+#[utoipa::path(get, path = "/unsubscribe", tag = "opt-out", operation_id = "unsubscribePage",
+    summary = "The e-mail link: a page that asks (a GET changes nothing: mail scanners open links)",
+    params(("token" = Option<String>, Query, description = "The subscriber's unsubscribe token (from the e-mail's link)")),
+    responses(
+        (status = 200, description = "The confirmation page (pt, en)", content_type = "text/html", body = String),
+        (status = 400, description = "No token", content_type = "text/html", body = String),
+        (status = 404, description = "Subscribers are not served here", body = super::Exception)))]
 pub(crate) async fn unsubscribe_page(
     State(state): State<Arc<ApiState>>,
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
@@ -110,6 +117,15 @@ pub(crate) async fn unsubscribe_page(
 
 /// `POST /unsubscribe`: the token from the form (`token=…`) or from the query (one-click,
 /// RFC 8058, posts `List-Unsubscribe=One-Click` to the link itself).
+#[utoipa::path(post, path = "/unsubscribe", tag = "opt-out", operation_id = "unsubscribe",
+    summary = "Unsubscribe (the page's button, or one-click per RFC 8058)",
+    params(("token" = Option<String>, Query, description = "The subscriber's unsubscribe token (from the e-mail's link)")),
+    request_body(content = Object, content_type = "application/x-www-form-urlencoded",
+        description = "token (the page's form), or List-Unsubscribe=One-Click with the token in the query (RFC 8058)"),
+    responses(
+        (status = 200, description = "Unsubscribed (pt, en)", content_type = "text/html", body = String),
+        (status = 400, description = "No token", content_type = "text/html", body = String),
+        (status = 404, description = "Unknown token", content_type = "text/html", body = String)))]
 pub(crate) async fn unsubscribe(
     State(state): State<Arc<ApiState>>,
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
@@ -150,6 +166,18 @@ pub(crate) async fn unsubscribe(
 /// gateway proves itself with the shared secret, in the configured header or as
 /// `?token=` in the callback URL. A first word among the stop words opts the number out;
 /// one among the start words lifts that (someone who sent STOP by mistake comes back).
+#[utoipa::path(post, path = "/api/sms/inbound", tag = "sms-gateway", operation_id = "smsInbound",
+    summary = "A reply forwarded by the SMS gateway",
+    description = "First word STOP, PARAR or SAIR ([notify.inbound] stop_words): no more SMS to the number. START, COMEÇAR, COMECAR, INICIAR or VOLTAR (start_words): the number's STOP is lifted, and subscribers whom that STOP had made inactive are active again. Anything else is ignored.",
+    security(("gatewaySecretHeader" = []), ("gatewaySecretQuery" = [])),
+    request_body(content = Object, content_type = "application/x-www-form-urlencoded",
+        description = "from: the sender (field name: [notify.inbound] from_field); text: the reply (text_field)"),
+    responses(
+        (status = 200, description = "action: stopped, started or ignored, with counts", content_type = "application/json", body = Object),
+        (status = 400, description = "The body lacks a field or holds a bad value (`field` names it)", body = super::admin::AdminErrorBody),
+        (status = 401, description = "No shared secret, or a wrong one", body = super::admin::AdminErrorBody),
+        (status = 404, description = "These callbacks are not accepted here (off in [notify]), or (reports) no SMS has that message id (`gateway_id` names it)", body = super::admin::AdminErrorBody),
+        (status = 422, description = "The sender's number is not a phone number (`field` names it)", body = super::admin::AdminErrorBody)))]
 pub(crate) async fn sms_inbound(
     State(state): State<Arc<ApiState>>,
     headers: HeaderMap,

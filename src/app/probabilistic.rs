@@ -16,7 +16,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use serde_json::{Map, Value, json};
 
-use crate::alerts::document::{feature, multipolygon_geometry, point_geometry};
+use crate::alerts::document::{collection_json, feature, multipolygon_geometry, point_geometry};
 use crate::alerts::probabilistic::p_key;
 use crate::config::Config;
 use crate::domain::{Forecast, Layers};
@@ -120,15 +120,16 @@ pub fn geojson_document(r: &ProbabilisticAssessment, decimals: u32) -> Value {
             Value::Object(props),
         ));
     }
-    json!({
-        "type": "FeatureCollection",
-        "name": format!("aviso probabilistic wind {}", r.storm.clone().unwrap_or_default()),
-        "reference_time": r.reference_time,
-        "realisations": r.realisations,
-        "seed": r.seed,
-        "notes": r.notes,
-        "features": features,
-    })
+    collection_json(
+        features,
+        json!({
+            "name": format!("aviso probabilistic wind {}", r.storm.clone().unwrap_or_default()),
+            "reference_time": r.reference_time,
+            "realisations": r.realisations,
+            "seed": r.seed,
+            "notes": r.notes,
+        }),
+    )
 }
 
 /// One row per district, province and the country: P (0..1) per threshold and window, then

@@ -17,7 +17,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
 use super::{StormChoice, load_config, parse_options};
-use crate::alerts::document::{feature, point_geometry};
+use crate::alerts::document::{collection_json, feature, point_geometry};
 use crate::domain::{Layers, PointFeature};
 use crate::feeds;
 use crate::hazard::windfield::{
@@ -25,6 +25,7 @@ use crate::hazard::windfield::{
     step_count,
 };
 use crate::layers::manifest_path;
+use geojson::Feature;
 
 /// `aviso windfield`.
 #[derive(Debug, Clone, clap::Args)]
@@ -159,7 +160,7 @@ fn csv_table(features: &[&PointFeature], winds: &[PointWind]) -> Result<Vec<u8>>
 
 /// RFC 7946 points (EPSG:4326 lon/lat) reached by the storm, with their maximum wind.
 fn geojson_document(features: &[&PointFeature], winds: &[PointWind], decimals: u32) -> Value {
-    let out: Vec<Value> = features
+    let out: Vec<Feature> = features
         .iter()
         .zip(winds)
         .filter(|(_, w)| w.source.is_some())
@@ -180,5 +181,5 @@ fn geojson_document(features: &[&PointFeature], winds: &[PointWind], decimals: u
             )
         })
         .collect();
-    json!({ "type": "FeatureCollection", "features": out })
+    collection_json(out, Value::Null)
 }

@@ -569,14 +569,20 @@ pub const REPLAY_CENTRE_PREFIX: &str = "aviso-replay:";
 /// replay feed serves, so the service reads a replayed storm through the same path as a
 /// live RSMC product. Winds must be 10-minute means (RSMC convention); the product's
 /// `production_center` says it is a replay (and [`parse`] labels it so).
+///
+/// Written through the geojson crate's types, in its member order: each fix a `Feature`
+/// ("geometry" before "properties"), the product's header as the collection's foreign
+/// members after "features". Météo-France writes "properties" first and "type" last;
+/// [`parse`], like any JSON reader, does not depend on member order.
 pub fn to_cmrstrack(f: &Forecast) -> Value {
+    use geojson::{Feature, FeatureCollection, Geometry};
     use serde_json::json;
     let rfc = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let agency = match &f.source {
         ForecastSource::Replay { agency } | ForecastSource::Ibtracs { agency } => agency.clone(),
         other => other.label(),
     };
-    let features: Vec<Value> = f
+    let features: Vec<Feature> = f
         .track
         .iter()
         .map(|p| {
@@ -628,12 +634,14 @@ pub fn to_cmrstrack(f: &Forecast) -> Value {
             if let (Some(a), Some(o)) = (p.position_accuracy_nm, props.as_object_mut()) {
                 o.insert("position_accuracy".into(), json!(a.0));
             }
-            json!({"type": "Feature", "properties": props,
-                   "geometry": {"type": "Point", "coordinates": [p.lon, p.lat]}})
+            Feature {
+                geometry: Some(Geometry::new_point([p.lon, p.lat])),
+                properties: props.as_object().cloned(),
+                ..Feature::default()
+            }
         })
         .collect();
-    json!({
-        "type": "FeatureCollection",
+    let header = json!({
         "product": "Cyclone trajectory",
         "update_time": rfc(f.issued),
         "production_center": format!("{REPLAY_CENTRE_PREFIX}{agency}"),
@@ -642,8 +650,14 @@ pub fn to_cmrstrack(f: &Forecast) -> Value {
         "basin": f.storm.basin,
         "season": f.storm.season.replace('-', ""),
         "reference_time": rfc(f.reference_time),
-        "features": features,
-    })
+    });
+    let fc = FeatureCollection {
+        bbox: None,
+        features,
+        foreign_members: header.as_object().cloned(),
+    };
+    // A FeatureCollection always serialises to an object; Null is never written.
+    serde_json::to_value(&fc).unwrap_or(Value::Null)
 }
 
 #[cfg(test)]

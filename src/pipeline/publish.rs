@@ -141,17 +141,22 @@ impl Pipeline {
 /// CAP, written from the last forecast re-assessed, is unchanged.
 fn without_footprints(alert: NewAlert) -> Result<NewAlert, ProcessError> {
     let s = &alert.summary;
-    let doc = serde_json::json!({
-        "type": "FeatureCollection",
-        "features": [],
-        "aviso": {
-            "hazard": s.hazard,
-            "cancelled": true,
-            "last_forecast_reference_time": s.reference_time,
-            "note": s.reason,
-            "note_pt": s.reason_pt,
-        },
+    let aviso = serde_json::json!({
+        "hazard": s.hazard,
+        "cancelled": true,
+        "last_forecast_reference_time": s.reference_time,
+        "note": s.reason,
+        "note_pt": s.reason_pt,
     });
+    // An empty FeatureCollection, its metadata a foreign member (geojson writes it after
+    // "features", as this document always had it).
+    let fc = geojson::FeatureCollection {
+        bbox: None,
+        features: Vec::new(),
+        foreign_members: Some(serde_json::Map::from_iter([("aviso".to_string(), aviso)])),
+    };
+    let doc = serde_json::to_value(&fc)
+        .map_err(|e| ProcessError::Publish(format!("the cancel document: {e}")))?;
     stored_alert(alert.summary, doc, alert.cap)
 }
 

@@ -42,6 +42,19 @@ type BodyFault = Arc<Mutex<Option<AdminError>>>;
 /// updates every row; a file with one bad row is refused whole, the first bad row named
 /// by line and column. A body over [`MAX_IMPORT_BYTES`] is refused 413 (by its
 /// Content-Length before a byte is read, or when the streamed count passes it).
+#[utoipa::path(post, path = "/api/admin/subscribers.csv", tag = "admin", operation_id = "importSubscribers",
+    summary = "Create or update subscribers from CSV (a file with one bad row is refused whole)",
+    description = "Needs a bearer token with the role `editor` or higher.",
+    security(("bearer" = [])),
+    request_body(content = String, content_type = "text/csv", description = "Columns id, name, active, language, min_level, hazards, receive_tests, emails, phones, webhooks, provinces, districts, features, polygon; lists separated by ';'"),
+    responses(
+        (status = 200, description = "created, updated, warnings", content_type = "application/json", body = Object),
+        (status = 413, description = format!("Larger than {} bytes", super::MAX_IMPORT_BYTES)),
+        (status = 415, description = "Not text/csv", body = super::AdminErrorBody),
+        (status = 422, description = "A row is wrong: `line`, `field` and `subscriber` name it; nothing was stored", body = super::AdminErrorBody),
+        (status = 401, description = "No bearer token, or an unknown one", body = super::AdminErrorBody),
+        (status = 403, description = "The token's role is below editor", body = super::AdminErrorBody),
+        (status = 404, description = "Subscribers are not served here (no `aviso serve`)", body = super::AdminErrorBody)))]
 pub(crate) async fn import(
     State(state): State<Arc<ApiState>>,
     headers: HeaderMap,
