@@ -11,6 +11,7 @@ pub mod assess;
 pub mod cli;
 pub mod flood;
 pub mod layers;
+pub mod plan;
 pub mod probabilistic;
 pub mod service;
 pub mod windfield;

@@ -222,6 +222,8 @@ pub struct Plan {
     pub storm: String,
     pub reference_time: DateTime<Utc>,
     pub footprint_threshold_kt: Option<f64>,
+    /// `plan.max_distance_km`, for the table's "no safe centre within" column.
+    pub max_distance_km: f64,
     pub register_source: String,
     pub districts: Vec<AreaPlan>,
     pub provinces: Vec<AreaPlan>,
@@ -735,6 +737,7 @@ pub fn build_plan(input: &PlanInput<'_>, cfg: &PlanConfig) -> Plan {
         storm: a.forecast.storm.name.clone(),
         reference_time: at,
         footprint_threshold_kt: footprint_kt,
+        max_distance_km: cfg.max_distance_km,
         register_source: input.register.source.clone(),
         districts,
         provinces,
