@@ -621,67 +621,8 @@ pub fn build_plan(input: &PlanInput<'_>, cfg: &PlanConfig) -> Plan {
     });
 
     // --- Allocation ---
-    let code_index: HashMap<String, usize> = centres
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.code.clone(), i))
-        .collect();
-    let safe: Vec<bool> = centres.iter().map(|c| c.safe).collect();
-    let mut ledger = Ledger {
-        room: centres.iter().map(|c| c.free_room).collect(),
-        centres: &mut centres,
-        allocations: Vec::new(),
-    };
-    for o in &mut origins {
-        let p = Point::new(o.lon, o.lat);
-        o.nearest_safe_km = centre_index
-            .nearest(p, 1, |i| safe.get(i).copied().unwrap_or(false))
-            .first()
-            .map(|&(_, km)| km);
-        o.no_safe_centre_within_max = o.nearest_safe_km.is_none_or(|km| km > cfg.max_distance_km);
-        let mut remaining = o.demand;
-        let mut rank = 0;
-        let listed = input.travel_times.and_then(|t| t.by_origin.get(&o.id));
-        if let Some(listed) = listed {
-            for (code, minutes) in listed {
-                if remaining <= EPS_PERSONS {
-                    break;
-                }
-                let Some(&ci) = code_index.get(code.as_str()) else {
-                    continue;
-                };
-                if !safe.get(ci).copied().unwrap_or(false) {
-                    continue;
-                }
-                let km = centre_points
-                    .get(ci)
-                    .map(|q| Geodesic.distance(p, *q) / 1000.0)
-                    .unwrap_or(f64::NAN);
-                ledger.give(o, ci, (km, Some(*minutes)), &mut remaining, &mut rank);
-            }
-        } else {
-            while remaining > EPS_PERSONS {
-                let candidates: Vec<(usize, f64)> = centre_index
-                    .nearest(p, cfg.candidates_per_query, |i| {
-                        safe.get(i).copied().unwrap_or(false)
-                            && ledger.room.get(i).is_some_and(|r| *r > EPS_PERSONS)
-                    })
-                    .into_iter()
-                    .filter(|&(_, km)| km <= cfg.max_distance_km)
-                    .collect();
-                if candidates.is_empty() {
-                    break;
-                }
-                for (ci, km) in candidates {
-                    if remaining <= EPS_PERSONS {
-                        break;
-                    }
-                    ledger.give(o, ci, (km, None), &mut remaining, &mut rank);
-                }
-            }
-        }
-        o.allocated = o.demand - remaining.max(0.0);
-        o.shortfall = remaining.max(0.0);
+    let allocations = allocate(&mut origins, &mut centres, cfg, input.travel_times);
+    for o in &origins {
         if let Some(row) = o
             .district_pcode
             .as_ref()
@@ -695,7 +636,6 @@ pub fn build_plan(input: &PlanInput<'_>, cfg: &PlanConfig) -> Plan {
             }
         }
     }
-    let allocations = ledger.allocations;
 
     // --- Tables ---
     for row in &mut districts {
@@ -747,4 +687,82 @@ pub fn build_plan(input: &PlanInput<'_>, cfg: &PlanConfig) -> Plan {
         allocations,
         notes,
     }
+}
+
+/// Serves `origins` in their order: each fills the safe centres with free room nearest to
+/// it (geodesic km, up to `cfg.max_distance_km`; or the travel-time matrix's order when it
+/// lists the origin), never past a centre's room. Sets each origin's `allocated`,
+/// `shortfall` and nearest safe centre, and each centre's `allocated`; returns the
+/// allocations in the order made.
+pub fn allocate(
+    origins: &mut [OriginPlan],
+    centres: &mut [CentreStatus],
+    cfg: &PlanConfig,
+    travel_times: Option<&TravelTimes>,
+) -> Vec<Allocation> {
+    let centre_points: Vec<Point<f64>> = centres.iter().map(|c| Point::new(c.lon, c.lat)).collect();
+    let centre_index = PointIndex::new(&centre_points);
+    let code_index: HashMap<String, usize> = centres
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.code.clone(), i))
+        .collect();
+    let safe: Vec<bool> = centres.iter().map(|c| c.safe).collect();
+    let mut ledger = Ledger {
+        room: centres.iter().map(|c| c.free_room).collect(),
+        centres,
+        allocations: Vec::new(),
+    };
+    for o in origins.iter_mut() {
+        let p = Point::new(o.lon, o.lat);
+        o.nearest_safe_km = centre_index
+            .nearest(p, 1, |i| safe.get(i).copied().unwrap_or(false))
+            .first()
+            .map(|&(_, km)| km);
+        o.no_safe_centre_within_max = o.nearest_safe_km.is_none_or(|km| km > cfg.max_distance_km);
+        let mut remaining = o.demand;
+        let mut rank = 0;
+        let listed = travel_times.and_then(|t| t.by_origin.get(&o.id));
+        if let Some(listed) = listed {
+            for (code, minutes) in listed {
+                if remaining <= EPS_PERSONS {
+                    break;
+                }
+                let Some(&ci) = code_index.get(code.as_str()) else {
+                    continue;
+                };
+                if !safe.get(ci).copied().unwrap_or(false) {
+                    continue;
+                }
+                let km = centre_points
+                    .get(ci)
+                    .map(|q| Geodesic.distance(p, *q) / 1000.0)
+                    .unwrap_or(f64::NAN);
+                ledger.give(o, ci, (km, Some(*minutes)), &mut remaining, &mut rank);
+            }
+        } else {
+            while remaining > EPS_PERSONS {
+                let candidates: Vec<(usize, f64)> = centre_index
+                    .nearest(p, cfg.candidates_per_query, |i| {
+                        safe.get(i).copied().unwrap_or(false)
+                            && ledger.room.get(i).is_some_and(|r| *r > EPS_PERSONS)
+                    })
+                    .into_iter()
+                    .filter(|&(_, km)| km <= cfg.max_distance_km)
+                    .collect();
+                if candidates.is_empty() {
+                    break;
+                }
+                for (ci, km) in candidates {
+                    if remaining <= EPS_PERSONS {
+                        break;
+                    }
+                    ledger.give(o, ci, (km, None), &mut remaining, &mut rank);
+                }
+            }
+        }
+        o.allocated = o.demand - remaining.max(0.0);
+        o.shortfall = remaining.max(0.0);
+    }
+    ledger.allocations
 }

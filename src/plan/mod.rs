@@ -20,7 +20,8 @@ use crate::alerts::levels::Level;
 use crate::domain::{RegisterEntry, SiteRole};
 
 pub use allocate::{
-    Allocation, AreaPlan, CentreStatus, OriginPlan, Plan, PlanInput, TravelTimes, build_plan,
+    Allocation, AreaPlan, CentreStatus, OriginPlan, Plan, PlanInput, TravelTimes, allocate,
+    build_plan,
 };
 
 /// Covered floor space per person in a communal shelter, m²: the Sphere Handbook (2018),

@@ -41,6 +41,7 @@ mod notify_replay_service;
 mod notify_serve_log;
 mod notify_service;
 mod ogc;
+mod plan;
 mod probabilistic;
 mod probabilistic_ensemble;
 mod probabilistic_service;
