@@ -8,6 +8,9 @@
 //! `#capacity+area_m2` and `#meta+demonstration`). Every unreadable cell is an issue
 //! naming the file, the spreadsheet row and the column letter with its tag; the checks
 //! that need the boundaries are `crate::plan::register::validate`.
+//!
+//! Over 600 lines because the register reader, the occupancy-update and travel-time readers
+//! and the HXL writer share the hashtag, column and cell helpers of one format.
 
 use std::collections::BTreeMap;
 use std::io::Cursor;

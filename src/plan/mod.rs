@@ -9,20 +9,22 @@
 //! centre 20 km away across a river counts as 20 km. A travel-time matrix, when a user has
 //! one, replaces the distance order ([`TravelTimes`]).
 //!
-//! [`register`] validates registers and keeps the one in force; [`allocate`] builds the plan.
+//! [`register`] validates registers and keeps the one in force; [`build`] builds the plan
+//! ([`tables`]) and [`allocate`] serves its origins.
 
 pub mod allocate;
+pub mod build;
 pub mod register;
+pub mod tables;
 
 use serde::{Deserialize, Serialize};
 
 use crate::alerts::levels::Level;
 use crate::domain::{RegisterEntry, SiteRole};
 
-pub use allocate::{
-    Allocation, AreaPlan, CentreStatus, OriginPlan, Plan, PlanInput, TravelTimes, allocate,
-    build_plan,
-};
+pub use allocate::{TravelTimes, allocate};
+pub use build::{PlanInput, build_plan};
+pub use tables::{Allocation, AreaPlan, CentreStatus, OriginPlan, Plan};
 
 /// Covered floor space per person in a communal shelter, m²: the Sphere Handbook (2018),
 /// Shelter and settlement standard 3, "a minimum of 3.5 m² of living space per person".
@@ -239,19 +241,23 @@ impl Range3 {
             high: v,
         }
     }
-    pub fn add(self, o: Range3) -> Range3 {
-        Range3 {
-            low: self.low + o.low,
-            central: self.central + o.central,
-            high: self.high + o.high,
-        }
-    }
     /// `self − v`, floored at 0 (a gap is never negative).
     pub fn gap_over(self, v: f64) -> Range3 {
         Range3 {
             low: (self.low - v).max(0.0),
             central: (self.central - v).max(0.0),
             high: (self.high - v).max(0.0),
+        }
+    }
+}
+
+impl std::ops::Add for Range3 {
+    type Output = Range3;
+    fn add(self, o: Range3) -> Range3 {
+        Range3 {
+            low: self.low + o.low,
+            central: self.central + o.central,
+            high: self.high + o.high,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! their validation naming row and column, occupancy history, HXL export, and the plan on
 //! the Freddy 2023-03-10 forecast checked against a recomputation done here from the raw
 //! files (health facilities GeoJSON, config/default.toml), not through the plan's code.
+//! Over 600 lines because the Freddy checks each recompute their figures in full.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
 use std::collections::{BTreeMap, HashMap};
@@ -613,5 +614,103 @@ fn issue_severities_are_shown_in_messages() {
     assert_eq!(
         i.to_string(),
         "warning: f.csv, row 3, column C (#adm2+pcode): m"
+    );
+}
+
+#[test]
+fn a_distance_bounded_nearest_query_agrees_with_the_unbounded_one() {
+    use rand::{RngExt, SeedableRng};
+    let Some((_, layers, _)) = freddy() else {
+        return;
+    };
+    let health = layers
+        .layers
+        .points
+        .iter()
+        .find(|l| l.info.name == "health_facilities")
+        .unwrap();
+    let pts: Vec<Point<f64>> = health.features.iter().map(|f| f.location).collect();
+    let index = aviso::spatial::PointIndex::new(&pts);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(14);
+    for _ in 0..300 {
+        let p = Point::new(rng.random_range(31.0..41.0), rng.random_range(-27.0..-10.5));
+        // Refuse every third point, as full centres are refused.
+        let keep = |i: usize| i % 3 != 0;
+        let all = index.nearest(p, pts.len(), keep);
+        let expected: Vec<(usize, f64)> = all
+            .into_iter()
+            .filter(|&(_, km)| km <= 40.0)
+            .take(5)
+            .collect();
+        assert_eq!(index.nearest_within(p, 5, 40.0, keep), expected, "{p:?}");
+    }
+}
+
+#[test]
+fn with_probabilistic_wind_demand_spans_the_quantiles_times_the_fractions() {
+    let Some((cfg, layers, assessment)) = freddy() else {
+        return;
+    };
+    let mut pcfg = cfg.probabilistic.clone();
+    // 100 realisations: enough for distinct quantiles, quick in a debug build.
+    pcfg.realisations = 100;
+    let prepared = aviso::hazard::ensemble::PreparedLayers::new(
+        &layers.layers,
+        &cfg.exposure.weighting_layer,
+        &pcfg,
+    );
+    let prob = aviso::hazard::ensemble::assess_probabilistic(
+        &assessment.forecast,
+        &prepared,
+        &pcfg,
+        &cfg.hazard,
+    )
+    .unwrap();
+    let health = layers
+        .layers
+        .points
+        .iter()
+        .find(|l| l.info.name == "health_facilities")
+        .unwrap();
+    let register = demonstration_register(health, "demo");
+    let plan = build_plan(
+        &PlanInput {
+            assessment,
+            layers,
+            register: &register,
+            probabilistic: Some(&prob),
+            travel_times: None,
+            extra_unsafe: &[],
+        },
+        &cfg.plan,
+    );
+    let k = prob
+        .thresholds_kt
+        .iter()
+        .position(|t| (t - 34.0).abs() < 0.5)
+        .unwrap();
+    let mut spread = 0;
+    for row in plan.districts.iter().filter(|r| r.fraction.is_some()) {
+        let area = prob
+            .districts
+            .iter()
+            .find(|d| d.pcode == row.pcode)
+            .unwrap();
+        let q = area.people_at_risk[k].last().unwrap();
+        let f = row.fraction.unwrap();
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-6 * b.abs().max(1.0);
+        assert!(close(row.demand.low, q.p10 * f.low), "{}", row.pcode);
+        assert!(
+            close(row.demand.central, q.mean * f.central),
+            "{}",
+            row.pcode
+        );
+        assert!(close(row.demand.high, q.p90 * f.high), "{}", row.pcode);
+        assert!(row.demand.low <= row.demand.central && row.demand.central <= row.demand.high);
+        spread += usize::from(q.p90 > q.p10);
+    }
+    assert!(
+        spread > 0,
+        "the realisations spread the people at risk somewhere"
     );
 }
