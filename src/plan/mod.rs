@@ -363,7 +363,9 @@ mod tests {
     }
 
     #[test]
-    fn the_default_fractions_validate() {
+    fn the_default_fractions_validate_and_match_config_default_toml() {
         assert_eq!(PlanConfig::default().validate(), Ok(()));
+        let embedded = crate::config::Config::embedded_default().map(|c| c.plan);
+        assert_eq!(embedded.ok(), Some(PlanConfig::default()));
     }
 }
