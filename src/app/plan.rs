@@ -173,10 +173,8 @@ fn load_register(
         .map_err(anyhow::Error::new)?;
     print_issues(&warnings);
     for path in occupancy {
-        let (updates, issues) = read_occupancy_updates(path, &opts)?;
-        let n = book
-            .apply_occupancy(&path.display().to_string(), updates, issues)
-            .map_err(anyhow::Error::new)?;
+        let batch = read_occupancy_updates(path, &opts)?;
+        let n = book.apply_occupancy(batch).map_err(anyhow::Error::new)?;
         eprintln!("aviso: {n} occupancy figures from {} added", path.display());
     }
     Ok(book)

@@ -25,7 +25,7 @@ use crate::domain::{
     SiteRole,
 };
 use crate::plan::TravelTimes;
-use crate::plan::register::OccupancyUpdate;
+use crate::plan::register::{OccupancyBatch, OccupancyUpdate};
 
 /// How many leading rows are searched for the hashtag row (libhxl-python's 25, as in
 /// [`super::hxl`]).
@@ -465,7 +465,7 @@ pub fn parse_register(
 pub fn read_occupancy_updates(
     path: &Path,
     opts: &ReadOptions,
-) -> Result<(Vec<OccupancyUpdate>, Vec<RegisterIssue>), RegisterFileError> {
+) -> Result<OccupancyBatch, RegisterFileError> {
     use RegisterField as F;
     let source = path.display().to_string();
     let bytes = read_bytes(path)?;
@@ -512,7 +512,16 @@ pub fn read_occupancy_updates(
             row: *row,
         });
     }
-    Ok((updates, issues))
+    Ok(OccupancyBatch {
+        source,
+        updates,
+        issues,
+        columns: columns
+            .at
+            .iter()
+            .map(|(f, (_, label))| (*f, label.clone()))
+            .collect(),
+    })
 }
 
 /// Reads a travel-time matrix: a CSV with the columns `origin_id`, `centre_code` and

@@ -7,7 +7,7 @@
 //! codes and capacities. [`RegisterBook`] keeps the previous register when a new one has
 //! any error, and applies occupancy updates all or nothing.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use geo::{BoundingRect, Closest, ClosestPoint, Contains, Distance, Geodesic, Point};
 
@@ -260,6 +260,16 @@ pub struct OccupancyUpdate {
     pub row: u64,
 }
 
+/// An occupancy update file as read: its figures, the issues met reading them, and how
+/// its columns are named (for messages).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OccupancyBatch {
+    pub source: String,
+    pub updates: Vec<OccupancyUpdate>,
+    pub issues: Vec<RegisterIssue>,
+    pub columns: BTreeMap<RegisterField, String>,
+}
+
 /// The register in force. A new register, or an occupancy update, replaces it only when it
 /// has no error; otherwise the previous one stays and the errors are returned.
 #[derive(Debug, Clone, Default)]
@@ -295,12 +305,20 @@ impl RegisterBook {
 
     /// Adds occupancy figures to the history of the register in force, all or nothing:
     /// an unknown code or a negative figure rejects the whole update.
-    pub fn apply_occupancy(
-        &mut self,
-        source: &str,
-        updates: Vec<OccupancyUpdate>,
-        mut issues: Vec<RegisterIssue>,
-    ) -> Result<usize, RegisterRejected> {
+    pub fn apply_occupancy(&mut self, batch: OccupancyBatch) -> Result<usize, RegisterRejected> {
+        let OccupancyBatch {
+            source,
+            updates,
+            mut issues,
+            columns,
+        } = batch;
+        let source = source.as_str();
+        let column = |f: RegisterField| {
+            columns
+                .get(&f)
+                .cloned()
+                .unwrap_or_else(|| f.hxl_tag().to_string())
+        };
         let reject = |issues| RegisterRejected {
             origin: source.to_string(),
             issues,
@@ -328,7 +346,7 @@ impl RegisterBook {
                     severity: IssueSeverity::Error,
                     source: source.to_string(),
                     row: u.row,
-                    column: field.hxl_tag().to_string(),
+                    column: column(field),
                     message,
                 })
             };

@@ -160,13 +160,8 @@ fn occupancy_updates_build_a_dated_history_and_a_bad_update_changes_nothing() {
     let (good, issues) = read("dtm_sites_sofala_zambezia.hxl.csv");
     book.offer(good, issues, &layers.layers, &cfg.plan).unwrap();
     let opts = ReadOptions::default();
-    let (updates, issues) =
-        read_occupancy_updates(&fixture("occupancy_2023-03-12.hxl.csv"), &opts).unwrap();
-    assert_eq!(
-        book.apply_occupancy("update 12 March", updates, issues)
-            .unwrap(),
-        3
-    );
+    let batch = read_occupancy_updates(&fixture("occupancy_2023-03-12.hxl.csv"), &opts).unwrap();
+    assert_eq!(book.apply_occupancy(batch).unwrap(), 3);
     let entry = |book: &RegisterBook, code: &str| {
         book.current()
             .unwrap()
@@ -197,13 +192,17 @@ fn occupancy_updates_build_a_dated_history_and_a_bad_update_changes_nothing() {
     assert_eq!(qlm.latest_occupancy().unwrap().individuals, Some(200.0));
 
     let before = book.current().unwrap().clone();
-    let (updates, issues) =
-        read_occupancy_updates(&fixture("occupancy_bad.hxl.csv"), &opts).unwrap();
-    let rejected = book
-        .apply_occupancy("bad update", updates, issues)
-        .unwrap_err();
-    let rows: Vec<u64> = rejected.errors().map(|i| i.row).collect();
-    assert_eq!(rows, [4, 5], "{rejected}");
+    let batch = read_occupancy_updates(&fixture("occupancy_bad.hxl.csv"), &opts).unwrap();
+    let rejected = book.apply_occupancy(batch).unwrap_err();
+    let places: Vec<(u64, &str)> = rejected
+        .errors()
+        .map(|i| (i.row, i.column.as_str()))
+        .collect();
+    assert_eq!(
+        places,
+        [(4, "A (#loc+code)"), (5, "D (#affected+idps+ind)")],
+        "{rejected}"
+    );
     // Row 3 was valid, but the update is all or nothing.
     assert_eq!(book.current().unwrap(), &before);
 }
