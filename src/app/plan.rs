@@ -26,6 +26,7 @@ use crate::feeds::{self, ecmwf_bufr};
 use crate::hazard::ensemble::{
     PreparedLayers, ProbabilisticAssessment, assess_ensemble, assess_probabilistic, members,
 };
+use crate::layers::flood::read_flood_extent;
 use crate::layers::register::{
     ReadOptions, read_occupancy_updates, read_register, read_travel_times, register_to_hxl,
 };
@@ -60,6 +61,10 @@ pub struct PlanArgs {
     /// the origins they list.
     #[arg(long)]
     pub travel_times: Option<PathBuf>,
+    /// Flood-extent polygons (GeoJSON, or any vector format GDAL reads; EPSG:4326): centres
+    /// inside them are unsafe for this event as well.
+    #[arg(long)]
+    pub flood_extent: Option<PathBuf>,
     /// Use the probabilistic wind assessment ([probabilistic]): people at risk as 10 %
     /// quantile, mean and 90 % quantile for the low, central and high demand.
     #[arg(long)]
@@ -247,6 +252,14 @@ pub fn plan_cmd(config: Option<&Path>, a: PlanArgs) -> Result<()> {
         .as_deref()
         .map(read_travel_times)
         .transpose()?;
+    let flood_areas: Vec<geo::MultiPolygon<f64>> = match &a.flood_extent {
+        Some(path) => read_flood_extent(path, None, None)?
+            .features
+            .into_iter()
+            .map(|f| f.geometry)
+            .collect(),
+        None => Vec::new(),
+    };
     let assessment = assess(&forecast, &layers, cfg.assessment(), chrono::Utc::now())?;
     let prob = if a.probabilistic {
         Some(probabilistic(&forecast, &bytes, &layers, &cfg)?)
@@ -261,7 +274,7 @@ pub fn plan_cmd(config: Option<&Path>, a: PlanArgs) -> Result<()> {
             register,
             probabilistic: prob.as_ref(),
             travel_times: travel.as_ref(),
-            extra_unsafe: &[],
+            extra_unsafe: &flood_areas,
         },
         &cfg.plan,
     );
@@ -521,6 +534,7 @@ pub fn plan_geojson(plan: &Plan, decimals: u32) -> FeatureCollection {
                 "free_room": c.free_room,
                 "safe": c.safe,
                 "unsafe_threshold_kt": c.unsafe_threshold_kt,
+                "in_flood_extent": c.in_extra_unsafe_area,
                 "allocated": round(c.allocated, 1),
                 "demonstration": c.demonstration,
             }),

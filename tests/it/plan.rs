@@ -713,3 +713,45 @@ fn with_probabilistic_wind_demand_spans_the_quantiles_times_the_fractions() {
         "the realisations spread the people at risk somewhere"
     );
 }
+
+#[test]
+fn centres_inside_a_flood_extent_are_unsafe_too() {
+    let Some((cfg, layers, assessment)) = freddy() else {
+        return;
+    };
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/floods/buzi_extent.geojson");
+    let extent = aviso::layers::flood::read_flood_extent(&path, None, None).unwrap();
+    let areas: Vec<geo::MultiPolygon<f64>> =
+        extent.features.into_iter().map(|f| f.geometry).collect();
+    let health = layers
+        .layers
+        .points
+        .iter()
+        .find(|l| l.info.name == "health_facilities")
+        .unwrap();
+    let register = demonstration_register(health, "demo");
+    let plan = build_plan(
+        &PlanInput {
+            assessment,
+            layers,
+            register: &register,
+            probabilistic: None,
+            travel_times: None,
+            extra_unsafe: &areas,
+        },
+        &cfg.plan,
+    );
+    let mut flooded = 0;
+    for c in &plan.centres {
+        let p = Point::new(c.lon, c.lat);
+        let inside = areas.iter().any(|a| a.intersects(&p));
+        assert_eq!(c.in_extra_unsafe_area, inside, "{}", c.code);
+        if inside {
+            assert!(!c.safe, "{} is in the flood extent", c.code);
+            assert_eq!(c.allocated, 0.0);
+            flooded += 1;
+        }
+    }
+    assert!(flooded > 0, "the Búzi map holds health facilities");
+}
