@@ -278,7 +278,7 @@ pub fn plan_cmd(config: Option<&Path>, a: PlanArgs) -> Result<()> {
         },
         &cfg.plan,
     );
-    if register.entries.iter().any(|e| e.demonstration) {
+    if plan.demonstration {
         plan.notes.insert(
             0,
             "DEMONSTRATION register: health-facility locations standing in for accommodation \
@@ -369,7 +369,7 @@ fn persons(v: f64) -> String {
     format!("{:.0}", v)
 }
 
-const CSV_HEADER: [&str; 28] = [
+const CSV_HEADER: [&str; 29] = [
     "scope",
     "pcode",
     "name",
@@ -398,6 +398,7 @@ const CSV_HEADER: [&str; 28] = [
     "max_distance_km",
     "allocated",
     "shortfall",
+    "demonstration_register",
 ];
 
 /// The table: one row per district, then per province, then the country.
@@ -463,6 +464,7 @@ pub fn plan_csv(plan: &Plan) -> Result<Vec<u8>> {
             max_km.to_string(),
             persons(*allocated),
             persons(*shortfall),
+            plan.demonstration.to_string(),
         ]);
         w.write_record(&rec)?;
     }

@@ -444,6 +444,7 @@ pub fn build_plan(input: &PlanInput<'_>, cfg: &PlanConfig) -> Plan {
         footprint_threshold_kt: footprint_kt,
         max_distance_km: cfg.max_distance_km,
         register_source: input.register.source.clone(),
+        demonstration: input.register.entries.iter().any(|e| e.demonstration),
         districts,
         provinces,
         national,

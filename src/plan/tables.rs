@@ -160,6 +160,8 @@ pub struct Plan {
     /// `plan.max_distance_km`, for the table's "no safe centre within" column.
     pub max_distance_km: f64,
     pub register_source: String,
+    /// True when any centre of the register is a demonstration centre (not a real site).
+    pub demonstration: bool,
     pub districts: Vec<AreaPlan>,
     pub provinces: Vec<AreaPlan>,
     pub national: AreaPlan,

@@ -413,6 +413,10 @@ fn on_freddy_no_centre_is_over_capacity_and_every_centre_in_the_swath_is_unsafe(
         unsafe_n > 50,
         "Freddy's swath holds many centres: {unsafe_n}"
     );
+    assert!(
+        plan.demonstration,
+        "the plan says its register is a demonstration"
+    );
     // Sum the allocations per centre here: never above the centre's room, and nothing
     // sent to an unsafe centre.
     let mut sent: HashMap<&str, f64> = HashMap::new();
@@ -519,6 +523,10 @@ fn aviso_plan_writes_the_district_table_and_allocation_lines_for_a_user_register
     let nat: f64 = national[col("demand_central")].parse().unwrap();
     // Whole persons per row: the rounding of each row adds at most half a person.
     assert!((sum - nat).abs() <= districts.len() as f64 * 0.5 + 0.5);
+    assert!(
+        rows.iter()
+            .all(|r| &r[col("demonstration_register")] == "false")
+    );
     let mopeia = districts
         .iter()
         .find(|r| &r[col("pcode")] == "MZ1117")
