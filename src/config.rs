@@ -75,6 +75,10 @@ pub struct Config {
     pub flood: FloodConfig,
     #[serde(default)]
     pub flood_levels: FloodAlertLevels,
+    /// Accommodation-centre planning (`[plan]`, issue 14): footprint, distances,
+    /// capacity rules and displacement fractions.
+    #[serde(default)]
+    pub plan: crate::plan::PlanConfig,
     /// The scheduled service (`aviso serve`, `aviso run-once`).
     #[serde(default)]
     pub service: ServiceConfig,
@@ -165,6 +169,7 @@ impl Config {
         self.flood_levels
             .validate()
             .map_err(|e| inv(e.to_string()))?;
+        self.plan.validate().map_err(&inv)?;
         self.service.validate().map_err(&inv)?;
         self.http.validate().map_err(&inv)?;
         self.http_server.validate().map_err(&inv)?;

@@ -17,6 +17,7 @@ pub mod layers;
 pub mod metrics;
 pub mod notify;
 pub mod pipeline;
+pub mod plan;
 pub mod raster;
 pub mod replay;
 pub mod spatial;

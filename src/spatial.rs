@@ -278,6 +278,19 @@ impl PointIndex {
         k: usize,
         filter: impl Fn(usize) -> bool,
     ) -> Vec<(usize, f64)> {
+        self.nearest_within(p, k, f64::INFINITY, filter)
+    }
+
+    /// As [`PointIndex::nearest`], but only points within `max_km` (geodesic) of `p`; the
+    /// walk also stops once the tree distance's lower bound passes `max_km`, so a query
+    /// whose nearby points are all refused by `filter` (full shelters) stays local.
+    pub fn nearest_within(
+        &self,
+        p: Point<f64>,
+        k: usize,
+        max_km: f64,
+        filter: impl Fn(usize) -> bool,
+    ) -> Vec<(usize, f64)> {
         let mut best: Vec<(usize, f64)> = Vec::with_capacity(k.saturating_add(1).min(1024));
         if k == 0 {
             return best;
@@ -294,6 +307,9 @@ impl PointIndex {
             {
                 break;
             }
+            if d2.sqrt() * km_per_tree_unit > max_km {
+                break;
+            }
             let i = entry.data;
             if !filter(i) {
                 continue;
@@ -302,6 +318,9 @@ impl PointIndex {
                 continue;
             };
             let km = Geodesic.distance(p, q) / 1000.0;
+            if km > max_km {
+                continue;
+            }
             let at = best.partition_point(|&(_, d)| d <= km);
             best.insert(at, (i, km));
             best.truncate(k);

@@ -11,16 +11,15 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use chrono::{Duration, Utc};
+use chrono::Utc;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{
     Format, StormChoice, bufr_child_decoder, load_config, load_indexed_layers, parse_hours,
-    parse_options, parse_time, read_input, write_json,
+    parse_options, read_input, write_json,
 };
 use crate::alerts::assess::assess;
 use crate::alerts::{document, table};
-use crate::domain::FixKind;
 use crate::feeds;
 use crate::replay;
 
@@ -135,22 +134,8 @@ pub fn assess_cmd(config: Option<&Path>, a: AssessArgs) -> Result<()> {
     }
     let opts = parse_options(&a.storm, a.tech.clone(), &a.layers)?;
     let bufr = bufr_child_decoder()?;
-    let parsed = feeds::parse_with(&bytes, &origin, &opts, &bufr)?;
-    let input_notes = parsed.notes;
-    let mut forecast = parsed.forecast;
-    // A best track has no forecast part: treat it as issued at --at (default: first fix).
-    if !forecast.track.iter().any(|p| p.kind == FixKind::Forecast) {
-        let at = match &a.at {
-            Some(s) => parse_time(s)?,
-            None => forecast
-                .track
-                .first()
-                .map(|p| p.time)
-                .context("the track has no fixes")?,
-        };
-        forecast = replay::issuance_at(&forecast, at, Duration::days(3650))
-            .with_context(|| format!("no fix of {} at or after {at}", forecast.storm.name))?;
-    }
+    let (forecast, input_notes) =
+        super::parse_track_forecast(&bytes, &origin, &opts, a.at.as_deref(), &bufr)?;
     let layers = load_indexed_layers(&a.layers, &cfg)?;
     let t = Instant::now();
     let mut assessment = assess(&forecast, &layers, cfg.assessment(), Utc::now())?;

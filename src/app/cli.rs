@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 use super::assess::{AssessArgs, ReplayArgs};
 use super::layers::{BuildPopulationArgs, ServeLayersArgs, ZonalArgs};
+use super::plan::{PlanArgs, RegisterCommand};
 use super::service::{CheckConfigArgs, ServeArgs, ServiceFlags};
 use super::windfield::WindfieldArgs;
 
@@ -36,6 +37,13 @@ pub enum Command {
     Assess(AssessArgs),
     /// Maximum sustained wind (10-minute mean kt, with the 1-minute equivalent) at every site, accommodation centre, health facility and settlement over a whole track (IBTrACS best track, ATCF, RSMC JSON or ECMWF BUFR): from the fixes' wind radii where given, the Holland (2008) profile elsewhere, at 30-minute steps. CSV, or GeoJSON for a .geojson name.
     Windfield(WindfieldArgs),
+    /// Where will people go: a cyclone forecast, the layers and an accommodation-centre register (HXL CSV or XLSX; without one, the DEMONSTRATION register) to the demand, safe capacity and gap per district and province (CSV) and the allocation of at-risk settlements and sites to the nearest safe centres with room (GeoJSON).
+    Plan(PlanArgs),
+    /// Accommodation-centre registers: build the demonstration register, check a register and export it as HXL.
+    Register {
+        #[command(subcommand)]
+        command: RegisterCommand,
+    },
     /// Replay a best track as a sequence of issuances and summarise how early each district was warned.
     Replay(ReplayArgs),
     /// Exact zonal sums of a raster under polygons (cells weighted by the share of their area inside), as CSV: id, sum, covered_cells.
@@ -92,6 +100,8 @@ pub fn main() -> ExitCode {
     let ok = |()| ExitCode::SUCCESS;
     let result = match cli.command {
         Command::Assess(a) => super::assess::assess_cmd(config, a).map(ok),
+        Command::Plan(a) => super::plan::plan_cmd(config, a).map(ok),
+        Command::Register { command } => super::plan::register_cmd(config, command).map(ok),
         Command::Replay(a) => super::assess::replay_cmd(config, a).map(ok),
         Command::Windfield(a) => super::windfield::windfield_cmd(config, a).map(ok),
         Command::Zonal(a) => super::layers::zonal_cmd(a).map(ok),

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod flood;
 pub mod layers;
 pub mod logging;
+pub mod plan;
 pub mod probabilistic;
 pub mod service;
 pub mod windfield;
@@ -241,6 +242,38 @@ pub(crate) fn parse_options(
         atcf_tech: tech,
         ..ParseOptions::default()
     })
+}
+
+/// A track forecast read by `aviso assess` and `aviso plan`: any feed format (RSMC JSON,
+/// ATCF, BUFR through `bufr`, a best track) parsed from `bytes` of the file `origin`; a
+/// best track, which has no forecast part, is taken as issued at `at` (default: its first
+/// fix). Returns the forecast and the parser's notes on the input.
+pub(crate) fn parse_track_forecast(
+    bytes: &[u8],
+    origin: &str,
+    opts: &ParseOptions,
+    at: Option<&str>,
+    bufr: &dyn feeds::BufrDecoder,
+) -> Result<(crate::domain::Forecast, Vec<String>)> {
+    let parsed = feeds::parse_with(bytes, origin, opts, bufr)?;
+    let mut forecast = parsed.forecast;
+    if !forecast
+        .track
+        .iter()
+        .any(|p| p.kind == crate::domain::FixKind::Forecast)
+    {
+        let at = match at {
+            Some(s) => parse_time(s)?,
+            None => forecast
+                .track
+                .first()
+                .map(|p| p.time)
+                .context("the track has no fixes")?,
+        };
+        forecast = crate::replay::issuance_at(&forecast, at, Duration::days(3650))
+            .with_context(|| format!("no fix of {} at or after {at}", forecast.storm.name))?;
+    }
+    Ok((forecast, parsed.notes))
 }
 
 /// The BUFR decoder of the service and the CLI: this very executable, run as

@@ -40,25 +40,14 @@ pub fn write_probabilistic(
     out: &Path,
 ) -> Result<()> {
     let t = Instant::now();
-    let prepared = PreparedLayers::new(layers, &cfg.exposure.weighting_layer, &cfg.probabilistic);
-    let ensemble = if ecmwf_bufr::looks_like_bufr(input) {
-        let parsed = bufr.decode(input, &forecast.origin)?;
-        Some(parsed.ensemble).filter(|e| e.realisations().count() >= members::MIN_MEMBERS)
-    } else {
-        None
-    };
-    let result = match &ensemble {
-        Some(e) => assess_ensemble(e, &prepared, &cfg.probabilistic, &cfg.hazard),
-        None => assess_probabilistic(forecast, &prepared, &cfg.probabilistic, &cfg.hazard),
-    }
-    .with_context(|| format!("probabilistic assessment of {}", forecast.origin))?;
+    let (result, from_ensemble) = assess_input(forecast, input, bufr, layers, cfg)?;
     eprintln!(
         "aviso: {} realisations ({}) assessed in {:.1} ms",
         result.realisations,
-        match (&ensemble, result.seed) {
-            (Some(_), _) => "ensemble members".to_string(),
-            (None, Some(seed)) => format!("perturbed, seed {seed}"),
-            (None, None) => "perturbed".to_string(),
+        match (from_ensemble, result.seed) {
+            (true, _) => "ensemble members".to_string(),
+            (false, Some(seed)) => format!("perturbed, seed {seed}"),
+            (false, None) => "perturbed".to_string(),
         },
         t.elapsed().as_secs_f64() * 1e3,
     );
@@ -79,6 +68,32 @@ pub fn write_probabilistic(
     fs::write(out, bytes).with_context(|| format!("writing {}", out.display()))?;
     eprintln!("aviso: probabilistic table written to {}", out.display());
     Ok(())
+}
+
+/// The probabilistic assessment of a forecast file, for `aviso assess --probabilistic` and
+/// `aviso plan --probabilistic`: when `input` is an ECMWF ensemble track BUFR with at
+/// least [`members::MIN_MEMBERS`] ENS members, the members are the realisations (the
+/// `bool` is true); otherwise `forecast` is perturbed.
+pub(crate) fn assess_input(
+    forecast: &Forecast,
+    input: &[u8],
+    bufr: &dyn BufrDecoder,
+    layers: &Layers,
+    cfg: &Config,
+) -> Result<(ProbabilisticAssessment, bool)> {
+    let prepared = PreparedLayers::new(layers, &cfg.exposure.weighting_layer, &cfg.probabilistic);
+    let ensemble = if ecmwf_bufr::looks_like_bufr(input) {
+        let parsed = bufr.decode(input, &forecast.origin)?;
+        Some(parsed.ensemble).filter(|e| e.realisations().count() >= members::MIN_MEMBERS)
+    } else {
+        None
+    };
+    let result = match &ensemble {
+        Some(e) => assess_ensemble(e, &prepared, &cfg.probabilistic, &cfg.hazard),
+        None => assess_probabilistic(forecast, &prepared, &cfg.probabilistic, &cfg.hazard),
+    }
+    .with_context(|| format!("probabilistic assessment of {}", forecast.origin))?;
+    Ok((result, ensemble.is_some()))
 }
 
 /// RFC 7946 FeatureCollection (EPSG:4326 lon/lat, exterior rings counter-clockwise): the

@@ -1,4 +1,4 @@
-//! Domain types: forecasts (single and ensemble), track points, wind radii, layers, hazard footprints and alerts.
+//! Domain types: forecasts (single and ensemble), track points, wind radii, layers, hazard footprints, alerts and the accommodation-centre register.
 //!
 //! Pure data. Must not depend on tokio, HTTP, files, GDAL or any other I/O; every module
 //! of the core (hazard, exposure, alerts) speaks in these types.
@@ -12,6 +12,7 @@ pub mod flood;
 pub mod forecast;
 pub mod hazard;
 pub mod layers;
+pub mod register;
 pub mod units;
 
 pub use ensemble::*;
@@ -19,4 +20,5 @@ pub use flood::*;
 pub use forecast::*;
 pub use hazard::*;
 pub use layers::*;
+pub use register::*;
 pub use units::*;

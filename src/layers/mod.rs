@@ -25,6 +25,7 @@ mod hxl;
 pub use hxl::parse_point_table;
 pub mod manifest;
 mod population;
+pub mod register;
 
 use crate::geodata::{geometry_type, parse_count};
 use std::fmt;

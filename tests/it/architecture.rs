@@ -13,7 +13,7 @@ use std::path::Path;
 /// The pure core: domain types, geometry, hazard models, exposure maths, alert rules and
 /// assessment. It imports no I/O crate.
 const CORE: &[&str] = &[
-    "domain", "spatial", "hazard", "exposure", "alerts", "replay",
+    "domain", "spatial", "hazard", "exposure", "alerts", "replay", "plan",
 ];
 
 /// Crates that do I/O (network, files through GDAL, the database, SMTP) or bring a runtime.

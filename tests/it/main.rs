@@ -43,6 +43,7 @@ mod notify_serve_log;
 mod notify_service;
 mod ogc;
 mod openapi;
+mod plan;
 mod probabilistic;
 mod probabilistic_ensemble;
 mod probabilistic_service;

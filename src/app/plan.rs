@@ -1,0 +1,530 @@
+//! `aviso plan` (where will people go: a forecast, the layers and a centre register to a
+//! district table CSV and allocation GeoJSON) and `aviso register` (build the
+//! demonstration register, check a register and export it as HXL), issue 14.
+//!
+//! Wiring: reads the files, runs `crate::plan` and writes its tables.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use chrono::NaiveDate;
+use geo::{LineString, Point};
+use geojson::{Feature, FeatureCollection, Geometry, GeometryValue, JsonObject};
+use serde_json::{Value, json};
+
+use super::{
+    StormChoice, bufr_child_decoder, load_config, load_indexed_layers, parse_options, read_input,
+};
+use crate::alerts::assess::assess;
+use crate::config::Config;
+use crate::domain::{Forecast, PointKind, Register, RegisterIssue};
+use crate::exposure::IndexedLayers;
+use crate::feeds::{self};
+use crate::hazard::ensemble::ProbabilisticAssessment;
+use crate::layers::flood::read_flood_extent;
+use crate::layers::register::{
+    ReadOptions, read_occupancy_updates, read_register, read_travel_times, register_to_hxl,
+};
+use crate::plan::register::{RegisterBook, demonstration_register};
+use crate::plan::{AreaPlan, Plan, PlanInput, Range3, build_plan};
+
+/// Default file name of the demonstration register: says what it is wherever it goes.
+pub const DEMO_REGISTER_FILE: &str = "demonstration_centres_NOT_IOM_SITES.hxl.csv";
+
+/// `aviso plan`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PlanArgs {
+    /// The forecast file (as for `aviso assess`; cyclone track forecasts).
+    #[arg(long)]
+    pub forecast: PathBuf,
+    /// Layer manifest, or a directory holding manifest.toml.
+    #[arg(long, default_value = "layers", env = "AVISO_LAYERS")]
+    pub layers: PathBuf,
+    /// The accommodation-centre and site register (HXL CSV, or XLSX/ODS: first sheet).
+    /// Without it, the DEMONSTRATION register is built from the manifest's health-facility
+    /// layer (`aviso register build-demo`), and every output says so.
+    #[arg(long)]
+    pub register: Option<PathBuf>,
+    /// Occupancy updates to apply in order (HXL: #loc+code, #date, #affected+idps+ind/+hh).
+    #[arg(long)]
+    pub occupancy: Vec<PathBuf>,
+    /// Date of occupancy figures in files without a #date column (the DTM round's date).
+    #[arg(long)]
+    pub occupancy_date: Option<String>,
+    /// Travel times (CSV: origin_id,centre_code,minutes) replacing the geodesic order for
+    /// the origins they list.
+    #[arg(long)]
+    pub travel_times: Option<PathBuf>,
+    /// Flood-extent polygons (GeoJSON, or any vector format GDAL reads; EPSG:4326): centres
+    /// inside them are unsafe for this event as well.
+    #[arg(long)]
+    pub flood_extent: Option<PathBuf>,
+    /// Use the probabilistic wind assessment ([probabilistic]): people at risk as 10 %
+    /// quantile, mean and 90 % quantile for the low, central and high demand.
+    #[arg(long)]
+    pub probabilistic: bool,
+    /// The table per district, province and country (CSV).
+    #[arg(long, default_value = "plan.csv")]
+    pub out: PathBuf,
+    /// The allocations (LineStrings site -> centre) and centres (Points), GeoJSON EPSG:4326.
+    #[arg(long)]
+    pub geojson: Option<PathBuf>,
+    /// The whole plan as JSON (centres, origins, allocations, notes).
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    #[command(flatten)]
+    pub storm: StormChoice,
+    /// For best tracks: treat the track as forecast issued at this time (UTC).
+    #[arg(long)]
+    pub at: Option<String>,
+    /// For ATCF a-decks: the technique to read.
+    #[arg(long)]
+    pub tech: Option<String>,
+}
+
+/// `aviso register ...`.
+#[derive(Debug, clap::Subcommand)]
+pub enum RegisterCommand {
+    /// Write the DEMONSTRATION register: the manifest's health facilities as stand-in
+    /// accommodation centres with capacities from an assumed floor area per facility class
+    /// / 3.5 m² (Sphere). Not IOM/CCCM sites, not INGD centres.
+    BuildDemo(BuildDemoArgs),
+    /// Read and validate a register (and occupancy updates), print every issue with its row
+    /// and column, and optionally export it as HXL CSV. Exit status 1 on any error.
+    Check(CheckRegisterArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct BuildDemoArgs {
+    #[arg(long, default_value = "layers", env = "AVISO_LAYERS")]
+    pub layers: PathBuf,
+    #[arg(long, default_value = DEMO_REGISTER_FILE)]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct CheckRegisterArgs {
+    /// The register (HXL CSV, XLSX, ODS).
+    pub register: PathBuf,
+    #[arg(long, default_value = "layers", env = "AVISO_LAYERS")]
+    pub layers: PathBuf,
+    #[arg(long)]
+    pub occupancy: Vec<PathBuf>,
+    #[arg(long)]
+    pub occupancy_date: Option<String>,
+    /// Write the validated register (with its latest occupancy) as HXL CSV.
+    #[arg(long)]
+    pub export: Option<PathBuf>,
+}
+
+fn parse_date(s: Option<&str>) -> Result<Option<NaiveDate>> {
+    s.map(|s| {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .with_context(|| format!("--occupancy-date {s:?}: expected YYYY-MM-DD"))
+    })
+    .transpose()
+}
+
+fn print_issues(issues: &[RegisterIssue]) {
+    for i in issues {
+        eprintln!("aviso: {i}");
+    }
+}
+
+/// The manifest's health-facility layer as the demonstration register.
+fn demo_register(layers: &IndexedLayers) -> Result<Register> {
+    let layer = layers
+        .layers
+        .points
+        .iter()
+        .find(|l| l.kind == PointKind::HealthFacility)
+        .context(
+            "no health_facility layer in the manifest to build the demonstration register from",
+        )?;
+    Ok(demonstration_register(
+        layer,
+        &format!(
+            "DEMONSTRATION register from layer '{}' ({})",
+            layer.info.name, layer.info.path
+        ),
+    ))
+}
+
+/// Loads the register (or the demonstration one) and its occupancy updates into a book;
+/// any error leaves nothing in force and is returned with every issue listed.
+fn load_register(
+    layers: &IndexedLayers,
+    cfg: &Config,
+    register: Option<&Path>,
+    occupancy: &[PathBuf],
+    occupancy_date: Option<&str>,
+) -> Result<RegisterBook> {
+    let opts = ReadOptions {
+        occupancy_date: parse_date(occupancy_date)?,
+    };
+    let mut book = RegisterBook::default();
+    let (candidate, issues) = match register {
+        Some(path) => read_register(path, &opts)?,
+        None => (demo_register(layers)?, Vec::new()),
+    };
+    let warnings = book
+        .offer(candidate, issues, &layers.layers, &cfg.plan)
+        .map_err(anyhow::Error::new)?;
+    print_issues(&warnings);
+    for path in occupancy {
+        let batch = read_occupancy_updates(path, &opts)?;
+        let n = book.apply_occupancy(batch).map_err(anyhow::Error::new)?;
+        eprintln!("aviso: {n} occupancy figures from {} added", path.display());
+    }
+    Ok(book)
+}
+
+/// The forecast of `a` (a best track issued at --at), as `aviso assess` reads it.
+fn read_forecast(a: &PlanArgs) -> Result<(Forecast, Vec<u8>)> {
+    let origin = a.forecast.display().to_string();
+    let bytes = read_input(&a.forecast)?;
+    if feeds::floods::looks_like_probabilities(&bytes) {
+        bail!("{origin}: river flood forecasts are not planned on yet: give a cyclone track");
+    }
+    let opts = parse_options(&a.storm, a.tech.clone(), &a.layers)?;
+    let (forecast, _notes) = super::parse_track_forecast(
+        &bytes,
+        &origin,
+        &opts,
+        a.at.as_deref(),
+        &bufr_child_decoder()?,
+    )?;
+    Ok((forecast, bytes))
+}
+
+fn probabilistic(
+    forecast: &Forecast,
+    bytes: &[u8],
+    layers: &IndexedLayers,
+    cfg: &Config,
+) -> Result<ProbabilisticAssessment> {
+    let bufr = bufr_child_decoder()?;
+    super::probabilistic::assess_input(forecast, bytes, &bufr, &layers.layers, cfg).map(|(r, _)| r)
+}
+
+/// `aviso plan`.
+pub fn plan_cmd(config: Option<&Path>, a: PlanArgs) -> Result<()> {
+    let cfg = load_config(config)?;
+    let (forecast, bytes) = read_forecast(&a)?;
+    let layers = load_indexed_layers(&a.layers, &cfg)?;
+    let book = load_register(
+        &layers,
+        &cfg,
+        a.register.as_deref(),
+        &a.occupancy,
+        a.occupancy_date.as_deref(),
+    )?;
+    let register = book.current().context("no register in force")?;
+    let travel = a
+        .travel_times
+        .as_deref()
+        .map(read_travel_times)
+        .transpose()?;
+    let flood_areas: Vec<geo::MultiPolygon<f64>> = match &a.flood_extent {
+        Some(path) => read_flood_extent(path, None, None)?
+            .features
+            .into_iter()
+            .map(|f| f.geometry)
+            .collect(),
+        None => Vec::new(),
+    };
+    let assessment = assess(&forecast, &layers, cfg.assessment(), chrono::Utc::now())?;
+    let prob = if a.probabilistic {
+        Some(probabilistic(&forecast, &bytes, &layers, &cfg)?)
+    } else {
+        None
+    };
+    let t = Instant::now();
+    let mut plan = build_plan(
+        &PlanInput {
+            assessment: &assessment,
+            layers: &layers,
+            register,
+            probabilistic: prob.as_ref(),
+            travel_times: travel.as_ref(),
+            extra_unsafe: &flood_areas,
+        },
+        &cfg.plan,
+    );
+    if plan.demonstration {
+        plan.notes.insert(
+            0,
+            "DEMONSTRATION register: health-facility locations standing in for accommodation \
+             centres, capacities from an assumed floor area per class / 3.5 m²; not IOM/CCCM \
+             sites, not INGD centres."
+                .to_string(),
+        );
+    }
+    eprintln!(
+        "aviso: planned {} origins over {} centres in {:.1} ms: {:.0} persons placed, {:.0} short",
+        plan.origins.len(),
+        plan.centres.len(),
+        t.elapsed().as_secs_f64() * 1e3,
+        plan.national.allocated,
+        plan.national.shortfall
+    );
+    write_file(&a.out, &plan_csv(&plan)?)?;
+    eprintln!("aviso: plan table written to {}", a.out.display());
+    if let Some(path) = &a.geojson {
+        let fc = plan_geojson(&plan, cfg.output.coordinate_decimals);
+        write_file(path, serde_json::to_string(&fc)?.as_bytes())?;
+        eprintln!("aviso: allocations written to {}", path.display());
+    }
+    if let Some(path) = &a.json {
+        write_file(path, serde_json::to_string(&plan)?.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// `aviso register ...`.
+pub fn register_cmd(config: Option<&Path>, c: RegisterCommand) -> Result<()> {
+    let cfg = load_config(config)?;
+    match c {
+        RegisterCommand::BuildDemo(a) => {
+            let layers = load_indexed_layers(&a.layers, &cfg)?;
+            let mut book = RegisterBook::default();
+            let warnings = book
+                .offer(
+                    demo_register(&layers)?,
+                    Vec::new(),
+                    &layers.layers,
+                    &cfg.plan,
+                )
+                .map_err(anyhow::Error::new)?;
+            print_issues(&warnings);
+            let register = book.current().context("no register in force")?;
+            write_file(&a.out, &register_to_hxl(register)?)?;
+            eprintln!(
+                "aviso: {} DEMONSTRATION centres written to {} ({} warnings)",
+                register.entries.len(),
+                a.out.display(),
+                warnings.len()
+            );
+        }
+        RegisterCommand::Check(a) => {
+            let layers = load_indexed_layers(&a.layers, &cfg)?;
+            let book = load_register(
+                &layers,
+                &cfg,
+                Some(&a.register),
+                &a.occupancy,
+                a.occupancy_date.as_deref(),
+            )?;
+            let register = book.current().context("no register in force")?;
+            eprintln!(
+                "aviso: {}: {} entries valid",
+                a.register.display(),
+                register.entries.len()
+            );
+            if let Some(out) = &a.export {
+                write_file(out, &register_to_hxl(register)?)?;
+                eprintln!("aviso: register exported to {}", out.display());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Persons as whole numbers in tables (the inputs are estimates).
+fn persons(v: f64) -> String {
+    format!("{:.0}", v)
+}
+
+const CSV_HEADER: [&str; 29] = [
+    "scope",
+    "pcode",
+    "name",
+    "province_pcode",
+    "province_name",
+    "level",
+    "people_at_risk_low",
+    "people_at_risk_central",
+    "people_at_risk_high",
+    "fraction_low",
+    "fraction_central",
+    "fraction_high",
+    "demand_low",
+    "demand_central",
+    "demand_high",
+    "centres",
+    "centres_unsafe",
+    "centres_capacity_unknown",
+    "safe_capacity",
+    "gap_low",
+    "gap_central",
+    "gap_high",
+    "settlements_at_risk",
+    "sites_at_risk",
+    "origins_without_safe_centre_within_km",
+    "max_distance_km",
+    "allocated",
+    "shortfall",
+    "demonstration_register",
+];
+
+/// The table: one row per district, then per province, then the country.
+pub fn plan_csv(plan: &Plan) -> Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(CSV_HEADER)?;
+    let max_km = plan.max_distance_km.to_string();
+    let r3 = |r: Range3| [persons(r.low), persons(r.central), persons(r.high)];
+    let rows = plan
+        .districts
+        .iter()
+        .chain(&plan.provinces)
+        .chain(std::iter::once(&plan.national));
+    for row in rows {
+        let AreaPlan {
+            scope,
+            pcode,
+            name,
+            province_pcode,
+            province_name,
+            level,
+            people_at_risk,
+            fraction,
+            demand,
+            centres,
+            centres_unsafe,
+            centres_capacity_unknown,
+            safe_capacity,
+            gap,
+            settlements_at_risk,
+            sites_at_risk,
+            origins_without_centre,
+            allocated,
+            shortfall,
+        } = row;
+        let f = |v: Option<f64>| v.map(|v| format!("{v}")).unwrap_or_default();
+        let mut rec: Vec<String> = vec![
+            scope.to_string(),
+            pcode.clone(),
+            name.clone(),
+            province_pcode.clone().unwrap_or_default(),
+            province_name.clone().unwrap_or_default(),
+            level.map(|l| l.name_en().to_string()).unwrap_or_default(),
+        ];
+        rec.extend(r3(*people_at_risk));
+        rec.extend([
+            f(fraction.map(|x| x.low)),
+            f(fraction.map(|x| x.central)),
+            f(fraction.map(|x| x.high)),
+        ]);
+        rec.extend(r3(*demand));
+        rec.extend([
+            centres.to_string(),
+            centres_unsafe.to_string(),
+            centres_capacity_unknown.to_string(),
+            persons(*safe_capacity),
+        ]);
+        rec.extend(r3(*gap));
+        rec.extend([
+            settlements_at_risk.to_string(),
+            sites_at_risk.to_string(),
+            origins_without_centre.to_string(),
+            max_km.to_string(),
+            persons(*allocated),
+            persons(*shortfall),
+            plan.demonstration.to_string(),
+        ]);
+        w.write_record(&rec)?;
+    }
+    Ok(w.into_inner().map_err(|e| e.into_error())?)
+}
+
+fn round(v: f64, decimals: u32) -> f64 {
+    let k = 10f64.powi(decimals as i32);
+    (v * k).round() / k
+}
+
+fn feature(geometry: GeometryValue, properties: Value) -> Feature {
+    let properties: Option<JsonObject> = match properties {
+        Value::Object(m) => Some(m),
+        _ => None,
+    };
+    Feature {
+        bbox: None,
+        geometry: Some(Geometry::new(geometry)),
+        id: None,
+        properties,
+        foreign_members: None,
+    }
+}
+
+/// Allocations as LineStrings (origin -> centre) and centres as Points, EPSG:4326 lon/lat
+/// (RFC 7946: no crs member).
+pub fn plan_geojson(plan: &Plan, decimals: u32) -> FeatureCollection {
+    let r = |v: f64| round(v, decimals);
+    let mut features: Vec<Feature> = plan
+        .allocations
+        .iter()
+        .map(|al| {
+            let line = LineString::from(vec![
+                (r(al.origin_lon), r(al.origin_lat)),
+                (r(al.centre_lon), r(al.centre_lat)),
+            ]);
+            feature(
+                GeometryValue::from(&line),
+                json!({
+                    "feature": "allocation",
+                    "origin_id": al.origin_id,
+                    "origin_kind": al.origin_kind,
+                    "centre_code": al.centre_code,
+                    "centre_name": al.centre_name,
+                    "persons": round(al.persons, 1),
+                    "distance_km": round(al.distance_km, 2),
+                    "distance_method": "geodesic WGS 84 (no road network)",
+                    "travel_min": al.travel_min,
+                    "rank": al.rank,
+                }),
+            )
+        })
+        .collect();
+    features.extend(plan.centres.iter().map(|c| {
+        feature(
+            GeometryValue::from(&Point::new(r(c.lon), r(c.lat))),
+            json!({
+                "feature": "centre",
+                "code": c.code,
+                "name": c.name,
+                "site_type": c.site_type,
+                "district_pcode": c.district_pcode,
+                "capacity": c.capacity,
+                "capacity_basis": c.capacity_basis,
+                "occupancy": c.occupancy,
+                "occupancy_date": c.occupancy_date,
+                "occupancy_age_days": c.occupancy_age_days,
+                "free_room": c.free_room,
+                "safe": c.safe,
+                "unsafe_threshold_kt": c.unsafe_threshold_kt,
+                "in_flood_extent": c.in_extra_unsafe_area,
+                "allocated": round(c.allocated, 1),
+                "demonstration": c.demonstration,
+            }),
+        )
+    }));
+    let mut foreign = JsonObject::new();
+    foreign.insert("storm".into(), json!(plan.storm));
+    foreign.insert("reference_time".into(), json!(plan.reference_time));
+    foreign.insert("register".into(), json!(plan.register_source));
+    foreign.insert("notes".into(), json!(plan.notes));
+    FeatureCollection {
+        bbox: None,
+        features,
+        foreign_members: Some(foreign),
+    }
+}
