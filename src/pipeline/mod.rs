@@ -787,6 +787,9 @@ pub fn published_alert(v: &versioning::AlertVersion, a: &Assessment) -> Publishe
             .iter()
             .find(|x| x.pcode == d.pcode)
             .and_then(|x| x.widest())
+            // A district without a population figure (Maquival in the COD-PS) counts 0 by
+            // method, not by estimate: its people are unknown, and no message says "about 0".
+            .filter(|w| w.method != crate::exposure::PeopleMethod::NoPopulation)
             .map(|w| w.people_at_risk);
     }
     p.sites = a
