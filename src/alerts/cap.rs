@@ -26,7 +26,9 @@ use crate::alerts::assess::Assessment;
 use crate::alerts::levels::{Hazard as RuleHazard, Level, LevelRules};
 use crate::alerts::probabilistic::certainty_from_probability;
 use crate::alerts::versioning::{AlertVersion, CapStatus, MsgType, cap_datetime};
+pub(crate) use crate::domain::Lang;
 use crate::domain::Period;
+use crate::domain::text::group_thousands;
 
 /// The CAP 1.2 XML namespace (OASIS CAP 1.2 §3.3).
 pub const CAP_NS: &str = "urn:oasis:names:tc:emergency:cap:1.2";
@@ -246,16 +248,15 @@ impl Xml {
     }
 }
 
-/// One language's wording: one CAP `info` each, Portuguese first.
-#[derive(Clone, Copy, PartialEq)]
-pub(crate) enum Lang {
-    Pt,
-    En,
+/// What CAP needs of a language: the index of its `info` (Portuguese first), its
+/// RFC 3066 code, and the level's name in it.
+pub(crate) trait CapLang {
+    fn index(self) -> usize;
+    fn code(self) -> &'static str;
+    fn level(self, l: Level) -> &'static str;
 }
 
-impl Lang {
-    pub(crate) const ALL: [Lang; 2] = [Lang::Pt, Lang::En];
-
+impl CapLang for Lang {
     fn index(self) -> usize {
         match self {
             Lang::Pt => 0,
@@ -268,17 +269,8 @@ impl Lang {
             Lang::En => "en-US",
         }
     }
-    pub(crate) fn pick(self, pt: &'static str, en: &'static str) -> &'static str {
-        match self {
-            Lang::Pt => pt,
-            Lang::En => en,
-        }
-    }
-    pub(crate) fn level(self, l: Level) -> &'static str {
-        match self {
-            Lang::Pt => l.name_pt(),
-            Lang::En => l.name_en(),
-        }
+    fn level(self, l: Level) -> &'static str {
+        l.name(self)
     }
 }
 
@@ -287,16 +279,8 @@ pub(crate) fn utc(t: DateTime<Utc>) -> String {
 }
 
 pub(crate) fn people(n: f64) -> String {
-    // Thousands grouped with a thin space, readable in both languages.
-    let s = format!("{:.0}", n.max(0.0));
-    let mut out = String::new();
-    for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push('\u{202f}');
-        }
-        out.push(ch);
-    }
-    out
+    // Thousands grouped with a narrow no-break space, readable in both languages.
+    group_thousands(n, '\u{202f}')
 }
 
 /// Districts per level (highest first): level -> (P-code, name, province P-code).

@@ -25,6 +25,14 @@ pub enum Level {
 impl Level {
     pub const ALL: [Level; 4] = [Level::Green, Level::Yellow, Level::Orange, Level::Red];
 
+    /// The level's name in `lang` ("vermelho", "red").
+    pub fn name(self, lang: crate::domain::Lang) -> &'static str {
+        match lang {
+            crate::domain::Lang::Pt => self.name_pt(),
+            crate::domain::Lang::En => self.name_en(),
+        }
+    }
+
     pub fn name_pt(self) -> &'static str {
         match self {
             Level::Green => "verde",

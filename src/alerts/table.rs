@@ -8,6 +8,7 @@ use std::fmt::Write;
 use chrono::{DateTime, FixedOffset, Utc};
 
 use crate::alerts::assess::Assessment;
+use crate::domain::text::group_thousands;
 use crate::exposure::PeopleMethod;
 
 fn cat(t: DateTime<Utc>) -> String {
@@ -23,15 +24,7 @@ fn cat(t: DateTime<Utc>) -> String {
 }
 
 fn people(n: f64) -> String {
-    let s = format!("{:.0}", n.round());
-    let mut out = String::new();
-    for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 && ch != '-' {
-            out.push(' ');
-        }
-        out.push(ch);
-    }
-    out
+    group_thousands(n.round(), ' ')
 }
 
 /// Renders the summary.

@@ -13,6 +13,7 @@ pub mod forecast;
 pub mod hazard;
 pub mod layers;
 pub mod register;
+pub mod text;
 pub mod units;
 
 pub use ensemble::*;
@@ -21,4 +22,5 @@ pub use forecast::*;
 pub use hazard::*;
 pub use layers::*;
 pub use register::*;
+pub use text::{Lang, MAPUTO_OFFSET_S};
 pub use units::*;

@@ -8,18 +8,15 @@
 //! each channel (SMS, e-mail text and HTML, webhook JSON) in pt and en; they share the
 //! headline, place and people wording, which is why they stay together.
 
-use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::alerts::levels::Level;
+use crate::domain::text::{group_thousands, maputo, maputo_time};
 use crate::notify::gsm::{SegmentCount, count_segments, transliterate_to_gsm7};
 use crate::notify::select::{Notice, NoticeKind, PublishedAlert};
 use crate::notify::subscriber::{HazardKind, Lang};
-
-/// Mozambique's time zone: Central Africa Time, UTC+2 all year (Mozambique has not
-/// observed daylight saving time since 1980 (IANA tz database, zone Africa/Maputo).
-pub const MAPUTO_OFFSET_S: i32 = 2 * 3600;
 
 /// Most district names listed in an e-mail subject before "and N more".
 const SUBJECT_DISTRICTS: usize = 3;
@@ -79,34 +76,12 @@ pub struct EmailText {
     pub html: String,
 }
 
-/// The wall-clock time in Maputo (a fixed offset: no zone database needed).
-fn cat(t: DateTime<Utc>) -> NaiveDateTime {
-    t.naive_utc() + TimeDelta::seconds(i64::from(MAPUTO_OFFSET_S))
-}
-
-/// A time in Maputo time, long form: "10/03/2023 14:00 (hora de Maputo)" or
-/// "10 Mar 2023 14:00 CAT".
-pub fn maputo_time(t: DateTime<Utc>, lang: Lang) -> String {
-    let t = cat(t);
-    match lang {
-        Lang::Pt => t.format("%d/%m/%Y %H:%M (hora de Maputo)").to_string(),
-        Lang::En => t.format("%-d %b %Y %H:%M CAT").to_string(),
-    }
-}
-
 /// A time in Maputo time, short form for SMS: "10/03 14h00" or "10 Mar 14:00 CAT".
 pub fn maputo_time_short(t: DateTime<Utc>, lang: Lang) -> String {
-    let t = cat(t);
+    let t = maputo(t);
     match lang {
         Lang::Pt => t.format("%d/%m %Hh%M").to_string(),
         Lang::En => t.format("%-d %b %H:%M CAT").to_string(),
-    }
-}
-
-fn level_name(l: Level, lang: Lang) -> &'static str {
-    match lang {
-        Lang::Pt => l.name_pt(),
-        Lang::En => l.name_en(),
     }
 }
 
@@ -126,10 +101,7 @@ pub fn headline(alert: &PublishedAlert, notice: &Notice, lang: Lang) -> String {
     if let Some(c) = &alert.after_cyclone {
         what.push_str(&format!(" ({} {c})", HazardKind::Cyclone.name(lang)));
     }
-    let lvl = notice
-        .level
-        .map(|l| level_name(l, lang))
-        .unwrap_or_default();
+    let lvl = notice.level.map(|l| l.name(lang)).unwrap_or_default();
     match (notice.kind, lang) {
         (NoticeKind::NewEvent, Lang::Pt) => format!("Alerta {lvl}: {what}"),
         (NoticeKind::Raised, Lang::Pt) => format!("Alerta sobe para {lvl}: {what}"),
@@ -353,20 +325,11 @@ impl UpperFirstWord for String {
 
 fn people(n: f64, lang: Lang) -> String {
     // Rounded to tens: these are model estimates, not counts.
-    let n = ((n / 10.0).round() * 10.0).max(0.0) as u64;
-    let digits = n.to_string();
     let sep = match lang {
         Lang::Pt => ' ',
         Lang::En => ',',
     };
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(sep);
-        }
-        out.push(c);
-    }
-    out
+    group_thousands((n / 10.0).round() * 10.0, sep)
 }
 
 /// Links of one alert.
@@ -453,7 +416,7 @@ fn place_lines(alert: &PublishedAlert, notice: &Notice) -> Vec<PlaceLine> {
 fn place_text(p: &PlaceLine, lang: Lang) -> String {
     let mut s = p.name.clone();
     if let Some(l) = p.level {
-        s.push_str(&format!(" — {}", level_name(l, lang)));
+        s.push_str(&format!(" — {}", l.name(lang)));
     }
     if let Some(n) = p.people {
         s.push_str(&match lang {
@@ -486,14 +449,14 @@ pub fn email(input: &MessageInput<'_>, opts: &MessageOptions) -> EmailText {
         (Some(n), Some(p)) if n != p => Some(format!(
             "{}: {} ({} {})",
             t("Nível nas suas áreas", "Level in your areas"),
-            level_name(n, lang),
+            n.name(lang),
             t("antes", "was"),
-            level_name(p, lang)
+            p.name(lang)
         )),
         (Some(n), _) => Some(format!(
             "{}: {}",
             t("Nível nas suas áreas", "Level in your areas"),
-            level_name(n, lang)
+            n.name(lang)
         )),
         (None, _) => None,
     };

@@ -181,33 +181,8 @@ impl fmt::Debug for Channel {
     }
 }
 
-/// The language of a subscriber's messages.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Lang {
-    /// Portuguese: Mozambique's working language (../shared/DOMAIN.md).
-    #[default]
-    Pt,
-    /// English, for partners.
-    En,
-}
-
-impl Lang {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Lang::Pt => "pt",
-            Lang::En => "en",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Lang> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "pt" | "pt-pt" | "pt-mz" | "por" | "portugues" | "português" => Some(Lang::Pt),
-            "en" | "en-us" | "en-gb" | "eng" | "english" => Some(Lang::En),
-            _ => None,
-        }
-    }
-}
+/// The language of a subscriber's messages (the one of every text, `domain::text`).
+pub use crate::domain::Lang;
 
 /// The hazard an alert is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
