@@ -9,7 +9,9 @@
 #                              BUFR with them), python3-pip (for the validator below),
 #                              openssl (its test certificates) and sqlite3 (the documented
 #                              backup command), used by the tests,
-#                              and for the web map's browser test chromium, node/npm and
+#                              chromium and poppler-utils (the contingency sheet's PDF is
+#                              printed by chromium; tests/it/plan.rs reads it with pdftotext
+#                              and pdftoppm), and for the web map's browser test node/npm and
 #                              tests/web's npm packages (playwright-core, pinned in its lock file);
 #                              PyPI's openapi-spec-validator for the python3 on PATH (tests/it/ogc.rs
 #                              validates GET /api with it; Debian does not package it)
@@ -18,7 +20,7 @@ want=(build-essential pkg-config libgdal-dev libsqlite3-dev libeccodes-dev ca-ce
 web=
 for g in "$@"; do case $g in
   build) ;;
-  test)  want+=(gdal-bin libxml2-utils python3-aiosmtpd python3-pip openssl sqlite3 chromium libeccodes-tools); web=1
+  test)  want+=(gdal-bin libxml2-utils python3-aiosmtpd python3-pip openssl sqlite3 chromium poppler-utils libeccodes-tools); web=1
          # Debian's nodejs + npm only when no node is installed: a NodeSource nodejs
          # already bundles npm and conflicts with Debian's npm package.
          command -v node >/dev/null || want+=(nodejs npm) ;;

@@ -13,6 +13,7 @@ pub mod flood;
 pub mod layers;
 pub mod logging;
 pub mod plan;
+pub mod print;
 pub mod probabilistic;
 pub mod service;
 pub mod windfield;

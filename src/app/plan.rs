@@ -19,6 +19,7 @@ use super::{
 };
 use crate::alerts::assess::assess;
 use crate::config::Config;
+use crate::domain::Lang;
 use crate::domain::{Forecast, PointKind, Register, RegisterIssue};
 use crate::exposure::IndexedLayers;
 use crate::feeds::{self};
@@ -28,6 +29,7 @@ use crate::layers::register::{
     ReadOptions, read_occupancy_updates, read_register, read_travel_times, register_to_hxl,
 };
 use crate::plan::register::{RegisterBook, demonstration_register};
+use crate::plan::sheet::{SheetOptions, sheet_html};
 use crate::plan::{AreaPlan, Plan, PlanInput, Range3, build_plan};
 
 /// Default file name of the demonstration register: says what it is wherever it goes.
@@ -74,6 +76,13 @@ pub struct PlanArgs {
     /// The whole plan as JSON (centres, origins, allocations, notes).
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// The contingency sheet for a COE meeting: HTML, or PDF when the name ends in `.pdf`
+    /// (printed by headless Chromium: /usr/bin/chromium, or the AVISO_CHROMIUM path).
+    #[arg(long)]
+    pub sheet: Option<PathBuf>,
+    /// The sheet's language: pt (default) or en.
+    #[arg(long, default_value = "pt", value_parser = parse_lang)]
+    pub lang: Lang,
     #[command(flatten)]
     pub storm: StormChoice,
     /// For best tracks: treat the track as forecast issued at this time (UTC).
@@ -280,7 +289,32 @@ pub fn plan_cmd(config: Option<&Path>, a: PlanArgs) -> Result<()> {
     if let Some(path) = &a.json {
         write_file(path, serde_json::to_string(&plan)?.as_bytes())?;
     }
+    if let Some(path) = &a.sheet {
+        let html = sheet_html(
+            &plan,
+            &assessment,
+            &layers.layers,
+            &SheetOptions {
+                lang: a.lang,
+                version_id: None,
+                generated_at: chrono::Utc::now(),
+            },
+        );
+        let is_pdf = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("pdf"));
+        if is_pdf {
+            super::print::print_pdf(&html, path)?;
+        } else {
+            write_file(path, html.as_bytes())?;
+        }
+        eprintln!("aviso: contingency sheet written to {}", path.display());
+    }
     Ok(())
+}
+
+fn parse_lang(s: &str) -> Result<Lang, String> {
+    Lang::parse(s).ok_or_else(|| format!("{s:?}: expected pt or en"))
 }
 
 /// `aviso register ...`.

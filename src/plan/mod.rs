@@ -15,6 +15,7 @@
 pub mod allocate;
 pub mod build;
 pub mod register;
+pub mod sheet;
 pub mod tables;
 
 use serde::{Deserialize, Serialize};

@@ -34,12 +34,18 @@ pub fn skip_or_fail(what: &str) {
 /// GDAL's `ogrinfo` (Debian gdal-bin), the OGC API client of the tests; absent: fails
 /// through [`skip_or_fail`].
 pub fn ogrinfo_available() -> bool {
-    let ok = std::process::Command::new("ogrinfo")
-        .arg("--version")
+    tool_available("ogrinfo", "--version", "gdal-bin")
+}
+
+/// Whether `cmd version_arg` runs and succeeds; absent: fails through [`skip_or_fail`],
+/// naming the Debian `package` that brings it.
+pub fn tool_available(cmd: &str, version_arg: &str, package: &str) -> bool {
+    let ok = std::process::Command::new(cmd)
+        .arg(version_arg)
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
-        skip_or_fail("ogrinfo (Debian gdal-bin) not found");
+        skip_or_fail(&format!("{cmd} (Debian {package}) not found"));
     }
     ok
 }
