@@ -374,12 +374,19 @@ async fn build(mut cfg: Config, a: &ServeArgs, bind: bool) -> Result<Service> {
 /// Finishes what a previous process left pending (a kill mid-cycle) before anything new.
 async fn recover(p: &Arc<Pipeline>) -> Result<()> {
     let p2 = Arc::clone(p);
-    let (n, published, _failed) = tokio::task::spawn_blocking(move || {
+    let ((n, published, _failed), resumed) = tokio::task::spawn_blocking(move || {
         p2.restore_discovered();
-        p2.process_pending()
+        let done = p2.process_pending();
+        (done, p2.resume_pending_probabilities())
     })
     .await
     .context("recovering pending issuances")?;
+    if resumed > 0 {
+        tracing::info!(
+            versions = resumed,
+            "probabilities left pending by the previous process are computed again"
+        );
+    }
     if n > 0 {
         tracing::info!(
             issuances = n,

@@ -55,8 +55,8 @@ use crate::notify::select::{DistrictShapes, PublishedAlert, SiteAtRisk};
 use crate::store::notify::NotifyStore;
 use crate::store::published::Published;
 use crate::store::{
-    AlertSummary, AssessmentRecord, FetchResult, HazardKind, Inserted, NewAlert, RawIssuance,
-    Store, StoreError, StoredIssuance,
+    AlertFilter, AlertSummary, AssessmentRecord, FetchResult, HazardKind, Inserted, NewAlert,
+    RawIssuance, Store, StoreError, StoredIssuance,
 };
 
 /// Hours between two forecast issuances: RSMC La Réunion and JTWC warn every 6 h in the
@@ -521,21 +521,7 @@ impl Pipeline {
             return self.process_flood(iss);
         }
         let origin = format!("{} ({})", iss.raw.url, iss.raw.feed);
-        let opts = ParseOptions {
-            atcf_tech: feed.as_ref().and_then(|f| f.tech.clone()),
-            ..ParseOptions::default()
-        };
-        // An ECMWF BUFR feed is read as such (no sniffing): its headline member goes on
-        // through the cyclone path, and the member count is kept for the record.
-        let (parsed, members) = if kind == Some(FeedKind::EcmwfBufr) {
-            self.bufr
-                .decode(&iss.raw.bytes, &origin)
-                .and_then(|e| feeds::bufr_headline(&e, &origin))
-                .map(|(p, n)| (p, Some(n)))
-        } else {
-            feeds::parse_with(&iss.raw.bytes, &origin, &opts, self.bufr.as_ref()).map(|p| (p, None))
-        }
-        .map_err(|e| ProcessError::Parse(e.to_string()))?;
+        let (parsed, members) = self.parse_cyclone(iss, feed.as_ref(), &origin)?;
         let expected = match kind {
             Some(FeedKind::RsmcReunion) => Some(TrackFormat::RsmcJson),
             Some(FeedKind::Atcf) => Some(TrackFormat::Atcf),
@@ -628,6 +614,104 @@ impl Pipeline {
             }
         }
         stored
+    }
+
+    /// A cyclone issuance's forecast. An ECMWF BUFR feed is read as such (no sniffing):
+    /// its headline member goes on through the cyclone path, and the member count is kept
+    /// for the record.
+    fn parse_cyclone(
+        &self,
+        iss: &StoredIssuance,
+        feed: Option<&FeedConfig>,
+        origin: &str,
+    ) -> Result<(feeds::ParsedForecast, Option<usize>), ProcessError> {
+        let opts = ParseOptions {
+            atcf_tech: feed.and_then(|f| f.tech.clone()),
+            ..ParseOptions::default()
+        };
+        if feed.map(|f| f.kind) == Some(FeedKind::EcmwfBufr) {
+            self.bufr
+                .decode(&iss.raw.bytes, origin)
+                .and_then(|e| feeds::bufr_headline(&e, origin))
+                .map(|(p, n)| (p, Some(n)))
+        } else {
+            feeds::parse_with(&iss.raw.bytes, origin, &opts, self.bufr.as_ref()).map(|p| (p, None))
+        }
+        .map_err(|e| ProcessError::Parse(e.to_string()))
+    }
+
+    /// After a restart: the newest version of each active event that was published while
+    /// its probabilities were still being computed ("pending", nothing attached) gets them
+    /// now, computed again from its stored issuance (same seed, same result) and attached
+    /// as the interrupted run would have. Returns how many were started.
+    pub fn resume_pending_probabilities(&self) -> usize {
+        let filter = AlertFilter {
+            active_only: true,
+            include_non_actual: true,
+            ..AlertFilter::default()
+        };
+        let active = match self.store.alerts(&filter) {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::error!(error = %e, "reading the active alerts to resume pending probabilities failed");
+                return 0;
+            }
+        };
+        let mut started = 0;
+        for s in active {
+            let Some(iss_id) = s.issuance_id else {
+                continue;
+            };
+            let pending = match self.store.alert(&s.id) {
+                Ok(Some(rec)) => {
+                    rec.annex.is_none()
+                        && serde_json::from_str::<Value>(&rec.document).is_ok_and(|d| {
+                            d.pointer("/aviso/probabilistic/status")
+                                .and_then(Value::as_str)
+                                == Some(ProbabilisticOutcome::Pending.status())
+                        })
+                }
+                _ => false,
+            };
+            if !pending {
+                continue;
+            }
+            let iss = match self.store.issuance(iss_id) {
+                Ok(Some(i)) => i,
+                other => {
+                    // WARN: the version stays without probabilities.
+                    tracing::warn!(version = %s.id, issuance = iss_id, error = ?other.err(), "the issuance of a version with pending probabilities is not in the store");
+                    continue;
+                }
+            };
+            let feed = self.feed_config(&iss.raw.feed).cloned();
+            let origin = format!("{} ({})", iss.raw.url, iss.raw.feed);
+            let job = self
+                .parse_cyclone(&iss, feed.as_ref(), &origin)
+                .map_err(|e| e.to_string())
+                .and_then(|(parsed, _)| {
+                    self.prob.resume(
+                        probabilistic::Job {
+                            seed_event_id: versioning::event_id(&parsed.forecast.storm),
+                            forecast: parsed.forecast,
+                            body: iss.raw.bytes.clone(),
+                            bufr: feed.as_ref().map(|f| f.kind) == Some(FeedKind::EcmwfBufr),
+                            event_id: s.event_id.clone(),
+                        },
+                        &s.id,
+                    )
+                });
+            match job {
+                Ok(()) => {
+                    started += 1;
+                    tracing::info!(version = %s.id, "probabilities pending before the restart: computing them again");
+                }
+                Err(e) => {
+                    tracing::warn!(version = %s.id, error = %e, "resuming pending probabilities failed")
+                }
+            }
+        }
+        started
     }
 
     fn process_gdacs(&self, iss: &StoredIssuance) -> Result<Vec<String>, ProcessError> {

@@ -195,24 +195,44 @@ impl Shared {
         if !cfg.publish {
             return (ProbabilisticOutcome::Off, None);
         }
-        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
-        lock(&self.newest).insert(job.event_id.clone(), seq);
-        let handoff = Arc::new(Handoff::new());
-        let (me, h) = (Arc::clone(self), Arc::clone(&handoff));
-        let spawned = std::thread::Builder::new()
-            .name("aviso-probabilistic".into())
-            .spawn(move || me.run_job(job, seq, &h));
-        if let Err(e) = spawned {
-            return (
-                ProbabilisticOutcome::Failed(format!("starting the probabilistic thread: {e}")),
-                None,
-            );
-        }
+        let handoff = match self.start(job, None) {
+            Ok(h) => h,
+            Err(e) => return (ProbabilisticOutcome::Failed(e), None),
+        };
         let max = Duration::from_secs_f64(cfg.publish_wait_s.max(0.0));
         match handoff.wait(max) {
             ProbabilisticOutcome::Pending => (ProbabilisticOutcome::Pending, Some(handoff)),
             done => (done, None),
         }
+    }
+
+    /// Starts `job` on its own thread, the newest of its event. With `stored`, the version
+    /// is already in the store under that id and the job attaches its result there.
+    fn start(self: &Arc<Self>, job: Job, stored: Option<&str>) -> Result<Arc<Handoff>, String> {
+        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        lock(&self.newest).insert(job.event_id.clone(), seq);
+        let handoff = Arc::new(Handoff::new());
+        if let Some(id) = stored {
+            // Nothing is computed yet, so nothing comes back: the job will attach.
+            let _ = handoff.committed(id);
+        }
+        let (me, h) = (Arc::clone(self), Arc::clone(&handoff));
+        std::thread::Builder::new()
+            .name("aviso-probabilistic".into())
+            .spawn(move || me.run_job(job, seq, &h))
+            .map_err(|e| format!("starting the probabilistic thread: {e}"))?;
+        Ok(handoff)
+    }
+
+    /// Runs `job` again for the version `id` published before a restart while its
+    /// probabilities were pending; the result is attached as it would have been. The
+    /// seed is the event's and the reference time's, so the result is the one the
+    /// interrupted run would have given.
+    pub(crate) fn resume(self: &Arc<Self>, job: Job, id: &str) -> Result<(), String> {
+        if !self.cfg.probabilistic.publish {
+            return Ok(());
+        }
+        self.start(job, Some(id)).map(|_| ())
     }
 
     fn run_job(&self, job: Job, seq: u64, handoff: &Handoff) {

@@ -91,36 +91,53 @@ struct Published {
     cap: String,
 }
 
-/// Starts the service on the real Freddy forecast and waits for its first version, which
-/// waits at most `wait_s` for its probabilities (`[probabilistic] publish_wait_s`).
-fn published(wait_s: f64) -> Option<Published> {
-    let bytes = std::fs::read(common::data_file(common::FREDDY_RSMC)?).unwrap();
-    let feed = serve_file(bytes);
-    let dir = tempfile::tempdir().unwrap().keep();
+/// A site configuration in `dir` for the service on `feed`: a 2023 forecast replayed as
+/// Actual, `realisations` per assessment, versions waiting at most `wait_s`.
+fn site_config(
+    dir: &std::path::Path,
+    feed: &str,
+    wait_s: f64,
+    realisations: usize,
+) -> std::path::PathBuf {
     let config = dir.join("site.toml");
     std::fs::write(
         &config,
         format!(
-            "[service]\nlisten = \"127.0.0.1:0\"\n# a 2023 forecast replayed as Actual\nmax_forecast_age_h = 1000000.0\ndata_dir = {:?}\nlayers = {:?}\n\n[http]\nconnect_timeout_s = 2.0\ntimeout_s = 5.0\nretries = 0\n\n[probabilistic]\nrealisations = {REALISATIONS}\npublish_wait_s = {wait_s:?}\n\n[[feed]]\nname = \"rsmc\"\nkind = \"rsmc-reunion\"\nurl = \"{feed}/freddy.json\"\nschedule = \"* * * * * *\"\n",
+            "[service]\nlisten = \"127.0.0.1:0\"\n# a 2023 forecast replayed as Actual\nmax_forecast_age_h = 1000000.0\ndata_dir = {:?}\nlayers = {:?}\n\n[http]\nconnect_timeout_s = 2.0\ntimeout_s = 5.0\nretries = 0\n\n[probabilistic]\nrealisations = {realisations}\npublish_wait_s = {wait_s:?}\n\n[[feed]]\nname = \"rsmc\"\nkind = \"rsmc-reunion\"\nurl = \"{feed}/freddy.json\"\nschedule = \"* * * * * *\"\n",
             dir.join("state").display().to_string(),
             concat!(env!("CARGO_MANIFEST_DIR"), "/layers"),
         ),
     )
     .unwrap();
-    let (child, base) = common::start_service(&config);
-    let service = Service(child);
+    config
+}
+
+/// The first version's id, once the service at `base` has published one.
+fn first_version(base: &str) -> String {
     let started = Instant::now();
-    let id = loop {
-        let list = get_json(&base, "/api/alerts");
+    loop {
+        let list = get_json(base, "/api/alerts");
         if let Some(id) = list["alerts"][0]["id"].as_str() {
-            break id.to_string();
+            return id.to_string();
         }
         assert!(
             started.elapsed() < PUBLISH_LIMIT,
             "no version published within {PUBLISH_LIMIT:?}"
         );
         std::thread::sleep(Duration::from_millis(500));
-    };
+    }
+}
+
+/// Starts the service on the real Freddy forecast and waits for its first version, which
+/// waits at most `wait_s` for its probabilities (`[probabilistic] publish_wait_s`).
+fn published(wait_s: f64) -> Option<Published> {
+    let bytes = std::fs::read(common::data_file(common::FREDDY_RSMC)?).unwrap();
+    let feed = serve_file(bytes);
+    let dir = tempfile::tempdir().unwrap().keep();
+    let config = site_config(&dir, &feed, wait_s, REALISATIONS);
+    let (child, base) = common::start_service(&config);
+    let service = Service(child);
+    let id = first_version(&base);
     let doc = get_json(&base, &format!("/api/alerts/{id}"));
     let (status, cap) = get(&base, &format!("/api/alerts/{id}/cap"));
     assert!(status.contains(" 200 "), "{status}");
@@ -444,4 +461,56 @@ fn a_version_is_published_before_its_late_probabilities_which_are_attached_after
     );
     let served = items["features"].as_array().map_or(0, Vec::len);
     assert_eq!(served, contours.len(), "{items}");
+}
+
+/// Probabilities still being computed when the service stopped are not lost: after the
+/// restart, the version published as "pending" gets them, computed again from its stored
+/// issuance and attached as the interrupted run would have (no new version, the CAP as
+/// sent). The first run draws so many realisations that it cannot finish before the stop.
+#[test]
+fn probabilities_pending_when_the_service_stopped_are_attached_after_the_restart() {
+    let Some(path) = common::data_file(common::FREDDY_RSMC) else {
+        return;
+    };
+    let feed = serve_file(std::fs::read(path).unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    // ~2 s per 200 realisations in a debug build: 50,000 take minutes.
+    let config = site_config(dir.path(), &feed, 0.0, 50_000);
+    let (child, base) = common::start_service(&config);
+    let first = Service(child);
+    let id = first_version(&base);
+    let doc = get_json(&base, &format!("/api/alerts/{id}"));
+    assert_eq!(doc["aviso"]["probabilistic"]["status"], "pending");
+    let (_, cap) = get(&base, &format!("/api/alerts/{id}/cap"));
+    drop(first);
+
+    let config = site_config(dir.path(), &feed, 0.0, REALISATIONS);
+    let (child, base) = common::start_service(&config);
+    let _second = Service(child);
+    let started = Instant::now();
+    let doc = loop {
+        let doc = get_json(&base, &format!("/api/alerts/{id}"));
+        if doc["aviso"]["probabilistic"]["status"] != "pending" {
+            break doc;
+        }
+        assert!(
+            started.elapsed() < PUBLISH_LIMIT,
+            "the pending probabilities were not attached within {PUBLISH_LIMIT:?} of the restart"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let prob = &doc["aviso"]["probabilistic"];
+    assert_eq!(prob["status"], "ok", "{prob}");
+    assert_eq!(prob["attached_after_publication"], true, "{prob}");
+    // Computed by the restarted service, with the configuration in force now.
+    assert_eq!(prob["realisations"], REALISATIONS as u64);
+    assert!(!features(&doc, "probability_contour").is_empty());
+    let list = get_json(&base, "/api/alerts?status=all");
+    assert_eq!(
+        list["alerts"].as_array().map(Vec::len),
+        Some(1),
+        "the restart published no new version: {list}"
+    );
+    let (_, cap_after) = get(&base, &format!("/api/alerts/{id}/cap"));
+    assert_eq!(cap_after, cap, "the CAP as sent");
 }
