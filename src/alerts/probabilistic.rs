@@ -106,7 +106,9 @@ fn people_map(r: &ProbabilisticAssessment, people: &[Vec<PeopleAtRisk>]) -> Map<
 /// - the probability contours follow as features of layer `probability_contour`
 ///   (`forecast_basis: "probabilistic"`, `threshold_kt` 10-minute, `window_h`,
 ///   `probability` 0–1), EPSG:4326 lon/lat;
-/// - each district feature gets its P per threshold and window ([`p_key`]);
+/// - each district feature, and each point at risk (site, centre, health facility or
+///   settlement in the official track's footprint), gets its P per threshold and window
+///   ([`p_key`]);
 /// - `aviso.probabilistic` holds the status, the method and the table of every district
 ///   with a non-zero probability (P, and people at risk: mean and 10/50/90 % quantiles
 ///   over realisations), the provinces and the national people at risk. A district absent
@@ -134,6 +136,25 @@ pub fn attach_probabilistic(doc: &mut Value, outcome: &ProbabilisticOutcome, dec
                             .find(|d| d.pcode == pcode)
                             .map(|d| p_map(r, &d.probability))
                             .unwrap_or_default();
+                        props.extend(p);
+                    }
+                }
+                Some("point_at_risk") => {
+                    let layer = props.get("source_layer").and_then(Value::as_str);
+                    let id = props.get("id").and_then(Value::as_str);
+                    if let (Some(r), Some(layer), Some(id)) = (result, layer, id) {
+                        // A point no realisation reaches is not in `r.points`: P = 0.
+                        let p = r
+                            .points
+                            .iter()
+                            .find(|p| p.layer == layer && p.id == id)
+                            .map(|p| p_map(r, &p.probability))
+                            .unwrap_or_else(|| {
+                                p_map(
+                                    r,
+                                    &vec![vec![0.0; r.windows_h.len()]; r.thresholds_kt.len()],
+                                )
+                            });
                         props.extend(p);
                     }
                 }

@@ -205,6 +205,26 @@ fn the_service_publishes_probabilities_with_each_cyclone_version_end_to_end() {
     assert_eq!(windows, [24.0, 48.0, 72.0, 120.0], "the issue's windows");
     let key = |t: f64, h: f64| format!("p_ge{t}kt_0_{h}h");
 
+    // Every point at risk (in the official track's footprint) carries its P per threshold
+    // and window, ordered over thresholds and windows; those in the official 64 kt swath
+    // are reached by some realisation.
+    let points = features(doc, "point_at_risk");
+    assert!(!points.is_empty(), "Freddy puts points at risk");
+    for f in &points {
+        let pr = &f["properties"];
+        for &h in &windows {
+            let p: Vec<f64> = thresholds.iter().map(|&t| num(pr, &key(t, h))).collect();
+            assert!(p[0] >= p[1] && p[1] >= p[2], "{}: {p:?}", pr["id"]);
+        }
+        for &t in &thresholds {
+            let p: Vec<f64> = windows.iter().map(|&h| num(pr, &key(t, h))).collect();
+            assert!(p.windows(2).all(|w| w[0] <= w[1]), "{}: {p:?}", pr["id"]);
+        }
+        if pr["max_threshold_kt"].as_f64() == Some(64.0) {
+            assert!(num(pr, &key(34.0, 120.0)) > 0.0, "{}", pr["id"]);
+        }
+    }
+
     // Every district in the stored version: P(≥34) ≥ P(≥48) ≥ P(≥64) in every window,
     // P grows with the (cumulative) window, people-at-risk quantiles ordered.
     let districts = prob["districts"].as_array().unwrap();
