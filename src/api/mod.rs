@@ -294,12 +294,12 @@ pub fn router(state: Arc<ApiState>) -> Router {
     let (router, doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         // `/` is content-negotiated there: the map for browsers, the landing page otherwise.
         .merge(web::web_router(state.map.clone()))
-        .routes(routes!(ogc::conformance))
-        .routes(routes!(ogc::api_document))
-        .routes(routes!(ogc::collections))
-        .routes(routes!(ogc::collection))
-        .routes(routes!(ogc::items))
-        .routes(routes!(ogc::item))
+        .routes(routes!(ogc::metadata::conformance))
+        .routes(routes!(ogc::metadata::api_document))
+        .routes(routes!(ogc::metadata::collections))
+        .routes(routes!(ogc::metadata::collection))
+        .routes(routes!(ogc::items::items))
+        .routes(routes!(ogc::items::item))
         .routes(routes!(alerts::list))
         .routes(routes!(alerts::atom))
         .routes(routes!(alerts::document))
@@ -332,20 +332,26 @@ pub fn router(state: Arc<ApiState>) -> Router {
 /// The admin API: every route behind a bearer token, checked before any body is read.
 fn admin_routes(state: &Arc<ApiState>) -> OpenApiRouter<Arc<ApiState>> {
     // The CSV import's own body limit, on its route only.
-    let (schemas, paths, csv) = routes!(admin::export, admin::import::import);
+    let (schemas, paths, csv) = routes!(admin::export::export, admin::import::import);
     let csv = csv.layer(axum::extract::DefaultBodyLimit::max(
         admin::MAX_IMPORT_BYTES,
     ));
     OpenApiRouter::new()
-        .routes(routes!(admin::whoami))
-        .routes(routes!(admin::tokens))
-        .routes(routes!(admin::list, admin::create))
+        .routes(routes!(admin::auth::whoami))
+        .routes(routes!(admin::auth::tokens))
+        .routes(routes!(
+            admin::subscribers::list,
+            admin::subscribers::create
+        ))
         .routes((schemas, paths, csv))
-        .routes(routes!(admin::get_one, admin::update))
-        .routes(routes!(admin::deactivate))
-        .routes(routes!(admin::reactivate))
-        .routes(routes!(admin::erase))
-        .routes(routes!(admin::outbox))
+        .routes(routes!(
+            admin::subscribers::get_one,
+            admin::subscribers::update
+        ))
+        .routes(routes!(admin::lifecycle::deactivate))
+        .routes(routes!(admin::lifecycle::reactivate))
+        .routes(routes!(admin::lifecycle::erase))
+        .routes(routes!(admin::outbox::outbox))
         .route_layer(axum::middleware::from_fn_with_state(
             Arc::clone(state),
             guard::admin_token,
