@@ -42,7 +42,7 @@ use aviso::alerts::levels::Level;
 use aviso::notify::channels::webhook::{SIGNATURE_HEADER, verify};
 use aviso::notify::subscriber::ChannelKind;
 use aviso::pipeline::demo::Replay;
-use aviso::store::notify::{AttemptOutcome, NotifyStore, OutboxRow, OutboxState};
+use aviso::store::notify::{AttemptOutcome, OutboxRow, OutboxState, OutboxStore};
 use aviso::store::sqlite::SqliteStore;
 use notify_support::{TRACK, key_of, read_maildir, start_smtpd};
 
