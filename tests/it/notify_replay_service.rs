@@ -266,7 +266,7 @@ fn email(i: usize, rng: &mut SplitMix) -> String {
     format!("pf{i:04}@{org}")
 }
 
-/// The subscribers as the admin API imports them (layout in src/notify/subscriber.rs),
+/// The subscribers as the admin API imports them (layout in src/notify/subscriber/csv.rs),
 /// written the way an operator's spreadsheet would be: Portuguese level names for
 /// Portuguese speakers, spaced phone numbers, `sim`/`nao`.
 fn to_csv(subs: &[Sub], hook_base: &str) -> String {
