@@ -1,6 +1,6 @@
 //! Bench of a large subscriber import against the store (issue 17 finding 3): 100,000
 //! subscribers (one phone, one district each) imported through
-//! `NotifyStore::import_subscribers` while another thread stores a raw issuance every
+//! `SubscriberStore::import_subscribers` while another thread stores a raw issuance every
 //! 20 ms, as the pipeline does first in every publication cycle. Reports the import's
 //! time and the longest, median and 99th-percentile wait of those service writes:
 //! before issue 17 the import held the one writer for its whole run (100 k rows: 288 s
@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 
 use aviso::notify::subscriber::{KnownPcodes, from_csv};
-use aviso::store::notify::NotifyStore;
+use aviso::store::notify::SubscriberStore;
 use aviso::store::sqlite::SqliteStore;
 use aviso::store::{RawIssuance, Store};
 

@@ -37,7 +37,12 @@ mod tests {
             ("outbound.rs", include_str!("outbound.rs")),
             ("plan.rs", include_str!("plan.rs")),
             ("select.rs", include_str!("select.rs")),
-            ("subscriber.rs", include_str!("subscriber.rs")),
+            ("subscriber/mod.rs", include_str!("subscriber/mod.rs")),
+            ("subscriber/csv.rs", include_str!("subscriber/csv.rs")),
+            (
+                "subscriber/validate.rs",
+                include_str!("subscriber/validate.rs"),
+            ),
             ("target.rs", include_str!("target.rs")),
         ];
         for (name, text) in files {

@@ -1,6 +1,9 @@
-//! Persistence of subscribers and the notification outbox, behind [`NotifyStore`] (kept
-//! apart from [`super::Store`] so the two grow independently; the SQLite store implements
-//! both).
+//! Persistence of subscribers and the notification outbox, behind two traits by job:
+//! [`SubscriberStore`] (people, their opt-outs, imports, erasure) and [`OutboxStore`]
+//! (messages, attempts, delivery reports); [`NotifyStore`] is both on one object. Kept
+//! apart from [`super::Store`] so they grow independently; the SQLite store implements
+//! all of them. The dispatcher's narrower port [`Outbox`] is notify's own: every store
+//! with both halves is one (below).
 //!
 //! The outbox is what makes delivery exactly-once as far as a gateway's idempotency
 //! allows: every message is written (with its unique idempotency key) BEFORE any send; a
@@ -84,7 +87,7 @@ pub struct ErasureReport {
     /// Recorded attempts whose gateway answers were cleaned of the addresses.
     pub attempts_scrubbed: usize,
     /// The person's SMS STOPs kept as SHA-256 digests (see
-    /// [`NotifyStore::erase_subscriber`]).
+    /// [`SubscriberStore::erase_subscriber`]).
     pub sms_optouts_kept: usize,
     /// Whether the WAL was checkpointed and truncated afterwards (no old page left in it).
     pub checkpointed: bool,
@@ -101,8 +104,11 @@ pub struct Resubscribed {
     pub reactivated: Vec<String>,
 }
 
-/// Subscribers and the outbox.
-pub trait NotifyStore: Send + Sync {
+/// Subscribers and what they asked for: the records, the opt-outs (the e-mail link, SMS
+/// STOP and START, an admin's reactivation), CSV imports, the erasure of a person, and
+/// their counts for `/metrics`. Opting out and erasure also fail that person's messages
+/// still waiting in the outbox: they act on a person, so they live here.
+pub trait SubscriberStore: Send + Sync {
     /// Creates a subscriber (with a fresh unsubscribe token); `false` when the id exists.
     fn create_subscriber(&self, s: &Subscriber, now: DateTime<Utc>) -> Result<bool, StoreError>;
     /// Replaces a subscriber's data (the token stays); `false` when the id is unknown.
@@ -142,7 +148,34 @@ pub trait NotifyStore: Send + Sync {
         subs: &[Subscriber],
         now: DateTime<Utc>,
     ) -> Result<ImportReport, StoreError>;
+    /// The SMS "START" reply: lifts the number's STOP and makes active again every
+    /// subscriber holding it whom a STOP (not the e-mail link, not an editor) had made
+    /// inactive.
+    fn resubscribe_phone(&self, e164: &str, now: DateTime<Utc>)
+    -> Result<Resubscribed, StoreError>;
+    /// Erases a subscriber's personal data, in ONE transaction: the subscriber (name,
+    /// addresses, numbers, webhook URLs, areas and polygon) is deleted; their messages
+    /// still waiting fail; every message of theirs keeps its counts, times and states but
+    /// its recipient and body become [`ERASED`], its idempotency key loses the address
+    /// hash, and the gateways' answers lose the addresses. A number of theirs that replied
+    /// STOP (and that no other subscriber holds) stays refused as the SHA-256 of the
+    /// number, so importing it again does not undo the refusal. The writer then
+    /// checkpoints and truncates the WAL, and deleted content is zeroed in the file
+    /// (`secure_delete`). `by` (the admin token's holder) is kept with the date in the
+    /// `erasures` audit table. `None` when the id is unknown.
+    fn erase_subscriber(
+        &self,
+        id: &str,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ErasureReport>, StoreError>;
+}
 
+/// The outbox: what each subscriber was last told, queueing messages (alone or in the
+/// transaction that publishes their version), claiming and recording delivery attempts,
+/// the listing and counts of messages and attempts, and the SMS gateway's delivery
+/// reports on messages already sent.
+pub trait OutboxStore: Send + Sync {
     /// Per subscriber, the latest message planned for `event_id` at a version below
     /// `before_version` (failed ones excluded: they did not reach the subscriber).
     fn last_sent(
@@ -153,7 +186,7 @@ pub trait NotifyStore: Send + Sync {
     /// Writes planned messages, due at `now`, in ONE transaction; a message whose
     /// idempotency key is already there is skipped. Returns how many were new.
     fn enqueue(&self, planned: &[Planned], now: DateTime<Utc>) -> Result<usize, StoreError>;
-    /// [`super::Store::complete_issuance`] and [`NotifyStore::enqueue`] in ONE
+    /// [`super::Store::complete_issuance`] and [`OutboxStore::enqueue`] in ONE
     /// transaction: a version and its messages are committed together or not at all, so
     /// a crash between the two cannot publish an alert whose messages are never sent.
     /// Returns how many messages were new.
@@ -165,7 +198,7 @@ pub trait NotifyStore: Send + Sync {
         planned: &[Planned],
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError>;
-    /// [`super::Store::publish_alert`] and [`NotifyStore::enqueue`] in ONE transaction.
+    /// [`super::Store::publish_alert`] and [`OutboxStore::enqueue`] in ONE transaction.
     fn publish_alert_enqueue(
         &self,
         alert: &NewAlert,
@@ -192,7 +225,6 @@ pub trait NotifyStore: Send + Sync {
     fn outbox_counts(&self) -> Result<Vec<(ChannelKind, OutboxState, i64)>, StoreError>;
     /// (channel, outcome: delivered, retry or failed) -> recorded attempts, for `/metrics`.
     fn attempt_counts(&self) -> Result<Vec<(ChannelKind, String, i64)>, StoreError>;
-
     /// Records an SMS delivery report on the message whose gateway id (or, for gateways
     /// that echo the client's reference, idempotency key) is `report.gateway_id`; `None`
     /// when no SMS has it. A final state (delivered, undelivered) is not undone by a later
@@ -205,33 +237,20 @@ pub trait NotifyStore: Send + Sync {
     /// SMS handed to the gateway by their latest delivery report (`None`: no report
     /// yet), for `/metrics`.
     fn delivery_report_counts(&self) -> Result<Vec<(Option<DlrState>, i64)>, StoreError>;
-    /// Erases a subscriber's personal data, in ONE transaction: the subscriber (name,
-    /// addresses, numbers, webhook URLs, areas and polygon) is deleted; their messages
-    /// still waiting fail; every message of theirs keeps its counts, times and states but
-    /// its recipient and body become [`ERASED`], its idempotency key loses the address
-    /// hash, and the gateways' answers lose the addresses. A number of theirs that replied
-    /// STOP (and that no other subscriber holds) stays refused as the SHA-256 of the
-    /// number, so importing it again does not undo the refusal. The writer then
-    /// checkpoints and truncates the WAL, and deleted content is zeroed in the file
-    /// (`secure_delete`). `by` (the admin token's holder) is kept with the date in the
-    /// `erasures` audit table. `None` when the id is unknown.
-    fn erase_subscriber(
-        &self,
-        id: &str,
-        by: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<ErasureReport>, StoreError>;
-    /// The SMS "START" reply: lifts the number's STOP and makes active again every
-    /// subscriber holding it whom a STOP (not the e-mail link, not an editor) had made
-    /// inactive.
-    fn resubscribe_phone(&self, e164: &str, now: DateTime<Utc>)
-    -> Result<Resubscribed, StoreError>;
 }
 
+/// Both halves on one object: what a caller holding one `Arc<dyn ...>` of the database
+/// needs when it works on subscribers and messages alike (the admin API, the pipeline's
+/// notification hook). `dyn` names a single trait, hence this one; a caller needing one
+/// half names [`SubscriberStore`] or [`OutboxStore`].
+pub trait NotifyStore: SubscriberStore + OutboxStore {}
+
+impl<T: SubscriberStore + OutboxStore + ?Sized> NotifyStore for T {}
+
 /// Every notification store is the dispatcher's outbox (the port notify defines).
-impl<T: NotifyStore + ?Sized> Outbox for T {
+impl<T: SubscriberStore + OutboxStore + ?Sized> Outbox for T {
     fn recipients(&self) -> Result<Vec<Recipient>, OutboxError> {
-        Ok(NotifyStore::subscribers(self, true)
+        Ok(SubscriberStore::subscribers(self, true)
             .map_err(port)?
             .into_iter()
             .map(|s| Recipient {
@@ -241,17 +260,17 @@ impl<T: NotifyStore + ?Sized> Outbox for T {
             .collect())
     }
     fn sms_optouts(&self) -> Result<BTreeSet<String>, OutboxError> {
-        NotifyStore::sms_optouts(self).map_err(port)
+        SubscriberStore::sms_optouts(self).map_err(port)
     }
     fn last_sent(
         &self,
         event_id: &str,
         before_version: u32,
     ) -> Result<BTreeMap<String, LastSent>, OutboxError> {
-        NotifyStore::last_sent(self, event_id, before_version).map_err(port)
+        OutboxStore::last_sent(self, event_id, before_version).map_err(port)
     }
     fn enqueue(&self, planned: &[Planned], now: DateTime<Utc>) -> Result<usize, OutboxError> {
-        NotifyStore::enqueue(self, planned, now).map_err(port)
+        OutboxStore::enqueue(self, planned, now).map_err(port)
     }
     fn claim_due(
         &self,
@@ -259,13 +278,13 @@ impl<T: NotifyStore + ?Sized> Outbox for T {
         lease_s: f64,
         limit: u32,
     ) -> Result<Vec<OutboxRow>, OutboxError> {
-        NotifyStore::claim_due(self, now, lease_s, limit).map_err(port)
+        OutboxStore::claim_due(self, now, lease_s, limit).map_err(port)
     }
     fn record_attempt(&self, attempt: &AttemptRecord) -> Result<(), OutboxError> {
-        NotifyStore::record_attempt(self, attempt).map_err(port)
+        OutboxStore::record_attempt(self, attempt).map_err(port)
     }
     fn next_due(&self) -> Result<Option<DateTime<Utc>>, OutboxError> {
-        NotifyStore::next_due(self).map_err(port)
+        OutboxStore::next_due(self).map_err(port)
     }
 }
 

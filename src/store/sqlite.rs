@@ -23,9 +23,11 @@ use super::{
 };
 use crate::alerts::versioning::{CapStatus, MsgType};
 
+mod erasure;
 mod issuances;
 mod migrations;
-mod notify;
+mod outbox;
+mod subscribers;
 #[cfg(test)]
 mod tests;
 

@@ -312,7 +312,7 @@ fn flood_versions_reach_their_subscribers_and_a_silent_flood_feed_never_gives_an
     use aviso::notify::config::{BodyFormat, RateLimit, SmsConfig};
     use aviso::notify::dispatch::Dispatcher;
     use aviso::notify::{Area, Channel, Lang, Subscriber};
-    use aviso::store::notify::NotifyStore;
+    use aviso::store::notify::{OutboxStore, SubscriberStore};
 
     let Some(stations) = real("floods/moz_aa_flood_stations_thresholds.csv") else {
         return;

@@ -34,7 +34,7 @@ use serde_json::{Value, json};
 use aviso::alerts::levels::Level;
 use aviso::notify::channels::webhook::{SIGNATURE_HEADER, verify};
 use aviso::notify::subscriber::{Area, Channel, Subscriber};
-use aviso::store::notify::NotifyStore;
+use aviso::store::notify::SubscriberStore;
 use notify_support::{Api, HOOK_SECRET, feed, freddy};
 
 pub(crate) const VIEWER: &str = "hardening-viewer-1f2";

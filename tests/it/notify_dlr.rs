@@ -35,7 +35,7 @@ use aviso::notify::config::{
 use aviso::notify::dispatch::{Dispatcher, enqueue_version};
 use aviso::notify::select::{AlertDistrict, NoGeometry, PublishedAlert};
 use aviso::notify::{Area, Channel, Subscriber};
-use aviso::store::notify::{NotifyStore, OutboxState};
+use aviso::store::notify::{NotifyStore, OutboxState, OutboxStore, SubscriberStore};
 use aviso::store::sqlite::SqliteStore;
 use notify_support::{Api, sha256_hex};
 

@@ -29,7 +29,7 @@ use aviso::notify::config::{
 use aviso::notify::dispatch::{Dispatcher, enqueue_version};
 use aviso::notify::select::{AlertDistrict, NoGeometry, PublishedAlert};
 use aviso::notify::{Area, Channel, Subscriber};
-use aviso::store::notify::{AttemptOutcome, NotifyStore, OutboxState};
+use aviso::store::notify::{AttemptOutcome, OutboxState, OutboxStore, SubscriberStore};
 use aviso::store::sqlite::SqliteStore;
 
 fn t(h: i64) -> chrono::DateTime<Utc> {

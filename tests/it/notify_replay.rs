@@ -39,7 +39,7 @@ use aviso::notify::dispatch::{Dispatcher, enqueue_version};
 use aviso::notify::select::{NoGeometry, NoticeKind, PublishedAlert};
 use aviso::notify::{Area, Channel, HazardKind, Lang, Subscriber};
 use aviso::replay;
-use aviso::store::notify::{NotifyStore, OutboxState};
+use aviso::store::notify::{OutboxState, OutboxStore, SubscriberStore};
 use aviso::store::sqlite::SqliteStore;
 
 const TRACK: &str = "tracks/ibtracs_v04r01_last3years_moz_region_2022-2025.csv";

@@ -42,7 +42,7 @@ use aviso::alerts::levels::Level;
 use aviso::notify::channels::webhook::{SIGNATURE_HEADER, verify};
 use aviso::notify::subscriber::ChannelKind;
 use aviso::pipeline::demo::Replay;
-use aviso::store::notify::{AttemptOutcome, NotifyStore, OutboxRow, OutboxState};
+use aviso::store::notify::{AttemptOutcome, OutboxRow, OutboxState, OutboxStore};
 use aviso::store::sqlite::SqliteStore;
 use notify_support::{TRACK, key_of, read_maildir, start_smtpd};
 
@@ -266,7 +266,7 @@ fn email(i: usize, rng: &mut SplitMix) -> String {
     format!("pf{i:04}@{org}")
 }
 
-/// The subscribers as the admin API imports them (layout in src/notify/subscriber.rs),
+/// The subscribers as the admin API imports them (layout in src/notify/subscriber/csv.rs),
 /// written the way an operator's spreadsheet would be: Portuguese level names for
 /// Portuguese speakers, spaced phone numbers, `sim`/`nao`.
 fn to_csv(subs: &[Sub], hook_base: &str) -> String {

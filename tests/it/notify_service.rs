@@ -42,7 +42,7 @@ use aviso::notify::config::{
 use aviso::notify::dispatch::Dispatcher;
 use aviso::pipeline::Pipeline;
 use aviso::store::Store;
-use aviso::store::notify::NotifyStore;
+use aviso::store::notify::{NotifyStore, SubscriberStore};
 use aviso::store::sqlite::SqliteStore;
 use notify_support::*;
 

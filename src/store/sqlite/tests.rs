@@ -177,7 +177,7 @@ fn planned(key: &str, version: u32) -> crate::notify::Planned {
 
 #[test]
 fn a_version_and_its_messages_commit_together_or_not_at_all() {
-    use crate::store::notify::NotifyStore;
+    use crate::store::notify::OutboxStore;
     let dir = tempfile::tempdir().unwrap();
     let s = SqliteStore::open_dir(dir.path()).unwrap();
     let keys = |s: &SqliteStore| -> Vec<String> {
