@@ -16,8 +16,8 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use serde_json::{Map, Value, json};
 
-use crate::alerts::document::{collection_json, feature, multipolygon_geometry, point_geometry};
-use crate::alerts::probabilistic::p_key;
+use crate::alerts::document::{collection_json, feature, point_geometry};
+use crate::alerts::probabilistic::{contour_features, p_key};
 use crate::config::Config;
 use crate::domain::{Forecast, Layers};
 use crate::feeds::{BufrDecoder, ecmwf_bufr};
@@ -97,31 +97,17 @@ pub(crate) fn assess_input(
 }
 
 /// RFC 7946 FeatureCollection (EPSG:4326 lon/lat, exterior rings counter-clockwise): the
-/// probability contours (properties `kind` = "probability_contour", `threshold_kt`
-/// (10-minute wind), `window_h`, `probability` 0–1), then every point feature with a
-/// non-zero probability (`kind` = "point_probability", its layer, id, name, district and
+/// probability contours with the very properties the service's alert documents give them
+/// ([`contour_features`]: `layer` = "probability_contour", `threshold_kt` (10-minute wind),
+/// `window_h`, `probability` 0–1, labels), then every point feature with a non-zero
+/// probability (`layer` = "point_probability", its `source_layer`, id, name, district and
 /// `p_geKkt_0_Wh` per threshold and window).
 pub fn geojson_document(r: &ProbabilisticAssessment, decimals: u32) -> Value {
-    let mut features = Vec::new();
-    for c in &r.contours {
-        let Some(geometry) = multipolygon_geometry(&c.geometry, decimals) else {
-            continue;
-        };
-        features.push(feature(
-            geometry,
-            json!({
-                "kind": "probability_contour",
-                "threshold_kt": c.threshold_kt,
-                "wind_averaging": "10-minute",
-                "window_h": c.window_h,
-                "probability": c.probability,
-            }),
-        ));
-    }
+    let mut features = contour_features(r, decimals);
     for p in &r.points {
         let mut props = Map::new();
-        props.insert("kind".into(), json!("point_probability"));
-        props.insert("layer".into(), json!(p.layer));
+        props.insert("layer".into(), json!("point_probability"));
+        props.insert("source_layer".into(), json!(p.layer));
         props.insert("id".into(), json!(p.id));
         props.insert("name".into(), json!(p.name));
         props.insert("district_pcode".into(), json!(p.district_pcode));

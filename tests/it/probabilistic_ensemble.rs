@@ -278,7 +278,7 @@ fn assess_writes_member_probabilities_and_contours_as_geojson_from_the_ensemble_
     let feats = doc["features"].as_array().unwrap();
     let contours: Vec<_> = feats
         .iter()
-        .filter(|f| f["properties"]["kind"] == "probability_contour")
+        .filter(|f| f["properties"]["layer"] == "probability_contour")
         .collect();
     assert!(!contours.is_empty());
     for c in contours {
