@@ -2,10 +2,9 @@
 //! store and publish; and the cron loop around it ([`schedule`]). Wiring: it names the
 //! store, the fetcher and the API state, and calls the pure core.
 //!
-//! Still over 600 lines: the cyclone issuance path, GDACS discovery and the commit of a
-//! version with its messages live here until issue 16 move 2 (the pipeline writes a
-//! published snapshot instead of the API's state) splits them; the expiries already moved
-//! to `expire.rs`.
+//! Rooms: the cyclone issuance path in `cyclone.rs`, GDACS discovery in `gdacs.rs`, river
+//! floods in `flood.rs`, expiries in `expire.rs`, the commit of a version with its messages
+//! in `publish.rs`, the probabilistic job in `probabilistic.rs`.
 //!
 //! Guarantees (issue 3):
 //! - every fetched body is stored raw before it is parsed, and the same content from the
@@ -21,13 +20,16 @@
 //!   gives subscribers are committed in ONE transaction: a crash cannot publish an alert
 //!   whose messages are never queued, nor queue messages for an alert never published.
 
+mod cyclone;
 pub mod demo;
+mod discovery;
 mod expire;
 pub mod flood;
 mod probabilistic;
 mod publish;
 pub mod schedule;
 
+pub use cyclone::published_alert;
 pub(crate) use expire::refuse_stale;
 
 use std::sync::{Arc, Mutex};
@@ -55,8 +57,8 @@ use crate::notify::select::{DistrictShapes, PublishedAlert, SiteAtRisk};
 use crate::store::notify::NotifyStore;
 use crate::store::published::Published;
 use crate::store::{
-    AlertFilter, AlertSummary, AssessmentRecord, FetchResult, HazardKind, Inserted, NewAlert,
-    RawIssuance, Store, StoreError, StoredIssuance,
+    AlertSummary, AssessmentRecord, FetchResult, HazardKind, Inserted, NewAlert, RawIssuance,
+    Store, StoreError, StoredIssuance,
 };
 
 /// Hours between two forecast issuances: RSMC La Réunion and JTWC warn every 6 h in the
@@ -511,305 +513,6 @@ impl Pipeline {
         (n, published, failed)
     }
 
-    fn process_issuance(&self, iss: &StoredIssuance) -> Result<Vec<String>, ProcessError> {
-        let feed = self.feed_config(&iss.raw.feed).cloned();
-        let kind = feed.as_ref().map(|f| f.kind);
-        if kind == Some(FeedKind::Gdacs) {
-            return self.process_gdacs(iss);
-        }
-        if matches!(kind, Some(FeedKind::FloodStations | FeedKind::FloodExtent)) {
-            return self.process_flood(iss);
-        }
-        let origin = format!("{} ({})", iss.raw.url, iss.raw.feed);
-        let (parsed, members) = self.parse_cyclone(iss, feed.as_ref(), &origin)?;
-        let expected = match kind {
-            Some(FeedKind::RsmcReunion) => Some(TrackFormat::RsmcJson),
-            Some(FeedKind::Atcf) => Some(TrackFormat::Atcf),
-            _ => None,
-        };
-        if let Some(want) = expected
-            && parsed.format != want
-        {
-            return Err(ProcessError::Parse(format!(
-                "{origin}: the feed is configured as {} but the body is {:?}",
-                kind.map_or("?", FeedKind::as_str),
-                parsed.format
-            )));
-        }
-        let status = feed
-            .as_ref()
-            .and_then(|f| f.status)
-            .unwrap_or(self.cfg.service.status);
-        refuse_stale(
-            &origin,
-            status,
-            parsed.forecast.reference_time,
-            Utc::now(),
-            self.cfg.service.max_forecast_age_h,
-            "service.max_forecast_age_h",
-        )?;
-        let t = Instant::now();
-        let mut a = assess(
-            &parsed.forecast,
-            &self.layers,
-            self.cfg.assessment(),
-            Utc::now(),
-        )
-        .map_err(|e| ProcessError::Assess(format!("{origin}: {e}")))?;
-        a.input_notes = parsed.notes;
-        self.metrics.observe_assessment(t.elapsed().as_secs_f64());
-
-        let event_id = event_id_for(&a.forecast.storm, status);
-        let mut record = assessment_record(&event_id, &a);
-        if let (Some(n), Some(fig)) = (members, record.figures.as_object_mut()) {
-            fig.insert("ensemble_members".into(), json!(n));
-        }
-        let what = format!(
-            "{} forecast of {}",
-            a.forecast.storm.name,
-            a.forecast.reference_time.format("%Y-%m-%dT%H:%MZ")
-        );
-        // A version waits for its probabilities at most `publish_wait_s`; when they come
-        // later, they are attached to the stored version (see `probabilistic`).
-        let mut pending: Option<Arc<probabilistic::Handoff>> = None;
-        let stored = self.publish_next(
-            iss,
-            record,
-            publish::NextVersion {
-                event_id: event_id.clone(),
-                reference: a.forecast.reference_time,
-                districts: versioning::districts_of(&a),
-                status,
-                what: &what,
-            },
-            |v, prev| {
-                // Only for a version about to be published (not for an older or unchanged
-                // issuance), and not for a Cancel; a failure leaves the alert as it is.
-                let prob = if v.msg_type == MsgType::Cancel {
-                    ProbabilisticOutcome::Off
-                } else {
-                    let (prob, handoff) = self.prob.run_bounded(probabilistic::Job {
-                        forecast: a.forecast.clone(),
-                        body: iss.raw.bytes.clone(),
-                        bufr: kind == Some(FeedKind::EcmwfBufr),
-                        event_id: event_id.clone(),
-                        seed_event_id: versioning::event_id(&a.forecast.storm),
-                    });
-                    pending = handoff;
-                    prob
-                };
-                let alert =
-                    self.new_alert(&a, v, prev, &iss.raw.feed, Some(iss.id), None, &prob)?;
-                Ok((alert, published_alert(v, &a)))
-            },
-        );
-        if let Some(handoff) = pending {
-            match stored.as_deref() {
-                Ok([id, ..]) => {
-                    if let Some(late) = handoff.committed(id) {
-                        self.prob.attach_late(id, &late);
-                    }
-                }
-                _ => handoff.abandon(),
-            }
-        }
-        stored
-    }
-
-    /// A cyclone issuance's forecast. An ECMWF BUFR feed is read as such (no sniffing):
-    /// its headline member goes on through the cyclone path, and the member count is kept
-    /// for the record.
-    fn parse_cyclone(
-        &self,
-        iss: &StoredIssuance,
-        feed: Option<&FeedConfig>,
-        origin: &str,
-    ) -> Result<(feeds::ParsedForecast, Option<usize>), ProcessError> {
-        let opts = ParseOptions {
-            atcf_tech: feed.and_then(|f| f.tech.clone()),
-            ..ParseOptions::default()
-        };
-        if feed.map(|f| f.kind) == Some(FeedKind::EcmwfBufr) {
-            self.bufr
-                .decode(&iss.raw.bytes, origin)
-                .and_then(|e| feeds::bufr_headline(&e, origin))
-                .map(|(p, n)| (p, Some(n)))
-        } else {
-            feeds::parse_with(&iss.raw.bytes, origin, &opts, self.bufr.as_ref()).map(|p| (p, None))
-        }
-        .map_err(|e| ProcessError::Parse(e.to_string()))
-    }
-
-    /// After a restart: the newest version of each active event that was published while
-    /// its probabilities were still being computed ("pending", nothing attached) gets them
-    /// now, computed again from its stored issuance (same seed, same result) and attached
-    /// as the interrupted run would have. Returns how many were started.
-    pub fn resume_pending_probabilities(&self) -> usize {
-        let filter = AlertFilter {
-            active_only: true,
-            include_non_actual: true,
-            ..AlertFilter::default()
-        };
-        let active = match self.store.alerts(&filter) {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::error!(error = %e, "reading the active alerts to resume pending probabilities failed");
-                return 0;
-            }
-        };
-        let mut started = 0;
-        for s in active {
-            let Some(iss_id) = s.issuance_id else {
-                continue;
-            };
-            let pending = match self.store.alert(&s.id) {
-                Ok(Some(rec)) => {
-                    rec.annex.is_none()
-                        && serde_json::from_str::<Value>(&rec.document).is_ok_and(|d| {
-                            d.pointer("/aviso/probabilistic/status")
-                                .and_then(Value::as_str)
-                                == Some(ProbabilisticOutcome::Pending.status())
-                        })
-                }
-                _ => false,
-            };
-            if !pending {
-                continue;
-            }
-            let iss = match self.store.issuance(iss_id) {
-                Ok(Some(i)) => i,
-                other => {
-                    // WARN: the version stays without probabilities.
-                    tracing::warn!(version = %s.id, issuance = iss_id, error = ?other.err(), "the issuance of a version with pending probabilities is not in the store");
-                    continue;
-                }
-            };
-            let feed = self.feed_config(&iss.raw.feed).cloned();
-            let origin = format!("{} ({})", iss.raw.url, iss.raw.feed);
-            let job = self
-                .parse_cyclone(&iss, feed.as_ref(), &origin)
-                .map_err(|e| e.to_string())
-                .and_then(|(parsed, _)| {
-                    self.prob.resume(
-                        probabilistic::Job {
-                            seed_event_id: versioning::event_id(&parsed.forecast.storm),
-                            forecast: parsed.forecast,
-                            body: iss.raw.bytes.clone(),
-                            bufr: feed.as_ref().map(|f| f.kind) == Some(FeedKind::EcmwfBufr),
-                            event_id: s.event_id.clone(),
-                        },
-                        &s.id,
-                    )
-                });
-            match job {
-                Ok(()) => {
-                    started += 1;
-                    tracing::info!(version = %s.id, "probabilities pending before the restart: computing them again");
-                }
-                Err(e) => {
-                    tracing::warn!(version = %s.id, error = %e, "resuming pending probabilities failed")
-                }
-            }
-        }
-        started
-    }
-
-    fn process_gdacs(&self, iss: &StoredIssuance) -> Result<Vec<String>, ProcessError> {
-        let origin = format!("{} ({})", iss.raw.url, iss.raw.feed);
-        let feed = gdacs::parse_gdacs_rss(&iss.raw.bytes, &origin)
-            .map_err(|e| ProcessError::Parse(e.to_string()))?;
-        for w in &feed.warnings {
-            // WARN: a GDACS item that could not be read is skipped.
-            tracing::warn!(feed = %iss.raw.feed, "{w}");
-        }
-        let active: Vec<GdacsEvent> =
-            gdacs::active_cyclones(&feed.events, &Basin::SOUTH_WEST_INDIAN)
-                .into_iter()
-                .cloned()
-                .collect();
-        let record = AssessmentRecord {
-            event_id: format!("gdacs:{}", iss.raw.feed),
-            event_name: "GDACS".into(),
-            reference_time: None,
-            max_level: None,
-            districts_on_ladder: 0,
-            figures: json!({
-                "active_south_west_indian_cyclones": active.iter().map(|e| json!({
-                    "event_id": e.event_id, "name": e.event_name, "lon": e.lon, "lat": e.lat,
-                    "alert_level": e.alert_level,
-                })).collect::<Vec<_>>(),
-                "items": feed.events.len(),
-                "warnings": feed.warnings.len(),
-            }),
-        };
-        self.store.complete_issuance(iss.id, &[record], &[])?;
-        *self.discovered.lock().unwrap_or_else(|e| e.into_inner()) = active;
-        Ok(Vec::new())
-    }
-
-    /// Reloads the storms GDACS listed in the newest processed issuance (after a restart
-    /// a 304 would otherwise leave the list empty).
-    pub fn restore_discovered(&self) {
-        for f in self.cfg.feeds.iter().filter(|f| f.kind == FeedKind::Gdacs) {
-            if let Ok(Some(iss)) = self.store.latest_processed_issuance(&f.name)
-                && let Ok(feed) = gdacs::parse_gdacs_rss(&iss.raw.bytes, &iss.raw.url)
-            {
-                *self.discovered.lock().unwrap_or_else(|e| e.into_inner()) =
-                    gdacs::active_cyclones(&feed.events, &Basin::SOUTH_WEST_INDIAN)
-                        .into_iter()
-                        .cloned()
-                        .collect();
-            }
-        }
-    }
-
-    /// The stored version of a cyclone alert: summary, GeoJSON document (with the summary
-    /// under "alert") and CAP, with the probabilistic part `prob` (document, certainty).
-    #[allow(clippy::too_many_arguments)] // one call per hazard path; a struct would only rename them
-    fn new_alert(
-        &self,
-        a: &Assessment,
-        v: &versioning::AlertVersion,
-        prev: Option<&AlertSummary>,
-        feed: &str,
-        issuance_id: Option<i64>,
-        reason: Option<crate::store::Reason>,
-        prob: &ProbabilisticOutcome,
-    ) -> Result<NewAlert, ProcessError> {
-        let summary = publish::summary_of(
-            v,
-            publish::SummaryParts {
-                hazard: HazardKind::TropicalCyclone,
-                event_name: a.forecast.storm.name.clone(),
-                reference_time: Some(a.forecast.reference_time),
-                event_level: a.event_level,
-                prev,
-                feed,
-                issuance_id,
-                reason,
-                incident: None,
-            },
-        );
-        let opts = CapOptions {
-            web: publish::web_link(&self.cfg.service.public_url, &summary.id),
-            expires_after_h: self.cfg.service.cap_expires_after_h,
-            certainty_probability: prob.result().and_then(|r| {
-                Some(CertaintyProbability {
-                    p: certainty_probability(r, v.districts.keys().map(String::as_str))?,
-                    threshold_kt: CERTAINTY_THRESHOLD_KT,
-                    window_h: *r.windows_h.last()?,
-                })
-            }),
-            ..CapOptions::default()
-        };
-        let cap = cap_document(a, v, &self.cfg.levels, &opts)
-            .map_err(|e| ProcessError::Publish(e.to_string()))?;
-        let decimals = self.cfg.output.coordinate_decimals;
-        let mut doc = alert_document(a, &self.layers.layers, decimals);
-        attach_probabilistic(&mut doc, prob, decimals);
-        publish::stored_alert(summary, doc, cap)
-    }
-
     /// Stores a version (with the assessment of the issuance it came from, if any) and,
     /// when subscribers are wired in, the messages it gives them, in ONE transaction.
     /// Returns how many messages were queued.
@@ -848,69 +551,5 @@ impl Pipeline {
     /// and Test alerts are not "current".
     pub fn refresh_current_alert(&self) {
         self.prob.refresh_current();
-    }
-}
-
-/// What subscriber selection and the messages need of a version: its districts with the
-/// people at risk at their widest threshold, the point features (sites, accommodation
-/// centres, health facilities) in a forecast footprint, and the next issuance expected.
-/// A Cancel carries none of them.
-pub fn published_alert(v: &versioning::AlertVersion, a: &Assessment) -> PublishedAlert {
-    let mut p = PublishedAlert::from_version(
-        v,
-        crate::notify::HazardKind::Cyclone,
-        &a.forecast.storm.name,
-    );
-    if v.msg_type == MsgType::Cancel {
-        return p;
-    }
-    for d in &mut p.districts {
-        d.people_at_risk = a
-            .exposure
-            .districts
-            .iter()
-            .find(|x| x.pcode == d.pcode)
-            .and_then(|x| x.widest())
-            // A district without a population figure (Maquival in the COD-PS) counts 0 by
-            // method, not by estimate: its people are unknown, and no message says "about 0".
-            .filter(|w| w.method != crate::exposure::PeopleMethod::NoPopulation)
-            .map(|w| w.people_at_risk);
-    }
-    p.sites = a
-        .exposure
-        .points
-        .iter()
-        .map(|pt| SiteAtRisk {
-            layer: pt.layer.clone(),
-            id: pt.id.clone(),
-            name: pt.name.clone(),
-            district_pcode: pt.district_pcode.clone(),
-            people: pt.population,
-        })
-        .collect();
-    // The first issuance time after the version was sent (a late one is not "next").
-    let step_s = ISSUANCE_INTERVAL_H * 3600;
-    let next = a.forecast.reference_time + Duration::seconds(step_s);
-    let behind_s = (v.sent - next).num_seconds();
-    p.next_update = Some(if behind_s < 0 {
-        next
-    } else {
-        next + Duration::seconds((behind_s / step_s + 1) * step_s)
-    });
-    p
-}
-
-fn assessment_record(event_id: &str, a: &Assessment) -> AssessmentRecord {
-    AssessmentRecord {
-        event_id: event_id.to_string(),
-        event_name: a.forecast.storm.name.clone(),
-        reference_time: Some(a.forecast.reference_time),
-        max_level: a.event_level,
-        districts_on_ladder: a.levels.len(),
-        figures: json!({
-            "trigger": format!("{:?}", a.trigger.state),
-            "source": a.forecast.source.label(),
-            "origin": a.forecast.origin,
-        }),
     }
 }

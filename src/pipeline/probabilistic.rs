@@ -428,6 +428,85 @@ impl Shared {
     }
 }
 
+impl super::Pipeline {
+    /// After a restart: the newest version of each active event that was published while
+    /// its probabilities were still being computed ("pending", nothing attached) gets them
+    /// now, computed again from its stored issuance (same seed, same result) and attached
+    /// as the interrupted run would have. Returns how many were started.
+    pub fn resume_pending_probabilities(&self) -> usize {
+        let filter = crate::store::AlertFilter {
+            active_only: true,
+            include_non_actual: true,
+            ..crate::store::AlertFilter::default()
+        };
+        let active = match self.store.alerts(&filter) {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::error!(error = %e, "reading the active alerts to resume pending probabilities failed");
+                return 0;
+            }
+        };
+        let mut started = 0;
+        for s in active {
+            let Some(iss_id) = s.issuance_id else {
+                continue;
+            };
+            let pending = match self.store.alert(&s.id) {
+                Ok(Some(rec)) => {
+                    rec.annex.is_none()
+                        && serde_json::from_str::<Value>(&rec.document).is_ok_and(|d| {
+                            d.pointer("/aviso/probabilistic/status")
+                                .and_then(Value::as_str)
+                                == Some(ProbabilisticOutcome::Pending.status())
+                        })
+                }
+                _ => false,
+            };
+            if !pending {
+                continue;
+            }
+            let iss = match self.store.issuance(iss_id) {
+                Ok(Some(i)) => i,
+                other => {
+                    // WARN: the version stays without probabilities.
+                    tracing::warn!(version = %s.id, issuance = iss_id, error = ?other.err(), "the issuance of a version with pending probabilities is not in the store");
+                    continue;
+                }
+            };
+            let feed = self.feed_config(&iss.raw.feed).cloned();
+            let origin = format!("{} ({})", iss.raw.url, iss.raw.feed);
+            let job = self
+                .parse_cyclone(&iss, feed.as_ref(), &origin)
+                .map_err(|e| e.to_string())
+                .and_then(|(parsed, _)| {
+                    self.prob.resume(
+                        Job {
+                            seed_event_id: crate::alerts::versioning::event_id(
+                                &parsed.forecast.storm,
+                            ),
+                            forecast: parsed.forecast,
+                            body: iss.raw.bytes.clone(),
+                            bufr: feed.as_ref().map(|f| f.kind)
+                                == Some(crate::config::FeedKind::EcmwfBufr),
+                            event_id: s.event_id.clone(),
+                        },
+                        &s.id,
+                    )
+                });
+            match job {
+                Ok(()) => {
+                    started += 1;
+                    tracing::info!(version = %s.id, "probabilities pending before the restart: computing them again");
+                }
+                Err(e) => {
+                    tracing::warn!(version = %s.id, error = %e, "resuming pending probabilities failed")
+                }
+            }
+        }
+        started
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,7 +30,7 @@ use crate::notify::subscriber::{CsvRows, SubscriberError};
 use crate::store::notify::ImportReport;
 
 /// Rows handed to the store per call: the store's own batch (500,
-/// `store::sqlite::notify::IMPORT_BATCH_ROWS`), so each call is one bounded transaction
+/// `store::sqlite::subscribers::IMPORT_BATCH_ROWS`), so each call is one bounded transaction
 /// and only one batch of parsed subscribers is in memory.
 const BATCH_ROWS: usize = 500;
 
