@@ -16,22 +16,14 @@ use chrono::{DateTime, TimeZone, Utc};
 use geo::{BoundingRect, Validation};
 use serde_json::Value;
 
-const FREDDY_JSON: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/data/forecast-samples/meteofrance_rsmc_reunion_CMRSTRACK_SWI07_20222023_FREDDY_2023-03-10T00Z.json"
-);
-const CHIDO_JSON: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/data/forecast-samples/meteofrance_rsmc_reunion_CMRSTRACK_SWI04_20242025_CHIDO_2024-12-15T02Z.json"
-);
-const IBTRACS_CSV: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/data/tracks/ibtracs_v04r01_last3years_moz_region_2022-2025.csv"
-);
-const DERIVED_CSV: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/data/tracks/ibtracs_derived_12h_moz_historic.csv"
-);
+/// Data files, relative to the data folder (`common::data_dir`: AVISO_DATA_DIR or
+/// ../shared/data).
+const FREDDY_JSON: &str =
+    "forecast-samples/meteofrance_rsmc_reunion_CMRSTRACK_SWI07_20222023_FREDDY_2023-03-10T00Z.json";
+const CHIDO_JSON: &str =
+    "forecast-samples/meteofrance_rsmc_reunion_CMRSTRACK_SWI04_20242025_CHIDO_2024-12-15T02Z.json";
+const IBTRACS_CSV: &str = "tracks/ibtracs_v04r01_last3years_moz_region_2022-2025.csv";
+const DERIVED_CSV: &str = "tracks/ibtracs_derived_12h_moz_historic.csv";
 const SID_NAMES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/layers/ibtracs_sid_names.csv");
 const ADECK: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -159,7 +151,7 @@ fn check_rsmc_product(
 
 #[test]
 fn freddy_product_parses_into_118_fixes_with_the_shared_fix_kept_as_forecast() {
-    let Some(bytes) = common::read_or_skip(FREDDY_JSON) else {
+    let Some(bytes) = common::read_data(FREDDY_JSON) else {
         return;
     };
     // 111 analysis + 8 forecast features; the 2023-03-10 04Z fix is in both lists.
@@ -180,7 +172,7 @@ fn freddy_product_parses_into_118_fixes_with_the_shared_fix_kept_as_forecast() {
 
 #[test]
 fn freddy_12_hour_point_has_the_64_kt_radii_of_the_file() {
-    let Some(bytes) = common::read_or_skip(FREDDY_JSON) else {
+    let Some(bytes) = common::read_data(FREDDY_JSON) else {
         return;
     };
     let raw: Value = serde_json::from_slice(&bytes).unwrap();
@@ -226,7 +218,7 @@ fn freddy_12_hour_point_has_the_64_kt_radii_of_the_file() {
 
 #[test]
 fn chido_product_parses_likewise() {
-    let Some(bytes) = common::read_or_skip(CHIDO_JSON) else {
+    let Some(bytes) = common::read_data(CHIDO_JSON) else {
         return;
     };
     // 38 analysis + 5 forecast features; 2024-12-15 00Z is in both lists.
@@ -255,7 +247,7 @@ fn chido_product_parses_likewise() {
 
 #[test]
 fn rsmc_products_are_detected_and_dispatched_by_content() {
-    let Some(bytes) = common::read_or_skip(CHIDO_JSON) else {
+    let Some(bytes) = common::read_data(CHIDO_JSON) else {
         return;
     };
     assert_eq!(detect_format(&bytes), Some(TrackFormat::RsmcJson));
@@ -413,7 +405,7 @@ fn parse_time(s: &str) -> DateTime<Utc> {
 
 #[test]
 fn freddy_2023_is_selected_by_name_and_season_and_keeps_its_usa_radii() {
-    let Some(bytes) = common::read_or_skip(IBTRACS_CSV) else {
+    let Some(bytes) = common::read_data(IBTRACS_CSV) else {
         return;
     };
     let rows: Vec<_> = ibtracs_rows(&bytes)
@@ -465,7 +457,7 @@ fn freddy_2023_is_selected_by_name_and_season_and_keeps_its_usa_radii() {
 
 #[test]
 fn gombe_2022_uses_rsmc_wind_and_files_its_r50_columns_as_48_kt() {
-    let Some(bytes) = common::read_or_skip(IBTRACS_CSV) else {
+    let Some(bytes) = common::read_data(IBTRACS_CSV) else {
         return;
     };
     let rows: Vec<_> = ibtracs_rows(&bytes)
@@ -508,7 +500,7 @@ fn gombe_2022_uses_rsmc_wind_and_files_its_r50_columns_as_48_kt() {
 
 #[test]
 fn chido_counts_in_the_2025_season_as_ibtracs_labels_it() {
-    let Some(bytes) = common::read_or_skip(IBTRACS_CSV) else {
+    let Some(bytes) = common::read_data(IBTRACS_CSV) else {
         return;
     };
     let rows: Vec<_> = ibtracs_rows(&bytes)
@@ -538,7 +530,7 @@ fn chido_counts_in_the_2025_season_as_ibtracs_labels_it() {
 
 #[test]
 fn jude_2025_keeps_fixes_without_wind() {
-    let Some(bytes) = common::read_or_skip(IBTRACS_CSV) else {
+    let Some(bytes) = common::read_data(IBTRACS_CSV) else {
         return;
     };
     let rows: Vec<_> = ibtracs_rows(&bytes)
@@ -563,7 +555,7 @@ fn jude_2025_keeps_fixes_without_wind() {
 
 #[test]
 fn season_computed_from_the_sid_matches_the_season_column_for_every_storm() {
-    let Some(bytes) = common::read_or_skip(IBTRACS_CSV) else {
+    let Some(bytes) = common::read_data(IBTRACS_CSV) else {
         return;
     };
     let storms = ibtracs::list_storms(&bytes, "ibtracs.csv", &HashMap::new()).unwrap();
@@ -580,7 +572,7 @@ fn season_computed_from_the_sid_matches_the_season_column_for_every_storm() {
 
 #[test]
 fn idai_is_read_from_the_derived_file_through_the_names_table() {
-    let Some(bytes) = common::read_or_skip(DERIVED_CSV) else {
+    let Some(bytes) = common::read_data(DERIVED_CSV) else {
         return;
     };
     let names = ibtracs::parse_sid_names(&std::fs::read(SID_NAMES).unwrap(), SID_NAMES).unwrap();
@@ -612,7 +604,7 @@ fn idai_is_read_from_the_derived_file_through_the_names_table() {
 
 #[test]
 fn the_derived_file_without_a_names_table_points_to_one() {
-    let Some(bytes) = common::read_or_skip(DERIVED_CSV) else {
+    let Some(bytes) = common::read_data(DERIVED_CSV) else {
         return;
     };
     let opts = ParseOptions {
@@ -633,7 +625,7 @@ fn the_derived_file_without_a_names_table_points_to_one() {
 
 #[test]
 fn truncated_json_names_origin_and_position() {
-    let Some(bytes) = common::read_or_skip(FREDDY_JSON) else {
+    let Some(bytes) = common::read_data(FREDDY_JSON) else {
         return;
     };
     let half = &bytes[..bytes.len() / 2];
@@ -646,7 +638,7 @@ fn truncated_json_names_origin_and_position() {
 
 #[test]
 fn swapped_lon_lat_in_a_feature_is_reported_with_its_index() {
-    let Some(bytes) = common::read_or_skip(FREDDY_JSON) else {
+    let Some(bytes) = common::read_data(FREDDY_JSON) else {
         return;
     };
     let mut raw: Value = serde_json::from_slice(&bytes).unwrap();
@@ -685,7 +677,7 @@ fn a_product_without_points_is_an_empty_track_error() {
 
 #[test]
 fn ibtracs_without_its_lat_column_is_refused_naming_the_column() {
-    let Some(bytes) = common::read_or_skip(IBTRACS_CSV) else {
+    let Some(bytes) = common::read_data(IBTRACS_CSV) else {
         return;
     };
     let mut r = csv::Reader::from_reader(&bytes[..]);
@@ -728,7 +720,7 @@ fn atcf_line_with_a_non_numeric_latitude_is_reported_by_line_number() {
 
 #[test]
 fn unknown_storm_name_lists_the_storms_in_the_file() {
-    let Some(bytes) = common::read_or_skip(IBTRACS_CSV) else {
+    let Some(bytes) = common::read_data(IBTRACS_CSV) else {
         return;
     };
     let opts = ParseOptions {
@@ -753,7 +745,7 @@ fn unknown_storm_name_lists_the_storms_in_the_file() {
 
 #[test]
 fn a_season_alone_matching_several_storms_asks_for_a_sid() {
-    let Some(bytes) = common::read_or_skip(IBTRACS_CSV) else {
+    let Some(bytes) = common::read_data(IBTRACS_CSV) else {
         return;
     };
     let sel = StormSelector {

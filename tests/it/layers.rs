@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Instant;
 
+use crate::common;
 use aviso::domain::{AdminArea, PointKind};
 use aviso::layers::{LayerError, LoadedLayers, load_layers, load_manifest_with};
 use aviso::spatial::{AreaIndex, PointIndex};
@@ -24,15 +25,10 @@ fn fixture(name: &str) -> PathBuf {
     repo("tests/fixtures/layers").join(name)
 }
 
-/// A file under ../shared/data, or `None` (with a note) when the shared data is absent.
+/// A file under the data folder (AVISO_DATA_DIR or ../shared/data); absent: fails
+/// through `common::skip_or_fail`.
 fn shared(path: &str) -> Option<PathBuf> {
-    let p = Path::new(REPO).join("../shared/data").join(path);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("skipping: {} not found", p.display());
-        None
-    }
+    common::data_file(path)
 }
 
 fn load(manifest: &Path) -> LoadedLayers {

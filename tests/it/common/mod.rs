@@ -60,6 +60,13 @@ pub fn data_file(rel: &str) -> Option<PathBuf> {
     None
 }
 
+/// The bytes of `rel` under the data folder ([`data_file`]); absent: fails through
+/// [`skip_or_fail`].
+pub fn read_data(rel: &str) -> Option<Vec<u8>> {
+    let p = data_file(rel)?;
+    read_or_skip(p.to_str()?)
+}
+
 /// The bytes of a data file, or `None` (with a message) when it cannot be read.
 pub fn read_or_skip(path: &str) -> Option<Vec<u8>> {
     match std::fs::read(path) {
@@ -72,19 +79,15 @@ pub fn read_or_skip(path: &str) -> Option<Vec<u8>> {
 }
 
 /// FREDDY, RSMC La Réunion track forecast, reference 2023-03-10 00Z (see PROVENANCE.md).
-pub const FREDDY: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/data/forecast-samples/meteofrance_rsmc_reunion_CMRSTRACK_SWI07_20222023_FREDDY_2023-03-10T00Z.json"
-);
+/// (Relative to the data folder, [`data_dir`].)
+pub const FREDDY: &str =
+    "forecast-samples/meteofrance_rsmc_reunion_CMRSTRACK_SWI07_20222023_FREDDY_2023-03-10T00Z.json";
 
 /// Mozambique outline, OCHA/INE COD-AB adm0 simplified to 100 m (EPSG:4326).
-pub const MOZ_ADM0: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/data/boundaries/moz_adm0_ocha_ine_20190607_s100m.geojson"
-);
+pub const MOZ_ADM0: &str = "boundaries/moz_adm0_ocha_ine_20190607_s100m.geojson";
 
-fn read_json(path: &str) -> Option<Value> {
-    let bytes = read_or_skip(path)?;
+fn read_json(rel: &str) -> Option<Value> {
+    let bytes = read_data(rel)?;
     Some(serde_json::from_slice(&bytes).expect("valid JSON"))
 }
 
@@ -106,9 +109,10 @@ fn polygon(v: &Value) -> Polygon<f64> {
     Polygon::new(ring(&rings[0]), rings[1..].iter().map(ring).collect())
 }
 
-/// An RSMC CMRSTRACK product as a `Forecast`, through the real parser. `None` if absent.
+/// An RSMC CMRSTRACK product under the data folder as a `Forecast`, through the real
+/// parser. `None` if absent (and allowed to skip).
 pub fn load_rsmc(path: &str) -> Option<Forecast> {
-    let bytes = read_or_skip(path)?;
+    let bytes = read_data(path)?;
     Some(
         aviso::feeds::rsmc::parse(&bytes, path)
             .expect("the sample parses")
@@ -116,7 +120,8 @@ pub fn load_rsmc(path: &str) -> Option<Forecast> {
     )
 }
 
-/// The (multi)polygon of the first feature of a GeoJSON FeatureCollection.
+/// The (multi)polygon of the first feature of a GeoJSON FeatureCollection under the data
+/// folder.
 pub fn load_outline(path: &str) -> Option<MultiPolygon<f64>> {
     let doc = read_json(path)?;
     let g = &doc["features"][0]["geometry"];
