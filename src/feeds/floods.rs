@@ -21,8 +21,8 @@
 //! disagreement is an **error** naming both files: the two halves of one product disagree
 //! and neither can be trusted to trigger an alert.
 //!
-//! Over 600 lines because the stations, discharge and probabilities CSVs and the basins share
-//! one table reader; issue 16 move 3 moves the basins parser below feeds and layers.
+//! Over 600 lines because the stations, discharge and probabilities CSVs share one table
+//! reader and its row-and-column errors (the basins parser already moved to geodata).
 
 use std::collections::{BTreeMap, HashMap};
 
