@@ -15,8 +15,8 @@ use chrono::Utc;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{
-    Format, StormChoice, bufr_child_decoder, load_config, load_indexed_layers, parse_hours,
-    parse_options, read_input, write_json,
+    Format, StormChoice, TrackChoice, bufr_child_decoder, load_config, load_indexed_layers,
+    parse_hours, parse_options, read_input, write_json,
 };
 use crate::alerts::assess::assess;
 use crate::alerts::{document, table};
@@ -38,14 +38,7 @@ pub struct AssessArgs {
     #[arg(long, value_enum, default_value = "geojson")]
     pub format: Format,
     #[command(flatten)]
-    pub storm: StormChoice,
-    /// For best tracks: treat the track as forecast issued at this time (RFC 3339 or
-    /// "YYYY-MM-DD HH:MM", UTC). Default: the first fix.
-    #[arg(long)]
-    pub at: Option<String>,
-    /// For ATCF a-decks: the technique to read (default JTWC, then OFCL).
-    #[arg(long)]
-    pub tech: Option<String>,
+    pub track: TrackChoice,
     #[command(flatten)]
     pub flood_files: FloodFiles,
     /// Instead of a forecast: flood-extent polygons (a satellite or model flood map) in
@@ -132,10 +125,9 @@ pub fn assess_cmd(config: Option<&Path>, a: AssessArgs) -> Result<()> {
     if feeds::floods::looks_like_probabilities(&bytes) {
         return super::flood::flood_assess_cmd(&a, &forecast_path, &cfg, &bytes);
     }
-    let opts = parse_options(&a.storm, a.tech.clone(), &a.layers)?;
     let bufr = bufr_child_decoder()?;
     let (forecast, input_notes) =
-        super::parse_track_forecast(&bytes, &origin, &opts, a.at.as_deref(), &bufr)?;
+        super::parse_track_forecast(&bytes, &origin, &a.track, &a.layers, &bufr)?;
     let layers = load_indexed_layers(&a.layers, &cfg)?;
     let t = Instant::now();
     let mut assessment = assess(&forecast, &layers, cfg.assessment(), Utc::now())?;

@@ -45,6 +45,21 @@ pub struct StormChoice {
     pub sid: Option<String>,
 }
 
+/// How to read a track forecast file (`aviso assess`, `aviso plan`): which storm of a
+/// best track, when a best track counts as issued, which ATCF technique.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct TrackChoice {
+    #[command(flatten)]
+    pub storm: StormChoice,
+    /// For best tracks: treat the track as forecast issued at this time (RFC 3339 or
+    /// "YYYY-MM-DD HH:MM", UTC). Default: the first fix.
+    #[arg(long)]
+    pub at: Option<String>,
+    /// For ATCF a-decks: the technique to read (default JTWC, then OFCL).
+    #[arg(long)]
+    pub tech: Option<String>,
+}
+
 /// How `assess` writes its result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -246,24 +261,25 @@ pub(crate) fn parse_options(
 }
 
 /// A track forecast read by `aviso assess` and `aviso plan`: any feed format (RSMC JSON,
-/// ATCF, BUFR through `bufr`, a best track) parsed from `bytes` of the file `origin`; a
-/// best track, which has no forecast part, is taken as issued at `at` (default: its first
-/// fix). Returns the forecast and the parser's notes on the input.
+/// ATCF, BUFR through `bufr`, a best track) parsed from `bytes` of the file `origin` as
+/// `track` says (storm names from the manifest at `layers`); a best track, which has no
+/// forecast part, is taken as issued at `track.at` (default: its first fix). Returns the forecast and the parser's notes on the input.
 pub(crate) fn parse_track_forecast(
     bytes: &[u8],
     origin: &str,
-    opts: &ParseOptions,
-    at: Option<&str>,
+    track: &TrackChoice,
+    layers: &Path,
     bufr: &dyn feeds::BufrDecoder,
 ) -> Result<(crate::domain::Forecast, Vec<String>)> {
-    let parsed = feeds::parse_with(bytes, origin, opts, bufr)?;
+    let opts = parse_options(&track.storm, track.tech.clone(), layers)?;
+    let parsed = feeds::parse_with(bytes, origin, &opts, bufr)?;
     let mut forecast = parsed.forecast;
     if !forecast
         .track
         .iter()
         .any(|p| p.kind == crate::domain::FixKind::Forecast)
     {
-        let at = match at {
+        let at = match &track.at {
             Some(s) => parse_time(s)?,
             None => forecast
                 .track

@@ -14,9 +14,7 @@ use geo::{LineString, Point};
 use geojson::{Feature, FeatureCollection, Geometry, GeometryValue, JsonObject};
 use serde_json::{Value, json};
 
-use super::{
-    StormChoice, bufr_child_decoder, load_config, load_indexed_layers, parse_options, read_input,
-};
+use super::{TrackChoice, bufr_child_decoder, load_config, load_indexed_layers, read_input};
 use crate::alerts::assess::assess;
 use crate::config::Config;
 use crate::domain::Lang;
@@ -84,13 +82,7 @@ pub struct PlanArgs {
     #[arg(long, default_value = "pt", value_parser = parse_lang)]
     pub lang: Lang,
     #[command(flatten)]
-    pub storm: StormChoice,
-    /// For best tracks: treat the track as forecast issued at this time (UTC).
-    #[arg(long)]
-    pub at: Option<String>,
-    /// For ATCF a-decks: the technique to read.
-    #[arg(long)]
-    pub tech: Option<String>,
+    pub track: TrackChoice,
 }
 
 /// `aviso register ...`.
@@ -197,14 +189,9 @@ fn read_forecast(a: &PlanArgs) -> Result<(Forecast, Vec<u8>)> {
     if feeds::floods::looks_like_probabilities(&bytes) {
         bail!("{origin}: river flood forecasts are not planned on yet: give a cyclone track");
     }
-    let opts = parse_options(&a.storm, a.tech.clone(), &a.layers)?;
-    let (forecast, _notes) = super::parse_track_forecast(
-        &bytes,
-        &origin,
-        &opts,
-        a.at.as_deref(),
-        &bufr_child_decoder()?,
-    )?;
+    let (forecast, _notes) =
+        super::parse_track_forecast(&bytes, &origin, &a.track, &a.layers, &bufr_child_decoder()?)?;
+
     Ok((forecast, bytes))
 }
 
