@@ -342,7 +342,8 @@ async fn build(mut cfg: Config, a: &ServeArgs, bind: bool) -> Result<Service> {
             Arc::clone(&status),
             Arc::clone(&metrics),
         )
-        .with_http_server(&cfg.http_server);
+        .with_http_server(&cfg.http_server)
+        .with_map((&cfg.map).into());
     if let Some(n) = notify_api {
         api_state = api_state.with_notify(n);
     }

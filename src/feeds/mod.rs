@@ -13,6 +13,7 @@
 
 pub mod atcf;
 pub mod bufr_child;
+pub mod config;
 pub mod eccodes;
 pub mod ecmwf_bufr;
 pub mod fetch;

@@ -232,3 +232,50 @@ fn the_map_follows_the_freddy_and_flood_demo_in_headless_chromium_and_fetches_no
         "the spec exited 0 without its closing line"
     );
 }
+
+/// `[map]` reaches the page: `aviso serve` with a tile basemap configured answers
+/// `/api/map-config` with it, and the page's Content-Security-Policy lets images come
+/// from that tile server and nowhere else. (Until session 8 the section was validated
+/// but never handed to the API: the page always drew without tiles.)
+#[tokio::test]
+async fn the_configured_tile_basemap_reaches_the_page_and_its_csp() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("aviso.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[service]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\nlayers = {:?}\n\n\
+             [probabilistic]\npublish = false\n\n\
+             [map]\ntile_url = \"https://tiles.example.org/osm/{{z}}/{{x}}/{{y}}.png\"\n\
+             tile_attribution = \"© OpenStreetMap contributors\"\ntile_max_zoom = 17\n",
+            dir.path().join("state").display().to_string(),
+            concat!(env!("CARGO_MANIFEST_DIR"), "/layers"),
+        ),
+    )
+    .unwrap();
+    let (child, base) = common::start_service(&config);
+    let _service = KillOnDrop(child);
+    aviso::feeds::fetch::install_crypto_provider();
+    let client = reqwest::Client::new();
+    let body = client
+        .get(format!("{base}/api/map-config"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let map: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        map["tile_url"],
+        "https://tiles.example.org/osm/{z}/{x}/{y}.png"
+    );
+    assert_eq!(map["tile_attribution"], "© OpenStreetMap contributors");
+    assert_eq!(map["tile_max_zoom"], 17);
+    let page = client.get(format!("{base}/map")).send().await.unwrap();
+    let csp = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("img-src 'self' https://tiles.example.org;"),
+        "{csp}"
+    );
+}
