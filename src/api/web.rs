@@ -7,7 +7,7 @@
 //! feeds, hazard or exposure.
 //!
 //! Over 600 lines only with its tests (negotiation, caching headers, the CSP): the module
-//! itself is under 400.
+//! itself, with the `[map]` section it serves, is under 460.
 
 use std::sync::Arc;
 
