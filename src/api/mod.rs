@@ -298,6 +298,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .routes(routes!(ogc::metadata::api_document))
         .routes(routes!(ogc::metadata::collections))
         .routes(routes!(ogc::metadata::collection))
+        .routes(routes!(ogc::metadata::queryables))
         .routes(routes!(ogc::items::items))
         .routes(routes!(ogc::items::item))
         .routes(routes!(alerts::list))

@@ -42,6 +42,7 @@ mod notify_replay_service;
 mod notify_serve_log;
 mod notify_service;
 mod ogc;
+mod ogc_query;
 mod openapi;
 mod plan;
 mod plan_sheet;
