@@ -351,3 +351,163 @@ fn gdal_sends_its_where_clause_to_the_server_as_cql_text() {
     assert!(!expected.is_empty());
     assert_eq!(listed, expected);
 }
+
+/// Kills the service when the test ends, passed or not.
+struct Service(std::process::Child);
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `aviso serve --demo` publishes Freddy and the 2025-09-25 Limpopo flood as exercises:
+/// the default alert collections stay empty (no Actual alert), `status=Exercise` shows
+/// them, `event=all` serves both events at once with ids prefixed by their event, and
+/// `event=<id>` one of them. Expected features come from each event's own document at
+/// /api/alerts/{id}.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_active_event_and_exercises_are_served_on_request() {
+    if common::data_file(aviso::pipeline::demo::FLOOD_PROBABILITIES).is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("demo.toml");
+    std::fs::write(&config, "[probabilistic]\npublish = false\n").unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_aviso"));
+    cmd.arg("--config")
+        .arg(&config)
+        .args([
+            "serve",
+            "--demo",
+            "--demo-step",
+            "5",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path().join("store"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    let (child, base) = common::spawn_service(cmd);
+    let _service = Service(child);
+    aviso::feeds::fetch::install_crypto_provider();
+    let http = reqwest::Client::new();
+    let json = |url: String| {
+        let http = http.clone();
+        async move {
+            let r = http.get(&url).send().await.unwrap();
+            let status = r.status().as_u16();
+            let text = r.text().await.unwrap();
+            (
+                status,
+                serde_json::from_str::<Value>(&text).unwrap_or(Value::Null),
+            )
+        }
+    };
+    // Both events active at once (Freddy's replay runs ~14 versions, 5 s apart).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(240);
+    let active = loop {
+        let (_, ev) = json(format!("{base}/api/events?include_tests=true")).await;
+        let active: Vec<(String, String, String)> = ev["events"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|e| e["active"] == true)
+                    .map(|e| {
+                        (
+                            e["event_id"].as_str().unwrap().to_string(),
+                            e["hazard"].as_str().unwrap().to_string(),
+                            e["latest"]["id"].as_str().unwrap().to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let hazards: BTreeSet<&str> = active.iter().map(|(_, h, _)| h.as_str()).collect();
+        if hazards.len() >= 2 {
+            break active;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no cyclone and flood active together: {ev}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
+    let items = format!("{base}/collections/districts_at_risk/items");
+    // No Actual alert: the default view is empty.
+    let (status, plain) = json(format!("{items}?limit=1000")).await;
+    assert_eq!(status, 200);
+    assert_eq!(plain["numberMatched"], 0, "{plain}");
+    // Pin the versions: a newer Freddy version may come while the test reads.
+    let (_, all) = json(format!("{items}?status=Exercise&event=all&limit=1000")).await;
+    let features = all["features"].as_array().unwrap();
+    let served_events: BTreeSet<&str> = features
+        .iter()
+        .map(|f| f["properties"]["event_id"].as_str().unwrap())
+        .collect();
+    let active_events: BTreeSet<&str> = active.iter().map(|(e, _, _)| e.as_str()).collect();
+    assert!(served_events.len() >= 2, "{served_events:?}");
+    assert!(
+        served_events.is_subset(&active_events),
+        "{served_events:?} {active_events:?}"
+    );
+    for f in features {
+        let (id, p) = (f["id"].as_str().unwrap(), &f["properties"]);
+        let event = p["event_id"].as_str().unwrap();
+        assert_eq!(id, format!("{event}:{}", p["pcode"].as_str().unwrap()));
+        assert!(p["alert_id"].is_string());
+    }
+    // One event: exactly the district features of its served version's own document.
+    let flood = features
+        .iter()
+        .find(|f| f["properties"]["layer"] == "flood_district")
+        .map(|f| {
+            (
+                f["properties"]["event_id"].as_str().unwrap().to_string(),
+                f["properties"]["alert_id"].as_str().unwrap().to_string(),
+            )
+        })
+        .expect("the flood's districts are served");
+    let (_, doc) = json(format!("{base}/api/alerts/{}", flood.1)).await;
+    let expected: BTreeSet<String> = doc["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["properties"]["layer"] == "flood_district")
+        .map(|f| f["properties"]["pcode"].as_str().unwrap().to_string())
+        .collect();
+    let (status, one) = json(format!(
+        "{items}?status=Exercise&event={}&limit=1000",
+        q(&flood.0)
+    ))
+    .await;
+    assert_eq!(status, 200, "{one}");
+    let got: BTreeSet<String> = one["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!expected.is_empty());
+    assert_eq!(got, expected);
+    // And the filters work on the chosen event.
+    let (_, filtered) = json(format!(
+        "{items}?status=Exercise&event=all&limit=1000&filter={}",
+        q(&format!("event_id = '{}'", flood.0))
+    ))
+    .await;
+    assert_eq!(
+        filtered["numberMatched"].as_u64(),
+        Some(expected.len() as u64)
+    );
+    // Refusals name what is wrong.
+    let (status, e) = json(format!("{items}?status=Exercise&event=no-such-event")).await;
+    assert_eq!(status, 404, "{e}");
+    assert!(e.to_string().contains("no-such-event"));
+    let (status, e) = json(format!("{base}/collections/districts/items?event=all")).await;
+    assert_eq!(status, 400, "{e}");
+    let (status, e) = json(format!("{items}?status=Draft")).await;
+    assert_eq!(status, 400, "{e}");
+    assert!(e.to_string().contains("Exercise"));
+}

@@ -13,9 +13,11 @@ use geojson::JsonObject;
 use serde_json::json;
 
 use super::collection::{Collection, Item, with_collection};
+use super::events::{Selection, selected};
 use super::query::{ItemsQuery, OutputCrs};
 use super::{
-    MEDIA_GEOJSON, MEDIA_JSON, base_url, encode_segment, link, query_list, query_pairs, respond,
+    ALERT_COLLECTIONS, MEDIA_GEOJSON, MEDIA_JSON, base_url, encode_segment, link, query_list,
+    respond,
 };
 use crate::alerts::document::feature_json;
 use crate::api::{ApiError, ApiState};
@@ -35,6 +37,8 @@ use crate::api::{ApiError, ApiState};
         ("sortby" = Option<String>, Query, style = Form, explode = false, description = "Comma-separated queryables, each with an optional + (ascending, default) or - (descending); nulls last"),
         ("properties" = Option<String>, Query, style = Form, explode = false, description = "Comma-separated properties to return (default all)"),
         ("crs" = Option<String>, Query, style = Form, explode = false, description = "http://www.opengis.net/def/crs/OGC/1.3/CRS84 (lon/lat, default) or http://www.opengis.net/def/crs/EPSG/0/4326 (lat/lon); the Content-Crs header names it"),
+        ("event" = Option<String>, Query, style = Form, explode = false, description = "Alert collections only (aviso serve): an active event's id (see /api/events), or all for every active event (ids become <event_id>:<id>); default the current alert"),
+        ("status" = Option<String>, Query, style = Form, explode = false, description = "Alert collections only (aviso serve): Actual (default), Exercise or Test"),
         ("f" = Option<String>, Query, style = Form, explode = false, description = "The encoding: json or geojson (the only ones)")),
     responses(
         (status = 200, description = "One page of features; a 'next' link while more remain. Any queryable (see /collections/{collectionId}/queryables) is also a parameter: its value must equal the property's.", content_type = "application/geo+json", body = Object),
@@ -48,10 +52,19 @@ pub(crate) async fn items(
 ) -> Result<Response, ApiError> {
     let pairs = query_list(q)?;
     let base = base_url(&state, &headers);
-    let (body, key, crs) = with_collection(&state, &id, |c| {
+    let page = |c: &Collection| {
         let query = ItemsQuery::parse(&pairs, c)?;
         Ok((items_page(c, &base, &query), query.cache_key(), query.crs))
-    })?;
+    };
+    let (body, key, crs) = match Selection::parse(&pairs)? {
+        Some(sel) if ALERT_COLLECTIONS.contains(&id.as_str()) => {
+            page(selected(&state, &sel).await?.collection(&id))?
+        }
+        Some(_) => with_collection(&state, &id, |_| {
+            Err::<(String, String, OutputCrs), _>(not_an_alert_collection(&id))
+        })?,
+        None => with_collection(&state, &id, page)?,
+    };
     let mut resp = (
         StatusCode::OK,
         [(header::CONTENT_TYPE, MEDIA_GEOJSON)],
@@ -68,6 +81,18 @@ pub(crate) async fn items(
             )));
     }
     Ok(resp)
+}
+
+/// `event` and `status` on a layer collection.
+fn not_an_alert_collection(id: &str) -> ApiError {
+    ApiError::invalid(
+        "event",
+        &format!(
+            "no event or status on collection {id}: they choose the alerts of {}",
+            ALERT_COLLECTIONS.join(", ")
+        ),
+        id,
+    )
 }
 
 /// The `Content-Crs` header of OGC API – Features Part 2 (`/req/crs/ogc-crs-header`).
@@ -142,6 +167,8 @@ fn items_page(c: &Collection, base: &str, query: &ItemsQuery) -> String {
     params(("collectionId" = String, Path, description = "A collection id, as listed at /collections"),
         ("featureId" = String, Path, description = "P-code for areas, the layer's id for points, e.g. wind_64kt or cone for hazard zones"),
         ("crs" = Option<String>, Query, style = Form, explode = false, description = "CRS84 (lon/lat, default) or http://www.opengis.net/def/crs/EPSG/0/4326 (lat/lon)"),
+        ("event" = Option<String>, Query, style = Form, explode = false, description = "As for the items: an active event's id, or all"),
+        ("status" = Option<String>, Query, style = Form, explode = false, description = "As for the items: Actual (default), Exercise or Test"),
         ("f" = Option<String>, Query, style = Form, explode = false, description = "The encoding: json or geojson (the only ones)")),
     responses(
         (status = 200, description = "The feature", content_type = "application/geo+json", body = Object),
@@ -153,10 +180,23 @@ pub(crate) async fn item(
     Path((cid, fid)): Path<(String, String)>,
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let q = query_pairs(q, &["f", "crs"])?;
-    let crs = OutputCrs::parse(q.get("crs"), "crs")?;
+    let pairs = query_list(q)?;
+    if let Some((k, v)) = pairs
+        .iter()
+        .find(|(k, _)| !["f", "crs", "event", "status"].contains(&k.as_str()))
+    {
+        return Err(ApiError::invalid(
+            k,
+            "one of the parameters f, crs, event, status",
+            v,
+        ));
+    }
+    let crs = OutputCrs::parse(
+        pairs.iter().find(|(k, _)| k == "crs").map(|(_, v)| v),
+        "crs",
+    )?;
     let base = base_url(&state, &headers);
-    let body = with_collection(&state, &cid, |c| {
+    let one = |c: &Collection| {
         let it = c
             .items
             .iter()
@@ -187,7 +227,14 @@ pub(crate) async fn item(
             );
         }
         Ok(feature_json(&f))
-    })?;
+    };
+    let body = match Selection::parse(&pairs)? {
+        Some(sel) if ALERT_COLLECTIONS.contains(&cid.as_str()) => {
+            one(selected(&state, &sel).await?.collection(&cid))?
+        }
+        Some(_) => return Err(not_an_alert_collection(&cid)),
+        None => with_collection(&state, &cid, one)?,
+    };
     let mut resp = respond(StatusCode::OK, MEDIA_GEOJSON, &body);
     content_crs(&mut resp, crs);
     Ok(resp)

@@ -40,6 +40,7 @@ use super::{ApiError, ApiState};
 pub(crate) mod alert;
 pub(crate) mod collection;
 pub(crate) mod cql2;
+pub(crate) mod events;
 pub(crate) mod filters;
 pub(crate) mod items;
 pub(crate) mod layers;

@@ -26,7 +26,7 @@ use crate::api::ApiError;
 pub(crate) const EPSG_4326: &str = "http://www.opengis.net/def/crs/EPSG/0/4326";
 
 /// The parameters every items request may carry; any other must be a queryable.
-const ITEMS_PARAMS: [&str; 12] = [
+const ITEMS_PARAMS: [&str; 14] = [
     "limit",
     "offset",
     "bbox",
@@ -39,6 +39,8 @@ const ITEMS_PARAMS: [&str; 12] = [
     "sortby",
     "properties",
     "crs",
+    "event",
+    "status",
 ];
 
 /// The coordinate order of a response.
