@@ -47,6 +47,7 @@ mod plan;
 mod plan_sheet;
 mod probabilistic;
 mod probabilistic_ensemble;
+mod probabilistic_levels;
 mod probabilistic_service;
 mod raster;
 mod service;
