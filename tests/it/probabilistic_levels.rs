@@ -449,3 +449,88 @@ fn check_config_refuses_bad_probability_rules_naming_the_key() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `aviso assess --probabilistic` writes an alert whose levels read the probabilities it
+/// wrote beside it, as the service's do: a district raised by a rule states the P of that
+/// rule's threshold and window from the table, and every other district keeps the
+/// official track's level.
+#[test]
+fn assess_with_probabilities_raises_levels_in_the_alert_it_writes() {
+    let Some(forecast) = common::data_file(common::FREDDY_RSMC) else {
+        return;
+    };
+    let Some((cfg, _, official)) = common::freddy_on_shipped_layers() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("few.toml");
+    std::fs::write(
+        &config,
+        format!("[probabilistic]\nrealisations = {REALISATIONS}\n"),
+    )
+    .unwrap();
+    let (table, alert) = (dir.path().join("p.json"), dir.path().join("alert.geojson"));
+    let out = Command::new(env!("CARGO_BIN_EXE_aviso"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["--config", &config.display().to_string()])
+        .args(["assess", "--forecast", &forecast.display().to_string()])
+        .args(["--layers", "layers", "--out", &alert.display().to_string()])
+        .args(["--probabilistic", &table.display().to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&std::fs::read(&alert).unwrap()).unwrap();
+    let r: Value = serde_json::from_slice(&std::fs::read(&table).unwrap()).unwrap();
+    let index = |key: &str, x: f64| {
+        r[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|v| v.as_f64() == Some(x))
+            .unwrap()
+    };
+    let mut raised = 0;
+    for f in features(&doc, "district") {
+        let pr = &f["properties"];
+        let pcode = pr["pcode"].as_str().unwrap();
+        let Some(level) = pr["level"].as_str() else {
+            continue;
+        };
+        let was = official.levels[pcode].level;
+        let rule = &cfg.levels.rule[pr["level_rule"].as_u64().unwrap() as usize];
+        assert_eq!(rule.level.name_en(), level, "{pcode}");
+        match rule.hazard {
+            Hazard::Probability {
+                threshold_kt,
+                window_h,
+                min_probability,
+            } => {
+                raised += 1;
+                assert!(rule.level > was, "{pcode}: raised from {was:?}");
+                assert_eq!(pr["level_basis"], "probability");
+                let d = r["districts"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|d| d["pcode"] == pcode)
+                    .unwrap();
+                let pv = d["probability"][index("thresholds_kt", threshold_kt)]
+                    [index("windows_h", window_h)]
+                .as_f64()
+                .unwrap();
+                assert!(pv >= min_probability, "{pcode}: {pv}");
+                let stated = pr["level_probability"].as_f64().unwrap();
+                assert!((stated - pv).abs() < 5e-4, "{pcode}: {stated} vs {pv}");
+            }
+            _ => {
+                assert_eq!(rule.level, was, "{pcode}");
+                assert_eq!(pr["level_basis"], "official_track");
+            }
+        }
+    }
+    assert!(raised > 0, "the default ladder raises some Freddy district");
+}
