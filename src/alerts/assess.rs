@@ -186,3 +186,26 @@ pub fn apply_probabilities(
     }
     a.event_level = a.levels.values().map(|l| l.level).max();
 }
+
+/// The levels of `a` while its probabilities are pending: a district a probability rule
+/// put higher in the event's previous version (`previous_by_probability`: level per
+/// P-code of the districts whose level there came from a probability rule) keeps that
+/// level ([`LevelRules::while_pending`]). Only the assessment's districts are considered.
+pub fn hold_while_pending(
+    a: &mut Assessment,
+    rules: &LevelRules,
+    previous_by_probability: &BTreeMap<String, Level>,
+) {
+    if previous_by_probability.is_empty() {
+        return;
+    }
+    for d in &a.exposure.districts {
+        let official = a.levels.get(&d.pcode).map(|l| (l.level, l.rule));
+        let prev = previous_by_probability.get(&d.pcode).copied();
+        if let Some((level, rule, basis)) = rules.while_pending(official, prev) {
+            a.levels
+                .insert(d.pcode.clone(), DistrictLevel { level, rule, basis });
+        }
+    }
+    a.event_level = a.levels.values().map(|l| l.level).max();
+}

@@ -96,8 +96,19 @@ impl Pipeline {
         } else {
             ProbabilisticOutcome::Off
         };
-        if let Some(r) = prob.result() {
-            apply_probabilities(&mut a, &self.cfg.levels, r, &previous);
+        match (&prob, &prev) {
+            (ProbabilisticOutcome::Assessed { result, .. }, _) => {
+                apply_probabilities(&mut a, &self.cfg.levels, result, &previous);
+            }
+            // Published before its probabilities: the levels probability rules gave the
+            // previous version are kept until they come (`late_levels` decides then).
+            (ProbabilisticOutcome::Pending, Some(p))
+                if p.msg_type != MsgType::Cancel && self.cfg.levels.has_probability_rules() =>
+            {
+                let held = self.probability_levels_of(&p.id);
+                hold_while_pending(&mut a, &self.cfg.levels, &held);
+            }
+            _ => {}
         }
 
         let mut record = assessment_record(&event_id, &a);
@@ -131,7 +142,7 @@ impl Pipeline {
             },
         );
         // Probabilities later than the wait: attached to the stored version, or a new
-        // version when they raise a level (`late_levels`).
+        // version when they change a level (`late_levels`).
         if let Some((handoff, late)) = pending {
             match stored.as_deref() {
                 Ok([id, ..]) => {

@@ -40,7 +40,7 @@ use std::time::Instant;
 use chrono::{Duration, Utc};
 use serde_json::{Value, json};
 
-use crate::alerts::assess::{Assessment, apply_probabilities, assess};
+use crate::alerts::assess::{Assessment, apply_probabilities, assess, hold_while_pending};
 use crate::alerts::cap::CertaintyProbability;
 use crate::alerts::cap::{CapOptions, cap_document};
 use crate::alerts::document::alert_document;

@@ -264,19 +264,7 @@ impl Shared {
         };
         if let Some((id, outcome)) = handoff.finish(outcome) {
             let pipeline = self.pipeline.get().and_then(Weak::upgrade);
-            match (pipeline, job.late.as_deref()) {
-                (Some(p), Some(late)) => {
-                    // One publication at a time: the pipeline's issuances and this.
-                    let _one = lock(&p.process_lock);
-                    p.late_probabilities(&id, &outcome, late);
-                }
-                (None, Some(_)) if outcome.result().is_some() => {
-                    // WARN: a level the probabilities raise waits for the next issuance.
-                    tracing::warn!(version = %id, "late probabilities: no pipeline bound to publish the levels they raise; attached only");
-                    self.attach_late(&id, &outcome, None);
-                }
-                _ => self.attach_late(&id, &outcome, None),
-            }
+            super::late_levels::deliver(self, pipeline, &id, &outcome, job.late.as_deref());
         }
     }
 
@@ -377,7 +365,7 @@ impl Shared {
 
     /// Attaches a result that came after its version `id` was published: the stored
     /// document with the probabilities, marked as attached later, then served. With
-    /// `superseded_by`, the probabilities raised levels and that version says so.
+    /// `superseded_by`, the probabilities changed levels and that version says so.
     pub(crate) fn attach_late(
         &self,
         id: &str,
@@ -405,10 +393,10 @@ impl Shared {
                     json!("the version's CAP was sent before the probabilities were ready: its certainty does not use them"),
                 );
                 if let Some(next) = superseded_by {
-                    meta.insert("levels_raised_in".into(), json!(next));
+                    meta.insert("levels_updated_in".into(), json!(next));
                     meta.insert(
                         "levels_note".into(),
-                        json!(format!("the levels of this version are the official track's; its probabilities raise some district's level, published as version {next} (CAP Update)")),
+                        json!(format!("this version went out before its probabilities; they change some district's level, published as version {next} (CAP Update)")),
                     );
                 }
             }
@@ -546,52 +534,6 @@ impl super::Pipeline {
             }
         }
         started
-    }
-}
-
-impl super::Pipeline {
-    /// What a late result of the stored version `s` needs to decide its levels: the
-    /// official track's assessment of its issuance again, and the levels of the version
-    /// before it (named in `s.references`). `None` when no rule names a probability or the
-    /// assessment fails (the result is then attached only; logged).
-    fn late_levels_of(
-        &self,
-        s: &crate::store::AlertSummary,
-        forecast: &Forecast,
-        issuance_id: i64,
-    ) -> Option<Arc<super::late_levels::LateLevels>> {
-        if !self.cfg.levels.has_probability_rules() {
-            return None;
-        }
-        let a = match crate::alerts::assess::assess(
-            forecast,
-            &self.layers,
-            self.cfg.assessment(),
-            Utc::now(),
-        ) {
-            Ok(a) => a,
-            Err(e) => {
-                // WARN: the resumed probabilities are attached only.
-                tracing::warn!(version = %s.id, error = %e, "assessing the pending version again failed");
-                return None;
-            }
-        };
-        // CAP references: "sender,identifier,sent".
-        let before = s
-            .references
-            .as_deref()
-            .and_then(|r| r.split(',').nth(1))
-            .and_then(|id| self.store.alert(id).ok().flatten());
-        Some(Arc::new(super::late_levels::LateLevels {
-            assessment: Arc::new(a),
-            previous: before
-                .map(|b| super::late_levels::levels_of(&b.summary))
-                .unwrap_or_default(),
-            event_id: s.event_id.clone(),
-            feed: s.feed.clone(),
-            issuance_id,
-            status: s.status,
-        }))
     }
 }
 

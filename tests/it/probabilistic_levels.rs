@@ -2,15 +2,14 @@
 //! Freddy (2023-03-10 00Z) and the shipped layers: probability rules raise districts the
 //! official track leaves lower and never lower one; the hysteresis margin keeps a level
 //! when P dips just below a rule's threshold and drops it beyond; the same issuance gives
-//! the same levels (seed fixed per issuance); a late probability that raises a level
-//! makes the real service publish a CAP Update; check-config refuses bad rules naming the
-//! key. Expected values come from the probabilities and rules themselves, never from a
-//! copied output.
+//! the same levels (seed fixed per issuance); `aviso assess --probabilistic` writes the
+//! raised levels; check-config refuses bad rules naming the key. The service's side is
+//! `probabilistic_levels_service`. Expected values come from the probabilities and rules
+//! themselves, never from a copied output.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
 use std::collections::BTreeMap;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -20,10 +19,7 @@ use aviso::hazard::ensemble::{ProbabilisticAssessment, assess_probabilistic_seed
 
 use crate::common;
 use crate::probabilistic::{Fixture, fixture};
-use crate::probabilistic_service::{
-    PUBLISH_LIMIT, REALISATIONS, Service, features, first_version, get, get_json, serve_file,
-    site_config,
-};
+use crate::probabilistic_service::{REALISATIONS, features};
 
 /// The official track's assessment of the fixture's forecast (default ladder).
 fn official(f: &Fixture) -> Assessment {
@@ -230,150 +226,6 @@ fn the_same_issuance_gives_the_same_levels_twice() {
             .collect::<BTreeMap<_, _>>()
     };
     assert_eq!(run(), run());
-}
-
-/// Publish first, then raise: with `publish_wait_s = 0` the first version goes out on
-/// the official track ("pending"); its probabilities come later and raise districts
-/// (default ladder), so the service publishes version 2, a CAP Update referencing it,
-/// whose levels are the raised ones, with the probabilities in time for it. Version 1's
-/// CAP is not rewritten; its document gets the probabilities attached and names the
-/// Update.
-#[test]
-fn a_late_probability_that_raises_a_level_publishes_an_update_in_the_service() {
-    let Some(path) = common::data_file(common::FREDDY_RSMC) else {
-        return;
-    };
-    let feed = serve_file(std::fs::read(path).unwrap());
-    let dir = tempfile::tempdir().unwrap();
-    let config = site_config(dir.path(), &feed, 0.0, REALISATIONS);
-    let (child, base) = common::start_service(&config);
-    let _service = Service(child);
-    let v1 = first_version(&base);
-    let doc1 = get_json(&base, &format!("/api/alerts/{v1}"));
-    let (_, cap1) = get(&base, &format!("/api/alerts/{v1}/cap"));
-    assert_eq!(
-        doc1["aviso"]["probabilistic"]["status"], "pending",
-        "publish_wait_s = 0"
-    );
-    assert_eq!(doc1["alert"]["msg_type"], "Alert");
-    let level = |doc: &Value| -> BTreeMap<String, String> {
-        features(doc, "district")
-            .iter()
-            .filter_map(|f| {
-                let pr = &f["properties"];
-                Some((
-                    pr["pcode"].as_str()?.to_string(),
-                    pr["level"].as_str()?.to_string(),
-                ))
-            })
-            .collect()
-    };
-    let rank = |l: &str| {
-        ["green", "yellow", "orange", "red"]
-            .iter()
-            .position(|x| *x == l)
-    };
-    let levels1 = level(&doc1);
-    assert!(
-        features(&doc1, "district")
-            .iter()
-            .all(|f| f["properties"]["level"].is_null()
-                || f["properties"]["level_basis"] == "official_track"),
-        "a version out before its probabilities is on the official track"
-    );
-
-    let started = Instant::now();
-    let v2 = loop {
-        let list = get_json(&base, "/api/alerts?status=all");
-        if let Some(v) = list["alerts"]
-            .as_array()
-            .and_then(|a| a.iter().find(|v| v["version"] == 2))
-        {
-            break v.clone();
-        }
-        assert!(
-            started.elapsed() < PUBLISH_LIMIT,
-            "no Update within {PUBLISH_LIMIT:?}: {list}"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    };
-    let id2 = v2["id"].as_str().unwrap();
-    assert_eq!(v2["msg_type"], "Update", "{v2}");
-    assert_eq!(
-        v2["reference_time"], doc1["alert"]["reference_time"],
-        "the same forecast"
-    );
-    assert!(v2["references"].as_str().unwrap().contains(&v1), "{v2}");
-    assert!(v2["reason"].as_str().unwrap().contains(&v1), "{v2}");
-    assert!(
-        !v2["changes"]["raised"].as_array().unwrap().is_empty()
-            || !v2["changes"]["added"].as_array().unwrap().is_empty(),
-        "{v2}"
-    );
-
-    let doc2 = get_json(&base, &format!("/api/alerts/{id2}"));
-    assert_eq!(doc2["aviso"]["probabilistic"]["status"], "ok");
-    let levels2 = level(&doc2);
-    let mut raised = 0;
-    for (pcode, l2) in &levels2 {
-        let l1 = levels1.get(pcode).and_then(|l| rank(l));
-        assert!(l1 <= rank(l2), "{pcode}: {l1:?} -> {l2}");
-        if l1 < rank(l2) {
-            raised += 1;
-            let pr = features(&doc2, "district")
-                .into_iter()
-                .find(|f| f["properties"]["pcode"] == pcode.as_str())
-                .map(|f| f["properties"].clone())
-                .unwrap();
-            assert_eq!(pr["level_basis"], "probability", "{pr}");
-            let stated = pr["level_probability"].as_f64().unwrap();
-            // The P that raised it is the district's P in the version's own table.
-            let table = doc2["aviso"]["probabilistic"]["districts"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|d| d["pcode"] == pcode.as_str())
-                .unwrap();
-            let in_table = table.as_object().unwrap().iter().any(|(k, v)| {
-                k.starts_with("p_ge") && v.as_f64().is_some_and(|x| (x - stated).abs() < 1e-9)
-            });
-            assert!(in_table, "{pcode}: {stated} not in {table}");
-        }
-    }
-    assert!(raised > 0, "v2 raises a district above v1");
-    assert!(
-        levels1.keys().all(|p| levels2.contains_key(p)),
-        "nothing dropped"
-    );
-
-    // The Update's CAP: msgType Update, references version 1 as CAP 1.2 asks.
-    let (_, cap2) = get(&base, &format!("/api/alerts/{id2}/cap"));
-    let cap = common::cap_xml::parse(&cap2);
-    assert_eq!(common::cap_xml::texts(&cap, "alert/msgType"), ["Update"]);
-    let refs = common::cap_xml::texts(&cap, "alert/references");
-    assert!(refs.iter().any(|r| r.contains(&v1)), "{refs:?}");
-
-    // Version 1 as sent is not rewritten; its document now carries the probabilities
-    // and names the Update that their levels went into.
-    let (_, cap1_after) = get(&base, &format!("/api/alerts/{v1}/cap"));
-    assert_eq!(cap1_after, cap1, "the CAP as sent");
-    // (Attached just after the Update is committed.)
-    let started = Instant::now();
-    let doc1_after = loop {
-        let doc = get_json(&base, &format!("/api/alerts/{v1}"));
-        if doc["aviso"]["probabilistic"]["status"] != "pending" {
-            break doc;
-        }
-        assert!(
-            started.elapsed() < PUBLISH_LIMIT,
-            "version 1's probabilities not attached"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    let prob1 = &doc1_after["aviso"]["probabilistic"];
-    assert_eq!(prob1["status"], "ok", "{prob1}");
-    assert_eq!(prob1["levels_raised_in"], id2, "{prob1}");
-    assert_eq!(level(&doc1_after), levels1, "version 1's levels as sent");
 }
 
 #[test]

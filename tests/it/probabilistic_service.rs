@@ -578,7 +578,7 @@ fn probabilities_pending_when_the_service_stopped_are_attached_after_the_restart
             "{v}"
         );
         assert!(v["reason"].as_str().is_some_and(|r| r.contains(&id)), "{v}");
-        assert_eq!(prob["levels_raised_in"], v["id"], "{prob}");
+        assert_eq!(prob["levels_updated_in"], v["id"], "{prob}");
     }
     let (_, cap_after) = get(&base, &format!("/api/alerts/{id}/cap"));
     assert_eq!(cap_after, cap, "the CAP as sent");
