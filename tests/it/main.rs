@@ -48,6 +48,8 @@ mod plan;
 mod plan_sheet;
 mod probabilistic;
 mod probabilistic_ensemble;
+mod probabilistic_levels;
+mod probabilistic_levels_service;
 mod probabilistic_service;
 mod raster;
 mod service;
