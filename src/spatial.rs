@@ -84,6 +84,46 @@ impl PreparedArea {
     }
 }
 
+/// True when `p` lies inside `area` by the even-odd rule over all its rings (the fill rule
+/// of geo's boolean operations, so holes and overlapping parts count as they do there) and
+/// more than `margin` (degrees) from every ring edge. With the margin, no rounding in the
+/// crossing test can change the answer: the ray's crossing with an edge is at least the
+/// point's distance from that edge away.
+pub fn inside_with_margin(area: &MultiPolygon<f64>, p: Coord<f64>, margin: f64) -> bool {
+    let m2 = margin * margin;
+    let mut inside = false;
+    for poly in &area.0 {
+        for ring in std::iter::once(poly.exterior()).chain(poly.interiors()) {
+            for line in ring.lines() {
+                let (a, b) = (line.start, line.end);
+                if segment_distance2(p, a, b) <= m2 {
+                    return false;
+                }
+                if (a.y > p.y) != (b.y > p.y) {
+                    let x = a.x + (p.y - a.y) / (b.y - a.y) * (b.x - a.x);
+                    if p.x < x {
+                        inside = !inside;
+                    }
+                }
+            }
+        }
+    }
+    inside
+}
+
+/// Squared Euclidean distance (degrees²) from `p` to the segment `a`–`b`.
+fn segment_distance2(p: Coord<f64>, a: Coord<f64>, b: Coord<f64>) -> f64 {
+    let (dx, dy) = (b.x - a.x, b.y - a.y);
+    let len2 = dx * dx + dy * dy;
+    let t = if len2 > 0.0 {
+        (((p.x - a.x) * dx + (p.y - a.y) * dy) / len2).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let (ex, ey) = (a.x + t * dx - p.x, a.y + t * dy - p.y);
+    ex * ex + ey * ey
+}
+
 /// Index over areas (districts, provinces, footprints): which area holds a point.
 ///
 /// Each polygon part gets its own bounding box in the tree, so a district made of a
@@ -326,5 +366,43 @@ impl PointIndex {
             best.truncate(k);
         }
         best
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use geo::{Polygon, coord, polygon};
+
+    fn square_with_hole() -> MultiPolygon<f64> {
+        let p: Polygon<f64> = polygon!(
+            exterior: [(x: 0.0, y: 0.0), (x: 10.0, y: 0.0), (x: 10.0, y: 10.0), (x: 0.0, y: 10.0)],
+            interiors: [[(x: 4.0, y: 4.0), (x: 6.0, y: 4.0), (x: 6.0, y: 6.0), (x: 4.0, y: 6.0)]],
+        );
+        MultiPolygon::new(vec![p])
+    }
+
+    #[test]
+    fn a_point_is_inside_with_margin_only_away_from_every_ring_and_outside_holes() {
+        let a = square_with_hole();
+        assert!(inside_with_margin(&a, coord! { x: 2.0, y: 2.0 }, 1e-5));
+        // In the hole, outside, and inside but within the margin of a ring.
+        assert!(!inside_with_margin(&a, coord! { x: 5.0, y: 5.0 }, 1e-5));
+        assert!(!inside_with_margin(&a, coord! { x: 11.0, y: 5.0 }, 1e-5));
+        assert!(!inside_with_margin(
+            &a,
+            coord! { x: 9.999_999, y: 5.0 },
+            1e-5
+        ));
+        assert!(!inside_with_margin(
+            &a,
+            coord! { x: 3.999_995, y: 5.0 },
+            1e-5
+        ));
+        assert!(inside_with_margin(&a, coord! { x: 3.99, y: 5.0 }, 1e-5));
+        // Overlapping parts cancel by the even-odd rule, as in geo's boolean operations.
+        let mut twice = a.clone();
+        twice.0.extend(a.0.iter().cloned());
+        assert!(!inside_with_margin(&twice, coord! { x: 2.0, y: 2.0 }, 1e-5));
     }
 }

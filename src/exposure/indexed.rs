@@ -8,11 +8,26 @@
 
 use std::collections::HashMap;
 
-use geo::{BoundingRect, ChamberlainDuquetteArea, InteriorPoint, MultiPolygon, Point};
+use geo::{BoundingRect, ChamberlainDuquetteArea, Coord, InteriorPoint, MultiPolygon, Point};
 
 use super::{ExposureConfig, PeopleMethod, PopulationGrid, areas_overlap};
 use crate::domain::{Layers, PointKind};
-use crate::spatial::{AreaIndex, PointIndex};
+use crate::spatial::{AreaIndex, PointIndex, inside_with_margin};
+
+/// Clearance (degrees, ~1 m) a probe point keeps from the boundaries of both the area and
+/// the footprint in [`IndexedLayers::touched`]. geo's boolean operations (i_overlay) snap
+/// coordinates to a grid of (half the larger side of the two operands' bounding box) / 2^29
+/// (i_float's `FloatPointAdapter`): under 2·10⁻⁷° for any box up to 100° across. A point
+/// ≥ 50 grid steps inside both operands stays inside both after snapping, so their exact
+/// integer intersection is not empty: the overlay would answer "overlap" too.
+const PROBE_MARGIN_DEG: f64 = 1e-5;
+
+/// A point of `area` at least [`PROBE_MARGIN_DEG`] inside it (its interior point), if any.
+fn probe_of(area: &MultiPolygon<f64>, interior: Option<Point<f64>>) -> Option<Coord<f64>> {
+    interior
+        .map(|p| p.0)
+        .filter(|&p| inside_with_margin(area, p, PROBE_MARGIN_DEG))
+}
 
 /// Layers with their R-tree indexes, built once and reused for every assessment.
 pub struct IndexedLayers {
@@ -29,6 +44,10 @@ pub struct IndexedLayers {
     /// A point inside each district (shelter searches start there); geo's `InteriorPoint`
     /// is costly, so it is computed once here rather than per assessment.
     pub(super) district_interior: Vec<Option<Point<f64>>>,
+    /// Per district and province: a point well inside it (see [`PROBE_MARGIN_DEG`]), or
+    /// `None`; lets [`IndexedLayers::touched`] accept an overlap without an overlay.
+    pub(super) district_probe: Vec<Option<Coord<f64>>>,
+    pub(super) province_probe: Vec<Option<Coord<f64>>>,
     /// Each district's spherical area (Chamberlain–Duquette, m²), the denominator of area
     /// shares (see `assess_exposure`).
     district_area_sph_m2: Vec<f64>,
@@ -76,10 +95,21 @@ impl IndexedLayers {
                 }
             }
         }
-        let district_interior = layers
+        let district_interior: Vec<Option<Point<f64>>> = layers
             .districts
             .iter()
             .map(|d| d.geometry.interior_point())
+            .collect();
+        let district_probe = layers
+            .districts
+            .iter()
+            .zip(&district_interior)
+            .map(|(d, p)| probe_of(&d.geometry, *p))
+            .collect();
+        let province_probe = layers
+            .provinces
+            .iter()
+            .map(|p| probe_of(&p.geometry, p.geometry.interior_point()))
             .collect();
         let district_area_sph_m2 = layers
             .districts
@@ -88,6 +118,8 @@ impl IndexedLayers {
             .collect();
         IndexedLayers {
             district_interior,
+            district_probe,
+            province_probe,
             district_area_sph_m2,
             layers,
             districts,
@@ -114,10 +146,16 @@ impl IndexedLayers {
     }
 
     /// Indices of areas (districts or provinces) that the geometry really intersects.
+    ///
+    /// `probes[i]`, a point well inside area i, decides most areas at the cost of one pass
+    /// over `g`'s edges: if it is also well inside `g`, the two overlap, as the overlay
+    /// ([`areas_overlap`]) would find (see [`PROBE_MARGIN_DEG`]). Otherwise the overlay
+    /// decides, as before.
     pub(super) fn touched(
         &self,
         index: &AreaIndex,
         areas_geom: &[&MultiPolygon<f64>],
+        probes: &[Option<Coord<f64>>],
         g: &MultiPolygon<f64>,
     ) -> Vec<usize> {
         let Some(rect) = g.bounding_rect() else {
@@ -125,7 +163,14 @@ impl IndexedLayers {
         };
         index
             .intersecting_bbox(rect)
-            .filter(|&i| areas_geom.get(i).is_some_and(|a| areas_overlap(a, g)))
+            .filter(|&i| {
+                let probe_inside = probes
+                    .get(i)
+                    .copied()
+                    .flatten()
+                    .is_some_and(|p| inside_with_margin(g, p, PROBE_MARGIN_DEG));
+                probe_inside || areas_geom.get(i).is_some_and(|a| areas_overlap(a, g))
+            })
             .collect()
     }
 }

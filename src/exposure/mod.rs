@@ -28,7 +28,7 @@ pub(crate) use indexed::PartPeople;
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
-use geo::{BooleanOps, BoundingRect, Intersects, MultiPolygon, Point, Rect};
+use geo::{BooleanOps, BoundingRect, Coord, Intersects, MultiPolygon, Point, Rect};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{Hazard, PointKind, WindSwath};
@@ -218,22 +218,20 @@ pub(crate) fn areas_overlap(a: &MultiPolygon<f64>, b: &MultiPolygon<f64>) -> boo
 }
 
 /// First segment (time order) of a swath whose footprint satisfies `hit`; segments whose
-/// bounding box misses `target_box` are skipped without the exact test.
+/// bounding box (`boxes`, one per segment, computed once per assessment) misses
+/// `target_box` are skipped without the exact test.
 fn first_arrival(
     swath: &WindSwath,
+    boxes: &[Option<Rect<f64>>],
     target_box: Rect<f64>,
     hit: impl Fn(&MultiPolygon<f64>) -> bool,
 ) -> Option<DateTime<Utc>> {
     swath
         .segments
         .iter()
-        .find(|s| {
-            s.geometry
-                .bounding_rect()
-                .is_some_and(|b| b.intersects(&target_box))
-                && hit(&s.geometry)
-        })
-        .map(|s| s.start)
+        .zip(boxes)
+        .find(|(s, b)| b.is_some_and(|b| b.intersects(&target_box)) && hit(&s.geometry))
+        .map(|(s, _)| s.start)
 }
 
 /// Computes exposure of one hazard over the indexed layers.
@@ -255,6 +253,17 @@ pub fn assess_exposure(
         .filter(|s| !s.geometry.0.is_empty())
         .collect();
     swaths.sort_by(|a, b| a.threshold_kt.total_cmp(&b.threshold_kt));
+    // Bounding box of every segment of every swath, in `swaths` order.
+    let segment_boxes: Vec<Vec<Option<Rect<f64>>>> = swaths
+        .iter()
+        .map(|s| {
+            s.segments
+                .iter()
+                .map(|g| g.geometry.bounding_rect())
+                .collect()
+        })
+        .collect();
+    let no_boxes: &[Option<Rect<f64>>] = &[];
 
     // Population-grid failures (each message once), for the method note.
     let mut grid_errors: Vec<String> = Vec::new();
@@ -286,9 +295,10 @@ pub fn assess_exposure(
                 weighting_points,
             } = il.part_people(di, &inter, &inside, &mut grid_errors);
             // Within the district, only the part inside the swath can be reached first.
+            let boxes = segment_boxes.get(ti).map_or(no_boxes, Vec::as_slice);
             let arrival = inter
                 .bounding_rect()
-                .and_then(|bx| first_arrival(swath, bx, |g| areas_overlap(&inter, g)))
+                .and_then(|bx| first_arrival(swath, boxes, bx, |g| areas_overlap(&inter, g)))
                 .unwrap_or(reference_time);
             let points_inside = inside
                 .per_layer
@@ -311,16 +321,20 @@ pub fn assess_exposure(
     }
 
     // Cone and exposed area, over districts and provinces.
-    let touched_by =
-        |index: &AreaIndex, geoms: &[&MultiPolygon<f64>], g: Option<&MultiPolygon<f64>>| {
-            g.map(|g| il.touched(index, geoms, g)).unwrap_or_default()
-        };
+    let touched_by = |index: &AreaIndex,
+                      geoms: &[&MultiPolygon<f64>],
+                      probes: &[Option<Coord<f64>>],
+                      g: Option<&MultiPolygon<f64>>| {
+        g.map(|g| il.touched(index, geoms, probes, g))
+            .unwrap_or_default()
+    };
     let cone = hazard.cone.as_ref().map(|c| &c.geometry);
     let exposed = hazard.exposed_area.as_ref();
-    let in_cone = touched_by(&il.districts, &district_geoms, cone);
-    let in_exposed = touched_by(&il.districts, &district_geoms, exposed);
-    let prov_in_cone = touched_by(&il.provinces, &province_geoms, cone);
-    let prov_in_exposed = touched_by(&il.provinces, &province_geoms, exposed);
+    let (dp, pp) = (&il.district_probe, &il.province_probe);
+    let in_cone = touched_by(&il.districts, &district_geoms, dp, cone);
+    let in_exposed = touched_by(&il.districts, &district_geoms, dp, exposed);
+    let prov_in_cone = touched_by(&il.provinces, &province_geoms, pp, cone);
+    let prov_in_exposed = touched_by(&il.provinces, &province_geoms, pp, exposed);
 
     // Safe shelters: shelter-kind points outside the widest forecast footprint.
     let unsafe_points: std::collections::HashSet<usize> = point_hits.keys().copied().collect();
@@ -413,8 +427,9 @@ pub fn assess_exposure(
             let f = l.features.get(fi)?;
             let widest = swaths.first()?;
             let bx = Rect::new(f.location.0, f.location.0);
-            let arrival =
-                first_arrival(widest, bx, |g| g.intersects(&f.location)).unwrap_or(reference_time);
+            let boxes = segment_boxes.first().map_or(no_boxes, Vec::as_slice);
+            let arrival = first_arrival(widest, boxes, bx, |g| g.intersects(&f.location))
+                .unwrap_or(reference_time);
             let is_site = matches!(
                 l.kind,
                 PointKind::ResettlementSite | PointKind::IdpSite | PointKind::AccommodationCentre
@@ -499,7 +514,7 @@ pub fn assess_exposure(
 /// The P-codes of provinces a geometry overlaps (used by the trigger).
 pub fn provinces_overlapping(il: &IndexedLayers, g: &MultiPolygon<f64>) -> Vec<String> {
     let geoms: Vec<&MultiPolygon<f64>> = il.layers.provinces.iter().map(|p| &p.geometry).collect();
-    il.touched(&il.provinces, &geoms, g)
+    il.touched(&il.provinces, &geoms, &il.province_probe, g)
         .into_iter()
         .filter_map(|i| il.layers.provinces.get(i).map(|p| p.pcode.clone()))
         .collect()

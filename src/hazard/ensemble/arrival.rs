@@ -116,10 +116,10 @@ fn lon_span(r: &Realisation, t: &ProbabilityTargets) -> f64 {
 /// Marks the first arrival of each threshold at each point of `t` for realisation `r`.
 ///
 /// Skipping (exact, not a heuristic): `travel` bounds, from step 0 to the current step,
-/// how much any point's projected dx and dy can change (the centre's moves, |Δlon|·K +
-/// |Δlat|·K, plus the change of the longitude scale with the centre's latitude over the
-/// largest |Δlon| to any point, ½K·|Δφ|·L) plus how much any radius (threshold, quadrant)
-/// can grow. A point (or bucket) found outside with a gap g (`gap_km`; for buckets, the
+/// how far any point's projected (dx, dy) can move (per step the Euclidean norm of the
+/// bounds |Δdx| ≤ |Δlon|·K + ½K·|Δφ|·L, the centre's move plus the change of the longitude
+/// scale with the centre's latitude over the largest |Δlon| to any point, and |Δdy| =
+/// |Δlat|·K) plus how much any radius (threshold, quadrant) can grow. A point (or bucket) found outside with a gap g (`gap_km`; for buckets, the
 /// nearest distance minus the largest radius) cannot be reached before `travel` has grown
 /// by g, so it is not looked at until then.
 pub(super) fn first_arrivals(r: &Realisation, t: &ProbabilityTargets, kn: usize, sc: &mut Scratch) {
@@ -151,10 +151,13 @@ pub(super) fn first_arrivals(r: &Realisation, t: &ProbabilityTargets, kn: usize,
             *m = r.iter().copied().fold(0.0, f64::max);
         }
         if let Some((lon0, lat0)) = prev {
+            // |Δdx| ≤ |Δlon|·K + ½K·|Δφ|·L and |Δdy| = |Δlat|·K, so the point moves by at
+            // most their Euclidean norm (the bound the distances and gaps need), up to √2
+            // less than their sum on a diagonal track.
             let dlat = (latc - lat0).abs();
-            travel += (lonc - lon0).abs() * KM_PER_DEG
-                + dlat * KM_PER_DEG
-                + 0.5 * KM_PER_DEG * dlat.to_radians() * span_deg;
+            let ddx =
+                (lonc - lon0).abs() * KM_PER_DEG + 0.5 * KM_PER_DEG * dlat.to_radians() * span_deg;
+            travel += ddx.hypot(dlat * KM_PER_DEG);
         }
         travel += growth;
         prev = Some((lonc, latc));

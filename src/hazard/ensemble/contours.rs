@@ -14,7 +14,7 @@ use crate::domain::METRES_PER_NM;
 
 use super::Realisation;
 use super::arrival::{self, Scratch};
-use super::probability::KM_PER_DEG;
+use super::probability::{KM_PER_DEG, per_thread};
 use super::targets::ProbabilityTargets;
 
 /// The probability levels traced, as issue 12 asks (10, 30, 50, 70 and 90 %); the same
@@ -144,46 +144,36 @@ pub fn grid_probabilities(
     let order: Vec<usize> = (0..targets.len())
         .map(|i| targets.grid_index(i).unwrap_or(usize::MAX))
         .collect();
-    let chunk = realisations
-        .len()
-        .div_ceil(rayon::current_num_threads().max(1))
-        .max(1);
-    let first_window_counts = realisations
-        .par_chunks(chunk)
-        .map(|rs| {
-            let mut sc = Scratch::new(&targets, kn);
-            let mut counts = vec![0u32; kn * wn * n];
-            for r in rs {
-                arrival::first_arrivals(r, &targets, kn, &mut sc);
-                for &p in &sc.touched {
-                    let p = p as usize;
-                    let g = order.get(p).copied().unwrap_or(usize::MAX);
-                    for k in 0..kn {
-                        let Some(slot) = sc.arrival.get_mut(p * kn + k) else {
-                            continue;
-                        };
-                        let a = f64::from(*slot);
-                        *slot = f32::INFINITY;
-                        if let Some(w) = windows_h.iter().position(|&wh| a <= wh)
-                            && let Some(c) = counts.get_mut((k * wn + w) * n + g)
-                        {
-                            *c += 1;
-                        }
-                    }
+    let new_counts = || (Scratch::new(&targets, kn), vec![0u32; kn * wn * n]);
+    let first_window_counts = per_thread(realisations, new_counts, |(sc, counts), _, r| {
+        arrival::first_arrivals(r, &targets, kn, sc);
+        for &p in &sc.touched {
+            let p = p as usize;
+            let g = order.get(p).copied().unwrap_or(usize::MAX);
+            for k in 0..kn {
+                let Some(slot) = sc.arrival.get_mut(p * kn + k) else {
+                    continue;
+                };
+                let a = f64::from(*slot);
+                *slot = f32::INFINITY;
+                if let Some(w) = windows_h.iter().position(|&wh| a <= wh)
+                    && let Some(c) = counts.get_mut((k * wn + w) * n + g)
+                {
+                    *c += 1;
                 }
-                sc.touched.clear();
             }
-            counts
-        })
-        .reduce(
-            || vec![0u32; kn * wn * n],
-            |mut a, b| {
-                for (x, y) in a.iter_mut().zip(&b) {
-                    *x += *y;
-                }
-                a
-            },
-        );
+        }
+        sc.touched.clear();
+    })
+    .into_iter()
+    .map(|(_, counts)| counts)
+    .reduce(|mut a, b| {
+        for (x, y) in a.iter_mut().zip(&b) {
+            *x += *y;
+        }
+        a
+    })
+    .unwrap_or_else(|| vec![0u32; kn * wn * n]);
     let total = realisations.len().max(1) as f64;
     let mut p = vec![0f64; kn * wn * n];
     for k in 0..kn {
@@ -220,29 +210,37 @@ pub fn probability_contours(
         .y_origin(grid.lat0 - 0.5 * grid.step_deg)
         .x_step(grid.step_deg)
         .y_step(grid.step_deg);
-    let mut out = Vec::new();
-    for (k, &threshold_kt) in thresholds_kt.iter().enumerate() {
-        for (w, &window_h) in windows_h.iter().enumerate() {
-            let Some(values) = p.get((k * wn + w) * n..(k * wn + w + 1) * n) else {
-                continue;
+    // Each threshold and window is traced on its own (in parallel), then listed in
+    // threshold-then-window order.
+    let traced: Vec<Vec<ProbabilityContour>> = (0..kn * wn)
+        .into_par_iter()
+        .map(|kw| {
+            let (k, w) = (kw / wn.max(1), kw % wn.max(1));
+            let (Some(&threshold_kt), Some(&window_h)) = (thresholds_kt.get(k), windows_h.get(w))
+            else {
+                return Vec::new();
+            };
+            let Some(values) = p.get(kw * n..(kw + 1) * n) else {
+                return Vec::new();
             };
             let Ok(contours) = builder.contours(values, &CONTOUR_LEVELS) else {
-                continue;
+                return Vec::new();
             };
-            for c in contours {
-                let probability = c.threshold();
-                let geometry = c.into_inner().0;
-                if geometry.0.is_empty() {
-                    continue;
-                }
-                out.push(ProbabilityContour {
-                    threshold_kt,
-                    window_h,
-                    probability,
-                    geometry,
-                });
-            }
-        }
-    }
+            contours
+                .into_iter()
+                .filter_map(|c| {
+                    let probability = c.threshold();
+                    let geometry = c.into_inner().0;
+                    (!geometry.0.is_empty()).then_some(ProbabilityContour {
+                        threshold_kt,
+                        window_h,
+                        probability,
+                        geometry,
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    let out: Vec<ProbabilityContour> = traced.into_iter().flatten().collect();
     out
 }

@@ -102,20 +102,7 @@ pub fn assess_ensemble(
 ) -> Result<ProbabilisticAssessment, EnsembleError> {
     cfg.validate()?;
     let set = member_realisations(ensemble, cfg, hazard)?;
-    let mut out = super::count_exceedances(
-        &set.realisations,
-        &prepared.targets,
-        &cfg.thresholds_kt,
-        &cfg.windows_h,
-    )?;
-    if cfg.contour_spacing_deg > 0.0 {
-        out.contours = super::probability_contours(
-            &set.realisations,
-            &cfg.thresholds_kt,
-            &cfg.windows_h,
-            cfg.contour_spacing_deg,
-        );
-    }
+    let mut out = super::count_and_trace(&set.realisations, prepared, cfg)?;
     out.reference_time = Some(ensemble.reference_time);
     out.storm = Some(format!("{} ({})", ensemble.storm.name, ensemble.storm.id));
     out.notes.extend(set.notes);

@@ -31,6 +31,8 @@
 //! first window and made cumulative at the end (one update per point and threshold instead
 //! of one per window).
 
+use std::sync::{Mutex, PoisonError};
+
 use chrono::{DateTime, Utc};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -225,28 +227,20 @@ pub fn count_exceedances_by(
         people: Vec::new(),
         scratch: Scratch::new(targets, kn),
     };
-    // One accumulator per worker thread (each ~ points × K × W counters), not per split.
-    let chunk = realisations
-        .len()
-        .div_ceil(rayon::current_num_threads().max(1))
-        .max(1);
-    let mut acc = realisations
-        .par_chunks(chunk)
-        .enumerate()
-        .map(|(c, rs)| {
-            let mut acc = new_acc();
-            for (j, r) in rs.iter().enumerate() {
-                count_one(r, c * chunk + j, targets, kn, windows_h, method, &mut acc);
-            }
-            acc
-        })
-        .reduce(new_acc, |mut a, b| {
-            add(&mut a.point_hits, &b.point_hits);
-            add(&mut a.district_hits, &b.district_hits);
-            add(&mut a.province_hits, &b.province_hits);
-            a.people.extend(b.people);
-            a
-        });
+    // One accumulator per worker thread (each ~ points × K × W counters), realisations
+    // handed out a few at a time so both threads finish together.
+    let mut acc = per_thread(realisations, new_acc, |acc, i, r| {
+        count_one(r, i, targets, kn, windows_h, method, acc)
+    })
+    .into_iter()
+    .reduce(|mut a, b| {
+        add(&mut a.point_hits, &b.point_hits);
+        add(&mut a.district_hits, &b.district_hits);
+        add(&mut a.province_hits, &b.province_hits);
+        a.people.extend(b.people);
+        a
+    })
+    .unwrap_or_else(new_acc);
     // First-window histograms to cumulative counts.
     for row in acc.point_hits.chunks_exact_mut(wn.max(1)) {
         for w in 1..row.len() {
@@ -261,6 +255,38 @@ pub fn count_exceedances_by(
         thresholds_kt,
         windows_h,
     ))
+}
+
+/// Runs `f(acc, i, item)` for every item on the rayon pool with one accumulator per worker
+/// thread (made by `init` on the thread's first item), and returns the accumulators. Items
+/// are handed out a few at a time, so threads finish together although realisations differ
+/// in cost (those over land test more points), while memory stays at one accumulator per
+/// thread. Callers only add counts or keep values keyed by `i`, so the result does not
+/// depend on which thread took which item.
+pub(super) fn per_thread<T: Sync, A: Send>(
+    items: &[T],
+    init: impl Fn() -> A + Sync,
+    f: impl Fn(&mut A, usize, &T) + Sync,
+) -> Vec<A> {
+    let threads = rayon::current_num_threads().max(1);
+    let slots: Vec<Mutex<Option<A>>> = (0..threads).map(|_| Mutex::new(None)).collect();
+    items
+        .par_iter()
+        .enumerate()
+        .with_min_len(4)
+        .for_each(|(i, item)| {
+            // Each worker only ever locks its own slot, and `f` does not call into rayon,
+            // so the lock is never contended nor re-entered.
+            let t = rayon::current_thread_index().unwrap_or(0) % threads;
+            if let Some(slot) = slots.get(t) {
+                let mut guard = slot.lock().unwrap_or_else(PoisonError::into_inner);
+                f(guard.get_or_insert_with(&init), i, item);
+            }
+        });
+    slots
+        .into_iter()
+        .filter_map(|m| m.into_inner().unwrap_or_else(PoisonError::into_inner))
+        .collect()
 }
 
 fn add(a: &mut [u32], b: &[u32]) {
@@ -389,7 +415,8 @@ fn summarise(
             })
             .collect()
     };
-    // People per realisation for a set of districts, per (k, w).
+    // People per realisation for a set of districts, per (k, w): the districts' values
+    // summed in the order given.
     let people_of = |districts: &[usize]| -> Vec<Vec<PeopleAtRisk>> {
         (0..kn)
             .map(|k| {
@@ -424,15 +451,17 @@ fn summarise(
         probability,
         people_at_risk,
     };
+    // Districts and provinces are independent of each other: summarised in parallel, in
+    // layer order.
     let districts = t
         .districts
-        .iter()
+        .par_iter()
         .enumerate()
         .map(|(d, m)| area(m, table(&acc.district_hits, d * kn * wn), people_of(&[d])))
         .collect();
     let provinces = t
         .provinces
-        .iter()
+        .par_iter()
         .enumerate()
         .map(|(pv, m)| {
             let members: Vec<usize> = (0..t.districts.len())
