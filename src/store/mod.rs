@@ -1,13 +1,16 @@
 //! Persistence of the service: raw issuances, assessments, published alert versions, runs
 //! and feed health, behind the [`Store`] trait; [`sqlite::SqliteStore`] is the embedded
-//! default. An adapter at the edge: the core never imports it.
+//! default, [`postgres::PgStore`] the shared one for several replicas (`[store] url`,
+//! issue 15). An adapter at the edge: the core never imports it.
 //!
 //! The trait is synchronous on purpose: the pipeline calls it from blocking threads (an
 //! assessment is CPU work anyway) and the API from `spawn_blocking`. A PostgreSQL/PostGIS
 //! backend for several replicas implements the same trait; what it must guarantee is
 //! written on each method (the atomic ones say so).
 
+pub mod config;
 pub mod notify;
+pub mod postgres;
 pub mod published;
 pub mod sqlite;
 
@@ -41,6 +44,12 @@ pub enum StoreError {
         found: i64,
         known: i64,
     },
+    /// The PostgreSQL server refused or failed a statement (`url` without its password).
+    #[error("store {url}: {message}")]
+    Postgres { url: String, message: String },
+    /// The PostgreSQL store could not be reached or set up (connection, pool, TLS).
+    #[error("store {url}: {message}")]
+    Unavailable { url: String, message: String },
     #[error("store {path}: row {what}: {message}")]
     Corrupt {
         path: String,

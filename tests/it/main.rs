@@ -52,5 +52,6 @@ mod probabilistic_service;
 mod raster;
 mod service;
 mod snapshots;
+mod store_backends;
 mod web_map;
 mod windfield;
