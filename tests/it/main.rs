@@ -53,5 +53,6 @@ mod raster;
 mod service;
 mod snapshots;
 mod store_backends;
+mod store_pg_service;
 mod web_map;
 mod windfield;

@@ -801,6 +801,15 @@ fn the_store_section_refuses_unknown_keys_passwords_and_other_schemes() {
     assert!(e.contains("no database"), "{e}");
     let e = parse("[store]\npool_size = 0\n").unwrap_err();
     assert!(e.contains("store.pool_size"), "{e}");
+    // Subscribers and the outbox are SQLite's only: channels with PostgreSQL are refused
+    // rather than silently sending nothing.
+    let hooks = "[notify.webhook]\nenabled = true\nsecret_env = \"AVISO_T_HOOK\"\n";
+    parse(hooks).unwrap();
+    let e = parse(&format!(
+        "[store]\nurl = \"postgres://a@db/aviso\"\n{hooks}"
+    ))
+    .unwrap_err();
+    assert!(e.contains("[store] url") && e.contains("[notify]"), "{e}");
 }
 
 #[test]
