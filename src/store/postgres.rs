@@ -87,6 +87,13 @@ impl PgStore {
             pg.password(p);
         }
         pg.application_name("aviso");
+        // A replica whose host vanishes (no FIN) must lose its feed leases in bounded
+        // time: the server probes an idle session after 10 s, every 5 s, 3 times (about
+        // 25 s). Session settings, so no server configuration is needed (PostgreSQL docs,
+        // "Connection Settings": tcp_keepalives_idle/interval/count).
+        pg.options(
+            "-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3",
+        );
         pg.connect_timeout(Duration::from_secs(cfg.connect_timeout_s));
         let tls = tls_connector().map_err(|e| unavailable(format!("TLS set-up: {e}")))?;
         let manager = Manager::from_config(
@@ -123,6 +130,17 @@ impl PgStore {
     /// The configured URL, password redacted.
     pub fn url(&self) -> &str {
         &self.inner.url
+    }
+
+    /// The store's runtime, to spawn on without waiting.
+    fn handle(&self) -> Result<tokio::runtime::Handle, StoreError> {
+        self.rt
+            .as_ref()
+            .map(|rt| rt.handle().clone())
+            .ok_or_else(|| StoreError::Unavailable {
+                url: self.inner.url.clone(),
+                message: "the store's runtime has stopped".into(),
+            })
     }
 
     /// Runs `f` on the store's runtime and waits for its answer.

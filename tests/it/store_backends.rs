@@ -759,6 +759,40 @@ fn two_replicas_storing_the_same_content_at_once_keep_one_issuance() {
 }
 
 #[test]
+fn replicas_take_a_feed_lease_one_at_a_time_and_a_dropped_lease_frees_it() {
+    let Some((a, url)) = postgres() else {
+        return;
+    };
+    let b = PgStore::open(&pg_config(&url)).unwrap();
+    let held = a.store.lease_feed("rsmc").unwrap();
+    assert!(held.is_some(), "the first replica gets the lease");
+    assert!(
+        b.lease_feed("rsmc").unwrap().is_none(),
+        "the second does not"
+    );
+    assert!(
+        b.lease_feed("gdacs").unwrap().is_some(),
+        "another feed's lease is free"
+    );
+    drop(held);
+    // The release runs on the store's runtime, without blocking the dropping thread.
+    let mut got = None;
+    for _ in 0..50 {
+        got = b.lease_feed("rsmc").unwrap();
+        if got.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(got.is_some(), "a dropped lease is free again");
+    assert!(a.store.lease_feed("rsmc").unwrap().is_none());
+    // The embedded store has one process: its lease is always granted.
+    let lite = sqlite();
+    let one = lite.store.lease_feed("rsmc").unwrap();
+    assert!(one.is_some() && lite.store.lease_feed("rsmc").unwrap().is_some());
+}
+
+#[test]
 fn an_unreachable_server_is_an_error_naming_it_without_the_password() {
     // Port 1 on localhost: nothing listens there.
     let cfg = StoreConfig {

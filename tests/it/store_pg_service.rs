@@ -3,7 +3,7 @@
 //! feed, with `[store] url` pointing at the test cluster (common::pg); the published
 //! version is then read back from PostgreSQL, and compared with what the same run
 //! publishes on the embedded SQLite store. Then `aviso serve` on the same database
-//! answers /api/alerts from it.
+//! answers /api/alerts from it. And a replica killed mid-fetch gives its feed lease up.
 
 use std::net::SocketAddr;
 
@@ -166,4 +166,73 @@ fn http_get(base: &str, path: &str) -> String {
     let (head, body) = text.split_once("\r\n\r\n").unwrap();
     assert!(head.lines().next().unwrap().contains(" 200 "), "{head}");
     body.to_string()
+}
+
+#[test]
+fn a_replica_killed_mid_fetch_gives_its_feed_lease_up() {
+    let Some(url) = pg::fresh_database() else {
+        return;
+    };
+    // A feed that accepts and never answers: the replica stays mid-fetch, holding the
+    // feed's lease, until it is killed.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let feed = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for sock in listener.incoming().map_while(Result::ok) {
+            held.push(sock);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = site_config(dir.path(), feed, &format!("[store]\nurl = {url:?}\n"));
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("timeout_s = 10.0", "timeout_s = 120.0")
+        .replace("0 0 */6 * * *", "* * * * * *");
+    std::fs::write(&config, text).unwrap();
+    let (mut child, _api) = common::start_service(&config);
+
+    let other = PgStore::open(&StoreConfig {
+        url: Some(url.clone()),
+        ..StoreConfig::default()
+    })
+    .unwrap();
+    // Wait until the replica holds the lease (its cycle started and hangs on the feed).
+    let mut holds = false;
+    for _ in 0..600 {
+        match other.lease_feed("rsmc").unwrap() {
+            Some(l) => drop(l),
+            None => {
+                holds = true;
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(holds, "the replica never took the feed's lease");
+    assert!(
+        other.lease_feed("rsmc").unwrap().is_none(),
+        "still held mid-fetch"
+    );
+
+    child.kill().unwrap(); // SIGKILL: no clean-up in the replica
+    child.wait().unwrap();
+    let killed = std::time::Instant::now();
+    let mut taken = None;
+    while killed.elapsed() < std::time::Duration::from_secs(60) {
+        if let Some(l) = other.lease_feed("rsmc").unwrap() {
+            taken = Some(l);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        taken.is_some(),
+        "the dead replica's lease was never released"
+    );
+    // A figure for the report, not an assertion.
+    println!(
+        "lease taken over {:.2} s after SIGKILL",
+        killed.elapsed().as_secs_f64()
+    );
 }

@@ -8,12 +8,52 @@ use chrono::{DateTime, Utc};
 
 use super::{HEALTH_COLUMNS, ISSUANCE_COLUMNS, PgStore};
 use crate::store::{
-    AlertFilter, AlertRecord, AlertSummary, AssessmentRecord, EventSummary, FeedHealth,
+    AlertFilter, AlertRecord, AlertSummary, AssessmentRecord, EventSummary, FeedHealth, FeedLease,
     FetchResult, Inserted, NewAlert, RawIssuance, RunRecord, Store, StoreCounts, StoreError,
     StoredIssuance,
 };
 
 impl Store for PgStore {
+    /// A session advisory lock per feed name, held on a connection taken out of the pool
+    /// for the cycle: released when the lease drops, and by the server when the holder's
+    /// session ends (a killed process closes its socket at once; a vanished host is found
+    /// by the TCP keepalives set in `PgStore::open`).
+    fn lease_feed(&self, feed: &str) -> Result<Option<FeedLease>, StoreError> {
+        let key = format!("aviso.feed:{feed}");
+        let key2 = key.clone();
+        let handle = self.handle()?;
+        let held = self.call(|s| async move {
+            let c = s.conn().await?;
+            let got: bool = c
+                .query_one(
+                    "SELECT pg_try_advisory_lock(hashtextextended($1, 0))",
+                    &[&key2],
+                )
+                .await
+                .map_err(|e| s.err(e))?
+                .try_get(0)
+                .map_err(|e| s.err(e))?;
+            Ok(got.then_some(c))
+        })?;
+        Ok(held.map(|c| {
+            FeedLease::new(move || {
+                handle.spawn(async move {
+                    let unlocked = c
+                        .execute(
+                            "SELECT pg_advisory_unlock(hashtextextended($1, 0))",
+                            &[&key],
+                        )
+                        .await;
+                    if unlocked.is_err() {
+                        // Never give the pool a connection that may still hold the lock:
+                        // closing it makes the server release it.
+                        drop(deadpool_postgres::Object::take(c));
+                    }
+                });
+            })
+        }))
+    }
+
     fn migrate(&self) -> Result<i64, StoreError> {
         self.call(|s| async move { s.migrate().await })
     }
