@@ -236,3 +236,75 @@ fn a_replica_killed_mid_fetch_gives_its_feed_lease_up() {
         killed.elapsed().as_secs_f64()
     );
 }
+
+#[test]
+fn two_replicas_on_one_database_fetch_the_feed_in_turn_and_publish_freddy_once() {
+    let Some(body) = common::read_data(common::FREDDY_RSMC) else {
+        return;
+    };
+    let Some(url) = pg::fresh_database() else {
+        return;
+    };
+    let feed = feed_server(body);
+    let dir = tempfile::tempdir().unwrap();
+    let config = site_config(dir.path(), feed, &format!("[store]\nurl = {url:?}\n"));
+    // Every second, so both replicas start a cycle at the same instants.
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("0 0 */6 * * *", "* * * * * *");
+    std::fs::write(&config, text).unwrap();
+    let (mut a, api_a) = common::start_service(&config);
+    let (mut b, api_b) = common::start_service(&config);
+
+    let count = |table: &str| -> i64 {
+        pg::psql(&url, &format!("SELECT count(*) FROM {table}"))
+            .parse()
+            .unwrap()
+    };
+    let mut published = false;
+    for _ in 0..1200 {
+        if count("alerts") >= 1 {
+            published = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(published, "no version published within 120 s");
+    // Let both replicas run several more cycles on the same content.
+    let runs_then = count("runs");
+    for _ in 0..600 {
+        if count("runs") >= runs_then + 6 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let overlapping = pg::psql(
+        &url,
+        "SELECT count(*) FROM runs r JOIN runs s ON r.id < s.id AND r.feed = s.feed
+         AND r.started_at < COALESCE(s.finished_at, now())
+         AND s.started_at < COALESCE(r.finished_at, now())",
+    );
+    let list_a = http_get(&api_a, "/api/alerts");
+    let list_b = http_get(&api_b, "/api/alerts");
+    let _ = a.kill();
+    let _ = b.kill();
+    let _ = a.wait();
+    let _ = b.wait();
+
+    assert!(
+        count("runs") >= runs_then + 6,
+        "the replicas stopped cycling"
+    );
+    assert_eq!(overlapping, "0", "two cycles of the feed ran at once");
+    assert_eq!(count("issuances"), 1, "the forecast was stored once");
+    assert_eq!(count("alerts"), 1, "and published once");
+    let id = pg::psql(&url, "SELECT id FROM alerts");
+    assert!(
+        list_a.contains(&id),
+        "replica A does not list {id}: {list_a}"
+    );
+    assert!(
+        list_b.contains(&id),
+        "replica B does not list {id}: {list_b}"
+    );
+}
