@@ -85,6 +85,10 @@ pub struct Config {
     /// The scheduled service (`aviso serve`, `aviso run-once`).
     #[serde(default)]
     pub service: ServiceConfig,
+    /// Which database keeps the service's state (`[store]`): the embedded SQLite file
+    /// unless `url` names a PostgreSQL server.
+    #[serde(default)]
+    pub store: crate::store::config::StoreConfig,
     /// The web map (`[map]`).
     #[serde(default)]
     pub map: crate::api::web::MapSettings,
@@ -183,6 +187,19 @@ impl Config {
         self.http.validate().map_err(&inv)?;
         self.http_server.validate().map_err(&inv)?;
         self.map.validate().map_err(&inv)?;
+        self.store.validate().map_err(&inv)?;
+        if self.store.postgres_url().is_some()
+            && (self.notify.any_channel_enabled() || self.notify.inbound.enabled)
+        {
+            // Subscribers and the outbox live in the SQLite store only (issue 15's
+            // PostgreSQL outbox is still to come): refuse rather than drop messages.
+            return Err(inv(
+                "[store] url (PostgreSQL) with [notify] channels or SMS replies enabled: subscribers and the \
+                 outbox are not on PostgreSQL yet; leave store.url out (SQLite) or disable the \
+                 channels"
+                    .to_string(),
+            ));
+        }
         validate_feeds(&self.feeds, &self.http).map_err(&inv)?;
         self.notify.validate().map_err(|e| inv(e.to_string()))?;
         if self.output.coordinate_decimals > 9 {
@@ -384,6 +401,7 @@ mod tests {
             crate::api::server::HttpServerConfig::default()
         );
         assert_eq!(c.map, crate::api::web::MapSettings::default());
+        assert_eq!(c.store, crate::store::config::StoreConfig::default());
         assert!(c.feeds.is_empty(), "the embedded default pulls no feed");
         assert_eq!(c.notify, crate::notify::config::NotifyConfig::default());
     }

@@ -24,6 +24,7 @@ use crate::notify::dispatch::Dispatcher;
 use crate::pipeline::{Pipeline, RunReport, demo, schedule};
 use crate::store::Store;
 use crate::store::notify::NotifyStore;
+use crate::store::postgres::PgStore;
 use crate::store::sqlite::SqliteStore;
 
 /// Overrides of the `[service]` config table, shared by `serve` and `run-once`.
@@ -266,38 +267,36 @@ async fn build(mut cfg: Config, a: &ServeArgs, bind: bool) -> Result<Service> {
         tokio::task::block_in_place(|| load_indexed_layers_told(&layers_path, &cfg, Voice::Log))
             .with_context(|| format!("service.layers = {}", cfg.service.layers))?,
     );
-    let data_dir = PathBuf::from(&cfg.service.data_dir);
-    let sqlite = Arc::new(
-        SqliteStore::open_dir(&data_dir)
-            .with_context(|| format!("opening the store in {}", data_dir.display()))?,
-    );
-    let store: Arc<dyn Store> = sqlite.clone();
-    let notify_store: Arc<dyn NotifyStore> = sqlite.clone();
+    let (store, sqlite) = tokio::task::block_in_place(|| open_store(&cfg))?;
+    let notify_store: Option<Arc<dyn NotifyStore>> =
+        sqlite.clone().map(|s| s as Arc<dyn NotifyStore>);
     // Channels and tokens read their secrets now: a missing variable stops the start,
     // not the first alert.
     let channels = Channels::from_config(&cfg.notify, &env_secret)
         .context("building the notification channels ([notify])")?;
-    let dispatcher = cfg.notify.any_channel_enabled().then(|| {
-        Arc::new(Dispatcher::new(
-            sqlite.clone(),
+    // Config validation refuses channels with `[store] url` (no PostgreSQL outbox yet), so
+    // `sqlite` is there whenever a channel is enabled.
+    let dispatcher = match &sqlite {
+        Some(sqlite) if cfg.notify.any_channel_enabled() => Some(Arc::new(Dispatcher::new(
+            Arc::clone(sqlite),
             channels,
             cfg.notify.outbox.clone(),
-        ))
-    });
+        ))),
+        _ => None,
+    };
     // The admin API's tokens and the inbound secret matter only to a server that
-    // listens: run-once does not ask for them.
-    let notify_api = if bind {
-        Some(Arc::new(
+    // listens: run-once does not ask for them. Subscribers live in the SQLite store only.
+    let notify_api = match &notify_store {
+        Some(notify_store) if bind => Some(Arc::new(
             crate::api::admin::NotifyApi::new(
-                Arc::clone(&notify_store),
+                Arc::clone(notify_store),
                 &cfg.notify,
                 &layers.layers,
                 &env_secret,
             )
             .context("the admin API ([notify] tokens and inbound SMS)")?,
-        ))
-    } else {
-        None
+        )),
+        _ => None,
     };
     let fetcher = Fetcher::new(cfg.http.clone()).context("building the HTTP client")?;
     let metrics = Arc::new(Metrics::default());
@@ -349,18 +348,19 @@ async fn build(mut cfg: Config, a: &ServeArgs, bind: bool) -> Result<Service> {
     }
     let api = Arc::new(api_state);
     let cfg = Arc::new(cfg);
-    let pipeline = Arc::new(
-        Pipeline::new(
-            Arc::clone(&cfg),
-            layers,
-            store,
-            fetcher,
-            api.published(),
-            metrics,
-        )
-        .with_notify(notify_store)
-        .with_bufr_decoder(Arc::new(crate::app::bufr_child_decoder()?)),
+    let mut pipeline = Pipeline::new(
+        Arc::clone(&cfg),
+        layers,
+        store,
+        fetcher,
+        api.published(),
+        metrics,
     );
+    if let Some(n) = notify_store {
+        pipeline = pipeline.with_notify(n);
+    }
+    let pipeline =
+        Arc::new(pipeline.with_bufr_decoder(Arc::new(crate::app::bufr_child_decoder()?)));
     Ok(Service {
         cfg,
         pipeline,
@@ -370,6 +370,32 @@ async fn build(mut cfg: Config, a: &ServeArgs, bind: bool) -> Result<Service> {
         demo: demo_feed,
         dispatcher,
     })
+}
+
+/// The service's store, and the SQLite store again when it is that one (it also holds
+/// subscribers and the outbox).
+type Stores = (Arc<dyn Store>, Option<Arc<SqliteStore>>);
+
+/// The store `[store]` names: PostgreSQL when `url` is set (no subscribers' half yet:
+/// `None` beside it), else the embedded SQLite file in `service.data_dir`, which holds
+/// subscribers and the outbox too.
+fn open_store(cfg: &Config) -> Result<Stores> {
+    if let Some(url) = cfg.store.postgres_url() {
+        let pg = PgStore::open(&cfg.store).with_context(|| {
+            format!(
+                "opening the PostgreSQL store {} ([store] url)",
+                crate::store::config::redact(url)
+            )
+        })?;
+        tracing::info!(store = %pg.url(), "store: PostgreSQL");
+        return Ok((Arc::new(pg), None));
+    }
+    let data_dir = PathBuf::from(&cfg.service.data_dir);
+    let sqlite = Arc::new(
+        SqliteStore::open_dir(&data_dir)
+            .with_context(|| format!("opening the store in {}", data_dir.display()))?,
+    );
+    Ok((sqlite.clone(), Some(sqlite)))
 }
 
 /// Finishes what a previous process left pending (a kill mid-cycle) before anything new.
@@ -427,7 +453,8 @@ pub fn serve_cmd(config: Option<&Path>, a: ServeArgs) -> Result<()> {
         // the tests) look for to learn the port of `listen = "…:0"`.
         tracing::info!(
             feeds = loops.len(),
-            store = %svc.cfg.service.data_dir,
+            store = %svc.cfg.store.postgres_url().map(crate::store::config::redact)
+                .unwrap_or_else(|| svc.cfg.service.data_dir.clone()),
             "serving on http://{addr}/ : map /, alerts /api/alerts, CAP /api/alerts/{{id}}/cap, Atom /api/alerts.atom, OGC API - Features /collections (ogrinfo OAPIF:http://{addr}), /readyz, /metrics"
         );
         let api = crate::api::router(Arc::clone(&svc.api));
@@ -548,7 +575,7 @@ pub fn check_config_cmd(config: Option<&Path>, a: CheckConfigArgs) -> Result<()>
     let cfg = load_config(config)?;
     // Not tracing: the command's result, for the person checking the file.
     eprintln!(
-        "aviso: configuration OK ({}; thresholds {:?} kt; {} level rules; trigger: {}; {} feed(s), {} enabled)",
+        "aviso: configuration OK ({}; thresholds {:?} kt; {} level rules; trigger: {}; {} feed(s), {} enabled; store: {})",
         config
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| "embedded default".into()),
@@ -556,7 +583,11 @@ pub fn check_config_cmd(config: Option<&Path>, a: CheckConfigArgs) -> Result<()>
         cfg.levels.rule.len(),
         cfg.trigger.version,
         cfg.feeds.len(),
-        cfg.feeds.iter().filter(|f| f.enabled).count()
+        cfg.feeds.iter().filter(|f| f.enabled).count(),
+        match cfg.store.postgres_url() {
+            Some(url) => format!("PostgreSQL {}", crate::store::config::redact(url)),
+            None => format!("SQLite in {}", cfg.service.data_dir),
+        }
     );
     if let Some(l) = a.layers {
         load_indexed_layers(&l, &cfg)?;

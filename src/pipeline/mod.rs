@@ -117,6 +117,10 @@ pub struct RunReport {
     pub failed: Vec<String>,
     pub processed: usize,
     pub published: Vec<String>,
+    /// Another replica on the shared database held the feed's lease: this cycle was
+    /// theirs, and this one fetched nothing (issue 15).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub leased_elsewhere: bool,
 }
 
 impl RunReport {
@@ -313,6 +317,26 @@ impl Pipeline {
         let mut report = RunReport {
             feed: feed.name.clone(),
             ..RunReport::default()
+        };
+        // One replica at a time fetches a feed (a shared PostgreSQL store); held until the
+        // end of the cycle, processing and expiry included.
+        let lease = {
+            let name = feed.name.clone();
+            self.blocking(move |p| p.store.lease_feed(&name)).await
+        };
+        let _lease = match lease {
+            Ok(Some(l)) => l,
+            Ok(None) => {
+                tracing::debug!(feed = %feed.name, "another replica holds the feed's lease: its cycle, not ours");
+                report.leased_elsewhere = true;
+                return report;
+            }
+            Err(e) => {
+                // WARN: fetching without the lease may fetch twice across replicas, which
+                // idempotent ingest absorbs; not fetching could miss a bulletin.
+                tracing::warn!(feed = %feed.name, error = %e, "could not take the feed's lease; fetching anyway");
+                crate::store::FeedLease::local()
+            }
         };
         let run_id = self
             .blocking({

@@ -1,13 +1,16 @@
 //! Persistence of the service: raw issuances, assessments, published alert versions, runs
 //! and feed health, behind the [`Store`] trait; [`sqlite::SqliteStore`] is the embedded
-//! default. An adapter at the edge: the core never imports it.
+//! default, [`postgres::PgStore`] the shared one for several replicas (`[store] url`,
+//! issue 15). An adapter at the edge: the core never imports it.
 //!
 //! The trait is synchronous on purpose: the pipeline calls it from blocking threads (an
 //! assessment is CPU work anyway) and the API from `spawn_blocking`. A PostgreSQL/PostGIS
 //! backend for several replicas implements the same trait; what it must guarantee is
 //! written on each method (the atomic ones say so).
 
+pub mod config;
 pub mod notify;
+pub mod postgres;
 pub mod published;
 pub mod sqlite;
 
@@ -41,6 +44,12 @@ pub enum StoreError {
         found: i64,
         known: i64,
     },
+    /// The PostgreSQL server refused or failed a statement (`url` without its password).
+    #[error("store {url}: {message}")]
+    Postgres { url: String, message: String },
+    /// The PostgreSQL store could not be reached or set up (connection, pool, TLS).
+    #[error("store {url}: {message}")]
+    Unavailable { url: String, message: String },
     #[error("store {path}: row {what}: {message}")]
     Corrupt {
         path: String,
@@ -392,8 +401,55 @@ pub struct StoreCounts {
     pub issuances_by_state: Vec<(String, i64)>,
 }
 
+/// The right to fetch one feed for one cycle ([`Store::lease_feed`]); given back when
+/// dropped. A lease from a store that serves one process only is always granted and holds
+/// nothing.
+pub struct FeedLease {
+    release: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl FeedLease {
+    /// A lease with nothing to give back (one process: nobody to exclude).
+    pub fn local() -> FeedLease {
+        FeedLease { release: None }
+    }
+
+    /// A lease that runs `release` when dropped (it must not block: drops happen in async
+    /// code).
+    pub fn new(release: impl FnOnce() + Send + 'static) -> FeedLease {
+        FeedLease {
+            release: Some(Box::new(release)),
+        }
+    }
+}
+
+impl Drop for FeedLease {
+    fn drop(&mut self) {
+        if let Some(r) = self.release.take() {
+            r();
+        }
+    }
+}
+
+impl std::fmt::Debug for FeedLease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FeedLease")
+            .field("shared", &self.release.is_some())
+            .finish()
+    }
+}
+
 /// The service's persistence. Implementations must be safe to call from several threads.
 pub trait Store: Send + Sync {
+    /// Takes the right to fetch `feed` (a feed name) for one cycle, so that replicas on
+    /// one shared database fetch each feed once at a time (issue 15); `None`: another
+    /// replica holds it now. The lease ends when dropped, or when its holder dies (the
+    /// database must notice within a bounded time). The default grants it always: a store
+    /// one process owns (the SQLite file) has nobody to exclude.
+    fn lease_feed(&self, _feed: &str) -> Result<Option<FeedLease>, StoreError> {
+        Ok(Some(FeedLease::local()))
+    }
+
     /// Brings the schema to the newest version; returns it. Idempotent.
     fn migrate(&self) -> Result<i64, StoreError>;
 

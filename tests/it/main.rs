@@ -54,5 +54,7 @@ mod probabilistic_service;
 mod raster;
 mod service;
 mod snapshots;
+mod store_backends;
+mod store_pg_service;
 mod web_map;
 mod windfield;

@@ -4,6 +4,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod cap_xml;
+pub mod pg;
 
 use std::path::PathBuf;
 

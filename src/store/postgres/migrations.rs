@@ -1,0 +1,103 @@
+//! The schema of the PostgreSQL store, one numbered migration per version, applied in
+//! order inside one transaction under an advisory lock (replicas starting together migrate
+//! once). The PostgreSQL dialect of the SQLite schema (`super::super::sqlite::MIGRATIONS`)
+//! with its own numbering: the two sequences move independently (PostgreSQL's 1 is
+//! SQLite's 1 and 6: what [`crate::store::Store`] keeps). Never edit a released entry: add
+//! a new one.
+//!
+//! Dialect choices: `timestamptz` for times (SQLite keeps fixed-width RFC 3339 text so
+//! that text order is time order; PostgreSQL orders times natively), `bytea` for bodies,
+//! `boolean` for flags, identity columns for ids. Documents and summaries stay `text`,
+//! not `jsonb`: `jsonb` reorders keys and drops whitespace, and the published document
+//! must stay byte for byte what went out (its digest is quoted).
+
+/// Key of the advisory lock taken while migrating ("aviso" in ASCII).
+pub const MIGRATION_LOCK: i64 = 0x61_76_69_73_6f;
+
+/// The schema, one entry per version. Never edit a released entry: add a new one.
+pub const PG_MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "issuances, feeds, assessments, events, alerts, annexes, runs",
+    r#"
+CREATE TABLE feeds (
+    name TEXT PRIMARY KEY,
+    state TEXT NOT NULL CHECK (state IN ('unknown', 'ok', 'degraded')),
+    last_attempt TIMESTAMPTZ,
+    last_success TIMESTAMPTZ,
+    last_new_issuance TIMESTAMPTZ,
+    last_error TEXT,
+    last_error_kind TEXT,
+    consecutive_failures BIGINT NOT NULL DEFAULT 0,
+    etag TEXT,
+    last_modified TEXT
+);
+CREATE TABLE fetch_counts (
+    feed TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (feed, outcome)
+);
+CREATE TABLE issuances (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    feed TEXT NOT NULL,
+    url TEXT NOT NULL,
+    fetched_at TIMESTAMPTZ NOT NULL,
+    sha256 TEXT NOT NULL,
+    content_type TEXT,
+    bytes BYTEA NOT NULL,
+    etag TEXT,
+    last_modified TEXT,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'processed', 'failed')),
+    error TEXT,
+    processed_at TIMESTAMPTZ,
+    UNIQUE (feed, sha256)
+);
+CREATE INDEX issuances_pending ON issuances (state, id);
+CREATE TABLE assessments (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    issuance_id BIGINT NOT NULL REFERENCES issuances (id),
+    event_id TEXT NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX assessments_event ON assessments (event_id, id);
+CREATE INDEX assessments_issuance ON assessments (issuance_id);
+CREATE TABLE events (
+    event_id TEXT PRIMARY KEY,
+    event_name TEXT NOT NULL,
+    hazard TEXT NOT NULL,
+    status TEXT NOT NULL,
+    latest_alert TEXT NOT NULL,
+    versions BIGINT NOT NULL,
+    active BOOLEAN NOT NULL
+);
+CREATE TABLE alerts (
+    id TEXT PRIMARY KEY,
+    event_id TEXT NOT NULL REFERENCES events (event_id),
+    version BIGINT NOT NULL,
+    msg_type TEXT NOT NULL,
+    status TEXT NOT NULL,
+    sent TIMESTAMPTZ NOT NULL,
+    max_level TEXT,
+    issuance_id BIGINT REFERENCES issuances (id),
+    summary TEXT NOT NULL,
+    document TEXT NOT NULL,
+    cap TEXT NOT NULL,
+    UNIQUE (event_id, version)
+);
+CREATE INDEX alerts_sent ON alerts (sent);
+CREATE TABLE alert_annexes (
+    alert_id TEXT PRIMARY KEY REFERENCES alerts (id),
+    document TEXT NOT NULL,
+    attached_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE runs (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    feed TEXT NOT NULL,
+    started_at TIMESTAMPTZ NOT NULL,
+    finished_at TIMESTAMPTZ,
+    outcome TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX runs_finished ON runs (finished_at);
+"#,
+)];
