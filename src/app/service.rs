@@ -347,7 +347,6 @@ async fn build(mut cfg: Config, a: &ServeArgs, bind: bool) -> Result<Service> {
     if let Some(n) = notify_api {
         api_state = api_state.with_notify(n);
     }
-    let api = Arc::new(api_state);
     let cfg = Arc::new(cfg);
     let pipeline = Arc::new(
         Pipeline::new(
@@ -355,12 +354,17 @@ async fn build(mut cfg: Config, a: &ServeArgs, bind: bool) -> Result<Service> {
             layers,
             store,
             fetcher,
-            api.published(),
+            api_state.published(),
             metrics,
         )
         .with_notify(notify_store)
         .with_bufr_decoder(Arc::new(crate::app::bufr_child_decoder()?)),
     );
+    if bind {
+        let registers: Arc<dyn crate::store::registers::RegisterStore> = sqlite.clone();
+        api_state = api_state.with_plan(super::plan_service::plan_api(&cfg, registers, &pipeline));
+    }
+    let api = Arc::new(api_state);
     Ok(Service {
         cfg,
         pipeline,

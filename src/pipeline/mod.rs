@@ -27,6 +27,7 @@ mod expire;
 pub mod flood;
 mod probabilistic;
 mod publish;
+mod replan;
 pub mod schedule;
 
 pub use cyclone::published_alert;

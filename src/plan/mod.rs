@@ -14,6 +14,7 @@
 
 pub mod allocate;
 pub mod build;
+pub mod output;
 pub mod register;
 pub mod sheet;
 pub mod tables;

@@ -9,6 +9,7 @@
 
 pub mod notify;
 pub mod published;
+pub mod registers;
 pub mod sqlite;
 
 use chrono::{DateTime, Utc};
