@@ -20,7 +20,6 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde_json::Value;
 
-use super::ogc::query_pairs;
 use super::{ApiError, ApiState};
 use crate::alerts::assess::Assessment;
 use crate::alerts::versioning::{CapStatus, MsgType};
@@ -218,7 +217,16 @@ impl PlanApi {
         }
         let in_force = self.in_force()?;
         let key = (rec.summary.id.clone(), in_force.key.clone());
+        let started = std::time::Instant::now();
         let built = Arc::new(self.build(rec, &in_force)?);
+        tracing::info!(
+            version = %rec.summary.id,
+            register = %in_force.key,
+            centres = built.plan.centres.len(),
+            origins = built.plan.origins.len(),
+            seconds = started.elapsed().as_secs_f64(),
+            "contingency plan built"
+        );
         let mut cache = lock(&self.cache);
         cache.push_back((key, Arc::clone(&built)));
         while cache.len() > CACHED_PLANS {
@@ -418,6 +426,26 @@ fn probabilities_of(doc: &Value, layers: &IndexedLayers) -> Option<Probabilistic
     })
 }
 
+/// The plan's query: `f` and `lang`, each at most once; anything else is a 400 naming it.
+/// (Not `ogc::query_pairs`, whose `f` is the OGC API's json/geojson.)
+fn plan_query(
+    q: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<HashMap<String, String>, ApiError> {
+    let Query(pairs) =
+        q.map_err(|e| ApiError::invalid("(query string)", "a URL-encoded query", &e.body_text()))?;
+    let mut out = HashMap::new();
+    for (k, v) in pairs {
+        if !matches!(k.as_str(), "f" | "lang") {
+            return Err(ApiError::invalid(&k, "one of the parameters f, lang", &v));
+        }
+        if out.contains_key(&k) {
+            return Err(ApiError::invalid(&k, "the parameter at most once", &v));
+        }
+        out.insert(k, v);
+    }
+    Ok(out)
+}
+
 /// `GET /api/alerts/{id}/plan`: the contingency plan of a published cyclone version.
 #[utoipa::path(get, path = "/api/alerts/{id}/plan", tag = "alerts", operation_id = "getAlertPlan",
     summary = "The contingency plan of one alert version (where people go)",
@@ -437,7 +465,7 @@ pub(crate) async fn plan(
     Path(id): Path<String>,
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let q = query_pairs(q, &["f", "lang"])?;
+    let q = plan_query(q)?;
     let format = match q.get("f") {
         None => Format::Html,
         Some(f) => Format::parse(f)

@@ -44,6 +44,7 @@ mod notify_service;
 mod ogc;
 mod openapi;
 mod plan;
+mod plan_service;
 mod plan_sheet;
 mod probabilistic;
 mod probabilistic_ensemble;
