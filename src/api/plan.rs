@@ -92,11 +92,17 @@ pub(crate) struct InForce {
     pub(crate) info: Option<RevisionInfo>,
 }
 
+/// A plan's renderings by format and language.
+type Rendered = HashMap<(Format, Lang), Arc<Vec<u8>>>;
+
+/// A cached plan's key: (version id, register key of [`InForce`]).
+type PlanKey = (String, String);
+
 /// One version planned with one register, and what was rendered of it.
 struct Built {
     plan: Plan,
     assessment: Assessment,
-    rendered: Mutex<HashMap<(Format, Lang), Arc<Vec<u8>>>>,
+    rendered: Mutex<Rendered>,
 }
 
 /// What the plan and register routes need (`aviso serve`).
@@ -109,7 +115,7 @@ pub struct PlanApi {
     printer: Option<PdfPrinter>,
     /// The demonstration register, validated once at first use (`Err`: why there is none).
     demo: OnceLock<Result<Arc<Register>, String>>,
-    cache: Mutex<VecDeque<((String, String), Arc<Built>)>>,
+    cache: Mutex<VecDeque<(PlanKey, Arc<Built>)>>,
     /// One plan built at a time (CPU work): a second request for the same one waits and
     /// finds it cached.
     building: Mutex<()>,
@@ -197,7 +203,7 @@ impl PlanApi {
         }
     }
 
-    fn cached(&self, key: &(String, String)) -> Option<Arc<Built>> {
+    fn cached(&self, key: &PlanKey) -> Option<Arc<Built>> {
         lock(&self.cache)
             .iter()
             .find(|(k, _)| k == key)
