@@ -119,6 +119,9 @@ pub struct PlanApi {
     /// One plan built at a time (CPU work): a second request for the same one waits and
     /// finds it cached.
     building: Mutex<()>,
+    /// One PDF printed at a time: each is a Chromium process of some 200 MB, and the route
+    /// is public.
+    printing: Mutex<()>,
     /// Register imports and occupancy updates one at a time, so each is validated against
     /// the register it replaces.
     pub(crate) writing: tokio::sync::Mutex<()>,
@@ -151,6 +154,7 @@ impl PlanApi {
             demo: OnceLock::new(),
             cache: Mutex::new(VecDeque::new()),
             building: Mutex::new(()),
+            printing: Mutex::new(()),
             writing: tokio::sync::Mutex::new(()),
         }
     }
@@ -335,6 +339,10 @@ impl PlanApi {
                               AVISO_CHROMIUM, then restart); f=html gives the same sheet"
                         .to_string(),
                 })?;
+                let _turn = lock(&self.printing);
+                if let Some(b) = lock(&built.rendered).get(&(format, lang)) {
+                    return Ok(Arc::clone(b));
+                }
                 printer(&html()).map_err(|e| internal("printing the PDF", e))?
             }
         };

@@ -10,6 +10,9 @@
 //! (floor area / 3.5 m²), the occupancy it posted, the version's published document (the
 //! ≥ 34 kt swaths, the district levels, the probabilistic people at risk) and the
 //! configured displacement fractions, never numbers copied from an output.
+//!
+//! Over 600 lines: one service start (most of the test's time) carries the whole path, and
+//! the page check decodes its PNG here; split the PNG decoder out if a second test needs it.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
 use std::collections::{BTreeMap, HashMap};
