@@ -169,11 +169,15 @@ pub fn export_cmd(config: Option<&std::path::Path>, a: StoreExportArgs) -> Resul
         register_to_hxl(&stored.register)?
     };
     std::fs::write(&a.out, bytes).with_context(|| format!("writing {}", a.out.display()))?;
+    let i = &stored.info;
     eprintln!(
-        "aviso: register revision {} ({} entries, from {}) written to {}",
-        stored.info.revision,
+        "aviso: register revision {} ({} entries; last change: {} from {} by {}, {}) written to {}",
+        i.revision,
         stored.register.entries.len(),
-        stored.info.source,
+        i.kind.as_str(),
+        i.source,
+        i.imported_by,
+        i.imported_at.format("%Y-%m-%d %H:%M UTC"),
         a.out.display()
     );
     Ok(())

@@ -775,3 +775,89 @@ fn a_published_version_is_planned_with_the_register_in_the_store_end_to_end() {
         pixels.len()
     );
 }
+
+/// The store keeps every revision, the newest in force, and refuses an occupancy update
+/// checked against a register that is no longer in force (two editors at once), without
+/// the service: the SQLite store directly, on the DTM fixture.
+#[test]
+fn the_register_store_keeps_each_revision_and_refuses_an_update_of_a_stale_one() {
+    use aviso::store::registers::{OccupancyFigure, Provenance, RegisterStore, RevisionKind};
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/register/dtm_sites_sofala_zambezia.hxl.csv");
+    let (register, issues) = aviso::layers::register::read_register(
+        &fixture,
+        &aviso::layers::register::ReadOptions::default(),
+    )
+    .unwrap();
+    assert!(issues.is_empty(), "{issues:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let store = aviso::store::sqlite::SqliteStore::open_dir(dir.path()).unwrap();
+    assert!(store.current_register().unwrap().is_none());
+    let at = chrono::Utc::now();
+    let from = |source: &str, by: &str| Provenance {
+        source: source.into(),
+        imported_by: by.into(),
+        at,
+    };
+    let r1 = store
+        .save_register(&register, &from("dtm.csv", "cccm"))
+        .unwrap();
+    // Occupancy on the register in force: a new revision holding the figure.
+    let code = register.entries[0].code.clone();
+    let figure = OccupancyFigure {
+        code: code.clone(),
+        date: chrono::NaiveDate::from_ymd_opt(2023, 3, 12).unwrap(),
+        individuals: Some(120.0),
+        households: Some(25.0),
+        source: "round-3.csv row 3".into(),
+    };
+    let mut updated = register.clone();
+    updated.entries[0].record_occupancy(aviso::domain::Occupancy {
+        date: figure.date,
+        individuals: figure.individuals,
+        households: figure.households,
+        source: figure.source.clone(),
+    });
+    let r2 = store
+        .save_occupancy(r1, &updated, &[figure.clone()], &from("round-3.csv", "dtm"))
+        .unwrap()
+        .expect("r1 is in force");
+    assert!(r2 > r1);
+    // A second update checked against r1 comes too late: nothing is stored.
+    assert_eq!(
+        store
+            .save_occupancy(r1, &register, &[figure], &from("round-3b.csv", "dtm"))
+            .unwrap(),
+        None
+    );
+    let current = store.current_register().unwrap().unwrap();
+    assert_eq!(current.info.revision, r2);
+    assert_eq!(current.info.kind, RevisionKind::Occupancy);
+    assert_eq!(
+        current.register, updated,
+        "the register reads back as saved"
+    );
+    assert_eq!(
+        current.register.entries[0]
+            .latest_occupancy()
+            .unwrap()
+            .individuals,
+        Some(120.0)
+    );
+    let history = store.register_history().unwrap();
+    assert_eq!(
+        history
+            .iter()
+            .map(|h| (h.revision, h.kind, h.imported_by.as_str()))
+            .collect::<Vec<_>>(),
+        vec![
+            (r2, RevisionKind::Occupancy, "dtm"),
+            (r1, RevisionKind::Register, "cccm")
+        ]
+    );
+    assert_eq!(store.current_revision().unwrap().unwrap().revision, r2);
+    // Reopened (a restart): the same register in force.
+    drop(store);
+    let store = aviso::store::sqlite::SqliteStore::open_dir(dir.path()).unwrap();
+    assert_eq!(store.current_register().unwrap().unwrap().register, updated);
+}
