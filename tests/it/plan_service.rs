@@ -157,11 +157,20 @@ fn layers_dir() -> &'static str {
 }
 
 fn write_config(dir: &Path, feed: &str) -> std::path::PathBuf {
+    write_config_with(
+        dir,
+        feed,
+        &format!("realisations = {REALISATIONS}\npublish_wait_s = 600.0"),
+    )
+}
+
+/// The site config with `probabilistic` as the body of its `[probabilistic]` table.
+fn write_config_with(dir: &Path, feed: &str, probabilistic: &str) -> std::path::PathBuf {
     let config = dir.join("site.toml");
     std::fs::write(
         &config,
         format!(
-            "[service]\nlisten = \"127.0.0.1:0\"\n# a 2023 forecast replayed as Actual\nmax_forecast_age_h = 1000000.0\ndata_dir = {:?}\nlayers = {:?}\n\n[http]\nconnect_timeout_s = 2.0\ntimeout_s = 5.0\nretries = 0\n\n[probabilistic]\nrealisations = {REALISATIONS}\npublish_wait_s = 600.0\n\n[[notify.token]]\nname = \"cccm-editor\"\nrole = \"editor\"\nsha256 = \"{}\"\n\n[[notify.token]]\nname = \"coe-viewer\"\nrole = \"viewer\"\nsha256 = \"{}\"\n\n[[feed]]\nname = \"rsmc\"\nkind = \"rsmc-reunion\"\nurl = \"{feed}/freddy.json\"\nschedule = \"* * * * * *\"\n",
+            "[service]\nlisten = \"127.0.0.1:0\"\n# a 2023 forecast replayed as Actual\nmax_forecast_age_h = 1000000.0\ndata_dir = {:?}\nlayers = {:?}\n\n[http]\nconnect_timeout_s = 2.0\ntimeout_s = 5.0\nretries = 0\n\n[probabilistic]\n{probabilistic}\n\n[[notify.token]]\nname = \"cccm-editor\"\nrole = \"editor\"\nsha256 = \"{}\"\n\n[[notify.token]]\nname = \"coe-viewer\"\nrole = \"viewer\"\nsha256 = \"{}\"\n\n[[feed]]\nname = \"rsmc\"\nkind = \"rsmc-reunion\"\nurl = \"{feed}/freddy.json\"\nschedule = \"* * * * * *\"\n",
             dir.join("state").display().to_string(),
             layers_dir(),
             sha256_hex(EDITOR),
@@ -860,4 +869,55 @@ fn the_register_store_keeps_each_revision_and_refuses_an_update_of_a_stale_one()
     drop(store);
     let store = aviso::store::sqlite::SqliteStore::open_dir(dir.path()).unwrap();
     assert_eq!(store.current_register().unwrap().unwrap().register, updated);
+}
+
+/// Without Chromium the service still serves the sheet as HTML, CSV and GeoJSON; a PDF is
+/// 503 and says what to install. Without probabilities and without an imported register,
+/// the plan says both.
+#[test]
+fn without_chromium_a_pdf_plan_is_503_and_says_what_to_install() {
+    let Some(forecast) = common::data_file(common::FREDDY_RSMC) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let feed = serve_file(std::fs::read(&forecast).unwrap());
+    let config = write_config_with(dir.path(), &feed, "publish = false");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_aviso"));
+    cmd.args(["serve", "--config"])
+        .arg(&config)
+        .env("AVISO_CHROMIUM", dir.path().join("no-chromium-here"));
+    let (child, base) = common::spawn_service(cmd);
+    let _service = Service(child);
+    let id = first_version(&base);
+    let (status, headers, body) = request(
+        &base,
+        "GET",
+        &format!("/api/alerts/{id}/plan?f=pdf"),
+        &[],
+        &[],
+    );
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(status, 503, "{text}");
+    assert_eq!(headers["content-type"], "application/json");
+    assert!(
+        text.contains("Chromium") && text.contains("AVISO_CHROMIUM"),
+        "{text}"
+    );
+    let geo = get_json(&base, &format!("/api/alerts/{id}/plan?f=geojson"));
+    let notes: Vec<&str> = geo["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert!(notes[0].starts_with("DEMONSTRATION register"), "{notes:?}");
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("no probabilities attached")),
+        "{notes:?}"
+    );
+    let (status, html) = get(&base, &format!("/api/alerts/{id}/plan?lang=en"));
+    assert_eq!(status, 200);
+    assert!(String::from_utf8(html).unwrap().contains("DEMONSTRATION"));
 }
