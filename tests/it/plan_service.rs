@@ -921,3 +921,117 @@ fn without_chromium_a_pdf_plan_is_503_and_says_what_to_install() {
     assert_eq!(status, 200);
     assert!(String::from_utf8(html).unwrap().contains("DEMONSTRATION"));
 }
+
+/// The pipeline as the plan's assessor, as the service wires it (`app::plan_service`).
+struct PipelineAssessor(std::sync::Arc<aviso::pipeline::Pipeline>);
+
+impl aviso::api::plan::VersionAssessor for PipelineAssessor {
+    fn assess_version(
+        &self,
+        v: &aviso::store::AlertSummary,
+    ) -> Result<aviso::alerts::assess::Assessment, String> {
+        let id = v.issuance_id.ok_or("no issuance")?;
+        self.0.assess_stored(id, v.sent).map_err(|e| e.to_string())
+    }
+}
+
+/// A flood version has no plan yet: 422 saying so (demand from flood events is not
+/// planned), through the router over a pipeline that published the real 2025-09-25
+/// river-station forecast.
+#[test]
+fn a_flood_version_has_no_plan_and_says_why() {
+    use std::sync::{Arc, Mutex};
+    use tower::ServiceExt;
+    let (Some(stations), Some(probs), Some(discharge)) = (
+        common::read_data("floods/moz_aa_flood_stations_thresholds.csv"),
+        common::read_data("floods/moz_aa_flood_forecast_2025-09-25_exceedance_probabilities.csv"),
+        common::read_data("floods/moz_aa_flood_forecast_2025-09-25_discharge_ensemble.csv"),
+    ) else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let files = Arc::new(Mutex::new(HashMap::from([
+            ("probabilities.csv".to_string(), probs),
+            ("discharge.csv".to_string(), discharge),
+            ("stations.csv".to_string(), stations),
+        ])));
+        let app = axum::Router::new()
+            .route(
+                "/aa/{name}",
+                axum::routing::get(
+                    |axum::extract::State(f): axum::extract::State<
+                        Arc<Mutex<HashMap<String, Vec<u8>>>>,
+                    >,
+                     axum::extract::Path(name): axum::extract::Path<String>| async move {
+                        f.lock().unwrap().get(&name).cloned().unwrap_or_default()
+                    },
+                ),
+            )
+            .with_state(files);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}/aa", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let mut cfg = aviso::config::Config::from_toml(
+            &format!(
+                "{}\n[[feed]]\nname = \"glofas\"\nkind = \"flood-stations\"\nurl = \"{base}/probabilities.csv\"\ndischarge_url = \"{base}/discharge.csv\"\nstations_url = \"{base}/stations.csv\"\nschedule = \"0 30 7 * * *\"\n",
+                aviso::config::DEFAULT_TOML
+            ),
+            "test.toml",
+        )
+        .unwrap();
+        // A 2025 forecast replayed as Actual.
+        cfg.flood.max_forecast_age_h = 1_000_000.0;
+        cfg.http.retries = 0;
+        let manifest = Path::new(layers_dir()).join("manifest.toml");
+        let layers = tokio::task::block_in_place(|| {
+            aviso::exposure::IndexedLayers::new(
+                aviso::layers::load_layers(&manifest).unwrap().layers,
+                &cfg.exposure,
+            )
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = Arc::new(aviso::store::sqlite::SqliteStore::open_dir(dir.path()).unwrap());
+        let store: Arc<dyn aviso::store::Store> = sqlite.clone();
+        let feed = cfg.feeds[0].clone();
+        let state = aviso::api::ApiState::new(&layers.layers, None);
+        let metrics = Arc::new(aviso::metrics::Metrics::default());
+        let p = Arc::new(aviso::pipeline::Pipeline::new(
+            Arc::new(cfg),
+            Arc::new(layers),
+            Arc::clone(&store),
+            aviso::feeds::fetch::Fetcher::new(Default::default()).unwrap(),
+            state.published(),
+            Arc::clone(&metrics),
+        ));
+        let r = p.run_feed(&feed).await;
+        assert_eq!(r.published.len(), 1, "{r:?}");
+        let id = r.published[0].clone();
+        let plans = Arc::new(aviso::api::plan::PlanApi::new(
+            sqlite,
+            Arc::new(PipelineAssessor(Arc::clone(&p))),
+            Arc::clone(&p.layers),
+            aviso::plan::PlanConfig::default(),
+            5,
+            None,
+        ));
+        let status = Arc::new(aviso::api::health::ServiceStatus::new(Vec::new()));
+        let state = Arc::new(state.with_service(store, status, metrics).with_plan(plans));
+        let req = axum::http::Request::get(format!("/api/alerts/{id}/plan?f=csv"))
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let resp = aviso::api::router(state).oneshot(req).await.unwrap();
+        let status = resp.status().as_u16();
+        let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(status, 422, "{v}");
+        let d = v["description"].as_str().unwrap();
+        assert!(d.contains(&id) && d.contains("flood"), "{d}");
+    });
+}
