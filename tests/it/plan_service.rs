@@ -828,7 +828,12 @@ fn the_register_store_keeps_each_revision_and_refuses_an_update_of_a_stale_one()
         source: figure.source.clone(),
     });
     let r2 = store
-        .save_occupancy(r1, &updated, &[figure.clone()], &from("round-3.csv", "dtm"))
+        .save_occupancy(
+            r1,
+            &updated,
+            std::slice::from_ref(&figure),
+            &from("round-3.csv", "dtm"),
+        )
         .unwrap()
         .expect("r1 is in force");
     assert!(r2 > r1);
@@ -922,6 +927,9 @@ fn without_chromium_a_pdf_plan_is_503_and_says_what_to_install() {
     assert!(String::from_utf8(html).unwrap().contains("DEMONSTRATION"));
 }
 
+/// Files a local feed serves, by name.
+type Files = std::sync::Arc<std::sync::Mutex<HashMap<String, Vec<u8>>>>;
+
 /// The pipeline as the plan's assessor, as the service wires it (`app::plan_service`).
 struct PipelineAssessor(std::sync::Arc<aviso::pipeline::Pipeline>);
 
@@ -964,9 +972,7 @@ fn a_flood_version_has_no_plan_and_says_why() {
             .route(
                 "/aa/{name}",
                 axum::routing::get(
-                    |axum::extract::State(f): axum::extract::State<
-                        Arc<Mutex<HashMap<String, Vec<u8>>>>,
-                    >,
+                    |axum::extract::State(f): axum::extract::State<Files>,
                      axum::extract::Path(name): axum::extract::Path<String>| async move {
                         f.lock().unwrap().get(&name).cloned().unwrap_or_default()
                     },
