@@ -377,6 +377,13 @@ fn a_published_version_is_planned_with_the_register_in_the_store_end_to_end() {
         }
     }
 
+    // An editor's upload over 16 MiB: 413 by its announced length, the body unread.
+    let head = format!(
+        "POST /api/admin/register HTTP/1.1\r\nHost: aviso\r\nContent-Type: text/csv\r\nAuthorization: Bearer {EDITOR}"
+    );
+    let status = status_before_body(&base, &head, 17 * 1024 * 1024, 64 * 1024);
+    assert!(status.starts_with("HTTP/1.1 413"), "{status:?}");
+
     let (status, v) = post(
         &base,
         "/api/admin/register?source=centres.hxl.csv",

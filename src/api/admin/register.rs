@@ -67,7 +67,8 @@ fn check_type(headers: &HeaderMap) -> Result<(), AdminError> {
 /// The body, up to [`MAX_REGISTER_UPLOAD_BYTES`] (refused by its Content-Length before a
 /// byte is read, or when the count passes it).
 async fn read_body(headers: &HeaderMap, body: Body) -> Result<Vec<u8>, AdminError> {
-    let too_large = AdminError::TooLarge {
+    use futures_util::StreamExt;
+    let too_large = || AdminError::TooLarge {
         limit: MAX_REGISTER_UPLOAD_BYTES,
     };
     let declared = headers
@@ -75,21 +76,20 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Vec<u8>, AdminErro
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_REGISTER_UPLOAD_BYTES as u64) {
-        return Err(too_large);
+        return Err(too_large());
     }
-    match axum::body::to_bytes(body, MAX_REGISTER_UPLOAD_BYTES).await {
-        Ok(b) => Ok(b.to_vec()),
-        Err(e) => {
-            let text = e.to_string();
-            if text.contains("length limit") {
-                Err(too_large)
-            } else {
-                Err(AdminError::BadRequest(format!(
-                    "the body could not be read to its end: {text}"
-                )))
-            }
+    let mut out = Vec::with_capacity(declared.map_or(0, |n| n as usize));
+    let mut chunks = body.into_data_stream();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|e| {
+            AdminError::BadRequest(format!("the body could not be read to its end: {e}"))
+        })?;
+        if out.len() + chunk.len() > MAX_REGISTER_UPLOAD_BYTES {
+            return Err(too_large());
         }
+        out.extend_from_slice(&chunk);
     }
+    Ok(out)
 }
 
 /// The query of the POST routes: `source` (a name for the upload, e.g. its file name)
