@@ -95,7 +95,7 @@ pub(crate) struct InForce {
 /// A plan's renderings by format and language.
 type Rendered = HashMap<(Format, Lang), Arc<Vec<u8>>>;
 
-/// A cached plan's key: (version id, register key of [`InForce`]).
+/// A cached plan's key: ([`version_key`], register key of [`InForce`]).
 type PlanKey = (String, String);
 
 /// One version planned with one register, and what was rendered of it.
@@ -125,6 +125,15 @@ pub struct PlanApi {
     /// Register imports and occupancy updates one at a time, so each is validated against
     /// the register it replaces.
     pub(crate) writing: tokio::sync::Mutex<()>,
+}
+
+/// A version as the plan reads it: its id, and when its probabilities were attached (a
+/// version published while they were pending is planned again once they come).
+fn version_key(rec: &AlertRecord) -> String {
+    match &rec.annex {
+        None => rec.summary.id.clone(),
+        Some(a) => format!("{}+p{}", rec.summary.id, a.attached_at.timestamp_millis()),
+    }
 }
 
 /// A poisoned lock only means a thread panicked while holding it; the values behind
@@ -217,7 +226,7 @@ impl PlanApi {
     /// The plan of `rec` with the register in force, built once per (version, register
     /// revision). Blocking.
     fn plan_of(&self, rec: &AlertRecord) -> Result<Arc<Built>, ApiError> {
-        let key = (rec.summary.id.clone(), self.in_force_key()?);
+        let key = (version_key(rec), self.in_force_key()?);
         if let Some(b) = self.cached(&key) {
             return Ok(b);
         }
@@ -226,7 +235,7 @@ impl PlanApi {
             return Ok(b);
         }
         let in_force = self.in_force()?;
-        let key = (rec.summary.id.clone(), in_force.key.clone());
+        let key = (version_key(rec), in_force.key.clone());
         let started = std::time::Instant::now();
         let built = Arc::new(self.build(rec, &in_force)?);
         tracing::info!(
