@@ -167,6 +167,12 @@ impl Config {
             .validate()
             .map_err(|e| inv(e.to_string()))?;
         self.levels.validate().map_err(|e| inv(e.to_string()))?;
+        self.levels
+            .check_counted(
+                &self.probabilistic.thresholds_kt,
+                &self.probabilistic.windows_h,
+            )
+            .map_err(|e| inv(e.to_string()))?;
         self.trigger.validate().map_err(|e| inv(e.to_string()))?;
         self.flood.validate().map_err(|e| inv(e.to_string()))?;
         self.flood_levels

@@ -70,7 +70,7 @@
       valid: 'Válido', stations: 'Estações', cancelled: 'Alerta cancelado: sem distritos em risco.',
       changes: 'Alterações desde a versão anterior', added: 'Novos', raised: 'Subiram', lowered: 'Desceram', removed: 'Saíram',
       download: 'Descarregar', csv_districts: 'CSV distritos', csv_sites: 'CSV locais', plan: 'Plano de contingência',
-      province: 'Província', district: 'Distrito', level: 'Nível', arrival: 'Chegada', lead: 'Antecedência',
+      province: 'Província', district: 'Distrito', level: 'Nível', level_why: 'Porquê este nível', arrival: 'Chegada', lead: 'Antecedência',
       points_inside: 'Pontos no interior', sites_inside: 'Locais', name: 'Nome', type: 'Tipo', wind: 'Vento', population: 'População',
       households: 'Agregados', capacity: 'Capacidade', shelters: 'Abrigos seguros mais próximos',
       none: 'nenhum', no_alert: 'Sem alerta neste distrito', in_cone: 'No cone de incerteza',
@@ -125,7 +125,7 @@
       valid: 'Valid', stations: 'Stations', cancelled: 'Alert cancelled: no districts at risk.',
       changes: 'Changes since the previous version', added: 'Added', raised: 'Raised', lowered: 'Lowered', removed: 'Removed',
       download: 'Download', csv_districts: 'Districts CSV', csv_sites: 'Sites CSV', plan: 'Contingency plan',
-      province: 'Province', district: 'District', level: 'Level', arrival: 'Arrival', lead: 'Lead time',
+      province: 'Province', district: 'District', level: 'Level', level_why: 'Why this level', arrival: 'Arrival', lead: 'Lead time',
       points_inside: 'Points inside', sites_inside: 'Sites', name: 'Name', type: 'Type', wind: 'Wind', population: 'Population',
       households: 'Households', capacity: 'Capacity', shelters: 'Nearest safe shelters',
       none: 'none', no_alert: 'No alert in this district', in_cone: 'In the uncertainty cone',
@@ -1061,6 +1061,9 @@
     const rows = [[t('province'), (d ? d.province_name : info.province_name) || '–']];
     if (d && d.level) {
       rows.push([t('level'), badge(d.level, d.level_colour)]);
+      // Which rule set the level: the official track, or a probability rule with its P.
+      const why = S.lang === 'pt' ? d.level_reason_pt : d.level_reason_en;
+      if (why) rows.push([t('level_why'), why]);
       rows.push([t('people_at_risk'), el('strong', { class: 'par', text: fmtNum(d.people_at_risk) })]);
       rows.push([t('population'), fmtNum(d.population)]);
       if (d.wind) {

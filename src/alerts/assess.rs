@@ -9,10 +9,11 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use geo::{Contains, Point};
 
-use crate::alerts::levels::{DistrictFacts, Level, LevelRules};
+use crate::alerts::levels::{DistrictFacts, Level, LevelBasis, LevelRules};
 use crate::alerts::trigger::{self, TriggerConfig, TriggerInput, TriggerStatus};
 use crate::domain::{FixKind, Forecast, Hazard};
 use crate::exposure::{self, Exposure, ExposureConfig, IndexedLayers};
+use crate::hazard::ensemble::ProbabilisticAssessment;
 use crate::hazard::{self, HazardConfig, HazardError};
 
 /// What one cyclone assessment reads of the configuration: the hazard model, the exposure
@@ -33,6 +34,8 @@ pub struct DistrictLevel {
     pub level: Level,
     /// Index of the matching rule in `config.levels.rule`.
     pub rule: usize,
+    /// Whether the official track or a probability rule (with its P) set the level.
+    pub basis: LevelBasis,
 }
 
 /// Everything one forecast issuance yields; the alert document is rendered from it.
@@ -89,7 +92,14 @@ pub fn assess(
             people_in_cone,
         };
         if let Some((level, rule)) = cfg.levels.level_of(&facts) {
-            levels.insert(d.pcode.clone(), DistrictLevel { level, rule });
+            levels.insert(
+                d.pcode.clone(),
+                DistrictLevel {
+                    level,
+                    rule,
+                    basis: LevelBasis::OfficialTrack,
+                },
+            );
         }
     }
     let event_level = levels.values().map(|l| l.level).max();
@@ -138,4 +148,64 @@ pub fn assess(
         levels_version: cfg.levels.version.clone(),
         input_notes: Vec::new(),
     })
+}
+
+/// Raises the levels of `a` (from [`assess`]: the official track only) with the
+/// probability rules of `rules`, reading each district's P from `p`, and with
+/// `previous` (the event's previous published version: level per district P-code) for
+/// the rules' hysteresis ([`LevelRules::with_probabilities`]). Levels only rise; the
+/// event level follows.
+///
+/// Only the districts of the assessment (those the official forecast's cone or swaths
+/// reach: the districts of the alert's document) are considered: a district outside the
+/// cone is not added by a probability.
+pub fn apply_probabilities(
+    a: &mut Assessment,
+    rules: &LevelRules,
+    p: &ProbabilisticAssessment,
+    previous: &BTreeMap<String, Level>,
+) {
+    if !rules.has_probability_rules() {
+        return;
+    }
+    let counted = |t: f64, h: f64| {
+        p.thresholds_kt.iter().any(|x| (x - t).abs() < 0.5)
+            && p.windows_h.iter().any(|x| (x - h).abs() < 0.5)
+    };
+    for d in &a.exposure.districts {
+        let official = a.levels.get(&d.pcode).map(|l| (l.level, l.rule));
+        let prob = |t: f64, h: f64| {
+            // A district absent from the counting has P = 0 (docs/probabilistic.md).
+            counted(t, h).then(|| p.district_p(&d.pcode, t, h).unwrap_or(0.0))
+        };
+        let got = rules.with_probabilities(official, prob, previous.get(&d.pcode).copied());
+        if let Some((level, rule, basis)) = got {
+            a.levels
+                .insert(d.pcode.clone(), DistrictLevel { level, rule, basis });
+        }
+    }
+    a.event_level = a.levels.values().map(|l| l.level).max();
+}
+
+/// The levels of `a` while its probabilities are pending: a district a probability rule
+/// put higher in the event's previous version (`previous_by_probability`: level per
+/// P-code of the districts whose level there came from a probability rule) keeps that
+/// level ([`LevelRules::while_pending`]). Only the assessment's districts are considered.
+pub fn hold_while_pending(
+    a: &mut Assessment,
+    rules: &LevelRules,
+    previous_by_probability: &BTreeMap<String, Level>,
+) {
+    if previous_by_probability.is_empty() {
+        return;
+    }
+    for d in &a.exposure.districts {
+        let official = a.levels.get(&d.pcode).map(|l| (l.level, l.rule));
+        let prev = previous_by_probability.get(&d.pcode).copied();
+        if let Some((level, rule, basis)) = rules.while_pending(official, prev) {
+            a.levels
+                .insert(d.pcode.clone(), DistrictLevel { level, rule, basis });
+        }
+    }
+    a.event_level = a.levels.values().map(|l| l.level).max();
 }

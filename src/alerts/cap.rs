@@ -314,7 +314,9 @@ fn level_geometry<'a>(
                 lowest = Some(lowest.map_or(threshold_kt, |l: f64| l.min(threshold_kt)));
             }
             Some(RuleHazard::Cone) => cone = true,
-            None => {}
+            // A district raised by a probability has no official footprint at its level:
+            // its geocode stands for it (the area is the union of polygons and geocodes).
+            Some(RuleHazard::Probability { .. }) | None => {}
         }
     }
     match lowest {

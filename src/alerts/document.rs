@@ -333,6 +333,11 @@ pub fn alert_document(a: &Assessment, layers: &Layers, decimals: u32) -> Value {
                 "level_pt": level.map(|l| l.name_pt()),
                 "level_colour": level.map(|l| l.colour_hex()),
                 "level_rule": a.levels.get(&d.pcode).map(|l| l.rule),
+                // Why: the official track, or a probability rule with the district's P.
+                "level_basis": a.levels.get(&d.pcode).map(|l| l.basis.code()),
+                "level_probability": a.levels.get(&d.pcode).and_then(|l| l.basis.reason()).map(|r| round(r.p, 3)),
+                "level_reason_pt": a.levels.get(&d.pcode).map(|l| l.basis.explain(crate::domain::Lang::Pt)),
+                "level_reason_en": a.levels.get(&d.pcode).map(|l| l.basis.explain(crate::domain::Lang::En)),
                 "population": d.population,
                 "people_at_risk": match d.widest() {
                     Some(w) if w.method == PeopleMethod::NoPopulation => None,

@@ -121,6 +121,9 @@ pub struct ApiState {
     /// each publication and kept until the next (the snapshot they were drawn from, and
     /// `None` when that document could not be drawn, which was logged once).
     alert_collections: Mutex<Option<DrawnAlert>>,
+    /// Collections drawn for items requests that choose events (`event`, `status`),
+    /// newest last, keyed by the versions they were drawn from.
+    selections: Mutex<Vec<(String, Arc<AlertCollections>)>>,
     /// Published alert versions (`aviso serve`); `None` when only layers are served.
     pub(crate) store: Option<Arc<dyn Store>>,
     /// Feeds and readiness (`aviso serve`).
@@ -152,6 +155,7 @@ impl ApiState {
             layer_collections: ogc::layer_collections(layers),
             published: Arc::new(Published::default()),
             alert_collections: Mutex::new(None),
+            selections: Mutex::new(Vec::new()),
             store: None,
             service: None,
             metrics: Arc::new(Metrics::default()),
@@ -231,6 +235,23 @@ impl ApiState {
     /// The current alert document, if one is published.
     pub fn alert_document(&self) -> Option<Value> {
         self.current_alert().map(|a| a.document.clone())
+    }
+
+    /// Collections already drawn for the selection `key` ([`ogc::events`]).
+    pub(crate) fn drawn_selection(&self, key: &str) -> Option<Arc<AlertCollections>> {
+        let kept = self.selections.lock().unwrap_or_else(|e| e.into_inner());
+        kept.iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, c)| Arc::clone(c))
+    }
+
+    /// Keeps `drawn` for `key`, dropping the oldest beyond `max`.
+    pub(crate) fn keep_selection(&self, key: String, drawn: Arc<AlertCollections>, max: usize) {
+        let mut kept = self.selections.lock().unwrap_or_else(|e| e.into_inner());
+        kept.retain(|(k, _)| *k != key);
+        kept.push((key, drawn));
+        let excess = kept.len().saturating_sub(max);
+        kept.drain(..excess);
     }
 
     /// The collections of the published alert, drawn once per publication. A document
@@ -317,6 +338,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .routes(routes!(ogc::metadata::api_document))
         .routes(routes!(ogc::metadata::collections))
         .routes(routes!(ogc::metadata::collection))
+        .routes(routes!(ogc::metadata::queryables))
         .routes(routes!(ogc::items::items))
         .routes(routes!(ogc::items::item))
         .routes(routes!(alerts::list))

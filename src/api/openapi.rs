@@ -126,6 +126,7 @@ pub(crate) fn document(
     routed: &utoipa::openapi::OpenApi,
     base: &str,
     collection_ids: &[&str],
+    collection_queryables: &[(&str, Vec<(String, &'static str)>)],
     gateway_header: &str,
 ) -> Value {
     let mut doc = routed.clone();
@@ -158,7 +159,56 @@ pub(crate) fn document(
     }
     let mut value = serde_json::to_value(&doc).unwrap_or(Value::Null);
     as_openapi_30(&mut value);
+    per_collection_items(&mut value, collection_queryables);
     value
+}
+
+/// Adds `/collections/{id}/items` for each collection with queryables: the generic items
+/// operation without the path parameter, plus one query parameter per queryable (what
+/// pygeoapi publishes). GDAL's OAPIF driver (3.6) learns the properties it may filter on
+/// the server from these parameters, and the CQL text language from `filter-lang`'s enum
+/// (where it looks for the draft name `cql-text`, accepted as `cql2-text`); without them
+/// it reads every feature and filters on the client.
+fn per_collection_items(doc: &mut Value, collections: &[(&str, Vec<(String, &'static str)>)]) {
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let Some(generic) = paths.get_mut("/collections/{collectionId}/items") else {
+        return;
+    };
+    if let Some(params) = generic
+        .pointer_mut("/get/parameters")
+        .and_then(Value::as_array_mut)
+    {
+        for p in params.iter_mut().filter(|p| p["name"] == "filter-lang") {
+            p["schema"] = json!({"type": "string", "enum": ["cql2-text", "cql-text"], "default": "cql2-text"});
+        }
+    }
+    let generic = generic.clone();
+    for (id, queryables) in collections {
+        if queryables.is_empty() {
+            continue;
+        }
+        let mut item = generic.clone();
+        if let Some(get) = item.get_mut("get").and_then(Value::as_object_mut) {
+            get.insert("operationId".into(), json!(format!("getFeatures_{id}")));
+            if let Some(params) = get.get_mut("parameters").and_then(Value::as_array_mut) {
+                params.retain(|p| p["name"] != "collectionId");
+                params.extend(queryables.iter().map(|(name, t)| {
+                    json!({
+                        "name": name,
+                        "in": "query",
+                        "required": false,
+                        "style": "form",
+                        "explode": false,
+                        "description": format!("Keeps the features whose {name} equals this value"),
+                        "schema": {"type": t},
+                    })
+                }));
+            }
+        }
+        paths.insert(format!("/collections/{id}/items"), item);
+    }
 }
 
 /// Restates utoipa's OpenAPI 3.1 as 3.0: the version, and `"type": [T, "null"]` (the

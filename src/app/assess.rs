@@ -18,7 +18,7 @@ use super::{
     Format, StormChoice, TrackChoice, bufr_child_decoder, load_config, load_indexed_layers,
     parse_hours, parse_options, read_input, write_json,
 };
-use crate::alerts::assess::assess;
+use crate::alerts::assess::{apply_probabilities, assess};
 use crate::alerts::{document, table};
 use crate::feeds;
 use crate::replay;
@@ -139,7 +139,7 @@ pub fn assess_cmd(config: Option<&Path>, a: AssessArgs) -> Result<()> {
         t.elapsed().as_secs_f64() * 1e3
     );
     if let Some(path) = &a.probabilistic {
-        super::probabilistic::write_probabilistic(
+        let result = super::probabilistic::write_probabilistic(
             &forecast,
             &bytes,
             &bufr,
@@ -147,6 +147,14 @@ pub fn assess_cmd(config: Option<&Path>, a: AssessArgs) -> Result<()> {
             &cfg,
             path,
         )?;
+        // The alert's levels read them as the service's do (no previous version: no
+        // margin to hold a level).
+        apply_probabilities(
+            &mut assessment,
+            &cfg.levels,
+            &result,
+            &std::collections::BTreeMap::new(),
+        );
     }
     let doc = document::alert_document(&assessment, &layers.layers, cfg.output.coordinate_decimals);
     if let Some(out) = a.out.as_ref().filter(|p| p.as_os_str() != "-") {

@@ -26,7 +26,8 @@ use crate::hazard::ensemble::{
     assess_probabilistic, members,
 };
 
-/// Assesses `forecast` probabilistically on `layers` and writes the table to `out`.
+/// Assesses `forecast` probabilistically on `layers`, writes the table to `out` and
+/// returns the result (the alert's levels read it).
 ///
 /// `input` is the forecast file's content (decoded with `bufr` when it is BUFR): when it is an ECMWF ensemble track BUFR with
 /// at least [`members::MIN_MEMBERS`] ENS members, the members are the realisations;
@@ -38,7 +39,7 @@ pub fn write_probabilistic(
     layers: &Layers,
     cfg: &Config,
     out: &Path,
-) -> Result<()> {
+) -> Result<ProbabilisticAssessment> {
     let t = Instant::now();
     let (result, from_ensemble) = assess_input(forecast, input, bufr, layers, cfg)?;
     eprintln!(
@@ -67,7 +68,7 @@ pub fn write_probabilistic(
     };
     fs::write(out, bytes).with_context(|| format!("writing {}", out.display()))?;
     eprintln!("aviso: probabilistic table written to {}", out.display());
-    Ok(())
+    Ok(result)
 }
 
 /// The probabilistic assessment of a forecast file, for `aviso assess --probabilistic` and

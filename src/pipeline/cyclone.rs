@@ -58,6 +58,59 @@ impl Pipeline {
         self.metrics.observe_assessment(t.elapsed().as_secs_f64());
 
         let event_id = event_id_for(&a.forecast.storm, status);
+        // The probabilities come first (a bounded wait), so that the levels can use them:
+        // only for a version about to be published (newer than the published one, with
+        // districts on the ladder: not a Cancel); a failure leaves the alert as it is.
+        let prev = self.store.latest_version(&event_id)?;
+        let newer = prev.as_ref().is_none_or(|p| {
+            p.reference_time
+                .is_none_or(|r| r < a.forecast.reference_time)
+        });
+        let previous = prev
+            .as_ref()
+            .map(late_levels::levels_of)
+            .unwrap_or_default();
+        type Late = Option<Arc<late_levels::LateLevels>>;
+        let mut pending: Option<(Arc<probabilistic::Handoff>, Late)> = None;
+        let prob = if newer && !a.levels.is_empty() {
+            let late = self.cfg.levels.has_probability_rules().then(|| {
+                Arc::new(late_levels::LateLevels {
+                    assessment: Arc::new(a.clone()),
+                    previous: previous.clone(),
+                    event_id: event_id.clone(),
+                    feed: iss.raw.feed.clone(),
+                    issuance_id: iss.id,
+                    status,
+                })
+            });
+            let (prob, handoff) = self.prob.run_bounded(probabilistic::Job {
+                forecast: a.forecast.clone(),
+                body: iss.raw.bytes.clone(),
+                bufr: kind == Some(FeedKind::EcmwfBufr),
+                event_id: event_id.clone(),
+                seed_event_id: versioning::event_id(&a.forecast.storm),
+                late: late.clone(),
+            });
+            pending = handoff.map(|h| (h, late));
+            prob
+        } else {
+            ProbabilisticOutcome::Off
+        };
+        match (&prob, &prev) {
+            (ProbabilisticOutcome::Assessed { result, .. }, _) => {
+                apply_probabilities(&mut a, &self.cfg.levels, result, &previous);
+            }
+            // Published before its probabilities: the levels probability rules gave the
+            // previous version are kept until they come (`late_levels` decides then).
+            (ProbabilisticOutcome::Pending, Some(p))
+                if p.msg_type != MsgType::Cancel && self.cfg.levels.has_probability_rules() =>
+            {
+                let held = self.probability_levels_of(&p.id);
+                hold_while_pending(&mut a, &self.cfg.levels, &held);
+            }
+            _ => {}
+        }
+
         let mut record = assessment_record(&event_id, &a);
         if let (Some(n), Some(fig)) = (members, record.figures.as_object_mut()) {
             fig.insert("ensemble_members".into(), json!(n));
@@ -67,9 +120,6 @@ impl Pipeline {
             a.forecast.storm.name,
             a.forecast.reference_time.format("%Y-%m-%dT%H:%MZ")
         );
-        // A version waits for its probabilities at most `publish_wait_s`; when they come
-        // later, they are attached to the stored version (see `probabilistic`).
-        let mut pending: Option<Arc<probabilistic::Handoff>> = None;
         let stored = self.publish_next(
             iss,
             record,
@@ -81,31 +131,26 @@ impl Pipeline {
                 what: &what,
             },
             |v, prev| {
-                // Only for a version about to be published (not for an older or unchanged
-                // issuance), and not for a Cancel; a failure leaves the alert as it is.
+                // A Cancel has nothing to assess (and `prob` is Off for it).
                 let prob = if v.msg_type == MsgType::Cancel {
-                    ProbabilisticOutcome::Off
+                    &ProbabilisticOutcome::Off
                 } else {
-                    let (prob, handoff) = self.prob.run_bounded(probabilistic::Job {
-                        forecast: a.forecast.clone(),
-                        body: iss.raw.bytes.clone(),
-                        bufr: kind == Some(FeedKind::EcmwfBufr),
-                        event_id: event_id.clone(),
-                        seed_event_id: versioning::event_id(&a.forecast.storm),
-                    });
-                    pending = handoff;
-                    prob
+                    &prob
                 };
-                let alert =
-                    self.new_alert(&a, v, prev, &iss.raw.feed, Some(iss.id), None, &prob)?;
+                let alert = self.new_alert(&a, v, prev, &iss.raw.feed, Some(iss.id), None, prob)?;
                 Ok((alert, published_alert(v, &a)))
             },
         );
-        if let Some(handoff) = pending {
+        // Probabilities later than the wait: attached to the stored version, or a new
+        // version when they change a level (`late_levels`).
+        if let Some((handoff, late)) = pending {
             match stored.as_deref() {
                 Ok([id, ..]) => {
-                    if let Some(late) = handoff.committed(id) {
-                        self.prob.attach_late(id, &late);
+                    if let Some(outcome) = handoff.committed(id) {
+                        match late.as_deref() {
+                            Some(late) => self.late_probabilities(id, &outcome, late),
+                            None => self.prob.attach_late(id, &outcome, None),
+                        }
                     }
                 }
                 _ => handoff.abandon(),

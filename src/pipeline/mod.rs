@@ -4,7 +4,8 @@
 //!
 //! Rooms: the cyclone issuance path in `cyclone.rs`, GDACS discovery in `gdacs.rs`, river
 //! floods in `flood.rs`, expiries in `expire.rs`, the commit of a version with its messages
-//! in `publish.rs`, the probabilistic job in `probabilistic.rs`.
+//! in `publish.rs`, the probabilistic job in `probabilistic.rs`, the version that late
+//! probabilities call for in `late_levels.rs`.
 //!
 //! Guarantees (issue 3):
 //! - every fetched body is stored raw before it is parsed, and the same content from the
@@ -25,6 +26,7 @@ pub mod demo;
 mod discovery;
 mod expire;
 pub mod flood;
+mod late_levels;
 mod probabilistic;
 mod publish;
 mod replan;
@@ -39,7 +41,7 @@ use std::time::Instant;
 use chrono::{Duration, Utc};
 use serde_json::{Value, json};
 
-use crate::alerts::assess::{Assessment, assess};
+use crate::alerts::assess::{Assessment, apply_probabilities, assess, hold_while_pending};
 use crate::alerts::cap::CertaintyProbability;
 use crate::alerts::cap::{CapOptions, cap_document};
 use crate::alerts::document::alert_document;
@@ -307,6 +309,7 @@ impl Pipeline {
     /// is pending, cancel events that left a healthy feed. Never fails: what went wrong
     /// is in the report, the store and the feed's health.
     pub async fn run_feed(self: &Arc<Self>, feed: &FeedConfig) -> RunReport {
+        self.bind();
         let started = Instant::now();
         let mut report = RunReport {
             feed: feed.name.clone(),

@@ -20,7 +20,7 @@
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -61,6 +61,9 @@ pub(crate) struct Shared {
     /// Held while the current alert is read from the store and swapped in, so that a
     /// late attachment never puts back an older version over a newer one.
     refresh: Mutex<()>,
+    /// The pipeline, to publish the new version a late probability calls for
+    /// (`late_levels`); set by [`super::Pipeline::bind`]. Weak: the pipeline owns this.
+    pipeline: OnceLock<Weak<super::Pipeline>>,
 }
 
 /// One version's probabilistic assessment, as handed to its thread.
@@ -73,6 +76,9 @@ pub(crate) struct Job {
     pub(crate) event_id: String,
     /// The storm's event id without the prefix: the seed's input.
     pub(crate) seed_event_id: String,
+    /// What a late result needs to decide the levels it would have given (none when no
+    /// level rule names a probability).
+    pub(crate) late: Option<Arc<super::late_levels::LateLevels>>,
 }
 
 /// Where the pipeline and a job meet.
@@ -182,7 +188,13 @@ impl Shared {
             newest: Mutex::new(HashMap::new()),
             next_seq: AtomicU64::new(0),
             refresh: Mutex::new(()),
+            pipeline: OnceLock::new(),
         }
+    }
+
+    /// Lets late results publish through `p` (once; later calls change nothing).
+    pub(crate) fn bind(&self, p: Weak<super::Pipeline>) {
+        let _ = self.pipeline.set(p);
     }
 
     /// Starts `job` and waits for it at most `[probabilistic] publish_wait_s`. With
@@ -251,7 +263,8 @@ impl Shared {
             }
         };
         if let Some((id, outcome)) = handoff.finish(outcome) {
-            self.attach_late(&id, &outcome);
+            let pipeline = self.pipeline.get().and_then(Weak::upgrade);
+            super::late_levels::deliver(self, pipeline, &id, &outcome, job.late.as_deref());
         }
     }
 
@@ -351,8 +364,14 @@ impl Shared {
     }
 
     /// Attaches a result that came after its version `id` was published: the stored
-    /// document with the probabilities, marked as attached later, then served.
-    pub(crate) fn attach_late(&self, id: &str, outcome: &ProbabilisticOutcome) {
+    /// document with the probabilities, marked as attached later, then served. With
+    /// `superseded_by`, the probabilities changed levels and that version says so.
+    pub(crate) fn attach_late(
+        &self,
+        id: &str,
+        outcome: &ProbabilisticOutcome,
+        superseded_by: Option<&str>,
+    ) {
         let now = Utc::now();
         let attached = (|| -> Result<bool, String> {
             let rec = self
@@ -373,6 +392,13 @@ impl Shared {
                     "cap_note".into(),
                     json!("the version's CAP was sent before the probabilities were ready: its certainty does not use them"),
                 );
+                if let Some(next) = superseded_by {
+                    meta.insert("levels_updated_in".into(), json!(next));
+                    meta.insert(
+                        "levels_note".into(),
+                        json!(format!("this version went out before its probabilities; they change some district's level, published as version {next} (CAP Update)")),
+                    );
+                }
             }
             let text = serde_json::to_string(&doc).map_err(|e| e.to_string())?;
             self.store
@@ -432,8 +458,10 @@ impl super::Pipeline {
     /// After a restart: the newest version of each active event that was published while
     /// its probabilities were still being computed ("pending", nothing attached) gets them
     /// now, computed again from its stored issuance (same seed, same result) and attached
-    /// as the interrupted run would have. Returns how many were started.
-    pub fn resume_pending_probabilities(&self) -> usize {
+    /// as the interrupted run would have (a new version when they raise a level). Returns
+    /// how many were started.
+    pub fn resume_pending_probabilities(self: &Arc<Self>) -> usize {
+        self.bind();
         let filter = crate::store::AlertFilter {
             active_only: true,
             include_non_actual: true,
@@ -479,6 +507,7 @@ impl super::Pipeline {
                 .parse_cyclone(&iss, feed.as_ref(), &origin)
                 .map_err(|e| e.to_string())
                 .and_then(|(parsed, _)| {
+                    let late = self.late_levels_of(&s, &parsed.forecast, iss_id);
                     self.prob.resume(
                         Job {
                             seed_event_id: crate::alerts::versioning::event_id(
@@ -489,6 +518,7 @@ impl super::Pipeline {
                             bufr: feed.as_ref().map(|f| f.kind)
                                 == Some(crate::config::FeedKind::EcmwfBufr),
                             event_id: s.event_id.clone(),
+                            late,
                         },
                         &s.id,
                     )

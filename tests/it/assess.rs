@@ -121,6 +121,9 @@ fn every_level_is_backed_by_the_hazard_that_its_rule_names() {
                 let cone = &a.hazard.cone.as_ref().unwrap().geometry;
                 assert!(d.geometry.intersects(cone), "{pcode}");
             }
+            aviso::alerts::levels::Hazard::Probability { .. } => {
+                panic!("{pcode}: `assess` alone puts districts on the official track's rules only")
+            }
         }
     }
     // And districts far from the storm are on no level at all (Cabo Delgado, Maputo).

@@ -23,17 +23,17 @@ use aviso::alerts::document::alert_document;
 use aviso::api::{ApiState, router};
 use aviso::domain::Layers;
 
-const BASE: &str = "http://aviso.test:8080";
+pub(crate) const BASE: &str = "http://aviso.test:8080";
 
-struct Fixture {
-    layers: Layers,
-    alert: Value,
+pub(crate) struct Fixture {
+    pub(crate) layers: Layers,
+    pub(crate) alert: Value,
     /// With the Freddy alert published, links under [`BASE`].
-    state: Arc<ApiState>,
+    pub(crate) state: Arc<ApiState>,
 }
 
 /// The shipped layers and the Freddy alert, loaded once for all tests.
-fn fixture() -> Option<&'static Fixture> {
+pub(crate) fn fixture() -> Option<&'static Fixture> {
     static CELL: OnceLock<Option<Fixture>> = OnceLock::new();
     CELL.get_or_init(|| {
         let (_cfg, indexed, assessment) = common::freddy_on_shipped_layers()?;
@@ -569,7 +569,7 @@ fn ogrinfo(args: &[&str], limit: Duration) -> String {
 }
 
 /// Starts the server on a free localhost port, in its own runtime thread.
-fn start_server(f: &Fixture) -> String {
+pub(crate) fn start_server(f: &Fixture) -> String {
     let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     std_listener.set_nonblocking(true).unwrap();
     let base = format!("http://{}", std_listener.local_addr().unwrap());

@@ -26,14 +26,14 @@ use geo::{Area, BooleanOps, MultiPolygon};
 use serde_json::Value;
 
 /// Realisations the test's service draws.
-const REALISATIONS: usize = 200;
+pub(crate) const REALISATIONS: usize = 200;
 /// The published version must appear within this (layers ~6 s, assessment ~15 s in debug).
-const PUBLISH_LIMIT: Duration = Duration::from_secs(300);
+pub(crate) const PUBLISH_LIMIT: Duration = Duration::from_secs(300);
 
 /// One contour: its probability level and area.
 type Level = (f64, MultiPolygon<f64>);
 
-struct Service(Child);
+pub(crate) struct Service(pub(crate) Child);
 
 impl Drop for Service {
     fn drop(&mut self) {
@@ -43,7 +43,7 @@ impl Drop for Service {
 }
 
 /// Serves `body` to every request on a free localhost port (HTTP/1.0, then close).
-fn serve_file(body: Vec<u8>) -> String {
+pub(crate) fn serve_file(body: Vec<u8>) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     std::thread::spawn(move || {
@@ -63,7 +63,7 @@ fn serve_file(body: Vec<u8>) -> String {
 }
 
 /// GET `path` from `base` ("http://host:port"): (status line, body).
-fn get(base: &str, path: &str) -> (String, String) {
+pub(crate) fn get(base: &str, path: &str) -> (String, String) {
     let host = base.trim_start_matches("http://");
     let mut s = TcpStream::connect(host).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
@@ -77,7 +77,7 @@ fn get(base: &str, path: &str) -> (String, String) {
     )
 }
 
-fn get_json(base: &str, path: &str) -> Value {
+pub(crate) fn get_json(base: &str, path: &str) -> Value {
     let (status, body) = get(base, path);
     assert!(status.contains(" 200 "), "{path}: {status}\n{body}");
     serde_json::from_str(&body).unwrap()
@@ -93,7 +93,7 @@ struct Published {
 
 /// A site configuration in `dir` for the service on `feed`: a 2023 forecast replayed as
 /// Actual, `realisations` per assessment, versions waiting at most `wait_s`.
-fn site_config(
+pub(crate) fn site_config(
     dir: &std::path::Path,
     feed: &str,
     wait_s: f64,
@@ -112,12 +112,16 @@ fn site_config(
     config
 }
 
-/// The first version's id, once the service at `base` has published one.
-fn first_version(base: &str) -> String {
+/// The first version's id, once the service at `base` has published one (version 1,
+/// even when late probabilities have already raised its levels in an Update).
+pub(crate) fn first_version(base: &str) -> String {
     let started = Instant::now();
     loop {
-        let list = get_json(base, "/api/alerts");
-        if let Some(id) = list["alerts"][0]["id"].as_str() {
+        let list = get_json(base, "/api/alerts?status=all");
+        let first = list["alerts"]
+            .as_array()
+            .and_then(|a| a.iter().find(|v| v["version"] == 1));
+        if let Some(id) = first.and_then(|v| v["id"].as_str()) {
             return id.to_string();
         }
         assert!(
@@ -156,7 +160,7 @@ fn num(v: &Value, key: &str) -> f64 {
         .unwrap_or_else(|| panic!("{key} missing in {v}"))
 }
 
-fn features<'a>(doc: &'a Value, layer: &str) -> Vec<&'a Value> {
+pub(crate) fn features<'a>(doc: &'a Value, layer: &str) -> Vec<&'a Value> {
     doc["features"]
         .as_array()
         .unwrap()
@@ -308,6 +312,39 @@ fn the_service_publishes_probabilities_with_each_cyclone_version_end_to_end() {
             by_pcode[pcode][key(64.0, 72.0)],
             "{pcode}"
         );
+    }
+
+    // In time, the probabilities are in the levels: each district says which rule set its
+    // level; a probability-raised one gives the P it was raised on (the first version has
+    // no previous one, so nothing is "held").
+    let bases: Vec<&str> = features(doc, "district")
+        .iter()
+        .filter_map(|f| f["properties"]["level_basis"].as_str())
+        .collect();
+    assert!(
+        bases
+            .iter()
+            .all(|b| ["official_track", "probability"].contains(b)),
+        "{bases:?}"
+    );
+    assert!(
+        bases.contains(&"probability"),
+        "the default ladder raises some Freddy district: {bases:?}"
+    );
+    for f in features(doc, "district") {
+        let pr = &f["properties"];
+        if pr["level_basis"] == "probability" {
+            assert!(
+                pr["level_probability"].as_f64().is_some_and(|p| p > 0.0),
+                "{pr}"
+            );
+            assert!(
+                pr["level_reason_en"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("P(wind")),
+                "{pr}"
+            );
+        }
     }
 
     // Labels: the official track's swaths, and the probabilistic contours.
@@ -525,12 +562,24 @@ fn probabilities_pending_when_the_service_stopped_are_attached_after_the_restart
     // Computed by the restarted service, with the configuration in force now.
     assert_eq!(prob["realisations"], REALISATIONS as u64);
     assert!(!features(&doc, "probability_contour").is_empty());
+    // No rewrite and no new forecast: the only version the restart may add is the Update
+    // the late probabilities call for when they raise a level (default ladder), which
+    // references the version sent and says why.
     let list = get_json(&base, "/api/alerts?status=all");
-    assert_eq!(
-        list["alerts"].as_array().map(Vec::len),
-        Some(1),
-        "the restart published no new version: {list}"
+    let versions = list["alerts"].as_array().unwrap();
+    assert!(
+        (1..=2).contains(&versions.len()),
+        "the restart published at most the raise: {list}"
     );
+    for v in versions.iter().filter(|v| v["id"] != id.as_str()) {
+        assert_eq!(v["msg_type"], "Update", "{v}");
+        assert!(
+            v["references"].as_str().is_some_and(|r| r.contains(&id)),
+            "{v}"
+        );
+        assert!(v["reason"].as_str().is_some_and(|r| r.contains(&id)), "{v}");
+        assert_eq!(prob["levels_updated_in"], v["id"], "{prob}");
+    }
     let (_, cap_after) = get(&base, &format!("/api/alerts/{id}/cap"));
     assert_eq!(cap_after, cap, "the CAP as sent");
 }

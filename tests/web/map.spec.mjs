@@ -309,6 +309,8 @@ try {
   check(popup.includes(quelimane.properties.name), `clicking ${QUELIMANE} opens its popup (${quelimane.properties.name})`);
   check(groupedRegex(par, 'pt').test(popup), `the popup shows its ${par} people at risk, grouped the Portuguese way`);
   check(/Pessoas em risco/.test(popup) && /vermelho/.test(popup), 'the popup labels are Portuguese (Pessoas em risco, vermelho)');
+  check(popup.includes('Porquê este nível') && popup.includes(quelimane.properties.level_reason_pt),
+    `the popup says which rule set the level (${quelimane.properties.level_reason_pt})`);
   await page.screenshot({ path: join(artifacts, 'district-popup-pt.png') });
 
   // --- CSV of the districts table, built in the page; GeoJSON and CAP links
@@ -342,6 +344,8 @@ try {
   popup = await clickDistrict(QUELIMANE);
   check(groupedRegex(par, 'en').test(popup) && /People at risk/.test(popup) && /\bred\b/.test(popup),
     `in English the popup shows ${par} as ${par.toLocaleString('en-GB')} with English labels`);
+  check(popup.includes('Why this level') && popup.includes(quelimane.properties.level_reason_en),
+    `and says in English which rule set the level (${quelimane.properties.level_reason_en})`);
   await page.screenshot({ path: join(artifacts, 'map-en.png') });
   await page.click('#lang');
   check(await page.getAttribute('html', 'lang') === 'pt', 'and back to Portuguese');

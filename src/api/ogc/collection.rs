@@ -10,6 +10,8 @@ use geojson::{Feature, Geometry, GeometryValue, feature::Id};
 use serde_json::Value;
 
 use super::alert::empty_alert_collection;
+use super::cql2::PropType;
+use super::query::queryables_of;
 use super::{ALERT_COLLECTIONS, AlertCollections};
 use crate::alerts::document::object;
 use crate::api::{ApiError, ApiState};
@@ -36,6 +38,8 @@ pub struct Collection {
     pub description: String,
     pub(super) items: Vec<Item>,
     pub(super) extent: Option<Rect<f64>>,
+    /// The properties a request can filter and sort on, with their types.
+    pub(super) queryables: Vec<(String, PropType)>,
 }
 
 impl Collection {
@@ -46,13 +50,33 @@ impl Collection {
                 geo::coord! {x: a.max().x.max(b.max().x), y: a.max().y.max(b.max().y)},
             )
         });
+        let queryables = queryables_of(&items);
         Collection {
             id,
             title,
             description,
             items: unique_ids(items),
             extent,
+            queryables,
         }
+    }
+
+    /// The type of queryable `name`, if it is one.
+    pub(super) fn queryable(&self, name: &str) -> Option<PropType> {
+        self.queryables
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, t)| *t)
+    }
+
+    /// Whether some feature has property `name` (any type).
+    pub(super) fn has_property(&self, name: &str) -> bool {
+        self.items.iter().any(|i| {
+            i.feature
+                .properties
+                .as_ref()
+                .is_some_and(|p| p.contains_key(name))
+        })
     }
 
     /// Number of features.

@@ -12,6 +12,7 @@ use serde_json::{Map, Value, json};
 
 use super::alert::empty_alert_collection;
 use super::collection::{Collection, all_collections, with_collection};
+use super::query::EPSG_4326;
 use super::{
     ALERT_COLLECTIONS, CONFORMANCE, CRS84, MEDIA_GEOJSON, MEDIA_JSON, MEDIA_OPENAPI, base_url,
     link, query_pairs, respond,
@@ -78,6 +79,12 @@ fn collection_json(c: &Collection, base: &str) -> Value {
                 MEDIA_GEOJSON,
                 "The features"
             ),
+            link(
+                format!("{href}/queryables"),
+                "http://www.opengis.net/def/rel/ogc/1.0/queryables",
+                MEDIA_SCHEMA,
+                "The properties a request can filter and sort on"
+            ),
         ]),
     );
     // An empty collection has no extent to give.
@@ -88,7 +95,9 @@ fn collection_json(c: &Collection, base: &str) -> Value {
         );
     }
     m.insert("itemType".into(), json!("feature"));
-    m.insert("crs".into(), json!([CRS84]));
+    // Part 2: the CRS a request may ask for, and the one the data is kept in.
+    m.insert("crs".into(), json!([CRS84, EPSG_4326]));
+    m.insert("storageCrs".into(), json!(CRS84));
     Value::Object(m)
 }
 
@@ -168,11 +177,32 @@ pub(crate) async fn api_document(
 ) -> Result<Response, ApiError> {
     query_pairs(q, &["f"])?;
     let base = base_url(&state, &headers);
-    let (layers, _) = all_collections(&state);
+    let (layers, alert) = all_collections(&state);
     let ids: Vec<&str> = layers
         .iter()
         .map(|c| c.id.as_str())
         .chain(ALERT_COLLECTIONS)
+        .collect();
+    let of_alert: Vec<&Collection> = match &alert {
+        Some(a) => ALERT_COLLECTIONS
+            .iter()
+            .map(|id| a.collection(id))
+            .collect(),
+        None => Vec::new(),
+    };
+    let queryables: Vec<(&str, Vec<(String, &'static str)>)> = layers
+        .iter()
+        .copied()
+        .chain(of_alert)
+        .map(|c| {
+            (
+                c.id.as_str(),
+                c.queryables
+                    .iter()
+                    .map(|(n, t)| (n.clone(), t.json_schema_type()))
+                    .collect(),
+            )
+        })
         .collect();
     let routed = state.openapi.get().ok_or_else(|| ApiError::Internal {
         cause: "the OpenAPI document is set when the router is built, and was not".into(),
@@ -182,6 +212,49 @@ pub(crate) async fn api_document(
         .as_ref()
         .and_then(|n| n.callbacks.as_ref().map(|c| c.header.clone()))
         .unwrap_or_else(|| crate::notify::config::InboundConfig::default().header);
-    let doc = crate::api::openapi::document(routed, &base, &ids, &header);
+    let doc = crate::api::openapi::document(routed, &base, &ids, &queryables, &header);
     Ok(respond(StatusCode::OK, MEDIA_OPENAPI, &doc))
+}
+
+/// JSON Schema's media type (queryables, OGC API – Features Part 3).
+const MEDIA_SCHEMA: &str = "application/schema+json";
+
+/// `GET /collections/{collection_id}/queryables`.
+#[utoipa::path(get, path = "/collections/{collectionId}/queryables", tag = "ogc", operation_id = "getQueryables",
+    summary = "The properties of a collection's features that a request can filter (as parameters or in a CQL2 filter) and sort on, as JSON Schema",
+    params(("collectionId" = String, Path, description = "A collection id, as listed at /collections"), ("f" = Option<String>, Query, style = Form, explode = false, description = "The encoding: json (the only one)")),
+    responses(
+        (status = 200, description = "JSON Schema (2020-12) of the queryables", content_type = "application/schema+json", body = Object),
+        (status = 400, description = "Bad request: a parameter is unknown or malformed (named)", body = crate::api::Exception),
+        (status = 404, description = "Unknown collection", body = crate::api::Exception)))]
+pub(crate) async fn queryables(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    q: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    query_pairs(q, &["f"])?;
+    let base = base_url(&state, &headers);
+    let body = with_collection(&state, &id, |c| {
+        let properties: Map<String, Value> = c
+            .queryables
+            .iter()
+            .map(|(name, t)| {
+                (
+                    name.clone(),
+                    json!({"title": name, "type": t.json_schema_type()}),
+                )
+            })
+            .collect();
+        Ok(json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": format!("{base}/collections/{}/queryables", c.id),
+            "type": "object",
+            "title": c.title,
+            "description": "Properties of the features, with their types, read from the features served now (an empty collection has none yet). Spatial filtering is by bbox only.",
+            "properties": properties,
+            "additionalProperties": false,
+        }))
+    })?;
+    Ok(respond(StatusCode::OK, MEDIA_SCHEMA, &body))
 }

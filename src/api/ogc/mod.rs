@@ -39,10 +39,13 @@ use super::{ApiError, ApiState};
 
 pub(crate) mod alert;
 pub(crate) mod collection;
+pub(crate) mod cql2;
+pub(crate) mod events;
 pub(crate) mod filters;
 pub(crate) mod items;
 pub(crate) mod layers;
 pub(crate) mod metadata;
+pub(crate) mod query;
 
 pub use alert::AlertCollections;
 pub use collection::Collection;
@@ -63,11 +66,23 @@ pub(crate) const MEDIA_GEOJSON: &str = "application/geo+json";
 /// The OpenAPI 3.0 media type GDAL's OAPIF driver asks for (and matches by token).
 const MEDIA_OPENAPI: &str = "application/vnd.oai.openapi+json;version=3.0";
 const CRS84: &str = "http://www.opengis.net/def/crs/OGC/1.3/CRS84";
-/// OGC API – Features Part 1 conformance classes this API implements.
-const CONFORMANCE: [&str; 3] = [
+/// The conformance classes this API implements: OGC API – Features Part 1 (core, GeoJSON,
+/// OpenAPI 3.0), Part 2 (CRS84 and EPSG:4326 on request), Part 3 (queryables, queryables
+/// as query parameters, the `filter` parameter) and CQL2 text with the basic and advanced
+/// comparison classes (`query` and `cql2`). Spatial and temporal CQL2 functions are not
+/// claimed: they are not served.
+const CONFORMANCE: [&str; 11] = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
+    "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
 ];
 
 /// Collection ids of the alert's layers.
@@ -129,23 +144,33 @@ pub(crate) fn query_pairs(
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
     allowed: &[&str],
 ) -> Result<HashMap<String, String>, ApiError> {
+    let pairs = query_list(q)?;
+    if let Some((k, v)) = pairs.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
+        return Err(ApiError::invalid(
+            k,
+            &format!("one of the parameters {}", allowed.join(", ")),
+            v,
+        ));
+    }
+    Ok(pairs.into_iter().collect())
+}
+
+/// Query parameters in request order, each name at most once, `f` checked; which names
+/// are allowed is the caller's to check (an items request allows the collection's
+/// queryables).
+pub(crate) fn query_list(
+    q: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Vec<(String, String)>, ApiError> {
     let Query(pairs) =
         q.map_err(|e| ApiError::invalid("(query string)", "a URL-encoded query", &e.body_text()))?;
-    let mut out = HashMap::new();
+    let mut out: Vec<(String, String)> = Vec::with_capacity(pairs.len());
     for (k, v) in pairs {
-        if !allowed.contains(&k.as_str()) {
-            return Err(ApiError::invalid(
-                &k,
-                &format!("one of the parameters {}", allowed.join(", ")),
-                &v,
-            ));
-        }
-        if out.contains_key(&k) {
+        if out.iter().any(|(n, _)| *n == k) {
             return Err(ApiError::invalid(&k, "the parameter at most once", &v));
         }
-        out.insert(k, v);
+        out.push((k, v));
     }
-    if let Some(f) = out.get("f")
+    if let Some((_, f)) = out.iter().find(|(k, _)| k == "f")
         && !matches!(f.as_str(), "json" | "geojson" | MEDIA_JSON | MEDIA_GEOJSON)
     {
         return Err(ApiError::invalid("f", "json or geojson", f));

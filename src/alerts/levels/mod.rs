@@ -2,7 +2,16 @@
 //! (`[levels]`) and the flood ladder (`[flood_levels]`).
 //!
 //! Pure: rules come from configuration (config/default.toml `[[levels.rule]]`), never from
-//! code, so INGD can change them without a release. Must not depend on I/O.
+//! code, so INGD can change them without a release. Must not depend on I/O. The rules that
+//! name a probability (issue 12), the basis of a level and the margin are in
+//! `probability.rs`.
+
+mod probability;
+
+pub use probability::{
+    DEFAULT_PROBABILITY_MARGIN, LevelBasis, PROBABILITY_THRESHOLDS_KT, PROBABILITY_WINDOWS_H,
+    ProbabilityReason,
+};
 
 use serde::{Deserialize, Serialize};
 
@@ -89,6 +98,15 @@ pub enum Hazard {
     Wind { threshold_kt: f64 },
     /// The uncertainty cone touches the district.
     Cone,
+    /// The probabilistic assessment (`[probabilistic]`, issue 12) gives the district
+    /// P(wind ≥ `threshold_kt` (10-minute kt) within 0–`window_h` h) ≥ `min_probability`.
+    /// Only raises a district above the level the official track gives it
+    /// ([`LevelRules::with_probabilities`]); [`LevelRules::level_of`] ignores it.
+    Probability {
+        threshold_kt: f64,
+        window_h: f64,
+        min_probability: f64,
+    },
 }
 
 /// One rule: "a district is at `level` when `hazard` reaches it within `max_lead_h` hours
@@ -113,11 +131,20 @@ pub struct LevelRule {
 pub struct LevelRules {
     /// A label identifying this rule set in every alert (e.g. "aviso default ladder v1").
     pub version: String,
+    /// Hysteresis of probability rules (0–1, below every rule's `min_probability`): see
+    /// [`DEFAULT_PROBABILITY_MARGIN`].
+    #[serde(default = "default_probability_margin")]
+    pub probability_margin: f64,
     pub rule: Vec<LevelRule>,
 }
 
+fn default_probability_margin() -> f64 {
+    DEFAULT_PROBABILITY_MARGIN
+}
+
 impl Default for LevelRules {
-    /// The default ladder. Reasoning:
+    /// The default ladder (config/default.toml `[levels]` says the same, with sources).
+    /// Official track:
     /// - red: cyclone-force (≥ 64 kt, 10-min) winds within 72 h. 64 kt is the 2026
     ///   anticipatory-action threshold; 72 h is the lead of the earlier AA framework and
     ///   roughly the last three days in which evacuation to accommodation centres is done.
@@ -125,8 +152,18 @@ impl Default for LevelRules {
     ///   tropical storm: roofs and crops damaged) within 72 h: pre-position.
     /// - yellow: ≥ 34 kt (gale, moderate tropical storm) at any lead, or ≥ 48 kt beyond 72 h.
     /// - green: inside the uncertainty cone only: watch.
+    ///
+    /// Probabilities (raise only; the official track is the floor): red when
+    /// P(≥ 64 kt, 0–72 h) ≥ 0.40; orange when P(≥ 64 kt, 0–120 h) ≥ 0.30 or
+    /// P(≥ 48 kt, 0–72 h) ≥ 0.40; yellow when P(≥ 34 kt, 0–120 h) ≥ 0.30. Why these:
+    /// docs/probabilistic.md, "Levels from probabilities".
     fn default() -> Self {
         let w = |t: f64| Hazard::Wind { threshold_kt: t };
+        let p = |threshold_kt: f64, window_h: f64, min_probability: f64| Hazard::Probability {
+            threshold_kt,
+            window_h,
+            min_probability,
+        };
         let rule = |level, hazard, max_lead_h| LevelRule {
             level,
             hazard,
@@ -134,7 +171,9 @@ impl Default for LevelRules {
             min_people: 0.0,
         };
         LevelRules {
-            version: "aviso default ladder v1 (2026-11)".to_string(),
+            version: "aviso default ladder v2 (2026-12): official track + probabilities"
+                .to_string(),
+            probability_margin: DEFAULT_PROBABILITY_MARGIN,
             rule: vec![
                 rule(Level::Red, w(64.0), Some(72.0)),
                 rule(Level::Orange, w(64.0), None),
@@ -142,6 +181,10 @@ impl Default for LevelRules {
                 rule(Level::Yellow, w(48.0), None),
                 rule(Level::Yellow, w(34.0), None),
                 rule(Level::Green, Hazard::Cone, None),
+                rule(Level::Red, p(64.0, 72.0, 0.40), None),
+                rule(Level::Orange, p(64.0, 120.0, 0.30), None),
+                rule(Level::Orange, p(48.0, 72.0, 0.40), None),
+                rule(Level::Yellow, p(34.0, 120.0, 0.30), None),
             ],
         }
     }
@@ -165,6 +208,12 @@ impl LevelRules {
                 "levels.rule is empty: at least one rule is needed".to_string(),
             ));
         }
+        let m = self.probability_margin;
+        if !(0.0..0.5).contains(&m) {
+            return Err(AlertsError::Config(format!(
+                "levels.probability_margin = {m}: must be at least 0 and below 0.5 (a probability)"
+            )));
+        }
         for (i, r) in self.rule.iter().enumerate() {
             if let Hazard::Wind { threshold_kt } = r.hazard
                 && !(20.0..=200.0).contains(&threshold_kt)
@@ -172,6 +221,21 @@ impl LevelRules {
                 return Err(AlertsError::Config(format!(
                     "levels.rule[{i}]: threshold_kt {threshold_kt} is outside 20..200 kt"
                 )));
+            }
+            if let Hazard::Probability {
+                threshold_kt,
+                window_h,
+                min_probability,
+            } = r.hazard
+            {
+                probability::validate_probability_rule(
+                    i,
+                    threshold_kt,
+                    window_h,
+                    min_probability,
+                    m,
+                    r,
+                )?;
             }
             if let Some(h) = r.max_lead_h
                 && !(h >= 0.0 && h.is_finite())
@@ -197,7 +261,7 @@ impl LevelRules {
             .iter()
             .filter_map(|r| match r.hazard {
                 Hazard::Wind { threshold_kt } => Some(threshold_kt),
-                Hazard::Cone => None,
+                Hazard::Cone | Hazard::Probability { .. } => None,
             })
             .collect();
         t.sort_by(f64::total_cmp);
@@ -217,6 +281,9 @@ impl LevelRules {
                 Hazard::Cone => facts
                     .cone_lead_h
                     .is_some_and(|lead| lead_ok(lead) && facts.people_in_cone >= r.min_people),
+                // Probabilities are not facts of the official track: see
+                // `with_probabilities`.
+                Hazard::Probability { .. } => false,
             };
             if hit && best.is_none_or(|(l, _)| r.level > l) {
                 best = Some((r.level, i));
