@@ -10,7 +10,7 @@
 //! (version, register revision), so a version is planned once until the register
 //! changes. An adapter at the edge: must not depend on the pipeline or the wiring.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use axum::extract::rejection::QueryRejection;
@@ -22,6 +22,7 @@ use serde_json::Value;
 
 use super::{ApiError, ApiState};
 use crate::alerts::assess::Assessment;
+use crate::alerts::levels::Level;
 use crate::alerts::versioning::{CapStatus, MsgType};
 use crate::domain::{Lang, Register};
 use crate::exposure::IndexedLayers;
@@ -29,7 +30,7 @@ use crate::hazard::ensemble::{AreaProbability, PeopleAtRisk, ProbabilisticAssess
 use crate::plan::output::{plan_csv, plan_geojson};
 use crate::plan::register::{DEMONSTRATION_NOTE, RegisterBook, demonstration_from_layers};
 use crate::plan::sheet::{SheetOptions, sheet_html};
-use crate::plan::{Plan, PlanConfig, PlanInput, build_plan};
+use crate::plan::{Plan, PlanConfig, PlanInput, build_plan_at_levels};
 use crate::store::registers::{RegisterStore, RevisionInfo};
 use crate::store::{AlertRecord, AlertSummary, HazardKind};
 
@@ -266,7 +267,14 @@ impl PlanApi {
         let prob = document
             .as_ref()
             .and_then(|d| probabilities_of(d, &self.layers));
-        let mut plan = build_plan(
+        // The levels the version announced (probability rules may have raised districts
+        // above the official track's level the re-run assessment holds).
+        let levels: BTreeMap<String, Level> = s
+            .districts
+            .iter()
+            .map(|d| (d.pcode.clone(), d.level))
+            .collect();
+        let mut plan = build_plan_at_levels(
             &PlanInput {
                 assessment: &assessment,
                 layers: &self.layers,
@@ -276,6 +284,7 @@ impl PlanApi {
                 extra_unsafe: &[],
             },
             &self.cfg,
+            &levels,
         );
         let mut head = Vec::new();
         if s.status != CapStatus::Actual {

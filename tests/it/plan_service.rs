@@ -699,6 +699,9 @@ fn a_published_version_is_planned_with_the_register_in_the_store_end_to_end() {
         let Some(level) = levels.get(pcode) else {
             continue;
         };
+        // The level the version announced (probability rules may raise it above the
+        // official track's), not the re-run assessment's own.
+        assert_eq!(r["level"], *level, "{pcode}");
         let Some(f) = cfg
             .plan
             .displacement
