@@ -8,7 +8,8 @@
 //   api/alerts                          active alerts, polled every 30 s and on focus
 //   api/events/{id}                     the versions of one event (the timeline)
 //   api/alerts/{id}                     one issuance: the alert GeoJSON document
-// Links offered for download: api/alerts/{id} (GeoJSON), api/alerts/{id}/cap (CAP 1.2).
+// Links offered for download: api/alerts/{id} (GeoJSON), api/alerts/{id}/cap (CAP 1.2), and
+// for a cyclone version its contingency plan, api/alerts/{id}/plan?lang= (HTML sheet).
 // Nothing else is fetched: no CDN, no fonts, no tiles unless configured. The server's
 // Content-Security-Policy enforces that.
 //
@@ -68,7 +69,7 @@
       people_at_risk: 'Pessoas em risco', people: 'pessoas', districts_n: 'distritos',
       valid: 'Válido', stations: 'Estações', cancelled: 'Alerta cancelado: sem distritos em risco.',
       changes: 'Alterações desde a versão anterior', added: 'Novos', raised: 'Subiram', lowered: 'Desceram', removed: 'Saíram',
-      download: 'Descarregar', csv_districts: 'CSV distritos', csv_sites: 'CSV locais',
+      download: 'Descarregar', csv_districts: 'CSV distritos', csv_sites: 'CSV locais', plan: 'Plano de contingência',
       province: 'Província', district: 'Distrito', level: 'Nível', level_why: 'Porquê este nível', arrival: 'Chegada', lead: 'Antecedência',
       points_inside: 'Pontos no interior', sites_inside: 'Locais', name: 'Nome', type: 'Tipo', wind: 'Vento', population: 'População',
       households: 'Agregados', capacity: 'Capacidade', shelters: 'Abrigos seguros mais próximos',
@@ -123,7 +124,7 @@
       people_at_risk: 'People at risk', people: 'people', districts_n: 'districts',
       valid: 'Valid', stations: 'Stations', cancelled: 'Alert cancelled: no districts at risk.',
       changes: 'Changes since the previous version', added: 'Added', raised: 'Raised', lowered: 'Lowered', removed: 'Removed',
-      download: 'Download', csv_districts: 'Districts CSV', csv_sites: 'Sites CSV',
+      download: 'Download', csv_districts: 'Districts CSV', csv_sites: 'Sites CSV', plan: 'Contingency plan',
       province: 'Province', district: 'District', level: 'Level', level_why: 'Why this level', arrival: 'Arrival', lead: 'Lead time',
       points_inside: 'Points inside', sites_inside: 'Sites', name: 'Name', type: 'Type', wind: 'Wind', population: 'Population',
       households: 'Households', capacity: 'Capacity', shelters: 'Nearest safe shelters',
@@ -1260,7 +1261,7 @@
     $('issuance').replaceChildren(el('dl', { class: 'facts' }, rows.flatMap(([k, v]) => [el('dt', { text: k }), el('dd', null, v)])));
     renderTimeline();
     renderChanges(s);
-    renderDownloads(s);
+    renderDownloads(s, flood);
   }
 
   /** The stations of a flood document above a threshold, highest level first. */
@@ -1351,7 +1352,7 @@
     if (parts.length) box.append(el('h3', { text: t('changes') }), el('ul', null, parts));
   }
 
-  function renderDownloads(s) {
+  function renderDownloads(s, flood) {
     const p = $('downloads');
     p.replaceChildren();
     if (!S.alertId) return;
@@ -1361,6 +1362,11 @@
       el('a', { href: sameOrigin(links.cap || alertUrl(S.alertId) + '/cap') || alertUrl(S.alertId) + '/cap', download: S.alertId + '.cap.xml', type: 'application/cap+xml', id: 'dl-cap' }, 'CAP 1.2'),
       el('a', { href: '#', id: 'dl-csv-districts', onclick: (e) => { e.preventDefault(); downloadCsv('districts'); } }, t('csv_districts')),
       el('a', { href: '#', id: 'dl-csv-sites', onclick: (e) => { e.preventDefault(); downloadCsv('sites'); } }, t('csv_sites')));
+    // Where the people at risk would go (issue 14): the sheet a COE takes into a meeting.
+    // Cyclone versions only (flood plans are not made yet); a Cancel has nothing to plan.
+    if (!flood && s && s.msg_type !== 'Cancel') {
+      p.append(el('a', { href: alertUrl(S.alertId) + '/plan?lang=' + S.lang, id: 'dl-plan', target: '_blank', rel: 'noopener', type: 'text/html' }, t('plan')));
+    }
   }
 
   // ---------------------------------------------------------------- tables

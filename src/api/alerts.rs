@@ -236,7 +236,10 @@ pub(crate) async fn cap(
 }
 
 /// The stored version `id` (checked), or a 404 naming it.
-async fn record(state: &ApiState, id: String) -> Result<crate::store::AlertRecord, ApiError> {
+pub(crate) async fn record(
+    state: &ApiState,
+    id: String,
+) -> Result<crate::store::AlertRecord, ApiError> {
     check_id(&id, "alert id")?;
     let key = id.clone();
     super::store_call(state, move |s| s.alert(&key))

@@ -12,6 +12,7 @@ pub mod health;
 pub mod ogc;
 pub mod openapi;
 pub mod optout;
+pub mod plan;
 pub mod server;
 pub mod web;
 
@@ -46,6 +47,12 @@ pub enum ApiError {
     NotFound { what: String },
     #[error("alert document {origin}: {message}")]
     AlertDocument { origin: String, message: String },
+    /// The request is understood but cannot be served (a flood version's plan): 422.
+    #[error("{message}")]
+    Unprocessable { message: String },
+    /// A capability this server lacks (no Chromium to print a PDF): 503.
+    #[error("{message}")]
+    Unavailable { message: String },
     #[error("internal error: {cause}")]
     Internal { cause: String },
 }
@@ -65,6 +72,8 @@ impl IntoResponse for ApiError {
         let (status, code) = match &self {
             ApiError::InvalidParameter { .. } => (StatusCode::BAD_REQUEST, "InvalidParameterValue"),
             ApiError::NotFound { .. } => (StatusCode::NOT_FOUND, "NotFound"),
+            ApiError::Unprocessable { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "Unprocessable"),
+            ApiError::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "Unavailable"),
             ApiError::AlertDocument { .. } | ApiError::Internal { .. } => {
                 // The one log event per internal error; the client sees no internals.
                 tracing::error!(error = %self, "api: internal error");
@@ -125,6 +134,9 @@ pub struct ApiState {
     /// Subscribers: the admin API, the opt-outs and the outbox metrics (`aviso serve`);
     /// `None`: those routes answer 404.
     pub(crate) notify: Option<Arc<admin::NotifyApi>>,
+    /// Contingency plans per version and the register admin routes (`aviso serve`);
+    /// `None`: those routes answer 404.
+    pub(crate) plan: Option<Arc<plan::PlanApi>>,
     /// Large request bodies read at once (`[http_server]`).
     pub(crate) uploads: guard::Uploads,
     /// gzip of answers: compressed off the async threads, unchanging ones once.
@@ -149,6 +161,7 @@ impl ApiState {
             metrics: Arc::new(Metrics::default()),
             map: web::MapConfig::default(),
             notify: None,
+            plan: None,
             uploads: uploads_of(&server::HttpServerConfig::default()),
             gzip: gzip::GzipCache::default(),
             openapi: std::sync::OnceLock::new(),
@@ -171,6 +184,12 @@ impl ApiState {
     /// outbox in `/metrics`.
     pub fn with_notify(mut self, notify: Arc<admin::NotifyApi>) -> Self {
         self.notify = Some(notify);
+        self
+    }
+
+    /// Serves `/api/alerts/{id}/plan` and the register admin routes.
+    pub fn with_plan(mut self, plan: Arc<plan::PlanApi>) -> Self {
+        self.plan = Some(plan);
         self
     }
 
@@ -326,6 +345,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .routes(routes!(alerts::atom))
         .routes(routes!(alerts::document))
         .routes(routes!(alerts::cap))
+        .routes(routes!(plan::plan))
         .routes(routes!(alerts::events))
         .routes(routes!(alerts::event))
         .routes(routes!(health::healthz))
@@ -374,6 +394,14 @@ fn admin_routes(state: &Arc<ApiState>) -> OpenApiRouter<Arc<ApiState>> {
         .routes(routes!(admin::lifecycle::reactivate))
         .routes(routes!(admin::lifecycle::erase))
         .routes(routes!(admin::outbox::outbox))
+        .routes(routes!(
+            admin::register::export_register,
+            admin::register::import_register
+        ))
+        .routes(routes!(
+            admin::register::export_occupancy,
+            admin::register::import_occupancy
+        ))
         .route_layer(axum::middleware::from_fn_with_state(
             Arc::clone(state),
             guard::admin_token,

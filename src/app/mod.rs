@@ -13,8 +13,10 @@ pub mod flood;
 pub mod layers;
 pub mod logging;
 pub mod plan;
+pub mod plan_service;
 pub mod print;
 pub mod probabilistic;
+pub mod register;
 pub mod service;
 pub mod windfield;
 

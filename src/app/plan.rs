@@ -10,15 +10,12 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use chrono::NaiveDate;
-use geo::{LineString, Point};
-use geojson::{Feature, FeatureCollection, Geometry, GeometryValue, JsonObject};
-use serde_json::{Value, json};
 
 use super::{TrackChoice, bufr_child_decoder, load_config, load_indexed_layers, read_input};
 use crate::alerts::assess::assess;
 use crate::config::Config;
 use crate::domain::Lang;
-use crate::domain::{Forecast, PointKind, Register, RegisterIssue};
+use crate::domain::{Forecast, Register, RegisterIssue};
 use crate::exposure::IndexedLayers;
 use crate::feeds::{self};
 use crate::hazard::ensemble::ProbabilisticAssessment;
@@ -26,9 +23,10 @@ use crate::layers::flood::read_flood_extent;
 use crate::layers::register::{
     ReadOptions, read_occupancy_updates, read_register, read_travel_times, register_to_hxl,
 };
-use crate::plan::register::{RegisterBook, demonstration_register};
+use crate::plan::output::{plan_csv, plan_geojson};
+use crate::plan::register::{RegisterBook, demonstration_from_layers};
 use crate::plan::sheet::{SheetOptions, sheet_html};
-use crate::plan::{AreaPlan, Plan, PlanInput, Range3, build_plan};
+use crate::plan::{PlanInput, build_plan};
 
 /// Default file name of the demonstration register: says what it is wherever it goes.
 pub const DEMO_REGISTER_FILE: &str = "demonstration_centres_NOT_IOM_SITES.hxl.csv";
@@ -95,6 +93,16 @@ pub enum RegisterCommand {
     /// Read and validate a register (and occupancy updates), print every issue with its row
     /// and column, and optionally export it as HXL CSV. Exit status 1 on any error.
     Check(CheckRegisterArgs),
+    /// Import a register into the service's store (as POST /api/admin/register): validated
+    /// against the service's layers, refused whole on any error (every issue printed with
+    /// its row and column, the register in force unchanged), else the register in force.
+    Import(super::register::StoreImportArgs),
+    /// Add occupancy figures (#loc+code, #date, #affected+idps+ind/+hh) to the store's
+    /// register in force, all or nothing (as POST /api/admin/register/occupancy).
+    Occupancy(super::register::StoreImportArgs),
+    /// Write the store's register in force, or with --occupancy its occupancy history, as
+    /// HXL CSV (as GET /api/admin/register and /api/admin/register/occupancy).
+    Export(super::register::StoreExportArgs),
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -135,22 +143,10 @@ fn print_issues(issues: &[RegisterIssue]) {
 }
 
 /// The manifest's health-facility layer as the demonstration register.
-fn demo_register(layers: &IndexedLayers) -> Result<Register> {
-    let layer = layers
-        .layers
-        .points
-        .iter()
-        .find(|l| l.kind == PointKind::HealthFacility)
-        .context(
-            "no health_facility layer in the manifest to build the demonstration register from",
-        )?;
-    Ok(demonstration_register(
-        layer,
-        &format!(
-            "DEMONSTRATION register from layer '{}' ({})",
-            layer.info.name, layer.info.path
-        ),
-    ))
+pub(crate) fn demo_register(layers: &IndexedLayers) -> Result<Register> {
+    demonstration_from_layers(&layers.layers).context(
+        "no health_facility layer in the manifest to build the demonstration register from",
+    )
 }
 
 /// Loads the register (or the demonstration one) and its occupancy updates into a book;
@@ -250,13 +246,8 @@ pub fn plan_cmd(config: Option<&Path>, a: PlanArgs) -> Result<()> {
         &cfg.plan,
     );
     if plan.demonstration {
-        plan.notes.insert(
-            0,
-            "DEMONSTRATION register: health-facility locations standing in for accommodation \
-             centres, capacities from an assumed floor area per class / 3.5 m²; not IOM/CCCM \
-             sites, not INGD centres."
-                .to_string(),
-        );
+        plan.notes
+            .insert(0, crate::plan::register::DEMONSTRATION_NOTE.to_string());
     }
     eprintln!(
         "aviso: planned {} origins over {} centres in {:.1} ms: {:.0} persons placed, {:.0} short",
@@ -306,9 +297,13 @@ fn parse_lang(s: &str) -> Result<Lang, String> {
 
 /// `aviso register ...`.
 pub fn register_cmd(config: Option<&Path>, c: RegisterCommand) -> Result<()> {
-    let cfg = load_config(config)?;
+    let cfg = || load_config(config);
     match c {
+        RegisterCommand::Import(a) => return super::register::import_cmd(config, a),
+        RegisterCommand::Occupancy(a) => return super::register::occupancy_cmd(config, a),
+        RegisterCommand::Export(a) => return super::register::export_cmd(config, a),
         RegisterCommand::BuildDemo(a) => {
+            let cfg = cfg()?;
             let layers = load_indexed_layers(&a.layers, &cfg)?;
             let mut book = RegisterBook::default();
             let warnings = book
@@ -330,6 +325,7 @@ pub fn register_cmd(config: Option<&Path>, c: RegisterCommand) -> Result<()> {
             );
         }
         RegisterCommand::Check(a) => {
+            let cfg = cfg()?;
             let layers = load_indexed_layers(&a.layers, &cfg)?;
             let book = load_register(
                 &layers,
@@ -358,194 +354,4 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
-}
-
-/// Persons as whole numbers in tables (the inputs are estimates).
-fn persons(v: f64) -> String {
-    format!("{:.0}", v)
-}
-
-const CSV_HEADER: [&str; 29] = [
-    "scope",
-    "pcode",
-    "name",
-    "province_pcode",
-    "province_name",
-    "level",
-    "people_at_risk_low",
-    "people_at_risk_central",
-    "people_at_risk_high",
-    "fraction_low",
-    "fraction_central",
-    "fraction_high",
-    "demand_low",
-    "demand_central",
-    "demand_high",
-    "centres",
-    "centres_unsafe",
-    "centres_capacity_unknown",
-    "safe_capacity",
-    "gap_low",
-    "gap_central",
-    "gap_high",
-    "settlements_at_risk",
-    "sites_at_risk",
-    "origins_without_safe_centre_within_km",
-    "max_distance_km",
-    "allocated",
-    "shortfall",
-    "demonstration_register",
-];
-
-/// The table: one row per district, then per province, then the country.
-pub fn plan_csv(plan: &Plan) -> Result<Vec<u8>> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(CSV_HEADER)?;
-    let max_km = plan.max_distance_km.to_string();
-    let r3 = |r: Range3| [persons(r.low), persons(r.central), persons(r.high)];
-    let rows = plan
-        .districts
-        .iter()
-        .chain(&plan.provinces)
-        .chain(std::iter::once(&plan.national));
-    for row in rows {
-        let AreaPlan {
-            scope,
-            pcode,
-            name,
-            province_pcode,
-            province_name,
-            level,
-            people_at_risk,
-            fraction,
-            demand,
-            centres,
-            centres_unsafe,
-            centres_capacity_unknown,
-            safe_capacity,
-            gap,
-            settlements_at_risk,
-            sites_at_risk,
-            origins_without_centre,
-            allocated,
-            shortfall,
-        } = row;
-        let f = |v: Option<f64>| v.map(|v| format!("{v}")).unwrap_or_default();
-        let mut rec: Vec<String> = vec![
-            scope.to_string(),
-            pcode.clone(),
-            name.clone(),
-            province_pcode.clone().unwrap_or_default(),
-            province_name.clone().unwrap_or_default(),
-            level.map(|l| l.name_en().to_string()).unwrap_or_default(),
-        ];
-        rec.extend(r3(*people_at_risk));
-        rec.extend([
-            f(fraction.map(|x| x.low)),
-            f(fraction.map(|x| x.central)),
-            f(fraction.map(|x| x.high)),
-        ]);
-        rec.extend(r3(*demand));
-        rec.extend([
-            centres.to_string(),
-            centres_unsafe.to_string(),
-            centres_capacity_unknown.to_string(),
-            persons(*safe_capacity),
-        ]);
-        rec.extend(r3(*gap));
-        rec.extend([
-            settlements_at_risk.to_string(),
-            sites_at_risk.to_string(),
-            origins_without_centre.to_string(),
-            max_km.to_string(),
-            persons(*allocated),
-            persons(*shortfall),
-            plan.demonstration.to_string(),
-        ]);
-        w.write_record(&rec)?;
-    }
-    Ok(w.into_inner().map_err(|e| e.into_error())?)
-}
-
-fn round(v: f64, decimals: u32) -> f64 {
-    let k = 10f64.powi(decimals as i32);
-    (v * k).round() / k
-}
-
-fn feature(geometry: GeometryValue, properties: Value) -> Feature {
-    let properties: Option<JsonObject> = match properties {
-        Value::Object(m) => Some(m),
-        _ => None,
-    };
-    Feature {
-        bbox: None,
-        geometry: Some(Geometry::new(geometry)),
-        id: None,
-        properties,
-        foreign_members: None,
-    }
-}
-
-/// Allocations as LineStrings (origin -> centre) and centres as Points, EPSG:4326 lon/lat
-/// (RFC 7946: no crs member).
-pub fn plan_geojson(plan: &Plan, decimals: u32) -> FeatureCollection {
-    let r = |v: f64| round(v, decimals);
-    let mut features: Vec<Feature> = plan
-        .allocations
-        .iter()
-        .map(|al| {
-            let line = LineString::from(vec![
-                (r(al.origin_lon), r(al.origin_lat)),
-                (r(al.centre_lon), r(al.centre_lat)),
-            ]);
-            feature(
-                GeometryValue::from(&line),
-                json!({
-                    "feature": "allocation",
-                    "origin_id": al.origin_id,
-                    "origin_kind": al.origin_kind,
-                    "centre_code": al.centre_code,
-                    "centre_name": al.centre_name,
-                    "persons": round(al.persons, 1),
-                    "distance_km": round(al.distance_km, 2),
-                    "distance_method": "geodesic WGS 84 (no road network)",
-                    "travel_min": al.travel_min,
-                    "rank": al.rank,
-                }),
-            )
-        })
-        .collect();
-    features.extend(plan.centres.iter().map(|c| {
-        feature(
-            GeometryValue::from(&Point::new(r(c.lon), r(c.lat))),
-            json!({
-                "feature": "centre",
-                "code": c.code,
-                "name": c.name,
-                "site_type": c.site_type,
-                "district_pcode": c.district_pcode,
-                "capacity": c.capacity,
-                "capacity_basis": c.capacity_basis,
-                "occupancy": c.occupancy,
-                "occupancy_date": c.occupancy_date,
-                "occupancy_age_days": c.occupancy_age_days,
-                "free_room": c.free_room,
-                "safe": c.safe,
-                "unsafe_threshold_kt": c.unsafe_threshold_kt,
-                "in_flood_extent": c.in_extra_unsafe_area,
-                "allocated": round(c.allocated, 1),
-                "demonstration": c.demonstration,
-            }),
-        )
-    }));
-    let mut foreign = JsonObject::new();
-    foreign.insert("storm".into(), json!(plan.storm));
-    foreign.insert("reference_time".into(), json!(plan.reference_time));
-    foreign.insert("register".into(), json!(plan.register_source));
-    foreign.insert("notes".into(), json!(plan.notes));
-    FeatureCollection {
-        bbox: None,
-        features,
-        foreign_members: Some(foreign),
-    }
 }

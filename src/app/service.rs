@@ -346,14 +346,13 @@ async fn build(mut cfg: Config, a: &ServeArgs, bind: bool) -> Result<Service> {
     if let Some(n) = notify_api {
         api_state = api_state.with_notify(n);
     }
-    let api = Arc::new(api_state);
     let cfg = Arc::new(cfg);
     let mut pipeline = Pipeline::new(
         Arc::clone(&cfg),
         layers,
         store,
         fetcher,
-        api.published(),
+        api_state.published(),
         metrics,
     );
     if let Some(n) = notify_store {
@@ -361,6 +360,13 @@ async fn build(mut cfg: Config, a: &ServeArgs, bind: bool) -> Result<Service> {
     }
     let pipeline =
         Arc::new(pipeline.with_bufr_decoder(Arc::new(crate::app::bufr_child_decoder()?)));
+    // Registers live in the SQLite store only (no PostgreSQL register store yet): on
+    // PostgreSQL the plan routes answer 404 like the other SQLite-only routes.
+    if bind && let Some(sqlite) = &sqlite {
+        let registers: Arc<dyn crate::store::registers::RegisterStore> = sqlite.clone();
+        api_state = api_state.with_plan(super::plan_service::plan_api(&cfg, registers, &pipeline));
+    }
+    let api = Arc::new(api_state);
     Ok(Service {
         cfg,
         pipeline,

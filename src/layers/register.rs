@@ -466,10 +466,20 @@ pub fn read_occupancy_updates(
     path: &Path,
     opts: &ReadOptions,
 ) -> Result<OccupancyBatch, RegisterFileError> {
-    use RegisterField as F;
-    let source = path.display().to_string();
     let bytes = read_bytes(path)?;
-    let grid = grid_of(&bytes, &source)?;
+    parse_occupancy_updates(&bytes, &path.display().to_string(), opts)
+}
+
+/// Parses occupancy-update bytes (as [`read_occupancy_updates`]); `source` names them in
+/// every message.
+pub fn parse_occupancy_updates(
+    bytes: &[u8],
+    source: &str,
+    opts: &ReadOptions,
+) -> Result<OccupancyBatch, RegisterFileError> {
+    use RegisterField as F;
+    let source = source.to_string();
+    let grid = grid_of(bytes, &source)?;
     let wanted = [F::Code, F::Date, F::Individuals, F::Households];
     let required: &[F] = if opts.occupancy_date.is_some() {
         &[F::Code]

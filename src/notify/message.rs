@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::alerts::levels::Level;
+use crate::alerts::versioning::MsgType;
 use crate::domain::text::{group_thousands, maputo, maputo_time};
 use crate::notify::gsm::{SegmentCount, count_segments, transliterate_to_gsm7};
 use crate::notify::select::{Notice, NoticeKind, PublishedAlert};
@@ -337,6 +338,9 @@ pub struct Links {
     pub map: String,
     pub geojson: String,
     pub cap: String,
+    /// The contingency plan (`/api/alerts/{id}/plan`, issue 14): where the people at risk
+    /// would go. Cyclone versions only (flood plans are not made yet), never a Cancel.
+    pub plan: Option<String>,
     pub unsubscribe: String,
 }
 
@@ -347,6 +351,9 @@ pub fn links(input: &MessageInput<'_>, opts: &MessageOptions) -> Links {
         map: format!("{base}/"),
         geojson: format!("{base}/api/alerts/{id}"),
         cap: format!("{base}/api/alerts/{id}/cap"),
+        plan: (input.alert.hazard == HazardKind::Cyclone
+            && input.alert.msg_type != MsgType::Cancel)
+            .then(|| format!("{base}/api/alerts/{id}/plan")),
         unsubscribe: format!(
             "{base}/unsubscribe?token={}",
             url_component(input.unsubscribe_token)
@@ -515,6 +522,13 @@ pub fn email(input: &MessageInput<'_>, opts: &MessageOptions) -> EmailText {
         t("Alerta (CAP 1.2)", "Alert (CAP 1.2)"),
         l.cap
     ));
+    let plan_title = t(
+        "Plano de contingência (centros de acomodação)",
+        "Contingency plan (accommodation centres)",
+    );
+    if let Some(p) = &l.plan {
+        text.push_str(&format!("{plan_title}: {p}\n\n"));
+    }
     text.push_str(&format!("-- \n{unsub_text}: {}\n", l.unsubscribe));
 
     // HTML: one light page, inline styles only (no external CSS, images or fonts: mail
@@ -566,6 +580,13 @@ pub fn email(input: &MessageInput<'_>, opts: &MessageOptions) -> EmailText {
         e(&l.cap),
         "CAP 1.2"
     ));
+    if let Some(p) = &l.plan {
+        html.push_str(&format!(
+            "<p><a href=\"{}\">{}</a></p>\n",
+            e(p),
+            e(plan_title)
+        ));
+    }
     html.push_str(&format!(
         "<hr><p style=\"font-size:0.85em;color:#555\">{}: <a href=\"{}\">{}</a></p>\n</body></html>\n",
         e(unsub_text),

@@ -29,6 +29,7 @@ pub mod flood;
 mod late_levels;
 mod probabilistic;
 mod publish;
+mod replan;
 pub mod schedule;
 
 pub use cyclone::published_alert;

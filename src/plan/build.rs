@@ -44,8 +44,31 @@ pub struct PlanInput<'a> {
     pub extra_unsafe: &'a [MultiPolygon<f64>],
 }
 
-/// Builds the plan. See the module documentation for the method.
+/// Builds the plan at the assessment's levels. See the module documentation for the
+/// method.
 pub fn build_plan(input: &PlanInput<'_>, cfg: &PlanConfig) -> Plan {
+    let levels = &input.assessment.levels;
+    build_plan_with(input, cfg, &|pcode| levels.get(pcode).map(|l| l.level))
+}
+
+/// Builds the plan at the levels a published version gave its districts (`levels`: P-code
+/// to level, the districts on the ladder). A version's levels may differ from those of its
+/// forecast assessed again: probability rules raise districts above the official track's
+/// level when the probabilities are in (issue 12), and the plan of a version must plan for
+/// the levels that version announced.
+pub fn build_plan_at_levels(
+    input: &PlanInput<'_>,
+    cfg: &PlanConfig,
+    levels: &BTreeMap<String, crate::alerts::levels::Level>,
+) -> Plan {
+    build_plan_with(input, cfg, &|pcode| levels.get(pcode).copied())
+}
+
+fn build_plan_with(
+    input: &PlanInput<'_>,
+    cfg: &PlanConfig,
+    level_of: &dyn Fn(&str) -> Option<crate::alerts::levels::Level>,
+) -> Plan {
     let a = input.assessment;
     let layers = &input.layers.layers;
     let at = a.forecast.reference_time;
@@ -178,7 +201,7 @@ pub fn build_plan(input: &PlanInput<'_>, cfg: &PlanConfig) -> Plan {
     let mut districts: Vec<AreaPlan> = Vec::new();
     let mut district_row: HashMap<String, usize> = HashMap::new();
     for d in &a.exposure.districts {
-        let level = a.levels.get(&d.pcode).map(|l| l.level);
+        let level = level_of(&d.pcode);
         let deterministic = footprint_kt
             .and_then(|kt| d.at(kt))
             .map(|t| t.people_at_risk)

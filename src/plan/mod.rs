@@ -14,6 +14,7 @@
 
 pub mod allocate;
 pub mod build;
+pub mod output;
 pub mod register;
 pub mod sheet;
 pub mod tables;
@@ -24,7 +25,7 @@ use crate::alerts::levels::Level;
 use crate::domain::{RegisterEntry, SiteRole};
 
 pub use allocate::{TravelTimes, allocate};
-pub use build::{PlanInput, build_plan};
+pub use build::{PlanInput, build_plan, build_plan_at_levels};
 pub use tables::{Allocation, AreaPlan, CentreStatus, OriginPlan, Plan};
 
 /// Covered floor space per person in a communal shelter, m²: the Sphere Handbook (2018),

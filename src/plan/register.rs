@@ -278,6 +278,14 @@ pub struct RegisterBook {
 }
 
 impl RegisterBook {
+    /// A book whose register in force is `register`, accepted before (a register read
+    /// back from the store, validated when it was imported).
+    pub fn in_force(register: Register) -> RegisterBook {
+        RegisterBook {
+            current: Some(register),
+        }
+    }
+
     pub fn current(&self) -> Option<&Register> {
         self.current.as_ref()
     }
@@ -439,4 +447,25 @@ pub fn demonstration_register(layer: &PointLayer, source: &str) -> Register {
         entries,
         columns: Default::default(),
     }
+}
+
+/// What every output made with the demonstration register says first.
+pub const DEMONSTRATION_NOTE: &str = "DEMONSTRATION register: health-facility locations \
+    standing in for accommodation centres, capacities from an assumed floor area per class / \
+    3.5 m²; not IOM/CCCM sites, not INGD centres.";
+
+/// [`demonstration_register`] of the layers' health-facility layer (the manifest's
+/// `health_facility` kind), named after it; `None` when the manifest has none.
+pub fn demonstration_from_layers(layers: &Layers) -> Option<Register> {
+    let layer = layers
+        .points
+        .iter()
+        .find(|l| l.kind == crate::domain::PointKind::HealthFacility)?;
+    Some(demonstration_register(
+        layer,
+        &format!(
+            "DEMONSTRATION register from layer '{}' ({})",
+            layer.info.name, layer.info.path
+        ),
+    ))
 }

@@ -12,6 +12,7 @@ pub mod config;
 pub mod notify;
 pub mod postgres;
 pub mod published;
+pub mod registers;
 pub mod sqlite;
 
 use chrono::{DateTime, Utc};

@@ -27,6 +27,7 @@ mod erasure;
 mod issuances;
 mod migrations;
 mod outbox;
+mod registers;
 mod subscribers;
 #[cfg(test)]
 mod tests;

@@ -45,6 +45,7 @@ mod ogc;
 mod ogc_query;
 mod openapi;
 mod plan;
+mod plan_service;
 mod plan_sheet;
 mod probabilistic;
 mod probabilistic_ensemble;

@@ -326,6 +326,14 @@ try {
     'GeoJSON and CAP links point at this issuance');
   const capText = await (await fetch(capHref)).text();
   check(capText.includes(`<identifier>${pictured.id}</identifier>`), 'the CAP link serves that version\'s CAP 1.2');
+  // The contingency plan of this cyclone version (issue 14), in the page's language.
+  const planHref = new URL(await page.getAttribute('#dl-plan', 'href'), base);
+  check(planHref.pathname === `/api/alerts/${pictured.id}/plan` && planHref.searchParams.get('lang') === 'pt',
+    'the contingency-plan link points at this issuance, in Portuguese');
+  const planPage = await fetch(planHref);
+  const planText = await planPage.text();
+  check(planPage.status === 200 && planText.includes('Plano de acolhimento') && planText.includes(pictured.id),
+    'the contingency-plan link serves the sheet of that version');
 
   // --- the language toggle
   await page.click('#lang');

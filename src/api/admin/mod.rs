@@ -41,6 +41,7 @@ pub(crate) mod export;
 pub(crate) mod import;
 pub(crate) mod lifecycle;
 pub(crate) mod outbox;
+pub(crate) mod register;
 pub(crate) mod subscriber_json;
 pub(crate) mod subscribers;
 

@@ -346,13 +346,21 @@ fn centres_to_open(
         t("Distrito", "District"),
         t("Recebe", "Receives"),
         t("Espaço livre", "Free room"),
-        t("Ocupação (data)", "Occupancy (date)"),
+        t(
+            "Ocupação (data, idade na previsão)",
+            "Occupancy (date, age at the forecast)"
+        ),
         t("Primeira chegada (h)", "First arrival (h)"),
     );
     for (i, c) in open.iter().take(CENTRES_LISTED).enumerate() {
         let district = district_name(names, c.district_pcode.as_deref());
+        // How old the figure is at the forecast's reference time (`occupancy_age_days`):
+        // a count of three weeks ago says less than yesterday's.
         let occupancy = match (c.occupancy, c.occupancy_date) {
-            (Some(o), Some(d)) => format!("{} ({d})", persons(o, lang)),
+            (Some(o), Some(d)) => match c.occupancy_age_days.filter(|a| *a >= 0) {
+                Some(a) => format!("{} ({d}, {a} {})", persons(o, lang), t("d", "d")),
+                None => format!("{} ({d})", persons(o, lang)),
+            },
             (Some(o), None) => persons(o, lang),
             _ => "–".to_string(),
         };

@@ -96,6 +96,11 @@ CREATE TABLE runs (
         "probabilistic documents attached after publication",
         MIGRATION_6,
     ),
+    (
+        7,
+        "accommodation-centre registers and occupancy updates",
+        MIGRATION_7,
+    ),
 ];
 
 /// Migration 2: subscribers and the outbox.
@@ -209,4 +214,32 @@ CREATE TABLE alert_annexes (
     document TEXT NOT NULL,
     attached_at TEXT NOT NULL
 );
+"#;
+
+/// Migration 7: the accommodation-centre and site registers (issue 14). Every accepted
+/// register and every accepted occupancy update is a new revision holding the whole
+/// register as it then stood (`record`: `crate::domain::Register` as JSON, entries with
+/// their dated occupancy history); the highest revision is the register in force, the
+/// older ones its history. Each occupancy update's figures are also kept one per row, with
+/// the revision they made, so the history says who sent which figure when.
+const MIGRATION_7: &str = r#"
+CREATE TABLE registers (
+    revision INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('register', 'occupancy')),
+    source TEXT NOT NULL,
+    imported_by TEXT NOT NULL,
+    imported_at TEXT NOT NULL,
+    entries INTEGER NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE TABLE occupancy_updates (
+    id INTEGER PRIMARY KEY,
+    revision INTEGER NOT NULL REFERENCES registers (revision),
+    code TEXT NOT NULL,
+    date TEXT NOT NULL,
+    individuals REAL,
+    households REAL,
+    source TEXT NOT NULL
+);
+CREATE INDEX occupancy_updates_revision ON occupancy_updates (revision);
 "#;
