@@ -18,6 +18,7 @@ pub mod print;
 pub mod probabilistic;
 pub mod register;
 pub mod service;
+mod store;
 pub mod windfield;
 
 use std::fs;

@@ -22,9 +22,7 @@ use crate::metrics::Metrics;
 use crate::notify::channels::{Channels, env_secret};
 use crate::notify::dispatch::Dispatcher;
 use crate::pipeline::{Pipeline, RunReport, demo, schedule};
-use crate::store::Store;
 use crate::store::notify::NotifyStore;
-use crate::store::postgres::PgStore;
 use crate::store::sqlite::SqliteStore;
 
 /// Overrides of the `[service]` config table, shared by `serve` and `run-once`.
@@ -267,7 +265,7 @@ async fn build(mut cfg: Config, a: &ServeArgs, bind: bool) -> Result<Service> {
         tokio::task::block_in_place(|| load_indexed_layers_told(&layers_path, &cfg, Voice::Log))
             .with_context(|| format!("service.layers = {}", cfg.service.layers))?,
     );
-    let (store, sqlite) = tokio::task::block_in_place(|| open_store(&cfg))?;
+    let (store, sqlite) = tokio::task::block_in_place(|| super::store::open_store(&cfg))?;
     let notify_store: Option<Arc<dyn NotifyStore>> =
         sqlite.clone().map(|s| s as Arc<dyn NotifyStore>);
     // Channels and tokens read their secrets now: a missing variable stops the start,
@@ -376,32 +374,6 @@ async fn build(mut cfg: Config, a: &ServeArgs, bind: bool) -> Result<Service> {
         demo: demo_feed,
         dispatcher,
     })
-}
-
-/// The service's store, and the SQLite store again when it is that one (it also holds
-/// subscribers and the outbox).
-type Stores = (Arc<dyn Store>, Option<Arc<SqliteStore>>);
-
-/// The store `[store]` names: PostgreSQL when `url` is set (no subscribers' half yet:
-/// `None` beside it), else the embedded SQLite file in `service.data_dir`, which holds
-/// subscribers and the outbox too.
-fn open_store(cfg: &Config) -> Result<Stores> {
-    if let Some(url) = cfg.store.postgres_url() {
-        let pg = PgStore::open(&cfg.store).with_context(|| {
-            format!(
-                "opening the PostgreSQL store {} ([store] url)",
-                crate::store::config::redact(url)
-            )
-        })?;
-        tracing::info!(store = %pg.url(), "store: PostgreSQL");
-        return Ok((Arc::new(pg), None));
-    }
-    let data_dir = PathBuf::from(&cfg.service.data_dir);
-    let sqlite = Arc::new(
-        SqliteStore::open_dir(&data_dir)
-            .with_context(|| format!("opening the store in {}", data_dir.display()))?,
-    );
-    Ok((sqlite.clone(), Some(sqlite)))
 }
 
 /// Finishes what a previous process left pending (a kill mid-cycle) before anything new.
