@@ -94,6 +94,42 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Vec<u8>, AdminErro
 
 /// The query of the POST routes: `source` (a name for the upload, e.g. its file name)
 /// and `occupancy_date` (the DTM round's date for figures without a `#date` column).
+/// An editor's upload, checked in this order: the token (before any byte of the body is
+/// read), the routes being served, the content type, the query, then the body, capped.
+struct Upload {
+    who: super::AdminToken,
+    plans: Arc<PlanApi>,
+    /// "upload <name>", for messages and the history.
+    source: String,
+    opts: ReadOptions,
+    bytes: Vec<u8>,
+}
+
+async fn upload(
+    state: &ApiState,
+    headers: &HeaderMap,
+    q: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    body: Body,
+    default_name: &str,
+) -> Result<Upload, AdminError> {
+    let api = notify_api(state)?;
+    let who = api.authorize(headers, Role::Editor)?.clone();
+    let plans = plan_api(state)?;
+    check_type(headers)?;
+    let (source, opts) = upload_query(q)?;
+    let bytes = read_body(headers, body).await?;
+    Ok(Upload {
+        who,
+        plans,
+        source: format!(
+            "upload {}",
+            source.unwrap_or_else(|| default_name.to_string())
+        ),
+        opts,
+        bytes,
+    })
+}
+
 fn upload_query(
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<(Option<String>, ReadOptions), AdminError> {
@@ -187,13 +223,13 @@ pub(crate) async fn import_register(
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
     body: Body,
 ) -> Result<Response, AdminError> {
-    let api = notify_api(&state)?;
-    let who = api.authorize(&headers, Role::Editor)?.clone();
-    let plans = plan_api(&state)?;
-    check_type(&headers)?;
-    let (source, opts) = upload_query(q)?;
-    let bytes = read_body(&headers, body).await?;
-    let source = format!("upload {}", source.unwrap_or_else(|| "register".into()));
+    let Upload {
+        who,
+        plans,
+        source,
+        opts,
+        bytes,
+    } = upload(&state, &headers, q, body, "register").await?;
     let _one = plans.writing.lock().await;
     let p = Arc::clone(&plans);
     let by = who.name.clone();
@@ -270,13 +306,13 @@ pub(crate) async fn import_occupancy(
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
     body: Body,
 ) -> Result<Response, AdminError> {
-    let api = notify_api(&state)?;
-    let who = api.authorize(&headers, Role::Editor)?.clone();
-    let plans = plan_api(&state)?;
-    check_type(&headers)?;
-    let (source, opts) = upload_query(q)?;
-    let bytes = read_body(&headers, body).await?;
-    let source = format!("upload {}", source.unwrap_or_else(|| "occupancy".into()));
+    let Upload {
+        who,
+        plans,
+        source,
+        opts,
+        bytes,
+    } = upload(&state, &headers, q, body, "occupancy").await?;
     let _one = plans.writing.lock().await;
     let p = Arc::clone(&plans);
     let by = who.name.clone();
