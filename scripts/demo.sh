@@ -25,7 +25,13 @@ mkdir -p out
   --layers layers --format table --out out/freddy_2023-03-10T04Z.geojson
 echo
 PORT=${AVISO_DEMO_PORT:-8080}
+# The duty officer's token for this run (issue 13): random, in the environment only.
+AVISO_DEMO_TOKEN=${AVISO_DEMO_TOKEN:-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')}
+export AVISO_DEMO_TOKEN
 echo "demo: the service on http://127.0.0.1:$PORT/ replays Freddy and the 2025-09-25 flood forecast (Ctrl-C to stop)"
+echo "demo: the operations page is http://127.0.0.1:$PORT/ops — sign in with the token $AVISO_DEMO_TOKEN"
+echo "demo: (the demo's alerts are Exercises, which publish by rule: the page shows each auto-publication in its audit trail;"
+echo "demo:  a real Actual forecast would wait there for your approval)"
 if [ -n "${AVISO_DEMO_SECONDS:-}" ]; then
   timeout --signal=TERM "$AVISO_DEMO_SECONDS" \
     ./target/release/aviso serve --demo --listen "127.0.0.1:$PORT" || [ $? -eq 124 ]

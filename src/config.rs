@@ -85,6 +85,10 @@ pub struct Config {
     /// The scheduled service (`aviso serve`, `aviso run-once`).
     #[serde(default)]
     pub service: ServiceConfig,
+    /// Who decides that a version goes out (`[approval]`, issue 13): auto-publish rules and
+    /// four eyes; everything else waits for a person.
+    #[serde(default)]
+    pub approval: crate::alerts::approval::ApprovalConfig,
     /// Which database keeps the service's state (`[store]`): the embedded SQLite file
     /// unless `url` names a PostgreSQL server.
     #[serde(default)]
@@ -184,6 +188,7 @@ impl Config {
             .map_err(|e| inv(e.to_string()))?;
         self.plan.validate().map_err(&inv)?;
         self.service.validate().map_err(&inv)?;
+        self.approval.validate().map_err(&inv)?;
         self.http.validate().map_err(&inv)?;
         self.http_server.validate().map_err(&inv)?;
         self.map.validate().map_err(&inv)?;
@@ -197,6 +202,17 @@ impl Config {
                 "[store] url (PostgreSQL) with [notify] channels or SMS replies enabled: subscribers and the \
                  outbox are not on PostgreSQL yet; leave store.url out (SQLite) or disable the \
                  channels"
+                    .to_string(),
+            ));
+        }
+        if self.store.postgres_url().is_some() && !self.approval.publishes_everything() {
+            // Proposals and the audit trail live in the SQLite store only: on PostgreSQL
+            // a version waiting for a person would have nowhere to wait.
+            return Err(inv(
+                "[store] url (PostgreSQL) with an [approval] policy that leaves versions to a person: \
+                 proposals are not on PostgreSQL yet; leave store.url out (SQLite), or add an \
+                 [[approval.auto_publish]] rule covering every status (Actual, Exercise, Test, \
+                 System, Draft) to publish without approval"
                     .to_string(),
             ));
         }
@@ -257,6 +273,9 @@ pub struct ServiceConfig {
     pub layers: String,
     /// CAP `sender`: who issues the alerts (no spaces or commas; CAP 1.2 §3.2.1).
     pub sender: String,
+    /// CAP `senderName`: the alerting authority as people should read it (issue 13: the
+    /// agency speaks, not the tool).
+    pub sender_name: String,
     /// CAP `status` of every alert unless a feed says otherwise: "Actual", "Exercise" or
     /// "Test". Exercise and Test alerts never reach the public feed.
     pub status: crate::alerts::versioning::CapStatus,
@@ -290,6 +309,7 @@ impl Default for ServiceConfig {
             data_dir: "var/aviso".into(),
             layers: "layers".into(),
             sender: "aviso@ingd.gov.mz".into(),
+            sender_name: crate::alerts::cap::AUTHORITY_NAME.into(),
             status: crate::alerts::versioning::CapStatus::Actual,
             cap_expires_after_h: 12.0,
             expire_event_after_h: 24.0,

@@ -82,12 +82,16 @@ pub struct CertaintyProbability {
     pub window_h: f64,
 }
 
+/// CAP `senderName` by default: Mozambique's disaster agency, the alerting authority
+/// (Lei 10/2020 created INGD in place of INGC), not the tool that drafts the alert
+/// (issue 13). `[service] sender_name` sets it.
+pub const AUTHORITY_NAME: &str =
+    "INGD — Instituto Nacional de Gestão e Redução do Risco de Desastres";
+
 impl Default for CapOptions {
     fn default() -> Self {
         CapOptions {
-            sender_name:
-                "aviso — aviso prévio de ciclones tropicais / tropical cyclone early warning"
-                    .to_string(),
+            sender_name: AUTHORITY_NAME.to_string(),
             web: None,
             expires_after_h: 12.0,
             max_polygon_vertices: 100,

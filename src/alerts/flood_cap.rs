@@ -33,11 +33,15 @@ use crate::alerts::assess_flood::{FloodAssessment, FloodSource};
 use crate::domain::{FloodForecast, FloodLevel, Layers};
 use crate::hazard::geodesy::union_multi;
 
-/// CAP options for flood alerts: the sender name speaks of floods; `expires_after_h` is
-/// `flood.cap_expires_after_h`.
-pub fn flood_cap_options(web: Option<String>, expires_after_h: f64) -> CapOptions {
+/// CAP options for flood alerts: `sender_name` is the alerting authority (`[service]
+/// sender_name`), `expires_after_h` is `flood.cap_expires_after_h`.
+pub fn flood_cap_options(
+    web: Option<String>,
+    expires_after_h: f64,
+    sender_name: &str,
+) -> CapOptions {
     CapOptions {
-        sender_name: "aviso — aviso prévio de cheias / flood early warning".to_string(),
+        sender_name: sender_name.to_string(),
         web,
         expires_after_h,
         ..CapOptions::default()

@@ -4,6 +4,7 @@
 //!
 //! Pure: builds values and strings; writing them is the caller's business.
 
+pub mod approval;
 pub mod assess;
 pub mod assess_flood;
 pub mod cap;

@@ -25,10 +25,21 @@ pub(crate) async fn admin_token(
     req: Request,
     next: Next,
 ) -> Response {
-    if let Some(api) = &state.notify
-        && let Err(e) = api.authorize(req.headers(), Role::Viewer)
-    {
-        return e.into_response();
+    if let Some(api) = &state.notify {
+        match api.authorize(req.headers(), Role::Viewer) {
+            Err(e) => return e.into_response(),
+            // Token use goes to the audit trail (issue 13): which token, on what route.
+            Ok(t) => super::admin::append_audit(
+                &state,
+                crate::store::approval::AuditEntry::new(
+                    chrono::Utc::now(),
+                    &t.name,
+                    "token_used",
+                    format!("{} {}", req.method(), req.uri().path()),
+                )
+                .with_detail(serde_json::json!({ "role": t.role.as_str() })),
+            ),
+        }
     }
     next.run(req).await
 }

@@ -137,6 +137,9 @@ pub struct ApiState {
     /// Contingency plans per version and the register admin routes (`aviso serve`);
     /// `None`: those routes answer 404.
     pub(crate) plan: Option<Arc<plan::PlanApi>>,
+    /// Proposals, decisions and the audit trail (issue 13, `aviso serve`); `None`: those
+    /// routes answer 404.
+    pub(crate) proposals: Option<Arc<admin::proposals::ProposalsApi>>,
     /// Large request bodies read at once (`[http_server]`).
     pub(crate) uploads: guard::Uploads,
     /// gzip of answers: compressed off the async threads, unchanging ones once.
@@ -162,6 +165,7 @@ impl ApiState {
             map: web::MapConfig::default(),
             notify: None,
             plan: None,
+            proposals: None,
             uploads: uploads_of(&server::HttpServerConfig::default()),
             gzip: gzip::GzipCache::default(),
             openapi: std::sync::OnceLock::new(),
@@ -184,6 +188,12 @@ impl ApiState {
     /// outbox in `/metrics`.
     pub fn with_notify(mut self, notify: Arc<admin::NotifyApi>) -> Self {
         self.notify = Some(notify);
+        self
+    }
+
+    /// Serves the approval workflow's admin routes (proposals, decisions, audit).
+    pub fn with_proposals(mut self, p: Arc<admin::proposals::ProposalsApi>) -> Self {
+        self.proposals = Some(p);
         self
     }
 
@@ -394,6 +404,13 @@ fn admin_routes(state: &Arc<ApiState>) -> OpenApiRouter<Arc<ApiState>> {
         .routes(routes!(admin::lifecycle::reactivate))
         .routes(routes!(admin::lifecycle::erase))
         .routes(routes!(admin::outbox::outbox))
+        .routes(routes!(admin::proposals::list))
+        .routes(routes!(admin::proposals::review))
+        .routes(routes!(admin::proposals::cap))
+        .routes(routes!(admin::proposals::document))
+        .routes(routes!(admin::proposals::approve))
+        .routes(routes!(admin::proposals::reject))
+        .routes(routes!(admin::proposals::audit_log))
         .routes(routes!(
             admin::register::export_register,
             admin::register::import_register

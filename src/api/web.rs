@@ -123,6 +123,18 @@ struct Asset {
 /// draws circle markers: `L.marker` and the layers control read them from the CSS.
 const ASSETS: &[Asset] = &[
     Asset {
+        path: "/static/ops.js",
+        body: include_bytes!("../../static/ops.js"),
+        content_type: "text/javascript; charset=utf-8",
+        cache_control: REVALIDATE,
+    },
+    Asset {
+        path: "/static/ops.css",
+        body: include_bytes!("../../static/ops.css"),
+        content_type: "text/css; charset=utf-8",
+        cache_control: REVALIDATE,
+    },
+    Asset {
         path: "/static/app.js",
         body: include_bytes!("../../static/app.js"),
         content_type: "text/javascript; charset=utf-8",
@@ -191,6 +203,8 @@ const ASSETS: &[Asset] = &[
 ];
 
 const INDEX_HTML: &[u8] = include_bytes!("../../static/index.html");
+/// The duty officer's page (issue 13): proposals, review, decisions, audit trail.
+const OPS_HTML: &[u8] = include_bytes!("../../static/ops.html");
 
 /// The URL paths of the page's files (for tests and the page-weight report).
 pub fn asset_paths() -> impl Iterator<Item = &'static str> {
@@ -351,6 +365,7 @@ fn format_parameter(uri: &Uri) -> Option<bool> {
 /// The page and the assets, rendered once.
 struct Site {
     index: Served,
+    ops: Served,
     assets: Vec<(&'static str, Arc<Served>)>,
     config_json: String,
 }
@@ -365,6 +380,20 @@ impl Site {
             header::REFERRER_POLICY,
             HeaderValue::from_static("same-origin"),
         ));
+        // The operations page draws no map: nothing beyond this service at all, and it
+        // may not be framed (its buttons publish alerts: no clickjacking).
+        let mut ops = Served::new(OPS_HTML, "text/html; charset=utf-8", REVALIDATE);
+        ops.extra.push((
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+                 connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+            ),
+        ));
+        ops.extra.push((
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ));
         let assets = ASSETS
             .iter()
             .map(|a| {
@@ -376,6 +405,7 @@ impl Site {
             .collect();
         Site {
             index,
+            ops,
             assets,
             // A struct of strings and a number always serialises: the fallback is never taken.
             config_json: serde_json::to_string(map).unwrap_or_else(|_| "{}".into()),
@@ -400,6 +430,7 @@ pub fn web_router(map: MapConfig) -> OpenApiRouter<Arc<ApiState>> {
     router
         .routes(routes!(root))
         .routes(routes!(map_page))
+        .routes(routes!(ops_page))
         .routes(routes!(map_config))
         .layer(Extension(site))
 }
@@ -410,6 +441,15 @@ pub fn web_router(map: MapConfig) -> OpenApiRouter<Arc<ApiState>> {
     responses((status = 200, description = "The map page", content_type = "text/html", body = String)))]
 async fn map_page(Extension(site): Extension<Arc<Site>>, headers: HeaderMap) -> Response {
     site.index.respond(&headers)
+}
+
+/// `GET /ops`: the duty officer's page (issue 13). The page itself is public (it holds
+/// no data); everything it shows comes from the admin API with the officer's token.
+#[utoipa::path(get, path = "/ops", tag = "map", operation_id = "getOps",
+    summary = "The operations page (HTML): proposals waiting for an approver, review, approve or reject, the audit trail",
+    responses((status = 200, description = "The operations page", content_type = "text/html", body = String)))]
+async fn ops_page(Extension(site): Extension<Arc<Site>>, headers: HeaderMap) -> Response {
+    site.ops.respond(&headers)
 }
 
 /// `GET /api/map-config`: the map's basemap settings.

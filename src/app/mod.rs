@@ -7,6 +7,7 @@
 //! [`layers`] (zonal sums, population grids, serve-layers) and [`service`] (serve,
 //! run-once, check-config). This file holds what several of them share.
 
+mod approval;
 pub mod assess;
 pub mod cli;
 pub mod flood;

@@ -60,6 +60,9 @@ pub struct CheckConfigArgs {
     pub layers: Option<PathBuf>,
 }
 
+/// The variable holding the demo's approver token (`serve --demo` only).
+const DEMO_TOKEN_ENV: &str = "AVISO_DEMO_TOKEN";
+
 /// The demo storm: Freddy's second Mozambique landfall (IBTrACS, RSMC La Réunion's
 /// REUNION block), replayed from 8 March 2023 00Z, 6-hourly, 120 h ahead.
 const DEMO_TRACK: &str = "tracks/ibtracs_v04r01_last3years_moz_region_2022-2025.csv";
@@ -193,6 +196,17 @@ async fn build(mut cfg: Config, a: &ServeArgs, bind: bool) -> Result<Service> {
                 .to_string();
         }
         cfg.service.status = CapStatus::Exercise;
+        // The operations page (/ops, issue 13): scripts/demo.sh makes a token for this run
+        // and prints it; the demo's duty officer signs in with it (read from the
+        // environment like any token_env, never logged).
+        if std::env::var_os(DEMO_TOKEN_ENV).is_some() {
+            cfg.notify.tokens.push(crate::notify::config::TokenConfig {
+                name: "demo-officer".into(),
+                role: crate::notify::config::Role::Approver,
+                sha256: None,
+                token_env: Some(DEMO_TOKEN_ENV.into()),
+            });
+        }
         let storm_feed = FeedConfig {
             name: "demo-freddy".into(),
             kind: FeedKind::RsmcReunion,
@@ -356,6 +370,14 @@ async fn build(mut cfg: Config, a: &ServeArgs, bind: bool) -> Result<Service> {
     if let Some(n) = notify_store {
         pipeline = pipeline.with_notify(n);
     }
+    // Proposals and the audit trail live in the SQLite store; config validation refuses
+    // a PostgreSQL store unless every version publishes by rule.
+    let approvals = sqlite
+        .clone()
+        .map(|s| s as Arc<dyn crate::store::approval::ApprovalStore>);
+    if let Some(a) = &approvals {
+        pipeline = pipeline.with_approvals(Arc::clone(a));
+    }
     let pipeline =
         Arc::new(pipeline.with_bufr_decoder(Arc::new(crate::app::bufr_child_decoder()?)));
     // Registers live in the SQLite store only (no PostgreSQL register store yet): on
@@ -363,6 +385,13 @@ async fn build(mut cfg: Config, a: &ServeArgs, bind: bool) -> Result<Service> {
     if bind && let Some(sqlite) = &sqlite {
         let registers: Arc<dyn crate::store::registers::RegisterStore> = sqlite.clone();
         api_state = api_state.with_plan(super::plan_service::plan_api(&cfg, registers, &pipeline));
+    }
+    if bind && let Some(a) = approvals {
+        api_state = api_state.with_proposals(super::approval::proposals_api(
+            a,
+            Arc::clone(&pipeline.store),
+            &pipeline,
+        ));
     }
     let api = Arc::new(api_state);
     Ok(Service {

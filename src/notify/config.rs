@@ -304,6 +304,8 @@ pub enum Role {
     Viewer,
     /// Also create, update, deactivate and import subscribers.
     Editor,
+    /// Also approve or reject proposed alert versions (issue 13; SAMBRO's ALERT_APPROVER).
+    Approver,
     /// Everything: also reactivate an opted-out subscriber and list the tokens.
     Admin,
 }
@@ -313,6 +315,7 @@ impl Role {
         match self {
             Role::Viewer => "viewer",
             Role::Editor => "editor",
+            Role::Approver => "approver",
             Role::Admin => "admin",
         }
     }

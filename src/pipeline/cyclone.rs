@@ -211,6 +211,7 @@ impl Pipeline {
             },
         );
         let opts = CapOptions {
+            sender_name: self.cfg.service.sender_name.clone(),
             web: publish::web_link(&self.cfg.service.public_url, &summary.id),
             expires_after_h: self.cfg.service.cap_expires_after_h,
             certainty_probability: prob.result().and_then(|r| {

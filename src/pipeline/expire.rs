@@ -60,7 +60,9 @@ impl Pipeline {
                 continue;
             }
             match self.cancel_stale(&s, now) {
-                Ok(id) => out.push(id),
+                Ok(Some(id)) => out.push(id),
+                // Proposed: an approver decides the all-clear.
+                Ok(None) => {}
                 Err(e) => {
                     tracing::error!(version = %s.id, error = %e, "cancelling a stale event failed")
                 }
@@ -114,7 +116,11 @@ impl Pipeline {
                 .any(|e| e.storm_name.eq_ignore_ascii_case(storm))
     }
 
-    fn cancel_stale(&self, s: &AlertSummary, now: DateTime<Utc>) -> Result<String, ProcessError> {
+    fn cancel_stale(
+        &self,
+        s: &AlertSummary,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, ProcessError> {
         if s.hazard == HazardKind::Flood {
             return self.cancel_stale_flood(s, now);
         }

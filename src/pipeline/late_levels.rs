@@ -234,16 +234,16 @@ impl Pipeline {
             Some(reason),
             outcome,
         )?;
-        let queued = self.commit_version(None, &alert, &published_alert(&v, &a))?;
+        let committed = self.commit_version(None, &alert, &published_alert(&v, &a))?;
         tracing::info!(
             version = %alert.summary.id,
             msg_type = v.msg_type.as_str(),
             references = %id,
             changed = changed.len(),
-            queued,
-            "published: late probabilities change levels"
+            outcome = ?committed,
+            "late probabilities change levels"
         );
-        Ok(Some(alert.summary.id))
+        Ok(committed.published().then_some(alert.summary.id))
     }
 }
 

@@ -21,6 +21,7 @@
 //!   gives subscribers are committed in ONE transaction: a crash cannot publish an alert
 //!   whose messages are never queued, nor queue messages for an alert never published.
 
+mod approve;
 mod cyclone;
 pub mod demo;
 mod discovery;
@@ -55,8 +56,8 @@ use crate::feeds::fetch::{Fetched, Fetcher, Validators};
 use crate::feeds::gdacs::{self, Basin, GdacsEvent};
 use crate::feeds::{self, BufrDecoder, InProcessBufr, ParseOptions, TrackFormat};
 use crate::metrics::Metrics;
-use crate::notify::dispatch::plan_version;
 use crate::notify::select::{DistrictShapes, PublishedAlert, SiteAtRisk};
+use crate::store::approval::ApprovalStore;
 use crate::store::notify::NotifyStore;
 use crate::store::published::Published;
 use crate::store::{
@@ -192,6 +193,9 @@ pub struct Pipeline {
     bufr: Arc<dyn BufrDecoder>,
     /// What the probabilistic step's threads share with the pipeline.
     prob: Arc<probabilistic::Shared>,
+    /// Proposals and the audit trail (issue 13); `None`: every version publishes at once
+    /// (a library caller without a service, e.g. `aviso replay`).
+    approvals: Option<Arc<dyn ApprovalStore>>,
 }
 
 /// The event id of a storm under a CAP status: Exercise and Test versions get their own
@@ -234,7 +238,17 @@ impl Pipeline {
             notify: None,
             bufr,
             prob,
+            approvals: None,
         }
+    }
+
+    /// Puts every version through the approval policy (`[approval]`): those no
+    /// auto-publish rule covers become proposals in `store`, which must be the same
+    /// database as the pipeline's store (a proposal and its issuance's processed mark
+    /// commit together).
+    pub fn with_approvals(mut self, store: Arc<dyn ApprovalStore>) -> Self {
+        self.approvals = Some(store);
+        self
     }
 
     /// Decodes ECMWF BUFR issuances with `bufr` (the service passes a
@@ -539,39 +553,6 @@ impl Pipeline {
         }
         self.refresh_current_alert();
         (n, published, failed)
-    }
-
-    /// Stores a version (with the assessment of the issuance it came from, if any) and,
-    /// when subscribers are wired in, the messages it gives them, in ONE transaction.
-    /// Returns how many messages were queued.
-    fn commit_version(
-        &self,
-        issuance: Option<(i64, &[AssessmentRecord])>,
-        alert: &NewAlert,
-        published: &PublishedAlert,
-    ) -> Result<usize, ProcessError> {
-        let alerts = std::slice::from_ref(alert);
-        let Some(hook) = &self.notify else {
-            match issuance {
-                Some((id, records)) => self.store.complete_issuance(id, records, alerts)?,
-                None => self.store.publish_alert(alert)?,
-            }
-            return Ok(0);
-        };
-        let ncfg = &self.cfg.notify;
-        let mut planned = if ncfg.any_channel_enabled() {
-            plan_version(hook.store.as_ref(), published, ncfg, &hook.geometry)?
-        } else {
-            Vec::new()
-        };
-        planned.retain(|p| ncfg.channel_enabled(p.outbound.kind()));
-        let now = Utc::now();
-        Ok(match issuance {
-            Some((id, records)) => hook
-                .store
-                .complete_issuance_enqueue(id, records, alerts, &planned, now)?,
-            None => hook.store.publish_alert_enqueue(alert, &planned, now)?,
-        })
     }
 
     /// Serves the newest active Actual alert (with any probabilities attached after it was

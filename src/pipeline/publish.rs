@@ -12,9 +12,12 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::{Pipeline, ProcessError};
+use crate::alerts::approval::{RuleHazard, VersionFacts};
 use crate::alerts::levels::Level;
 use crate::alerts::versioning::{self, AlertVersion, CapStatus, MsgType, PublishedDistrict};
+use crate::notify::dispatch::plan_version;
 use crate::notify::select::PublishedAlert;
+use crate::store::approval::{AuditEntry, NewProposal, ProposalState};
 use crate::store::{
     AlertSummary, AssessmentRecord, HazardKind, NewAlert, Reason, StoredIssuance, SummaryDistrict,
 };
@@ -66,7 +69,7 @@ impl Pipeline {
         }
         let version = versioning::decide(
             prev.as_ref().map(AlertSummary::published).as_ref(),
-            n.event_id,
+            n.event_id.clone(),
             n.districts,
             &self.cfg.service.sender,
             Utc::now(),
@@ -75,35 +78,38 @@ impl Pipeline {
         .map_err(|e| ProcessError::Publish(e.to_string()))?;
         let Some(v) = version else {
             self.store.complete_issuance(iss.id, &[record], &[])?;
+            // A newer forecast that changes nothing against the published version: a
+            // proposal made from an older one must not be approved any more.
+            if let Some(ap) = &self.approvals {
+                let reason = format!(
+                    "the newer {} changes nothing against the published version",
+                    n.what
+                );
+                ap.supersede_open(&n.event_id, &reason, Utc::now())?;
+            }
             return Ok(Vec::new());
         };
         let (alert, published) = make(&v, prev.as_ref())?;
         let id = alert.summary.id.clone();
-        let queued = self.commit_version(
+        let committed = self.commit_version(
             Some((iss.id, std::slice::from_ref(&record))),
             &alert,
             &published,
         )?;
-        tracing::info!(
-            version = %id,
-            msg_type = v.msg_type.as_str(),
-            forecast = n.what,
-            districts = v.districts.len(),
-            queued,
-            "published"
-        );
-        Ok(vec![id])
+        committed.log(&id, v.msg_type, n.what, v.districts.len());
+        Ok(committed.published().then_some(id).into_iter().collect())
     }
 
-    /// Publishes the Cancel of the active event `s` (it left a healthy feed or expired),
-    /// with its subscribers' all-clear messages: `make` builds the version from the
-    /// event's last stored issuance, which gives the CAP its content.
+    /// Publishes (or proposes, under `[approval]`) the Cancel of the active event `s` (it
+    /// left a healthy feed or expired), with its subscribers' all-clear messages: `make`
+    /// builds the version from the event's last stored issuance, which gives the CAP its
+    /// content. `None`: it waits for an approver.
     pub(crate) fn publish_cancel(
         &self,
         s: &AlertSummary,
         now: DateTime<Utc>,
         make: impl FnOnce(&StoredIssuance, &AlertVersion) -> Result<Built, ProcessError>,
-    ) -> Result<String, ProcessError> {
+    ) -> Result<Option<String>, ProcessError> {
         let iss = self
             .store
             .last_issuance_of_event(&s.event_id)?
@@ -121,17 +127,190 @@ impl Pipeline {
         let (alert, published) = make(&iss, &v)?;
         let alert = without_footprints(alert)?;
         let id = alert.summary.id.clone();
-        let queued = self.commit_version(None, &alert, &published)?;
-        tracing::info!(
-            version = %id,
-            msg_type = "Cancel",
-            event = s.event_name.as_str(),
-            reason = alert.summary.reason.as_deref().unwrap_or("no reason given"),
-            queued,
-            "published"
+        let committed = self.commit_version(None, &alert, &published)?;
+        let what = format!(
+            "cancel of {}: {}",
+            s.event_name,
+            alert.summary.reason.as_deref().unwrap_or("no reason given")
         );
-        Ok(id)
+        committed.log(&id, MsgType::Cancel, &what, 0);
+        Ok(committed.published().then_some(id))
     }
+
+    /// Stores a version (with the assessment of the issuance it came from, if any) and,
+    /// when subscribers are wired in, the messages it gives them, in ONE transaction — or,
+    /// when the approval policy wants a person, stores it as a proposal that sends
+    /// nothing (issue 13). A proposal identical to the event's newest one (open or
+    /// rejected: a person said no to exactly this) is not made again.
+    pub(crate) fn commit_version(
+        &self,
+        issuance: Option<(i64, &[AssessmentRecord])>,
+        alert: &NewAlert,
+        published: &PublishedAlert,
+    ) -> Result<Committed, ProcessError> {
+        let now = Utc::now();
+        let Some(ap) = &self.approvals else {
+            let planned = self.plan_messages(published)?;
+            return Ok(Committed::Published {
+                queued: self.store_version(issuance, alert, &planned, now)?,
+                rule: None,
+            });
+        };
+        let s = &alert.summary;
+        let facts = VersionFacts {
+            status: s.status,
+            hazard: match s.hazard {
+                HazardKind::TropicalCyclone => RuleHazard::TropicalCyclone,
+                HazardKind::Flood => RuleHazard::Flood,
+            },
+            msg_type: s.msg_type,
+            max_level: s.max_level,
+        };
+        if let Some(rule) = self.cfg.approval.auto_rule(&facts) {
+            let planned = self.plan_messages(published)?;
+            let actor = format!("rule:{}", rule.name);
+            let audit = AuditEntry::new(now, &actor, "auto_published", format!("alert {}", s.id))
+                .of_alert(alert)
+                .with_detail(serde_json::json!({
+                    "event": s.event_id,
+                    "msg_type": s.msg_type.as_str(),
+                    "status": s.status.as_str(),
+                    "max_level": s.max_level,
+                    "messages_queued": planned.len(),
+                }));
+            let queued = ap.publish_by_rule(issuance, alert, &planned, &audit, now)?;
+            return Ok(Committed::Published {
+                queued,
+                rule: Some(rule.name.clone()),
+            });
+        }
+        let base = self.store.latest_version(&s.event_id)?.map(|p| p.id);
+        if let Some(last) = ap.latest_proposal(&s.event_id)?
+            && matches!(
+                last.state,
+                ProposalState::Proposed | ProposalState::Rejected
+            )
+            && last.base == base
+            && same_content(&last.alert.summary, s)
+        {
+            if let Some((id, records)) = issuance {
+                self.store.complete_issuance(id, records, &[])?;
+            }
+            return Ok(Committed::Unchanged {
+                proposal: last.id,
+                state: last.state,
+            });
+        }
+        let proposal = NewProposal {
+            alert,
+            published,
+            base: base.as_deref(),
+            edited_by: None,
+        };
+        Ok(Committed::Proposed {
+            proposal: ap.propose(issuance, proposal, now)?,
+        })
+    }
+
+    /// The subscribers' messages of a version (none without `[notify]` channels).
+    pub(crate) fn plan_messages(
+        &self,
+        published: &PublishedAlert,
+    ) -> Result<Vec<crate::notify::outbound::Planned>, ProcessError> {
+        let Some(hook) = &self.notify else {
+            return Ok(Vec::new());
+        };
+        let ncfg = &self.cfg.notify;
+        let mut planned = if ncfg.any_channel_enabled() {
+            plan_version(hook.store.as_ref(), published, ncfg, &hook.geometry)?
+        } else {
+            Vec::new()
+        };
+        planned.retain(|p| ncfg.channel_enabled(p.outbound.kind()));
+        Ok(planned)
+    }
+
+    /// Publishes a version with its messages, without the approval policy.
+    fn store_version(
+        &self,
+        issuance: Option<(i64, &[AssessmentRecord])>,
+        alert: &NewAlert,
+        planned: &[crate::notify::outbound::Planned],
+        now: DateTime<Utc>,
+    ) -> Result<usize, ProcessError> {
+        let alerts = std::slice::from_ref(alert);
+        let Some(hook) = &self.notify else {
+            match issuance {
+                Some((id, records)) => self.store.complete_issuance(id, records, alerts)?,
+                None => self.store.publish_alert(alert)?,
+            }
+            return Ok(0);
+        };
+        Ok(match issuance {
+            Some((id, records)) => hook
+                .store
+                .complete_issuance_enqueue(id, records, alerts, planned, now)?,
+            None => hook.store.publish_alert_enqueue(alert, planned, now)?,
+        })
+    }
+}
+
+/// What [`Pipeline::commit_version`] did with a version.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Committed {
+    /// Published with its messages (`rule`: the auto-publish rule that let it out).
+    Published { queued: usize, rule: Option<String> },
+    /// Stored as a proposal for an approver; nothing sent.
+    Proposed { proposal: i64 },
+    /// The event's newest proposal already says exactly this; nothing stored.
+    Unchanged { proposal: i64, state: ProposalState },
+}
+
+impl Committed {
+    pub(crate) fn published(&self) -> bool {
+        matches!(self, Committed::Published { .. })
+    }
+
+    fn log(&self, id: &str, msg_type: MsgType, what: &str, districts: usize) {
+        match self {
+            Committed::Published { queued, rule } => tracing::info!(
+                version = %id,
+                msg_type = msg_type.as_str(),
+                forecast = what,
+                districts,
+                queued,
+                rule = rule.as_deref().unwrap_or("none"),
+                "published"
+            ),
+            Committed::Proposed { proposal } => tracing::info!(
+                version = %id,
+                msg_type = msg_type.as_str(),
+                forecast = what,
+                districts,
+                proposal,
+                "proposed: waits for an approver, nothing sent"
+            ),
+            Committed::Unchanged { proposal, state } => tracing::info!(
+                version = %id,
+                forecast = what,
+                proposal,
+                state = state.as_str(),
+                "not proposed again: the event's newest proposal says the same"
+            ),
+        }
+    }
+}
+
+/// Whether two versions say the same: message type, forecast time and districts at the
+/// same levels.
+fn same_content(a: &AlertSummary, b: &AlertSummary) -> bool {
+    let levels = |s: &AlertSummary| {
+        s.districts
+            .iter()
+            .map(|d| (d.pcode.clone(), d.level))
+            .collect::<Vec<_>>()
+    };
+    a.msg_type == b.msg_type && a.reference_time == b.reference_time && levels(a) == levels(b)
 }
 
 /// The Cancel of an event that expired, with a document that carries no footprint and no

@@ -8,6 +8,7 @@
 //! backend for several replicas implements the same trait; what it must guarantee is
 //! written on each method (the atomic ones say so).
 
+pub mod approval;
 pub mod config;
 pub mod notify;
 pub mod postgres;

@@ -23,6 +23,7 @@ use super::{
 };
 use crate::alerts::versioning::{CapStatus, MsgType};
 
+mod approval;
 mod erasure;
 mod issuances;
 mod migrations;

@@ -95,6 +95,7 @@ fn chain(f: &Fixture, a: &FloodAssessment) -> Vec<(AlertVersion, String)> {
     let opts = flood_cap_options(
         Some("https://aviso.example/".into()),
         f.cfg.flood.cap_expires_after_h,
+        &f.cfg.service.sender_name,
     );
     let t0: DateTime<Utc> = "2025-09-25T08:00:00Z".parse().unwrap();
     let mut out: Vec<(AlertVersion, String)> = Vec::new();

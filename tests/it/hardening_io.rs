@@ -32,7 +32,8 @@ fn write_config(dir: &Path, extra: &str) -> std::path::PathBuf {
     std::fs::write(
         &config,
         format!(
-            "[service]\nlisten = \"127.0.0.1:0\"\nmax_forecast_age_h = 1000000.0\ndata_dir = {:?}\nlayers = {:?}\n\n[http]\nconnect_timeout_s = 2.0\ntimeout_s = 5.0\nretries = 0\n\n[probabilistic]\npublish = false\n\n[[notify.token]]\nname = \"ops\"\nrole = \"editor\"\nsha256 = \"{}\"\n\n{extra}",
+            "{}[service]\nlisten = \"127.0.0.1:0\"\nmax_forecast_age_h = 1000000.0\ndata_dir = {:?}\nlayers = {:?}\n\n[http]\nconnect_timeout_s = 2.0\ntimeout_s = 5.0\nretries = 0\n\n[probabilistic]\npublish = false\n\n[[notify.token]]\nname = \"ops\"\nrole = \"editor\"\nsha256 = \"{}\"\n\n{extra}",
+            crate::common::PUBLISH_ALL,
             dir.join("state").display().to_string(),
             concat!(env!("CARGO_MANIFEST_DIR"), "/layers"),
             sha256_hex(EDITOR),

@@ -97,7 +97,7 @@ impl Serve {
 /// channels and whatever the test needs).
 pub(crate) fn site_config(data: &Path, feed_url: &str, extra: &str) -> String {
     format!(
-        r#"[service]
+        r#"{publish_all}[service]
 max_forecast_age_h = 1000000.0
 listen = "127.0.0.1:0"
 data_dir = "{data}"
@@ -124,6 +124,7 @@ name = "iom-readonly"
 role = "viewer"
 token_env = "AVISO_T_VIEWER"
 {extra}"#,
+        publish_all = crate::common::PUBLISH_ALL,
         data = data.display(),
         layers = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("layers")

@@ -8,6 +8,7 @@
 mod common;
 mod notify_support;
 
+mod approval_service;
 mod architecture;
 mod assess;
 mod bufr_child;

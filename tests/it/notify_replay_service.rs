@@ -740,10 +740,11 @@ async fn freddy_through_the_service_reaches_a_thousand_subscribers_exactly_once(
     // contract: at the default 5 SMS/s a batch of N SMS takes N/5 s).
     let data = dir.path().join("store");
     let config = dir.path().join("site.toml");
+    let publish_all = crate::common::PUBLISH_ALL;
     std::fs::write(
         &config,
         format!(
-            r#"[service]
+            r#"{publish_all}[service]
 max_forecast_age_h = 1000000.0
 listen = "127.0.0.1:0"
 layers = "{layers}"

@@ -137,10 +137,11 @@ async fn aviso_serve_logs_no_personal_data_through_admin_work_deliveries_stop_dl
     // The site's configuration; every secret from the environment.
     let config = dir.path().join("site.toml");
     let fast = "{ per_second = 500.0, burst = 100 }";
+    let publish_all = crate::common::PUBLISH_ALL;
     std::fs::write(
         &config,
         format!(
-            r#"[service]
+            r#"{publish_all}[service]
 max_forecast_age_h = 1000000.0
 listen = "127.0.0.1:0"
 data_dir = "{data}"

@@ -957,10 +957,11 @@ async fn run_once_delivers_before_exiting_and_needs_its_secrets_from_the_environ
         assert!(store.create_subscriber(&s, Utc::now()).unwrap());
     }
     let config = dir.path().join("site.toml");
+    let publish_all = crate::common::PUBLISH_ALL;
     std::fs::write(
         &config,
         format!(
-            r#"[service]
+            r#"{publish_all}[service]
 max_forecast_age_h = 1000000.0
 layers = "{layers}"
 [probabilistic]

@@ -166,11 +166,12 @@ fn write_config(dir: &Path, feed: &str) -> std::path::PathBuf {
 
 /// The site config with `probabilistic` as the body of its `[probabilistic]` table.
 fn write_config_with(dir: &Path, feed: &str, probabilistic: &str) -> std::path::PathBuf {
+    let publish_all = crate::common::PUBLISH_ALL;
     let config = dir.join("site.toml");
     std::fs::write(
         &config,
         format!(
-            "[service]\nlisten = \"127.0.0.1:0\"\n# a 2023 forecast replayed as Actual\nmax_forecast_age_h = 1000000.0\ndata_dir = {:?}\nlayers = {:?}\n\n[http]\nconnect_timeout_s = 2.0\ntimeout_s = 5.0\nretries = 0\n\n[probabilistic]\n{probabilistic}\n\n[[notify.token]]\nname = \"cccm-editor\"\nrole = \"editor\"\nsha256 = \"{}\"\n\n[[notify.token]]\nname = \"coe-viewer\"\nrole = \"viewer\"\nsha256 = \"{}\"\n\n[[feed]]\nname = \"rsmc\"\nkind = \"rsmc-reunion\"\nurl = \"{feed}/freddy.json\"\nschedule = \"* * * * * *\"\n",
+            "{publish_all}[service]\nlisten = \"127.0.0.1:0\"\n# a 2023 forecast replayed as Actual\nmax_forecast_age_h = 1000000.0\ndata_dir = {:?}\nlayers = {:?}\n\n[http]\nconnect_timeout_s = 2.0\ntimeout_s = 5.0\nretries = 0\n\n[probabilistic]\n{probabilistic}\n\n[[notify.token]]\nname = \"cccm-editor\"\nrole = \"editor\"\nsha256 = \"{}\"\n\n[[notify.token]]\nname = \"coe-viewer\"\nrole = \"viewer\"\nsha256 = \"{}\"\n\n[[feed]]\nname = \"rsmc\"\nkind = \"rsmc-reunion\"\nurl = \"{feed}/freddy.json\"\nschedule = \"* * * * * *\"\n",
             dir.join("state").display().to_string(),
             layers_dir(),
             sha256_hex(EDITOR),

@@ -99,11 +99,12 @@ pub(crate) fn site_config(
     wait_s: f64,
     realisations: usize,
 ) -> std::path::PathBuf {
+    let publish_all = crate::common::PUBLISH_ALL;
     let config = dir.join("site.toml");
     std::fs::write(
         &config,
         format!(
-            "[service]\nlisten = \"127.0.0.1:0\"\n# a 2023 forecast replayed as Actual\nmax_forecast_age_h = 1000000.0\ndata_dir = {:?}\nlayers = {:?}\n\n[http]\nconnect_timeout_s = 2.0\ntimeout_s = 5.0\nretries = 0\n\n[probabilistic]\nrealisations = {realisations}\npublish_wait_s = {wait_s:?}\n\n[[feed]]\nname = \"rsmc\"\nkind = \"rsmc-reunion\"\nurl = \"{feed}/freddy.json\"\nschedule = \"* * * * * *\"\n",
+            "{publish_all}[service]\nlisten = \"127.0.0.1:0\"\n# a 2023 forecast replayed as Actual\nmax_forecast_age_h = 1000000.0\ndata_dir = {:?}\nlayers = {:?}\n\n[http]\nconnect_timeout_s = 2.0\ntimeout_s = 5.0\nretries = 0\n\n[probabilistic]\nrealisations = {realisations}\npublish_wait_s = {wait_s:?}\n\n[[feed]]\nname = \"rsmc\"\nkind = \"rsmc-reunion\"\nurl = \"{feed}/freddy.json\"\nschedule = \"* * * * * *\"\n",
             dir.join("state").display().to_string(),
             concat!(env!("CARGO_MANIFEST_DIR"), "/layers"),
         ),

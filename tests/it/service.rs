@@ -854,11 +854,12 @@ fn killing_the_service_mid_cycle_loses_no_issuance_and_processes_none_twice() {
     let feed = rt.block_on(FeedServer::start());
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
+    let publish_all = crate::common::PUBLISH_ALL;
     let config = dir.path().join("aviso.toml");
     std::fs::write(
         &config,
         format!(
-            "[service]\nlisten = \"127.0.0.1:0\"\nmax_forecast_age_h = 1000000.0\ndata_dir = {:?}\nlayers = {:?}\n\n[http]\nconnect_timeout_s = 2.0\ntimeout_s = 5.0\nretries = 0\n\n[probabilistic]\npublish = false\n\n[[feed]]\nname = \"rsmc\"\nkind = \"rsmc-reunion\"\nurl = {:?}\nschedule = \"* * * * * *\"\n",
+            "{publish_all}[service]\nlisten = \"127.0.0.1:0\"\nmax_forecast_age_h = 1000000.0\ndata_dir = {:?}\nlayers = {:?}\n\n[http]\nconnect_timeout_s = 2.0\ntimeout_s = 5.0\nretries = 0\n\n[probabilistic]\npublish = false\n\n[[feed]]\nname = \"rsmc\"\nkind = \"rsmc-reunion\"\nurl = {:?}\nschedule = \"* * * * * *\"\n",
             state.display().to_string(),
             concat!(env!("CARGO_MANIFEST_DIR"), "/layers"),
             feed.url()

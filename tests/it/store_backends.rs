@@ -811,9 +811,11 @@ fn an_unreachable_server_is_an_error_naming_it_without_the_password() {
 #[test]
 fn the_store_section_refuses_unknown_keys_passwords_and_other_schemes() {
     let parse = |t: &str| Config::from_toml(t, "site.toml").map_err(|e| e.to_string());
-    let ok =
-        parse("[store]\nurl = \"postgres://aviso@db.example.org:5432/aviso?sslmode=require\"\n")
-            .unwrap();
+    let ok = parse(&format!(
+        "{}[store]\nurl = \"postgres://aviso@db.example.org:5432/aviso?sslmode=require\"\n",
+        crate::common::PUBLISH_ALL
+    ))
+    .unwrap();
     assert_eq!(
         ok.store.postgres_url(),
         Some("postgres://aviso@db.example.org:5432/aviso?sslmode=require")
@@ -863,7 +865,14 @@ fn check_config_validates_the_store_section() {
         "{err}"
     );
     let good = dir.path().join("good.toml");
-    std::fs::write(&good, "[store]\nurl = \"postgres://aviso@db/aviso\"\n").unwrap();
+    std::fs::write(
+        &good,
+        format!(
+            "{}[store]\nurl = \"postgres://aviso@db/aviso\"\n",
+            crate::common::PUBLISH_ALL
+        ),
+    )
+    .unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_aviso"))
         .args(["check-config", "--config"])
         .arg(&good)

@@ -41,7 +41,8 @@ fn site_config(dir: &std::path::Path, feed: SocketAddr, store: &str) -> std::pat
     std::fs::write(
         &path,
         format!(
-            "[service]\nlisten = \"127.0.0.1:0\"\nmax_forecast_age_h = 1000000.0\ndata_dir = {:?}\nlayers = {:?}\n\n{store}\n[http]\nconnect_timeout_s = 2.0\ntimeout_s = 10.0\nretries = 0\n\n[probabilistic]\npublish = false\n\n[[feed]]\nname = \"rsmc\"\nkind = \"rsmc-reunion\"\nurl = \"http://{feed}/rsmc/freddy.json\"\nschedule = \"0 0 */6 * * *\"\n",
+            "{}[service]\nlisten = \"127.0.0.1:0\"\nmax_forecast_age_h = 1000000.0\ndata_dir = {:?}\nlayers = {:?}\n\n{store}\n[http]\nconnect_timeout_s = 2.0\ntimeout_s = 10.0\nretries = 0\n\n[probabilistic]\npublish = false\n\n[[feed]]\nname = \"rsmc\"\nkind = \"rsmc-reunion\"\nurl = \"http://{feed}/rsmc/freddy.json\"\nschedule = \"0 0 */6 * * *\"\n",
+            crate::common::PUBLISH_ALL,
             dir.join("state").display().to_string(),
             concat!(env!("CARGO_MANIFEST_DIR"), "/layers"),
         ),

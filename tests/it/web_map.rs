@@ -40,7 +40,7 @@ const SERVER_LIMIT: Duration = Duration::from_secs(120);
 /// The demo's ~14 versions take about a minute in a debug build; the browser part ~20 s.
 const SPEC_LIMIT: Duration = Duration::from_secs(420);
 
-fn manifest_dir() -> PathBuf {
+pub(crate) fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
@@ -50,7 +50,7 @@ fn tool_missing(what: &str) {
 }
 
 /// node, chromium and playwright-core, or `None` after a message.
-fn browser_tools() -> Option<PathBuf> {
+pub(crate) fn browser_tools() -> Option<PathBuf> {
     let node_ok = Command::new("node")
         .arg("--version")
         .stdout(Stdio::null())

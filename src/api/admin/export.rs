@@ -31,7 +31,11 @@ pub(crate) async fn export(
     let subs = call(&api, |s| s.subscribers(false)).await?;
     let list: Vec<Subscriber> = subs.into_iter().map(|s| s.subscriber).collect();
     let csv = subscriber::to_csv(&list).map_err(|e| AdminError::Internal(e.to_string()))?;
-    audit(&who, &format!("exported {} subscriber(s)", list.len()));
+    audit(
+        &state,
+        &who,
+        &format!("exported {} subscriber(s)", list.len()),
+    );
     Ok((
         StatusCode::OK,
         [

@@ -92,6 +92,7 @@ pub(crate) async fn import(
     }
     let (rows, report, warnings) = done??;
     audit(
+        &state,
         &who,
         &format!(
             "imported {rows} subscriber(s) from CSV: {} created, {} updated",

@@ -36,7 +36,7 @@ pub(crate) async fn deactivate(
     if !call(&api, move |s| s.deactivate_subscriber(&key, Utc::now())).await? {
         return Err(AdminError::NotFound(format!("subscriber {id:?} not found")));
     }
-    audit(&who, &format!("deactivated subscriber {id}"));
+    audit(&state, &who, &format!("deactivated subscriber {id}"));
     written(&api, &id, StatusCode::OK).await
 }
 
@@ -63,6 +63,7 @@ pub(crate) async fn reactivate(
         return Err(AdminError::NotFound(format!("subscriber {id:?} not found")));
     }
     audit(
+        &state,
         &who,
         &format!("reactivated subscriber {id} (opt-out cleared)"),
     );
@@ -99,6 +100,7 @@ pub(crate) async fn erase(
         )));
     };
     audit(
+        &state,
         &who,
         &format!(
             "erased subscriber {id}: {} queued message(s) failed, {} message(s) scrubbed, {} SMS opt-out(s) kept as digests",

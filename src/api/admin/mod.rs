@@ -41,6 +41,7 @@ pub(crate) mod export;
 pub(crate) mod import;
 pub(crate) mod lifecycle;
 pub(crate) mod outbox;
+pub mod proposals;
 pub(crate) mod register;
 pub(crate) mod subscriber_json;
 pub(crate) mod subscribers;
@@ -317,7 +318,26 @@ fn require_json(headers: &HeaderMap) -> Result<(), AdminError> {
     }
 }
 
-fn audit(who: &AdminToken, what: &str) {
-    // Ids only: never names, numbers or addresses.
+/// Logs an admin action and appends it to the audit trail (issue 13) when the approval
+/// workflow's store is served. Ids only: never names, numbers or addresses.
+fn audit(state: &ApiState, who: &AdminToken, what: &str) {
     tracing::info!(token = %who.name, role = %who.role.as_str(), "admin: {what}");
+    let entry =
+        crate::store::approval::AuditEntry::new(Utc::now(), &who.name, "admin", what.into())
+            .with_detail(serde_json::json!({ "role": who.role.as_str() }));
+    append_audit(state, entry);
+}
+
+/// Appends `entry` to the audit trail off the async threads, when it is served; a failure
+/// is logged (the action itself has happened).
+pub(crate) fn append_audit(state: &ApiState, entry: crate::store::approval::AuditEntry) {
+    let Some(p) = &state.proposals else { return };
+    let store = Arc::clone(&p.store);
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = store.audit(&entry) {
+            // ERROR: the action happened but the audit trail lacks it; the store needs
+            // someone.
+            tracing::error!(error = %e, action = %entry.action, subject = %entry.subject, "appending to the audit trail failed");
+        }
+    });
 }

@@ -260,11 +260,12 @@ pub(crate) async fn import_register(
     .map_err(blocking_err)??;
     match outcome {
         Err(resp) => {
-            audit(&who, "register import refused (422)");
+            audit(&state, &who, "register import refused (422)");
             Ok(resp)
         }
         Ok((revision, entries, warnings, source)) => {
             audit(
+                &state,
                 &who,
                 &format!("imported register revision {revision}: {entries} entries from {source}"),
             );
@@ -375,11 +376,12 @@ pub(crate) async fn import_occupancy(
     .map_err(blocking_err)??;
     match outcome {
         Err(resp) => {
-            audit(&who, "occupancy update refused (422)");
+            audit(&state, &who, "occupancy update refused (422)");
             Ok(resp)
         }
         Ok((revision, n, source)) => {
             audit(
+                &state,
                 &who,
                 &format!(
                     "occupancy update from {source}: {n} figure(s), register revision {revision}"
@@ -449,6 +451,7 @@ pub(crate) async fn export_register(
     let s = stored(&plans).await?;
     let bytes = register_to_hxl(&s.register).map_err(|e| AdminError::Internal(e.to_string()))?;
     audit(
+        &state,
         &who,
         &format!("exported register revision {}", s.info.revision),
     );
@@ -481,6 +484,7 @@ pub(crate) async fn export_occupancy(
     let bytes =
         occupancy_history_to_hxl(&s.register).map_err(|e| AdminError::Internal(e.to_string()))?;
     audit(
+        &state,
         &who,
         &format!(
             "exported the occupancy history of register revision {}",

@@ -140,7 +140,7 @@ pub(crate) async fn create(
             "subscriber {id:?} exists: update it with PUT /api/admin/subscribers/{id}"
         )));
     }
-    audit(&who, &format!("created subscriber {id}"));
+    audit(&state, &who, &format!("created subscriber {id}"));
     written(&api, &id, StatusCode::CREATED).await
 }
 
@@ -188,6 +188,6 @@ pub(crate) async fn update(
             "subscriber {id:?} not found: create it with POST /api/admin/subscribers"
         )));
     }
-    audit(&who, &format!("updated subscriber {id}"));
+    audit(&state, &who, &format!("updated subscriber {id}"));
     written(&api, &id, StatusCode::OK).await
 }

@@ -371,7 +371,7 @@ impl Pipeline {
         &self,
         s: &AlertSummary,
         now: DateTime<Utc>,
-    ) -> Result<String, ProcessError> {
+    ) -> Result<Option<String>, ProcessError> {
         let h = self.cfg.flood.cap_expires_after_h;
         let reason = crate::store::Reason {
             en: format!(
@@ -496,6 +496,7 @@ impl Pipeline {
         let mut opts = flood_cap_options(
             web_link(&self.cfg.service.public_url, &summary.id),
             self.cfg.flood.cap_expires_after_h,
+            &self.cfg.service.sender_name,
         );
         opts.incident = summary.incident.clone();
         let cap = flood_cap_document(a, v, &self.layers.layers, &opts)

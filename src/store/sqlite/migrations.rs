@@ -101,6 +101,11 @@ CREATE TABLE runs (
         "accommodation-centre registers and occupancy updates",
         MIGRATION_7,
     ),
+    (
+        8,
+        "proposals waiting for an approver, and the audit trail",
+        MIGRATION_8,
+    ),
 ];
 
 /// Migration 2: subscribers and the outbox.
@@ -242,4 +247,44 @@ CREATE TABLE occupancy_updates (
     source TEXT NOT NULL
 );
 CREATE INDEX occupancy_updates_revision ON occupancy_updates (revision);
+"#;
+
+/// Migration 8 (issue 13): versions proposed for publication and the decisions on them;
+/// the append-only audit trail (triggers refuse UPDATE and DELETE, whatever the caller).
+const MIGRATION_8: &str = r#"
+CREATE TABLE proposals (
+    id INTEGER PRIMARY KEY,
+    event_id TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('proposed', 'published', 'rejected', 'superseded')),
+    created_at TEXT NOT NULL,
+    base TEXT,
+    issuance_id INTEGER REFERENCES issuances (id),
+    summary TEXT NOT NULL,
+    document TEXT NOT NULL,
+    cap TEXT NOT NULL,
+    published TEXT NOT NULL,
+    edited_by TEXT,
+    decided_by TEXT,
+    decided_at TEXT,
+    reason TEXT,
+    superseded_by INTEGER REFERENCES proposals (id)
+);
+CREATE UNIQUE INDEX proposals_one_open ON proposals (event_id) WHERE state = 'proposed';
+CREATE INDEX proposals_issuance ON proposals (issuance_id);
+CREATE INDEX proposals_superseded_by ON proposals (superseded_by);
+CREATE TABLE audit_log (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    reason TEXT,
+    cap_sha256 TEXT,
+    document_sha256 TEXT,
+    detail TEXT NOT NULL
+);
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 "#;

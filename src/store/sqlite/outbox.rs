@@ -77,7 +77,7 @@ impl SqliteStore {
     }
 
     /// Writes planned messages inside the caller's transaction; how many were new.
-    fn enqueue_tx(
+    pub(super) fn enqueue_tx(
         &self,
         tx: &rusqlite::Transaction<'_>,
         planned: &[Planned],

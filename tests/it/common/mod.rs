@@ -208,3 +208,9 @@ pub fn spawn_service(mut cmd: std::process::Command) -> (std::process::Child, St
         .expect("aviso serve did not start");
     (child, format!("http://{addr}"))
 }
+
+/// An `[approval]` policy that publishes every version at once (issue 13), for the tests
+/// of what happens after publication: messages, logs, hardening. Prepended to a site's
+/// TOML (an array-of-tables header is valid before `[service]`). The approval tests
+/// (`approval_service`) keep the default: Actual versions wait for a person.
+pub const PUBLISH_ALL: &str = "[[approval.auto_publish]]\nname = \"tests-publish-everything\"\nstatus = [\"Actual\", \"Exercise\", \"Test\", \"System\", \"Draft\"]\n\n";

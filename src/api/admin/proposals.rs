@@ -1,0 +1,550 @@
+//! The duty officer's side of the approval workflow (issue 13), under the admin API:
+//! - `GET /api/admin/proposals[?state=]` (viewer): proposals, newest first;
+//! - `GET /api/admin/proposals/{id}` (viewer): the review — the proposal beside the
+//!   published version, the districts whose level changes, people at risk, and the exact
+//!   messages that would go out now (counts per channel, each distinct SMS text with its
+//!   segments, each e-mail subject);
+//! - `GET /api/admin/proposals/{id}/cap` and `/document` (viewer): the exact bytes;
+//! - `POST /api/admin/proposals/{id}/approve` (approver): publishes it with its messages;
+//! - `POST /api/admin/proposals/{id}/reject` (approver): `{"reason": "..."}`, required;
+//! - `GET /api/admin/audit[?after=&limit=&f=csv]` (viewer): the audit trail.
+//!
+//! Every refusal is a 4xx naming the problem (wrong role 403, unknown proposal 404, not
+//! open or stale 409, four eyes 403, no reason 422). The role is checked before any byte
+//! of a body is read. Publishing runs through the [`Decider`] port, which the wiring
+//! implements with the pipeline (it plans the messages and serialises publications).
+//!
+//! An adapter at the edge: must not depend on the pipeline.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::{AdminError, AdminErrorBody, AdminToken, json_response, notify_api};
+use crate::api::ApiState;
+use crate::api::ogc::query_pairs;
+use crate::notify::config::Role;
+use crate::notify::outbound::{OutboundBody, Planned};
+use crate::store::Store;
+use crate::store::approval::{ApprovalStore, AuditRecord, ProposalRecord, ProposalState, Refusal};
+
+/// Largest body of an approve or reject request (a note or a reason): 16 KiB.
+pub const MAX_DECISION_BYTES: usize = 16 * 1024;
+/// Audit rows in one answer, by default and at most.
+pub const DEFAULT_AUDIT_LIST: usize = 500;
+pub const MAX_AUDIT_LIST: usize = 10_000;
+
+/// What the API needs of the service to decide: the messages a proposal would send now,
+/// and the decisions themselves (planned, serialised with the pipeline's publications,
+/// and followed by the current alert). Errors are the store's or the planner's, as text.
+pub trait Decider: Send + Sync {
+    fn planned(&self, p: &ProposalRecord) -> Result<Vec<Planned>, String>;
+    fn approve(
+        &self,
+        id: i64,
+        actor: &str,
+        note: Option<&str>,
+    ) -> Result<Result<usize, Refusal>, String>;
+    fn reject(&self, id: i64, actor: &str, reason: &str) -> Result<Result<(), Refusal>, String>;
+}
+
+/// The proposals routes' state: the store's approval half, the published versions and
+/// the decider.
+pub struct ProposalsApi {
+    pub store: Arc<dyn ApprovalStore>,
+    pub alerts: Arc<dyn Store>,
+    pub decider: Arc<dyn Decider>,
+}
+
+fn proposals_api(state: &ApiState) -> Result<Arc<ProposalsApi>, AdminError> {
+    state
+        .proposals
+        .clone()
+        .ok_or_else(|| AdminError::NotFound("the approval workflow is not served here".into()))
+}
+
+fn refused(r: Refusal) -> AdminError {
+    let m = r.to_string();
+    match r {
+        Refusal::NotFound { .. } => AdminError::NotFound(m),
+        Refusal::NotOpen { .. } | Refusal::Stale { .. } => AdminError::Conflict(m),
+        Refusal::FourEyes { .. } => AdminError::Forbidden { message: m },
+        Refusal::NoReason { .. } => AdminError::BadField {
+            field: "reason".into(),
+            message: m,
+        },
+    }
+}
+
+/// Runs blocking work off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, AdminError> + Send + 'static,
+) -> Result<T, AdminError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| AdminError::Internal(format!("store task: {e}")))?
+}
+
+fn proposal_json(p: &ProposalRecord) -> Value {
+    let s = &p.alert.summary;
+    json!({
+        "id": p.id,
+        "state": p.state.as_str(),
+        "created_at": p.created_at,
+        "event_id": s.event_id,
+        "event_name": s.event_name,
+        "alert_id": s.id,
+        "version": s.version,
+        "msg_type": s.msg_type.as_str(),
+        "status": s.status.as_str(),
+        "max_level": s.max_level,
+        "reference_time": s.reference_time,
+        "base": p.base,
+        "issuance_id": p.issuance_id,
+        "edited_by": p.edited_by,
+        "decided_by": p.decided_by,
+        "decided_at": p.decided_at,
+        "reason": p.reason,
+        "superseded_by": p.superseded_by,
+        "links": {
+            "self": format!("/api/admin/proposals/{}", p.id),
+            "cap": format!("/api/admin/proposals/{}/cap", p.id),
+            "document": format!("/api/admin/proposals/{}/document", p.id),
+        },
+    })
+}
+
+/// The messages as the approver sees them: counts per channel, each distinct SMS text
+/// with how many get it and its segments, each e-mail subject with its count.
+fn messages_json(planned: &[Planned]) -> Value {
+    use std::collections::BTreeMap;
+    let mut by_channel: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut sms: BTreeMap<&str, (usize, Value)> = BTreeMap::new();
+    let mut email: BTreeMap<&str, usize> = BTreeMap::new();
+    for p in planned {
+        *by_channel.entry(p.outbound.kind().as_str()).or_default() += 1;
+        match &p.outbound.body {
+            OutboundBody::Sms { text, count } => {
+                let e = sms.entry(text.as_str()).or_insert_with(|| {
+                    (
+                        0,
+                        json!({"segments": count.segments, "encoding": count.encoding, "units": count.units}),
+                    )
+                });
+                e.0 += 1;
+            }
+            OutboundBody::Email { subject, .. } => *email.entry(subject.as_str()).or_default() += 1,
+            OutboundBody::Webhook { .. } => {}
+        }
+    }
+    json!({
+        "total": planned.len(),
+        "by_channel": by_channel,
+        "sms": sms.into_iter().map(|(text, (n, c))| json!({"text": text, "recipients": n, "count": c})).collect::<Vec<_>>(),
+        "email": email.into_iter().map(|(subject, n)| json!({"subject": subject, "recipients": n})).collect::<Vec<_>>(),
+    })
+}
+
+/// `GET /api/admin/proposals[?state=proposed|published|rejected|superseded|all]`.
+#[utoipa::path(get, path = "/api/admin/proposals", tag = "admin", operation_id = "listProposals",
+    summary = "Proposed alert versions, newest first (default: those waiting for an approver)",
+    description = "Needs a bearer token with the role `viewer` or higher.",
+    security(("bearer" = [])),
+    params(("state" = Option<String>, Query, description = "proposed (default), published, rejected, superseded or all")),
+    responses(
+        (status = 200, description = "count, proposals", content_type = "application/json", body = Object),
+        (status = 400, description = "A bad query parameter", body = AdminErrorBody),
+        (status = 401, description = "No bearer token, or an unknown one", body = AdminErrorBody),
+        (status = 403, description = "The token's role is below viewer", body = AdminErrorBody),
+        (status = 404, description = "The approval workflow is not served here", body = AdminErrorBody)))]
+pub(crate) async fn list(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    q: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Response, AdminError> {
+    notify_api(&state)?.authorize(&headers, Role::Viewer)?;
+    let api = proposals_api(&state)?;
+    let q = query_pairs(q, &["state"]).map_err(|e| AdminError::BadRequest(e.to_string()))?;
+    let wanted = match q.get("state").map(String::as_str) {
+        None => Some(ProposalState::Proposed),
+        Some("all") => None,
+        Some(s) => Some(ProposalState::parse(s).ok_or_else(|| {
+            AdminError::BadRequest(format!(
+                "query parameter 'state': expected proposed, published, rejected, superseded or all, found {s:?}"
+            ))
+        })?),
+    };
+    let rows = blocking(move || api.store.proposals(wanted).map_err(AdminError::from)).await?;
+    let list: Vec<Value> = rows.iter().map(proposal_json).collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"count": list.len(), "proposals": list}),
+    ))
+}
+
+async fn load(api: &Arc<ProposalsApi>, id: i64) -> Result<ProposalRecord, AdminError> {
+    let a = Arc::clone(api);
+    blocking(move || {
+        a.store
+            .proposal(id)
+            .map_err(AdminError::from)?
+            .ok_or_else(|| refused(Refusal::NotFound { id }))
+    })
+    .await
+}
+
+/// `GET /api/admin/proposals/{id}`: the review.
+#[utoipa::path(get, path = "/api/admin/proposals/{id}", tag = "admin", operation_id = "reviewProposal",
+    summary = "A proposal beside the published version: level changes, people at risk, and the messages it would send now",
+    description = "Needs a bearer token with the role `viewer` or higher.",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Proposal id")),
+    responses(
+        (status = 200, description = "proposal, alert, published, changes, districts, messages", content_type = "application/json", body = Object),
+        (status = 401, description = "No bearer token, or an unknown one", body = AdminErrorBody),
+        (status = 403, description = "The token's role is below viewer", body = AdminErrorBody),
+        (status = 404, description = "No such proposal", body = AdminErrorBody)))]
+pub(crate) async fn review(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Response, AdminError> {
+    notify_api(&state)?.authorize(&headers, Role::Viewer)?;
+    let api = proposals_api(&state)?;
+    let p = load(&api, id).await?;
+    let a = Arc::clone(&api);
+    let event = p.alert.summary.event_id.clone();
+    let (published, planned) = blocking(move || {
+        let published = a.alerts.latest_version(&event).map_err(AdminError::from)?;
+        // What it would send now: only a waiting proposal sends anything.
+        let planned = if p.state == ProposalState::Proposed {
+            a.decider.planned(&p).map_err(AdminError::Internal)?
+        } else {
+            Vec::new()
+        };
+        Ok((published, (p, planned)))
+    })
+    .await?;
+    let (p, planned) = planned;
+    let districts: Vec<Value> = p
+        .published
+        .districts
+        .iter()
+        .map(|d| {
+            let before = published
+                .as_ref()
+                .and_then(|s| s.districts.iter().find(|x| x.pcode == d.pcode))
+                .map(|x| x.level);
+            json!({
+                "pcode": d.pcode,
+                "name": d.name,
+                "level": d.level,
+                "published_level": before,
+                "people_at_risk": d.people_at_risk,
+            })
+        })
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "proposal": proposal_json(&p),
+            "alert": crate::store::summary_json(&p.alert.summary),
+            "published": published.as_ref().map(crate::store::summary_json),
+            "changes": p.alert.summary.changes,
+            "districts": districts,
+            "messages": messages_json(&planned),
+        }),
+    ))
+}
+
+/// `GET /api/admin/proposals/{id}/cap`: the CAP XML exactly as it would go out.
+#[utoipa::path(get, path = "/api/admin/proposals/{id}/cap", tag = "admin", operation_id = "proposalCap",
+    summary = "The proposal's CAP 1.2 XML, byte for byte as it would be published",
+    description = "Needs a bearer token with the role `viewer` or higher.",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Proposal id")),
+    responses((status = 200, description = "CAP 1.2", content_type = "application/cap+xml"),
+        (status = 401, description = "No bearer token, or an unknown one", body = AdminErrorBody),
+        (status = 403, description = "The token's role is below viewer", body = AdminErrorBody),
+        (status = 404, description = "No such proposal", body = AdminErrorBody)))]
+pub(crate) async fn cap(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Response, AdminError> {
+    notify_api(&state)?.authorize(&headers, Role::Viewer)?;
+    let p = load(&proposals_api(&state)?, id).await?;
+    Ok(([(header::CONTENT_TYPE, "application/cap+xml")], p.alert.cap).into_response())
+}
+
+/// `GET /api/admin/proposals/{id}/document`: the GeoJSON document as it would go out.
+#[utoipa::path(get, path = "/api/admin/proposals/{id}/document", tag = "admin", operation_id = "proposalDocument",
+    summary = "The proposal's GeoJSON alert document, byte for byte as it would be published",
+    description = "Needs a bearer token with the role `viewer` or higher.",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Proposal id")),
+    responses((status = 200, description = "GeoJSON", content_type = "application/geo+json"),
+        (status = 401, description = "No bearer token, or an unknown one", body = AdminErrorBody),
+        (status = 403, description = "The token's role is below viewer", body = AdminErrorBody),
+        (status = 404, description = "No such proposal", body = AdminErrorBody)))]
+pub(crate) async fn document(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Response, AdminError> {
+    notify_api(&state)?.authorize(&headers, Role::Viewer)?;
+    let p = load(&proposals_api(&state)?, id).await?;
+    Ok((
+        [(header::CONTENT_TYPE, "application/geo+json")],
+        p.alert.document,
+    )
+        .into_response())
+}
+
+/// The approver and the decision's JSON body (`note` or `reason`), in this order: the
+/// role (before any byte of the body is read), the routes being served, then the body,
+/// capped; an empty body is `{}`.
+async fn decision(
+    state: &ApiState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(AdminToken, Arc<ProposalsApi>, Value), AdminError> {
+    let who = notify_api(state)?
+        .authorize(headers, Role::Approver)?
+        .clone();
+    let api = proposals_api(state)?;
+    let bytes = axum::body::to_bytes(body, MAX_DECISION_BYTES)
+        .await
+        .map_err(|_| AdminError::TooLarge {
+            limit: MAX_DECISION_BYTES,
+        })?;
+    let v = if bytes.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        super::require_json(headers)?;
+        serde_json::from_slice::<Value>(&bytes)
+            .ok()
+            .filter(Value::is_object)
+            .ok_or_else(|| AdminError::BadRequest("the body: expected a JSON object".into()))?
+    };
+    Ok((who, api, v))
+}
+
+fn text_field(v: &Value, key: &str) -> Result<Option<String>, AdminError> {
+    match v.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(AdminError::BadField {
+            field: key.into(),
+            message: format!("expected a string, found {other}"),
+        }),
+    }
+}
+
+/// `POST /api/admin/proposals/{id}/approve`: publishes the proposal with its messages.
+#[utoipa::path(post, path = "/api/admin/proposals/{id}/approve", tag = "admin", operation_id = "approveProposal",
+    summary = "Approve and publish a proposal: the version, its CAP and its subscribers' messages go out in one transaction",
+    description = "Needs a bearer token with the role `approver` or higher. Optional body: {\"note\": \"...\"}.",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Proposal id")),
+    responses(
+        (status = 200, description = "published: alert id and messages queued", content_type = "application/json", body = Object),
+        (status = 401, description = "No bearer token, or an unknown one", body = AdminErrorBody),
+        (status = 403, description = "The role is below approver, or four eyes: the approver edited it", body = AdminErrorBody),
+        (status = 404, description = "No such proposal", body = AdminErrorBody),
+        (status = 409, description = "Not waiting any more (published, rejected, superseded), or another version was published since", body = AdminErrorBody)))]
+pub(crate) async fn approve(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    body: Body,
+) -> Result<Response, AdminError> {
+    let (who, api, v) = decision(&state, &headers, body).await?;
+    let note = text_field(&v, "note")?.filter(|n| !n.trim().is_empty());
+    let actor = who.name.clone();
+    let a = Arc::clone(&api);
+    let queued = blocking(move || {
+        a.decider
+            .approve(id, &actor, note.as_deref())
+            .map_err(AdminError::Internal)?
+            .map_err(refused)
+    })
+    .await?;
+    let p = load(&api, id).await?;
+    super::audit(&state, &who, &format!("approved proposal {id}"));
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"proposal": proposal_json(&p), "alert_id": p.alert.summary.id, "messages_queued": queued}),
+    ))
+}
+
+/// `POST /api/admin/proposals/{id}/reject`: `{"reason": "..."}`; nothing goes out.
+#[utoipa::path(post, path = "/api/admin/proposals/{id}/reject", tag = "admin", operation_id = "rejectProposal",
+    summary = "Reject a proposal with a reason: nothing is published or sent",
+    description = "Needs a bearer token with the role `approver` or higher. Body: {\"reason\": \"...\"} (required).",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Proposal id")),
+    responses(
+        (status = 200, description = "the rejected proposal", content_type = "application/json", body = Object),
+        (status = 400, description = "No reason given", body = AdminErrorBody),
+        (status = 401, description = "No bearer token, or an unknown one", body = AdminErrorBody),
+        (status = 403, description = "The role is below approver", body = AdminErrorBody),
+        (status = 404, description = "No such proposal", body = AdminErrorBody),
+        (status = 409, description = "Not waiting any more, or another version was published since", body = AdminErrorBody)))]
+pub(crate) async fn reject(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    body: Body,
+) -> Result<Response, AdminError> {
+    let (who, api, v) = decision(&state, &headers, body).await?;
+    let reason = text_field(&v, "reason")?.unwrap_or_default();
+    let actor = who.name.clone();
+    let a = Arc::clone(&api);
+    blocking(move || {
+        a.decider
+            .reject(id, &actor, &reason)
+            .map_err(AdminError::Internal)?
+            .map_err(refused)
+    })
+    .await?;
+    let p = load(&api, id).await?;
+    super::audit(&state, &who, &format!("rejected proposal {id}"));
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"proposal": proposal_json(&p)}),
+    ))
+}
+
+fn csv_cell(s: &str) -> String {
+    // RFC 4180 quoting; a leading = + - @ is prefixed with ' so a spreadsheet never runs
+    // it as a formula (OWASP CSV injection).
+    let s = if s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
+fn audit_csv(rows: &[AuditRecord]) -> String {
+    let mut out =
+        String::from("id,at,actor,action,subject,reason,cap_sha256,document_sha256,detail\r\n");
+    for r in rows {
+        let e = &r.entry;
+        let cells = [
+            r.id.to_string(),
+            e.at.to_rfc3339(),
+            e.actor.clone(),
+            e.action.clone(),
+            e.subject.clone(),
+            e.reason.clone().unwrap_or_default(),
+            e.cap_sha256.clone().unwrap_or_default(),
+            e.document_sha256.clone().unwrap_or_default(),
+            if e.detail.is_null() {
+                String::new()
+            } else {
+                e.detail.to_string()
+            },
+        ];
+        let line: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
+        out.push_str(&line.join(","));
+        out.push_str("\r\n");
+    }
+    out
+}
+
+/// `GET /api/admin/audit[?after=ID&limit=N&f=json|csv]`: the audit trail, oldest first.
+#[utoipa::path(get, path = "/api/admin/audit", tag = "admin", operation_id = "auditLog",
+    summary = "The append-only audit trail of every decision, oldest first (JSON or CSV)",
+    description = "Needs a bearer token with the role `viewer` or higher. Nothing in it can be changed through the API.",
+    security(("bearer" = [])),
+    params(("after" = Option<i64>, Query, description = "Only rows with a larger id"),
+        ("limit" = Option<u32>, Query, minimum = 1, description = "Rows in the answer"),
+        ("f" = Option<String>, Query, description = "json (default) or csv")),
+    responses(
+        (status = 200, description = "count, entries (or CSV)", content_type = "application/json", body = Object),
+        (status = 400, description = "A bad query parameter", body = AdminErrorBody),
+        (status = 401, description = "No bearer token, or an unknown one", body = AdminErrorBody),
+        (status = 403, description = "The token's role is below viewer", body = AdminErrorBody),
+        (status = 404, description = "The approval workflow is not served here", body = AdminErrorBody)))]
+pub(crate) async fn audit_log(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    q: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Response, AdminError> {
+    notify_api(&state)?.authorize(&headers, Role::Viewer)?;
+    let api = proposals_api(&state)?;
+    // Not `query_pairs`: its `f` is the OGC API's (json or geojson); here it is json or csv.
+    let Query(pairs) = q.map_err(|e| AdminError::BadRequest(e.body_text()))?;
+    let mut q = std::collections::HashMap::new();
+    for (k, v) in pairs {
+        if !matches!(k.as_str(), "after" | "limit" | "f") {
+            return Err(AdminError::BadRequest(format!(
+                "unknown query parameter {k:?}: expected after, limit or f"
+            )));
+        }
+        if q.insert(k.clone(), v).is_some() {
+            return Err(AdminError::BadRequest(format!(
+                "query parameter {k:?}: expected it at most once"
+            )));
+        }
+    }
+    let after = match q.get("after") {
+        None => 0,
+        Some(a) => a.parse::<i64>().map_err(|_| {
+            AdminError::BadRequest(format!(
+                "query parameter 'after': expected an integer, found {a:?}"
+            ))
+        })?,
+    };
+    let limit = match q.get("limit") {
+        None => DEFAULT_AUDIT_LIST,
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_AUDIT_LIST).contains(n))
+            .ok_or_else(|| {
+                AdminError::BadRequest(format!(
+                    "query parameter 'limit': expected an integer from 1 to {MAX_AUDIT_LIST}, found {l:?}"
+                ))
+            })?,
+    };
+    let csv = match q.get("f").map(String::as_str) {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(f) => {
+            return Err(AdminError::BadRequest(format!(
+                "query parameter 'f': expected json or csv, found {f:?}"
+            )));
+        }
+    };
+    let rows =
+        blocking(move || api.store.audit_log(after, limit).map_err(AdminError::from)).await?;
+    if csv {
+        return Ok((
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"aviso-audit.csv\"",
+                ),
+            ],
+            audit_csv(&rows),
+        )
+            .into_response());
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"count": rows.len(), "entries": rows}),
+    ))
+}

@@ -1,0 +1,47 @@
+//! The approval workflow's wiring (issue 13): the API's [`Decider`] port implemented with
+//! the pipeline, and the proposals routes' state over the SQLite store.
+
+use std::sync::Arc;
+
+use crate::alerts::approval::Refusal;
+use crate::api::admin::proposals::{Decider, ProposalsApi};
+use crate::notify::outbound::Planned;
+use crate::pipeline::Pipeline;
+use crate::store::Store;
+use crate::store::approval::{ApprovalStore, ProposalRecord};
+
+/// Decisions through the pipeline: serialised with its publications, messages planned as
+/// its own, the current alert refreshed after.
+struct PipelineDecider(Arc<Pipeline>);
+
+impl Decider for PipelineDecider {
+    fn planned(&self, p: &ProposalRecord) -> Result<Vec<Planned>, String> {
+        self.0.planned_for(p).map_err(|e| e.to_string())
+    }
+
+    fn approve(
+        &self,
+        id: i64,
+        actor: &str,
+        note: Option<&str>,
+    ) -> Result<Result<usize, Refusal>, String> {
+        self.0.approve(id, actor, note).map_err(|e| e.to_string())
+    }
+
+    fn reject(&self, id: i64, actor: &str, reason: &str) -> Result<Result<(), Refusal>, String> {
+        self.0.reject(id, actor, reason).map_err(|e| e.to_string())
+    }
+}
+
+/// The proposals routes' state: `store` (the same database as the pipeline's).
+pub(super) fn proposals_api(
+    store: Arc<dyn ApprovalStore>,
+    alerts: Arc<dyn Store>,
+    pipeline: &Arc<Pipeline>,
+) -> Arc<ProposalsApi> {
+    Arc::new(ProposalsApi {
+        store,
+        alerts,
+        decider: Arc::new(PipelineDecider(Arc::clone(pipeline))),
+    })
+}

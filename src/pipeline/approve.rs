@@ -1,0 +1,79 @@
+//! A person's decision on a proposal (issue 13), through the pipeline so that it is
+//! serialised with the automatic publications (one version decision at a time), its
+//! messages are planned exactly as an automatic publication's, and the current alert the
+//! API serves follows at once.
+
+use super::*;
+use crate::alerts::approval::Refusal;
+use crate::store::approval::{Decision, ProposalRecord, ProposalState};
+
+impl Pipeline {
+    fn approvals(&self) -> Result<&Arc<dyn ApprovalStore>, ProcessError> {
+        self.approvals.as_ref().ok_or_else(|| {
+            ProcessError::Publish("the approval workflow is not wired in this process".into())
+        })
+    }
+
+    /// The messages proposal `p` would send if published now (none unless it is open).
+    pub fn planned_for(
+        &self,
+        p: &ProposalRecord,
+    ) -> Result<Vec<crate::notify::outbound::Planned>, ProcessError> {
+        if p.state != ProposalState::Proposed {
+            return Ok(Vec::new());
+        }
+        self.plan_messages(&p.published)
+    }
+
+    /// Approves and publishes proposal `id` as `actor`: the version, its messages and the
+    /// audit row in one transaction. Returns the messages queued, or why not.
+    pub fn approve(
+        &self,
+        id: i64,
+        actor: &str,
+        note: Option<&str>,
+    ) -> Result<Result<usize, Refusal>, ProcessError> {
+        let _guard = self.process_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let ap = self.approvals()?;
+        let Some(p) = ap.proposal(id)? else {
+            return Ok(Err(Refusal::NotFound { id }));
+        };
+        let planned = self.planned_for(&p)?;
+        let decided = ap.decide(
+            id,
+            Decision::Approve {
+                actor,
+                note,
+                planned: &planned,
+                four_eyes: self.cfg.approval.four_eyes,
+            },
+            Utc::now(),
+        )?;
+        if let Ok(queued) = decided {
+            tracing::info!(proposal = id, version = %p.alert.summary.id, approver = actor, queued, "published: approved");
+            self.refresh_current_alert();
+        }
+        Ok(decided)
+    }
+
+    /// Rejects proposal `id` as `actor` with `reason`: nothing goes out.
+    pub fn reject(
+        &self,
+        id: i64,
+        actor: &str,
+        reason: &str,
+    ) -> Result<Result<(), Refusal>, ProcessError> {
+        let _guard = self.process_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let decided =
+            self.approvals()?
+                .decide(id, Decision::Reject { actor, reason }, Utc::now())?;
+        if decided.is_ok() {
+            tracing::info!(
+                proposal = id,
+                approver = actor,
+                "proposal rejected: nothing sent"
+            );
+        }
+        Ok(decided.map(|_| ()))
+    }
+}
