@@ -42,6 +42,7 @@ pub(crate) mod import;
 pub(crate) mod lifecycle;
 pub(crate) mod outbox;
 pub(crate) mod register;
+pub(crate) mod register_history;
 pub(crate) mod subscriber_json;
 pub(crate) mod subscribers;
 
