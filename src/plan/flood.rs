@@ -126,7 +126,8 @@ pub fn build_flood_plan(
         districts.push(row);
     }
     let mut ordered: Vec<&(MultiPolygon<f64>, f64)> = areas.iter().collect();
-    ordered.sort_by(|x, y| y.1.total_cmp(&x.1));
+    // Ascending, as `Front::zones` asks: a point in several areas keeps the highest rank.
+    ordered.sort_by(|x, y| x.1.total_cmp(&y.1));
     let unsafe_areas: Vec<MultiPolygon<f64>> = areas.iter().map(|(g, _)| g.clone()).collect();
     let zones = ordered
         .iter()
