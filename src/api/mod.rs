@@ -419,6 +419,7 @@ fn admin_routes(state: &Arc<ApiState>) -> OpenApiRouter<Arc<ApiState>> {
             admin::register::export_occupancy,
             admin::register::import_occupancy
         ))
+        .routes(routes!(admin::register_history::register_history))
         .route_layer(axum::middleware::from_fn_with_state(
             Arc::clone(state),
             guard::admin_token,

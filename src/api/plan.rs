@@ -18,26 +18,37 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
+use geojson::FeatureCollection;
 use serde_json::Value;
 
+mod probabilities;
+
+use probabilities::probabilities_of;
+
+use super::ogc::plan::PlanCollections;
 use super::{ApiError, ApiState};
 use crate::alerts::assess::Assessment;
+use crate::alerts::assess_flood::FloodAssessment;
 use crate::alerts::levels::Level;
 use crate::alerts::versioning::{CapStatus, MsgType};
 use crate::domain::{Lang, Register};
 use crate::exposure::IndexedLayers;
-use crate::hazard::ensemble::{AreaProbability, PeopleAtRisk, ProbabilisticAssessment};
 use crate::plan::output::{plan_csv, plan_geojson};
 use crate::plan::register::{DEMONSTRATION_NOTE, RegisterBook, demonstration_from_layers};
 use crate::plan::sheet::{SheetOptions, sheet_html};
-use crate::plan::{Plan, PlanConfig, PlanInput, build_plan_at_levels};
+use crate::plan::{
+    FloodPlanInput, Plan, PlanConfig, PlanInput, build_flood_plan, build_plan_at_levels,
+};
 use crate::store::registers::{RegisterStore, RevisionInfo};
 use crate::store::{AlertRecord, AlertSummary, HazardKind};
 
 /// A published version's assessment, computed again from its stored issuance (the
 /// wiring's: the API may not parse feeds). `Err` says why, naming the version or issuance.
 pub trait VersionAssessor: Send + Sync {
+    /// A cyclone version's.
     fn assess_version(&self, version: &AlertSummary) -> Result<Assessment, String>;
+    /// A flood version's (station forecast or flood map).
+    fn assess_flood_version(&self, version: &AlertSummary) -> Result<FloodAssessment, String>;
 }
 
 /// Prints a self-contained HTML page to PDF bytes (the wiring's headless Chromium).
@@ -101,9 +112,32 @@ type PlanKey = (String, String);
 
 /// One version planned with one register, and what was rendered of it.
 struct Built {
+    /// (version, register) as "<version key>@<register key>".
+    key: String,
     plan: Plan,
-    assessment: Assessment,
+    /// The cyclone assessment the sheet draws from; `None` for a flood version (no sheet
+    /// yet: its plan is served as CSV and GeoJSON).
+    assessment: Option<Assessment>,
     rendered: Mutex<Rendered>,
+    /// The plan's GeoJSON features, written once (`plan_geojson`): the `f=geojson`
+    /// answer and the OGC API's plan collections are both cut from it.
+    features: OnceLock<Arc<FeatureCollection>>,
+}
+
+impl Built {
+    fn features(&self, decimals: u32) -> Arc<FeatureCollection> {
+        Arc::clone(
+            self.features
+                .get_or_init(|| Arc::new(plan_geojson(&self.plan, decimals))),
+        )
+    }
+}
+
+/// A version's plan as GeoJSON features, for the OGC API's plan collections.
+pub(crate) struct PlanFeatures {
+    /// Changes when the version or the register in force changes.
+    pub(crate) key: String,
+    pub(crate) features: Arc<FeatureCollection>,
 }
 
 /// What the plan and register routes need (`aviso serve`).
@@ -123,6 +157,9 @@ pub struct PlanApi {
     /// One PDF printed at a time: each is a Chromium process of some 200 MB, and the route
     /// is public.
     printing: Mutex<()>,
+    /// The OGC API's plan collections drawn per selection of versions
+    /// (`api::ogc::plan`), newest last.
+    drawn: Mutex<VecDeque<(String, Arc<PlanCollections>)>>,
     /// Register imports and occupancy updates one at a time, so each is validated against
     /// the register it replaces.
     pub(crate) writing: tokio::sync::Mutex<()>,
@@ -165,6 +202,7 @@ impl PlanApi {
             cache: Mutex::new(VecDeque::new()),
             building: Mutex::new(()),
             printing: Mutex::new(()),
+            drawn: Mutex::new(VecDeque::new()),
             writing: tokio::sync::Mutex::new(()),
         }
     }
@@ -257,16 +295,9 @@ impl PlanApi {
 
     fn build(&self, rec: &AlertRecord, in_force: &InForce) -> Result<Built, ApiError> {
         let s = &rec.summary;
-        let assessment =
-            self.assessor
-                .assess_version(s)
-                .map_err(|message| ApiError::Unprocessable {
-                    message: format!("alert '{}': cannot be planned on: {message}", s.id),
-                })?;
-        let document: Option<Value> = serde_json::from_str(rec.current_document()).ok();
-        let prob = document
-            .as_ref()
-            .and_then(|d| probabilities_of(d, &self.layers));
+        let cannot = |message: String| ApiError::Unprocessable {
+            message: format!("alert '{}': cannot be planned on: {message}", s.id),
+        };
         // The levels the version announced (probability rules may have raised districts
         // above the official track's level the re-run assessment holds).
         let levels: BTreeMap<String, Level> = s
@@ -274,18 +305,40 @@ impl PlanApi {
             .iter()
             .map(|d| (d.pcode.clone(), d.level))
             .collect();
-        let mut plan = build_plan_at_levels(
-            &PlanInput {
-                assessment: &assessment,
-                layers: &self.layers,
-                register: &in_force.register,
-                probabilistic: prob.as_ref(),
-                travel_times: None,
-                extra_unsafe: &[],
-            },
-            &self.cfg,
-            &levels,
-        );
+        let (mut plan, assessment, prob) = if s.hazard == HazardKind::Flood {
+            let flood = self.assessor.assess_flood_version(s).map_err(cannot)?;
+            let plan = build_flood_plan(
+                &FloodPlanInput {
+                    assessment: &flood,
+                    layers: &self.layers,
+                    register: &in_force.register,
+                    travel_times: None,
+                },
+                &self.cfg,
+                &levels,
+            );
+            (plan, None, None)
+        } else {
+            let assessment = self.assessor.assess_version(s).map_err(cannot)?;
+            let document: Option<Value> = serde_json::from_str(rec.current_document()).ok();
+            let prob = document
+                .as_ref()
+                .and_then(|d| probabilities_of(d, &self.layers));
+            let plan = build_plan_at_levels(
+                &PlanInput {
+                    assessment: &assessment,
+                    layers: &self.layers,
+                    register: &in_force.register,
+                    probabilistic: prob.as_ref(),
+                    travel_times: None,
+                    extra_unsafe: &[],
+                },
+                &self.cfg,
+                &levels,
+            );
+            let with_prob = prob.is_some();
+            (plan, Some(assessment), Some(with_prob))
+        };
         let mut head = Vec::new();
         if s.status != CapStatus::Actual {
             head.push(format!(
@@ -304,7 +357,7 @@ impl PlanApi {
                 i.imported_at.format("%Y-%m-%d %H:%M UTC")
             )),
         }
-        if prob.is_none() {
+        if prob == Some(false) {
             head.push(
                 "People at risk from the official forecast track (no probabilities attached \
                  to this version)."
@@ -313,9 +366,40 @@ impl PlanApi {
         }
         plan.notes.splice(0..0, head);
         Ok(Built {
+            key: format!("{}@{}", version_key(rec), in_force.key),
             plan,
             assessment,
             rendered: Mutex::new(HashMap::new()),
+            features: OnceLock::new(),
+        })
+    }
+
+    /// Plan collections already drawn for the selection `key`.
+    pub(crate) fn drawn_collections(&self, key: &str) -> Option<Arc<PlanCollections>> {
+        lock(&self.drawn)
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, c)| Arc::clone(c))
+    }
+
+    /// Keeps `drawn` for `key`, dropping the oldest beyond `max`.
+    pub(crate) fn keep_collections(&self, key: String, drawn: Arc<PlanCollections>, max: usize) {
+        let mut kept = lock(&self.drawn);
+        kept.retain(|(k, _)| *k != key);
+        kept.push_back((key, drawn));
+        while kept.len() > max {
+            kept.pop_front();
+        }
+    }
+
+    /// The plan of `rec` (checked with [`plannable`] first) as GeoJSON features, built once
+    /// per (version, register revision) as for `/plan`. Blocking.
+    pub(crate) fn features_of(&self, rec: &AlertRecord) -> Result<PlanFeatures, ApiError> {
+        plannable(&rec.summary)?;
+        let built = self.plan_of(rec)?;
+        Ok(PlanFeatures {
+            key: built.key.clone(),
+            features: built.features(self.decimals),
         })
     }
 
@@ -333,22 +417,28 @@ impl PlanApi {
         let internal = |what: &str, e: String| ApiError::Internal {
             cause: format!("plan of alert '{version}': {what}: {e}"),
         };
-        let html = || {
-            sheet_html(
+        let html = || match &built.assessment {
+            Some(assessment) => Ok(sheet_html(
                 &built.plan,
-                &built.assessment,
+                assessment,
                 &self.layers.layers,
                 &SheetOptions {
                     lang,
                     version_id: Some(version.to_string()),
                     generated_at: Utc::now(),
                 },
-            )
+            )),
+            None => Err(ApiError::Unprocessable {
+                message: format!(
+                    "alert '{version}' is a flood version: the printable sheet (html, pdf) is \
+                     made for cyclone versions only; f=csv and f=geojson give its plan"
+                ),
+            }),
         };
         let bytes = match format {
-            Format::Html => html().into_bytes(),
+            Format::Html => html()?.into_bytes(),
             Format::Csv => plan_csv(&built.plan).map_err(|e| internal("CSV", e.to_string()))?,
-            Format::GeoJson => serde_json::to_vec(&plan_geojson(&built.plan, self.decimals))
+            Format::GeoJson => serde_json::to_vec(built.features(self.decimals).as_ref())
                 .map_err(|e| internal("GeoJSON", e.to_string()))?,
             Format::Pdf => {
                 let printer = self.printer.as_ref().ok_or_else(|| ApiError::Unavailable {
@@ -361,7 +451,8 @@ impl PlanApi {
                 if let Some(b) = lock(&built.rendered).get(&(format, lang)) {
                     return Ok(Arc::clone(b));
                 }
-                printer(&html()).map_err(|e| internal("printing the PDF", e))?
+                let page = html()?;
+                printer(&page).map_err(|e| internal("printing the PDF", e))?
             }
         };
         let bytes = Arc::new(bytes);
@@ -370,92 +461,23 @@ impl PlanApi {
     }
 }
 
-/// The probabilities attached to a version's document (`aviso.probabilistic`, status ok)
-/// as the plan reads them: people at risk per district, threshold and window (mean and
-/// 10/50/90 % quantiles). Districts the document leaves out have P = 0 everywhere
-/// (`alerts::probabilistic::attach_probabilistic`), so none of their people.
-fn probabilities_of(doc: &Value, layers: &IndexedLayers) -> Option<ProbabilisticAssessment> {
-    let meta = doc.pointer("/aviso/probabilistic")?;
-    if meta.get("status").and_then(Value::as_str) != Some("ok") {
-        return None;
+/// Refuses (422, saying why) a version no plan can be made for.
+pub(crate) fn plannable(s: &AlertSummary) -> Result<(), ApiError> {
+    let id = &s.id;
+    if s.msg_type == MsgType::Cancel {
+        return Err(ApiError::Unprocessable {
+            message: format!(
+                "alert '{id}' is a Cancel: the event's alert is over, there is nothing to plan \
+                 for (the versions before it have their plans)"
+            ),
+        });
     }
-    let numbers = |key: &str| -> Option<Vec<f64>> {
-        meta.get(key)?
-            .as_array()?
-            .iter()
-            .map(Value::as_f64)
-            .collect()
-    };
-    let thresholds_kt = numbers("thresholds_kt")?;
-    let windows_h = numbers("windows_h")?;
-    let listed: HashMap<&str, &Value> = meta
-        .get("districts")?
-        .as_array()?
-        .iter()
-        .filter_map(|d| Some((d.get("pcode")?.as_str()?, d)))
-        .collect();
-    let zero = PeopleAtRisk {
-        mean: 0.0,
-        p10: 0.0,
-        p50: 0.0,
-        p90: 0.0,
-    };
-    let districts = layers
-        .layers
-        .districts
-        .iter()
-        .map(|d| {
-            let row = listed.get(d.pcode.as_str());
-            let people_at_risk = thresholds_kt
-                .iter()
-                .map(|t| {
-                    windows_h
-                        .iter()
-                        .map(|h| {
-                            let q = row.and_then(|r| r.get(format!("people_ge{t}kt_0_{h}h")));
-                            let f = |k: &str| q.and_then(|q| q.get(k)).and_then(Value::as_f64);
-                            match (f("mean"), f("p10"), f("p50"), f("p90")) {
-                                (Some(mean), Some(p10), Some(p50), Some(p90)) => PeopleAtRisk {
-                                    mean,
-                                    p10,
-                                    p50,
-                                    p90,
-                                },
-                                _ => zero,
-                            }
-                        })
-                        .collect()
-                })
-                .collect();
-            AreaProbability {
-                pcode: d.pcode.clone(),
-                name: d.name.clone(),
-                parent_pcode: d.parent_pcode.clone(),
-                parent_name: None,
-                population: None,
-                probability: Vec::new(),
-                people_at_risk,
-            }
-        })
-        .collect();
-    Some(ProbabilisticAssessment {
-        storm: None,
-        reference_time: None,
-        realisations: meta
-            .get("realisations")
-            .and_then(Value::as_u64)
-            .and_then(|n| usize::try_from(n).ok())
-            .unwrap_or(0),
-        seed: None,
-        thresholds_kt,
-        windows_h,
-        districts,
-        provinces: Vec::new(),
-        points: Vec::new(),
-        national_people_at_risk: Vec::new(),
-        contours: Vec::new(),
-        notes: Vec::new(),
-    })
+    if s.issuance_id.is_none() {
+        return Err(ApiError::Unprocessable {
+            message: format!("alert '{id}' was issued without a forecast: nothing to plan on"),
+        });
+    }
+    Ok(())
 }
 
 /// The plan's query: `f` and `lang`, each at most once; anything else is a 400 naming it.
@@ -481,7 +503,7 @@ fn plan_query(
 /// `GET /api/alerts/{id}/plan`: the contingency plan of a published cyclone version.
 #[utoipa::path(get, path = "/api/alerts/{id}/plan", tag = "alerts", operation_id = "getAlertPlan",
     summary = "The contingency plan of one alert version (where people go)",
-    description = "Computed from the version's stored forecast, the layers and the register of accommodation centres in force now (the imported one, else a DEMONSTRATION register built from health facilities, which every output says). Per district: people at risk in the ≥ 34 kt footprint, demand (low/central/high), safe free capacity, gap; the centres to open; the allocation of at-risk sites and settlements to safe centres (geodesic distance, no road network). Cyclone versions only.",
+    description = "Computed from the version's stored forecast, the layers and the register of accommodation centres in force now (the imported one, else a DEMONSTRATION register built from health facilities, which every output says). Per district: people at risk in the ≥ 34 kt footprint, demand (low/central/high), safe free capacity, gap; the centres to open; the allocation of at-risk sites and settlements to safe centres (geodesic distance, no road network). Cyclone and flood versions (a flood's demand uses the flood displacement fractions and its flood areas make centres unsafe); the printable sheet (html, pdf) is made for cyclone versions only.",
     params(
         ("id" = String, Path, description = "The version's CAP identifier"),
         ("f" = Option<String>, Query, description = "html (default: the printable sheet), pdf, csv (the district table) or geojson (allocations and centres, EPSG:4326)"),
@@ -490,7 +512,7 @@ fn plan_query(
         (status = 200, description = "The plan in the asked format", content_type = "text/html", body = String),
         (status = 400, description = "A bad parameter (named)", body = super::Exception),
         (status = 404, description = "Unknown alert", body = super::Exception),
-        (status = 422, description = "The version cannot be planned on (a flood, a Cancel, its forecast gone)", body = super::Exception),
+        (status = 422, description = "The version cannot be planned on (a Cancel, its forecast gone), or a sheet asked of a flood version", body = super::Exception),
         (status = 503, description = "PDF asked but no Chromium is configured", body = super::Exception)))]
 pub(crate) async fn plan(
     State(state): State<Arc<ApiState>>,
@@ -511,28 +533,7 @@ pub(crate) async fn plan(
         what: "contingency plans (served by `aviso serve` only)".into(),
     })?;
     let rec = super::alerts::record(&state, id.clone()).await?;
-    let s = &rec.summary;
-    if s.hazard == HazardKind::Flood {
-        return Err(ApiError::Unprocessable {
-            message: format!(
-                "alert '{id}' is a flood version: contingency plans are made for cyclone \
-                 versions only (demand from flood events is not supported yet)"
-            ),
-        });
-    }
-    if s.msg_type == MsgType::Cancel {
-        return Err(ApiError::Unprocessable {
-            message: format!(
-                "alert '{id}' is a Cancel: the event's alert is over, there is nothing to plan \
-                 for (the versions before it have their plans)"
-            ),
-        });
-    }
-    if s.issuance_id.is_none() {
-        return Err(ApiError::Unprocessable {
-            message: format!("alert '{id}' was issued without a forecast: nothing to plan on"),
-        });
-    }
+    plannable(&rec.summary)?;
     let (id2, api2) = (id.clone(), Arc::clone(&api));
     let bytes = tokio::task::spawn_blocking(move || {
         let built = api2.plan_of(&rec)?;

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::alerts::assess::Assessment;
+use crate::alerts::assess_flood::FloodAssessment;
 use crate::api::plan::{PdfPrinter, PlanApi, VersionAssessor};
 use crate::config::Config;
 use crate::pipeline::Pipeline;
@@ -23,6 +24,15 @@ impl VersionAssessor for StoredVersions {
             .issuance_id
             .ok_or_else(|| format!("version {} was issued without a forecast", v.id))?;
         self.0.assess_stored(id, v.sent).map_err(|e| e.to_string())
+    }
+
+    fn assess_flood_version(&self, v: &AlertSummary) -> Result<FloodAssessment, String> {
+        let id = v
+            .issuance_id
+            .ok_or_else(|| format!("version {} was issued without a forecast", v.id))?;
+        self.0
+            .assess_stored_flood(id, v.sent)
+            .map_err(|e| e.to_string())
     }
 }
 

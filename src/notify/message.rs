@@ -339,7 +339,8 @@ pub struct Links {
     pub geojson: String,
     pub cap: String,
     /// The contingency plan (`/api/alerts/{id}/plan`, issue 14): where the people at risk
-    /// would go. Cyclone versions only (flood plans are not made yet), never a Cancel.
+    /// would go, as the printable sheet. Cyclone versions only (a flood version's plan is
+    /// served as CSV and GeoJSON, not yet as a sheet), never a Cancel.
     pub plan: Option<String>,
     pub unsubscribe: String,
 }

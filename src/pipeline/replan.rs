@@ -1,4 +1,4 @@
-//! A published cyclone version's assessment computed again from its stored issuance, for
+//! A published version's assessment (cyclone or flood) computed again from its stored issuance, for
 //! what is derived from a version after it was published (the contingency plan served at
 //! `/api/alerts/{id}/plan`, issue 14). The same parse and the same assessment as when the
 //! version was published (`cyclone.rs`), at the time it was sent, so the districts, levels
@@ -35,5 +35,18 @@ impl Pipeline {
             .map_err(|e| ProcessError::Assess(format!("{origin}: {e}")))?;
         a.input_notes = parsed.notes;
         Ok(a)
+    }
+
+    /// A stored flood issuance's assessment computed again (station forecast bundle or
+    /// flood map), as of `at`: what the plan of a flood version is made from.
+    pub fn assess_stored_flood(
+        &self,
+        issuance_id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<crate::alerts::assess_flood::FloodAssessment, ProcessError> {
+        let iss = self.store.issuance(issuance_id)?.ok_or_else(|| {
+            ProcessError::Parse(format!("issuance {issuance_id} is not in the store"))
+        })?;
+        self.assess_flood_issuance(&iss, at)
     }
 }

@@ -21,6 +21,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use chrono::{DateTime, Utc};
 use geo::{BooleanOps, InteriorPoint, MultiPolygon, Point};
 
 use super::allocate::{EPS_PERSONS, TravelTimes, allocate};
@@ -70,7 +71,6 @@ fn build_plan_with(
     level_of: &dyn Fn(&str) -> Option<crate::alerts::levels::Level>,
 ) -> Plan {
     let a = input.assessment;
-    let layers = &input.layers.layers;
     let at = a.forecast.reference_time;
     let mut notes = vec![
         "Distances are geodesic (WGS 84): no road network is available; a travel-time \
@@ -100,6 +100,142 @@ fn build_plan_with(
             cfg.footprint_threshold_kt
         ));
     }
+    // --- Demand per district ---
+    let prob_people = |pcode: &str| -> Option<Range3> {
+        let p = input.probabilistic?;
+        let k = p
+            .thresholds_kt
+            .iter()
+            .position(|t| footprint_kt.is_some_and(|f| (t - f).abs() < 0.5))?;
+        let area = p.districts.iter().find(|d| d.pcode == pcode)?;
+        let per_window = area.people_at_risk.get(k)?;
+        let whole = per_window.last()?;
+        Some(Range3 {
+            low: whole.p10,
+            central: whole.mean,
+            high: whole.p90,
+        })
+    };
+    if input.probabilistic.is_some() {
+        notes.push(
+            "People at risk from the probabilistic assessment: 10 % quantile, mean and 90 % \
+             quantile over the whole forecast window, times the low, central and high fractions."
+                .to_string(),
+        );
+    }
+    let mut districts: Vec<AreaPlan> = Vec::new();
+    for d in &a.exposure.districts {
+        let level = level_of(&d.pcode);
+        let deterministic = footprint_kt
+            .and_then(|kt| d.at(kt))
+            .map(|t| t.people_at_risk)
+            .unwrap_or(0.0);
+        let people = prob_people(&d.pcode).unwrap_or(Range3::flat(deterministic));
+        let fraction = level
+            .and_then(|l| cfg.fraction(PlanHazard::Wind, l))
+            .map(|f| Range3 {
+                low: f.low,
+                central: f.central,
+                high: f.high,
+            });
+        let demand = fraction
+            .map(|f| Range3 {
+                low: people.low * f.low,
+                central: people.central * f.central,
+                high: people.high * f.high,
+            })
+            .unwrap_or_default();
+        let mut row = AreaPlan::empty("district", &d.pcode, &d.name);
+        row.province_pcode.clone_from(&d.province_pcode);
+        row.province_name.clone_from(&d.province_name);
+        row.level = level;
+        row.people_at_risk = people;
+        row.districts_population_unknown = usize::from(
+            d.wind
+                .iter()
+                .any(|w| w.method == crate::exposure::PeopleMethod::NoPopulation),
+        );
+        row.fraction = fraction;
+        row.demand = demand;
+        districts.push(row);
+    }
+    let zones: Vec<Zone<'_>> = swaths
+        .iter()
+        .map(|s| Zone {
+            geometry: &s.geometry,
+            wind_kt: Some(s.threshold_kt),
+            rank: s.threshold_kt,
+        })
+        .collect();
+    finish(
+        Front {
+            storm: a.forecast.storm.name.clone(),
+            reference_time: at,
+            footprint_threshold_kt: footprint_kt,
+            zones,
+            extra_unsafe: input.extra_unsafe,
+            districts,
+            notes,
+        },
+        &Common {
+            layers: input.layers,
+            register: input.register,
+            travel_times: input.travel_times,
+        },
+        cfg,
+    )
+}
+
+/// An area where people are at risk and centres unsafe: a forecast wind swath (its
+/// threshold) or a flood area.
+pub(super) struct Zone<'a> {
+    pub(super) geometry: &'a MultiPolygon<f64>,
+    /// The swath's threshold, kt; `None` for a flood area (its centres are unsafe through
+    /// [`Front::extra_unsafe`]).
+    pub(super) wind_kt: Option<f64>,
+    /// Orders origins, highest first (the threshold, or the flood level's rank).
+    pub(super) rank: f64,
+}
+
+/// The hazard's half of a plan: what a cyclone or a flood assessment says.
+pub(super) struct Front<'a> {
+    pub(super) storm: String,
+    pub(super) reference_time: DateTime<Utc>,
+    pub(super) footprint_threshold_kt: Option<f64>,
+    /// Ascending rank; the first is the footprint a district without settlement points
+    /// sends its demand from.
+    pub(super) zones: Vec<Zone<'a>>,
+    pub(super) extra_unsafe: &'a [MultiPolygon<f64>],
+    /// District rows with their level, people at risk, fraction and demand.
+    pub(super) districts: Vec<AreaPlan>,
+    pub(super) notes: Vec<String>,
+}
+
+/// What every plan reads besides its hazard.
+pub(super) struct Common<'a> {
+    pub(super) layers: &'a IndexedLayers,
+    pub(super) register: &'a Register,
+    pub(super) travel_times: Option<&'a TravelTimes>,
+}
+
+/// Centre safety and room, origins, allocation and the tables, for either hazard.
+pub(super) fn finish(front: Front<'_>, input: &Common<'_>, cfg: &PlanConfig) -> Plan {
+    let Front {
+        storm,
+        reference_time: at,
+        footprint_threshold_kt: footprint_kt,
+        zones,
+        extra_unsafe,
+        mut districts,
+        mut notes,
+    } = front;
+    let layers = &input.layers.layers;
+    let footprint = zones.first();
+    let mut district_row: HashMap<String, usize> = districts
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (d.pcode.clone(), i))
+        .collect();
     let province_of: HashMap<&str, (Option<&String>, Option<&String>)> = layers
         .districts
         .iter()
@@ -124,15 +260,16 @@ fn build_plan_with(
         .collect();
     let centre_index = PointIndex::new(&centre_points);
     let mut unsafe_kt: Vec<Option<f64>> = vec![None; centre_entries.len()];
-    for s in &swaths {
-        for i in centre_index.within(&s.geometry) {
+    for z in &zones {
+        let Some(kt) = z.wind_kt else { continue };
+        for i in centre_index.within(z.geometry) {
             if let Some(slot) = unsafe_kt.get_mut(i) {
-                *slot = Some(s.threshold_kt);
+                *slot = Some(kt);
             }
         }
     }
     let mut in_extra = vec![false; centre_entries.len()];
-    for area in input.extra_unsafe {
+    for area in extra_unsafe {
         for i in centre_index.within(area) {
             if let Some(slot) = in_extra.get_mut(i) {
                 *slot = true;
@@ -175,62 +312,6 @@ fn build_plan_with(
         })
         .collect();
 
-    // --- Demand per district ---
-    let prob_people = |pcode: &str| -> Option<Range3> {
-        let p = input.probabilistic?;
-        let k = p
-            .thresholds_kt
-            .iter()
-            .position(|t| footprint_kt.is_some_and(|f| (t - f).abs() < 0.5))?;
-        let area = p.districts.iter().find(|d| d.pcode == pcode)?;
-        let per_window = area.people_at_risk.get(k)?;
-        let whole = per_window.last()?;
-        Some(Range3 {
-            low: whole.p10,
-            central: whole.mean,
-            high: whole.p90,
-        })
-    };
-    if input.probabilistic.is_some() {
-        notes.push(
-            "People at risk from the probabilistic assessment: 10 % quantile, mean and 90 % \
-             quantile over the whole forecast window, times the low, central and high fractions."
-                .to_string(),
-        );
-    }
-    let mut districts: Vec<AreaPlan> = Vec::new();
-    let mut district_row: HashMap<String, usize> = HashMap::new();
-    for d in &a.exposure.districts {
-        let level = level_of(&d.pcode);
-        let deterministic = footprint_kt
-            .and_then(|kt| d.at(kt))
-            .map(|t| t.people_at_risk)
-            .unwrap_or(0.0);
-        let people = prob_people(&d.pcode).unwrap_or(Range3::flat(deterministic));
-        let fraction = level
-            .and_then(|l| cfg.fraction(PlanHazard::Wind, l))
-            .map(|f| Range3 {
-                low: f.low,
-                central: f.central,
-                high: f.high,
-            });
-        let demand = fraction
-            .map(|f| Range3 {
-                low: people.low * f.low,
-                central: people.central * f.central,
-                high: people.high * f.high,
-            })
-            .unwrap_or_default();
-        let mut row = AreaPlan::empty("district", &d.pcode, &d.name);
-        row.province_pcode.clone_from(&d.province_pcode);
-        row.province_name.clone_from(&d.province_name);
-        row.level = level;
-        row.people_at_risk = people;
-        row.fraction = fraction;
-        row.demand = demand;
-        district_row.insert(d.pcode.clone(), districts.len());
-        districts.push(row);
-    }
     // Districts holding an unsafe centre are listed even when no demand reaches them.
     for c in &centres {
         let Some(pc) = c.district_pcode.as_ref() else {
@@ -277,9 +358,9 @@ fn build_plan_with(
     if let Some(w) = weighting {
         let pts: Vec<Point<f64>> = w.features.iter().map(|f| f.location).collect();
         let idx = PointIndex::new(&pts);
-        for s in &swaths {
-            for i in idx.within(&s.geometry) {
-                settlement_hits.insert(i, s.threshold_kt);
+        for z in &zones {
+            for i in idx.within(z.geometry) {
+                settlement_hits.insert(i, z.rank);
             }
         }
     }
@@ -297,9 +378,9 @@ fn build_plan_with(
         .collect();
     let site_index = PointIndex::new(&site_points);
     let mut site_hits: BTreeMap<usize, f64> = BTreeMap::new();
-    for s in &swaths {
-        for i in site_index.within(&s.geometry) {
-            site_hits.insert(i, s.threshold_kt);
+    for z in &zones {
+        for i in site_index.within(z.geometry) {
+            site_hits.insert(i, z.rank);
         }
     }
     for (&i, &kt) in &site_hits {
@@ -379,7 +460,7 @@ fn build_plan_with(
             footprint,
             layers.districts.iter().find(|d| d.pcode == row.pcode),
         ) {
-            let part = d.geometry.intersection(&fp.geometry);
+            let part = d.geometry.intersection(fp.geometry);
             if let Some(p) = part
                 .interior_point()
                 .or_else(|| d.geometry.interior_point())
@@ -391,7 +472,7 @@ fn build_plan_with(
                     lon: p.x(),
                     lat: p.y(),
                     district_pcode: Some(row.pcode.clone()),
-                    max_threshold_kt: fp.threshold_kt,
+                    max_threshold_kt: fp.rank,
                     demand: remaining,
                     allocated: 0.0,
                     shortfall: 0.0,
@@ -462,7 +543,7 @@ fn build_plan_with(
         ));
     }
     Plan {
-        storm: a.forecast.storm.name.clone(),
+        storm,
         reference_time: at,
         footprint_threshold_kt: footprint_kt,
         max_distance_km: cfg.max_distance_km,

@@ -14,6 +14,7 @@
 
 pub mod allocate;
 pub mod build;
+pub mod flood;
 pub mod output;
 pub mod register;
 pub mod sheet;
@@ -26,6 +27,7 @@ use crate::domain::{RegisterEntry, SiteRole};
 
 pub use allocate::{TravelTimes, allocate};
 pub use build::{PlanInput, build_plan, build_plan_at_levels};
+pub use flood::{FloodPlanInput, build_flood_plan};
 pub use tables::{Allocation, AreaPlan, CentreStatus, OriginPlan, Plan};
 
 /// Covered floor space per person in a communal shelter, m²: the Sphere Handbook (2018),

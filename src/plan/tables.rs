@@ -106,6 +106,10 @@ pub struct AreaPlan {
     /// Central demand of the area's origins placed in centres, and the rest.
     pub allocated: f64,
     pub shortfall: f64,
+    /// Districts of the area whose population is unknown (`PeopleMethod::NoPopulation`):
+    /// their people at risk and demand are not 0 but unknown, and the sums leave them
+    /// out. 1 or 0 on a district row.
+    pub districts_population_unknown: usize,
 }
 
 impl AreaPlan {
@@ -130,6 +134,7 @@ impl AreaPlan {
             origins_without_centre: 0,
             allocated: 0.0,
             shortfall: 0.0,
+            districts_population_unknown: 0,
         }
     }
 
@@ -147,6 +152,7 @@ impl AreaPlan {
         self.origins_without_centre += d.origins_without_centre;
         self.allocated += d.allocated;
         self.shortfall += d.shortfall;
+        self.districts_population_unknown += d.districts_population_unknown;
         self.gap = self.demand.gap_over(self.safe_capacity);
     }
 }

@@ -46,6 +46,8 @@ mod ogc;
 mod ogc_query;
 mod openapi;
 mod plan;
+mod plan_csv;
+mod plan_ogc;
 mod plan_service;
 mod plan_sheet;
 mod probabilistic;

@@ -501,6 +501,34 @@ async fn every_active_event_and_exercises_are_served_on_request() {
         filtered["numberMatched"].as_u64(),
         Some(expected.len() as u64)
     );
+    // The flood's contingency plan as OGC collections (issue 14 items 3 and 6): planned with
+    // the demonstration register, its flood areas making centres unsafe.
+    let plan_items = |c: &str, query: &str| {
+        format!(
+            "{base}/collections/{c}/items?status=Exercise&event={}&limit=1000&{query}",
+            q(&flood.0)
+        )
+    };
+    let (status, centres) = json(plan_items("accommodation_centres", "")).await;
+    assert_eq!(status, 200, "{centres}");
+    assert!(
+        centres["numberMatched"].as_u64().unwrap() > 1000,
+        "{centres}"
+    );
+    let (_, flooded) = json(plan_items(
+        "accommodation_centres",
+        &format!("filter={}", q("safe = false")),
+    ))
+    .await;
+    let flooded = flooded["features"].as_array().unwrap();
+    assert!(!flooded.is_empty(), "no centre in the flood areas");
+    assert!(flooded.iter().all(|f| {
+        f["properties"]["unsafe_reason"] == "inside a flood area"
+            && f["properties"]["event_id"] == flood.0.as_str()
+            && f["properties"]["alert_id"] == flood.1.as_str()
+    }));
+    let (_, sites) = json(plan_items("sites_at_risk", "")).await;
+    assert!(sites["numberMatched"].as_u64().unwrap() > 0, "{sites}");
     // Refusals name what is wrong.
     let (status, e) = json(format!("{items}?status=Exercise&event=no-such-event")).await;
     assert_eq!(status, 404, "{e}");

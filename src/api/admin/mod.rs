@@ -43,6 +43,7 @@ pub(crate) mod lifecycle;
 pub(crate) mod outbox;
 pub mod proposals;
 pub(crate) mod register;
+pub(crate) mod register_history;
 pub(crate) mod subscriber_json;
 pub(crate) mod subscribers;
 

@@ -48,7 +48,7 @@ const ACCEPTED: &[&str] = &[
     "application/vnd.ms-excel",
 ];
 
-fn plan_api(state: &ApiState) -> Result<Arc<PlanApi>, AdminError> {
+pub(super) fn plan_api(state: &ApiState) -> Result<Arc<PlanApi>, AdminError> {
     state.plan.clone().ok_or(AdminError::Disabled)
 }
 
@@ -196,7 +196,7 @@ fn unreadable(e: &RegisterFileError, source: &str) -> Response {
     })
 }
 
-fn blocking_err(e: tokio::task::JoinError) -> AdminError {
+pub(super) fn blocking_err(e: tokio::task::JoinError) -> AdminError {
     AdminError::Internal(format!("register task: {e}"))
 }
 
@@ -415,7 +415,7 @@ fn hxl_response(bytes: Vec<u8>, revision: i64, file: &str) -> Response {
 }
 
 /// The register in force read back from the store, or a 404 that says none was imported.
-async fn stored(
+pub(super) async fn stored(
     plans: &Arc<PlanApi>,
 ) -> Result<crate::store::registers::StoredRegister, AdminError> {
     let p = Arc::clone(plans);

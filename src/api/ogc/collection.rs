@@ -1,6 +1,7 @@
 //! A feature collection as the OGC API serves it: its features, each rendered to GeoJSON
 //! once with an id unique in the collection, in the fixed order pages are cut from; and
-//! finding the collection a request names among the layers' and the current alert's.
+//! finding the collection a request names among the layers', the current alert's and the
+//! plan's (described only: their features are drawn per request, `plan`).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use serde_json::Value;
 
 use super::alert::empty_alert_collection;
 use super::cql2::PropType;
+use super::plan::{PLAN_COLLECTIONS, described};
 use super::query::queryables_of;
 use super::{ALERT_COLLECTIONS, AlertCollections};
 use crate::alerts::document::object;
@@ -173,6 +175,15 @@ pub(super) fn all_collections(
     )
 }
 
+/// The plan's collections as described before any is drawn (`aviso serve` only; none
+/// elsewhere).
+pub(super) fn plan_described(state: &ApiState) -> Vec<Collection> {
+    if state.plan.is_none() {
+        return Vec::new();
+    }
+    PLAN_COLLECTIONS.iter().map(|id| described(id)).collect()
+}
+
 /// Runs `f` on the collection named `id`, or 404.
 pub(super) fn with_collection<T>(
     state: &ApiState,
@@ -181,6 +192,9 @@ pub(super) fn with_collection<T>(
 ) -> Result<T, ApiError> {
     if let Some(c) = state.layer_collections.iter().find(|c| c.id == id) {
         return f(c);
+    }
+    if state.plan.is_some() && PLAN_COLLECTIONS.contains(&id) {
+        return f(&described(id));
     }
     if ALERT_COLLECTIONS.contains(&id) {
         return match state.current_alert() {

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use super::AlertCollections;
 use crate::alerts::versioning::CapStatus;
 use crate::api::{ApiError, ApiState, store_call};
-use crate::store::AlertFilter;
+use crate::store::{AlertFilter, AlertRecord};
 
 /// How many drawn selections are kept (each is a few MB of rendered features).
 const KEPT: usize = 4;
@@ -64,11 +64,25 @@ impl Selection {
     }
 }
 
-/// The collections of the alerts `sel` names, from the store.
-pub(crate) async fn selected(
+impl Selection {
+    /// Whether features of several events are served together (`event=all`, or only a
+    /// `status`): their ids are then prefixed by their event.
+    pub(crate) fn many(&self) -> bool {
+        self.event.is_none()
+    }
+
+    /// The named event, if one.
+    pub(crate) fn event(&self) -> Option<&str> {
+        self.event.as_deref()
+    }
+}
+
+/// The stored versions `sel` names, newest first: each active event's newest version of
+/// the chosen status.
+pub(crate) async fn selected_records(
     state: &Arc<ApiState>,
     sel: &Selection,
-) -> Result<Arc<AlertCollections>, ApiError> {
+) -> Result<Vec<AlertRecord>, ApiError> {
     if state.store.is_none() {
         return Err(ApiError::invalid(
             "event",
@@ -91,8 +105,7 @@ pub(crate) async fn selected(
                 continue;
             }
             if let Some(rec) = s.alert(&summary.id)? {
-                let key = format!("{}+{}", summary.id, rec.annex.is_some());
-                out.push((key, summary.id, rec.current_document().to_string()));
+                out.push(rec);
             }
         }
         Ok(out)
@@ -108,6 +121,23 @@ pub(crate) async fn selected(
             ),
         });
     }
+    Ok(versions)
+}
+
+/// The collections of the alerts `sel` names, from the store.
+pub(crate) async fn selected(
+    state: &Arc<ApiState>,
+    sel: &Selection,
+) -> Result<Arc<AlertCollections>, ApiError> {
+    let versions: Vec<(String, String, String)> = selected_records(state, sel)
+        .await?
+        .into_iter()
+        .map(|rec| {
+            let key = format!("{}+{}", rec.summary.id, rec.annex.is_some());
+            let text = rec.current_document().to_string();
+            (key, rec.summary.id, text)
+        })
+        .collect();
     let key = format!(
         "{}|{}",
         sel.event.is_none(),

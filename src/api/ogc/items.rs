@@ -14,6 +14,7 @@ use serde_json::json;
 
 use super::collection::{Collection, Item, with_collection};
 use super::events::{Selection, selected};
+use super::plan::{PLAN_COLLECTIONS, plan_collections};
 use super::query::{ItemsQuery, OutputCrs};
 use super::{
     ALERT_COLLECTIONS, MEDIA_GEOJSON, MEDIA_JSON, base_url, encode_segment, link, query_list,
@@ -37,8 +38,8 @@ use crate::api::{ApiError, ApiState};
         ("sortby" = Option<String>, Query, style = Form, explode = false, description = "Comma-separated queryables, each with an optional + (ascending, default) or - (descending); nulls last"),
         ("properties" = Option<String>, Query, style = Form, explode = false, description = "Comma-separated properties to return (default all)"),
         ("crs" = Option<String>, Query, style = Form, explode = false, description = "http://www.opengis.net/def/crs/OGC/1.3/CRS84 (lon/lat, default) or http://www.opengis.net/def/crs/EPSG/0/4326 (lat/lon); the Content-Crs header names it"),
-        ("event" = Option<String>, Query, style = Form, explode = false, description = "Alert collections only (aviso serve): an active event's id (see /api/events), or all for every active event (ids become <event_id>:<id>); default the current alert"),
-        ("status" = Option<String>, Query, style = Form, explode = false, description = "Alert collections only (aviso serve): Actual (default), Exercise or Test"),
+        ("event" = Option<String>, Query, style = Form, explode = false, description = "Alert and plan collections only (aviso serve): an active event's id (see /api/events), or all for every active event (ids become <event_id>:<id>); default the current alert"),
+        ("status" = Option<String>, Query, style = Form, explode = false, description = "Alert and plan collections only (aviso serve): Actual (default), Exercise or Test"),
         ("f" = Option<String>, Query, style = Form, explode = false, description = "The encoding: json or geojson (the only ones)")),
     responses(
         (status = 200, description = "One page of features; a 'next' link while more remain. Any queryable (see /collections/{collectionId}/queryables) is also a parameter: its value must equal the property's.", content_type = "application/geo+json", body = Object),
@@ -57,6 +58,11 @@ pub(crate) async fn items(
         Ok((items_page(c, &base, &query), query.cache_key(), query.crs))
     };
     let (body, key, crs) = match Selection::parse(&pairs)? {
+        sel if is_plan(&state, &id) => page(
+            plan_collections(&state, sel.as_ref())
+                .await?
+                .collection(&id),
+        )?,
         Some(sel) if ALERT_COLLECTIONS.contains(&id.as_str()) => {
             page(selected(&state, &sel).await?.collection(&id))?
         }
@@ -83,13 +89,20 @@ pub(crate) async fn items(
     Ok(resp)
 }
 
+/// Whether `id` names one of the plan's collections on this server.
+fn is_plan(state: &ApiState, id: &str) -> bool {
+    state.plan.is_some() && PLAN_COLLECTIONS.contains(&id)
+}
+
 /// `event` and `status` on a layer collection.
 fn not_an_alert_collection(id: &str) -> ApiError {
     ApiError::invalid(
         "event",
         &format!(
-            "no event or status on collection {id}: they choose the alerts of {}",
-            ALERT_COLLECTIONS.join(", ")
+            "no event or status on collection {id}: they choose the alerts of {} (and, on \
+             aviso serve, of {})",
+            ALERT_COLLECTIONS.join(", "),
+            PLAN_COLLECTIONS.join(", ")
         ),
         id,
     )
@@ -229,6 +242,9 @@ pub(crate) async fn item(
         Ok(feature_json(&f))
     };
     let body = match Selection::parse(&pairs)? {
+        sel if is_plan(&state, &cid) => one(plan_collections(&state, sel.as_ref())
+            .await?
+            .collection(&cid))?,
         Some(sel) if ALERT_COLLECTIONS.contains(&cid.as_str()) => {
             one(selected(&state, &sel).await?.collection(&cid))?
         }

@@ -129,6 +129,7 @@ pub(crate) fn layer_collections(layers: &Layers) -> Vec<Collection> {
     taken.insert(HAZARD_ZONES.into());
     taken.insert(DISTRICTS_AT_RISK.into());
     taken.insert(PROBABILITY_CONTOURS.into());
+    taken.extend(super::plan::PLAN_COLLECTIONS.map(String::from));
     for l in &layers.points {
         let mut id = safe_id(&l.info.name);
         while !taken.insert(id.clone()) {

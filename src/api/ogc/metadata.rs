@@ -11,7 +11,7 @@ use axum::response::Response;
 use serde_json::{Map, Value, json};
 
 use super::alert::empty_alert_collection;
-use super::collection::{Collection, all_collections, with_collection};
+use super::collection::{Collection, all_collections, plan_described, with_collection};
 use super::query::EPSG_4326;
 use super::{
     ALERT_COLLECTIONS, CONFORMANCE, CRS84, MEDIA_GEOJSON, MEDIA_JSON, MEDIA_OPENAPI, base_url,
@@ -103,7 +103,7 @@ fn collection_json(c: &Collection, base: &str) -> Value {
 
 /// `GET /collections`.
 #[utoipa::path(get, path = "/collections", tag = "ogc", operation_id = "getCollections",
-    summary = "The collections: country, provinces, districts, the point layers, and the current alert's hazard zones, districts at risk and probability contours",
+    summary = "The collections: country, provinces, districts, the point layers, the current alert's hazard zones, districts at risk and probability contours, and (aviso serve) the contingency plan's sites at risk, accommodation centres and allocations",
     params(("f" = Option<String>, Query, style = Form, explode = false, description = "The encoding: json or geojson (the only ones)")),
     responses(
         (status = 200, description = "The collections", content_type = "application/json", body = Object),
@@ -127,9 +127,11 @@ pub(crate) async fn collections(
             .collect(),
         None => empty.iter().collect(),
     };
+    let planned = plan_described(&state);
     let list: Vec<Value> = layers
         .into_iter()
         .chain(of_alert)
+        .chain(planned.iter())
         .map(|c| collection_json(c, &base))
         .collect();
     Ok(respond(
@@ -178,10 +180,12 @@ pub(crate) async fn api_document(
     query_pairs(q, &["f"])?;
     let base = base_url(&state, &headers);
     let (layers, alert) = all_collections(&state);
+    let planned = plan_described(&state);
     let ids: Vec<&str> = layers
         .iter()
         .map(|c| c.id.as_str())
         .chain(ALERT_COLLECTIONS)
+        .chain(planned.iter().map(|c| c.id.as_str()))
         .collect();
     let of_alert: Vec<&Collection> = match &alert {
         Some(a) => ALERT_COLLECTIONS
@@ -194,6 +198,7 @@ pub(crate) async fn api_document(
         .iter()
         .copied()
         .chain(of_alert)
+        .chain(planned.iter())
         .map(|c| {
             (
                 c.id.as_str(),

@@ -45,6 +45,7 @@ pub(crate) mod filters;
 pub(crate) mod items;
 pub(crate) mod layers;
 pub(crate) mod metadata;
+pub(crate) mod plan;
 pub(crate) mod query;
 
 pub use alert::AlertCollections;

@@ -255,7 +255,7 @@ impl Pipeline {
 
     /// Parses and assesses a stored flood issuance of either kind: station forecast
     /// bundle or flood map.
-    fn assess_flood_issuance(
+    pub(super) fn assess_flood_issuance(
         &self,
         iss: &StoredIssuance,
         now: DateTime<Utc>,
