@@ -8,6 +8,7 @@
 mod common;
 mod notify_support;
 
+mod admin_plain_http;
 mod architecture;
 mod assess;
 mod bufr_child;
