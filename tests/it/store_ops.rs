@@ -376,3 +376,37 @@ fn restore_fails_the_integrity_check_when_the_backup_does_not_match_its_report()
         "nothing restored from a backup that fails its check"
     );
 }
+
+#[test]
+fn a_postgres_restore_that_differs_from_its_dump_report_fails_naming_the_table() {
+    let Some(url1) = pg::fresh_database() else {
+        return;
+    };
+    let Some(url2) = pg::fresh_database() else {
+        return;
+    };
+    insert_after_copy(&open_pg(&url1), 0);
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dir.path().join("a.dump");
+    let dump_s = dump.display().to_string();
+    let cfg1 = pg_config(dir.path(), "a.toml", &url1).display().to_string();
+    let (ok, out, err) = aviso(&["store", "backup", "--config", &cfg1, "--to", &dump_s]);
+    assert!(ok, "{out}{err}");
+    // The report kept beside the dump says there were two feeds' health rows.
+    let sidecar = dir.path().join("a.dump.check.json");
+    let mut check: StoreCheck =
+        serde_json::from_str(&std::fs::read_to_string(&sidecar).unwrap()).unwrap();
+    let feeds = check
+        .tables
+        .iter_mut()
+        .find(|t| t.table == "feeds")
+        .unwrap();
+    assert_eq!(feeds.rows, 1);
+    feeds.rows = 2;
+    std::fs::write(&sidecar, serde_json::to_string(&check).unwrap()).unwrap();
+    let cfg2 = pg_config(dir.path(), "b.toml", &url2).display().to_string();
+    let (ok, out, err) = aviso(&["store", "restore", "--config", &cfg2, "--from", &dump_s]);
+    assert!(!ok, "{out}{err}");
+    assert!(err.contains("integrity check FAILED"), "{err}");
+    assert!(err.contains("table feeds: 1 rows, expected 2"), "{err}");
+}
