@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{IsolationLevel, Row, Transaction};
 
@@ -237,8 +238,16 @@ impl Inner {
                     .join(", "),
                 quote_ident(&name)
             );
-            let rows = tx.query(&select, &[]).await.map_err(|e| self.err(e))?;
-            for r in &rows {
+            // Row by row as the server sends them, not the whole table in memory
+            // (issuances hold every feed body).
+            let no_params: [&(dyn ToSql + Sync); 0] = [];
+            let rows = tx
+                .query_raw(&select, no_params)
+                .await
+                .map_err(|e| self.err(e))?;
+            let mut rows = std::pin::pin!(rows);
+            while let Some(r) = rows.next().await {
+                let r = &r.map_err(|e| self.err(e))?;
                 let mut values = Vec::with_capacity(cols.len());
                 for (i, c) in cols.iter().enumerate() {
                     let ty = types.get(c).map_or("", String::as_str);
