@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::store::config::{StoreConfig, redact};
 use crate::store::postgres::PgStore;
 use crate::store::sqlite::{MIGRATIONS, SqliteStore, ops};
-use crate::store::tables::{self, StoreCheck, TABLES};
+use crate::store::tables::{self, StoreCheck};
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum StoreCommand {
@@ -178,34 +178,9 @@ fn restore(cfg: &Config, data_dir: Option<PathBuf>, from: &Path) -> Result<()> {
     Ok(())
 }
 
-fn migrate(cfg: &Config, from: &str, to: &str) -> Result<()> {
-    let Some(path) = from.strip_prefix("sqlite:") else {
-        bail!(
-            "--from {from:?}: expected sqlite:PATH, the SQLite store file (e.g. \
-             sqlite:/var/lib/aviso/aviso.sqlite)"
-        );
-    };
-    let path = Path::new(path);
-    if !path.is_file() {
-        bail!("--from {from:?}: no such SQLite store file");
-    }
-    let target = StoreConfig {
-        url: Some(to.to_string()),
-        ..cfg.store.clone()
-    };
-    if let Err(m) = target.validate() {
-        bail!("--to: {m}");
-    }
-    // The source at this aviso's schema first, as the service would bring it.
-    drop(SqliteStore::open(path).with_context(|| format!("opening {}", path.display()))?);
-    let (source, rows) = ops::read_all(path).with_context(|| format!("reading {from}"))?;
-    if !source.sound() {
-        bail!(
-            "{}: PRAGMA integrity_check says {:?}: repair or restore it before migrating",
-            path.display(),
-            source.integrity
-        );
-    }
+/// Refuses, naming each with its rows, when the SQLite store holds rows in tables the
+/// PostgreSQL store cannot hold yet (or the copy does not know).
+fn refuse_blocked(path: &Path, source: &StoreCheck) -> Result<()> {
     let blocked: Vec<String> = source
         .tables
         .iter()
@@ -228,6 +203,38 @@ fn migrate(cfg: &Config, from: &str, to: &str) -> Result<()> {
             blocked.join(", ")
         );
     }
+    Ok(())
+}
+
+fn migrate(cfg: &Config, from: &str, to: &str) -> Result<()> {
+    let Some(path) = from.strip_prefix("sqlite:") else {
+        bail!(
+            "--from {from:?}: expected sqlite:PATH, the SQLite store file (e.g. \
+             sqlite:/var/lib/aviso/aviso.sqlite)"
+        );
+    };
+    let path = Path::new(path);
+    if !path.is_file() {
+        bail!("--from {from:?}: no such SQLite store file");
+    }
+    let target = StoreConfig {
+        url: Some(to.to_string()),
+        ..cfg.store.clone()
+    };
+    if let Err(m) = target.validate() {
+        bail!("--to: {m}");
+    }
+    // The source at this aviso's schema first, as the service would bring it.
+    drop(SqliteStore::open(path).with_context(|| format!("opening {}", path.display()))?);
+    let first = ops::check(path).with_context(|| format!("reading {from}"))?;
+    if !first.sound() {
+        bail!(
+            "{}: PRAGMA integrity_check says {:?}: repair or restore it before migrating",
+            path.display(),
+            first.integrity
+        );
+    }
+    refuse_blocked(path, &first)?;
     let pg = PgStore::open_with_password(&target, PgStore::env_password().as_deref())
         .with_context(|| format!("opening the PostgreSQL store {}", redact(to)))?;
     let held: Vec<String> = pg
@@ -245,17 +252,34 @@ fn migrate(cfg: &Config, from: &str, to: &str) -> Result<()> {
             held.join(", ")
         );
     }
-    let mut by_name: BTreeMap<String, ops::TableRows> =
-        rows.into_iter().map(|t| (t.name.clone(), t)).collect();
-    let copied: Vec<ops::TableRows> = TABLES
-        .iter()
-        .filter(|t| t.postgres)
-        .filter_map(|t| by_name.remove(t.name))
-        .collect();
-    let columns: BTreeMap<String, Vec<String>> = copied
-        .iter()
-        .map(|t| (t.name.clone(), t.columns.clone()))
-        .collect();
+    // One read of the source, streamed into one transaction on PostgreSQL: the report
+    // of that very read is what the copy is compared with.
+    let copy = pg.copy_in()?;
+    let mut columns: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let copied = |name: &str| tables::table(name).is_some_and(|t| t.postgres);
+    let streamed = ops::stream(path, &copied, &mut |chunk| {
+        if let ops::Chunk::Table { name, columns: c } = &chunk {
+            columns.insert(name.clone(), c.clone());
+        }
+        copy.send(chunk)
+    });
+    let source = match streamed {
+        Ok(source) => source,
+        // The copy's own error says more than "stopped" when it was the one to fail.
+        Err(e) => match copy.abandon() {
+            Some(copy_err) => return Err(copy_err).context(format!("copying {from}")),
+            None => return Err(e).context(format!("reading {from}")),
+        },
+    };
+    // Rows may have arrived since the first look (the service should be stopped): the
+    // refusal holds for the snapshot copied too, and then nothing is kept.
+    if let Err(e) = refuse_blocked(path, &source) {
+        copy.abandon();
+        return Err(e);
+    }
+    let inserted = copy
+        .commit()
+        .with_context(|| format!("copying {from} to {}", redact(to)))?;
     let expected = StoreCheck {
         tables: source
             .tables
@@ -265,7 +289,6 @@ fn migrate(cfg: &Config, from: &str, to: &str) -> Result<()> {
             .collect(),
         ..source.clone()
     };
-    let inserted = pg.copy_in(copied)?;
     let found = pg.check_only(columns)?;
     print!("{source}");
     print!("{found}");

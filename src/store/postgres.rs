@@ -37,6 +37,7 @@ mod ops;
 mod store;
 
 pub use migrations::PG_MIGRATIONS;
+pub use ops::CopyIn;
 
 /// What the calls share: the pool and the URL to name in errors.
 struct Inner {

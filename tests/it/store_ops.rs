@@ -410,3 +410,27 @@ fn a_postgres_restore_that_differs_from_its_dump_report_fails_naming_the_table()
     assert!(err.contains("integrity check FAILED"), "{err}");
     assert!(err.contains("table feeds: 1 rows, expected 2"), "{err}");
 }
+
+#[test]
+fn a_migration_that_fails_half_way_keeps_nothing() {
+    let Some(url) = pg::fresh_database() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = small_store(dir.path());
+    // A column the PostgreSQL schema lacks, in a table copied after the issuances.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "ALTER TABLE runs ADD COLUMN note TEXT;
+             INSERT INTO runs (feed, started_at, outcome, note) VALUES ('f', '2026-12-01T00:00:00.000000Z', 'ok', 'x');",
+        )
+        .unwrap();
+    let from = format!("sqlite:{}", path.display());
+    let (ok, out, err) = aviso(&["store", "migrate", "--from", &from, "--to", &url]);
+    assert!(!ok, "{out}{err}");
+    assert!(err.contains("table runs has no column note"), "{err}");
+    // The issuance was inserted before the failure, in the same transaction: gone.
+    assert_eq!(pg::psql(&url, "SELECT count(*) FROM issuances"), "0");
+    assert_eq!(pg::psql(&url, "SELECT count(*) FROM feeds"), "0");
+}

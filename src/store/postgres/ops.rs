@@ -16,7 +16,7 @@ use tokio_postgres::{IsolationLevel, Row, Transaction};
 
 use super::{Inner, PgStore};
 use crate::store::StoreError;
-use crate::store::sqlite::ops::{TableRows, quote_ident};
+use crate::store::sqlite::ops::{Chunk, quote_ident};
 use crate::store::tables::{NOT_COPIED, StoreCheck, TABLES, TableDigest, Value};
 
 /// A statement parameter of a type chosen at run time.
@@ -59,12 +59,87 @@ impl PgStore {
         self.call(|s| async move { s.restore_dump(from).await })
     }
 
-    /// Inserts `tables` (in the order given: parents first) in one transaction, keeping
-    /// their ids, and moves each identity column past the highest id copied. Returns the
-    /// rows inserted.
-    pub fn copy_in(&self, tables: Vec<TableRows>) -> Result<u64, StoreError> {
-        self.call(|s| async move { s.copy_in(tables).await })
+    /// Starts a copy into this database: the tables and rows sent to the [`CopyIn`] (in
+    /// the order sent: parents first) are inserted in one transaction, keeping their ids,
+    /// each identity column moved past the highest id copied; committed by
+    /// [`CopyIn::commit`] only.
+    pub fn copy_in(&self) -> Result<CopyIn, StoreError> {
+        let handle = self.handle()?;
+        let inner = std::sync::Arc::clone(&self.inner);
+        // A few chunks in flight: the reader stays ahead of the inserts without holding
+        // the store in memory.
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let (done_tx, done) = std::sync::mpsc::sync_channel(1);
+        handle.spawn(async move {
+            let _ = done_tx.send(inner.copy_in(rx).await);
+        });
+        Ok(CopyIn {
+            tx: Some(tx),
+            done,
+            url: self.inner.url.clone(),
+        })
     }
+}
+
+/// A copy into PostgreSQL in progress ([`PgStore::copy_in`]): chunks go in with
+/// [`CopyIn::send`]; nothing is kept unless [`CopyIn::commit`] is called (dropped without
+/// it, the transaction rolls back).
+pub struct CopyIn {
+    tx: Option<tokio::sync::mpsc::Sender<Option<Chunk>>>,
+    /// The copy's end: rows inserted and committed, `None` when abandoned (rolled back).
+    done: std::sync::mpsc::Receiver<Result<Option<u64>, StoreError>>,
+    url: String,
+}
+
+impl CopyIn {
+    /// Hands a chunk over (waiting while the inserts catch up). An error: the copy has
+    /// stopped; its reason comes from [`CopyIn::commit`].
+    pub fn send(&self, chunk: Chunk) -> Result<(), StoreError> {
+        let stopped = || StoreError::Unavailable {
+            url: self.url.clone(),
+            message: "the copy stopped (see the error that follows)".into(),
+        };
+        let tx = self.tx.as_ref().ok_or_else(stopped)?;
+        tx.blocking_send(Some(chunk)).map_err(|_| stopped())
+    }
+
+    /// Commits what was sent; returns the rows inserted, or why the copy failed.
+    pub fn commit(mut self) -> Result<u64, StoreError> {
+        if let Some(tx) = self.tx.take() {
+            // `None`: the end, commit. A copy that already failed has stopped listening.
+            let _ = tx.blocking_send(None);
+        }
+        match self.wait()? {
+            Some(n) => Ok(n),
+            None => Err(StoreError::Unavailable {
+                url: self.url.clone(),
+                message: "the copy ended without committing".into(),
+            }),
+        }
+    }
+
+    /// Gives the copy up: nothing is kept (the transaction rolls back). Returns why the
+    /// copy itself had failed, if it had.
+    pub fn abandon(mut self) -> Option<StoreError> {
+        // Closing the channel without the end marker: the copy rolls back.
+        drop(self.tx.take());
+        self.wait().err()
+    }
+
+    fn wait(&self) -> Result<Option<u64>, StoreError> {
+        self.done.recv().map_err(|_| StoreError::Unavailable {
+            url: self.url.clone(),
+            message: "the store's runtime has stopped".into(),
+        })?
+    }
+}
+
+/// The table being copied: its name, columns, their PostgreSQL types and the insert.
+struct Target {
+    name: String,
+    columns: Vec<String>,
+    types: Vec<String>,
+    insert: tokio_postgres::Statement,
 }
 
 /// pg_dump or pg_restore with `args`, the password in the environment; its stderr in the
@@ -384,79 +459,132 @@ impl Inner {
         self.check(None).await
     }
 
-    async fn copy_in(&self, tables: Vec<TableRows>) -> Result<u64, StoreError> {
+    async fn copy_in(
+        &self,
+        mut rx: tokio::sync::mpsc::Receiver<Option<Chunk>>,
+    ) -> Result<Option<u64>, StoreError> {
         let mut c = self.conn().await?;
         let c: &mut tokio_postgres::Client = &mut c;
         let tx = c.transaction().await.map_err(|e| self.err(e))?;
         let mut inserted = 0u64;
-        for t in &tables {
-            let types = self.columns(&tx, &t.name).await?;
-            if types.is_empty() {
-                return Err(self.refused(format!(
-                    "has no table {}: this aviso's PostgreSQL schema cannot hold it",
-                    t.name
-                )));
-            }
-            let mut col_types = Vec::with_capacity(t.columns.len());
-            for col in &t.columns {
-                let ty = types.get(col).ok_or_else(|| {
-                    self.refused(format!(
-                        "table {} has no column {col}, which the SQLite store holds",
-                        t.name
-                    ))
-                })?;
-                col_types.push(ty.as_str());
-            }
-            let sql = format!(
-                "INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE VALUES ({})",
-                quote_ident(&t.name),
-                t.columns
-                    .iter()
-                    .map(|c| quote_ident(c))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                (1..=t.columns.len())
-                    .map(|i| format!("${i}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            let stmt = tx.prepare(&sql).await.map_err(|e| self.err(e))?;
-            for (n, row) in t.rows.iter().enumerate() {
-                let mut params: Vec<Param> = Vec::with_capacity(row.len());
-                for ((v, ty), col) in row.iter().zip(&col_types).zip(&t.columns) {
-                    params.push(param(v, ty).map_err(|m| {
-                        self.corrupt(&format!("{} row {} column {col}", t.name, n + 1), m)
-                    })?);
+        let mut table: Option<Target> = None;
+        let mut rows_in_table = 0usize;
+        loop {
+            match rx.recv().await {
+                Some(Some(Chunk::Table { name, columns })) => {
+                    if let Some(t) = table.take() {
+                        self.continue_identities(&tx, &t.name).await?;
+                    }
+                    table = Some(self.target(&tx, name, columns).await?);
+                    rows_in_table = 0;
                 }
-                let refs: Vec<&(dyn ToSql + Sync)> =
-                    params.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect();
-                tx.execute(&stmt, &refs).await.map_err(|e| self.err(e))?;
-                inserted += 1;
-            }
-            // Identity columns go on after the highest id copied, so the service's next
-            // insert does not collide with a copied row.
-            let identities = tx
-                .query(
-                    "SELECT column_name::text FROM information_schema.columns \
-                     WHERE table_schema = current_schema() AND table_name = $1 AND is_identity = 'YES'",
-                    &[&t.name],
-                )
-                .await
-                .map_err(|e| self.err(e))?;
-            for r in identities {
-                let col: String = r.try_get(0).map_err(|e| self.err(e))?;
-                let sql = format!(
-                    "SELECT setval(pg_get_serial_sequence($1, $2), m, true) \
-                     FROM (SELECT MAX({}) AS m FROM {}) x WHERE m IS NOT NULL",
-                    quote_ident(&col),
-                    quote_ident(&t.name)
-                );
-                tx.execute(&sql, &[&t.name, &col])
-                    .await
-                    .map_err(|e| self.err(e))?;
+                Some(Some(Chunk::Rows(rows))) => {
+                    let t = table
+                        .as_ref()
+                        .ok_or_else(|| self.refused("rows before their table".into()))?;
+                    for row in rows {
+                        rows_in_table += 1;
+                        let mut params: Vec<Param> = Vec::with_capacity(row.len());
+                        for ((v, ty), col) in row.iter().zip(&t.types).zip(&t.columns) {
+                            params.push(param(v, ty).map_err(|m| {
+                                self.corrupt(
+                                    &format!("{} row {rows_in_table} column {col}", t.name),
+                                    m,
+                                )
+                            })?);
+                        }
+                        let refs: Vec<&(dyn ToSql + Sync)> =
+                            params.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect();
+                        tx.execute(&t.insert, &refs)
+                            .await
+                            .map_err(|e| self.err(e))?;
+                        inserted += 1;
+                    }
+                }
+                Some(None) => {
+                    if let Some(t) = table.take() {
+                        self.continue_identities(&tx, &t.name).await?;
+                    }
+                    tx.commit().await.map_err(|e| self.err(e))?;
+                    return Ok(Some(inserted));
+                }
+                // The reader gave up: nothing is kept (the transaction rolls back).
+                None => return Ok(None),
             }
         }
-        tx.commit().await.map_err(|e| self.err(e))?;
-        Ok(inserted)
+    }
+
+    /// The insert of `columns` into `name`, refused when PostgreSQL cannot hold them.
+    async fn target(
+        &self,
+        tx: &Transaction<'_>,
+        name: String,
+        columns: Vec<String>,
+    ) -> Result<Target, StoreError> {
+        let known = self.columns(tx, &name).await?;
+        if known.is_empty() {
+            return Err(self.refused(format!(
+                "has no table {name}: this aviso's PostgreSQL schema cannot hold it"
+            )));
+        }
+        let mut types = Vec::with_capacity(columns.len());
+        for col in &columns {
+            let ty = known.get(col).ok_or_else(|| {
+                self.refused(format!(
+                    "table {name} has no column {col}, which the SQLite store holds"
+                ))
+            })?;
+            types.push(ty.clone());
+        }
+        let sql = format!(
+            "INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE VALUES ({})",
+            quote_ident(&name),
+            columns
+                .iter()
+                .map(|c| quote_ident(c))
+                .collect::<Vec<_>>()
+                .join(", "),
+            (1..=columns.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let insert = tx.prepare(&sql).await.map_err(|e| self.err(e))?;
+        Ok(Target {
+            name,
+            columns,
+            types,
+            insert,
+        })
+    }
+
+    /// Identity columns of `table` go on after the highest id copied, so the service's
+    /// next insert does not collide with a copied row.
+    async fn continue_identities(
+        &self,
+        tx: &Transaction<'_>,
+        table: &str,
+    ) -> Result<(), StoreError> {
+        let identities = tx
+            .query(
+                "SELECT column_name::text FROM information_schema.columns \
+                 WHERE table_schema = current_schema() AND table_name = $1 AND is_identity = 'YES'",
+                &[&table],
+            )
+            .await
+            .map_err(|e| self.err(e))?;
+        for r in identities {
+            let col: String = r.try_get(0).map_err(|e| self.err(e))?;
+            let sql = format!(
+                "SELECT setval(pg_get_serial_sequence($1, $2), m, true) \
+                 FROM (SELECT MAX({}) AS m FROM {}) x WHERE m IS NOT NULL",
+                quote_ident(&col),
+                quote_ident(table)
+            );
+            tx.execute(&sql, &[&table, &col])
+                .await
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(())
     }
 }

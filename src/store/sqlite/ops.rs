@@ -1,5 +1,5 @@
 //! Backup, restore and the integrity report of the embedded store's file (issue 15 item
-//! 4), and reading it whole for `aviso store migrate`. Works on the file by path, beside a
+//! 4), and streaming it to `aviso store migrate`. Works on the file by path, beside a
 //! running service: the backup goes through SQLite's online backup API (a consistent copy
 //! of a database another connection writes to; https://www.sqlite.org/backup.html), every
 //! read of the file happens in one read transaction (one snapshot under WAL).
@@ -14,15 +14,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use super::MIGRATIONS;
 use crate::store::StoreError;
-use crate::store::tables::{NOT_COPIED, StoreCheck, TableDigest, Value};
-
-/// One table read whole: its columns (sorted by name) and rows (values in that order).
-#[derive(Debug, Clone, PartialEq)]
-pub struct TableRows {
-    pub name: String,
-    pub columns: Vec<String>,
-    pub rows: Vec<Vec<Value>>,
-}
+use crate::store::tables::{NOT_COPIED, StoreCheck, TABLES, TableDigest, Value};
 
 fn err(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
     move |source| StoreError::Sqlite {
@@ -124,9 +116,41 @@ fn value(v: ValueRef<'_>) -> Value {
     }
 }
 
-/// Reads the store at `path` in one snapshot: its report, and (with `keep_rows`) every
-/// table's rows.
-fn scan(path: &Path, keep_rows: bool) -> Result<(StoreCheck, Vec<TableRows>), StoreError> {
+/// What [`stream`] hands over: the start of a table, then its rows in chunks.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Chunk {
+    /// A table begins; its rows' values come in `columns` order (sorted by name).
+    Table {
+        name: String,
+        columns: Vec<String>,
+    },
+    Rows(Vec<Vec<Value>>),
+}
+
+/// Where [`stream`] sends its chunks.
+pub type Sink<'a> = &'a mut dyn FnMut(Chunk) -> Result<(), StoreError>;
+
+/// Rows handed over at once: at most this many, or about this many bytes (a few feed
+/// bodies), so a copy holds little of the store in memory whatever its size.
+const CHUNK_ROWS: usize = 500;
+const CHUNK_BYTES: usize = 4 << 20;
+
+fn size(v: &Value) -> usize {
+    match v {
+        Value::Text(t) => t.len(),
+        Value::Bytes(b) => b.len(),
+        _ => 8,
+    }
+}
+
+/// Reads the store at `path` in one snapshot and returns its report; the rows of the
+/// tables `copy` names go to `sink` as they are read, those tables first, in [`TABLES`]
+/// order (parents before children).
+fn scan(
+    path: &Path,
+    copy: &dyn Fn(&str) -> bool,
+    mut sink: Option<Sink<'_>>,
+) -> Result<StoreCheck, StoreError> {
     let mut c = open_existing(path)?;
     let e = err(path);
     let tx = c.transaction().map_err(&e)?;
@@ -140,11 +164,26 @@ fn scan(path: &Path, keep_rows: bool) -> Result<(StoreCheck, Vec<TableRows>), St
         lines.join("; ")
     };
     let schema_version = schema_version(&tx, path)?;
+    let mut names = table_names(&tx, path)?;
+    let rank = |n: &str| {
+        let pos = TABLES
+            .iter()
+            .position(|t| t.name == n)
+            .unwrap_or(usize::MAX);
+        (!copy(n), pos)
+    };
+    names.sort_by_key(|n| rank(n));
     let mut checks = Vec::new();
-    let mut tables = Vec::new();
-    for name in table_names(&tx, path)? {
+    for name in names {
         let mut digest = TableDigest::new(&columns(&tx, path, &name)?);
         let cols = digest.columns().to_vec();
+        let mut sink = sink.as_mut().filter(|_| copy(&name));
+        if let Some(s) = sink.as_mut() {
+            s(Chunk::Table {
+                name: name.clone(),
+                columns: cols.clone(),
+            })?;
+        }
         let select = format!(
             "SELECT {} FROM {}",
             cols.iter()
@@ -155,45 +194,52 @@ fn scan(path: &Path, keep_rows: bool) -> Result<(StoreCheck, Vec<TableRows>), St
         );
         let mut stmt = tx.prepare(&select).map_err(&e)?;
         let mut rows = stmt.query([]).map_err(&e)?;
-        let mut kept = Vec::new();
+        let (mut chunk, mut bytes) = (Vec::new(), 0);
         while let Some(r) = rows.next().map_err(&e)? {
             let mut values = Vec::with_capacity(cols.len());
             for i in 0..cols.len() {
                 values.push(value(r.get_ref(i).map_err(&e)?));
             }
             digest.push(&values);
-            if keep_rows {
-                kept.push(values);
+            if let Some(s) = sink.as_mut() {
+                bytes += values.iter().map(size).sum::<usize>();
+                chunk.push(values);
+                if chunk.len() >= CHUNK_ROWS || bytes >= CHUNK_BYTES {
+                    s(Chunk::Rows(std::mem::take(&mut chunk)))?;
+                    bytes = 0;
+                }
             }
         }
-        checks.push(digest.finish(&name));
-        if keep_rows {
-            tables.push(TableRows {
-                name,
-                columns: cols,
-                rows: kept,
-            });
+        if let Some(s) = sink.as_mut()
+            && !chunk.is_empty()
+        {
+            s(Chunk::Rows(chunk))?;
         }
+        checks.push(digest.finish(&name));
     }
-    Ok((
-        StoreCheck {
-            backend: "sqlite".into(),
-            schema_version,
-            integrity: Some(integrity),
-            tables: checks,
-        },
-        tables,
-    ))
+    checks.sort_by(|a, b| a.table.cmp(&b.table));
+    Ok(StoreCheck {
+        backend: "sqlite".into(),
+        schema_version,
+        integrity: Some(integrity),
+        tables: checks,
+    })
 }
 
 /// The integrity report of the store file at `path` (read-only).
 pub fn check(path: &Path) -> Result<StoreCheck, StoreError> {
-    Ok(scan(path, false)?.0)
+    scan(path, &|_| false, None)
 }
 
-/// The store at `path` read whole in one snapshot, with its report.
-pub fn read_all(path: &Path) -> Result<(StoreCheck, Vec<TableRows>), StoreError> {
-    scan(path, true)
+/// Reads the store at `path` in one snapshot, handing the rows of the tables `copy`
+/// names to `sink` as they are read (see [`Chunk`]); returns the report of that snapshot.
+/// An error from `sink` stops the read and is returned.
+pub fn stream(
+    path: &Path,
+    copy: &dyn Fn(&str) -> bool,
+    sink: Sink<'_>,
+) -> Result<StoreCheck, StoreError> {
+    scan(path, copy, Some(sink))
 }
 
 /// Copies the store at `src` to the new file `dst` through the online backup API, turns
