@@ -320,6 +320,41 @@ impl Default for ServiceConfig {
 }
 
 impl ServiceConfig {
+    /// Why admin bearer tokens would cross plain HTTP off this machine when the API
+    /// listens on `listen` (issue 15: they must never): `None` when clients reach it only
+    /// on the loopback interface, or through `public_url` in https. A `public_url` in
+    /// plain http naming another host counts as exposure even on a loopback listener (a
+    /// proxy in front speaks plain HTTP to the world).
+    pub fn plain_http_exposure(&self, listen: std::net::SocketAddr) -> Option<String> {
+        if self.public_url.starts_with("https://") {
+            return None;
+        }
+        if let Ok(u) = url::Url::parse(&self.public_url) {
+            let loopback = match u.host() {
+                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                None => false,
+            };
+            if !loopback {
+                return Some(format!(
+                    "service.public_url = {:?} is plain http to a host that is not this machine",
+                    self.public_url
+                ));
+            }
+        }
+        (!listen.ip().is_loopback()).then(|| {
+            format!(
+                "the API listens on {listen} (not loopback) and service.public_url is {}",
+                if self.public_url.is_empty() {
+                    "not set".to_string()
+                } else {
+                    format!("{:?}, not https", self.public_url)
+                }
+            )
+        })
+    }
+
     fn validate(&self) -> Result<(), String> {
         self.listen.parse::<std::net::SocketAddr>().map_err(|_| {
             format!(

@@ -55,6 +55,11 @@ pub enum Command {
     },
     /// Serve the layers (and optionally one alert document) as OGC API - Features, for QGIS and GDAL.
     ServeLayers(ServeLayersArgs),
+    /// The store's data: backup, restore (with an integrity check), migrate from SQLite to PostgreSQL.
+    Store {
+        #[command(subcommand)]
+        command: super::store_ops::StoreCommand,
+    },
     /// Load and validate the configuration (and, with --layers, the layers), then exit.
     CheckConfig(CheckConfigArgs),
     /// Internal (hidden): decode the ECMWF TC-track BUFR on standard input and write the
@@ -112,6 +117,7 @@ pub fn main() -> ExitCode {
         Command::Serve(a) => super::service::serve_cmd(config, a).map(ok),
         // Exit status 2 when a feed failed.
         Command::RunOnce(flags) => super::service::run_once_cmd(config, flags),
+        Command::Store { command } => super::store_ops::store_cmd(config, command).map(ok),
         Command::CheckConfig(a) => super::service::check_config_cmd(config, a).map(ok),
         Command::DecodeBufr(a) => {
             crate::feeds::bufr_child::child_main(a.max_cpu_s, a.max_address_space_bytes)

@@ -4,8 +4,8 @@
 //! One file per command family (issue 16 move 4): [`cli`] declares the command line once,
 //! with each command's clap `Args` struct used directly by its handler; [`assess`] (a
 //! forecast file to an alert, and replays), [`flood`], [`probabilistic`], [`windfield`],
-//! [`layers`] (zonal sums, population grids, serve-layers) and [`service`] (serve,
-//! run-once, check-config). This file holds what several of them share.
+//! [`layers`] (zonal sums, population grids, serve-layers), [`service`] (serve,
+//! run-once, check-config) and [`store_ops`] (store backup, restore, migrate). This file holds what several of them share.
 
 mod approval;
 pub mod assess;
@@ -20,6 +20,7 @@ pub mod probabilistic;
 pub mod register;
 pub mod service;
 mod store;
+pub mod store_ops;
 pub mod windfield;
 
 use std::fs;

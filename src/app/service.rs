@@ -270,6 +270,18 @@ async fn build(mut cfg: Config, a: &ServeArgs, bind: bool) -> Result<Service> {
             .await
             .with_context(|| format!("listening on {listen}"))?;
         listen = l.local_addr()?;
+        if !cfg.notify.tokens.is_empty()
+            && let Some(why) = cfg.service.plain_http_exposure(listen)
+        {
+            // ERROR: someone must act; a bearer token sent in clear can be replayed.
+            tracing::error!(
+                listen = %listen,
+                admin_tokens = cfg.notify.tokens.len(),
+                "admin tokens would cross plain HTTP off this machine: {why}. Put a TLS \
+                 reverse proxy in front and set service.public_url = \"https://...\" \
+                 (deploy/Caddyfile), or listen on 127.0.0.1"
+            );
+        }
         Some(l)
     } else {
         None

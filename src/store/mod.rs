@@ -15,6 +15,7 @@ pub mod postgres;
 pub mod published;
 pub mod registers;
 pub mod sqlite;
+pub mod tables;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -52,6 +53,13 @@ pub enum StoreError {
     /// The PostgreSQL store could not be reached or set up (connection, pool, TLS).
     #[error("store {url}: {message}")]
     Unavailable { url: String, message: String },
+    /// A backup, restore or migration that would lose or mix data, refused before it
+    /// starts (what to do is in the message).
+    #[error("store {path}: {message}")]
+    Refused { path: String, message: String },
+    /// A restore or migration whose integrity check failed (the lines say which tables).
+    #[error("store {path}: integrity check failed: {}", lines.join("; "))]
+    CheckFailed { path: String, lines: Vec<String> },
     #[error("store {path}: row {what}: {message}")]
     Corrupt {
         path: String,

@@ -33,14 +33,21 @@ use super::{AlertSummary, FeedHealth, FeedState, IssuanceState, RawIssuance, Sto
 mod alerts;
 mod issuances;
 mod migrations;
+mod ops;
 mod store;
 
 pub use migrations::PG_MIGRATIONS;
+pub use ops::CopyIn;
 
 /// What the calls share: the pool and the URL to name in errors.
 struct Inner {
     /// The configured URL, password redacted.
     url: String,
+    /// The configured URL as given (it never holds a password: `StoreConfig::validate`),
+    /// for pg_dump and pg_restore.
+    conninfo: String,
+    /// The password from the environment, for pg_dump and pg_restore.
+    password: Option<String>,
     pool: Pool,
 }
 
@@ -63,10 +70,7 @@ impl Drop for PgStore {
 impl PgStore {
     /// Connects to `[store] url` (password from [`PASSWORD_ENV`]) and migrates the schema.
     pub fn open(cfg: &StoreConfig) -> Result<PgStore, StoreError> {
-        let password = PASSWORD_ENV
-            .iter()
-            .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
-        Self::open_with_password(cfg, password.as_deref())
+        Self::open_with_password(cfg, Self::env_password().as_deref())
     }
 
     /// [`PgStore::open`] with the password given rather than read from the environment.
@@ -74,6 +78,21 @@ impl PgStore {
         cfg: &StoreConfig,
         password: Option<&str>,
     ) -> Result<PgStore, StoreError> {
+        let store = Self::connect(cfg, password)?;
+        super::Store::migrate(&store)?;
+        Ok(store)
+    }
+
+    /// The password [`PgStore::open`] uses: the first of [`PASSWORD_ENV`] that is set.
+    pub fn env_password() -> Option<String> {
+        PASSWORD_ENV
+            .iter()
+            .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// A store on `[store] url` whose schema is left as it is (not migrated): what a
+    /// restore into an empty database needs.
+    pub fn connect(cfg: &StoreConfig, password: Option<&str>) -> Result<PgStore, StoreError> {
         let raw = cfg.url.as_deref().unwrap_or_default();
         let url = redact(raw);
         let unavailable = |message: String| StoreError::Unavailable {
@@ -119,12 +138,15 @@ impl PgStore {
             .enable_all()
             .build()
             .map_err(|e| unavailable(format!("starting its runtime: {e}")))?;
-        let store = PgStore {
-            inner: Arc::new(Inner { url, pool }),
+        Ok(PgStore {
+            inner: Arc::new(Inner {
+                url,
+                conninfo: raw.to_string(),
+                password: password.map(str::to_string),
+                pool,
+            }),
             rt: Some(rt),
-        };
-        super::Store::migrate(&store)?;
-        Ok(store)
+        })
     }
 
     /// The configured URL, password redacted.

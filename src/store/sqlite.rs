@@ -27,6 +27,7 @@ mod approval;
 mod erasure;
 mod issuances;
 mod migrations;
+pub mod ops;
 mod outbox;
 mod registers;
 mod subscribers;
@@ -48,7 +49,7 @@ pub struct SqliteStore {
     writers_waiting: AtomicUsize,
 }
 
-fn ts(t: DateTime<Utc>) -> String {
+pub(crate) fn ts(t: DateTime<Utc>) -> String {
     // RFC 3339 with fixed width (micro-seconds, Z) so text order is time order in SQL.
     t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }

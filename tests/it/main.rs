@@ -8,6 +8,7 @@
 mod common;
 mod notify_support;
 
+mod admin_plain_http;
 mod approval_service;
 mod architecture;
 mod assess;
@@ -59,6 +60,7 @@ mod raster;
 mod service;
 mod snapshots;
 mod store_backends;
+mod store_ops;
 mod store_pg_service;
 mod web_map;
 mod windfield;
