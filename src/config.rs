@@ -188,18 +188,6 @@ impl Config {
         self.http_server.validate().map_err(&inv)?;
         self.map.validate().map_err(&inv)?;
         self.store.validate().map_err(&inv)?;
-        if self.store.postgres_url().is_some()
-            && (self.notify.any_channel_enabled() || self.notify.inbound.enabled)
-        {
-            // Subscribers and the outbox live in the SQLite store only (issue 15's
-            // PostgreSQL outbox is still to come): refuse rather than drop messages.
-            return Err(inv(
-                "[store] url (PostgreSQL) with [notify] channels or SMS replies enabled: subscribers and the \
-                 outbox are not on PostgreSQL yet; leave store.url out (SQLite) or disable the \
-                 channels"
-                    .to_string(),
-            ));
-        }
         validate_feeds(&self.feeds, &self.http).map_err(&inv)?;
         self.notify.validate().map_err(|e| inv(e.to_string()))?;
         if self.output.coordinate_decimals > 9 {

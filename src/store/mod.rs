@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod notify;
+pub(crate) mod personal;
 pub mod postgres;
 pub mod published;
 pub mod registers;

@@ -31,9 +31,13 @@ use super::config::{PASSWORD_ENV, StoreConfig, redact};
 use super::{AlertSummary, FeedHealth, FeedState, IssuanceState, RawIssuance, StoreError};
 
 mod alerts;
+mod erasure;
 mod issuances;
 mod migrations;
+mod notify;
+mod outbox;
 mod store;
+mod subscribers;
 
 pub use migrations::PG_MIGRATIONS;
 

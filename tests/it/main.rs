@@ -56,6 +56,7 @@ mod raster;
 mod service;
 mod snapshots;
 mod store_backends;
+mod store_notify;
 mod store_pg_service;
 mod web_map;
 mod windfield;
