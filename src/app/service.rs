@@ -421,6 +421,11 @@ pub fn serve_cmd(config: Option<&Path>, a: ServeArgs) -> Result<()> {
         svc.status.set_ready();
         let (tx, rx) = tokio::sync::watch::channel(false);
         let loops = schedule::spawn_feed_loops(&svc.pipeline, &rx);
+        // On PostgreSQL, other replicas publish too: follow them (nothing on SQLite).
+        let follower = tokio::spawn(
+            Arc::clone(&svc.pipeline)
+                .follow_store(crate::pipeline::FOLLOW_EVERY, rx.clone()),
+        );
         let worker = svc.dispatcher.clone().map(|d| {
             let stop = rx.clone();
             tokio::spawn(async move { d.run(stop).await })
@@ -439,6 +444,7 @@ pub fn serve_cmd(config: Option<&Path>, a: ServeArgs) -> Result<()> {
             .await
             .context("serving")?;
         let _ = tx.send(true);
+        let _ = follower.await;
         for l in loops {
             let _ = l.await;
         }
