@@ -57,6 +57,7 @@ mod service;
 mod snapshots;
 mod store_backends;
 mod store_notify;
+mod store_pg_kill;
 mod store_pg_replicas;
 mod store_pg_service;
 mod web_map;
