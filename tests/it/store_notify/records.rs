@@ -1,6 +1,6 @@
-//! The outbox's records on both backends: attempts (retry, failure, delivery) and their
-//! counts, SMS delivery reports, and a subscriber's erasure (the rows keep their counts and
-//! lose the person).
+//! The outbox's records on both backends: a version and its messages committed together
+//! or not at all, attempts (retry, failure, delivery) and their counts, SMS delivery
+//! reports, and a subscriber's erasure (the rows keep their counts and lose the person).
 
 use std::collections::BTreeMap;
 
@@ -13,6 +13,73 @@ use aviso::notify::select::NoGeometry;
 use aviso::store::notify::{AttemptOutcome, AttemptRecord};
 
 use super::{delivered, on_both, published, sub, t};
+use crate::store_backends::{alert, raw};
+
+#[test]
+fn a_version_and_its_messages_commit_together_or_not_at_all_on_both_backends() {
+    on_both(|b| {
+        let (s, n) = (b.notify.as_ref(), b.name);
+        for (id, phone) in [("a", "+258841111111"), ("b", "+258842222222")] {
+            s.create_subscriber(&sub(id, phone, "MZ0906"), t(0))
+                .unwrap();
+        }
+        let cfg = NotifyConfig::default();
+        let v1 = published(1, MsgType::Alert, &[("MZ0906", Level::Red)]);
+        let planned = aviso::notify::dispatch::plan_version(s, &v1, &cfg, &NoGeometry).unwrap();
+        assert_eq!(planned.len(), 2, "{n}");
+        let aviso::store::Inserted::New(i1) =
+            b.store.insert_issuance(&raw("rsmc", b"one")).unwrap()
+        else {
+            panic!("{n}: a new issuance")
+        };
+        let event = "swi-07-20222023";
+        let one = alert(event, 1, MsgType::Alert, Some(i1));
+        assert_eq!(
+            s.complete_issuance_enqueue(i1, &[], std::slice::from_ref(&one), &planned, t(6))
+                .unwrap(),
+            2,
+            "{n}"
+        );
+        // A version that cannot be stored (its number taken) takes its messages with it,
+        // and its issuance stays pending.
+        let aviso::store::Inserted::New(i2) =
+            b.store.insert_issuance(&raw("rsmc", b"two")).unwrap()
+        else {
+            panic!("{n}: a new issuance")
+        };
+        let mut again = planned.clone();
+        for p in &mut again {
+            p.outbound.idempotency_key.push_str(".2");
+        }
+        let dup = alert(event, 1, MsgType::Update, Some(i2));
+        assert!(
+            s.complete_issuance_enqueue(i2, &[], std::slice::from_ref(&dup), &again, t(12))
+                .is_err(),
+            "{n}"
+        );
+        assert_eq!(s.outbox(None).unwrap().len(), 2, "{n}: no message for it");
+        assert_eq!(b.store.pending_issuances().unwrap().len(), 1, "{n}");
+        // So does a Cancel published outside an issuance, the second time.
+        let cancel = alert(event, 2, MsgType::Cancel, Some(i1));
+        assert_eq!(
+            s.publish_alert_enqueue(&cancel, &again, t(18)).unwrap(),
+            2,
+            "{n}"
+        );
+        let mut third = planned.clone();
+        for p in &mut third {
+            p.outbound.idempotency_key.push_str(".3");
+        }
+        assert!(
+            s.publish_alert_enqueue(&cancel, &third, t(18)).is_err(),
+            "{n}"
+        );
+        assert_eq!(s.outbox(None).unwrap().len(), 4, "{n}");
+        assert_eq!(b.store.event_versions(event).unwrap().len(), 2, "{n}");
+        // Messages already queued (same keys) are not queued twice.
+        assert_eq!(s.enqueue(&planned, t(19)).unwrap(), 0, "{n}");
+    });
+}
 
 #[test]
 fn retries_failures_and_delivery_reports_are_recorded_on_both_backends() {
