@@ -193,18 +193,6 @@ impl Config {
         self.http_server.validate().map_err(&inv)?;
         self.map.validate().map_err(&inv)?;
         self.store.validate().map_err(&inv)?;
-        if self.store.postgres_url().is_some()
-            && (self.notify.any_channel_enabled() || self.notify.inbound.enabled)
-        {
-            // Subscribers and the outbox live in the SQLite store only (issue 15's
-            // PostgreSQL outbox is still to come): refuse rather than drop messages.
-            return Err(inv(
-                "[store] url (PostgreSQL) with [notify] channels or SMS replies enabled: subscribers and the \
-                 outbox are not on PostgreSQL yet; leave store.url out (SQLite) or disable the \
-                 channels"
-                    .to_string(),
-            ));
-        }
         if self.store.postgres_url().is_some() && !self.approval.publishes_everything() {
             // Proposals and the audit trail live in the SQLite store only: on PostgreSQL
             // a version waiting for a person would have nowhere to wait.

@@ -23,7 +23,6 @@ use crate::notify::channels::{Channels, env_secret};
 use crate::notify::dispatch::Dispatcher;
 use crate::pipeline::{Pipeline, RunReport, demo, schedule};
 use crate::store::notify::NotifyStore;
-use crate::store::sqlite::SqliteStore;
 
 /// Overrides of the `[service]` config table, shared by `serve` and `run-once`.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -77,7 +76,7 @@ struct Service {
     /// API.
     demo: Option<(tokio::net::TcpListener, axum::Router)>,
     /// The outbox worker; `None` when `[notify]` enables no channel.
-    dispatcher: Option<Arc<Dispatcher<SqliteStore>>>,
+    dispatcher: Option<Arc<Dispatcher<dyn NotifyStore>>>,
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -291,36 +290,38 @@ async fn build(mut cfg: Config, a: &ServeArgs, bind: bool) -> Result<Service> {
         tokio::task::block_in_place(|| load_indexed_layers_told(&layers_path, &cfg, Voice::Log))
             .with_context(|| format!("service.layers = {}", cfg.service.layers))?,
     );
-    let (store, sqlite) = tokio::task::block_in_place(|| super::store::open_store(&cfg))?;
-    let notify_store: Option<Arc<dyn NotifyStore>> =
-        sqlite.clone().map(|s| s as Arc<dyn NotifyStore>);
+    let super::store::Stores {
+        store,
+        notify: notify_store,
+        sqlite,
+    } = tokio::task::block_in_place(|| super::store::open_store(&cfg))?;
     // Channels and tokens read their secrets now: a missing variable stops the start,
     // not the first alert.
     let channels = Channels::from_config(&cfg.notify, &env_secret)
         .context("building the notification channels ([notify])")?;
-    // Config validation refuses channels with `[store] url` (no PostgreSQL outbox yet), so
-    // `sqlite` is there whenever a channel is enabled.
-    let dispatcher = match &sqlite {
-        Some(sqlite) if cfg.notify.any_channel_enabled() => Some(Arc::new(Dispatcher::new(
-            Arc::clone(sqlite),
+    // On PostgreSQL every replica runs a worker: their claims (FOR UPDATE SKIP LOCKED
+    // under a lease) never overlap, and a dead replica's lapse to the others.
+    let dispatcher = cfg.notify.any_channel_enabled().then(|| {
+        Arc::new(Dispatcher::new(
+            Arc::clone(&notify_store),
             channels,
             cfg.notify.outbox.clone(),
-        ))),
-        _ => None,
-    };
+        ))
+    });
     // The admin API's tokens and the inbound secret matter only to a server that
-    // listens: run-once does not ask for them. Subscribers live in the SQLite store only.
-    let notify_api = match &notify_store {
-        Some(notify_store) if bind => Some(Arc::new(
+    // listens: run-once does not ask for them.
+    let notify_api = if bind {
+        Some(Arc::new(
             crate::api::admin::NotifyApi::new(
-                Arc::clone(notify_store),
+                Arc::clone(&notify_store),
                 &cfg.notify,
                 &layers.layers,
                 &env_secret,
             )
             .context("the admin API ([notify] tokens and inbound SMS)")?,
-        )),
-        _ => None,
+        ))
+    } else {
+        None
     };
     let fetcher = Fetcher::new(cfg.http.clone()).context("building the HTTP client")?;
     let metrics = Arc::new(Metrics::default());
@@ -379,9 +380,7 @@ async fn build(mut cfg: Config, a: &ServeArgs, bind: bool) -> Result<Service> {
         api_state.published(),
         metrics,
     );
-    if let Some(n) = notify_store {
-        pipeline = pipeline.with_notify(n);
-    }
+    pipeline = pipeline.with_notify(Arc::clone(&notify_store));
     // Proposals and the audit trail live in the SQLite store; config validation refuses
     // a PostgreSQL store unless every version publishes by rule.
     let approvals = sqlite
@@ -463,6 +462,11 @@ pub fn serve_cmd(config: Option<&Path>, a: ServeArgs) -> Result<()> {
         svc.status.set_ready();
         let (tx, rx) = tokio::sync::watch::channel(false);
         let loops = schedule::spawn_feed_loops(&svc.pipeline, &rx);
+        // On PostgreSQL, other replicas publish too: follow them (nothing on SQLite).
+        let follower = tokio::spawn(
+            Arc::clone(&svc.pipeline)
+                .follow_store(crate::pipeline::FOLLOW_EVERY, rx.clone()),
+        );
         let worker = svc.dispatcher.clone().map(|d| {
             let stop = rx.clone();
             tokio::spawn(async move { d.run(stop).await })
@@ -481,6 +485,7 @@ pub fn serve_cmd(config: Option<&Path>, a: ServeArgs) -> Result<()> {
             .await
             .context("serving")?;
         let _ = tx.send(true);
+        let _ = follower.await;
         for l in loops {
             let _ = l.await;
         }

@@ -170,7 +170,7 @@ pub fn enqueue_version<S: Outbox + ?Sized>(
     store.enqueue(&planned, now)
 }
 
-pub struct Dispatcher<S: Outbox + 'static> {
+pub struct Dispatcher<S: Outbox + ?Sized + 'static> {
     store: Arc<S>,
     channels: Arc<Channels>,
     cfg: OutboxConfig,
@@ -186,7 +186,7 @@ async fn blocking<T: Send + 'static>(
         .map_err(DispatchError::from)
 }
 
-impl<S: Outbox + 'static> Dispatcher<S> {
+impl<S: Outbox + ?Sized + 'static> Dispatcher<S> {
     pub fn new(store: Arc<S>, channels: Channels, cfg: OutboxConfig) -> Self {
         let buckets = Arc::new([
             TokenBucket::new(cfg.rate.email),

@@ -26,6 +26,8 @@ mod cyclone;
 pub mod demo;
 mod discovery;
 mod expire;
+mod follow;
+pub use follow::FOLLOW_EVERY;
 pub mod flood;
 mod late_levels;
 mod probabilistic;

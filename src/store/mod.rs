@@ -11,6 +11,7 @@
 pub mod approval;
 pub mod config;
 pub mod notify;
+pub(crate) mod personal;
 pub mod postgres;
 pub mod published;
 pub mod registers;
@@ -547,6 +548,13 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
     fn last_run(&self) -> Result<Option<RunRecord>, StoreError>;
     fn counts(&self) -> Result<StoreCounts, StoreError>;
+    /// A mark of what is published that changes with every version stored and every
+    /// document attached: a replica polls it to follow what other replicas publish on a
+    /// shared database (`Pipeline::follow_store`). `None`: this process is the store's only
+    /// writer (the embedded SQLite file), nothing to follow.
+    fn publication_mark(&self) -> Result<Option<String>, StoreError> {
+        Ok(None)
+    }
 }
 
 /// The JSON of a summary with its links (the API's paths of the alert, its CAP and its

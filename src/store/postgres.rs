@@ -31,10 +31,14 @@ use super::config::{PASSWORD_ENV, StoreConfig, redact};
 use super::{AlertSummary, FeedHealth, FeedState, IssuanceState, RawIssuance, StoreError};
 
 mod alerts;
+mod erasure;
 mod issuances;
 mod migrations;
+mod notify;
 mod ops;
+mod outbox;
 mod store;
+mod subscribers;
 
 pub use migrations::PG_MIGRATIONS;
 pub use ops::CopyIn;

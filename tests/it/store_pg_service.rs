@@ -15,7 +15,7 @@ use aviso::store::{IssuanceState, Store};
 use crate::common::{self, pg};
 
 /// Serves `body` at /rsmc/freddy.json on 127.0.0.1, from a thread of its own.
-fn feed_server(body: Vec<u8>) -> SocketAddr {
+pub(crate) fn feed_server(body: Vec<u8>) -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
@@ -36,7 +36,11 @@ fn feed_server(body: Vec<u8>) -> SocketAddr {
 
 /// A site configuration: the shipped layers, one RSMC feed at `feed`, probabilities off
 /// (not what is tested here), Freddy's 2023 forecast accepted as current, and `store`.
-fn site_config(dir: &std::path::Path, feed: SocketAddr, store: &str) -> std::path::PathBuf {
+pub(crate) fn site_config(
+    dir: &std::path::Path,
+    feed: SocketAddr,
+    store: &str,
+) -> std::path::PathBuf {
     let path = dir.join("site.toml");
     std::fs::write(
         &path,
@@ -156,7 +160,7 @@ fn run_once_on_postgres_publishes_freddy_and_the_version_reads_back_from_postgre
 
 /// GET `path` on `base` ("http://IP:PORT"), as HTTP/1.0 (so the answer is not chunked);
 /// the body.
-fn http_get(base: &str, path: &str) -> String {
+pub(crate) fn http_get(base: &str, path: &str) -> String {
     use std::io::{Read, Write};
     let addr = base.trim_start_matches("http://");
     let mut sock = std::net::TcpStream::connect(addr).unwrap();

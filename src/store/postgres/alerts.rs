@@ -75,23 +75,37 @@ impl Inner {
         let mut c = self.conn().await?;
         let c: &mut tokio_postgres::Client = &mut c;
         let tx = c.transaction().await.map_err(|e| self.err(e))?;
+        self.complete_issuance_tx(&tx, issuance_id, assessments, alerts)
+            .await?;
+        tx.commit().await.map_err(|e| self.err(e))
+    }
+
+    /// [`Inner::complete_issuance`] inside the caller's transaction (which the outbox's
+    /// `complete_issuance_enqueue` also writes the version's messages in).
+    pub(super) async fn complete_issuance_tx(
+        &self,
+        tx: &Transaction<'_>,
+        issuance_id: i64,
+        assessments: &[AssessmentRecord],
+        alerts: &[NewAlert],
+    ) -> Result<(), StoreError> {
         for a in assessments {
             let record = serde_json::to_string(a).map_err(|e| self.corrupt(&a.event_id, e))?;
             self.exec(
-                &tx,
+                tx,
                 "INSERT INTO assessments (issuance_id, event_id, record) VALUES ($1, $2, $3)",
                 &[&issuance_id, &a.event_id, &record],
             )
             .await?;
         }
         for a in alerts {
-            self.insert_alert(&tx, a).await?;
+            self.insert_alert(tx, a).await?;
         }
         // `state = 'pending'`: a replica that processed it meanwhile wins; this one rolls
         // back (the transaction is dropped uncommitted) and publishes nothing twice.
         let n = self
             .exec(
-                &tx,
+                tx,
                 "UPDATE issuances SET state = 'processed', processed_at = $2
                  WHERE id = $1 AND state = 'pending'",
                 &[&issuance_id, &Utc::now()],
@@ -103,7 +117,7 @@ impl Inner {
                 "is not pending: it was processed already or does not exist",
             ));
         }
-        tx.commit().await.map_err(|e| self.err(e))
+        Ok(())
     }
 
     pub(super) async fn publish_alert(&self, alert: &NewAlert) -> Result<(), StoreError> {

@@ -228,4 +228,22 @@ impl Store for PgStore {
     fn counts(&self) -> Result<StoreCounts, StoreError> {
         self.call(|s| async move { s.counts().await })
     }
+
+    /// Versions and late documents counted: neither is ever deleted, so the pair changes
+    /// whenever any replica publishes or attaches. Two index-only counts (primary keys).
+    fn publication_mark(&self) -> Result<Option<String>, StoreError> {
+        self.call(|s| async move {
+            let c = s.conn().await?;
+            let r = c
+                .query_one(
+                    "SELECT (SELECT COUNT(*) FROM alerts), (SELECT COUNT(*) FROM alert_annexes)",
+                    &[],
+                )
+                .await
+                .map_err(|e| s.err(e))?;
+            let versions: i64 = r.try_get(0).map_err(|e| s.err(e))?;
+            let annexes: i64 = r.try_get(1).map_err(|e| s.err(e))?;
+            Ok(Some(format!("{versions}/{annexes}")))
+        })
+    }
 }

@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
-use super::erasure::mask_number;
 use super::{SqliteStore, parse_ts, ts};
 use crate::alerts::levels::Level;
 use crate::notify::dlr::{DeliveryReport, DlrState};
@@ -22,6 +21,7 @@ use crate::store::StoreError;
 use crate::store::notify::{
     AttemptOutcome, AttemptRecord, DeliveryStatus, DlrRecorded, OutboxRow, OutboxState, OutboxStore,
 };
+use crate::store::personal::mask_number;
 use crate::store::{AssessmentRecord, NewAlert};
 
 const OUTBOX_COLUMNS: &str = "id, message, event_id, alert_id, version, state, attempts, \

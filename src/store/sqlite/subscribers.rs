@@ -8,7 +8,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
-use sha2::{Digest, Sha256};
 
 use super::{SqliteStore, parse_ts, ts};
 use crate::notify::subscriber::{Channel, Subscriber};
@@ -16,6 +15,7 @@ use crate::store::StoreError;
 use crate::store::notify::{
     ErasureReport, ImportReport, Resubscribed, StoredSubscriber, SubscriberCounts, SubscriberStore,
 };
+use crate::store::personal::{optout_digest, phones};
 
 /// Subscribers written per transaction by an import. Each batch holds the one SQLite
 /// writer for a bounded time (about 70 ms for 500 rows with the indexes of migration 5
@@ -23,23 +23,8 @@ use crate::store::notify::{
 /// `cargo bench --bench import`), then lets a waiting publication in before the next.
 pub const IMPORT_BATCH_ROWS: usize = 500;
 
-/// The digest an erased person's STOP is kept as: SHA-256 of the E.164 number, hex. It
-/// lets a later import of the same number find the refusal; it is not anonymous (the
-/// numbers of a country can be tried one by one), only free of the number itself.
-pub(super) fn optout_digest(e164: &str) -> String {
-    hex::encode(Sha256::digest(e164.as_bytes()))
-}
-
 const SUBSCRIBER_COLUMNS: &str =
     "id, record, unsubscribe_token, created_at, updated_at, opted_out_at";
-
-/// The subscriber's SMS numbers (E.164).
-pub(super) fn phones(s: &Subscriber) -> impl Iterator<Item = &str> {
-    s.channels.iter().filter_map(|c| match c {
-        Channel::Sms(p) => Some(p.as_str()),
-        _ => None,
-    })
-}
 
 impl SqliteStore {
     fn read_subscriber(&self, row: &rusqlite::Row<'_>) -> Result<StoredSubscriber, StoreError> {
