@@ -16,7 +16,7 @@ use aviso::alerts::assess::assess;
 use aviso::config::Config;
 use aviso::exposure::{IndexedLayers, assess_exposure};
 use aviso::feeds::{self, ParseOptions, StormSelector};
-use aviso::hazard::build_hazard;
+use aviso::hazard::build_hazard_in;
 use aviso::replay;
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data");
@@ -39,9 +39,9 @@ fn bench_assess(c: &mut Criterion) {
     let mut g = c.benchmark_group("freddy_forecast");
     g.sample_size(20);
     g.bench_function("hazard", |b| {
-        b.iter(|| build_hazard(black_box(&forecast), &layers.layers.country, &cfg.hazard).unwrap())
+        b.iter(|| build_hazard_in(black_box(&forecast), layers.country(), &cfg.hazard).unwrap())
     });
-    let hazard = build_hazard(&forecast, &layers.layers.country, &cfg.hazard).unwrap();
+    let hazard = build_hazard_in(&forecast, layers.country(), &cfg.hazard).unwrap();
     g.bench_function("exposure", |b| {
         b.iter(|| {
             assess_exposure(

@@ -42,14 +42,22 @@ type Edge = GeomWithData<Rectangle<[f64; 2]>, Line<f64>>;
 /// uses an R-tree over the edges, built on first use: most areas never need it (a point
 /// strictly inside one district is never boundary-tested against its neighbours), and
 /// building it for every district doubled the index's build time.
-struct PreparedArea {
+pub struct PreparedArea {
     oriented: MultiPolygon<f64>,
     interior: IntervalTreeMultiPolygon<f64>,
     edges: OnceLock<RTree<Edge>>,
 }
 
+impl std::fmt::Debug for PreparedArea {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedArea")
+            .field("parts", &self.oriented.0.len())
+            .finish()
+    }
+}
+
 impl PreparedArea {
-    fn new(area: &MultiPolygon<f64>) -> Self {
+    pub fn new(area: &MultiPolygon<f64>) -> Self {
         // The interval tree sums winding numbers, so a hole only cancels its exterior when
         // the rings turn opposite ways. Orient first (exterior counter-clockwise, holes
         // clockwise, the RFC 7946 rule) so sources with any winding give the same answer.
@@ -61,8 +69,14 @@ impl PreparedArea {
         }
     }
 
-    /// True when `p` lies inside the area or on one of its rings.
-    fn covers(&self, p: Point<f64>) -> bool {
+    /// The area, oriented per RFC 7946 (same parts, rings and bounding box).
+    pub fn area(&self) -> &MultiPolygon<f64> {
+        &self.oriented
+    }
+
+    /// True when `p` lies inside the area or on one of its rings (what geo's
+    /// `area.intersects(&p)` answers, in O(log n) instead of a scan of every edge).
+    pub fn covers(&self, p: Point<f64>) -> bool {
         self.interior.contains(&p) || self.on_boundary(p.0)
     }
 

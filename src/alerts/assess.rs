@@ -72,7 +72,7 @@ pub fn assess(
     cfg: AssessConfig<'_>,
     now: DateTime<Utc>,
 ) -> Result<Assessment, HazardError> {
-    let hazard = hazard::build_hazard(forecast, &layers.layers.country, cfg.hazard)?;
+    let hazard = hazard::build_hazard_in(forecast, layers.country(), cfg.hazard)?;
     let exposure =
         exposure::assess_exposure(&hazard, forecast.reference_time, layers, cfg.exposure);
 

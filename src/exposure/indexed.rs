@@ -12,7 +12,7 @@ use geo::{BoundingRect, ChamberlainDuquetteArea, Coord, InteriorPoint, MultiPoly
 
 use super::{ExposureConfig, PeopleMethod, PopulationGrid, areas_overlap};
 use crate::domain::{Layers, PointKind};
-use crate::spatial::{AreaIndex, PointIndex, inside_with_margin};
+use crate::spatial::{AreaIndex, PointIndex, PreparedArea, inside_with_margin};
 
 /// Clearance (degrees, ~1 m) a probe point keeps from the boundaries of both the area and
 /// the footprint in [`IndexedLayers::touched`]. geo's boolean operations (i_overlay) snap
@@ -53,6 +53,8 @@ pub struct IndexedLayers {
     district_area_sph_m2: Vec<f64>,
     /// Replaces the settlement method when set.
     pub(super) population_grid: Option<Box<dyn PopulationGrid>>,
+    /// The country outline prepared for point tests (the hazard's landfall search).
+    country: PreparedArea,
 }
 
 impl IndexedLayers {
@@ -117,6 +119,7 @@ impl IndexedLayers {
             .map(|d| d.geometry.chamberlain_duquette_unsigned_area())
             .collect();
         IndexedLayers {
+            country: PreparedArea::new(&layers.country),
             district_interior,
             district_probe,
             province_probe,
@@ -137,6 +140,11 @@ impl IndexedLayers {
     pub fn with_population_grid(mut self, grid: Box<dyn PopulationGrid>) -> Self {
         self.population_grid = Some(grid);
         self
+    }
+
+    /// `layers.country`, prepared once for the point tests of `hazard::build_hazard_in`.
+    pub fn country(&self) -> &PreparedArea {
+        &self.country
     }
 
     pub fn weighting_layer_name(&self) -> Option<&str> {

@@ -24,11 +24,13 @@ mod indexed;
 
 pub use indexed::IndexedLayers;
 pub(crate) use indexed::PartPeople;
+use indexed::PointsInside;
 
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use geo::{BooleanOps, BoundingRect, Coord, Intersects, MultiPolygon, Point, Rect};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{Hazard, PointKind, WindSwath};
@@ -269,31 +271,45 @@ pub fn assess_exposure(
     let mut grid_errors: Vec<String> = Vec::new();
     // Districts per threshold.
     let mut per_district: BTreeMap<usize, Vec<ThresholdExposure>> = BTreeMap::new();
+    // Points inside each threshold's swath.
+    let insides: Vec<PointsInside<'_>> = swaths
+        .par_iter()
+        .map(|s| il.points_inside(&s.geometry))
+        .collect();
     // Points inside each threshold: point ref index -> highest threshold index reached.
     let mut point_hits: HashMap<usize, usize> = HashMap::new();
-    for (ti, swath) in swaths.iter().enumerate() {
-        let inside = il.points_inside(&swath.geometry);
+    for (ti, inside) in insides.iter().enumerate() {
         for &pi in &inside.refs {
             point_hits.insert(pi, ti);
         }
-        let Some(swath_box) = swath.geometry.bounding_rect() else {
-            continue;
-        };
-        for di in il.districts.intersecting_bbox(swath_box) {
-            let Some(d) = layers.districts.get(di) else {
-                continue;
-            };
+    }
+    // Every (threshold, candidate district) pair, in threshold then district order; the
+    // pairs are assessed in parallel (rayon) and gathered back in that order, so the
+    // results and the order of grid error messages do not depend on scheduling.
+    let pairs: Vec<(usize, usize)> = swaths
+        .iter()
+        .enumerate()
+        .filter_map(|(ti, s)| Some((ti, s.geometry.bounding_rect()?)))
+        .flat_map(|(ti, b)| il.districts.intersecting_bbox(b).map(move |di| (ti, di)))
+        .collect();
+    let assessed: Vec<(usize, ThresholdExposure, Vec<String>)> = pairs
+        .par_iter()
+        .filter_map(|&(ti, di)| {
+            let swath = swaths.get(ti)?;
+            let inside = insides.get(ti)?;
+            let d = layers.districts.get(di)?;
             let inter = d.geometry.intersection(&swath.geometry);
             if inter.0.is_empty() {
-                continue;
+                return None;
             }
+            let mut errors = Vec::new();
             let PartPeople {
                 area_share,
                 area_km2,
                 people_at_risk,
                 method,
                 weighting_points,
-            } = il.part_people(di, &inter, &inside, &mut grid_errors);
+            } = il.part_people(di, &inter, inside, &mut errors);
             // Within the district, only the part inside the swath can be reached first.
             let boxes = segment_boxes.get(ti).map_or(no_boxes, Vec::as_slice);
             let arrival = inter
@@ -306,7 +322,7 @@ pub fn assess_exposure(
                 .filter(|((dp, _), _)| *dp == d.pcode)
                 .map(|((_, l), n)| (l.to_string(), *n))
                 .collect();
-            per_district.entry(di).or_default().push(ThresholdExposure {
+            let te = ThresholdExposure {
                 threshold_kt: swath.threshold_kt,
                 area_km2,
                 area_share,
@@ -316,8 +332,17 @@ pub fn assess_exposure(
                 first_arrival: arrival,
                 lead_time_h: hours_between(reference_time, arrival).max(0.0),
                 points_inside,
-            });
+            };
+            Some((di, te, errors))
+        })
+        .collect();
+    for (di, te, errors) in assessed {
+        for e in errors {
+            if !grid_errors.contains(&e) {
+                grid_errors.push(e);
+            }
         }
+        per_district.entry(di).or_default().push(te);
     }
 
     // Cone and exposed area, over districts and provinces.
@@ -331,10 +356,20 @@ pub fn assess_exposure(
     let cone = hazard.cone.as_ref().map(|c| &c.geometry);
     let exposed = hazard.exposed_area.as_ref();
     let (dp, pp) = (&il.district_probe, &il.province_probe);
-    let in_cone = touched_by(&il.districts, &district_geoms, dp, cone);
-    let in_exposed = touched_by(&il.districts, &district_geoms, dp, exposed);
-    let prov_in_cone = touched_by(&il.provinces, &province_geoms, pp, cone);
-    let prov_in_exposed = touched_by(&il.provinces, &province_geoms, pp, exposed);
+    let ((in_cone, in_exposed), (prov_in_cone, prov_in_exposed)) = rayon::join(
+        || {
+            rayon::join(
+                || touched_by(&il.districts, &district_geoms, dp, cone),
+                || touched_by(&il.districts, &district_geoms, dp, exposed),
+            )
+        },
+        || {
+            rayon::join(
+                || touched_by(&il.provinces, &province_geoms, pp, cone),
+                || touched_by(&il.provinces, &province_geoms, pp, exposed),
+            )
+        },
+    );
 
     // Safe shelters: shelter-kind points outside the widest forecast footprint.
     let unsafe_points: std::collections::HashSet<usize> = point_hits.keys().copied().collect();
@@ -383,11 +418,14 @@ pub fn assess_exposure(
     district_ids.extend(in_cone.iter().copied());
     district_ids.sort_unstable();
     district_ids.dedup();
-    let districts: Vec<DistrictExposure> = district_ids
+    let with_wind: Vec<(usize, Vec<ThresholdExposure>)> = district_ids
         .into_iter()
-        .filter_map(|di| {
+        .map(|di| (di, per_district.remove(&di).unwrap_or_default()))
+        .collect();
+    let districts: Vec<DistrictExposure> = with_wind
+        .into_par_iter()
+        .filter_map(|(di, wind)| {
             let d = layers.districts.get(di)?;
-            let wind = per_district.remove(&di).unwrap_or_default();
             let safe_shelters = if wind.is_empty() {
                 Vec::new()
             } else {
@@ -414,9 +452,10 @@ pub fn assess_exposure(
         .collect();
 
     // Points at risk (every layer but the weighting one, which is counted, not listed).
-    let mut points: Vec<PointExposure> = point_hits
-        .iter()
-        .filter_map(|(&pi, &ti)| {
+    let hits: Vec<(usize, usize)> = point_hits.iter().map(|(&pi, &ti)| (pi, ti)).collect();
+    let mut points: Vec<PointExposure> = hits
+        .into_par_iter()
+        .filter_map(|(pi, ti)| {
             let &(li, fi) = il.point_refs.get(pi)?;
             let l = layers.points.get(li)?;
             // Settlements are counted per district (points_inside), not listed one by one:

@@ -9,6 +9,9 @@ use geo::{
     LineString, MultiPoint, MultiPolygon, Orient, Point, Polygon, orient::Direction, unary_union,
 };
 
+use std::cell::OnceCell;
+use std::sync::LazyLock;
+
 use crate::domain::{METRES_PER_NM, Quadrant, QuadrantRadii};
 
 /// Number of arc segments per 90° quadrant for an angular step (at least one).
@@ -39,6 +42,70 @@ pub fn interpolate(a: Point<f64>, b: Point<f64>, ratio: f64) -> Point<f64> {
     Geodesic.point_at_ratio_between(a, b, ratio)
 }
 
+/// WGS 84 as geo's `Geodesic` builds it (`geographiclib_rs::Geodesic::wgs84`), for the
+/// geodesic lines of [`Fan`].
+static WGS84: LazyLock<geographiclib_rs::Geodesic> =
+    LazyLock::new(geographiclib_rs::Geodesic::wgs84);
+
+/// What geo's `Geodesic.destination` asks of geographiclib (`DirectGeodesic::direct`:
+/// latitude and longitude of a point given by distance), so that [`Fan::destination`]
+/// repeats its arithmetic exactly.
+const DIRECT_CAPS: u64 = geographiclib_rs::capability::LATITUDE
+    | geographiclib_rs::capability::LONGITUDE
+    | geographiclib_rs::capability::DISTANCE_IN;
+
+/// The geodesic lines leaving one centre on every bearing a quadrant outline uses
+/// (`90·k + 90·j/n` for quadrant k and arc step j < n), each built on first use.
+///
+/// `Geodesic.destination` builds a `GeodesicLine` (the costly part: series coefficients
+/// for the bearing and latitude) and places one point on it. Every threshold's footprint
+/// around the same centre uses the same bearings at other distances, so the swath keeps
+/// one fan per sub-step position and places all of its points on the same lines. The
+/// points are bit for bit those of [`destination`]: the same line (same capabilities)
+/// and the same position call as geographiclib's `direct`.
+pub struct Fan {
+    centre: Point<f64>,
+    n: usize,
+    lines: Vec<OnceCell<geographiclib_rs::GeodesicLine>>,
+}
+
+impl Fan {
+    pub fn new(centre: Point<f64>, arc_step_deg: f64) -> Self {
+        let n = segments_per_quadrant(arc_step_deg);
+        Fan {
+            centre,
+            n,
+            lines: (0..4 * n).map(|_| OnceCell::new()).collect(),
+        }
+    }
+
+    pub fn centre(&self) -> Point<f64> {
+        self.centre
+    }
+
+    /// The point `distance_m` from the centre on bearing `90·k + 90·j/n` (k < 4, j < n):
+    /// the same value as `destination(centre, 90·k + 90·j/n, distance_m)`.
+    fn destination(&self, k: usize, j: usize, distance_m: f64) -> Point<f64> {
+        let bearing = 90.0 * k as f64 + 90.0 * j as f64 / self.n as f64;
+        let Some(cell) = self.lines.get(k * self.n + j) else {
+            return destination(self.centre, bearing, distance_m);
+        };
+        let line = cell.get_or_init(|| {
+            geographiclib_rs::GeodesicLine::new(
+                &WGS84,
+                self.centre.y(),
+                self.centre.x(),
+                bearing,
+                Some(DIRECT_CAPS),
+                None,
+                None,
+            )
+        });
+        let (_, lat, lon, ..) = line._gen_position(false, distance_m, DIRECT_CAPS);
+        Point::new(lon, lat)
+    }
+}
+
 /// The outline points of the four quadrant sectors of one footprint, sharing their spokes.
 ///
 /// Each quadrant is an arc of geodesic destination points at that quadrant's radius. On the
@@ -57,6 +124,12 @@ pub fn quadrant_sectors(
     radii: &QuadrantRadii,
     arc_step_deg: f64,
 ) -> [Option<Vec<Coord<f64>>>; 4] {
+    fan_sectors(&Fan::new(centre, arc_step_deg), radii)
+}
+
+/// [`quadrant_sectors`] around `fan`'s centre, on its lines.
+pub fn fan_sectors(fan: &Fan, radii: &QuadrantRadii) -> [Option<Vec<Coord<f64>>>; 4] {
+    let centre = fan.centre;
     let r_m = Quadrant::ALL.map(|q| positive_or_zero(radii.get(q).0) * METRES_PER_NM);
     // Spoke k sits on bearing 90·k and is shared by quadrant k (starting there) and
     // quadrant k-1 (ending there).
@@ -66,7 +139,7 @@ pub fn quadrant_sectors(
         let here = r_m[k];
         let before = r_m[(k + 3) % 4];
         let far = here.max(before);
-        (far > 0.0).then(|| (destination(centre, 90.0 * k as f64, far), far))
+        (far > 0.0).then(|| (fan.destination(k, 0, far), far))
     });
     let on_spoke = |k: usize, r: f64| -> Coord<f64> {
         match spokes[k] {
@@ -80,19 +153,17 @@ pub fn quadrant_sectors(
             _ => centre.0,
         }
     };
-    let n = segments_per_quadrant(arc_step_deg);
+    let n = fan.n;
     std::array::from_fn(|k| {
         let r = r_m[k];
         if r <= 0.0 {
             return None;
         }
-        let start_deg = 90.0 * k as f64;
         let mut pts = Vec::with_capacity(n + 2);
         pts.push(centre.0);
         pts.push(on_spoke(k, r));
         for j in 1..n {
-            let bearing = start_deg + 90.0 * j as f64 / n as f64;
-            pts.push(destination(centre, bearing, r).0);
+            pts.push(fan.destination(k, j, r).0);
         }
         pts.push(on_spoke((k + 1) % 4, r));
         Some(pts)
@@ -303,6 +374,24 @@ mod tests {
         let ne = sectors[0].as_ref().unwrap();
         // The NE corner on the 90° spoke is its last point.
         Geodesic.distance(c, Point::from(*ne.last().unwrap()))
+    }
+
+    #[test]
+    fn a_fans_points_are_bit_for_bit_those_of_geos_destination() {
+        let c = Point::new(37.25, -19.8);
+        let fan = Fan::new(c, 5.0);
+        // Twice over: the second pass places the points on lines built by the first.
+        for _ in 0..2 {
+            for k in 0..4 {
+                for j in 0..18 {
+                    let bearing = 90.0 * k as f64 + 90.0 * j as f64 / 18.0;
+                    for r in [1.0, 64_820.0, 370_400.0] {
+                        let expected = Geodesic.destination(c, bearing, r);
+                        assert_eq!(fan.destination(k, j, r), expected, "{bearing}° {r} m");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -25,6 +25,8 @@ use geo::MultiPolygon;
 use serde::Deserialize;
 
 use crate::domain::{Forecast, Hazard, Landfall, Period};
+use crate::spatial::PreparedArea;
+use landfall::Outline;
 
 pub use cone::table_radius_nm;
 pub use geodesy::quadrant_footprint;
@@ -360,24 +362,86 @@ pub fn build_hazard(
     country: &MultiPolygon<f64>,
     cfg: &HazardConfig,
 ) -> Result<Hazard, HazardError> {
+    build(forecast, Outline::Plain(country), cfg)
+}
+
+/// [`build_hazard`] with the country outline prepared once for point tests (the service
+/// keeps it with the indexed layers, `exposure::IndexedLayers::country`).
+///
+/// The forecast and observed swaths, the cone and the landfall are independent and run in
+/// parallel (rayon); each keeps its own notes, joined in that order as before.
+pub fn build_hazard_in(
+    forecast: &Forecast,
+    country: &PreparedArea,
+    cfg: &HazardConfig,
+) -> Result<Hazard, HazardError> {
+    build(forecast, Outline::Prepared(country), cfg)
+}
+
+fn build(
+    forecast: &Forecast,
+    country: Outline<'_>,
+    cfg: &HazardConfig,
+) -> Result<Hazard, HazardError> {
     cfg.validate()?;
     track::validate_track(forecast)?;
     let forecast_chain = track::forecast_chain(forecast);
     let observed_chain = track::observed_chain(forecast, cfg.observed_context_h);
-    let mut notes = Vec::new();
 
-    let forecast_swaths =
-        swath::build_swaths(forecast, &forecast_chain, Period::Forecast, cfg, &mut notes);
-    let observed_swaths =
-        swath::build_swaths(forecast, &observed_chain, Period::Observed, cfg, &mut notes);
-    let cone = cone::build_cone(forecast, &forecast_chain, cfg, &mut notes)?;
-    let landfall = landfall::find_landfall(
-        forecast,
-        &forecast_chain,
-        country,
-        cfg.step_minutes,
-        &mut notes,
-    );
+    let (((forecast_swaths, mut notes), (observed_swaths, observed_notes)), (cone, landfall)) =
+        rayon::join(
+            || {
+                rayon::join(
+                    || {
+                        let mut notes = Vec::new();
+                        let s = swath::build_swaths(
+                            forecast,
+                            &forecast_chain,
+                            Period::Forecast,
+                            cfg,
+                            &mut notes,
+                        );
+                        (s, notes)
+                    },
+                    || {
+                        let mut notes = Vec::new();
+                        let s = swath::build_swaths(
+                            forecast,
+                            &observed_chain,
+                            Period::Observed,
+                            cfg,
+                            &mut notes,
+                        );
+                        (s, notes)
+                    },
+                )
+            },
+            || {
+                rayon::join(
+                    || {
+                        let mut notes = Vec::new();
+                        cone::build_cone(forecast, &forecast_chain, cfg, &mut notes)
+                            .map(|c| (c, notes))
+                    },
+                    || {
+                        let mut notes = Vec::new();
+                        let l = landfall::find_landfall(
+                            forecast,
+                            &forecast_chain,
+                            country,
+                            cfg.step_minutes,
+                            &mut notes,
+                        );
+                        (l, notes)
+                    },
+                )
+            },
+        );
+    let (cone, cone_notes) = cone?;
+    let (landfall, landfall_notes) = landfall;
+    notes.extend(observed_notes);
+    notes.extend(cone_notes);
+    notes.extend(landfall_notes);
     let exposed_swath = forecast_swaths
         .iter()
         .find(|s| s.threshold_kt == cfg.exposed_threshold_kt);
@@ -403,7 +467,7 @@ pub fn landfalls(
     cfg: &HazardConfig,
 ) -> Vec<Landfall> {
     let chain = track::all_fixes(track);
-    landfall::all_landfalls(track, &chain, country, cfg.step_minutes)
+    landfall::all_landfalls(track, &chain, Outline::Plain(country), cfg.step_minutes)
 }
 
 #[cfg(test)]

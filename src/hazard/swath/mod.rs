@@ -8,17 +8,20 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use geo::{Coord, MultiPolygon, Point};
+use rayon::prelude::*;
 
-use crate::domain::{
-    FootprintMethod, Forecast, Period, QuadrantRadii, SwathSegment, WindAveraging, WindSwath,
-};
+use crate::domain::{FootprintMethod, Forecast, Period, QuadrantRadii, SwathSegment, WindSwath};
 
 use super::HazardConfig;
 use super::geodesy::{
-    area_km2, hull, interpolate, quadrant_footprint, quadrant_sectors, union_multi, union_polygons,
+    Fan, area_km2, fan_sectors, hull, interpolate, quadrant_footprint, union_multi, union_polygons,
 };
 use super::holland::{HollandProfile, ProfileInputs};
 use super::track::{Fix, hours_between, substeps, time_at, translation_at};
+
+mod notes;
+pub(crate) use notes::fmt_time;
+use notes::write_notes;
 
 /// Where a fix's extent for one threshold came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -245,21 +248,14 @@ fn pressure_tendency(chain: &[Fix<'_>], i: usize) -> f64 {
 /// of footprints leaves between sub-steps without filling the legitimate notches of an
 /// asymmetric footprint (a hull of the whole footprint would). A zero radius is empty, so
 /// the extent tapers to nothing toward a fix that does not reach the threshold.
-fn sweep_leg(
-    positions: &[Point<f64>],
-    ra: &QuadrantRadii,
-    rb: &QuadrantRadii,
-    arc_step_deg: f64,
-) -> MultiPolygon<f64> {
-    let n = positions.len().saturating_sub(1);
+fn sweep_leg(fans: &[Fan], ra: &QuadrantRadii, rb: &QuadrantRadii) -> MultiPolygon<f64> {
+    let n = fans.len().saturating_sub(1);
     if n == 0 || (ra.is_zero() && rb.is_zero()) {
         return MultiPolygon::new(vec![]);
     }
     let sectors_at = |k: usize| {
         let r = ra.lerp(rb, k as f64 / n as f64);
-        positions
-            .get(k)
-            .map(|&pos| quadrant_sectors(pos, &r, arc_step_deg))
+        fans.get(k).map(|fan| fan_sectors(fan, &r))
     };
     // One hull per quadrant over every sub-step of the piece: along one piece of a leg the
     // centre moves on a geodesic (nearly straight in lon/lat over ≤ 3 h) and the radii change
@@ -308,25 +304,23 @@ pub(crate) fn build_swaths(
         })
         .collect();
 
-    let mut swaths = Vec::with_capacity(cfg.thresholds_kt.len());
-    for (j, &threshold) in cfg.thresholds_kt.iter().enumerate() {
-        let extent_at = |i: usize| extents.get(i).and_then(|row| row.get(j)).copied();
-        let mut segments = Vec::new();
-        if let [only] = chain {
-            // A single fix: its footprint stands for the whole period.
-            let geometry = extent_at(0)
-                .and_then(|e| quadrant_footprint(only.pos, &e.radii, cfg.arc_step_deg))
-                .unwrap_or_else(|| MultiPolygon::new(vec![]));
-            segments.push(SwathSegment {
-                start: only.time(),
-                end: only.time(),
-                geometry,
-            });
-        }
-        for (i, positions) in legs.iter().enumerate() {
+    let kn = cfg.thresholds_kt.len();
+    let extent_at = |i: usize, j: usize| extents.get(i).and_then(|row| row.get(j)).copied();
+    // Per leg, per threshold: its segments in time order. Legs are swept in parallel
+    // (rayon; collected in leg order, so the result does not depend on scheduling), and
+    // within a leg every threshold places its outline points on the same geodesic lines
+    // (one `Fan` per sub-step position).
+    let per_leg: Vec<Vec<Vec<SwathSegment>>> = legs
+        .par_iter()
+        .enumerate()
+        .map(|(i, positions)| {
             let (Some(a), Some(b)) = (chain.get(i), chain.get(i + 1)) else {
-                continue;
+                return Vec::new();
             };
+            let fans: Vec<Fan> = positions
+                .iter()
+                .map(|&p| Fan::new(p, cfg.arc_step_deg))
+                .collect();
             // Each leg is cut into segments of at most `segment_minutes` (whole sub-steps),
             // so first-arrival times are resolved to that span, not to the fix interval.
             let n = positions.len().saturating_sub(1).max(1);
@@ -336,39 +330,75 @@ pub(crate) fn build_swaths(
             } else {
                 n
             };
-            let mut k0 = 0;
-            while k0 < n {
-                let k1 = (k0 + per_segment).min(n);
-                let (t0, t1) = (k0 as f64 / n as f64, k1 as f64 / n as f64);
-                let geometry = match (extent_at(i), extent_at(i + 1), positions.get(k0..=k1)) {
-                    (Some(ea), Some(eb), Some(sub)) => sweep_leg(
-                        sub,
-                        &ea.radii.lerp(&eb.radii, t0),
-                        &ea.radii.lerp(&eb.radii, t1),
-                        cfg.arc_step_deg,
-                    ),
-                    _ => MultiPolygon::new(vec![]),
-                };
-                segments.push(SwathSegment {
-                    start: time_at(a.time(), b.time(), t0),
-                    end: time_at(a.time(), b.time(), t1),
+            (0..kn)
+                .map(|j| {
+                    let mut segments = Vec::new();
+                    let mut k0 = 0;
+                    while k0 < n {
+                        let k1 = (k0 + per_segment).min(n);
+                        let (t0, t1) = (k0 as f64 / n as f64, k1 as f64 / n as f64);
+                        let geometry =
+                            match (extent_at(i, j), extent_at(i + 1, j), fans.get(k0..=k1)) {
+                                (Some(ea), Some(eb), Some(sub)) => sweep_leg(
+                                    sub,
+                                    &ea.radii.lerp(&eb.radii, t0),
+                                    &ea.radii.lerp(&eb.radii, t1),
+                                ),
+                                _ => MultiPolygon::new(vec![]),
+                            };
+                        segments.push(SwathSegment {
+                            start: time_at(a.time(), b.time(), t0),
+                            end: time_at(a.time(), b.time(), t1),
+                            geometry,
+                        });
+                        k0 = k1;
+                    }
+                    segments
+                })
+                .collect()
+        })
+        .collect();
+
+    // Per threshold, its segments in time order.
+    let mut by_threshold: Vec<Vec<SwathSegment>> = (0..kn)
+        .map(|j| match chain {
+            // A single fix: its footprint stands for the whole period.
+            [only] => {
+                let geometry = extent_at(0, j)
+                    .and_then(|e| quadrant_footprint(only.pos, &e.radii, cfg.arc_step_deg))
+                    .unwrap_or_else(|| MultiPolygon::new(vec![]));
+                vec![SwathSegment {
+                    start: only.time(),
+                    end: only.time(),
                     geometry,
-                });
-                k0 = k1;
+                }]
             }
+            _ => Vec::new(),
+        })
+        .collect();
+    for leg in per_leg {
+        for (segments, leg_segments) in by_threshold.iter_mut().zip(leg) {
+            segments.extend(leg_segments);
         }
-        let geometry = union_multi(segments.iter().map(|s| &s.geometry));
-        let area = area_km2(&geometry);
-        let method = method_of(extents.iter().filter_map(|row| row.get(j)));
-        swaths.push(WindSwath {
-            threshold_kt: threshold,
-            period,
-            method,
-            geometry,
-            segments,
-            area_km2: area,
-        });
     }
+    let swaths: Vec<WindSwath> = by_threshold
+        .into_par_iter()
+        .zip(cfg.thresholds_kt.par_iter())
+        .enumerate()
+        .map(|(j, (segments, &threshold))| {
+            let geometry = union_multi(segments.iter().map(|s| &s.geometry));
+            let area = area_km2(&geometry);
+            let method = method_of(extents.iter().filter_map(|row| row.get(j)));
+            WindSwath {
+                threshold_kt: threshold,
+                period,
+                method,
+                geometry,
+                segments,
+                area_km2: area,
+            }
+        })
+        .collect();
     write_notes(forecast, period, &log, chain, &extents, cfg, notes);
     swaths
 }
@@ -390,126 +420,6 @@ fn method_of<'a>(extents: impl Iterator<Item = &'a Extent>) -> FootprintMethod {
         (true, true) => FootprintMethod::Mixed,
         (false, true) => FootprintMethod::ParametricProfile,
         _ => FootprintMethod::QuadrantRadii,
-    }
-}
-
-fn period_label(period: Period) -> &'static str {
-    match period {
-        Period::Forecast => "forecast",
-        Period::Observed => "observed",
-    }
-}
-
-pub(crate) fn fmt_time(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%MZ").to_string()
-}
-
-fn fmt_times<'a>(times: impl IntoIterator<Item = &'a DateTime<Utc>>) -> String {
-    times
-        .into_iter()
-        .map(|t| fmt_time(*t))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn write_notes(
-    forecast: &Forecast,
-    period: Period,
-    log: &ResolveLog,
-    chain: &[Fix<'_>],
-    extents: &[Vec<Extent>],
-    cfg: &HazardConfig,
-    notes: &mut Vec<String>,
-) {
-    let label = period_label(period);
-    if !log.parametric.is_empty() {
-        let fixes: BTreeSet<DateTime<Utc>> = log.parametric.iter().map(|(_, t)| *t).collect();
-        let per_threshold: Vec<String> = cfg
-            .thresholds_kt
-            .iter()
-            .filter_map(|&th| {
-                let n = log
-                    .parametric
-                    .iter()
-                    .filter(|(t, _)| (*t - th).abs() < 0.5)
-                    .count();
-                (n > 0).then(|| format!("{th} kt at {n} fix(es)"))
-            })
-            .collect();
-        notes.push(format!(
-            "{label} swaths: no wind radii where the maximum wind reached the threshold, so the \
-             extent comes from a Holland (1980) profile with Holland (2008) B, pinned to the \
-             forecast maximum wind (converted to 1-minute: 10-min / {:.2}) with {:.2} x the \
-             translation speed added on the {} side of the motion ({}); fixes: {}",
-            crate::domain::ONE_MIN_TO_TEN_MIN,
-            cfg.profile.translation_factor,
-            strong_side_word(chain),
-            per_threshold.join(", "),
-            fmt_times(&fixes),
-        ));
-    }
-    if !log.rmw_climatology.is_empty() {
-        notes.push(format!(
-            "{label} swaths: radius of maximum wind missing, taken from the Willoughby, Darling \
-             & Rahn (2006) climatology R = 46.4 exp(-0.0155 V + 0.0169 |lat|) km at: {}",
-            fmt_times(&log.rmw_climatology)
-        ));
-    }
-    if !log.pressure_from_wind.is_empty() {
-        notes.push(format!(
-            "{label} swaths: central pressure missing, taken from the Atkinson & Holliday (1977) \
-             wind-pressure relationship at: {}",
-            fmt_times(&log.pressure_from_wind)
-        ));
-    }
-    if !log.unknown.is_empty() {
-        notes.push(format!(
-            "{label} swaths: {} fix(es) have neither wind radii nor a maximum wind and are drawn \
-             as not reaching any threshold: {}",
-            log.unknown.len(),
-            fmt_times(&log.unknown)
-        ));
-    }
-    if log.profile_disabled_skips > 0 {
-        notes.push(format!(
-            "{label} swaths: {} fix/threshold pair(s) lacked radii and the parametric profile is \
-             disabled in the configuration: drawn as not reached",
-            log.profile_disabled_skips
-        ));
-    }
-    if log.radii_50_for_48 > 0 {
-        notes.push(format!(
-            "{label} swaths: the 48 kt swath uses the source's 50 kt radii at {} fix(es) \
-             (ATCF/USA convention), a slight underestimate of the 48 kt extent",
-            log.radii_50_for_48
-        ));
-    }
-    if log.raised_for_nesting > 0 {
-        notes.push(format!(
-            "{label} swaths: at {} fix/threshold pair(s) a lower threshold's radii were smaller \
-             than a higher threshold's and were raised to contain them",
-            log.raised_for_nesting
-        ));
-    }
-    let radii_used = extents
-        .iter()
-        .flatten()
-        .any(|e| e.source == ExtentSource::Radii && !e.radii.is_zero());
-    if forecast.wind_averaging == WindAveraging::OneMinute && radii_used {
-        notes.push(format!(
-            "{label} swaths: the source's wind radii are for 1-minute winds and are used at face \
-             value for the 10-minute thresholds; a 1-minute 64 kt radius encloses roughly the \
-             10-minute 56 kt wind, so these extents are generous"
-        ));
-    }
-}
-
-fn strong_side_word(chain: &[Fix<'_>]) -> &'static str {
-    let south = chain.iter().filter(|f| f.pos.y() < 0.0).count();
-    if south * 2 >= chain.len() && south > 0 {
-        "left (southern hemisphere)"
-    } else {
-        "right (northern hemisphere)"
     }
 }
 
