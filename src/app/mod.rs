@@ -10,6 +10,7 @@
 mod approval;
 pub mod assess;
 pub mod cli;
+mod demo;
 pub mod flood;
 pub mod layers;
 pub mod logging;

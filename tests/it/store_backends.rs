@@ -845,7 +845,8 @@ fn the_store_section_refuses_unknown_keys_passwords_and_other_schemes() {
     // Subscribers and the outbox are on PostgreSQL too: channels beside `url` are fine.
     let hooks = "[notify.webhook]\nenabled = true\nsecret_env = \"AVISO_T_HOOK\"\n";
     let both = parse(&format!(
-        "[store]\nurl = \"postgres://a@db/aviso\"\n{hooks}"
+        "{}[store]\nurl = \"postgres://a@db/aviso\"\n{hooks}",
+        crate::common::PUBLISH_ALL
     ))
     .unwrap();
     assert!(both.notify.any_channel_enabled() && both.store.postgres_url().is_some());

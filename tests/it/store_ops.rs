@@ -39,7 +39,8 @@ fn aviso(args: &[&str]) -> (bool, String, String) {
 /// A configuration file naming the PostgreSQL store `url`.
 fn pg_config(dir: &Path, name: &str, url: &str) -> PathBuf {
     let p = dir.join(name);
-    std::fs::write(&p, format!("[store]\nurl = {url:?}\n")).unwrap();
+    let publish_all = crate::common::PUBLISH_ALL;
+    std::fs::write(&p, format!("{publish_all}[store]\nurl = {url:?}\n")).unwrap();
     p
 }
 
@@ -306,8 +307,8 @@ fn migrate_refuses_naming_the_tables_postgres_cannot_hold_yet() {
         let c = rusqlite::Connection::open(&path).unwrap();
         c.execute_batch(
             "INSERT INTO sms_optouts (phone, at) VALUES ('+258840000001', '2026-12-01T00:00:00.000000Z');
-             CREATE TABLE proposals (id INTEGER PRIMARY KEY, body TEXT);
-             INSERT INTO proposals (body) VALUES ('a table a later migration adds');",
+             CREATE TABLE later_feature (id INTEGER PRIMARY KEY, body TEXT);
+             INSERT INTO later_feature (body) VALUES ('a table a later migration adds');",
         )
         .unwrap();
     }
@@ -316,7 +317,7 @@ fn migrate_refuses_naming_the_tables_postgres_cannot_hold_yet() {
     assert!(!ok, "{out}{err}");
     assert!(err.contains("sms_optouts (1 rows)"), "{err}");
     assert!(
-        err.contains("proposals (1 rows; a table the copy does not know)"),
+        err.contains("later_feature (1 rows; a table the copy does not know)"),
         "{err}"
     );
     assert!(err.contains("Nothing was copied"), "{err}");
