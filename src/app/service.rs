@@ -293,6 +293,7 @@ async fn build(mut cfg: Config, a: &ServeArgs, bind: bool) -> Result<Service> {
     let super::store::Stores {
         store,
         notify: notify_store,
+        approvals,
         sqlite,
     } = tokio::task::block_in_place(|| super::store::open_store(&cfg))?;
     // Channels and tokens read their secrets now: a missing variable stops the start,
@@ -381,14 +382,7 @@ async fn build(mut cfg: Config, a: &ServeArgs, bind: bool) -> Result<Service> {
         metrics,
     );
     pipeline = pipeline.with_notify(Arc::clone(&notify_store));
-    // Proposals and the audit trail live in the SQLite store; config validation refuses
-    // a PostgreSQL store unless every version publishes by rule.
-    let approvals = sqlite
-        .clone()
-        .map(|s| s as Arc<dyn crate::store::approval::ApprovalStore>);
-    if let Some(a) = &approvals {
-        pipeline = pipeline.with_approvals(Arc::clone(a));
-    }
+    pipeline = pipeline.with_approvals(Arc::clone(&approvals));
     let pipeline =
         Arc::new(pipeline.with_bufr_decoder(Arc::new(crate::app::bufr_child_decoder()?)));
     // Registers live in the SQLite store only (no PostgreSQL register store yet): on
@@ -397,9 +391,9 @@ async fn build(mut cfg: Config, a: &ServeArgs, bind: bool) -> Result<Service> {
         let registers: Arc<dyn crate::store::registers::RegisterStore> = sqlite.clone();
         api_state = api_state.with_plan(super::plan_service::plan_api(&cfg, registers, &pipeline));
     }
-    if bind && let Some(a) = approvals {
+    if bind {
         api_state = api_state.with_proposals(super::approval::proposals_api(
-            a,
+            approvals,
             Arc::clone(&pipeline.store),
             &pipeline,
         ));

@@ -305,18 +305,19 @@ fn migrate_refuses_naming_the_tables_postgres_cannot_hold_yet() {
     {
         let c = rusqlite::Connection::open(&path).unwrap();
         c.execute_batch(
-            "INSERT INTO sms_optouts (phone, at) VALUES ('+258840000001', '2026-12-01T00:00:00.000000Z');
-             CREATE TABLE proposals (id INTEGER PRIMARY KEY, body TEXT);
-             INSERT INTO proposals (body) VALUES ('a table a later migration adds');",
+            "INSERT INTO registers (revision, kind, source, imported_by, imported_at, entries, record)
+                VALUES (1, 'register', 'centros.csv', 'cenoe', '2026-12-01T00:00:00.000000Z', 0, '{}');
+             CREATE TABLE later_table (id INTEGER PRIMARY KEY, body TEXT);
+             INSERT INTO later_table (body) VALUES ('a table a later migration adds');",
         )
         .unwrap();
     }
     let from = format!("sqlite:{}", path.display());
     let (ok, out, err) = aviso(&["store", "migrate", "--from", &from, "--to", &url]);
     assert!(!ok, "{out}{err}");
-    assert!(err.contains("sms_optouts (1 rows)"), "{err}");
+    assert!(err.contains("registers (1 rows)"), "{err}");
     assert!(
-        err.contains("proposals (1 rows; a table the copy does not know)"),
+        err.contains("later_table (1 rows; a table the copy does not know)"),
         "{err}"
     );
     assert!(err.contains("Nothing was copied"), "{err}");
