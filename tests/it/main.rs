@@ -59,6 +59,7 @@ mod probabilistic_service;
 mod raster;
 mod service;
 mod snapshots;
+mod store_approval;
 mod store_backends;
 mod store_notify;
 mod store_ops;
