@@ -10,6 +10,7 @@ mod notify_support;
 
 mod admin_plain_http;
 mod approval_service;
+mod approval_service_pg;
 mod architecture;
 mod assess;
 mod bufr_child;
