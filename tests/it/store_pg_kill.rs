@@ -191,7 +191,7 @@ fn site_config(dir: &Path, url: &str, feed: &str, gateway: &str, smtp: u16) -> P
     std::fs::write(
         &path,
         format!(
-            r#"[service]
+            r#"{publish_all}[service]
 max_forecast_age_h = 1000000.0
 listen = "127.0.0.1:0"
 layers = "{layers}"
@@ -233,6 +233,8 @@ poll_interval_s = 0.05
 email = {{ per_second = 30.0, burst = 5 }}
 sms = {{ per_second = 30.0, burst = 5 }}
 "#,
+            // What is tested is what follows publication: every version publishes by rule.
+            publish_all = crate::common::PUBLISH_ALL,
             layers = Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("layers")
                 .display(),
