@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use chrono::{TimeZone, Utc};
 
-use super::{Voice, load_config, load_indexed_layers, load_indexed_layers_told};
+use super::{Voice, load_config, load_indexed_layers_told};
 use crate::alerts::versioning::CapStatus;
 use crate::api::ApiState;
 use crate::api::health::{FeedWatch, ServiceStatus};
@@ -49,14 +49,6 @@ pub struct ServeArgs {
     /// Demo: wall seconds per replayed issuance (1 to 59).
     #[arg(long = "demo-step", value_name = "SECONDS", default_value_t = 2)]
     pub demo_step_s: u32,
-}
-
-/// `aviso check-config`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct CheckConfigArgs {
-    /// Also load the layers of this manifest (or directory holding manifest.toml).
-    #[arg(long)]
-    pub layers: Option<PathBuf>,
 }
 
 /// The variable holding the demo's approver token (`serve --demo` only).
@@ -586,29 +578,4 @@ fn log_notify_summary(cfg: &Config) {
         links = %n.message.base_url,
         "notify: channels"
     );
-}
-
-/// `aviso check-config`: load and validate the configuration (and the layers).
-pub fn check_config_cmd(config: Option<&Path>, a: CheckConfigArgs) -> Result<()> {
-    let cfg = load_config(config)?;
-    // Not tracing: the command's result, for the person checking the file.
-    eprintln!(
-        "aviso: configuration OK ({}; thresholds {:?} kt; {} level rules; trigger: {}; {} feed(s), {} enabled; store: {})",
-        config
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|| "embedded default".into()),
-        cfg.hazard.thresholds_kt,
-        cfg.levels.rule.len(),
-        cfg.trigger.version,
-        cfg.feeds.len(),
-        cfg.feeds.iter().filter(|f| f.enabled).count(),
-        match cfg.store.postgres_url() {
-            Some(url) => format!("PostgreSQL {}", crate::store::config::redact(url)),
-            None => format!("SQLite in {}", cfg.service.data_dir),
-        }
-    );
-    if let Some(l) = a.layers {
-        load_indexed_layers(&l, &cfg)?;
-    }
-    Ok(())
 }
