@@ -193,17 +193,6 @@ impl Config {
         self.http_server.validate().map_err(&inv)?;
         self.map.validate().map_err(&inv)?;
         self.store.validate().map_err(&inv)?;
-        if self.store.postgres_url().is_some() && !self.approval.publishes_everything() {
-            // Proposals and the audit trail live in the SQLite store only: on PostgreSQL
-            // a version waiting for a person would have nowhere to wait.
-            return Err(inv(
-                "[store] url (PostgreSQL) with an [approval] policy that leaves versions to a person: \
-                 proposals are not on PostgreSQL yet; leave store.url out (SQLite), or add an \
-                 [[approval.auto_publish]] rule covering every status (Actual, Exercise, Test, \
-                 System, Draft) to publish without approval"
-                    .to_string(),
-            ));
-        }
         validate_feeds(&self.feeds, &self.http).map_err(&inv)?;
         self.notify.validate().map_err(|e| inv(e.to_string()))?;
         if self.output.coordinate_decimals > 9 {

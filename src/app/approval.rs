@@ -1,5 +1,6 @@
 //! The approval workflow's wiring (issue 13): the API's [`Decider`] port implemented with
-//! the pipeline, and the proposals routes' state over the SQLite store.
+//! the pipeline, and the proposals routes' state over the configured store (SQLite or
+//! PostgreSQL).
 
 use std::sync::Arc;
 

@@ -8,9 +8,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use super::assess::{AssessArgs, ReplayArgs};
+use super::check_config::CheckConfigArgs;
 use super::layers::{BuildPopulationArgs, ServeLayersArgs, ZonalArgs};
 use super::plan::{PlanArgs, RegisterCommand};
-use super::service::{CheckConfigArgs, ServeArgs, ServiceFlags};
+use super::service::{ServeArgs, ServiceFlags};
 use super::windfield::WindfieldArgs;
 
 #[derive(Parser)]
@@ -118,7 +119,7 @@ pub fn main() -> ExitCode {
         // Exit status 2 when a feed failed.
         Command::RunOnce(flags) => super::service::run_once_cmd(config, flags),
         Command::Store { command } => super::store_ops::store_cmd(config, command).map(ok),
-        Command::CheckConfig(a) => super::service::check_config_cmd(config, a).map(ok),
+        Command::CheckConfig(a) => super::check_config::check_config_cmd(config, a).map(ok),
         Command::DecodeBufr(a) => {
             crate::feeds::bufr_child::child_main(a.max_cpu_s, a.max_address_space_bytes)
                 .map_err(|e| anyhow::anyhow!(e))

@@ -9,6 +9,7 @@
 
 mod approval;
 pub mod assess;
+pub mod check_config;
 pub mod cli;
 mod demo;
 pub mod flood;

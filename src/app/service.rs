@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use super::{Voice, load_config, load_indexed_layers, load_indexed_layers_told};
+use super::{Voice, load_config, load_indexed_layers_told};
 use crate::api::ApiState;
 use crate::api::health::{FeedWatch, ServiceStatus};
 use crate::config::{Config, FeedConfig, FeedKind};
@@ -46,14 +46,6 @@ pub struct ServeArgs {
     /// Demo: wall seconds per replayed issuance (1 to 59).
     #[arg(long = "demo-step", value_name = "SECONDS", default_value_t = 2)]
     pub demo_step_s: u32,
-}
-
-/// `aviso check-config`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct CheckConfigArgs {
-    /// Also load the layers of this manifest (or directory holding manifest.toml).
-    #[arg(long)]
-    pub layers: Option<PathBuf>,
 }
 
 struct Service {
@@ -176,6 +168,7 @@ async fn build(mut cfg: Config, a: &ServeArgs, bind: bool) -> Result<Service> {
     let super::store::Stores {
         store,
         notify: notify_store,
+        approvals,
         sqlite,
     } = tokio::task::block_in_place(|| super::store::open_store(&cfg))?;
     // Channels and tokens read their secrets now: a missing variable stops the start,
@@ -264,14 +257,7 @@ async fn build(mut cfg: Config, a: &ServeArgs, bind: bool) -> Result<Service> {
         metrics,
     );
     pipeline = pipeline.with_notify(Arc::clone(&notify_store));
-    // Proposals and the audit trail live in the SQLite store; config validation refuses
-    // a PostgreSQL store unless every version publishes by rule.
-    let approvals = sqlite
-        .clone()
-        .map(|s| s as Arc<dyn crate::store::approval::ApprovalStore>);
-    if let Some(a) = &approvals {
-        pipeline = pipeline.with_approvals(Arc::clone(a));
-    }
+    pipeline = pipeline.with_approvals(Arc::clone(&approvals));
     let pipeline =
         Arc::new(pipeline.with_bufr_decoder(Arc::new(crate::app::bufr_child_decoder()?)));
     // Registers live in the SQLite store only (no PostgreSQL register store yet): on
@@ -280,9 +266,9 @@ async fn build(mut cfg: Config, a: &ServeArgs, bind: bool) -> Result<Service> {
         let registers: Arc<dyn crate::store::registers::RegisterStore> = sqlite.clone();
         api_state = api_state.with_plan(super::plan_service::plan_api(&cfg, registers, &pipeline));
     }
-    if bind && let Some(a) = approvals {
+    if bind {
         api_state = api_state.with_proposals(super::approval::proposals_api(
-            a,
+            approvals,
             Arc::clone(&pipeline.store),
             &pipeline,
         ));
@@ -475,29 +461,4 @@ fn log_notify_summary(cfg: &Config) {
         links = %n.message.base_url,
         "notify: channels"
     );
-}
-
-/// `aviso check-config`: load and validate the configuration (and the layers).
-pub fn check_config_cmd(config: Option<&Path>, a: CheckConfigArgs) -> Result<()> {
-    let cfg = load_config(config)?;
-    // Not tracing: the command's result, for the person checking the file.
-    eprintln!(
-        "aviso: configuration OK ({}; thresholds {:?} kt; {} level rules; trigger: {}; {} feed(s), {} enabled; store: {})",
-        config
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|| "embedded default".into()),
-        cfg.hazard.thresholds_kt,
-        cfg.levels.rule.len(),
-        cfg.trigger.version,
-        cfg.feeds.len(),
-        cfg.feeds.iter().filter(|f| f.enabled).count(),
-        match cfg.store.postgres_url() {
-            Some(url) => format!("PostgreSQL {}", crate::store::config::redact(url)),
-            None => format!("SQLite in {}", cfg.service.data_dir),
-        }
-    );
-    if let Some(l) = a.layers {
-        load_indexed_layers(&l, &cfg)?;
-    }
-    Ok(())
 }

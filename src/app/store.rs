@@ -1,6 +1,7 @@
 //! Which store the service opens: PostgreSQL when `[store] url` is set, else the embedded
-//! SQLite file in `service.data_dir`. Both hold subscribers and the outbox (replicas on
-//! one PostgreSQL database share them); the registers are on SQLite only today.
+//! SQLite file in `service.data_dir`. Both hold subscribers, the outbox, proposals and the
+//! audit trail (replicas on one PostgreSQL database share them); the registers are on
+//! SQLite only today.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -9,16 +10,19 @@ use anyhow::{Context, Result};
 
 use crate::config::Config;
 use crate::store::Store;
+use crate::store::approval::ApprovalStore;
 use crate::store::notify::NotifyStore;
 use crate::store::postgres::PgStore;
 use crate::store::sqlite::SqliteStore;
 
-/// The service's store: its [`Store`] half, its subscribers and outbox (the same
-/// database, so a version and its messages commit together), and the SQLite store again
-/// when it is that one (it also holds the registers).
+/// The service's store: its [`Store`] half, its subscribers and outbox, its proposals and
+/// audit trail (the same database, so a version, its messages and its audit row commit
+/// together), and the SQLite store again when it is that one (it also holds the
+/// registers).
 pub(super) struct Stores {
     pub store: Arc<dyn Store>,
     pub notify: Arc<dyn NotifyStore>,
+    pub approvals: Arc<dyn ApprovalStore>,
     pub sqlite: Option<Arc<SqliteStore>>,
 }
 
@@ -35,7 +39,8 @@ pub(super) fn open_store(cfg: &Config) -> Result<Stores> {
         tracing::info!(store = %pg.url(), "store: PostgreSQL");
         return Ok(Stores {
             store: pg.clone(),
-            notify: pg,
+            notify: pg.clone(),
+            approvals: pg,
             sqlite: None,
         });
     }
@@ -47,6 +52,7 @@ pub(super) fn open_store(cfg: &Config) -> Result<Stores> {
     Ok(Stores {
         store: sqlite.clone(),
         notify: sqlite.clone(),
+        approvals: sqlite.clone(),
         sqlite: Some(sqlite),
     })
 }

@@ -1,10 +1,12 @@
 //! Persistence of the approval workflow (issue 13), behind [`ApprovalStore`]: proposed
 //! versions waiting for a person, the decisions on them, and the append-only audit trail
 //! of every human and automatic decision. Kept apart from [`super::Store`] so the two grow
-//! independently; the SQLite store implements both on the same database, so a decision
-//! and what it publishes (the version, its subscribers' messages, the audit row) commit
-//! in ONE transaction: a crash between approval and queueing loses nothing and sends
-//! nothing twice.
+//! independently; each store (SQLite, PostgreSQL) implements both on the same database,
+//! so a decision and what it publishes (the version, its subscribers' messages, the audit
+//! row) commit in ONE transaction: a crash between approval and queueing loses nothing
+//! and sends nothing twice. On PostgreSQL several replicas decide on one database: an
+//! implementation must make two decisions of one proposal at once one decision and one
+//! [`Refusal::NotOpen`].
 //!
 //! Nothing here updates or deletes an audit row: the trait has no such method.
 //!

@@ -31,6 +31,7 @@ use super::config::{PASSWORD_ENV, StoreConfig, redact};
 use super::{AlertSummary, FeedHealth, FeedState, IssuanceState, RawIssuance, StoreError};
 
 mod alerts;
+mod approval;
 mod erasure;
 mod issuances;
 mod migrations;

@@ -32,10 +32,11 @@ const fn t(name: &'static str, postgres: bool) -> Table {
 }
 
 /// Every table of the store, parents before the tables that refer to them (the order of
-/// the copy: foreign keys hold at every insert). Adding a table is one line here; when
-/// the PostgreSQL store gains one (the subscribers and outbox of PostgreSQL migration 3,
-/// say), its `postgres` flag turns true. A SQLite table missing from this list is never
-/// copied silently: `migrate` refuses while it holds rows.
+/// the copy: foreign keys hold at every insert, except `proposals.superseded_by`, which
+/// points at a newer row and is checked at commit on PostgreSQL). Adding a table is one
+/// line here; when the PostgreSQL store gains one, its `postgres` flag turns true. A
+/// SQLite table missing from this list is never copied silently: `migrate` refuses while
+/// it holds rows.
 pub const TABLES: &[Table] = &[
     t("feeds", true),
     t("fetch_counts", true),
@@ -45,22 +46,23 @@ pub const TABLES: &[Table] = &[
     t("alerts", true),
     t("alert_annexes", true),
     t("runs", true),
-    // SQLite migrations 2 to 5: subscribers and the notification outbox (on PostgreSQL
-    // from its migration 3, in progress).
-    t("subscribers", false),
-    t("subscriber_phones", false),
-    t("sms_optouts", false),
-    t("sms_optout_digests", false),
-    t("erasures", false),
-    t("outbox", false),
-    t("outbox_attempts", false),
-    // SQLite migration 7: accommodation-centre registers.
+    // SQLite migrations 2 to 5: subscribers and the notification outbox (PostgreSQL
+    // migration 3, the same columns; every time in them is written by `sqlite::ts`, so it
+    // comes back from a timestamptz column as the same text and the digests agree).
+    t("subscribers", true),
+    t("subscriber_phones", true),
+    t("sms_optouts", true),
+    t("sms_optout_digests", true),
+    t("erasures", true),
+    t("outbox", true),
+    t("outbox_attempts", true),
+    // SQLite migration 7: accommodation-centre registers (not on PostgreSQL yet).
     t("registers", false),
     t("occupancy_updates", false),
     // SQLite migration 8: proposals waiting for an approver, and the append-only audit
-    // trail (issue 13).
-    t("proposals", false),
-    t("audit_log", false),
+    // trail (issue 13); PostgreSQL migration 4, the same columns.
+    t("proposals", true),
+    t("audit_log", true),
 ];
 
 /// Tables each backend keeps for itself and never copies: its own migration record.

@@ -21,11 +21,11 @@ use serde_json::{Value, json};
 
 use notify_support::{Api, Shared, feed, freddy, gateway, read_maildir, sha256_hex, start_smtpd};
 
-const VIEWER: &str = "viewer-token-approval-1";
+pub(crate) const VIEWER: &str = "viewer-token-approval-1";
 const EDITOR: &str = "editor-token-approval-2";
-const OFFICER: &str = "approver-token-approval-3";
+pub(crate) const OFFICER: &str = "approver-token-approval-3";
 
-struct Service(Child);
+pub(crate) struct Service(Child);
 
 impl Drop for Service {
     fn drop(&mut self) {
@@ -43,7 +43,12 @@ async fn serve(app: Router) -> String {
 
 /// Polls `path` until `done` holds on its JSON (at most 120 s: a debug build assesses a
 /// forecast in a few seconds on two busy cores).
-async fn until(api: &Api, path: &str, token: &str, done: impl Fn(&Value) -> bool) -> Value {
+pub(crate) async fn until(
+    api: &Api,
+    path: &str,
+    token: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
     let t0 = Instant::now();
     loop {
         let (s, v) = api.get(path, Some(token)).await;
@@ -58,7 +63,7 @@ async fn until(api: &Api, path: &str, token: &str, done: impl Fn(&Value) -> bool
     }
 }
 
-fn actions(audit: &Value) -> Vec<(String, String, String)> {
+pub(crate) fn actions(audit: &Value) -> Vec<(String, String, String)> {
     audit["entries"]
         .as_array()
         .unwrap()
@@ -75,17 +80,18 @@ fn actions(audit: &Value) -> Vec<(String, String, String)> {
 
 /// The feed, the receivers, the mail server and the site's configuration; `start` runs
 /// `aviso serve` on them (again, on the same store, after a kill).
-struct Setup {
+pub(crate) struct Setup {
     dir: tempfile::TempDir,
-    smtpd: notify_support::Smtpd,
-    got: Shared,
+    pub smtpd: notify_support::Smtpd,
+    pub got: Shared,
     body: Arc<Mutex<Vec<u8>>>,
     issuances: Vec<(chrono::DateTime<Utc>, Vec<u8>)>,
     config: std::path::PathBuf,
 }
 
 impl Setup {
-    async fn new() -> Option<Setup> {
+    /// With `[store] url = store` (PostgreSQL) when given, else on SQLite.
+    pub(crate) async fn new(store: Option<&str>) -> Option<Setup> {
         let issuances = freddy(Utc.with_ymd_and_hms(2023, 3, 9, 0, 0, 0).unwrap())?;
         let dir = tempfile::tempdir().unwrap();
         let smtpd = start_smtpd(dir.path())?;
@@ -105,7 +111,7 @@ impl Setup {
         )
         .await;
         let config = dir.path().join("site.toml");
-        std::fs::write(&config, site_toml(&feeds, &recv, smtpd.port)).unwrap();
+        std::fs::write(&config, site_toml(&feeds, &recv, smtpd.port, store)).unwrap();
         Some(Setup {
             dir,
             smtpd,
@@ -116,7 +122,7 @@ impl Setup {
         })
     }
 
-    fn start(&self) -> (Service, Api) {
+    pub(crate) fn start(&self) -> (Service, Api) {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_aviso"));
         cmd.arg("--config")
             .arg(&self.config)
@@ -141,8 +147,8 @@ impl Setup {
 }
 
 /// A site's configuration: an Actual RSMC feed and an Exercise drill feed (both polled
-/// every second), e-mail and SMS, a viewer, an editor and an approver token.
-fn site_toml(feeds: &str, recv: &str, smtp: u16) -> String {
+/// every second), e-mail and SMS, a viewer, an editor and an approver token; `[store]`.
+fn site_toml(feeds: &str, recv: &str, smtp: u16, store: Option<&str>) -> String {
     format!(
         r#"[service]
 max_forecast_age_h = 1000000.0
@@ -190,7 +196,8 @@ sha256 = "{editor}"
 name = "duty-officer"
 role = "approver"
 sha256 = "{officer}"
-"#,
+{store}"#,
+        store = store.map_or(String::new(), |u| format!("[store]\nurl = {u:?}\n")),
         layers = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("layers")
             .display(),
@@ -202,7 +209,7 @@ sha256 = "{officer}"
 
 /// A subscriber in Zambézia, where Freddy made its second landfall (one phone, one
 /// e-mail address, every level).
-async fn subscribe(api: &Api) {
+pub(crate) async fn subscribe(api: &Api) {
     let (s, v) = api
         .post_json(
             "/api/admin/subscribers",
@@ -217,7 +224,7 @@ async fn subscribe(api: &Api) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_proposal_sends_nothing_until_an_approver_publishes_exactly_what_was_reviewed() {
-    let Some(setup) = Setup::new().await else {
+    let Some(setup) = Setup::new(None).await else {
         return;
     };
     let got = &setup.got;
@@ -544,7 +551,7 @@ async fn the_duty_officer_reviews_and_approves_freddys_first_proposal_on_the_ops
     let Some(chromium) = crate::web_map::browser_tools() else {
         return;
     };
-    let Some(setup) = Setup::new().await else {
+    let Some(setup) = Setup::new(None).await else {
         return;
     };
     let (_service, api) = setup.start();

@@ -10,6 +10,7 @@ mod notify_support;
 
 mod admin_plain_http;
 mod approval_service;
+mod approval_service_pg;
 mod architecture;
 mod assess;
 mod bufr_child;
@@ -59,6 +60,7 @@ mod probabilistic_service;
 mod raster;
 mod service;
 mod snapshots;
+mod store_approval;
 mod store_backends;
 mod store_notify;
 mod store_ops;

@@ -306,18 +306,19 @@ fn migrate_refuses_naming_the_tables_postgres_cannot_hold_yet() {
     {
         let c = rusqlite::Connection::open(&path).unwrap();
         c.execute_batch(
-            "INSERT INTO sms_optouts (phone, at) VALUES ('+258840000001', '2026-12-01T00:00:00.000000Z');
-             CREATE TABLE later_feature (id INTEGER PRIMARY KEY, body TEXT);
-             INSERT INTO later_feature (body) VALUES ('a table a later migration adds');",
+            "INSERT INTO registers (revision, kind, source, imported_by, imported_at, entries, record)
+                VALUES (1, 'register', 'centros.csv', 'cenoe', '2026-12-01T00:00:00.000000Z', 0, '{}');
+             CREATE TABLE later_table (id INTEGER PRIMARY KEY, body TEXT);
+             INSERT INTO later_table (body) VALUES ('a table a later migration adds');",
         )
         .unwrap();
     }
     let from = format!("sqlite:{}", path.display());
     let (ok, out, err) = aviso(&["store", "migrate", "--from", &from, "--to", &url]);
     assert!(!ok, "{out}{err}");
-    assert!(err.contains("sms_optouts (1 rows)"), "{err}");
+    assert!(err.contains("registers (1 rows)"), "{err}");
     assert!(
-        err.contains("later_feature (1 rows; a table the copy does not know)"),
+        err.contains("later_table (1 rows; a table the copy does not know)"),
         "{err}"
     );
     assert!(err.contains("Nothing was copied"), "{err}");
@@ -434,4 +435,106 @@ fn a_migration_that_fails_half_way_keeps_nothing() {
     // The issuance was inserted before the failure, in the same transaction: gone.
     assert_eq!(pg::psql(&url, "SELECT count(*) FROM issuances"), "0");
     assert_eq!(pg::psql(&url, "SELECT count(*) FROM feeds"), "0");
+}
+
+/// The approval workflow's tables and the notification tables survive the move: a SQLite
+/// store with a superseded proposal (pointing at a newer row, so its reference is checked
+/// at commit), a rejected one, a published one with its messages, one still waiting, and
+/// their audit rows, is migrated; PostgreSQL reads back the same proposals, audit trail,
+/// subscribers and outbox, and goes on from there (a new proposal, a decision).
+#[test]
+fn proposals_audit_rows_subscribers_and_the_outbox_migrate_to_postgres() {
+    use aviso::alerts::levels::Level;
+    use aviso::alerts::versioning::MsgType;
+    use aviso::notify::config::NotifyConfig;
+    use aviso::notify::dispatch::plan_version;
+    use aviso::notify::select::NoGeometry;
+    use aviso::store::approval::{ApprovalStore, Decision, NewProposal, ProposalState};
+    use aviso::store::notify::{OutboxStore, SubscriberStore};
+
+    use crate::store_backends::alert;
+    use crate::store_notify::{published, sub, t};
+
+    let Some(url) = pg::fresh_database() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let lite = SqliteStore::open_dir(dir.path()).unwrap();
+    lite.create_subscriber(&sub("beira", "+258841111111", "MZ0910"), t(0))
+        .unwrap();
+    let propose = |s: &dyn ApprovalStore, event: &str, v: u32, base: Option<&str>, h: i64| {
+        let a = alert(event, v, MsgType::Alert, None);
+        let p = published(v, MsgType::Alert, &[("MZ0910", Level::Red)]);
+        let n = NewProposal {
+            alert: &a,
+            published: &p,
+            base,
+            edited_by: None,
+        };
+        s.propose(None, n, t(h)).unwrap()
+    };
+    let first = propose(&lite, "ev-a", 1, None, 1);
+    let second = propose(&lite, "ev-a", 1, None, 2);
+    let reject = Decision::Reject {
+        actor: "duty-officer",
+        reason: "aguardar",
+    };
+    assert_eq!(lite.decide(second, reject, t(3)).unwrap(), Ok(0));
+    let approved = propose(&lite, "ev-b", 1, None, 4);
+    let planned = plan_version(
+        &lite,
+        &published(1, MsgType::Alert, &[("MZ0910", Level::Red)]),
+        &NotifyConfig::default(),
+        &NoGeometry,
+    )
+    .unwrap();
+    let approve = Decision::Approve {
+        actor: "duty-officer",
+        note: None,
+        planned: &planned,
+        four_eyes: true,
+    };
+    assert_eq!(lite.decide(approved, approve, t(5)).unwrap(), Ok(1));
+    let waiting = propose(&lite, "ev-c", 1, None, 6);
+    let proposals = lite.proposals(None).unwrap();
+    assert_eq!(proposals.len(), 4);
+    assert_eq!(
+        lite.proposal(first).unwrap().unwrap().superseded_by,
+        Some(second)
+    );
+    let audit = lite.audit_log(0, 1000).unwrap();
+    let outbox = lite.outbox(None).unwrap();
+    assert_eq!(outbox.len(), 1);
+    let path = lite.path().to_path_buf();
+    drop(lite);
+
+    let from = format!("sqlite:{}", path.display());
+    let (ok, out, err) = aviso(&["store", "migrate", "--from", &from, "--to", &url]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("rows and digests agree"), "{out}");
+    let pg = open_pg(&url);
+    assert_eq!(pg.proposals(None).unwrap(), proposals);
+    assert_eq!(pg.audit_log(0, 1000).unwrap(), audit);
+    assert_eq!(pg.outbox(None).unwrap(), outbox);
+    assert_eq!(pg.subscribers(false).unwrap().len(), 1);
+
+    // And goes on: a newer proposal supersedes the copied one waiting, with a fresh id,
+    // and is approved.
+    let newer = propose(&pg, "ev-c", 1, None, 7);
+    assert!(newer > waiting, "{newer} after the copied {waiting}");
+    let p = pg.proposal(waiting).unwrap().unwrap();
+    assert_eq!(
+        (p.state, p.superseded_by),
+        (ProposalState::Superseded, Some(newer))
+    );
+    let approve = Decision::Approve {
+        actor: "duty-officer",
+        note: None,
+        planned: &[],
+        four_eyes: true,
+    };
+    assert_eq!(pg.decide(newer, approve, t(8)).unwrap(), Ok(0));
+    let last = pg.audit_log(0, 1000).unwrap().pop().unwrap();
+    assert!(last.id > audit.last().unwrap().id);
+    assert_eq!(last.entry.action, "approved");
 }

@@ -188,7 +188,6 @@ fn wait_for(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
 
 fn site_config(dir: &Path, url: &str, feed: &str, gateway: &str, smtp: u16) -> PathBuf {
     let path = dir.join("site.toml");
-    let publish_all = crate::common::PUBLISH_ALL;
     std::fs::write(
         &path,
         format!(
@@ -234,6 +233,8 @@ poll_interval_s = 0.05
 email = {{ per_second = 30.0, burst = 5 }}
 sms = {{ per_second = 30.0, burst = 5 }}
 "#,
+            // What is tested is what follows publication: every version publishes by rule.
+            publish_all = crate::common::PUBLISH_ALL,
             layers = Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("layers")
                 .display(),

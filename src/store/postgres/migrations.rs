@@ -2,7 +2,8 @@
 //! order inside one transaction under an advisory lock (replicas starting together migrate
 //! once). The PostgreSQL dialect of the SQLite schema (`super::super::sqlite::MIGRATIONS`)
 //! with its own numbering: the two sequences move independently (PostgreSQL's 1 is
-//! SQLite's 1 and 6: what [`crate::store::Store`] keeps). Never edit a released entry: add
+//! SQLite's 1 and 6: what [`crate::store::Store`] keeps; 3 is SQLite's 2 to 5; 4 is
+//! SQLite's 8). Never edit a released entry: add
 //! a new one.
 //!
 //! Dialect choices: `timestamptz` for times (SQLite keeps fixed-width RFC 3339 text so
@@ -110,6 +111,11 @@ CREATE INDEX runs_finished ON runs (finished_at);
         "subscribers, opt-outs, erasures and the notification outbox",
         PG_MIGRATION_3,
     ),
+    (
+        4,
+        "proposals waiting for an approver, and the audit trail",
+        PG_MIGRATION_4,
+    ),
 ];
 
 /// Migration 3: subscribers and the outbox, SQLite's migrations 2 to 5 in one (the
@@ -193,4 +199,55 @@ CREATE TABLE outbox_attempts (
     answer TEXT NOT NULL
 );
 CREATE INDEX outbox_attempts_row ON outbox_attempts (outbox_id, attempt);
+"#;
+
+/// Migration 4 (issue 13): SQLite's migration 8 (proposals and the append-only audit
+/// trail), same columns, so `aviso store migrate` copies both as it copies the rest. One
+/// open proposal per event, by index. `superseded_by` points at a newer proposal, so its
+/// check is deferred to the commit: a copy inserting the rows in id order meets the older
+/// row first. A trigger refuses UPDATE, DELETE and TRUNCATE on `audit_log` whoever asks
+/// (the service has no such statement; this stops a hand-written one).
+const PG_MIGRATION_4: &str = r#"
+CREATE TABLE proposals (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    event_id TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('proposed', 'published', 'rejected', 'superseded')),
+    created_at TIMESTAMPTZ NOT NULL,
+    base TEXT,
+    issuance_id BIGINT REFERENCES issuances (id),
+    summary TEXT NOT NULL,
+    document TEXT NOT NULL,
+    cap TEXT NOT NULL,
+    published TEXT NOT NULL,
+    edited_by TEXT,
+    decided_by TEXT,
+    decided_at TIMESTAMPTZ,
+    reason TEXT,
+    superseded_by BIGINT REFERENCES proposals (id) DEFERRABLE INITIALLY DEFERRED
+);
+CREATE UNIQUE INDEX proposals_one_open ON proposals (event_id) WHERE state = 'proposed';
+CREATE INDEX proposals_event ON proposals (event_id, id);
+CREATE INDEX proposals_issuance ON proposals (issuance_id);
+CREATE INDEX proposals_superseded_by ON proposals (superseded_by);
+CREATE TABLE audit_log (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at TIMESTAMPTZ NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    reason TEXT,
+    cap_sha256 TEXT,
+    document_sha256 TEXT,
+    detail TEXT NOT NULL
+);
+CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the audit log is append-only (% refused)', TG_OP
+        USING ERRCODE = 'integrity_constraint_violation';
+END
+$$;
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE OR DELETE ON audit_log
+    FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
+CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
 "#;

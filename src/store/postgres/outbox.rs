@@ -88,7 +88,7 @@ impl Inner {
     }
 
     /// Writes planned messages inside the caller's transaction; how many were new.
-    async fn enqueue_tx(
+    pub(super) async fn enqueue_tx(
         &self,
         tx: &Transaction<'_>,
         planned: &[Planned],

@@ -187,6 +187,11 @@ pub fn fresh_database() -> Option<String> {
 
 /// `psql -c sql` against `url`'s database; its stdout (unaligned, tuples only).
 pub fn psql(url: &str, sql: &str) -> String {
+    try_psql(url, sql).unwrap_or_else(|e| panic!("psql {sql}: {e}"))
+}
+
+/// `psql -c sql` on `url`: its output, or the server's error (stderr) when it failed.
+pub fn try_psql(url: &str, sql: &str) -> Result<String, String> {
     let c = CLUSTER
         .get()
         .and_then(Option::as_ref)
@@ -196,10 +201,8 @@ pub fn psql(url: &str, sql: &str) -> String {
         &c.bin.join("psql"),
         &["-X", "-At", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql],
     );
-    assert!(
-        out.status.success(),
-        "psql {sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
