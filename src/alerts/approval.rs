@@ -156,26 +156,6 @@ impl ApprovalConfig {
         }
         Ok(())
     }
-
-    /// Whether every version would publish itself (nothing ever waits for a person).
-    pub fn publishes_everything(&self) -> bool {
-        [
-            CapStatus::Actual,
-            CapStatus::Exercise,
-            CapStatus::Test,
-            CapStatus::System,
-            CapStatus::Draft,
-        ]
-        .into_iter()
-        .all(|status| {
-            self.auto_publish.iter().any(|r| {
-                r.status.contains(&status)
-                    && r.hazard.is_none()
-                    && r.max_level.is_none()
-                    && r.msg_type.is_none()
-            })
-        })
-    }
 }
 
 /// Why a person may not decide a proposal.
@@ -233,7 +213,6 @@ mod tests {
         );
         let actual = facts(CapStatus::Actual, MsgType::Alert, Some(Level::Green));
         assert!(c.auto_rule(&actual).is_none());
-        assert!(!c.publishes_everything());
     }
 
     #[test]
