@@ -67,5 +67,6 @@ mod store_ops;
 mod store_pg_kill;
 mod store_pg_replicas;
 mod store_pg_service;
+mod store_registers;
 mod web_map;
 mod windfield;
