@@ -51,6 +51,7 @@ mod plan;
 mod plan_csv;
 mod plan_ogc;
 mod plan_service;
+mod plan_service_pg;
 mod plan_sheet;
 mod probabilistic;
 mod probabilistic_ensemble;
