@@ -362,3 +362,46 @@ fn replicas_adding_occupancy_at_once_lose_no_figure_and_make_one_revision_each()
     // A figure for the report, not an assertion: how often a base had gone stale.
     println!("{n} figures from two replicas: {retries} retries on a stale base");
 }
+
+/// A database at the schema before the registers (PostgreSQL migrations 1, 3 and 4 on
+/// main: the numbers have gaps, 2 and 5 being other branches') gains migration 6 when a
+/// replica of this build opens it, and keeps what it held.
+#[test]
+fn a_database_without_the_registers_gains_them_on_opening_across_the_gap_in_numbers() {
+    let Some(url) = pg::fresh_database() else {
+        return;
+    };
+    let versions = || {
+        pg::psql(
+            &url,
+            "SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_migrations",
+        )
+    };
+    let all: Vec<i64> = aviso::store::postgres::PG_MIGRATIONS
+        .iter()
+        .map(|m| m.0)
+        .collect();
+    let join = |v: &[i64]| v.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    let before: Vec<i64> = all.iter().copied().filter(|v| *v != 6).collect();
+    assert!(
+        all.contains(&6) && !all.contains(&2),
+        "a gap in the numbers: {all:?}"
+    );
+    drop(replica(&url));
+    assert_eq!(versions(), join(&all));
+    // Back to the schema of a build without migration 6, holding a feed's health row.
+    pg::psql(
+        &url,
+        "DROP TABLE occupancy_updates, registers;
+         DELETE FROM schema_migrations WHERE version = 6;
+         INSERT INTO feeds (name, state) VALUES ('rsmc', 'ok');",
+    );
+    assert_eq!(versions(), join(&before));
+    let store = replica(&url);
+    assert_eq!(versions(), join(&all));
+    assert_eq!(pg::psql(&url, "SELECT name FROM feeds"), "rsmc");
+    let r = store
+        .save_register(&dtm_register(), &from("dtm.csv", "cccm"))
+        .unwrap();
+    assert_eq!(store.current_revision().unwrap().unwrap().revision, r);
+}
