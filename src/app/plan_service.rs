@@ -1,7 +1,7 @@
 //! Wiring of the contingency plans the service serves (`/api/alerts/{id}/plan`) and of the
-//! register admin routes: the register store (the service's SQLite file), the pipeline as
-//! the [`VersionAssessor`] (a version's assessment computed again from its stored
-//! issuance), and headless Chromium as the [`PdfPrinter`] when it is installed.
+//! register admin routes: the register store (the service's store, SQLite or PostgreSQL),
+//! the pipeline as the [`VersionAssessor`] (a version's assessment computed again from its
+//! stored issuance), and headless Chromium as the [`PdfPrinter`] when it is installed.
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -2,7 +2,8 @@
 //! the service's store, from the command line (what `POST/GET /api/admin/register` and
 //! `/api/admin/register/occupancy` do over HTTP). The same validation against the same
 //! layers: a register or update with any error is refused whole, every issue printed with
-//! its row and column, and the register in force stays.
+//! its row and column, and the register in force stays. The store is the service's own
+//! (PostgreSQL when `[store] url` is set) unless `--data-dir` names a SQLite one.
 
 use std::path::PathBuf;
 
@@ -14,13 +15,15 @@ use crate::layers::register::{
     ReadOptions, occupancy_history_to_hxl, read_occupancy_updates, read_register, register_to_hxl,
 };
 use crate::plan::register::RegisterBook;
+use crate::store::postgres::PgStore;
 use crate::store::registers::{OccupancyFigure, Provenance, RegisterStore};
 use crate::store::sqlite::SqliteStore;
 
 /// Where the service's store is, and which layers it validates against.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StoreArgs {
-    /// The service's store directory (holding aviso.sqlite); default service.data_dir.
+    /// A SQLite store directory (holding aviso.sqlite); default: the service's store
+    /// ([store] url when set, else service.data_dir).
     #[arg(long, env = "AVISO_STATE_DIR")]
     pub data_dir: Option<PathBuf>,
 }
@@ -57,12 +60,27 @@ pub struct StoreExportArgs {
     pub occupancy: bool,
 }
 
-fn open_store(cfg: &crate::config::Config, a: &StoreArgs) -> Result<SqliteStore> {
+/// The store the service reads its register from: `--data-dir` when given (SQLite), else
+/// PostgreSQL when `[store] url` is set, else SQLite in `service.data_dir`.
+fn open_store(cfg: &crate::config::Config, a: &StoreArgs) -> Result<Box<dyn RegisterStore>> {
+    if a.data_dir.is_none()
+        && let Some(url) = cfg.store.postgres_url()
+    {
+        let pg = PgStore::open(&cfg.store).with_context(|| {
+            format!(
+                "opening the PostgreSQL store {} ([store] url)",
+                crate::store::config::redact(url)
+            )
+        })?;
+        return Ok(Box::new(pg));
+    }
     let dir = a
         .data_dir
         .clone()
         .unwrap_or_else(|| PathBuf::from(&cfg.service.data_dir));
-    SqliteStore::open_dir(&dir).with_context(|| format!("opening the store in {}", dir.display()))
+    let sqlite = SqliteStore::open_dir(&dir)
+        .with_context(|| format!("opening the store in {}", dir.display()))?;
+    Ok(Box::new(sqlite))
 }
 
 fn provenance(a: &StoreImportArgs) -> Provenance {

@@ -169,7 +169,7 @@ async fn build(mut cfg: Config, a: &ServeArgs, bind: bool) -> Result<Service> {
         store,
         notify: notify_store,
         approvals,
-        sqlite,
+        registers,
     } = tokio::task::block_in_place(|| super::store::open_store(&cfg))?;
     // Channels and tokens read their secrets now: a missing variable stops the start,
     // not the first alert.
@@ -260,13 +260,8 @@ async fn build(mut cfg: Config, a: &ServeArgs, bind: bool) -> Result<Service> {
     pipeline = pipeline.with_approvals(Arc::clone(&approvals));
     let pipeline =
         Arc::new(pipeline.with_bufr_decoder(Arc::new(crate::app::bufr_child_decoder()?)));
-    // Registers live in the SQLite store only (no PostgreSQL register store yet): on
-    // PostgreSQL the plan routes answer 404 like the other SQLite-only routes.
-    if bind && let Some(sqlite) = &sqlite {
-        let registers: Arc<dyn crate::store::registers::RegisterStore> = sqlite.clone();
-        api_state = api_state.with_plan(super::plan_service::plan_api(&cfg, registers, &pipeline));
-    }
     if bind {
+        api_state = api_state.with_plan(super::plan_service::plan_api(&cfg, registers, &pipeline));
         api_state = api_state.with_proposals(super::approval::proposals_api(
             approvals,
             Arc::clone(&pipeline.store),

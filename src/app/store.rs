@@ -1,7 +1,7 @@
 //! Which store the service opens: PostgreSQL when `[store] url` is set, else the embedded
-//! SQLite file in `service.data_dir`. Both hold subscribers, the outbox, proposals and the
-//! audit trail (replicas on one PostgreSQL database share them); the registers are on
-//! SQLite only today.
+//! SQLite file in `service.data_dir`. Both hold subscribers, the outbox, proposals, the
+//! audit trail and the accommodation-centre registers (replicas on one PostgreSQL database
+//! share them).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,17 +13,17 @@ use crate::store::Store;
 use crate::store::approval::ApprovalStore;
 use crate::store::notify::NotifyStore;
 use crate::store::postgres::PgStore;
+use crate::store::registers::RegisterStore;
 use crate::store::sqlite::SqliteStore;
 
 /// The service's store: its [`Store`] half, its subscribers and outbox, its proposals and
 /// audit trail (the same database, so a version, its messages and its audit row commit
-/// together), and the SQLite store again when it is that one (it also holds the
-/// registers).
+/// together), and its registers.
 pub(super) struct Stores {
     pub store: Arc<dyn Store>,
     pub notify: Arc<dyn NotifyStore>,
     pub approvals: Arc<dyn ApprovalStore>,
-    pub sqlite: Option<Arc<SqliteStore>>,
+    pub registers: Arc<dyn RegisterStore>,
 }
 
 /// The store `[store]` names: PostgreSQL when `url` is set, else the embedded SQLite file
@@ -40,8 +40,8 @@ pub(super) fn open_store(cfg: &Config) -> Result<Stores> {
         return Ok(Stores {
             store: pg.clone(),
             notify: pg.clone(),
-            approvals: pg,
-            sqlite: None,
+            approvals: pg.clone(),
+            registers: pg,
         });
     }
     let data_dir = PathBuf::from(&cfg.service.data_dir);
@@ -53,6 +53,6 @@ pub(super) fn open_store(cfg: &Config) -> Result<Stores> {
         store: sqlite.clone(),
         notify: sqlite.clone(),
         approvals: sqlite.clone(),
-        sqlite: Some(sqlite),
+        registers: sqlite,
     })
 }

@@ -1,8 +1,9 @@
 //! Persistence of the accommodation-centre and site registers (issue 14), behind the
 //! [`RegisterStore`] port: the register in force, every register accepted before it, and
 //! the occupancy updates with their dates. Kept apart from [`super::Store`] (alerts) and
-//! the notify stores, as those are from each other, so a PostgreSQL backend can implement
-//! it on its own; the SQLite store implements it in `sqlite/registers.rs`.
+//! the notify stores, as those are from each other. The SQLite store implements it in
+//! `sqlite/registers.rs`, the PostgreSQL store in `postgres/registers.rs` (replicas on one
+//! database share the register in force).
 //!
 //! The store keeps what it is given: validation is the core's
 //! (`crate::plan::register::RegisterBook`), done before anything is saved, so a refused

@@ -56,9 +56,10 @@ pub const TABLES: &[Table] = &[
     t("erasures", true),
     t("outbox", true),
     t("outbox_attempts", true),
-    // SQLite migration 7: accommodation-centre registers (not on PostgreSQL yet).
-    t("registers", false),
-    t("occupancy_updates", false),
+    // SQLite migration 7: accommodation-centre registers (issue 14); PostgreSQL migration
+    // 6, the same columns.
+    t("registers", true),
+    t("occupancy_updates", true),
     // SQLite migration 8: proposals waiting for an approver, and the append-only audit
     // trail (issue 13); PostgreSQL migration 4, the same columns.
     t("proposals", true),

@@ -4,6 +4,8 @@
 //! (the test cluster, common::pg), backed up there with pg_dump and restored into a second
 //! database with pg_restore; at every step the rows and content digest of every table are
 //! compared with the original's, and what the `Store` trait reads back is compared too.
+//! The store carries a register and an occupancy update (the demo imports none) so the
+//! registers are among the tables compared.
 //! Refusals (a store that is not fresh, tables PostgreSQL cannot hold yet) and a failing
 //! integrity check are checked through the exit status and the message.
 
@@ -18,6 +20,8 @@ use aviso::store::tables::{StoreCheck, TABLES, TableCheck};
 use aviso::store::{AlertFilter, Inserted, RawIssuance, Store};
 
 use crate::common::{self, pg};
+use crate::store_registers::from as provenance;
+use crate::store_registers::{dtm_register, figure, with_figure};
 
 /// `aviso ARGS` with the environment's store password removed: (success, stdout, stderr).
 fn aviso(args: &[&str]) -> (bool, String, String) {
@@ -148,9 +152,26 @@ fn the_demo_store_survives_migrate_then_backup_and_restore_on_both_backends() {
     let Some(store) = demo_store(&work.path().join("demo")) else {
         return;
     };
+    // The registers CCCM keeps (the demo imports none): the DTM fixture, then an
+    // occupancy update, as the admin API saves them.
+    let register = {
+        use aviso::store::registers::RegisterStore;
+        let lite = SqliteStore::open(&store).unwrap();
+        let register = dtm_register();
+        let r1 = lite
+            .save_register(&register, &provenance("dtm.csv", "cccm"))
+            .unwrap();
+        let f = figure(&register.entries[1].code, 85.0, "round-3.csv row 4");
+        let updated = with_figure(&register, &f);
+        lite.save_occupancy(r1, &updated, &[f], &provenance("round-3.csv", "dtm"))
+            .unwrap()
+            .unwrap();
+        lite.current_register().unwrap().unwrap()
+    };
     let original = ops::check(&store).unwrap();
     assert_eq!(original.integrity.as_deref(), Some("ok"));
     let rows = original.rows();
+    assert_eq!((rows["registers"], rows["occupancy_updates"]), (2, 1));
     for t in [
         "feeds",
         "issuances",
@@ -252,7 +273,19 @@ fn the_demo_store_survives_migrate_then_backup_and_restore_on_both_backends() {
     let pg1 = open_pg(&url1);
     let c1 = pg1.check().unwrap();
     assert_eq!(copied(&c1), copied(&original), "PostgreSQL after migrate");
+    assert!(
+        copied(&c1)
+            .iter()
+            .any(|t| t.table == "registers" && t.rows == 2)
+    );
     assert_eq!(published(&pg1), (ids.clone(), docs.clone()));
+    assert_eq!(
+        aviso::store::registers::RegisterStore::current_register(&pg1)
+            .unwrap()
+            .as_ref(),
+        Some(&register),
+        "the register in force, read back from PostgreSQL"
+    );
     // Migrating again into the database that now holds the copy is refused.
     let (ok, _, err) = aviso(&["store", "migrate", "--from", &from, "--to", &url1]);
     assert!(!ok && err.contains("holds data already"), "{err}");
@@ -281,12 +314,23 @@ fn the_demo_store_survives_migrate_then_backup_and_restore_on_both_backends() {
         "and still the SQLite original's"
     );
     assert_eq!(published(&pg2), (ids, docs));
+    assert_eq!(
+        aviso::store::registers::RegisterStore::register_history(&pg2).unwrap(),
+        aviso::store::registers::RegisterStore::register_history(&pg1).unwrap()
+    );
     let (ok, _, err) = aviso(&["store", "restore", "--config", &cfg2_s, "--from", &dump_s]);
     assert!(!ok && err.contains("holds aviso's tables already"), "{err}");
 
-    // Both copies go on storing with fresh ids.
+    // Both copies go on storing with fresh ids, and revisions after the copied ones.
     insert_after_copy(&pg1, max_issuance);
     insert_after_copy(&pg2, max_issuance);
+    for pg in [&pg1, &pg2] {
+        use aviso::store::registers::RegisterStore;
+        let next = pg
+            .save_register(&register.register, &provenance("dtm-v2.csv", "cccm"))
+            .unwrap();
+        assert!(next > register.info.revision, "{next}");
+    }
 }
 
 /// A store holding one issuance, in `dir`.
@@ -305,6 +349,8 @@ fn migrate_refuses_naming_the_tables_postgres_cannot_hold_yet() {
     let path = small_store(dir.path());
     {
         let c = rusqlite::Connection::open(&path).unwrap();
+        // A register (PostgreSQL holds those since its migration 6: not a refusal) and a
+        // table the copy does not know (a refusal).
         c.execute_batch(
             "INSERT INTO registers (revision, kind, source, imported_by, imported_at, entries, record)
                 VALUES (1, 'register', 'centros.csv', 'cenoe', '2026-12-01T00:00:00.000000Z', 0, '{}');
@@ -316,10 +362,13 @@ fn migrate_refuses_naming_the_tables_postgres_cannot_hold_yet() {
     let from = format!("sqlite:{}", path.display());
     let (ok, out, err) = aviso(&["store", "migrate", "--from", &from, "--to", &url]);
     assert!(!ok, "{out}{err}");
-    assert!(err.contains("registers (1 rows)"), "{err}");
     assert!(
         err.contains("later_table (1 rows; a table the copy does not know)"),
         "{err}"
+    );
+    assert!(
+        !err.contains("registers"),
+        "registers are copied now: {err}"
     );
     assert!(err.contains("Nothing was copied"), "{err}");
     assert_eq!(
