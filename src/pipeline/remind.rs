@@ -61,6 +61,8 @@ impl Pipeline {
             due: due.len(),
             queued: 0,
         };
+        // The links of the subscribers' messages: service.public_url (or the address the
+        // service listens on) unless [notify.message] base_url names another.
         let ops_url = format!(
             "{}/ops",
             self.cfg.notify.message.base_url.trim_end_matches('/')
@@ -176,7 +178,16 @@ impl Pipeline {
         if self.cfg.approval.on_call.is_empty() || self.approvals.is_none() {
             return;
         }
-        let every = Duration::from_secs_f64(self.cfg.approval.reminders.check_every_s());
+        let rc = &self.cfg.approval.reminders;
+        let every = Duration::from_secs_f64(rc.check_every_s());
+        tracing::info!(
+            on_call = self.cfg.approval.on_call.len(),
+            min_level = rc.min_level.name_en(),
+            after_min = rc.after_min,
+            repeat_min = rc.repeat_min,
+            check_every_s = every.as_secs_f64(),
+            "approval reminders: waiting proposals remind the on-call approvers"
+        );
         loop {
             let p = Arc::clone(&self);
             match tokio::task::spawn_blocking(move || p.remind_due(Utc::now())).await {
