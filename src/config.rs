@@ -165,7 +165,7 @@ impl Config {
         Self::from_toml(DEFAULT_TOML, "embedded config/default.toml")
     }
 
-    fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+    fn validate(&mut self, origin: &str) -> Result<(), ConfigError> {
         let inv = |message: String| ConfigError::Invalid {
             origin: origin.to_string(),
             message,
@@ -189,6 +189,8 @@ impl Config {
         self.plan.validate().map_err(&inv)?;
         self.service.validate().map_err(&inv)?;
         self.approval.validate().map_err(&inv)?;
+        crate::notify::reminder::normalise_on_call(&mut self.approval.on_call).map_err(&inv)?;
+        self.on_call_reachable().map_err(&inv)?;
         self.http.validate().map_err(&inv)?;
         self.http_server.validate().map_err(&inv)?;
         self.map.validate().map_err(&inv)?;
@@ -207,6 +209,28 @@ impl Config {
             return Err(inv(
                 "exposure.max_shelter_distance_km must be a positive number of km".to_string(),
             ));
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// The on-call approvers' addresses go through `[notify]`'s channels: each one used
+    /// must be enabled, or the reminder would sit in the outbox unsent.
+    fn on_call_reachable(&self) -> Result<(), String> {
+        for (i, p) in self.approval.on_call.iter().enumerate() {
+            if p.email.is_some() && !self.notify.email.enabled {
+                return Err(format!(
+                    "approval.on_call[{i}].email ({}): [notify.email] is not enabled, so no reminder could reach it",
+                    p.name
+                ));
+            }
+            if p.phone.is_some() && !self.notify.sms.enabled {
+                return Err(format!(
+                    "approval.on_call[{i}].phone ({}): [notify.sms] is not enabled, so no reminder could reach it",
+                    p.name
+                ));
+            }
         }
         Ok(())
     }
@@ -436,6 +460,26 @@ mod tests {
         assert_eq!(c.store, crate::store::config::StoreConfig::default());
         assert!(c.feeds.is_empty(), "the embedded default pulls no feed");
         assert_eq!(c.notify, crate::notify::config::NotifyConfig::default());
+        assert_eq!(
+            c.approval,
+            crate::alerts::approval::ApprovalConfig::default()
+        );
+    }
+
+    #[test]
+    fn an_on_call_address_needs_its_channel() {
+        let text = "[[approval.on_call]]\nname = \"duty-officer\"\nphone = \"+258841234567\"\n";
+        let e = Config::from_toml(text, "site.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("site.toml") && e.contains("approval.on_call[0].phone"),
+            "{e}"
+        );
+        let e = Config::from_toml("[approval.reminders]\nafter_mins = 5\n", "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("after_mins"), "{e}");
     }
 
     #[test]

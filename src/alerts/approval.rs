@@ -91,6 +91,10 @@ pub struct ApprovalConfig {
     pub four_eyes: bool,
     /// Versions that need nobody. Default: Exercise and Test only.
     pub auto_publish: Vec<AutoPublishRule>,
+    /// The deadline: when a waiting proposal alerts the on-call approvers again.
+    pub reminders: crate::alerts::reminder::ReminderConfig,
+    /// Who the reminders reach (none by default: no reminders).
+    pub on_call: Vec<crate::alerts::reminder::OnCall>,
 }
 
 impl Default for ApprovalConfig {
@@ -104,6 +108,8 @@ impl Default for ApprovalConfig {
                 max_level: None,
                 msg_type: None,
             }],
+            reminders: Default::default(),
+            on_call: Vec::new(),
         }
     }
 }
@@ -139,6 +145,8 @@ impl ApprovalConfig {
     }
 
     pub fn validate(&self) -> Result<(), String> {
+        self.reminders.validate()?;
+        crate::alerts::reminder::validate_on_call(&self.on_call)?;
         let mut seen = std::collections::BTreeSet::new();
         for (i, r) in self.auto_publish.iter().enumerate() {
             let at = format!("approval.auto_publish[{i}]");

@@ -13,6 +13,7 @@ pub mod flood;
 pub mod flood_cap;
 pub mod levels;
 pub mod probabilistic;
+pub mod reminder;
 pub mod table;
 pub mod trigger;
 pub mod versioning;

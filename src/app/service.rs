@@ -331,6 +331,8 @@ pub fn serve_cmd(config: Option<&Path>, a: ServeArgs) -> Result<()> {
             Arc::clone(&svc.pipeline)
                 .follow_store(crate::pipeline::FOLLOW_EVERY, rx.clone()),
         );
+        // The deadline of waiting proposals (nothing when nobody is on call).
+        let reminders = tokio::spawn(Arc::clone(&svc.pipeline).remind_loop(rx.clone()));
         let worker = svc.dispatcher.clone().map(|d| {
             let stop = rx.clone();
             tokio::spawn(async move { d.run(stop).await })
@@ -350,6 +352,7 @@ pub fn serve_cmd(config: Option<&Path>, a: ServeArgs) -> Result<()> {
             .context("serving")?;
         let _ = tx.send(true);
         let _ = follower.await;
+        let _ = reminders.await;
         for l in loops {
             let _ = l.await;
         }

@@ -16,6 +16,7 @@ pub mod message;
 pub mod outbound;
 pub mod outbox;
 pub mod plan;
+pub mod reminder;
 pub mod select;
 pub mod subscriber;
 pub mod target;
@@ -36,6 +37,7 @@ mod tests {
             ("message.rs", include_str!("message.rs")),
             ("outbound.rs", include_str!("outbound.rs")),
             ("plan.rs", include_str!("plan.rs")),
+            ("reminder.rs", include_str!("reminder.rs")),
             ("select.rs", include_str!("select.rs")),
             ("subscriber/mod.rs", include_str!("subscriber/mod.rs")),
             ("subscriber/csv.rs", include_str!("subscriber/csv.rs")),

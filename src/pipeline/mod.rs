@@ -28,10 +28,12 @@ mod discovery;
 mod expire;
 mod follow;
 pub use follow::FOLLOW_EVERY;
+pub use remind::RemindReport;
 pub mod flood;
 mod late_levels;
 mod probabilistic;
 mod publish;
+mod remind;
 mod replan;
 pub mod schedule;
 

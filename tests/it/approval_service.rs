@@ -86,7 +86,7 @@ pub(crate) struct Setup {
     pub got: Shared,
     body: Arc<Mutex<Vec<u8>>>,
     issuances: Vec<(chrono::DateTime<Utc>, Vec<u8>)>,
-    config: std::path::PathBuf,
+    pub(crate) config: std::path::PathBuf,
 }
 
 impl Setup {
