@@ -30,6 +30,8 @@ mod follow;
 pub use follow::FOLLOW_EVERY;
 pub mod flood;
 mod late_levels;
+mod overrides;
+pub(crate) use overrides::{Applied, EditCtx};
 mod probabilistic;
 mod publish;
 mod replan;

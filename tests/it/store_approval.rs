@@ -109,6 +109,8 @@ fn propose(
                 published: p,
                 base,
                 edited_by,
+                issuance_id: None,
+                overrides: &[],
             },
             t(h),
         )
