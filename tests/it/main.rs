@@ -61,6 +61,7 @@ mod raster;
 mod service;
 mod snapshots;
 mod store_approval;
+mod store_approval_overrides;
 mod store_backends;
 mod store_notify;
 mod store_ops;
