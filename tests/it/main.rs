@@ -9,8 +9,10 @@ mod common;
 mod notify_support;
 
 mod admin_plain_http;
+mod approval_override_service;
 mod approval_service;
 mod approval_service_pg;
+mod approval_site;
 mod architecture;
 mod assess;
 mod bufr_child;
