@@ -206,6 +206,9 @@ async function edit(ev) {
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify(body),
     });
+    for (const id of ["edit-pcode", "edit-reason", "edit-expires", "edit-instruction-pt", "edit-instruction-en"]) {
+      $(id).value = "";
+    }
     await review(r.proposal.id);
     await refresh();
     $("review-result").textContent = "Editada: nova proposta " + r.proposal.id +

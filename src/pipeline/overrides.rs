@@ -337,3 +337,49 @@ impl Pipeline {
         Ok(id)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_document_names_each_override_on_its_district_and_the_instruction_in_its_metadata() {
+        let mut doc = json!({
+            "type": "FeatureCollection",
+            "features": [
+                {"type": "Feature", "properties": {"layer": "district", "pcode": "MZ1103", "level": "red"}},
+                {"type": "Feature", "properties": {"layer": "district", "pcode": "MZ1107", "level": "yellow"}},
+                {"type": "Feature", "properties": {"layer": "cone"}},
+            ],
+            "aviso": {"hazard": "tropical_cyclone"},
+        });
+        let mut applied = Applied::default();
+        applied.districts.insert(
+            "MZ1103".into(),
+            AppliedOverride {
+                id: Some(4),
+                level: Level::Red,
+                reason: "cheias em curso".into(),
+                by: "duty-officer".into(),
+                expires_at: None,
+                automatic: Some(Level::Orange),
+            },
+        );
+        applied.instruction = Some(["Evacuem.".into(), "Evacuate.".into()]);
+        applied.patch(&mut doc);
+        let f = &doc["features"];
+        assert_eq!(f[0]["properties"]["override"]["reason"], "cheias em curso");
+        assert_eq!(f[0]["properties"]["override"]["automatic_level"], "orange");
+        assert_eq!(f[0]["properties"]["override"]["id"], 4);
+        assert!(f[1]["properties"].get("override").is_none(), "{doc}");
+        assert!(f[2]["properties"].get("override").is_none(), "{doc}");
+        assert_eq!(doc["aviso"]["overrides"][0]["pcode"], "MZ1103");
+        assert_eq!(doc["aviso"]["instruction_pt"], "Evacuem.");
+        assert_eq!(doc["aviso"]["instruction_en"], "Evacuate.");
+
+        // Nothing applied: the document is left exactly as it was.
+        let before = doc.clone();
+        Applied::default().patch(&mut doc);
+        assert_eq!(doc, before);
+    }
+}

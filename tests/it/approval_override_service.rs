@@ -4,7 +4,8 @@
 //! instruction; the new proposal's review, document and CAP show it; approving their own
 //! edit is refused (four eyes), a second approver publishes it and the gateway gets the
 //! reviewed SMS; the override survives the next automatic issuance, and after an approver
-//! lifts it the following issuance has the forecast's level again.
+//! lifts it the following issuance has the forecast's level again. On SQLite and on
+//! PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
 use serde_json::{Value, json};
@@ -50,7 +51,20 @@ fn district<'a>(review: &'a Value, pcode: &str) -> Option<&'a Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_override_survives_the_next_issuance_until_lifted_and_four_eyes_is_enforced() {
-    let Some(setup) = Setup::new(None).await else {
+    override_case(None).await;
+}
+
+/// The same on PostgreSQL (migration 5), on a fresh test database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgresql_an_override_survives_the_next_issuance_until_lifted() {
+    let Some(url) = crate::common::pg::fresh_database() else {
+        return;
+    };
+    override_case(Some(&url)).await;
+}
+
+async fn override_case(store: Option<&str>) {
+    let Some(setup) = Setup::new(store).await else {
         return;
     };
     let (_service, api) = setup.start();
