@@ -221,6 +221,7 @@ async function edit(ev) {
 async function decide(what) {
   if (!current) return;
   $("review-error").textContent = "";
+  $("review-result").textContent = "";
   const body = what === "approve" ? { note: $("note").value } : { reason: $("reason").value };
   try {
     const r = await api("/api/admin/proposals/" + current.id + "/" + what, {

@@ -193,6 +193,19 @@ async fn override_case(store: Option<&str>) {
     );
     assert_eq!(d["override"]["reason"], reason, "{d}");
     assert_eq!(r3["instruction_pt"], "Evacuem as zonas baixas de imediato.");
+    // Four eyes covers the override it carries: its author may not approve it either.
+    let (s, v) = api
+        .post_json(
+            &format!("/api/admin/proposals/{next_id}/approve"),
+            Some(OFFICER),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(s, 403, "{v}");
+    assert!(
+        v["description"].as_str().unwrap().contains("four eyes"),
+        "{v}"
+    );
 
     // Lifted by an approver (not an editor), audited; the next issuance drops it.
     let (_, listed) = api

@@ -85,7 +85,8 @@ try {
 
   // Four eyes: the duty officer may not approve their own edit.
   await page.click('#approve');
-  await settled(page);
+  await page.waitForFunction(() => document.getElementById('review-error').textContent.length > 0
+    || document.getElementById('review-result').textContent.startsWith('Publicada'));
   const refusal = await page.textContent('#review-error');
   check(refusal.includes('403') && refusal.includes('four eyes'), `their own approval is refused on the page (${refusal})`);
   const still = await (await fetch(new URL('api/alerts', base))).json();
