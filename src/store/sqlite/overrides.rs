@@ -15,22 +15,22 @@ use crate::store::approval::{AuditEntry, NewOverride, OverrideRecord, Refusal};
 const COLUMNS: &str = "id, event_id, pcode, level, reason, instruction_pt, instruction_en, \
     created_by, created_at, expires_at, lifted_by, lifted_at, proposal_id";
 
-type Row = (
-    i64,
-    [String; 5],
-    [Option<String>; 2],
-    [String; 2],
-    [Option<String>; 3],
-    Option<i64>,
-);
+/// id; event_id, pcode, level, reason, created_by, created_at; instruction_pt,
+/// instruction_en, expires_at, lifted_by, lifted_at; proposal_id.
+type Row = (i64, [String; 6], [Option<String>; 5], Option<i64>);
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     Ok((
         r.get(0)?,
-        [r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(7)?],
-        [r.get(5)?, r.get(6)?],
-        [r.get(8)?, String::new()],
-        [r.get(9)?, r.get(10)?, r.get(11)?],
+        [
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(7)?,
+            r.get(8)?,
+        ],
+        [r.get(5)?, r.get(6)?, r.get(9)?, r.get(10)?, r.get(11)?],
         r.get(12)?,
     ))
 }
@@ -41,10 +41,9 @@ pub(crate) fn level_of(s: &str) -> Option<Level> {
 
 impl SqliteStore {
     fn override_of(&self, r: Row) -> Result<OverrideRecord, StoreError> {
-        let (id, [event_id, pcode, level, reason, created_by], [ipt, ien], [created, _], rest, p) =
-            r;
+        let (id, [event_id, pcode, level, reason, created_by, created], opt, p) = r;
+        let [ipt, ien, expires, lifted_by, lifted_at] = opt;
         let what = format!("overrides {id}");
-        let [expires, lifted_by, lifted_at] = rest;
         let time = |s: &str| parse_ts(s).ok_or_else(|| self.corrupt(&what, format!("time {s:?}")));
         Ok(OverrideRecord {
             id,
