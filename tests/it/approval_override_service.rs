@@ -98,6 +98,11 @@ async fn override_case(store: Option<&str>) {
         (body("MZ9999", "red", "x"), "MZ9999"),
         (body(&pcode, "purple", "x"), "purple"),
         (body(&pcode, "red", "  "), "districts[0].reason"),
+        (
+            json!({"districts": [{"pcode": pcode, "level": "red", "reason": "x", "expiry": "2030-01-01T00:00:00Z"}]}),
+            "districts[0].expiry",
+        ),
+        (json!({"district": []}), "district"),
     ] {
         let (s, v) = api.post_json(&edit, Some(EDITOR), &b).await;
         assert_eq!(s, 400, "{b}: {v}");

@@ -40,8 +40,25 @@ fn bad(field: String, message: String) -> AdminError {
     AdminError::BadField { field, message }
 }
 
+/// Refuses a key of `v` (at `at`) not in `known`: a misspelt one must not be ignored.
+fn only(v: &Value, known: &[&str], at: &str) -> Result<(), AdminError> {
+    let unknown = v
+        .as_object()
+        .into_iter()
+        .flat_map(|o| o.keys())
+        .find(|k| !known.contains(&k.as_str()));
+    match unknown {
+        Some(k) => Err(bad(
+            format!("{at}{k}"),
+            format!("unknown key: expected {}", known.join(", ")),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// The edit in `v`, every problem naming its field.
 fn parse_edit(v: &Value) -> Result<ProposalEdit, AdminError> {
+    only(v, &["districts", "instruction_pt", "instruction_en"], "")?;
     let list = match v.get("districts") {
         Some(Value::Array(a)) => a,
         None | Some(Value::Null) => &Vec::new(),
@@ -64,6 +81,11 @@ fn parse_edit(v: &Value) -> Result<ProposalEdit, AdminError> {
         if !d.is_object() {
             return Err(bad(format!("districts[{i}]"), "expected an object".into()));
         }
+        only(
+            d,
+            &["pcode", "level", "reason", "expires_at"],
+            &format!("districts[{i}]."),
+        )?;
         let text = |k: &str| -> Result<String, AdminError> {
             match d.get(k) {
                 Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.trim().to_string()),
