@@ -160,7 +160,9 @@ impl Pipeline {
                     prob,
                     &applied,
                 )?;
-                Ok((alert, published_alert(v, &a)))
+                let mut published = published_alert(v, &a);
+                published.instruction = applied.instruction.clone();
+                Ok((alert, published))
             },
         );
         // Probabilities later than the wait: attached to the stored version, or a new

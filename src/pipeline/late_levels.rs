@@ -236,7 +236,9 @@ impl Pipeline {
             outcome,
             &applied,
         )?;
-        let committed = self.commit_version(None, &alert, &published_alert(&v, &a))?;
+        let mut published = published_alert(&v, &a);
+        published.instruction = applied.instruction.clone();
+        let committed = self.commit_version(None, &alert, &published)?;
         tracing::info!(
             version = %alert.summary.id,
             msg_type = v.msg_type.as_str(),

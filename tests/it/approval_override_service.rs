@@ -183,6 +183,16 @@ async fn override_case(store: Option<&str>) {
         sms[0].1, sms_text,
         "the gateway got exactly the reviewed SMS"
     );
+    // The subscriber's language is Portuguese: the e-mail adds the instruction in it.
+    let mails = crate::notify_support::read_maildir(&setup.smtpd.maildir);
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert!(
+        mails[0]["parts"].as_array().unwrap().iter().all(|p| p
+            .as_str()
+            .unwrap()
+            .contains("Evacuem as zonas baixas de imediato.")),
+        "{mails:?}"
+    );
 
     // The next automatic issuance keeps the override.
     setup.serve_issuance(1);
