@@ -1,5 +1,6 @@
 // The operations page (issue 13): sign in with an admin API token, review the proposals
-// waiting for an approver, approve or reject them, read the audit trail. Everything goes
+// waiting for an approver, edit one (a district's level by hand with a reason, an
+// instruction), approve or reject them, lift a manual level, read the audit trail. Everything goes
 // through the admin API with the token as a bearer header: no cookie is ever set, so no
 // other site can make this browser act on the API (no CSRF surface). The token lives in
 // sessionStorage (this tab only, gone when it closes). Every text from the server is set
@@ -8,6 +9,7 @@
 
 const LEVEL_PT = { green: "verde", yellow: "amarelo", orange: "laranja", red: "vermelho" };
 const MSG_PT = { Alert: "Alerta", Update: "Actualização", Cancel: "Cancelamento" };
+const BASIS_PT = { official_track: "trajectória oficial", probability: "probabilidade", held: "mantido", held_pending: "mantido (à espera das probabilidades)" };
 const STATE_PT = { proposed: "proposta", published: "publicada", rejected: "rejeitada", superseded: "substituída" };
 let current = null;
 
@@ -103,6 +105,10 @@ async function review(id) {
     cell(tr, d.name);
     cell(tr, level(d.published_level), d.published_level ? "level-" + d.published_level : "");
     cell(tr, level(d.level), "level-" + d.level);
+    cell(tr, d.override
+      ? "manual (" + d.override.by + "): " + d.override.reason +
+        " — previsão: " + level(d.override.automatic_level)
+      : BASIS_PT[d.level_basis] || d.level_basis, d.override ? "override" : "");
     cell(tr, d.people_at_risk == null ? "—" : Math.round(d.people_at_risk).toLocaleString("pt-MZ"));
     body.appendChild(tr);
   }
@@ -123,11 +129,99 @@ async function review(id) {
     ul.appendChild(li);
   }
   $("actions").hidden = p.state !== "proposed";
+  $("edit-form").hidden = p.state !== "proposed";
+  $("instruction").textContent = r.instruction_pt
+    ? "Instrução adicional: " + r.instruction_pt + (r.instruction_en ? " / " + r.instruction_en : "")
+    : "";
+  const sel = $("edit-district");
+  sel.replaceChildren();
+  for (const d of r.districts) {
+    const o = document.createElement("option");
+    o.value = d.pcode;
+    o.textContent = d.pcode + " — " + d.name + " (" + level(d.level) + ")";
+    sel.appendChild(o);
+  }
+  await overrides(p.event_id);
+}
+
+async function overrides(event) {
+  const o = await api("/api/admin/overrides?event=" + encodeURIComponent(event));
+  const body = $("overrides").querySelector("tbody");
+  body.replaceChildren();
+  for (const x of o.overrides.filter((x) => x.active)) {
+    const tr = document.createElement("tr");
+    tr.dataset.id = x.id;
+    cell(tr, x.id);
+    cell(tr, x.pcode);
+    cell(tr, level(x.level), "level-" + x.level);
+    cell(tr, x.reason);
+    cell(tr, x.created_by);
+    cell(tr, x.expires_at || "até ser levantado");
+    const td = document.createElement("td");
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = "Levantar";
+    b.addEventListener("click", () => lift(x.id));
+    td.appendChild(b);
+    tr.appendChild(td);
+    body.appendChild(tr);
+  }
+}
+
+async function lift(id) {
+  $("review-error").textContent = "";
+  try {
+    await api("/api/admin/overrides/" + id + "/lift", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: "{}",
+    });
+    if (current) await overrides(current.event_id);
+    await audit();
+    $("review-result").textContent = "Levantado: " + id + " (vale a partir da próxima proposta).";
+  } catch (e) {
+    $("review-error").textContent = "Recusado: " + e.message;
+  }
+}
+
+async function edit(ev) {
+  ev.preventDefault();
+  if (!current) return;
+  $("review-error").textContent = "";
+  const pcode = $("edit-pcode").value.trim() || $("edit-district").value;
+  const expires = $("edit-expires").value;
+  const body = {
+    districts: [{
+      pcode,
+      level: $("edit-level").value,
+      reason: $("edit-reason").value,
+      expires_at: expires ? expires + ":00Z" : null,
+    }],
+    instruction_pt: $("edit-instruction-pt").value || null,
+    instruction_en: $("edit-instruction-en").value || null,
+  };
+  try {
+    const r = await api("/api/admin/proposals/" + current.id + "/edit", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    for (const id of ["edit-pcode", "edit-reason", "edit-expires", "edit-instruction-pt", "edit-instruction-en"]) {
+      $(id).value = "";
+    }
+    await review(r.proposal.id);
+    await refresh();
+    $("review-result").textContent = "Editada: nova proposta " + r.proposal.id +
+      " (a proposta " + r.edited + " foi substituída). Outro aprovador deve aprová-la.";
+  } catch (e) {
+    $("review-error").textContent = "Recusado: " + e.message;
+  }
 }
 
 async function decide(what) {
   if (!current) return;
   $("review-error").textContent = "";
+  $("review-result").textContent = "";
   const body = what === "approve" ? { note: $("note").value } : { reason: $("reason").value };
   try {
     const r = await api("/api/admin/proposals/" + current.id + "/" + what, {
@@ -176,4 +270,5 @@ $("signout").addEventListener("click", () => {
 $("refresh").addEventListener("click", () => refresh());
 $("approve").addEventListener("click", () => decide("approve"));
 $("reject").addEventListener("click", () => decide("reject"));
+$("edit-form").addEventListener("submit", edit);
 if (token()) signIn(token());

@@ -166,6 +166,24 @@ impl ApprovalConfig {
     }
 }
 
+/// An editor's change to a proposal before review (issue 13): districts raised or
+/// lowered by hand, each with a reason, and a free-text instruction in both languages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProposalEdit {
+    pub districts: Vec<DistrictEdit>,
+    pub instruction_pt: Option<String>,
+    pub instruction_en: Option<String>,
+}
+
+/// One district's manual level: until `expires_at` (or until an approver lifts it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DistrictEdit {
+    pub pcode: String,
+    pub level: Level,
+    pub reason: String,
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 /// Why a person may not decide a proposal.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Refusal {
@@ -194,6 +212,12 @@ pub enum Refusal {
         "four eyes: {who} edited proposal {id} and may not approve it too; another approver must"
     )]
     FourEyes { id: i64, who: String },
+    #[error("{field}: {message}")]
+    BadEdit { field: String, message: String },
+    #[error("there is no override {id}")]
+    NoOverride { id: i64 },
+    #[error("override {id} was lifted already by {by}")]
+    Lifted { id: i64, by: String },
     #[error("a reason is required to {action} proposal {id}")]
     NoReason { id: i64, action: &'static str },
 }

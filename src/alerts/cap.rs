@@ -71,6 +71,9 @@ pub struct CapOptions {
     /// [`crate::alerts::probabilistic::certainty_probability`]; `None`: no probabilistic
     /// assessment (turned off or failed), and certainty follows the lead time.
     pub certainty_probability: Option<CertaintyProbability>,
+    /// An editor's free-text instruction `[pt, en]` (issue 13), written after the
+    /// standard instruction of the level.
+    pub extra_instruction: Option<[String; 2]>,
 }
 
 /// The probability an alert's CAP `certainty` is read from: P(wind ≥ `threshold_kt`
@@ -97,6 +100,7 @@ impl Default for CapOptions {
             max_polygon_vertices: 100,
             incident: None,
             certainty_probability: None,
+            extra_instruction: None,
         }
     }
 }
@@ -502,6 +506,15 @@ fn instruction(lang: Lang, msg_type: MsgType, level: Option<Level>) -> &'static 
 }
 
 /// The hazard-specific content of a CAP document: what the shared writer
+/// The standard instruction `base` followed by the editor's one in `lang`, if any.
+pub(crate) fn with_extra(base: &str, opts: &CapOptions, lang: Lang) -> String {
+    let i = usize::from(lang == Lang::En);
+    match opts.extra_instruction.as_ref().map(|x| x[i].trim()) {
+        Some(extra) if !extra.is_empty() => format!("{base} {extra}"),
+        _ => base.to_string(),
+    }
+}
+
 /// ([`write_cap`]) puts into each `info` and `area`. Arrays are `[Portuguese, English]`.
 pub(crate) struct InfoParts {
     pub event: [&'static str; 2],
@@ -510,7 +523,7 @@ pub(crate) struct InfoParts {
     pub expires: DateTime<Utc>,
     pub headline: [String; 2],
     pub description: [String; 2],
-    pub instruction: [&'static str; 2],
+    pub instruction: [String; 2],
     pub parameters: Vec<(&'static str, String)>,
     /// The `polygon`s of each level's area (none: the area has geocodes only).
     pub polygons: BTreeMap<Level, Vec<String>>,
@@ -631,7 +644,8 @@ pub fn cap_document(
         expires,
         headline: Lang::ALL.map(|l| headline(l, a, v)),
         description: Lang::ALL.map(|l| description(l, a, v)),
-        instruction: Lang::ALL.map(|l| instruction(l, v.msg_type, event_level)),
+        instruction: Lang::ALL
+            .map(|l| with_extra(instruction(l, v.msg_type, event_level), opts, l)),
         parameters,
         polygons,
     };
@@ -728,7 +742,7 @@ fn write(
         )?;
         x.leaf(
             "instruction",
-            parts.instruction.get(i).copied().unwrap_or_default(),
+            parts.instruction.get(i).map_or("", String::as_str),
         )?;
         if let Some(web) = &opts.web {
             x.leaf("web", web)?;

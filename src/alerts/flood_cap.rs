@@ -164,7 +164,8 @@ pub fn flood_cap_document(
         headline: Lang::ALL
             .map(|l| headline_for(l, v, event_level, subject.each_ref().map(String::as_str))),
         description: Lang::ALL.map(|l| description(l, a, v)),
-        instruction: Lang::ALL.map(|l| instruction(l, v.msg_type, event_level)),
+        instruction: Lang::ALL
+            .map(|l| super::cap::with_extra(instruction(l, v.msg_type, event_level), opts, l)),
         parameters,
         polygons,
     };

@@ -410,7 +410,10 @@ fn admin_routes(state: &Arc<ApiState>) -> OpenApiRouter<Arc<ApiState>> {
         .routes(routes!(admin::proposals::document))
         .routes(routes!(admin::proposals::approve))
         .routes(routes!(admin::proposals::reject))
-        .routes(routes!(admin::proposals::audit_log))
+        .routes(routes!(admin::overrides::edit))
+        .routes(routes!(admin::overrides::list))
+        .routes(routes!(admin::overrides::lift))
+        .routes(routes!(admin::audit_trail::audit_log))
         .routes(routes!(
             admin::register::export_register,
             admin::register::import_register

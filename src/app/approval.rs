@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::alerts::approval::Refusal;
+use crate::alerts::approval::{ProposalEdit, Refusal};
 use crate::api::admin::proposals::{Decider, ProposalsApi};
 use crate::notify::outbound::Planned;
 use crate::pipeline::Pipeline;
@@ -31,6 +31,15 @@ impl Decider for PipelineDecider {
 
     fn reject(&self, id: i64, actor: &str, reason: &str) -> Result<Result<(), Refusal>, String> {
         self.0.reject(id, actor, reason).map_err(|e| e.to_string())
+    }
+
+    fn edit(
+        &self,
+        id: i64,
+        actor: &str,
+        edit: &ProposalEdit,
+    ) -> Result<Result<i64, Refusal>, String> {
+        self.0.edit(id, actor, edit).map_err(|e| e.to_string())
     }
 }
 

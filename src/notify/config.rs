@@ -302,9 +302,9 @@ fn valid_env_name(v: &str) -> bool {
 pub enum Role {
     /// Read subscribers (personal data), the export and the outbox.
     Viewer,
-    /// Also create, update, deactivate and import subscribers.
+    /// Also create, update, deactivate and import subscribers; edit proposals (issue 13).
     Editor,
-    /// Also approve or reject proposed alert versions (issue 13; SAMBRO's ALERT_APPROVER).
+    /// Also approve or reject proposals, lift overrides (issue 13; SAMBRO's ALERT_APPROVER).
     Approver,
     /// Everything: also reactivate an opted-out subscriber and list the tokens.
     Admin,

@@ -451,7 +451,13 @@ pub fn email(input: &MessageInput<'_>, opts: &MessageOptions) -> EmailText {
     };
     let l = links(input, opts);
     let lines = place_lines(alert, notice);
-    let instr = instruction(alert.hazard, notice, lang);
+    let mut instr = instruction(alert.hazard, notice, lang).to_string();
+    if let Some(x) = &alert.instruction {
+        let extra = x[usize::from(lang == Lang::En)].trim();
+        if !extra.is_empty() {
+            instr = format!("{instr} {extra}");
+        }
+    }
     let t = |pt: &'static str, en: &'static str| if lang == Lang::Pt { pt } else { en };
     let level_line = match (notice.level, notice.previous) {
         (Some(n), Some(p)) if n != p => Some(format!(
@@ -566,7 +572,7 @@ pub fn email(input: &MessageInput<'_>, opts: &MessageOptions) -> EmailText {
     html.push_str(&format!(
         "<p><strong>{}:</strong> {}</p>\n",
         e(todo),
-        e(instr)
+        e(&instr)
     ));
     if let Some(n) = &next {
         html.push_str(&format!("<p>{}</p>\n", e(n)));
@@ -667,6 +673,7 @@ mod tests {
     fn alert(status: CapStatus) -> PublishedAlert {
         PublishedAlert {
             after_cyclone: None,
+            instruction: None,
             event_id: "swi-07-20222023".into(),
             version: 3,
             identifier: "aviso-swi-07-20222023-3".into(),

@@ -75,6 +75,9 @@ pub struct PublishedAlert {
     /// headline ("cheia Licungo (ciclone FREDDY)").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after_cyclone: Option<String>,
+    /// An editor's instruction `[pt, en]` (issue 13), said after the standard one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instruction: Option<[String; 2]>,
 }
 
 impl PublishedAlert {
@@ -104,6 +107,7 @@ impl PublishedAlert {
                 .collect(),
             sites: Vec::new(),
             after_cyclone: None,
+            instruction: None,
         }
     }
 
@@ -401,6 +405,7 @@ mod tests {
     fn alert(h: i64, msg_type: MsgType, districts: &[(&str, Level)]) -> PublishedAlert {
         PublishedAlert {
             after_cyclone: None,
+            instruction: None,
             event_id: "swi-07-20222023".into(),
             version: 1,
             identifier: "aviso-swi-07-20222023-1".into(),

@@ -38,6 +38,14 @@ impl Pipeline {
         let Some(p) = ap.proposal(id)? else {
             return Ok(Err(Refusal::NotFound { id }));
         };
+        // Four eyes also covers an override the approver set that a later proposal
+        // carries (issue 13): its level is their own edit, whoever made the proposal.
+        if self.cfg.approval.four_eyes && sets_override(&p, actor) {
+            return Ok(Err(Refusal::FourEyes {
+                id,
+                who: actor.to_string(),
+            }));
+        }
         let planned = self.planned_for(&p)?;
         let decided = ap.decide(
             id,
@@ -76,4 +84,14 @@ impl Pipeline {
         }
         Ok(decided.map(|_| ()))
     }
+}
+
+/// Whether proposal `p` applies a manual override `actor` set (its document's
+/// `aviso.overrides`).
+fn sets_override(p: &ProposalRecord, actor: &str) -> bool {
+    serde_json::from_str::<Value>(&p.alert.document)
+        .ok()
+        .and_then(|d| d.pointer("/aviso/overrides").cloned())
+        .and_then(|o| o.as_array().cloned())
+        .is_some_and(|o| o.iter().any(|x| x["by"] == actor))
 }

@@ -18,6 +18,17 @@ impl Pipeline {
         if matches!(kind, Some(FeedKind::FloodStations | FeedKind::FloodExtent)) {
             return self.process_flood(iss);
         }
+        self.process_cyclone(iss, None)
+    }
+
+    /// A cyclone issuance; with `edit`, rebuilt as an editor's proposal (issue 13).
+    pub(super) fn process_cyclone(
+        &self,
+        iss: &StoredIssuance,
+        edit: Option<&EditCtx>,
+    ) -> Result<Vec<String>, ProcessError> {
+        let feed = self.feed_config(&iss.raw.feed).cloned();
+        let kind = feed.as_ref().map(|f| f.kind);
         let origin = format!("{} ({})", iss.raw.url, iss.raw.feed);
         let (parsed, members) = self.parse_cyclone(iss, feed.as_ref(), &origin)?;
         let expected = match kind {
@@ -110,6 +121,8 @@ impl Pipeline {
             }
             _ => {}
         }
+        // Manual overrides (issue 13) before anything is built from the levels.
+        let applied = self.apply_overrides(&event_id, &mut a, edit)?;
 
         let mut record = assessment_record(&event_id, &a);
         if let (Some(n), Some(fig)) = (members, record.figures.as_object_mut()) {
@@ -130,6 +143,7 @@ impl Pipeline {
                 status,
                 what: &what,
             },
+            edit,
             |v, prev| {
                 // A Cancel has nothing to assess (and `prob` is Off for it).
                 let prob = if v.msg_type == MsgType::Cancel {
@@ -137,8 +151,18 @@ impl Pipeline {
                 } else {
                     &prob
                 };
-                let alert = self.new_alert(&a, v, prev, &iss.raw.feed, Some(iss.id), None, prob)?;
-                Ok((alert, published_alert(v, &a)))
+                let alert = self.new_alert(
+                    &a,
+                    v,
+                    prev,
+                    (&iss.raw.feed, Some(iss.id)),
+                    None,
+                    prob,
+                    &applied,
+                )?;
+                let mut published = published_alert(v, &a);
+                published.instruction = applied.instruction.clone();
+                Ok((alert, published))
             },
         );
         // Probabilities later than the wait: attached to the stored version, or a new
@@ -191,10 +215,10 @@ impl Pipeline {
         a: &Assessment,
         v: &versioning::AlertVersion,
         prev: Option<&AlertSummary>,
-        feed: &str,
-        issuance_id: Option<i64>,
+        (feed, issuance_id): (&str, Option<i64>),
         reason: Option<crate::store::Reason>,
         prob: &ProbabilisticOutcome,
+        applied: &Applied,
     ) -> Result<NewAlert, ProcessError> {
         let summary = publish::summary_of(
             v,
@@ -221,6 +245,7 @@ impl Pipeline {
                     window_h: *r.windows_h.last()?,
                 })
             }),
+            extra_instruction: applied.instruction.clone(),
             ..CapOptions::default()
         };
         let cap = cap_document(a, v, &self.cfg.levels, &opts)
@@ -228,6 +253,7 @@ impl Pipeline {
         let decimals = self.cfg.output.coordinate_decimals;
         let mut doc = alert_document(a, &self.layers.layers, decimals);
         attach_probabilistic(&mut doc, prob, decimals);
+        applied.patch(&mut doc);
         publish::stored_alert(summary, doc, cap)
     }
 }

@@ -148,7 +148,15 @@ impl Pipeline {
                 .map_err(|e| ProcessError::Assess(e.to_string()))?;
             // A Cancel: nothing to assess probabilistically.
             let off = crate::alerts::probabilistic::ProbabilisticOutcome::Off;
-            let alert = self.new_alert(&a, v, Some(s), &s.feed, None, Some(reason), &off)?;
+            let alert = self.new_alert(
+                &a,
+                v,
+                Some(s),
+                (&s.feed, None),
+                Some(reason),
+                &off,
+                &super::Applied::default(),
+            )?;
             Ok((alert, published_alert(v, &a)))
         })
     }

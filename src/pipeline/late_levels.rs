@@ -167,6 +167,8 @@ impl Pipeline {
         }
         let mut a = (*late.assessment).clone();
         apply_probabilities(&mut a, &self.cfg.levels, result, &late.previous);
+        // A manual override still holds over the probabilities (issue 13).
+        let applied = self.apply_overrides(&late.event_id, &mut a, None)?;
         let sent = levels_of(&latest);
         let now: BTreeMap<&String, Level> = a.levels.iter().map(|(p, l)| (p, l.level)).collect();
         let name = |pcode: &String| {
@@ -229,12 +231,14 @@ impl Pipeline {
             &a,
             &v,
             Some(&latest),
-            &late.feed,
-            Some(late.issuance_id),
+            (&late.feed, Some(late.issuance_id)),
             Some(reason),
             outcome,
+            &applied,
         )?;
-        let committed = self.commit_version(None, &alert, &published_alert(&v, &a))?;
+        let mut published = published_alert(&v, &a);
+        published.instruction = applied.instruction.clone();
+        let committed = self.commit_version(None, &alert, &published)?;
         tracing::info!(
             version = %alert.summary.id,
             msg_type = v.msg_type.as_str(),

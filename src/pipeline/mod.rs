@@ -31,6 +31,8 @@ pub use follow::FOLLOW_EVERY;
 pub use remind::RemindReport;
 pub mod flood;
 mod late_levels;
+mod overrides;
+pub(crate) use overrides::{Applied, EditCtx};
 mod probabilistic;
 mod publish;
 mod remind;

@@ -49,12 +49,19 @@ impl Pipeline {
         iss: &StoredIssuance,
         record: AssessmentRecord,
         n: NextVersion<'_>,
+        edit: Option<&super::EditCtx>,
         make: impl FnOnce(&AlertVersion, Option<&AlertSummary>) -> Result<Built, ProcessError>,
     ) -> Result<Vec<String>, ProcessError> {
         let prev = self.store.latest_version(&n.event_id)?;
         if let Some(p) = &prev
             && p.reference_time.is_some_and(|r| r >= n.reference)
         {
+            if edit.is_some() {
+                return Err(ProcessError::Publish(format!(
+                    "{}: version {} published since is as new: edit the newer proposal",
+                    n.what, p.id
+                )));
+            }
             // WARN: the feed served an older forecast than the one in force; kept, not
             // published, the alert in force stands.
             tracing::warn!(
@@ -77,6 +84,12 @@ impl Pipeline {
         )
         .map_err(|e| ProcessError::Publish(e.to_string()))?;
         let Some(v) = version else {
+            if edit.is_some() {
+                return Err(ProcessError::Publish(format!(
+                    "{}: nothing to propose against the published version",
+                    n.what
+                )));
+            }
             self.store.complete_issuance(iss.id, &[record], &[])?;
             // A newer forecast that changes nothing against the published version: a
             // proposal made from an older one must not be approved any more.
@@ -91,6 +104,10 @@ impl Pipeline {
         };
         let (alert, published) = make(&v, prev.as_ref())?;
         let id = alert.summary.id.clone();
+        if let Some(e) = edit {
+            self.commit_edit(e, &alert, &published)?;
+            return Ok(Vec::new());
+        }
         let committed = self.commit_version(
             Some((iss.id, std::slice::from_ref(&record))),
             &alert,
@@ -206,6 +223,8 @@ impl Pipeline {
             published,
             base: base.as_deref(),
             edited_by: None,
+            issuance_id: None,
+            overrides: &[],
         };
         Ok(Committed::Proposed {
             proposal: ap.propose(issuance, proposal, now)?,

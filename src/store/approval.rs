@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{AssessmentRecord, NewAlert, StoreError};
 pub use crate::alerts::approval::{ProposalState, Refusal};
+use crate::alerts::levels::Level;
 use crate::notify::outbound::Planned;
 use crate::notify::select::PublishedAlert;
 
@@ -51,6 +52,49 @@ pub struct NewProposal<'a> {
     pub published: &'a PublishedAlert,
     pub base: Option<&'a str>,
     pub edited_by: Option<&'a str>,
+    /// The issuance it was made from when that issuance is not completed with it (an
+    /// edit rebuilds a proposal from its already-processed issuance).
+    pub issuance_id: Option<i64>,
+    /// Manual overrides set with an edit, stored and audited in the same transaction
+    /// (each row points at the new proposal).
+    pub overrides: &'a [NewOverride],
+}
+
+/// A manual override of one district's level (issue 13), set by an editor with a reason.
+/// It applies to every later proposal of its event until `expires_at` or until an
+/// approver lifts it. The free-text instruction goes with it: it says what the people of
+/// the raised district should do, so it lives and ends with the override (one table, no
+/// second record to keep in step).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewOverride {
+    pub event_id: String,
+    pub pcode: String,
+    pub level: Level,
+    pub reason: String,
+    pub instruction_pt: Option<String>,
+    pub instruction_en: Option<String>,
+    pub created_by: String,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A stored override.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OverrideRecord {
+    pub id: i64,
+    #[serde(flatten)]
+    pub set: NewOverride,
+    pub created_at: DateTime<Utc>,
+    pub lifted_by: Option<String>,
+    pub lifted_at: Option<DateTime<Utc>>,
+    /// The proposal the edit made.
+    pub proposal_id: Option<i64>,
+}
+
+impl OverrideRecord {
+    /// Whether it applies at `now`: not lifted, not expired.
+    pub fn active_at(&self, now: DateTime<Utc>) -> bool {
+        self.lifted_at.is_none() && self.set.expires_at.is_none_or(|e| e > now)
+    }
 }
 
 /// One row of the audit trail.
@@ -185,6 +229,20 @@ pub trait ApprovalStore: Send + Sync {
         decision: Decision<'_>,
         now: DateTime<Utc>,
     ) -> Result<Result<usize, Refusal>, StoreError>;
+
+    /// The manual overrides of `event_id` (of every event when `None`), newest first,
+    /// lifted and expired ones included (see [`OverrideRecord::active_at`]).
+    fn overrides(&self, event_id: Option<&str>) -> Result<Vec<OverrideRecord>, StoreError>;
+
+    /// Lifts override `id` as `actor`, audited with `reason`, in one transaction. Refused
+    /// when there is no such override or it was lifted already.
+    fn lift_override(
+        &self,
+        id: i64,
+        actor: &str,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Result<OverrideRecord, Refusal>, StoreError>;
 
     /// Appends one row to the audit trail; returns its id.
     fn audit(&self, entry: &AuditEntry) -> Result<i64, StoreError>;

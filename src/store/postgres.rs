@@ -38,6 +38,7 @@ mod migrations;
 mod notify;
 mod ops;
 mod outbox;
+mod overrides;
 mod registers;
 mod store;
 mod subscribers;

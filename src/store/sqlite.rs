@@ -29,6 +29,7 @@ mod issuances;
 mod migrations;
 pub mod ops;
 mod outbox;
+pub(crate) mod overrides;
 mod registers;
 mod subscribers;
 #[cfg(test)]

@@ -64,6 +64,8 @@ pub const TABLES: &[Table] = &[
     // trail (issue 13); PostgreSQL migration 4, the same columns.
     t("proposals", true),
     t("audit_log", true),
+    // SQLite migration 9 / PostgreSQL migration 5: manual overrides (issue 13).
+    t("overrides", true),
 ];
 
 /// Tables each backend keeps for itself and never copies: its own migration record.

@@ -9,7 +9,6 @@
 
 use crate::notify_support;
 
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -22,7 +21,7 @@ use serde_json::{Value, json};
 use notify_support::{Api, Shared, feed, freddy, gateway, read_maildir, sha256_hex, start_smtpd};
 
 pub(crate) const VIEWER: &str = "viewer-token-approval-1";
-const EDITOR: &str = "editor-token-approval-2";
+pub(crate) const EDITOR: &str = "editor-token-approval-2";
 pub(crate) const OFFICER: &str = "approver-token-approval-3";
 
 pub(crate) struct Service(Child);
@@ -34,7 +33,7 @@ impl Drop for Service {
     }
 }
 
-async fn serve(app: Router) -> String {
+pub(crate) async fn serve(app: Router) -> String {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", l.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(l, app).await });
@@ -111,7 +110,11 @@ impl Setup {
         )
         .await;
         let config = dir.path().join("site.toml");
-        std::fs::write(&config, site_toml(&feeds, &recv, smtpd.port, store)).unwrap();
+        std::fs::write(
+            &config,
+            crate::approval_site::site_toml(&feeds, &recv, smtpd.port, store),
+        )
+        .unwrap();
         Some(Setup {
             dir,
             smtpd,
@@ -141,70 +144,9 @@ impl Setup {
     }
 
     /// Serves issuance `i` of the replay on both feeds.
-    fn serve_issuance(&self, i: usize) {
+    pub(crate) fn serve_issuance(&self, i: usize) {
         *self.body.lock().unwrap() = self.issuances[i].1.clone();
     }
-}
-
-/// A site's configuration: an Actual RSMC feed and an Exercise drill feed (both polled
-/// every second), e-mail and SMS, a viewer, an editor and an approver token; `[store]`.
-fn site_toml(feeds: &str, recv: &str, smtp: u16, store: Option<&str>) -> String {
-    format!(
-        r#"[service]
-max_forecast_age_h = 1000000.0
-listen = "127.0.0.1:0"
-layers = "{layers}"
-[http]
-retries = 0
-[probabilistic]
-publish = false
-[[feed]]
-name = "rsmc"
-kind = "rsmc-reunion"
-url = "{feeds}/rsmc/freddy.json"
-schedule = "* * * * * *"
-[[feed]]
-name = "drill"
-kind = "rsmc-reunion"
-url = "{feeds}/drill/freddy.json"
-schedule = "* * * * * *"
-status = "Exercise"
-[notify.email]
-enabled = true
-host = "localhost"
-port = {smtp}
-security = "none"
-from = "Alertas INGD <alertas@aviso.example.org>"
-[notify.sms]
-enabled = true
-url = "{recv}/sms"
-body_format = "json"
-status_path = "status"
-id_path = "id"
-accepted_statuses = ["accepted"]
-[notify.outbox]
-poll_interval_s = 0.05
-[[notify.token]]
-name = "cenoe-viewer"
-role = "viewer"
-sha256 = "{viewer}"
-[[notify.token]]
-name = "cenoe-editor"
-role = "editor"
-sha256 = "{editor}"
-[[notify.token]]
-name = "duty-officer"
-role = "approver"
-sha256 = "{officer}"
-{store}"#,
-        store = store.map_or(String::new(), |u| format!("[store]\nurl = {u:?}\n")),
-        layers = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("layers")
-            .display(),
-        viewer = sha256_hex(VIEWER),
-        editor = sha256_hex(EDITOR),
-        officer = sha256_hex(OFFICER),
-    )
 }
 
 /// A subscriber in Zambézia, where Freddy made its second landfall (one phone, one

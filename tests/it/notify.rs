@@ -229,6 +229,7 @@ fn red_alert(
 ) -> PublishedAlert {
     PublishedAlert {
         after_cyclone: None,
+        instruction: None,
         event_id: "swi-07-20222023".into(),
         version: 1,
         identifier: "aviso-swi-07-20222023-1".into(),

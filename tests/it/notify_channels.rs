@@ -36,6 +36,7 @@ use aviso::notify::{Channel, HazardKind, Lang, Outbound, OutboundBody, Subscribe
 fn alert(status: CapStatus) -> PublishedAlert {
     PublishedAlert {
         after_cyclone: None,
+        instruction: None,
         event_id: "swi-07-20222023".into(),
         version: 2,
         identifier: "aviso-swi-07-20222023-2".into(),

@@ -96,6 +96,7 @@ async fn generic(State(s): State<Sent>, body: Bytes) -> (StatusCode, String) {
 fn alert() -> PublishedAlert {
     PublishedAlert {
         after_cyclone: None,
+        instruction: None,
         event_id: "swi-07-20222023".into(),
         version: 1,
         identifier: "aviso-swi-07-20222023-1".into(),

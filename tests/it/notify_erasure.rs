@@ -43,6 +43,7 @@ const SECRET: &str = "gateway-callback-secret";
 fn version(v: u32, level: Level) -> PublishedAlert {
     PublishedAlert {
         after_cyclone: None,
+        instruction: None,
         event_id: "swi-07-20222023".into(),
         version: v,
         identifier: format!("aviso-swi-07-20222023-{v}"),

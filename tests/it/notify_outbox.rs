@@ -50,6 +50,7 @@ fn sub(id: &str, phone: &str, district: &str) -> Subscriber {
 fn alert(version: u32, msg_type: MsgType, levels: &[(&str, Level)]) -> PublishedAlert {
     PublishedAlert {
         after_cyclone: None,
+        instruction: None,
         event_id: "swi-07-20222023".into(),
         version,
         identifier: format!("aviso-swi-07-20222023-{version}"),

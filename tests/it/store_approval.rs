@@ -28,14 +28,14 @@ use crate::common::pg;
 use crate::store_backends::{alert, raw};
 use crate::store_notify::{published, replica, sub, t};
 
-const EVENT: &str = "swi-07-20222023";
+pub(crate) const EVENT: &str = "swi-07-20222023";
 
 /// One database's three halves, and how to reach it with raw SQL.
-struct Backend {
-    name: &'static str,
-    store: Arc<dyn Store>,
-    notify: Arc<dyn NotifyStore>,
-    approvals: Arc<dyn ApprovalStore>,
+pub(crate) struct Backend {
+    pub(crate) name: &'static str,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) notify: Arc<dyn NotifyStore>,
+    pub(crate) approvals: Arc<dyn ApprovalStore>,
     /// PostgreSQL's URL, or SQLite's file.
     url: Option<String>,
     file: Option<PathBuf>,
@@ -45,7 +45,7 @@ struct Backend {
 impl Backend {
     /// Runs `sql` on the database directly: `Err` with the database's message when it
     /// refuses.
-    fn sql(&self, sql: &str) -> Result<(), String> {
+    pub(crate) fn sql(&self, sql: &str) -> Result<(), String> {
         match (&self.url, &self.file) {
             (Some(url), _) => pg::try_psql(url, sql).map(|_| ()),
             (None, Some(f)) => rusqlite::Connection::open(f)
@@ -85,14 +85,14 @@ fn postgres() -> Option<Backend> {
     })
 }
 
-fn on_both(case: impl Fn(&Backend)) {
+pub(crate) fn on_both(case: impl Fn(&Backend)) {
     case(&sqlite());
     if let Some(p) = postgres() {
         case(&p);
     }
 }
 
-fn propose(
+pub(crate) fn propose(
     b: &Backend,
     issuance: Option<i64>,
     a: &NewAlert,
@@ -109,13 +109,15 @@ fn propose(
                 published: p,
                 base,
                 edited_by,
+                issuance_id: None,
+                overrides: &[],
             },
             t(h),
         )
         .unwrap_or_else(|e| panic!("{}: {e}", b.name))
 }
 
-fn approve<'a>(actor: &'a str, planned: &'a [Planned]) -> Decision<'a> {
+pub(crate) fn approve<'a>(actor: &'a str, planned: &'a [Planned]) -> Decision<'a> {
     Decision::Approve {
         actor,
         note: Some("confirmado com o RSMC"),
@@ -124,7 +126,7 @@ fn approve<'a>(actor: &'a str, planned: &'a [Planned]) -> Decision<'a> {
     }
 }
 
-fn actions(b: &Backend) -> Vec<(String, String, String)> {
+pub(crate) fn actions(b: &Backend) -> Vec<(String, String, String)> {
     b.approvals
         .audit_log(0, 10_000)
         .unwrap()

@@ -104,6 +104,7 @@ pub(crate) fn published(
 ) -> PublishedAlert {
     PublishedAlert {
         after_cyclone: None,
+        instruction: None,
         event_id: "swi-07-20222023".into(),
         version,
         identifier: format!("aviso-swi-07-20222023-{version}"),

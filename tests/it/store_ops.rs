@@ -519,6 +519,8 @@ fn proposals_audit_rows_subscribers_and_the_outbox_migrate_to_postgres() {
             published: &p,
             base,
             edited_by: None,
+            issuance_id: None,
+            overrides: &[],
         };
         s.propose(None, n, t(h)).unwrap()
     };

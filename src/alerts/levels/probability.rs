@@ -40,6 +40,9 @@ pub enum LevelBasis {
     /// they come (then the levels are decided again, and a new version follows if they
     /// differ), so a late result never makes a level drop and rise again.
     AwaitingProbabilities,
+    /// A person set the level by hand (issue 13: an editor's manual override, with a
+    /// reason, until it expires or an approver lifts it).
+    Override,
 }
 
 /// The probability rule behind a level, and the district's P.
@@ -62,12 +65,15 @@ impl LevelBasis {
             LevelBasis::Probability(_) => "probability",
             LevelBasis::Held(_) => "held",
             LevelBasis::AwaitingProbabilities => "held_pending",
+            LevelBasis::Override => "override",
         }
     }
 
     pub fn reason(&self) -> Option<&ProbabilityReason> {
         match self {
-            LevelBasis::OfficialTrack | LevelBasis::AwaitingProbabilities => None,
+            LevelBasis::OfficialTrack
+            | LevelBasis::AwaitingProbabilities
+            | LevelBasis::Override => None,
             LevelBasis::Probability(r) | LevelBasis::Held(r) => Some(r),
         }
     }
@@ -79,6 +85,8 @@ impl LevelBasis {
         match (self, lang) {
             (LevelBasis::OfficialTrack, Lang::Pt) => "trajectória oficial".to_string(),
             (LevelBasis::OfficialTrack, Lang::En) => "official track".to_string(),
+            (LevelBasis::Override, Lang::Pt) => "nível fixado manualmente".to_string(),
+            (LevelBasis::Override, Lang::En) => "level set by hand".to_string(),
             (LevelBasis::AwaitingProbabilities, Lang::Pt) => {
                 "nível de probabilidade da versão anterior, mantido até chegarem as probabilidades desta previsão".to_string()
             }

@@ -35,12 +35,14 @@ use crate::notify::subscriber::{Area, Channel, ChannelKind, KnownPcodes, Subscri
 use crate::store::StoreError;
 use crate::store::notify::{NotifyStore, StoredSubscriber};
 
+pub mod audit_trail;
 pub(crate) mod auth;
 pub(crate) mod error;
 pub(crate) mod export;
 pub(crate) mod import;
 pub(crate) mod lifecycle;
 pub(crate) mod outbox;
+pub mod overrides;
 pub mod proposals;
 pub(crate) mod register;
 pub(crate) mod register_history;

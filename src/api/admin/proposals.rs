@@ -7,7 +7,7 @@
 //! - `GET /api/admin/proposals/{id}/cap` and `/document` (viewer): the exact bytes;
 //! - `POST /api/admin/proposals/{id}/approve` (approver): publishes it with its messages;
 //! - `POST /api/admin/proposals/{id}/reject` (approver): `{"reason": "..."}`, required;
-//! - `GET /api/admin/audit[?after=&limit=&f=csv]` (viewer): the audit trail.
+//! - edits and overrides: [`super::overrides`]; the audit trail: [`super::audit_trail`].
 //!
 //! Every refusal is a 4xx naming the problem (wrong role 403, unknown proposal 404, not
 //! open or stale 409, four eyes 403, no reason 422). The role is checked before any byte
@@ -26,18 +26,16 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::{AdminError, AdminErrorBody, AdminToken, json_response, notify_api};
+use crate::alerts::approval::ProposalEdit;
 use crate::api::ApiState;
 use crate::api::ogc::query_pairs;
 use crate::notify::config::Role;
 use crate::notify::outbound::{OutboundBody, Planned};
 use crate::store::Store;
-use crate::store::approval::{ApprovalStore, AuditRecord, ProposalRecord, ProposalState, Refusal};
+use crate::store::approval::{ApprovalStore, ProposalRecord, ProposalState, Refusal};
 
 /// Largest body of an approve or reject request (a note or a reason): 16 KiB.
 pub const MAX_DECISION_BYTES: usize = 16 * 1024;
-/// Audit rows in one answer, by default and at most.
-pub const DEFAULT_AUDIT_LIST: usize = 500;
-pub const MAX_AUDIT_LIST: usize = 10_000;
 
 /// What the API needs of the service to decide: the messages a proposal would send now,
 /// and the decisions themselves (planned, serialised with the pipeline's publications,
@@ -51,6 +49,13 @@ pub trait Decider: Send + Sync {
         note: Option<&str>,
     ) -> Result<Result<usize, Refusal>, String>;
     fn reject(&self, id: i64, actor: &str, reason: &str) -> Result<Result<(), Refusal>, String>;
+    /// Edits open proposal `id` (issue 13): returns the new proposal's id.
+    fn edit(
+        &self,
+        id: i64,
+        actor: &str,
+        edit: &ProposalEdit,
+    ) -> Result<Result<i64, Refusal>, String>;
 }
 
 /// The proposals routes' state: the store's approval half, the published versions and
@@ -61,28 +66,31 @@ pub struct ProposalsApi {
     pub decider: Arc<dyn Decider>,
 }
 
-fn proposals_api(state: &ApiState) -> Result<Arc<ProposalsApi>, AdminError> {
+pub(super) fn proposals_api(state: &ApiState) -> Result<Arc<ProposalsApi>, AdminError> {
     state
         .proposals
         .clone()
         .ok_or_else(|| AdminError::NotFound("the approval workflow is not served here".into()))
 }
 
-fn refused(r: Refusal) -> AdminError {
+pub(super) fn refused(r: Refusal) -> AdminError {
     let m = r.to_string();
     match r {
-        Refusal::NotFound { .. } => AdminError::NotFound(m),
-        Refusal::NotOpen { .. } | Refusal::Stale { .. } => AdminError::Conflict(m),
+        Refusal::NotFound { .. } | Refusal::NoOverride { .. } => AdminError::NotFound(m),
+        Refusal::NotOpen { .. } | Refusal::Stale { .. } | Refusal::Lifted { .. } => {
+            AdminError::Conflict(m)
+        }
         Refusal::FourEyes { .. } => AdminError::Forbidden { message: m },
         Refusal::NoReason { .. } => AdminError::BadField {
             field: "reason".into(),
             message: m,
         },
+        Refusal::BadEdit { field, message } => AdminError::BadField { field, message },
     }
 }
 
 /// Runs blocking work off the async threads.
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, AdminError> + Send + 'static,
 ) -> Result<T, AdminError> {
     tokio::task::spawn_blocking(f)
@@ -90,7 +98,7 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| AdminError::Internal(format!("store task: {e}")))?
 }
 
-fn proposal_json(p: &ProposalRecord) -> Value {
+pub(super) fn proposal_json(p: &ProposalRecord) -> Value {
     let s = &p.alert.summary;
     json!({
         "id": p.id,
@@ -187,7 +195,7 @@ pub(crate) async fn list(
     ))
 }
 
-async fn load(api: &Arc<ProposalsApi>, id: i64) -> Result<ProposalRecord, AdminError> {
+pub(super) async fn load(api: &Arc<ProposalsApi>, id: i64) -> Result<ProposalRecord, AdminError> {
     let a = Arc::clone(api);
     blocking(move || {
         a.store
@@ -231,6 +239,33 @@ pub(crate) async fn review(
     })
     .await?;
     let (p, planned) = planned;
+    // Why each district has its level, as the document says (an override names its
+    // reason and author, issue 13).
+    let doc: Value = serde_json::from_str(&p.alert.document).unwrap_or(Value::Null);
+    let basis = |pcode: &str| {
+        doc.get("features")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f.get("properties"))
+            .find(|pr| {
+                pr.get("layer").and_then(Value::as_str) == Some("district")
+                    && pr.get("pcode").and_then(Value::as_str) == Some(pcode)
+            })
+            .map(|pr| {
+                (
+                    pr.get("level_basis").cloned().unwrap_or(Value::Null),
+                    pr.get("override").cloned().unwrap_or(Value::Null),
+                )
+            })
+    };
+    let overridden: std::collections::BTreeMap<String, Value> = doc
+        .pointer("/aviso/overrides")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|o| Some((o.get("pcode")?.as_str()?.to_string(), o.clone())))
+        .collect();
     let districts: Vec<Value> = p
         .published
         .districts
@@ -240,12 +275,25 @@ pub(crate) async fn review(
                 .as_ref()
                 .and_then(|s| s.districts.iter().find(|x| x.pcode == d.pcode))
                 .map(|x| x.level);
+            let (level_basis, over) = basis(&d.pcode).unwrap_or((Value::Null, Value::Null));
+            let over = if over.is_null() {
+                overridden.get(&d.pcode).cloned().unwrap_or(Value::Null)
+            } else {
+                over
+            };
+            let level_basis = if over.is_null() {
+                level_basis
+            } else {
+                json!("override")
+            };
             json!({
                 "pcode": d.pcode,
                 "name": d.name,
                 "level": d.level,
                 "published_level": before,
                 "people_at_risk": d.people_at_risk,
+                "level_basis": level_basis,
+                "override": over,
             })
         })
         .collect();
@@ -258,6 +306,8 @@ pub(crate) async fn review(
             "changes": p.alert.summary.changes,
             "districts": districts,
             "messages": messages_json(&planned),
+            "instruction_pt": doc.pointer("/aviso/instruction_pt"),
+            "instruction_en": doc.pointer("/aviso/instruction_en"),
         }),
     ))
 }
@@ -314,9 +364,17 @@ async fn decision(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<(AdminToken, Arc<ProposalsApi>, Value), AdminError> {
-    let who = notify_api(state)?
-        .authorize(headers, Role::Approver)?
-        .clone();
+    decision_as(state, headers, body, Role::Approver).await
+}
+
+/// [`decision`] for a request needing `role`.
+pub(super) async fn decision_as(
+    state: &ApiState,
+    headers: &HeaderMap,
+    body: Body,
+    role: Role,
+) -> Result<(AdminToken, Arc<ProposalsApi>, Value), AdminError> {
+    let who = notify_api(state)?.authorize(headers, role)?.clone();
     let api = proposals_api(state)?;
     let bytes = axum::body::to_bytes(body, MAX_DECISION_BYTES)
         .await
@@ -335,7 +393,7 @@ async fn decision(
     Ok((who, api, v))
 }
 
-fn text_field(v: &Value, key: &str) -> Result<Option<String>, AdminError> {
+pub(super) fn text_field(v: &Value, key: &str) -> Result<Option<String>, AdminError> {
     match v.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -418,133 +476,5 @@ pub(crate) async fn reject(
     Ok(json_response(
         StatusCode::OK,
         &json!({"proposal": proposal_json(&p)}),
-    ))
-}
-
-fn csv_cell(s: &str) -> String {
-    // RFC 4180 quoting; a leading = + - @ is prefixed with ' so a spreadsheet never runs
-    // it as a formula (OWASP CSV injection).
-    let s = if s.starts_with(['=', '+', '-', '@']) {
-        format!("'{s}")
-    } else {
-        s.to_string()
-    };
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s
-    }
-}
-
-fn audit_csv(rows: &[AuditRecord]) -> String {
-    let mut out =
-        String::from("id,at,actor,action,subject,reason,cap_sha256,document_sha256,detail\r\n");
-    for r in rows {
-        let e = &r.entry;
-        let cells = [
-            r.id.to_string(),
-            e.at.to_rfc3339(),
-            e.actor.clone(),
-            e.action.clone(),
-            e.subject.clone(),
-            e.reason.clone().unwrap_or_default(),
-            e.cap_sha256.clone().unwrap_or_default(),
-            e.document_sha256.clone().unwrap_or_default(),
-            if e.detail.is_null() {
-                String::new()
-            } else {
-                e.detail.to_string()
-            },
-        ];
-        let line: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
-        out.push_str(&line.join(","));
-        out.push_str("\r\n");
-    }
-    out
-}
-
-/// `GET /api/admin/audit[?after=ID&limit=N&f=json|csv]`: the audit trail, oldest first.
-#[utoipa::path(get, path = "/api/admin/audit", tag = "admin", operation_id = "auditLog",
-    summary = "The append-only audit trail of every decision, oldest first (JSON or CSV)",
-    description = "Needs a bearer token with the role `viewer` or higher. Nothing in it can be changed through the API.",
-    security(("bearer" = [])),
-    params(("after" = Option<i64>, Query, description = "Only rows with a larger id"),
-        ("limit" = Option<u32>, Query, minimum = 1, description = "Rows in the answer"),
-        ("f" = Option<String>, Query, description = "json (default) or csv")),
-    responses(
-        (status = 200, description = "count, entries (or CSV)", content_type = "application/json", body = Object),
-        (status = 400, description = "A bad query parameter", body = AdminErrorBody),
-        (status = 401, description = "No bearer token, or an unknown one", body = AdminErrorBody),
-        (status = 403, description = "The token's role is below viewer", body = AdminErrorBody),
-        (status = 404, description = "The approval workflow is not served here", body = AdminErrorBody)))]
-pub(crate) async fn audit_log(
-    State(state): State<Arc<ApiState>>,
-    headers: HeaderMap,
-    q: Result<Query<Vec<(String, String)>>, QueryRejection>,
-) -> Result<Response, AdminError> {
-    notify_api(&state)?.authorize(&headers, Role::Viewer)?;
-    let api = proposals_api(&state)?;
-    // Not `query_pairs`: its `f` is the OGC API's (json or geojson); here it is json or csv.
-    let Query(pairs) = q.map_err(|e| AdminError::BadRequest(e.body_text()))?;
-    let mut q = std::collections::HashMap::new();
-    for (k, v) in pairs {
-        if !matches!(k.as_str(), "after" | "limit" | "f") {
-            return Err(AdminError::BadRequest(format!(
-                "unknown query parameter {k:?}: expected after, limit or f"
-            )));
-        }
-        if q.insert(k.clone(), v).is_some() {
-            return Err(AdminError::BadRequest(format!(
-                "query parameter {k:?}: expected it at most once"
-            )));
-        }
-    }
-    let after = match q.get("after") {
-        None => 0,
-        Some(a) => a.parse::<i64>().map_err(|_| {
-            AdminError::BadRequest(format!(
-                "query parameter 'after': expected an integer, found {a:?}"
-            ))
-        })?,
-    };
-    let limit = match q.get("limit") {
-        None => DEFAULT_AUDIT_LIST,
-        Some(l) => l
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_AUDIT_LIST).contains(n))
-            .ok_or_else(|| {
-                AdminError::BadRequest(format!(
-                    "query parameter 'limit': expected an integer from 1 to {MAX_AUDIT_LIST}, found {l:?}"
-                ))
-            })?,
-    };
-    let csv = match q.get("f").map(String::as_str) {
-        None | Some("json") => false,
-        Some("csv") => true,
-        Some(f) => {
-            return Err(AdminError::BadRequest(format!(
-                "query parameter 'f': expected json or csv, found {f:?}"
-            )));
-        }
-    };
-    let rows =
-        blocking(move || api.store.audit_log(after, limit).map_err(AdminError::from)).await?;
-    if csv {
-        return Ok((
-            [
-                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-                (
-                    header::CONTENT_DISPOSITION,
-                    "attachment; filename=\"aviso-audit.csv\"",
-                ),
-            ],
-            audit_csv(&rows),
-        )
-            .into_response());
-    }
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"count": rows.len(), "entries": rows}),
     ))
 }

@@ -340,6 +340,7 @@ impl Pipeline {
                 status,
                 what: &what,
             },
+            None,
             |v, prev| {
                 // Only for a version actually published, with the previous one at hand.
                 let cause = self.cyclone_cause(prev, status, reference, &v.districts)?;

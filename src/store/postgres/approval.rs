@@ -21,8 +21,8 @@ use super::{Inner, PgStore};
 use crate::notify::outbound::Planned;
 use crate::notify::select::PublishedAlert;
 use crate::store::approval::{
-    ApprovalStore, AuditEntry, AuditRecord, Decision, IssuanceDone, NewProposal, ProposalRecord,
-    ProposalState, Refusal,
+    ApprovalStore, AuditEntry, AuditRecord, Decision, IssuanceDone, NewOverride, NewProposal,
+    OverrideRecord, ProposalRecord, ProposalState, Refusal,
 };
 use crate::store::{AssessmentRecord, NewAlert, StoreError};
 
@@ -98,7 +98,11 @@ impl Inner {
 
     /// Appends `e` through `c`: the caller's transaction, or a connection (the INSERT is
     /// then its own transaction).
-    async fn audit_tx(&self, c: &impl GenericClient, e: &AuditEntry) -> Result<i64, StoreError> {
+    pub(super) async fn audit_tx(
+        &self,
+        c: &impl GenericClient,
+        e: &AuditEntry,
+    ) -> Result<i64, StoreError> {
         let detail = serde_json::to_string(&e.detail).map_err(|x| self.corrupt("audit_log", x))?;
         c.query_one(
             "INSERT INTO audit_log (at, actor, action, subject, reason, cap_sha256,
@@ -173,9 +177,11 @@ impl Inner {
         &self,
         issuance: Done,
         p: (NewAlert, PublishedAlert, Option<String>, Option<String>),
+        extra: (Option<i64>, Vec<NewOverride>),
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
         let (alert, published, base, edited_by) = p;
+        let (issuance_id, overrides) = extra;
         let s = &alert.summary;
         let summary = serde_json::to_string(s).map_err(|e| self.corrupt(&s.id, e))?;
         let published = serde_json::to_string(&published).map_err(|e| self.corrupt(&s.id, e))?;
@@ -206,7 +212,7 @@ impl Inner {
                     &s.event_id,
                     &now,
                     &base,
-                    &issuance.as_ref().map(|(id, _)| *id),
+                    &issuance.as_ref().map(|(id, _)| *id).or(issuance_id),
                     &summary,
                     &alert.document,
                     &alert.cap,
@@ -218,6 +224,7 @@ impl Inner {
             .map_err(|e| self.err(e))?
             .try_get(0)
             .map_err(|e| self.err(e))?;
+        self.insert_overrides_tx(&tx, &overrides, id, now).await?;
         let reason = format!("replaced by proposal {id}");
         for old in &open {
             self.exec(
@@ -476,13 +483,14 @@ impl ApprovalStore for PgStore {
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
         let issuance = done_of(issuance);
+        let extra = (p.issuance_id, p.overrides.to_vec());
         let p = (
             p.alert.clone(),
             p.published.clone(),
             p.base.map(str::to_string),
             p.edited_by.map(str::to_string),
         );
-        self.call(move |i| async move { i.propose(issuance, p, now).await })
+        self.call(move |i| async move { i.propose(issuance, p, extra, now).await })
     }
 
     fn publish_by_rule(
@@ -561,6 +569,22 @@ impl ApprovalStore for PgStore {
             },
         };
         self.call(move |i| async move { i.decide(id, decided, now).await })
+    }
+
+    fn overrides(&self, event_id: Option<&str>) -> Result<Vec<OverrideRecord>, StoreError> {
+        let event_id = event_id.map(str::to_string);
+        self.call(move |i| async move { i.overrides_of(event_id).await })
+    }
+
+    fn lift_override(
+        &self,
+        id: i64,
+        actor: &str,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Result<OverrideRecord, Refusal>, StoreError> {
+        let (actor, reason) = (actor.to_string(), reason.map(str::to_string));
+        self.call(move |i| async move { i.lift(id, actor, reason, now).await })
     }
 
     fn audit(&self, entry: &AuditEntry) -> Result<i64, StoreError> {

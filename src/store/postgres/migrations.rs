@@ -115,7 +115,11 @@ CREATE INDEX runs_finished ON runs (finished_at);
         "proposals waiting for an approver, and the audit trail",
         PG_MIGRATION_4,
     ),
-    // 5 is left to the branch that takes it, as 2 was (see above).
+    (
+        5,
+        "manual overrides of district levels set by editing a proposal",
+        PG_MIGRATION_5,
+    ),
     (
         6,
         "accommodation-centre registers and occupancy updates",
@@ -255,6 +259,27 @@ CREATE TRIGGER audit_log_no_update BEFORE UPDATE OR DELETE ON audit_log
     FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
 CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
     FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
+"#;
+
+/// Migration 5 (issue 13): manual overrides, SQLite's migration 9 with the same columns,
+/// so `aviso store migrate` copies them.
+const PG_MIGRATION_5: &str = r#"
+CREATE TABLE overrides (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    event_id TEXT NOT NULL,
+    pcode TEXT NOT NULL,
+    level TEXT NOT NULL CHECK (level IN ('green', 'yellow', 'orange', 'red')),
+    reason TEXT NOT NULL,
+    instruction_pt TEXT,
+    instruction_en TEXT,
+    created_by TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    expires_at TIMESTAMPTZ,
+    lifted_by TEXT,
+    lifted_at TIMESTAMPTZ,
+    proposal_id BIGINT REFERENCES proposals (id)
+);
+CREATE INDEX overrides_event ON overrides (event_id, id);
 "#;
 
 /// Migration 6 (issue 14): SQLite's migration 7, the same columns, so `aviso store

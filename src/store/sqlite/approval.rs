@@ -10,8 +10,8 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use super::{SqliteStore, parse_ts, ts};
 use crate::notify::outbound::Planned;
 use crate::store::approval::{
-    ApprovalStore, AuditEntry, AuditRecord, Decision, IssuanceDone, NewProposal, ProposalRecord,
-    ProposalState, Refusal,
+    ApprovalStore, AuditEntry, AuditRecord, Decision, IssuanceDone, NewProposal, OverrideRecord,
+    ProposalRecord, ProposalState, Refusal,
 };
 use crate::store::{NewAlert, StoreError};
 
@@ -76,7 +76,7 @@ impl SqliteStore {
         })
     }
 
-    fn audit_tx(&self, tx: &Transaction<'_>, e: &AuditEntry) -> Result<i64, StoreError> {
+    pub(super) fn audit_tx(&self, tx: &Transaction<'_>, e: &AuditEntry) -> Result<i64, StoreError> {
         let detail = serde_json::to_string(&e.detail).map_err(|x| self.corrupt("audit_log", x))?;
         tx.execute(
             "INSERT INTO audit_log (at, actor, action, subject, reason, cap_sha256,
@@ -198,7 +198,7 @@ impl ApprovalStore for SqliteStore {
                 s.event_id,
                 ts(now),
                 p.base,
-                issuance.map(|(id, _)| id),
+                issuance.map(|(id, _)| id).or(p.issuance_id),
                 summary,
                 p.alert.document,
                 p.alert.cap,
@@ -208,6 +208,7 @@ impl ApprovalStore for SqliteStore {
         )
         .map_err(|e| self.err(e))?;
         let id = tx.last_insert_rowid();
+        self.insert_overrides_tx(&tx, p.overrides, id, now)?;
         let reason = format!("replaced by proposal {id}");
         for old in &open {
             tx.execute(
@@ -429,6 +430,20 @@ impl ApprovalStore for SqliteStore {
         };
         tx.commit().map_err(|e| self.err(e))?;
         Ok(Ok(n))
+    }
+
+    fn overrides(&self, event_id: Option<&str>) -> Result<Vec<OverrideRecord>, StoreError> {
+        self.overrides_of(event_id)
+    }
+
+    fn lift_override(
+        &self,
+        id: i64,
+        actor: &str,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Result<OverrideRecord, Refusal>, StoreError> {
+        self.lift(id, actor, reason, now)
     }
 
     fn audit(&self, entry: &AuditEntry) -> Result<i64, StoreError> {

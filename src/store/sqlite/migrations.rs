@@ -106,6 +106,11 @@ CREATE TABLE runs (
         "proposals waiting for an approver, and the audit trail",
         MIGRATION_8,
     ),
+    (
+        9,
+        "manual overrides of district levels set by editing a proposal",
+        MIGRATION_9,
+    ),
 ];
 
 /// Migration 2: subscribers and the outbox.
@@ -287,4 +292,26 @@ CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+"#;
+
+/// Migration 9 (issue 13): manual overrides of a district's level, set by editing a
+/// proposal, with the edit's free-text instruction. A row is never deleted: lifting sets
+/// `lifted_by`/`lifted_at`, so who overrode what stays visible beside the audit trail.
+const MIGRATION_9: &str = r#"
+CREATE TABLE overrides (
+    id INTEGER PRIMARY KEY,
+    event_id TEXT NOT NULL,
+    pcode TEXT NOT NULL,
+    level TEXT NOT NULL CHECK (level IN ('green', 'yellow', 'orange', 'red')),
+    reason TEXT NOT NULL,
+    instruction_pt TEXT,
+    instruction_en TEXT,
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT,
+    lifted_by TEXT,
+    lifted_at TEXT,
+    proposal_id INTEGER REFERENCES proposals (id)
+);
+CREATE INDEX overrides_event ON overrides (event_id, id);
 "#;

@@ -1,0 +1,76 @@
+//! The site `aviso serve` runs with in the approval tests (issue 13): Freddy's replay on a
+//! local feed, e-mail to a real SMTP server, SMS to a local gateway, and the tokens.
+
+use std::path::Path;
+
+use crate::approval_service::{EDITOR, OFFICER, VIEWER};
+use crate::notify_support::sha256_hex;
+
+/// A second approver: approves what the duty officer edited (four eyes).
+pub(crate) const SECOND_APPROVER: &str = "approver-token-approval-4";
+
+/// A site's configuration: an Actual RSMC feed and an Exercise drill feed (both polled
+/// every second), e-mail and SMS, a viewer, an editor and two approver tokens (four eyes); `[store]`.
+pub(crate) fn site_toml(feeds: &str, recv: &str, smtp: u16, store: Option<&str>) -> String {
+    format!(
+        r#"[service]
+max_forecast_age_h = 1000000.0
+listen = "127.0.0.1:0"
+layers = "{layers}"
+[http]
+retries = 0
+[probabilistic]
+publish = false
+[[feed]]
+name = "rsmc"
+kind = "rsmc-reunion"
+url = "{feeds}/rsmc/freddy.json"
+schedule = "* * * * * *"
+[[feed]]
+name = "drill"
+kind = "rsmc-reunion"
+url = "{feeds}/drill/freddy.json"
+schedule = "* * * * * *"
+status = "Exercise"
+[notify.email]
+enabled = true
+host = "localhost"
+port = {smtp}
+security = "none"
+from = "Alertas INGD <alertas@aviso.example.org>"
+[notify.sms]
+enabled = true
+url = "{recv}/sms"
+body_format = "json"
+status_path = "status"
+id_path = "id"
+accepted_statuses = ["accepted"]
+[notify.outbox]
+poll_interval_s = 0.05
+[[notify.token]]
+name = "cenoe-viewer"
+role = "viewer"
+sha256 = "{viewer}"
+[[notify.token]]
+name = "cenoe-editor"
+role = "editor"
+sha256 = "{editor}"
+[[notify.token]]
+name = "duty-officer"
+role = "approver"
+sha256 = "{officer}"
+[[notify.token]]
+name = "second-approver"
+role = "approver"
+sha256 = "{second}"
+{store}"#,
+        store = store.map_or(String::new(), |u| format!("[store]\nurl = {u:?}\n")),
+        layers = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("layers")
+            .display(),
+        viewer = sha256_hex(VIEWER),
+        editor = sha256_hex(EDITOR),
+        officer = sha256_hex(OFFICER),
+        second = sha256_hex(SECOND_APPROVER),
+    )
+}
