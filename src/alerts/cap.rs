@@ -10,9 +10,8 @@
 //! repository. The tests check element order against the standard's tables and
 //! well-formedness with xmllint when it is installed.
 //!
-//! Over 600 lines: about 760 of code plus unit tests. The CAP document and its texts
-//! (headline, description, instruction in pt and en) must agree element by element; the
-//! texts are the issue-16 move 5 cut (`cap/text.rs`) when the approval workflow edits them.
+//! The texts (headline, description, instructions in pt and en, the editor's added
+//! instruction) are in `cap/text.rs`, the polygons in `cap/polygons.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -29,6 +28,15 @@ use crate::alerts::versioning::{AlertVersion, CapStatus, MsgType, cap_datetime};
 pub(crate) use crate::domain::Lang;
 use crate::domain::Period;
 use crate::domain::text::group_thousands;
+
+mod grading;
+mod polygons;
+mod text;
+
+pub use grading::{Grading, grading};
+pub use polygons::cap_polygons;
+pub(crate) use text::{by_level, changes_line, headline_for, level_lines, people, with_extra};
+use text::{description, headline, instruction};
 
 /// The CAP 1.2 XML namespace (OASIS CAP 1.2 §3.3).
 pub const CAP_NS: &str = "urn:oasis:names:tc:emergency:cap:1.2";
@@ -105,132 +113,6 @@ impl Default for CapOptions {
     }
 }
 
-/// CAP `urgency`, `severity`, `certainty` and `responseType`s of one version.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Grading {
-    pub urgency: &'static str,
-    pub severity: &'static str,
-    pub certainty: &'static str,
-    pub response_types: Vec<&'static str>,
-}
-
-/// Maps the event level and the lead time to CAP's grading.
-///
-/// `lead_h` is the hours from the reference time to the first arrival of the lowest
-/// forecast wind (gale, 34 kt) in any district on the ladder: once gales blow, nobody can
-/// move or secure anything, so that is the time by which action must be done.
-///
-/// - urgency (CAP: when responsive action should be taken):
-///   Immediate when gales arrive within 12 h (before the product after next: waiting for
-///   another forecast would be too late); Expected within 48 h (action "soon", inside the
-///   2026 AA action window); Future beyond, and for a green (cone-only) event whatever the
-///   lead, since no wind is forecast there.
-/// - severity (CAP: threat to life or property) follows the level, i.e. the wind:
-///   red (≥ 64 kt, cyclone force, within 72 h) Extreme; orange (≥ 64 kt later or ≥ 48 kt,
-///   severe tropical storm) Severe; yellow (≥ 34 kt, gales) Moderate; green Minor.
-/// - certainty (CAP: Observed / Likely > ~50 % / Possible ≤ ~50 %): Observed when the
-///   winds are already there (lead ≤ 0: the tau-0 radii are an analysis); Likely up to
-///   72 h; Possible beyond 72 h, where RSMC track errors (~150 nm at 72 h) exceed the width
-///   of most swaths, and for a green event (the district is only in the cone).
-/// - responseType: red Evacuate + Prepare (the last three days are when people are moved
-///   to accommodation centres); orange and yellow Prepare; green Monitor.
-/// - A Cancel: urgency Past, severity Minor, certainty Likely (a forecast says the threat
-///   has gone), responseType AllClear.
-pub fn grading(msg_type: MsgType, event_level: Option<Level>, lead_h: Option<f64>) -> Grading {
-    let level = match (msg_type, event_level) {
-        (MsgType::Cancel, _) | (_, None) => {
-            return Grading {
-                urgency: "Past",
-                severity: "Minor",
-                certainty: "Likely",
-                response_types: vec!["AllClear"],
-            };
-        }
-        (_, Some(l)) => l,
-    };
-    let green = level == Level::Green;
-    let urgency = match lead_h {
-        _ if green => "Future",
-        Some(h) if h <= 12.0 => "Immediate",
-        Some(h) if h <= 48.0 => "Expected",
-        _ => "Future",
-    };
-    let severity = match level {
-        Level::Red => "Extreme",
-        Level::Orange => "Severe",
-        Level::Yellow => "Moderate",
-        Level::Green => "Minor",
-    };
-    let certainty = match lead_h {
-        _ if green => "Possible",
-        Some(h) if h <= 0.0 => "Observed",
-        Some(h) if h <= 72.0 => "Likely",
-        _ => "Possible",
-    };
-    let response_types = match level {
-        Level::Red => vec!["Evacuate", "Prepare"],
-        Level::Orange | Level::Yellow => vec!["Prepare"],
-        Level::Green => vec!["Monitor"],
-    };
-    Grading {
-        urgency,
-        severity,
-        certainty,
-        response_types,
-    }
-}
-
-/// The CAP `polygon`s of a (multi)polygon: each part's exterior ring as "lat,lon" pairs
-/// (CAP 1.2 §3.3.2: WGS 84, latitude first), 4 decimals (~11 m), first = last, at most
-/// `max_vertices`. Holes are dropped: CAP polygons have none, and a hole in a swath is
-/// not a safe place.
-///
-/// Parts are simplified with Ramer–Douglas–Peucker (geo's `Simplify`), the tolerance
-/// doubling from 0.001° (~110 m) until the ring fits and is still a valid polygon; if no
-/// tolerance gives a valid ring, the part's convex hull is used, which is always valid
-/// and only errs on the side of covering more. The tolerance is in degrees because it is
-/// a shape tolerance, not a distance anything is measured with.
-pub fn cap_polygons(mp: &MultiPolygon<f64>, max_vertices: usize) -> Vec<String> {
-    let max_vertices = max_vertices.max(4);
-    mp.0.iter()
-        .filter_map(|p| {
-            let outer = Polygon::new(p.exterior().clone(), vec![]);
-            let fitted =
-                fit(&outer, max_vertices).or_else(|| fit(&outer.convex_hull(), max_vertices))?;
-            ring_text(&fitted)
-        })
-        .collect()
-}
-
-fn fit(p: &Polygon<f64>, max_vertices: usize) -> Option<Polygon<f64>> {
-    let mut eps = 0.001;
-    for _ in 0..24 {
-        let s = p.simplify(eps);
-        let n = s.exterior().0.len();
-        if n >= 4 && n <= max_vertices && s.is_valid() {
-            return Some(s);
-        }
-        eps *= 2.0;
-    }
-    None
-}
-
-fn ring_text(p: &Polygon<f64>) -> Option<String> {
-    let mut pts: Vec<String> = Vec::new();
-    for c in &p.exterior().0 {
-        let s = format!("{:.4},{:.4}", c.y, c.x);
-        if pts.last() != Some(&s) {
-            pts.push(s);
-        }
-    }
-    if let (Some(first), Some(last)) = (pts.first().cloned(), pts.last())
-        && &first != last
-    {
-        pts.push(first);
-    }
-    (pts.len() >= 4).then(|| pts.join(" "))
-}
-
 /// Small wrapper so every element is one call; quick-xml escapes the text.
 struct Xml {
     w: Writer<Vec<u8>>,
@@ -282,30 +164,6 @@ impl CapLang for Lang {
     }
 }
 
-pub(crate) fn utc(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M UTC").to_string()
-}
-
-pub(crate) fn people(n: f64) -> String {
-    // Thousands grouped with a narrow no-break space, readable in both languages.
-    group_thousands(n, '\u{202f}')
-}
-
-/// Districts per level (highest first): level -> (P-code, name, province P-code).
-pub(crate) type ByLevel = BTreeMap<std::cmp::Reverse<Level>, Vec<(String, String, Option<String>)>>;
-
-pub(crate) fn by_level(v: &AlertVersion) -> ByLevel {
-    let mut m: ByLevel = BTreeMap::new();
-    for (pcode, d) in &v.districts {
-        m.entry(std::cmp::Reverse(d.level)).or_default().push((
-            pcode.clone(),
-            d.name.clone(),
-            d.province_pcode.clone(),
-        ));
-    }
-    m
-}
-
 /// The geometry of one level's area: the forecast swath of the lowest wind threshold of
 /// the rules that put districts at that level (swaths of lower thresholds contain those
 /// of higher ones, so it covers every district's hazard), or the cone for cone rules.
@@ -339,182 +197,7 @@ fn level_geometry<'a>(
     }
 }
 
-fn headline(lang: Lang, a: &Assessment, v: &AlertVersion) -> String {
-    let name = &a.forecast.storm.name;
-    headline_for(
-        lang,
-        v,
-        a.event_level,
-        [
-            &format!("Ciclone tropical {name}"),
-            &format!("Tropical cyclone {name}"),
-        ],
-    )
-}
-
-/// "<subject>: nível X — n distrito(s) no aviso", or the all-clear, prefixed with the
-/// status label (TESTE, EXERCÍCIO) so nobody acts on a test. `subject` is
-/// `[Portuguese, English]`.
-pub(crate) fn headline_for(
-    lang: Lang,
-    v: &AlertVersion,
-    event_level: Option<Level>,
-    subject: [&str; 2],
-) -> String {
-    let name = subject.get(lang.index()).copied().unwrap_or_default();
-    let n = v.districts.len();
-    let body = match (v.msg_type, event_level) {
-        (MsgType::Cancel, _) | (_, None) => match lang {
-            Lang::Pt => format!("{name}: fim do aviso, nenhum distrito em risco"),
-            Lang::En => format!("{name}: all clear, no district at risk"),
-        },
-        (_, Some(l)) => match lang {
-            Lang::Pt => format!("{name}: nível {} — {n} distrito(s) no aviso", l.name_pt()),
-            Lang::En => format!("{name}: {} level — {n} district(s) on alert", l.name_en()),
-        },
-    };
-    match v.status.label() {
-        Some((pt, en)) => format!("{}: {body}", lang.pick(pt, en)),
-        None => body,
-    }
-}
-
-fn description(lang: Lang, a: &Assessment, v: &AlertVersion) -> String {
-    let mut lines: Vec<String> = Vec::new();
-    let t = |pt: &'static str, en: &'static str| lang.pick(pt, en);
-    lines.push(format!(
-        "{} {} ({}), {} {}; {} {}.",
-        t("Previsão", "Forecast"),
-        a.forecast.source.label(),
-        a.forecast.storm.id,
-        t("emitida", "issued"),
-        utc(a.forecast.issued),
-        t("referência", "reference time"),
-        utc(a.forecast.reference_time),
-    ));
-    lines.extend(level_lines(lang, v));
-    for total in &a.exposure.national {
-        if total.districts > 0 {
-            lines.push(format!(
-                "≥ {} kt: {} {} {} {}.",
-                total.threshold_kt,
-                people(total.people_at_risk),
-                t("pessoas em risco em", "people at risk in"),
-                total.districts,
-                t("distritos", "districts"),
-            ));
-        }
-    }
-    match &a.hazard.landfall {
-        Some(lf) => lines.push(format!(
-            "{}: {} (+{:.0} h), {:.2}°S {:.2}°E{}.",
-            t("Chegada a terra prevista", "Forecast landfall"),
-            utc(lf.time),
-            lf.lead_time_h,
-            -lf.lat,
-            lf.lon,
-            lf.wind_kt
-                .map(|w| format!(", {w:.0} kt"))
-                .unwrap_or_default(),
-        )),
-        None => lines.push(
-            t(
-                "Sem chegada a terra na previsão.",
-                "No landfall in the forecast.",
-            )
-            .to_string(),
-        ),
-    }
-    // The trigger's reason is written in English by the trigger module; the Portuguese
-    // text keeps to the bilingual state label.
-    lines.push(match lang {
-        Lang::Pt => format!(
-            "Gatilho de acção antecipatória: {}.",
-            a.trigger.state.label()
-        ),
-        Lang::En => format!(
-            "Anticipatory-action trigger: {} — {}.",
-            a.trigger.state.label(),
-            a.trigger.reason
-        ),
-    });
-    lines.extend(changes_line(lang, v));
-    lines.join("\n")
-}
-
-/// "Since version N: a added, r raised, l lowered, d removed." when anything changed.
-pub(crate) fn changes_line(lang: Lang, v: &AlertVersion) -> Option<String> {
-    let t = |pt: &'static str, en: &'static str| lang.pick(pt, en);
-    let c = &v.changes;
-    (v.version > 1 && !c.is_empty()).then(|| {
-        format!(
-            "{} {}: {} {}, {} {}, {} {}, {} {}.",
-            t("Desde a versão", "Since version"),
-            v.version - 1,
-            c.added.len(),
-            t("acrescentados", "added"),
-            c.raised.len(),
-            t("subiram", "raised"),
-            c.lowered.len(),
-            t("desceram", "lowered"),
-            c.removed.len(),
-            t("retirados", "removed"),
-        )
-    })
-}
-
-/// Per-language levels line: "Nível vermelho (2): A, B." for each level, highest first.
-pub(crate) fn level_lines(lang: Lang, v: &AlertVersion) -> Vec<String> {
-    by_level(v)
-        .into_iter()
-        .map(|(l, ds)| {
-            let names: Vec<&str> = ds.iter().map(|d| d.1.as_str()).collect();
-            format!(
-                "{} {} ({}): {}.",
-                lang.pick("Nível", "Level"),
-                lang.level(l.0),
-                ds.len(),
-                names.join(", ")
-            )
-        })
-        .collect()
-}
-
-fn instruction(lang: Lang, msg_type: MsgType, level: Option<Level>) -> &'static str {
-    match (msg_type, level) {
-        (MsgType::Cancel, _) | (_, None) => lang.pick(
-            "O aviso terminou. Siga as orientações do INGD e das autoridades locais sobre o regresso e a resposta.",
-            "The warning has ended. Follow INGD and local authorities on return and response.",
-        ),
-        (_, Some(Level::Red)) => lang.pick(
-            "Nível vermelho: prepare e execute a evacuação para os centros de acomodação seguros; siga as ordens do INGD e dos COE. Nos restantes níveis, prepare-se.",
-            "Red level: prepare and carry out evacuation to safe accommodation centres; follow INGD and the COEs. Elsewhere, prepare.",
-        ),
-        (_, Some(Level::Orange)) => lang.pick(
-            "Pré-posicione meios, reforce abrigos e identifique centros de acomodação seguros; siga as orientações do INGD.",
-            "Pre-position resources, secure shelters and identify safe accommodation centres; follow INGD guidance.",
-        ),
-        (_, Some(Level::Yellow)) => lang.pick(
-            "Prepare-se para ventos fortes: prenda coberturas, recolha barcos e acompanhe os avisos do INGD.",
-            "Prepare for strong winds: secure roofs, bring boats ashore and follow INGD warnings.",
-        ),
-        (_, Some(Level::Green)) => lang.pick(
-            "Acompanhe as próximas previsões e os avisos do INGD.",
-            "Monitor the next forecasts and INGD warnings.",
-        ),
-    }
-}
-
 /// The hazard-specific content of a CAP document: what the shared writer
-/// The standard instruction `base` followed by the editor's one in `lang`, if any.
-pub(crate) fn with_extra(base: &str, opts: &CapOptions, lang: Lang) -> String {
-    let i = usize::from(lang == Lang::En);
-    match opts.extra_instruction.as_ref().map(|x| x[i].trim()) {
-        Some(extra) if !extra.is_empty() => format!("{base} {extra}"),
-        _ => base.to_string(),
-    }
-}
-
 /// ([`write_cap`]) puts into each `info` and `area`. Arrays are `[Portuguese, English]`.
 pub(crate) struct InfoParts {
     pub event: [&'static str; 2],
