@@ -1,13 +1,14 @@
 //! The alert map for browsers: the single page (static/index.html, static/app.js,
 //! static/app.css) and the vendored Leaflet, compiled into the binary with
 //! `include_bytes!` and served with ETag and Cache-Control, plus `GET /api/map-config`
-//! (the optional tile basemap). `GET /` is content-negotiated: the map for browsers, the
-//! OGC API landing page (JSON, [`super::ogc`]) for everyone else. The page reads its data
-//! from the service's own API; this module adds no data endpoint. Must not depend on
-//! feeds, hazard or exposure.
+//! (the optional tile basemap), and the duty officer's operations page (`/ops`,
+//! static/ops.*, issue 13) under a stricter CSP that also forbids framing. `GET /` is
+//! content-negotiated: the map for browsers, the OGC API landing page (JSON,
+//! [`super::ogc`]) for everyone else. The pages read their data from the service's own
+//! API; this module adds no data endpoint. Must not depend on feeds, hazard or exposure.
 //!
-//! Over 600 lines only with its tests (negotiation, caching headers, the CSP): the module
-//! itself, with the `[map]` section it serves, is under 460.
+//! Over 600 lines only with its tests (negotiation, caching headers, the CSPs): the module
+//! itself, with the `[map]` section it serves, is under 500.
 
 use std::sync::Arc;
 
