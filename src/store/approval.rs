@@ -45,6 +45,38 @@ pub struct ProposalRecord {
     pub superseded_by: Option<i64>,
 }
 
+impl ProposalRecord {
+    /// Why a person may not decide it now, `current` being the event's published version
+    /// read in the deciding transaction: it is no longer waiting, or another version was
+    /// published since it was made. The rule both backends apply.
+    pub fn closed_or_stale(&self, current: Option<&str>) -> Option<Refusal> {
+        if self.state != ProposalState::Proposed {
+            let hint = self
+                .superseded_by
+                .map(|n| format!(" (proposal {n} replaced it)"))
+                .unwrap_or_default();
+            return Some(Refusal::NotOpen {
+                id: self.id,
+                state: self.state,
+                hint,
+            });
+        }
+        (current != self.base.as_deref()).then(|| Refusal::Stale {
+            id: self.id,
+            base: self.base.clone().unwrap_or_else(|| "none".into()),
+            current: current.unwrap_or("none").into(),
+        })
+    }
+
+    /// Four eyes: `actor` edited it, so another approver must decide (`four_eyes` on).
+    pub fn own_edit(&self, actor: &str, four_eyes: bool) -> Option<Refusal> {
+        (four_eyes && self.edited_by.as_deref() == Some(actor)).then(|| Refusal::FourEyes {
+            id: self.id,
+            who: actor.to_string(),
+        })
+    }
+}
+
 /// A proposal to store.
 #[derive(Debug, Clone, Copy)]
 pub struct NewProposal<'a> {

@@ -352,17 +352,6 @@ impl Inner {
             .await
             .map_err(|e| self.err(e))?;
         let p = self.proposal_of(&row)?;
-        if p.state != ProposalState::Proposed {
-            let hint = p
-                .superseded_by
-                .map(|n| format!(" (proposal {n} replaced it)"))
-                .unwrap_or_default();
-            return Ok(Err(Refusal::NotOpen {
-                id,
-                state: p.state,
-                hint,
-            }));
-        }
         let current: Option<String> = tx
             .query_opt(
                 "SELECT latest_alert FROM events WHERE event_id = $1",
@@ -373,12 +362,8 @@ impl Inner {
             .map(|r| r.try_get(0))
             .transpose()
             .map_err(|e| self.err(e))?;
-        if current != p.base {
-            return Ok(Err(Refusal::Stale {
-                id,
-                base: p.base.unwrap_or_else(|| "none".into()),
-                current: current.unwrap_or_else(|| "none".into()),
-            }));
+        if let Some(r) = p.closed_or_stale(current.as_deref()) {
+            return Ok(Err(r));
         }
         let subject = format!("proposal {id}");
         let (n, state, actor, reason, entry) = match decision {
@@ -388,8 +373,8 @@ impl Inner {
                 planned,
                 four_eyes,
             } => {
-                if four_eyes && p.edited_by.as_deref() == Some(actor.as_str()) {
-                    return Ok(Err(Refusal::FourEyes { id, who: actor }));
+                if let Some(r) = p.own_edit(&actor, four_eyes) {
+                    return Ok(Err(r));
                 }
                 self.insert_alert(&tx, &p.alert).await?;
                 let n = self.enqueue_tx(&tx, &planned, now).await?;

@@ -352,24 +352,9 @@ impl ApprovalStore for SqliteStore {
             return Ok(Err(Refusal::NotFound { id }));
         };
         let p = self.proposal_of(p)?;
-        if p.state != ProposalState::Proposed {
-            let hint = p
-                .superseded_by
-                .map(|n| format!(" (proposal {n} replaced it)"))
-                .unwrap_or_default();
-            return Ok(Err(Refusal::NotOpen {
-                id,
-                state: p.state,
-                hint,
-            }));
-        }
         let current = self.latest_published(&tx, &p.alert.summary.event_id)?;
-        if current != p.base {
-            return Ok(Err(Refusal::Stale {
-                id,
-                base: p.base.unwrap_or_else(|| "none".into()),
-                current: current.unwrap_or_else(|| "none".into()),
-            }));
+        if let Some(r) = p.closed_or_stale(current.as_deref()) {
+            return Ok(Err(r));
         }
         let subject = format!("proposal {id}");
         let n = match decision {
@@ -379,11 +364,8 @@ impl ApprovalStore for SqliteStore {
                 planned,
                 four_eyes,
             } => {
-                if four_eyes && p.edited_by.as_deref() == Some(actor) {
-                    return Ok(Err(Refusal::FourEyes {
-                        id,
-                        who: actor.to_string(),
-                    }));
+                if let Some(r) = p.own_edit(actor, four_eyes) {
+                    return Ok(Err(r));
                 }
                 self.insert_alert(&tx, &p.alert)?;
                 let n = self.enqueue_tx(&tx, planned, now)?;
