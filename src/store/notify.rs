@@ -77,6 +77,43 @@ pub struct DlrRecorded {
     pub reason: Option<String>,
 }
 
+impl DlrRecorded {
+    /// What `report` does to the SMS `outbox_id` (`idempotency_key`), whose stored
+    /// `message` (the outbound JSON) is in delivery state `current`: the status and reason
+    /// with the recipient's number masked (gateways may quote it: it stays out of the
+    /// store and of the caller's log line), and `applied: false`, keeping the final state,
+    /// when an in-transit report comes after a final one. Both backends store it as is
+    /// when `applied`.
+    pub fn of_report(
+        outbox_id: i64,
+        idempotency_key: String,
+        message: &str,
+        current: Option<&str>,
+        report: &DeliveryReport,
+    ) -> Self {
+        let channel = serde_json::from_str::<crate::notify::outbound::Outbound>(message)
+            .ok()
+            .map(|m| m.channel);
+        let mask = |text: &str| -> String {
+            match &channel {
+                Some(c) => super::personal::mask_number(text, c),
+                None => text.to_string(),
+            }
+        };
+        let kept = current
+            .and_then(DlrState::parse)
+            .filter(|c| c.is_final() && !report.state.is_final());
+        DlrRecorded {
+            outbox_id,
+            idempotency_key,
+            state: kept.unwrap_or(report.state),
+            applied: kept.is_none(),
+            status: mask(&report.status),
+            reason: report.reason.as_deref().map(mask),
+        }
+    }
+}
+
 /// What an erasure did (counts only).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErasureReport {

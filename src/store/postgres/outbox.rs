@@ -26,7 +26,6 @@ use crate::notify::subscriber::ChannelKind;
 use crate::store::notify::{
     AttemptOutcome, AttemptRecord, DeliveryStatus, DlrRecorded, OutboxRow, OutboxState,
 };
-use crate::store::personal::mask_number;
 use crate::store::{AssessmentRecord, NewAlert, StoreError};
 
 const OUTBOX_COLUMNS: &str = "id, message, event_id, alert_id, version, state, attempts, \
@@ -455,45 +454,19 @@ impl Inner {
         let key: String = r.try_get(1).map_err(|e| self.err(e))?;
         let message: String = r.try_get(2).map_err(|e| self.err(e))?;
         let current: Option<String> = r.try_get(3).map_err(|e| self.err(e))?;
-        // Gateways may quote the number in a status or reason: keep it out of the store.
-        let channel = serde_json::from_str::<Outbound>(&message)
-            .ok()
-            .map(|m| m.channel);
-        let mask = |text: &str| -> String {
-            match &channel {
-                Some(c) => mask_number(text, c),
-                None => text.to_string(),
-            }
-        };
-        let status = mask(&report.status);
-        let reason = report.reason.as_deref().map(mask);
-        let current = current.as_deref().and_then(DlrState::parse);
-        if let Some(cur) = current.filter(|c| c.is_final() && !report.state.is_final()) {
-            return Ok(Some(DlrRecorded {
-                outbox_id: id,
-                idempotency_key: key,
-                state: cur,
-                applied: false,
-                status,
-                reason,
-            }));
+        let rec = DlrRecorded::of_report(id, key, &message, current.as_deref(), report);
+        if !rec.applied {
+            return Ok(Some(rec));
         }
         self.exec(
             &tx,
             "UPDATE outbox SET dlr_state = $2, dlr_status = $3, dlr_reason = $4, dlr_at = $5
              WHERE id = $1",
-            &[&id, &report.state.as_str(), &status, &reason, &now],
+            &[&id, &report.state.as_str(), &rec.status, &rec.reason, &now],
         )
         .await?;
         tx.commit().await.map_err(|e| self.err(e))?;
-        Ok(Some(DlrRecorded {
-            outbox_id: id,
-            idempotency_key: key,
-            state: report.state,
-            applied: true,
-            status,
-            reason,
-        }))
+        Ok(Some(rec))
     }
 
     pub(super) async fn delivery_report_counts(

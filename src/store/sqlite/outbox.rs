@@ -21,7 +21,6 @@ use crate::store::StoreError;
 use crate::store::notify::{
     AttemptOutcome, AttemptRecord, DeliveryStatus, DlrRecorded, OutboxRow, OutboxState, OutboxStore,
 };
-use crate::store::personal::mask_number;
 use crate::store::{AssessmentRecord, NewAlert};
 
 const OUTBOX_COLUMNS: &str = "id, message, event_id, alert_id, version, state, attempts, \
@@ -411,45 +410,18 @@ impl OutboxStore for SqliteStore {
         let Some((id, key, message, current)) = found else {
             return Ok(None);
         };
-        // Gateways may quote the number in a status or reason: keep it out of the store
-        // (and of the log line the caller writes from what is returned).
-        let channel = serde_json::from_str::<Outbound>(&message)
-            .ok()
-            .map(|m| m.channel);
-        let mask = |text: &str| -> String {
-            match &channel {
-                Some(c) => mask_number(text, c),
-                None => text.to_string(),
-            }
-        };
-        let status = mask(&report.status);
-        let reason = report.reason.as_deref().map(mask);
-        let current = current.as_deref().and_then(DlrState::parse);
-        if let Some(cur) = current.filter(|c| c.is_final() && !report.state.is_final()) {
-            return Ok(Some(DlrRecorded {
-                outbox_id: id,
-                idempotency_key: key,
-                state: cur,
-                applied: false,
-                status,
-                reason,
-            }));
+        let rec = DlrRecorded::of_report(id, key, &message, current.as_deref(), report);
+        if !rec.applied {
+            return Ok(Some(rec));
         }
         tx.execute(
             "UPDATE outbox SET dlr_state = ?2, dlr_status = ?3, dlr_reason = ?4, dlr_at = ?5
              WHERE id = ?1",
-            params![id, report.state.as_str(), status, reason, ts(now)],
+            params![id, report.state.as_str(), rec.status, rec.reason, ts(now)],
         )
         .map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))?;
-        Ok(Some(DlrRecorded {
-            outbox_id: id,
-            idempotency_key: key,
-            state: report.state,
-            applied: true,
-            status,
-            reason,
-        }))
+        Ok(Some(rec))
     }
 
     fn delivery_report_counts(&self) -> Result<Vec<(Option<DlrState>, i64)>, StoreError> {
