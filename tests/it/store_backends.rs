@@ -603,6 +603,33 @@ fn the_alerts_filter_selects_by_place_level_time_and_event_on_both_backends() {
     });
 }
 
+/// Versions published within the same second (an approver clearing a queue, a Cancel
+/// right after an Update) list newest version first: `sent` has second precision, so
+/// it cannot order them alone (CI failure of 2026-12-03, `service::feeds_with_faults…`).
+#[test]
+fn versions_sent_in_the_same_second_list_newest_version_first_on_both_backends() {
+    on_both(|b| {
+        let s = &b.store;
+        let sent = Utc.with_ymd_and_hms(2023, 3, 10, 12, 0, 0).unwrap();
+        for (version, msg_type) in [
+            (1, MsgType::Alert),
+            (2, MsgType::Update),
+            (3, MsgType::Cancel),
+        ] {
+            let mut a = alert("z", version, msg_type, None);
+            a.summary.sent = sent;
+            s.publish_alert(&a).unwrap();
+        }
+        let ids: Vec<String> = s
+            .alerts(&AlertFilter::default())
+            .unwrap()
+            .into_iter()
+            .map(|a| a.id)
+            .collect();
+        assert_eq!(ids, ["aviso-z-3", "aviso-z-2", "aviso-z-1"], "{}", b.name);
+    });
+}
+
 #[test]
 fn a_late_document_is_attached_once_beside_the_version_as_published_on_both_backends() {
     on_both(|b| {

@@ -193,9 +193,9 @@ impl Inner {
         let c = self.conn().await?;
         let sql = if filter.active_only {
             "SELECT a.id, a.summary FROM alerts a JOIN events e ON e.latest_alert = a.id
-             WHERE e.active ORDER BY a.sent DESC, a.id"
+             WHERE e.active ORDER BY a.sent DESC, a.version DESC, a.id"
         } else {
-            "SELECT id, summary FROM alerts ORDER BY sent DESC, id"
+            "SELECT id, summary FROM alerts ORDER BY sent DESC, version DESC, id"
         };
         let all = self.summaries(&c, sql, &[]).await?;
         let v = all.into_iter().filter(|s| filter.matches(s)).collect();
@@ -271,7 +271,7 @@ impl Inner {
             .query(
                 "SELECT e.event_id, e.versions, e.active, a.id, a.summary, e.status
                  FROM events e JOIN alerts a ON a.id = e.latest_alert
-                 ORDER BY e.active DESC, a.sent DESC",
+                 ORDER BY e.active DESC, a.sent DESC, e.event_id",
                 &[],
             )
             .await

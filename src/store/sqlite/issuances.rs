@@ -353,9 +353,9 @@ impl Store for SqliteStore {
         let c = self.reader();
         let sql = if filter.active_only {
             "SELECT a.id, a.summary FROM alerts a JOIN events e ON e.latest_alert = a.id
-             WHERE e.active = 1 ORDER BY a.sent DESC, a.id"
+             WHERE e.active = 1 ORDER BY a.sent DESC, a.version DESC, a.id"
         } else {
-            "SELECT id, summary FROM alerts ORDER BY sent DESC, id"
+            "SELECT id, summary FROM alerts ORDER BY sent DESC, version DESC, id"
         };
         let mut stmt = c.prepare_cached(sql).map_err(|e| self.err(e))?;
         let rows: Vec<(String, String)> = stmt
@@ -435,7 +435,7 @@ impl Store for SqliteStore {
             .prepare_cached(
                 "SELECT e.event_id, e.versions, e.active, a.id, a.summary, e.status
                  FROM events e JOIN alerts a ON a.id = e.latest_alert
-                 ORDER BY e.active DESC, a.sent DESC",
+                 ORDER BY e.active DESC, a.sent DESC, e.event_id",
             )
             .map_err(|e| self.err(e))?;
         let rows: Vec<(String, u32, bool, String, String, String)> = stmt
