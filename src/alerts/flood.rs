@@ -120,6 +120,35 @@ pub fn flood_document(a: &FloodAssessment, layers: &Layers, decimals: u32) -> Va
         }
         features.push(feature(g, props));
     }
+    // Districts a person put on the ladder that the flood does not reach (a manual
+    // override, issue 13): their outline and level, no flood figures.
+    for (pcode, level) in &a.district_levels {
+        if a.districts.iter().any(|d| &d.pcode == pcode) {
+            continue;
+        }
+        let Some(area) = layers.districts.iter().find(|x| &x.pcode == pcode) else {
+            continue;
+        };
+        let Some(g) = multipolygon_geometry(&area.geometry, decimals) else {
+            continue;
+        };
+        features.push(feature(
+            g,
+            json!({
+                "layer": "flood_district",
+                "pcode": pcode,
+                "name": area.name,
+                "province_pcode": area.parent_pcode,
+                "province_name": area.parent_name,
+                "flood_level": null,
+                "level": level.name_en(),
+                "level_pt": level.name_pt(),
+                "level_colour": level.colour_hex(),
+                "population": area.population,
+                "people_at_risk": null,
+            }),
+        ));
+    }
     for p in &a.points {
         let f = &p.feature;
         features.push(feature(

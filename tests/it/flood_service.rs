@@ -55,7 +55,12 @@ fn rewrite(bytes: &[u8], f: impl Fn(&mut Vec<String>)) -> Vec<u8> {
 /// The forecast re-dated to `issue` (column forecast_issue_date, index 5 in both files);
 /// with `dry_41`, station 41 (Changane em Chibuto, the only one above a threshold) gets
 /// no member above any threshold, consistently in both files.
-fn variant(probs: &[u8], discharge: &[u8], issue: &str, dry_41: bool) -> (Vec<u8>, Vec<u8>) {
+pub(crate) fn variant(
+    probs: &[u8],
+    discharge: &[u8],
+    issue: &str,
+    dry_41: bool,
+) -> (Vec<u8>, Vec<u8>) {
     let p = rewrite(probs, |c| {
         c[5] = issue.to_string();
         if dry_41 && c[0] == "41" {
