@@ -404,5 +404,29 @@ mod tests {
         assert_eq!(d.stations, vec!["up".to_string(), "down".to_string()]);
         assert_eq!(d.people_at_risk, Some(1000.0));
         assert_eq!(a.event_level, Some(Level::Orange));
+
+        // A person lowers Chibuto and puts Guijá (which no station reaches) on the ladder
+        // (issue 13): the stations reaching Chibuto no longer hold the event at orange.
+        let mut edited = a.clone();
+        let before = edited.set_district_levels([
+            ("MZ0202".to_string(), Level::Yellow),
+            ("MZ0203".to_string(), Level::Green),
+        ]);
+        assert_eq!(before["MZ0202"], Some(Level::Orange));
+        assert_eq!(before["MZ0203"], None);
+        assert_eq!(edited.event_level, Some(Level::Yellow));
+        assert_eq!(edited.automatic_level("MZ0202"), Some(Level::Orange));
+        assert_eq!(edited.automatic_level("MZ0203"), None);
+        assert!(edited.set_by_hand("MZ0202") && edited.set_by_hand("MZ0203"));
+        assert!(!a.set_by_hand("MZ0202"));
+        // A station at a level whose impact area holds no district still raises it.
+        let mut far = a.clone();
+        far.station_levels.insert("far".into(), Level::Red);
+        far.set_district_levels([("MZ0202".to_string(), Level::Yellow)]);
+        assert_eq!(far.event_level, Some(Level::Red));
+        // Nothing set: nothing changes.
+        let mut same = a.clone();
+        assert!(same.set_district_levels([]).is_empty());
+        assert_eq!(same.event_level, a.event_level);
     }
 }

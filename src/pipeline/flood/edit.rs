@@ -55,3 +55,41 @@ impl Pipeline {
         districts
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::super::overrides::AppliedOverride;
+    use super::*;
+    use crate::alerts::levels::Level;
+
+    #[test]
+    fn a_flood_document_gets_the_override_on_its_flood_district() {
+        let mut doc = json!({
+            "type": "FeatureCollection",
+            "features": [
+                {"type": "Feature", "properties": {"layer": "flood_station", "pcode": "MZ0202"}},
+                {"type": "Feature", "properties": {"layer": "flood_district", "pcode": "MZ0202", "level": "red"}},
+            ],
+            "aviso": {"hazard": "flood"},
+        });
+        let mut applied = Applied::default();
+        applied.districts.insert(
+            "MZ0202".into(),
+            AppliedOverride {
+                id: None,
+                level: Level::Red,
+                reason: "o Changane galgou as margens".into(),
+                by: "duty-officer".into(),
+                expires_at: None,
+                automatic: Some(Level::Yellow),
+            },
+        );
+        applied.patch(&mut doc);
+        let f = &doc["features"];
+        assert!(f[0]["properties"].get("override").is_none(), "{doc}");
+        assert_eq!(f[1]["properties"]["override"]["automatic_level"], "yellow");
+        assert_eq!(doc["aviso"]["overrides"][0]["by"], "duty-officer");
+    }
+}
