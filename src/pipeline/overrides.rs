@@ -304,10 +304,16 @@ impl Pipeline {
             issuance_id,
             made: Cell::new(None),
         };
-        match s.hazard {
-            HazardKind::TropicalCyclone => self.process_cyclone(&iss, Some(&ctx))?,
-            HazardKind::Flood => self.process_flood(&iss, Some(&ctx))?,
+        let rebuilt = match s.hazard {
+            HazardKind::TropicalCyclone => self.process_cyclone(&iss, Some(&ctx)),
+            HazardKind::Flood => self.process_flood(&iss, Some(&ctx)),
         };
+        // A forecast grown older than the limit while the proposal waited: the edit is
+        // refused naming the limit (the proposal itself stays as it is).
+        if let Err(ProcessError::Stale(m)) = rebuilt {
+            return bad("proposal", format!("proposal {id} cannot be rebuilt: {m}"));
+        }
+        rebuilt?;
         let made = ctx.made.get().ok_or_else(|| {
             ProcessError::Publish(format!("proposal {id}: the edit made no proposal"))
         })?;

@@ -16,32 +16,19 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
-use axum::extract::{Path as UrlPath, State};
-use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use crate::approval_service::{EDITOR, OFFICER, VIEWER, actions, serve, until};
 use crate::approval_site::SECOND_APPROVER;
 use crate::common::cap_xml::{parse, texts};
+use crate::flood_service::{Files, serve_file};
 use crate::notify_support::{Api, Shared, gateway, read_maildir, sha256_hex, start_smtpd};
-
-type Files = Arc<Mutex<HashMap<String, Vec<u8>>>>;
 
 const CHIBUTO: &str = "MZ0202";
 const XAI_XAI: &str = "MZ0207";
 const INSTRUCTION_PT: &str = "Retirem já as famílias das baixas do Changane.";
 const INSTRUCTION_EN: &str = "Move families out of the Changane lowlands now.";
-
-async fn serve_file(
-    State(files): State<Files>,
-    UrlPath(name): UrlPath<String>,
-) -> (StatusCode, Vec<u8>) {
-    match files.lock().unwrap().get(&name) {
-        Some(b) => (StatusCode::OK, b.clone()),
-        None => (StatusCode::NOT_FOUND, b"not found".to_vec()),
-    }
-}
 
 struct Service(Child);
 
