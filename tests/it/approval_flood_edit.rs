@@ -334,9 +334,9 @@ async fn flood_edit_case(store: Option<&str>) {
         .collect();
     assert!(!others.is_empty(), "{r2}");
     assert!(
-        others
-            .iter()
-            .all(|d| d["level"] == "yellow" && d["override"].is_null()),
+        others.iter().all(|d| d["level"] == "yellow"
+            && d["override"].is_null()
+            && d["level_basis"] == "station_forecast"),
         "{r2}"
     );
     assert_eq!(r2["alert"]["max_level"], "red", "{r2}");
@@ -355,6 +355,7 @@ async fn flood_edit_case(store: Option<&str>) {
     let dd = doc_districts(&doc);
     assert_eq!(dd[CHIBUTO]["level"], "red", "{doc}");
     assert_eq!(dd[CHIBUTO]["override"]["reason"], raise, "{doc}");
+    assert_eq!(dd[CHIBUTO]["level_basis"], "override", "{doc}");
     assert_eq!(dd[XAI_XAI]["level"], "green", "{doc}");
     assert_eq!(
         doc["aviso"]["event_level"]["code"], "red",
