@@ -26,7 +26,7 @@ mod exposure;
 mod feeds;
 mod fetch;
 mod flood_cap;
-mod flood_edit_stale;
+mod flood_edit_pipeline;
 mod flood_extent;
 mod flood_rivers;
 mod flood_service;
