@@ -9,7 +9,7 @@
 
 const LEVEL_PT = { green: "verde", yellow: "amarelo", orange: "laranja", red: "vermelho" };
 const MSG_PT = { Alert: "Alerta", Update: "Actualização", Cancel: "Cancelamento" };
-const BASIS_PT = { official_track: "trajectória oficial", probability: "probabilidade", held: "mantido", held_pending: "mantido (à espera das probabilidades)" };
+const BASIS_PT = { official_track: "trajectória oficial", probability: "probabilidade", held: "mantido", held_pending: "mantido (à espera das probabilidades)", station_forecast: "previsão das estações", flood_map: "mapa de cheia" };
 const STATE_PT = { proposed: "proposta", published: "publicada", rejected: "rejeitada", superseded: "substituída" };
 let current = null;
 

@@ -212,6 +212,64 @@ impl FloodAssessment {
             FloodSource::Stations(_) => None,
         }
     }
+
+    /// The level the forecast or map gives district `pcode` (`None`: it does not reach
+    /// it), whatever a person set in `district_levels`.
+    pub fn automatic_level(&self, pcode: &str) -> Option<Level> {
+        self.districts
+            .iter()
+            .find(|d| d.pcode == pcode)
+            .map(|d| self.ladder.of(d.flood_level))
+    }
+
+    /// Whether district `pcode`'s level was set by hand (a manual override, issue 13):
+    /// it is on the ladder at another level than the forecast's, or the forecast does
+    /// not reach it.
+    pub fn set_by_hand(&self, pcode: &str) -> bool {
+        self.district_levels
+            .get(pcode)
+            .is_some_and(|l| self.automatic_level(pcode) != Some(*l))
+    }
+
+    /// Sets district levels by hand (manual overrides, issue 13): each district takes its
+    /// level, whether the forecast reached it or not, and the event level becomes the
+    /// highest district level, or that of a station at a level whose impact area holds no
+    /// district (which raises the event by design, [`assess_flood_in`]). A person's level
+    /// of a district decides over the stations reaching it, and over a flood map's water
+    /// outside every district. Returns the level each district had before (`None`: off
+    /// the ladder).
+    pub fn set_district_levels(
+        &mut self,
+        levels: impl IntoIterator<Item = (String, Level)>,
+    ) -> BTreeMap<String, Option<Level>> {
+        let before: BTreeMap<String, Option<Level>> = levels
+            .into_iter()
+            .map(|(pcode, level)| {
+                let was = self.district_levels.insert(pcode.clone(), level);
+                (pcode, was)
+            })
+            .collect();
+        if before.is_empty() {
+            return before;
+        }
+        let reaching: std::collections::BTreeSet<&str> = self
+            .districts
+            .iter()
+            .flat_map(|d| d.stations.iter().map(String::as_str))
+            .collect();
+        self.event_level = self
+            .district_levels
+            .values()
+            .copied()
+            .chain(
+                self.station_levels
+                    .iter()
+                    .filter(|(id, _)| !reaching.contains(id.as_str()))
+                    .map(|(_, l)| *l),
+            )
+            .max();
+        before
+    }
 }
 
 /// Districts, sites and people inside a flood extent, on the flood alert ladder.
@@ -346,5 +404,29 @@ mod tests {
         assert_eq!(d.stations, vec!["up".to_string(), "down".to_string()]);
         assert_eq!(d.people_at_risk, Some(1000.0));
         assert_eq!(a.event_level, Some(Level::Orange));
+
+        // A person lowers Chibuto and puts Guijá (which no station reaches) on the ladder
+        // (issue 13): the stations reaching Chibuto no longer hold the event at orange.
+        let mut edited = a.clone();
+        let before = edited.set_district_levels([
+            ("MZ0202".to_string(), Level::Yellow),
+            ("MZ0203".to_string(), Level::Green),
+        ]);
+        assert_eq!(before["MZ0202"], Some(Level::Orange));
+        assert_eq!(before["MZ0203"], None);
+        assert_eq!(edited.event_level, Some(Level::Yellow));
+        assert_eq!(edited.automatic_level("MZ0202"), Some(Level::Orange));
+        assert_eq!(edited.automatic_level("MZ0203"), None);
+        assert!(edited.set_by_hand("MZ0202") && edited.set_by_hand("MZ0203"));
+        assert!(!a.set_by_hand("MZ0202"));
+        // A station at a level whose impact area holds no district still raises it.
+        let mut far = a.clone();
+        far.station_levels.insert("far".into(), Level::Red);
+        far.set_district_levels([("MZ0202".to_string(), Level::Yellow)]);
+        assert_eq!(far.event_level, Some(Level::Red));
+        // Nothing set: nothing changes.
+        let mut same = a.clone();
+        assert!(same.set_district_levels([]).is_empty());
+        assert_eq!(same.event_level, a.event_level);
     }
 }

@@ -11,7 +11,7 @@ use super::document::{
     SCHEMA, caveats_json, collection_json, feature, multipolygon_geometry, point_geometry, round,
 };
 use super::levels::Level;
-use crate::alerts::assess_flood::FloodAssessment;
+use crate::alerts::assess_flood::{FloodAssessment, FloodSource};
 use crate::domain::{FloodForecast, FloodLevel, Layers};
 
 /// What a level asks for in a flood alert (the ladder's cyclone wording speaks of wind).
@@ -43,6 +43,16 @@ fn flood_level_json(level: Option<Level>) -> Value {
             json!({"code": l.name_en(), "pt": l.name_pt(), "en": l.name_en(), "colour": l.colour_hex(), "meaning_pt": pt, "meaning_en": en})
         }
         None => Value::Null,
+    }
+}
+
+/// Why a district has its level (`level_basis`, as a cyclone district's): the station
+/// forecast, the flood map, or a person (`override`, issue 13).
+fn level_basis(a: &FloodAssessment, pcode: &str) -> &'static str {
+    match (a.set_by_hand(pcode), &a.source) {
+        (true, _) => "override",
+        (false, FloodSource::Stations(_)) => "station_forecast",
+        (false, FloodSource::Extent(_)) => "flood_map",
     }
 }
 
@@ -104,6 +114,7 @@ pub fn flood_document(a: &FloodAssessment, layers: &Layers, decimals: u32) -> Va
             "level": level.name_en(),
             "level_pt": level.name_pt(),
             "level_colour": level.colour_hex(),
+            "level_basis": level_basis(a, &d.pcode),
             "first_date": d.first_date.map(|t| t.to_string()),
             "population": d.population,
             "area_share": round(d.area_share, 4),
@@ -119,6 +130,36 @@ pub fn flood_document(a: &FloodAssessment, layers: &Layers, decimals: u32) -> Va
             }
         }
         features.push(feature(g, props));
+    }
+    // Districts a person put on the ladder that the flood does not reach (a manual
+    // override, issue 13): their outline and level, no flood figures.
+    for (pcode, level) in &a.district_levels {
+        if a.districts.iter().any(|d| &d.pcode == pcode) {
+            continue;
+        }
+        let Some(area) = layers.districts.iter().find(|x| &x.pcode == pcode) else {
+            continue;
+        };
+        let Some(g) = multipolygon_geometry(&area.geometry, decimals) else {
+            continue;
+        };
+        features.push(feature(
+            g,
+            json!({
+                "layer": "flood_district",
+                "pcode": pcode,
+                "name": area.name,
+                "province_pcode": area.parent_pcode,
+                "province_name": area.parent_name,
+                "flood_level": null,
+                "level": level.name_en(),
+                "level_pt": level.name_pt(),
+                "level_colour": level.colour_hex(),
+                "level_basis": level_basis(a, pcode),
+                "population": area.population,
+                "people_at_risk": null,
+            }),
+        ));
     }
     for p in &a.points {
         let f = &p.feature;

@@ -31,7 +31,7 @@ use super::levels::Level;
 use super::versioning::{AlertVersion, MsgType, PublishedDistrict};
 use crate::alerts::assess_flood::{FloodAssessment, FloodSource};
 use crate::domain::{FloodForecast, FloodLevel, Layers};
-use crate::hazard::geodesy::union_multi;
+use crate::hazard::geodesy::{difference, union_multi};
 
 /// CAP options for flood alerts: `sender_name` is the alerting authority (`[service]
 /// sender_name`), `expires_after_h` is `flood.cap_expires_after_h`.
@@ -201,12 +201,35 @@ fn level_area(
     level: Level,
 ) -> Option<MultiPolygon<f64>> {
     let g = match &a.source {
-        FloodSource::Extent(e) => union_multi(
-            e.levels
+        FloodSource::Extent(e) => {
+            let map = union_multi(
+                e.levels
+                    .iter()
+                    .filter(|l| a.ladder.of(l.level) == level)
+                    .map(|l| &l.geometry),
+            );
+            // Districts whose level a person set (issue 13): their outline is the area
+            // of their level, and the map's water inside them leaves the others.
+            let by_hand: Vec<_> = layers
+                .districts
                 .iter()
-                .filter(|l| a.ladder.of(l.level) == level)
-                .map(|l| &l.geometry),
-        ),
+                .filter(|d| a.set_by_hand(&d.pcode))
+                .collect();
+            if by_hand.is_empty() {
+                map
+            } else {
+                let cut = union_multi(by_hand.iter().map(|d| &d.geometry));
+                let rest = difference(&map, &cut);
+                union_multi(
+                    std::iter::once(&rest).chain(
+                        by_hand
+                            .iter()
+                            .filter(|d| v.districts.get(&d.pcode).is_some_and(|p| p.level == level))
+                            .map(|d| &d.geometry),
+                    ),
+                )
+            }
+        }
         FloodSource::Stations(_) => union_multi(
             layers
                 .districts

@@ -312,6 +312,14 @@ pub fn intersection(a: &MultiPolygon<f64>, b: &MultiPolygon<f64>) -> MultiPolygo
     oriented_multi(oriented_multi(a.clone()).intersection(&oriented_multi(b.clone())))
 }
 
+/// `a` without `b`, oriented per RFC 7946.
+pub fn difference(a: &MultiPolygon<f64>, b: &MultiPolygon<f64>) -> MultiPolygon<f64> {
+    if a.0.is_empty() || b.0.is_empty() {
+        return a.clone();
+    }
+    oriented_multi(oriented_multi(a.clone()).difference(&oriented_multi(b.clone())))
+}
+
 /// Geodesic area on the WGS 84 ellipsoid in km² (Karney 2013; orientation-independent).
 pub fn area_km2(mp: &MultiPolygon<f64>) -> f64 {
     mp.geodesic_area_unsigned() / 1.0e6

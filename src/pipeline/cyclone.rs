@@ -16,7 +16,7 @@ impl Pipeline {
             return self.process_gdacs(iss);
         }
         if matches!(kind, Some(FeedKind::FloodStations | FeedKind::FloodExtent)) {
-            return self.process_flood(iss);
+            return self.process_flood(iss, None);
         }
         self.process_cyclone(iss, None)
     }

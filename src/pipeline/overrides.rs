@@ -51,7 +51,7 @@ pub(crate) struct Applied {
 
 impl Applied {
     /// Writes the overrides into the alert document: each overridden district feature
-    /// gets `override` (id, reason, who, expiry, the automatic level), and the document's
+    /// (`district`, or `flood_district` in a flood alert) gets `override` (id, reason, who, expiry, the automatic level), and the document's
     /// `aviso` metadata the list and the instruction.
     pub(crate) fn patch(&self, doc: &mut Value) {
         if self.districts.is_empty() && self.instruction.is_none() {
@@ -68,7 +68,9 @@ impl Applied {
                 let Some(props) = f.get_mut("properties").and_then(Value::as_object_mut) else {
                     continue;
                 };
-                if props.get("layer").and_then(Value::as_str) != Some("district") {
+                // A cyclone's districts, or a flood's.
+                let layer = props.get("layer").and_then(Value::as_str);
+                if !matches!(layer, Some("district" | "flood_district")) {
                     continue;
                 }
                 let pcode = props
@@ -105,6 +107,35 @@ impl Pipeline {
         a: &mut Assessment,
         edit: Option<&EditCtx>,
     ) -> Result<Applied, ProcessError> {
+        let applied = self.overrides_for(event_id, edit, |pcode, level| {
+            let before = a.levels.get(pcode);
+            let (automatic, rule) = (before.map(|l| l.level), before.map_or(0, |l| l.rule));
+            a.levels.insert(
+                pcode.to_string(),
+                DistrictLevel {
+                    level,
+                    rule,
+                    basis: LevelBasis::Override,
+                },
+            );
+            automatic
+        })?;
+        if !applied.districts.is_empty() {
+            a.event_level = a.levels.values().map(|l| l.level).max();
+        }
+        Ok(applied)
+    }
+
+    /// The event's active overrides (those `edit` is setting first; newest first, a later
+    /// one of a district wins), each handed to `set` (P-code, level; it returns the level
+    /// the forecast gave), with the instruction that goes with them. Hazard-agnostic: the
+    /// cyclone and the flood paths apply them to their own levels.
+    pub(crate) fn overrides_for(
+        &self,
+        event_id: &str,
+        edit: Option<&EditCtx>,
+        mut set: impl FnMut(&str, Level) -> Option<Level>,
+    ) -> Result<Applied, ProcessError> {
         let Some(ap) = &self.approvals else {
             return Ok(Applied::default());
         };
@@ -112,7 +143,6 @@ impl Pipeline {
         let mut list: Vec<(Option<i64>, NewOverride)> = edit
             .map(|e| e.set.iter().map(|o| (None, o.clone())).collect())
             .unwrap_or_default();
-        // Newest first: a later override of a district wins.
         list.extend(
             ap.overrides(Some(event_id))?
                 .into_iter()
@@ -132,16 +162,7 @@ impl Pipeline {
             if applied.districts.contains_key(&o.pcode) {
                 continue;
             }
-            let before = a.levels.get(&o.pcode);
-            let (automatic, rule) = (before.map(|l| l.level), before.map_or(0, |l| l.rule));
-            a.levels.insert(
-                o.pcode.clone(),
-                DistrictLevel {
-                    level: o.level,
-                    rule,
-                    basis: LevelBasis::Override,
-                },
-            );
+            let automatic = set(&o.pcode, o.level);
             applied.districts.insert(
                 o.pcode,
                 AppliedOverride {
@@ -153,9 +174,6 @@ impl Pipeline {
                     automatic,
                 },
             );
-        }
-        if !applied.districts.is_empty() {
-            a.event_level = a.levels.values().map(|l| l.level).max();
         }
         Ok(applied)
     }
@@ -196,18 +214,10 @@ impl Pipeline {
                 message,
             }))
         };
-        if s.hazard != HazardKind::TropicalCyclone || s.msg_type == MsgType::Cancel {
+        if s.msg_type == MsgType::Cancel {
             return bad(
                 "proposal",
-                format!(
-                    "proposal {id} is a {} {}: only a cyclone Alert or Update can be edited",
-                    if s.hazard == HazardKind::Flood {
-                        "flood"
-                    } else {
-                        "cyclone"
-                    },
-                    s.msg_type.as_str()
-                ),
+                format!("proposal {id} is a Cancel: only an Alert or Update can be edited"),
             );
         }
         let Some(issuance_id) = p.issuance_id else {
@@ -294,7 +304,16 @@ impl Pipeline {
             issuance_id,
             made: Cell::new(None),
         };
-        self.process_cyclone(&iss, Some(&ctx))?;
+        let rebuilt = match s.hazard {
+            HazardKind::TropicalCyclone => self.process_cyclone(&iss, Some(&ctx)),
+            HazardKind::Flood => self.process_flood(&iss, Some(&ctx)),
+        };
+        // A forecast grown older than the limit while the proposal waited: the edit is
+        // refused naming the limit (the proposal itself stays as it is).
+        if let Err(ProcessError::Stale(m)) = rebuilt {
+            return bad("proposal", format!("proposal {id} cannot be rebuilt: {m}"));
+        }
+        rebuilt?;
         let made = ctx.made.get().ok_or_else(|| {
             ProcessError::Publish(format!("proposal {id}: the edit made no proposal"))
         })?;

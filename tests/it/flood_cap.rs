@@ -303,3 +303,141 @@ fn xmllint_reads_every_flood_cap_document_as_well_formed_xml() {
             .map(|(i, (v, cap))| (format!("{i}-{}", v.identifier), cap.as_str())),
     );
 }
+
+/// The CAP's areas as (areaDesc, polygons as lon/lat multipolygon, ADM2 P-codes), the
+/// first `info`'s (Portuguese).
+fn areas(cap: &str) -> Vec<(String, geo::MultiPolygon<f64>, Vec<String>)> {
+    let doc = parse(cap);
+    let mut out: Vec<(String, geo::MultiPolygon<f64>, Vec<String>)> = Vec::new();
+    let mut infos = 0;
+    for (i, (path, text)) in doc.iter().enumerate() {
+        match path.as_str() {
+            "alert/info" => infos += 1,
+            _ if infos > 1 => break,
+            "alert/info/area/areaDesc" => {
+                out.push((text.trim().into(), geo::MultiPolygon::new(vec![]), vec![]))
+            }
+            "alert/info/area/polygon" => {
+                let ring: Vec<(f64, f64)> = text
+                    .split_whitespace()
+                    .map(|q| {
+                        let (la, lo) = q.split_once(',').unwrap();
+                        (lo.parse().unwrap(), la.parse().unwrap())
+                    })
+                    .collect();
+                let last = out.last_mut().unwrap();
+                last.1.0.push(geo::Polygon::new(ring.into(), vec![]));
+            }
+            "alert/info/area/geocode"
+                if doc.get(i + 1).is_some_and(|n| n.1.trim() == "ADM2_PCODE") =>
+            {
+                let last = out.last_mut().unwrap();
+                last.2.push(doc[i + 2].1.trim().to_string());
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+#[test]
+fn on_a_flood_map_a_district_set_by_hand_is_its_levels_area_and_the_water_inside_leaves_the_others()
+{
+    use aviso::alerts::levels::Level;
+    use aviso::hazard::geodesy::{area_km2, intersection};
+    let Some(f) = fixture() else { return };
+    // The deepest water's district (Búzi, red) lowered to yellow by a person; Chibuto, far
+    // from this water, raised to orange (issue 13).
+    let (deepest, level) = f
+        .extent
+        .district_levels
+        .iter()
+        .max_by_key(|(_, l)| **l)
+        .map(|(p, l)| (p.clone(), *l))
+        .unwrap();
+    assert_eq!(level, Level::Red);
+    let mut a = f.extent.clone();
+    let before = a.set_district_levels([
+        (deepest.clone(), Level::Yellow),
+        ("MZ0202".to_string(), Level::Orange),
+    ]);
+    assert_eq!(before[&deepest], Some(Level::Red));
+    assert_eq!(before["MZ0202"], None);
+    assert!(a.set_by_hand(&deepest) && a.set_by_hand("MZ0202"));
+    assert!(
+        !a.set_by_hand(
+            a.district_levels
+                .keys()
+                .find(|p| **p != deepest && *p != "MZ0202")
+                .unwrap()
+        )
+    );
+    let outline = |pcode: &str| {
+        &f.layers
+            .layers
+            .districts
+            .iter()
+            .find(|d| d.pcode == pcode)
+            .unwrap()
+            .geometry
+    };
+    let cap_of = |a: &FloodAssessment| {
+        let opts = flood_cap_options(None, 48.0, "INGD");
+        let v = decide(
+            None,
+            "flood-test".into(),
+            flood_districts_of(a),
+            SENDER,
+            "2025-09-25T08:00:00Z".parse().unwrap(),
+            CapStatus::Test,
+        )
+        .unwrap()
+        .unwrap();
+        flood_cap_document(a, &v, &f.layers.layers, &opts).unwrap()
+    };
+    // Each area's water inside district `pcode`, for the areas not naming it (`others`),
+    // or all.
+    let water_in = |cap: &str, pcode: &str, others: bool| -> BTreeMap<String, f64> {
+        areas(cap)
+            .into_iter()
+            .filter(|(_, _, codes)| !others || !codes.iter().any(|c| c == pcode))
+            .map(|(d, g, _)| (d, area_km2(&intersection(&g, outline(pcode)))))
+            .collect()
+    };
+    // Before: the red area's water lies in the deepest district.
+    let automatic = cap_of(&f.extent);
+    let red_before: f64 = water_in(&automatic, &deepest, false)
+        .iter()
+        .filter(|(d, _)| d.starts_with("Nível vermelho"))
+        .map(|(_, km2)| km2)
+        .sum();
+    assert!(
+        red_before > 1.0,
+        "{red_before} km² of red water in {deepest}: {:?}",
+        water_in(&automatic, &deepest, false)
+    );
+    let cap = cap_of(&a);
+    let got = areas(&cap);
+    let area_of = |pcode: &str| got.iter().find(|x| x.2.iter().any(|c| c == pcode)).unwrap();
+    assert!(area_of(&deepest).0.starts_with("Nível amarelo"), "{got:?}");
+    let orange = area_of("MZ0202");
+    assert!(orange.0.starts_with("Nível laranja"), "{}", orange.0);
+    // Chibuto's outline is in the orange area (Gaza, south of -23.5).
+    let chibuto = area_km2(&intersection(&orange.1, outline("MZ0202")));
+    assert!(chibuto > 0.9 * area_km2(outline("MZ0202")), "{chibuto} km²");
+    // No other level's area keeps water inside the lowered district (coordinate rounding
+    // and outline simplification aside: under 1 km²).
+    for (desc, km2) in water_in(&cap, &deepest, true) {
+        assert!(km2 < 1.0, "{desc}: {km2} km² inside {deepest}");
+    }
+    // Severity from the highest level left.
+    let expected = match a.event_level.unwrap() {
+        Level::Red => "Extreme",
+        Level::Orange => "Severe",
+        _ => "Moderate",
+    };
+    assert_eq!(
+        texts(&parse(&cap), "alert/info/severity"),
+        vec![expected; 2]
+    );
+}

@@ -27,9 +27,9 @@ use aviso::store::sqlite::SqliteStore;
 use aviso::store::{HazardKind, Store};
 use common::cap_xml::{parse, texts};
 
-type Files = Arc<Mutex<HashMap<String, Vec<u8>>>>;
+pub(crate) type Files = Arc<Mutex<HashMap<String, Vec<u8>>>>;
 
-async fn serve_file(
+pub(crate) async fn serve_file(
     State(files): State<Files>,
     UrlPath(name): UrlPath<String>,
 ) -> (StatusCode, Vec<u8>) {
@@ -55,7 +55,12 @@ fn rewrite(bytes: &[u8], f: impl Fn(&mut Vec<String>)) -> Vec<u8> {
 /// The forecast re-dated to `issue` (column forecast_issue_date, index 5 in both files);
 /// with `dry_41`, station 41 (Changane em Chibuto, the only one above a threshold) gets
 /// no member above any threshold, consistently in both files.
-fn variant(probs: &[u8], discharge: &[u8], issue: &str, dry_41: bool) -> (Vec<u8>, Vec<u8>) {
+pub(crate) fn variant(
+    probs: &[u8],
+    discharge: &[u8],
+    issue: &str,
+    dry_41: bool,
+) -> (Vec<u8>, Vec<u8>) {
     let p = rewrite(probs, |c| {
         c[5] = issue.to_string();
         if dry_41 && c[0] == "41" {
@@ -78,11 +83,11 @@ fn variant(probs: &[u8], discharge: &[u8], issue: &str, dry_41: bool) -> (Vec<u8
 }
 
 /// A shared data file's bytes; `None` when the data is absent (see `common::data_file`).
-fn real(rel: &str) -> Option<Vec<u8>> {
+pub(crate) fn real(rel: &str) -> Option<Vec<u8>> {
     Some(std::fs::read(common::data_file(rel)?).unwrap())
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -94,7 +99,7 @@ fn runtime() -> tokio::runtime::Runtime {
 /// a 10 s timeout. The forecasts replayed here are of 2023 and 2025, published as Actual:
 /// the set-up raises `flood.max_forecast_age_h` and `service.max_forecast_age_h`, which
 /// refuse them in real use.
-fn service_config(toml: &str) -> Config {
+pub(crate) fn service_config(toml: &str) -> Config {
     let mut cfg = Config::from_toml(toml, "test.toml").unwrap();
     cfg.flood.max_forecast_age_h = 1_000_000.0;
     cfg.service.max_forecast_age_h = 1_000_000.0;
@@ -105,7 +110,7 @@ fn service_config(toml: &str) -> Config {
 }
 
 /// The shipped layers indexed for `cfg` (inside the runtime: loading blocks for seconds).
-fn shipped_layers(cfg: &Config) -> IndexedLayers {
+pub(crate) fn shipped_layers(cfg: &Config) -> IndexedLayers {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("layers/manifest.toml");
     tokio::task::block_in_place(|| {
         IndexedLayers::new(

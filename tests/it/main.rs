@@ -9,6 +9,7 @@ mod common;
 mod notify_support;
 
 mod admin_plain_http;
+mod approval_flood_edit;
 mod approval_override_service;
 mod approval_reminders;
 mod approval_service;
@@ -25,6 +26,7 @@ mod exposure;
 mod feeds;
 mod fetch;
 mod flood_cap;
+mod flood_edit_pipeline;
 mod flood_extent;
 mod flood_rivers;
 mod flood_service;

@@ -249,8 +249,10 @@ pub(crate) async fn review(
             .flatten()
             .filter_map(|f| f.get("properties"))
             .find(|pr| {
-                pr.get("layer").and_then(Value::as_str) == Some("district")
-                    && pr.get("pcode").and_then(Value::as_str) == Some(pcode)
+                matches!(
+                    pr.get("layer").and_then(Value::as_str),
+                    Some("district" | "flood_district")
+                ) && pr.get("pcode").and_then(Value::as_str) == Some(pcode)
             })
             .map(|pr| {
                 (

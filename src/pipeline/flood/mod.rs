@@ -25,7 +25,12 @@
 //! Flood maps (extent polygons as GeoJSON, GeoPackage or zipped Shapefile) are read and
 //! assessed in `map.rs`; the publication path they share with station forecasts is here.
 
+mod edit;
 mod map;
+mod published;
+
+use published::event_name;
+pub use published::{FLOOD_ISSUANCE_INTERVAL_H, flood_label, flood_published};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -36,18 +41,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::publish::{Built, NextVersion, SummaryParts, stored_alert, summary_of, web_link};
-use super::{Pipeline, ProcessError, RunReport};
+use super::{Applied, EditCtx, Pipeline, ProcessError, RunReport};
 use crate::alerts::assess_flood::{FloodAssessment, assess_flood_extent, assess_flood_in};
 use crate::alerts::flood::flood_document;
-use crate::alerts::flood_cap::{flood_cap_document, flood_cap_options, flood_districts_of};
-use crate::alerts::versioning::{self, AlertVersion, CapStatus, MsgType, PublishedDistrict};
+use crate::alerts::flood_cap::{flood_cap_document, flood_cap_options};
+use crate::alerts::versioning::{self, AlertVersion, CapStatus, PublishedDistrict};
 use crate::config::{FeedConfig, FeedKind};
 use crate::feeds::fetch::{Fetched, Validators};
 use crate::feeds::floods::{FloodInputs, Input, parse_forecast};
 use crate::geodata::flood_extent::parse_extent_geojson;
 use crate::hazard::flood_extent::classify_extent;
 use crate::layers::flood::read_flood_extent;
-use crate::notify::select::{PublishedAlert, SiteAtRisk};
 use crate::store::{
     AlertSummary, AssessmentRecord, FetchResult, HazardKind, RawIssuance, StoredIssuance,
 };
@@ -70,6 +74,8 @@ struct Origin<'a> {
     reason: Option<crate::store::Reason>,
     /// The cyclone whose incident the event joins.
     cause: Option<&'a CycloneCause>,
+    /// The manual overrides applied (issue 13; none for a Cancel).
+    applied: Option<&'a Applied>,
 }
 
 /// One cyclone event as [`Pipeline::cyclone_cause`] weighs it.
@@ -266,15 +272,20 @@ impl Pipeline {
         }
     }
 
-    /// Assesses a flood issuance and publishes the next version of its feed's event.
-    pub(super) fn process_flood(&self, iss: &StoredIssuance) -> Result<Vec<String>, ProcessError> {
+    /// Assesses a flood issuance and publishes the next version of its feed's event;
+    /// with `edit`, rebuilt as an editor's proposal (issue 13).
+    pub(super) fn process_flood(
+        &self,
+        iss: &StoredIssuance,
+        edit: Option<&EditCtx>,
+    ) -> Result<Vec<String>, ProcessError> {
         let feed = self.feed_config(&iss.raw.feed).cloned();
         let status = feed
             .as_ref()
             .and_then(|f| f.status)
             .unwrap_or(self.cfg.service.status);
         let t = Instant::now();
-        let a = self.assess_flood_issuance(iss, Utc::now())?;
+        let mut a = self.assess_flood_issuance(iss, Utc::now())?;
         self.metrics.observe_assessment(t.elapsed().as_secs_f64());
         let people = a
             .districts
@@ -322,6 +333,8 @@ impl Pipeline {
             "flood.max_forecast_age_h",
         )?;
         let event_id = flood_event_id(&iss.raw.feed, status);
+        // Manual overrides (issue 13) before anything is built from the levels.
+        let applied = self.apply_flood_overrides(&event_id, &mut a, edit)?;
         let record = AssessmentRecord {
             event_id: event_id.clone(),
             event_name: event_name(&flood_label(&a, None, &iss.raw.feed)),
@@ -336,11 +349,11 @@ impl Pipeline {
             NextVersion {
                 event_id,
                 reference,
-                districts: flood_districts_of(&a),
+                districts: self.flood_districts(&a),
                 status,
                 what: &what,
             },
-            None,
+            edit,
             |v, prev| {
                 // Only for a version actually published, with the previous one at hand.
                 let cause = self.cyclone_cause(prev, status, reference, &v.districts)?;
@@ -353,6 +366,7 @@ impl Pipeline {
                         issuance_id: Some(iss.id),
                         reason: None,
                         cause: cause.as_ref(),
+                        applied: Some(&applied),
                     },
                 )
             },
@@ -397,6 +411,7 @@ impl Pipeline {
                 issuance_id: None,
                 reason: Some(reason),
                 cause: cause.as_ref(),
+                applied: None,
             };
             self.flood_alert(&a, v, Some(s), origin)
         })
@@ -479,6 +494,7 @@ impl Pipeline {
             issuance_id,
             reason,
             cause,
+            applied,
         } = o;
         let summary = summary_of(
             v,
@@ -500,96 +516,17 @@ impl Pipeline {
             &self.cfg.service.sender_name,
         );
         opts.incident = summary.incident.clone();
+        let instruction = applied.and_then(|x| x.instruction.clone());
+        opts.extra_instruction = instruction.clone();
         let cap = flood_cap_document(a, v, &self.layers.layers, &opts)
             .map_err(|e| ProcessError::Publish(e.to_string()))?;
-        let doc = flood_document(a, &self.layers.layers, self.cfg.output.coordinate_decimals);
+        let mut doc = flood_document(a, &self.layers.layers, self.cfg.output.coordinate_decimals);
+        if let Some(x) = applied {
+            x.patch(&mut doc);
+        }
         let mut published = flood_published(v, a, prev, feed);
         published.after_cyclone = cause.map(|c| c.name.clone());
+        published.instruction = instruction;
         Ok((stored_alert(summary, doc, cap)?, published))
     }
-}
-
-/// Hours between two flood forecasts: GloFAS-type river forecasts are issued daily
-/// (../shared/data/floods: one forecast file per issue date). The messages' "next update".
-pub const FLOOD_ISSUANCE_INTERVAL_H: i64 = 24;
-
-/// What subscriber selection and the messages need of a flood version: its districts with
-/// the people at risk, the point features in the impact areas at a level, and the next
-/// daily forecast. A Cancel carries none of them.
-pub fn flood_published(
-    v: &AlertVersion,
-    a: &FloodAssessment,
-    prev: Option<&AlertSummary>,
-    feed: &str,
-) -> PublishedAlert {
-    let mut p = PublishedAlert::from_version(
-        v,
-        crate::notify::HazardKind::Flood,
-        &flood_label(a, prev, feed),
-    );
-    if v.msg_type == MsgType::Cancel {
-        return p;
-    }
-    for d in &mut p.districts {
-        d.people_at_risk = a
-            .districts
-            .iter()
-            .find(|x| x.pcode == d.pcode)
-            .and_then(|x| x.people_at_risk);
-    }
-    p.sites = a
-        .points
-        .iter()
-        .map(|pt| SiteAtRisk {
-            layer: pt.feature.layer.clone(),
-            id: pt.feature.id.clone(),
-            name: pt.feature.name.clone(),
-            district_pcode: pt.feature.district_pcode.clone(),
-            people: pt.feature.population,
-        })
-        .collect();
-    // The next daily forecast after the version was sent.
-    if let Some(f) = a.forecast() {
-        let step = Duration::hours(FLOOD_ISSUANCE_INTERVAL_H);
-        let mut next = issue_time(f.issue_date) + step;
-        while next <= v.sent {
-            next += step;
-        }
-        p.next_update = Some(next);
-    }
-    p
-}
-
-/// How lists name a flood event: "Cheias: " and [`flood_label`].
-const EVENT_PREFIX: &str = "Cheias: ";
-
-/// What a flood event is called, in lists and in messages ("cheia Changane"): the rivers
-/// of the stations at a level in this forecast; when none is (a Cancel), the name the
-/// event had; the feed's name before any forecast reached a level. Station rivers, not
-/// the feed's name, are what a district focal point recognises.
-pub fn flood_label(a: &FloodAssessment, prev: Option<&AlertSummary>, feed: &str) -> String {
-    let mut rivers: Vec<&str> = a
-        .forecast()
-        .map(|f| {
-            a.outlooks
-                .iter()
-                .filter(|o| o.max_level.is_some())
-                .filter_map(|o| f.stations.iter().find(|s| s.id == o.station_id))
-                .map(|s| s.river.trim())
-                .filter(|r| !r.is_empty())
-                .collect()
-        })
-        .unwrap_or_default();
-    rivers.sort_unstable();
-    rivers.dedup();
-    if !rivers.is_empty() {
-        return rivers.join(", ");
-    }
-    prev.and_then(|p| p.event_name.strip_prefix(EVENT_PREFIX))
-        .map_or_else(|| feed.to_string(), str::to_string)
-}
-
-/// The event's name as lists show it: "Cheias: Changane".
-fn event_name(label: &str) -> String {
-    format!("{EVENT_PREFIX}{label}")
 }
