@@ -52,6 +52,7 @@ mod ogc_query;
 mod openapi;
 mod plan;
 mod plan_csv;
+mod plan_flood;
 mod plan_ogc;
 mod plan_service;
 mod plan_service_pg;
