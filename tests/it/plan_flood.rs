@@ -349,6 +349,10 @@ fn the_flood_sheet_shows_the_trigger_state_the_days_and_every_unsafe_centre() {
             (x["station_id"].clone(), t)
         })
         .collect();
+    let stations_names: HashMap<String, String> = csv_rows(&stations_csv)
+        .into_iter()
+        .map(|x| (x["station_id"].clone(), x["station_name"].clone()))
+        .collect();
     let mut expected = stations_recomputed(&std::fs::read(&r.probs).unwrap());
     // Misordered thresholds leave a station out of the forecast ([flood] skip_misordered).
     expected.retain(|id, _| thresholds[id].windows(2).all(|w| w[0] <= w[1]));
@@ -371,6 +375,14 @@ fn the_flood_sheet_shows_the_trigger_state_the_days_and_every_unsafe_centre() {
             .iter()
             .find(|x| x[0].ends_with(&format!(" {id}")))
             .unwrap_or_else(|| panic!("station {id} not in {rows:?}"));
+        // The name as people read it: the file's underscores as spaces.
+        let name = stations_names[id.as_str()]
+            .split('_')
+            .filter(|w| !w.is_empty());
+        assert_eq!(
+            row[0],
+            format!("{} {id}", name.collect::<Vec<_>>().join(" "))
+        );
         let t = thresholds[id];
         assert_eq!(row[2], format!("{:.0} / {:.0} / {:.0}", t[0], t[1], t[2]));
         assert_eq!(
@@ -520,7 +532,7 @@ fn the_flood_sheet_parses_in_chromium_and_prints_to_an_a4_pdf_in_english() {
         "Accommodation plan — floods — river forecast of 25/09/2025",
         "DEMONSTRATION",
         "Trigger state (floods)",
-        "Changane_em_Chibuto",
+        "Changane",
         "By district",
         "Displacement fractions",
         "Sofala floods February 2020",

@@ -1084,7 +1084,7 @@ fn a_flood_version_is_planned_with_flood_fractions_and_flood_areas() {
         for expected in [
             "Plano de acolhimento — cheias — previsão fluvial de 25/09/2025",
             "Estado do gatilho (cheias)",
-            "Changane_em_Chibuto",
+            "Changane em Chibuto",
             "Centros inseguros",
             id.as_str(),
         ] {

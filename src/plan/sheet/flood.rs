@@ -33,6 +33,15 @@ pub fn flood_sheet_html(
     render(plan, &view(plan, a, layers, opts.lang), layers, opts)
 }
 
+/// A station's name as people read it: the files' underscores as spaces
+/// ("Limpopo__Combomune" is "Limpopo Combomune"), as the map writes it.
+fn station_name(name: &str) -> String {
+    name.split('_')
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Hours from the issue day's 00:00 to a valid day's.
 fn hours(d0: NaiveDate, d: NaiveDate) -> f64 {
     (d - d0).num_days() as f64 * 24.0
@@ -269,7 +278,7 @@ fn stations_trigger(a: &FloodAssessment, f: &FloodForecast, v: &HazardView, lang
             "<tr><td class=t>{} <span class=r>{}</span></td><td class=t>{}{}</td>\
              <td>{:.0} / {:.0} / {:.0}</td><td>{:.0} / {:.0} / {:.0} %</td>{}<td>{}</td><td>{}</td>\
              <td class=t>{}</td></tr>",
-            esc(&s.name),
+            esc(&station_name(&s.name)),
             esc(&s.id),
             esc(&s.river),
             impact
