@@ -165,3 +165,94 @@ fn a_malformed_station_file_is_refused_naming_the_file_and_line_and_nothing_is_w
         "{err}"
     );
 }
+
+/// A flood-map version's sheet (the service plans flood maps too, `aviso plan` does not):
+/// the map's polygons as the trigger state, no forecast days, every centre inside a
+/// polygon listed unsafe and none opened; on the Búzi fixture map over the shipped layers.
+#[test]
+fn a_flood_map_sheet_gives_its_polygons_no_days_and_lists_its_flooded_centres() {
+    use aviso::plan::sheet::{SheetOptions, flood_sheet_html};
+    use geo::{Intersects, Point};
+    let Some((cfg, layers, _)) = common::freddy_on_shipped_layers() else {
+        return;
+    };
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/floods/buzi_extent.geojson");
+    let basis = cfg.flood.extent.basis();
+    let input = aviso::layers::flood::read_flood_extent(&path, basis.field(), None).unwrap();
+    let polygons: Vec<geo::MultiPolygon<f64>> =
+        input.features.iter().map(|f| f.geometry.clone()).collect();
+    let extent =
+        aviso::hazard::flood_extent::classify_extent(&input, &basis, &cfg.flood.extent).unwrap();
+    let a = aviso::alerts::assess_flood::assess_flood_extent(
+        extent,
+        &layers,
+        cfg.flood_assessment(),
+        chrono::Utc::now(),
+    );
+    let health = layers
+        .layers
+        .points
+        .iter()
+        .find(|l| l.info.name == "health_facilities")
+        .unwrap();
+    let register = aviso::plan::register::demonstration_register(health, "demo");
+    let plan = aviso::plan::build_flood_plan(
+        &aviso::plan::FloodPlanInput {
+            assessment: &a,
+            layers: &layers,
+            register: &register,
+            travel_times: None,
+        },
+        &cfg.plan,
+        &std::collections::BTreeMap::new(),
+    );
+    let html = flood_sheet_html(
+        &plan,
+        &a,
+        &layers.layers,
+        &SheetOptions {
+            lang: aviso::domain::Lang::En,
+            version_id: Some("test-version".into()),
+            generated_at: chrono::Utc::now(),
+        },
+    );
+    assert!(
+        html.contains("Accommodation plan — floods — flood map"),
+        "title"
+    );
+    assert!(
+        html.contains(&format!("{} polygons", input.features.len())),
+        "the trigger state counts the map's polygons"
+    );
+    assert!(!html.contains("Peak ("), "a map has no peak column");
+    // Arrival cells: a map has no forecast days.
+    let rows = crate::plan_sheet::table_after(&html, "By district");
+    assert!(!rows.is_empty());
+    assert!(rows.iter().all(|r| r[6] == "–"), "{rows:?}");
+    // Every register centre inside a polygon is listed unsafe, none is opened.
+    let inside: Vec<&str> = register
+        .entries
+        .iter()
+        .filter(|e| {
+            polygons
+                .iter()
+                .any(|p| p.intersects(&Point::new(e.lon, e.lat)))
+        })
+        .map(|e| e.code.as_str())
+        .collect();
+    assert!(!inside.is_empty(), "the Búzi map holds health facilities");
+    let listed = crate::plan_sheet::table_after(&html, "Unsafe centres");
+    assert_eq!(
+        listed.len(),
+        inside.len().min(aviso::plan::sheet::CENTRES_LISTED)
+    );
+    let open = crate::plan_sheet::table_after(&html, "Centres to open");
+    for code in &inside {
+        assert!(open.iter().all(|r| !r[1].contains(code)), "{code} opened");
+        if inside.len() <= aviso::plan::sheet::CENTRES_LISTED {
+            let row = listed.iter().find(|r| r[1].contains(code)).unwrap();
+            assert_eq!(row[5], "in the flood area", "{code}");
+        }
+    }
+}
