@@ -9,7 +9,7 @@
 //   api/events/{id}                     the versions of one event (the timeline)
 //   api/alerts/{id}                     one issuance: the alert GeoJSON document
 // Links offered for download: api/alerts/{id} (GeoJSON), api/alerts/{id}/cap (CAP 1.2), and
-// for a cyclone version its contingency plan, api/alerts/{id}/plan?lang= (HTML sheet).
+// for a cyclone or flood version its contingency plan, api/alerts/{id}/plan?lang= (HTML sheet).
 // Nothing else is fetched: no CDN, no fonts, no tiles unless configured. The server's
 // Content-Security-Policy enforces that.
 //
@@ -1261,7 +1261,7 @@
     $('issuance').replaceChildren(el('dl', { class: 'facts' }, rows.flatMap(([k, v]) => [el('dt', { text: k }), el('dd', null, v)])));
     renderTimeline();
     renderChanges(s);
-    renderDownloads(s, flood);
+    renderDownloads(s);
   }
 
   /** The stations of a flood document above a threshold, highest level first. */
@@ -1352,7 +1352,7 @@
     if (parts.length) box.append(el('h3', { text: t('changes') }), el('ul', null, parts));
   }
 
-  function renderDownloads(s, flood) {
+  function renderDownloads(s) {
     const p = $('downloads');
     p.replaceChildren();
     if (!S.alertId) return;
@@ -1363,8 +1363,8 @@
       el('a', { href: '#', id: 'dl-csv-districts', onclick: (e) => { e.preventDefault(); downloadCsv('districts'); } }, t('csv_districts')),
       el('a', { href: '#', id: 'dl-csv-sites', onclick: (e) => { e.preventDefault(); downloadCsv('sites'); } }, t('csv_sites')));
     // Where the people at risk would go (issue 14): the sheet a COE takes into a meeting.
-    // Cyclone versions only (flood plans are not made yet); a Cancel has nothing to plan.
-    if (!flood && s && s.msg_type !== 'Cancel') {
+    // Cyclone and flood versions alike; a Cancel has nothing to plan.
+    if (s && s.msg_type !== 'Cancel') {
       p.append(el('a', { href: alertUrl(S.alertId) + '/plan?lang=' + S.lang, id: 'dl-plan', target: '_blank', rel: 'noopener', type: 'text/html' }, t('plan')));
     }
   }

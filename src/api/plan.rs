@@ -35,7 +35,7 @@ use crate::domain::{Lang, Register};
 use crate::exposure::IndexedLayers;
 use crate::plan::output::{plan_csv, plan_geojson};
 use crate::plan::register::{DEMONSTRATION_NOTE, RegisterBook, demonstration_from_layers};
-use crate::plan::sheet::{SheetOptions, sheet_html};
+use crate::plan::sheet::{SheetOptions, flood_sheet_html, sheet_html};
 use crate::plan::{
     FloodPlanInput, Plan, PlanConfig, PlanInput, build_flood_plan, build_plan_at_levels,
 };
@@ -110,14 +110,19 @@ type Rendered = HashMap<(Format, Lang), Arc<Vec<u8>>>;
 /// A cached plan's key: ([`version_key`], register key of [`InForce`]).
 type PlanKey = (String, String);
 
+/// The assessment a plan's sheet draws from (its trigger state, arrival times, map).
+enum Assessed {
+    Cyclone(Box<Assessment>),
+    Flood(Box<FloodAssessment>),
+}
+
 /// One version planned with one register, and what was rendered of it.
 struct Built {
     /// (version, register) as "<version key>@<register key>".
     key: String,
     plan: Plan,
-    /// The cyclone assessment the sheet draws from; `None` for a flood version (no sheet
-    /// yet: its plan is served as CSV and GeoJSON).
-    assessment: Option<Assessment>,
+    /// The assessment the sheet draws from.
+    assessment: Assessed,
     rendered: Mutex<Rendered>,
     /// The plan's GeoJSON features, written once (`plan_geojson`): the `f=geojson`
     /// answer and the OGC API's plan collections are both cut from it.
@@ -317,7 +322,7 @@ impl PlanApi {
                 &self.cfg,
                 &levels,
             );
-            (plan, None, None)
+            (plan, Assessed::Flood(Box::new(flood)), None)
         } else {
             let assessment = self.assessor.assess_version(s).map_err(cannot)?;
             let document: Option<Value> = serde_json::from_str(rec.current_document()).ok();
@@ -337,7 +342,11 @@ impl PlanApi {
                 &levels,
             );
             let with_prob = prob.is_some();
-            (plan, Some(assessment), Some(with_prob))
+            (
+                plan,
+                Assessed::Cyclone(Box::new(assessment)),
+                Some(with_prob),
+            )
         };
         let mut head = Vec::new();
         if s.status != CapStatus::Actual {
@@ -417,23 +426,17 @@ impl PlanApi {
         let internal = |what: &str, e: String| ApiError::Internal {
             cause: format!("plan of alert '{version}': {what}: {e}"),
         };
-        let html = || match &built.assessment {
-            Some(assessment) => Ok(sheet_html(
-                &built.plan,
-                assessment,
-                &self.layers.layers,
-                &SheetOptions {
-                    lang,
-                    version_id: Some(version.to_string()),
-                    generated_at: Utc::now(),
-                },
-            )),
-            None => Err(ApiError::Unprocessable {
-                message: format!(
-                    "alert '{version}' is a flood version: the printable sheet (html, pdf) is \
-                     made for cyclone versions only; f=csv and f=geojson give its plan"
-                ),
-            }),
+        let html = || {
+            let opts = SheetOptions {
+                lang,
+                version_id: Some(version.to_string()),
+                generated_at: Utc::now(),
+            };
+            let layers = &self.layers.layers;
+            Ok::<String, ApiError>(match &built.assessment {
+                Assessed::Cyclone(a) => sheet_html(&built.plan, a, layers, &opts),
+                Assessed::Flood(a) => flood_sheet_html(&built.plan, a, layers, &opts),
+            })
         };
         let bytes = match format {
             Format::Html => html()?.into_bytes(),
@@ -500,10 +503,10 @@ fn plan_query(
     Ok(out)
 }
 
-/// `GET /api/alerts/{id}/plan`: the contingency plan of a published cyclone version.
+/// `GET /api/alerts/{id}/plan`: the contingency plan of a published cyclone or flood version.
 #[utoipa::path(get, path = "/api/alerts/{id}/plan", tag = "alerts", operation_id = "getAlertPlan",
     summary = "The contingency plan of one alert version (where people go)",
-    description = "Computed from the version's stored forecast, the layers and the register of accommodation centres in force now (the imported one, else a DEMONSTRATION register built from health facilities, which every output says). Per district: people at risk in the ≥ 34 kt footprint, demand (low/central/high), safe free capacity, gap; the centres to open; the allocation of at-risk sites and settlements to safe centres (geodesic distance, no road network). Cyclone and flood versions (a flood's demand uses the flood displacement fractions and its flood areas make centres unsafe); the printable sheet (html, pdf) is made for cyclone versions only.",
+    description = "Computed from the version's stored forecast, the layers and the register of accommodation centres in force now (the imported one, else a DEMONSTRATION register built from health facilities, which every output says). Per district: people at risk in the ≥ 34 kt footprint, demand (low/central/high), safe free capacity, gap; the centres to open; the allocation of at-risk sites and settlements to safe centres (geodesic distance, no road network). Cyclone and flood versions: a flood's people at risk are those of its flood assessment, its demand uses the flood displacement fractions, its flood areas make centres unsafe, and its sheet gives the stations' trigger state (thresholds, exceedance probabilities) and per district the first day at its level and the peak.",
     params(
         ("id" = String, Path, description = "The version's CAP identifier"),
         ("f" = Option<String>, Query, description = "html (default: the printable sheet), pdf, csv (the district table) or geojson (allocations and centres, EPSG:4326)"),
@@ -512,7 +515,7 @@ fn plan_query(
         (status = 200, description = "The plan in the asked format", content_type = "text/html", body = String),
         (status = 400, description = "A bad parameter (named)", body = super::Exception),
         (status = 404, description = "Unknown alert", body = super::Exception),
-        (status = 422, description = "The version cannot be planned on (a Cancel, its forecast gone), or a sheet asked of a flood version", body = super::Exception),
+        (status = 422, description = "The version cannot be planned on (a Cancel, its forecast gone)", body = super::Exception),
         (status = 503, description = "PDF asked but no Chromium is configured", body = super::Exception)))]
 pub(crate) async fn plan(
     State(state): State<Arc<ApiState>>,

@@ -14,12 +14,13 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use chrono::Utc;
 
-use super::assess::AssessArgs;
+use super::assess::{AssessArgs, FloodFiles};
 use super::{load_config, load_indexed_layers, write_json};
 use crate::alerts::assess_flood::{FloodAssessment, assess_flood_extent, assess_flood_in};
 use crate::alerts::{flood_document, flood_table};
 use crate::config::Config;
 use crate::domain::{Layers, StationGeography};
+use crate::exposure::IndexedLayers;
 use crate::feeds::floods::{FloodInputs, Input, parse_forecast};
 use crate::geodata::basins::parse_basins;
 use crate::hazard::flood_extent::classify_extent;
@@ -88,13 +89,33 @@ pub(crate) fn flood_assess_cmd(
     cfg: &Config,
     probabilities: &[u8],
 ) -> Result<()> {
+    let (assessment, layers) =
+        assess_flood_files(forecast, &a.flood_files, &a.layers, cfg, probabilities)?;
+    write_output(
+        &assessment,
+        &layers.layers,
+        cfg,
+        a.out.as_deref(),
+        a.table(),
+    )
+}
+
+/// A flood probabilities CSV (`forecast`, its bytes `probabilities`) with its stations,
+/// discharge and basins files (named in `files`, else found beside it) assessed over the
+/// layers of `layers_dir`: what `aviso assess` and `aviso plan` read of a flood forecast.
+pub(crate) fn assess_flood_files(
+    forecast: &Path,
+    files: &FloodFiles,
+    layers_dir: &Path,
+    cfg: &Config,
+    probabilities: &[u8],
+) -> Result<(FloodAssessment, IndexedLayers)> {
     let dir = forecast.parent().unwrap_or(Path::new("."));
     let dir = if dir.as_os_str().is_empty() {
         Path::new(".")
     } else {
         dir
     };
-    let files = &a.flood_files;
     let stations_path = match &files.stations {
         Some(p) => p.clone(),
         None => beside(dir, &["stations"], ".csv", "--stations")?.with_context(|| {
@@ -110,7 +131,7 @@ pub(crate) fn flood_assess_cmd(
     };
     // River basins and per-station impact areas: --basins, else the manifest's
     // river_basins layer, else a *basins*.geojson beside the forecast.
-    let manifest_file = manifest_path(&a.layers);
+    let manifest_file = manifest_path(layers_dir);
     let manifest = crate::layers::load_manifest(&manifest_file)
         .with_context(|| format!("loading layers from {}", manifest_file.display()))?;
     let geography = load_flood_geography(&manifest, &cfg.flood.basin_name_field)?;
@@ -173,7 +194,7 @@ pub(crate) fn flood_assess_cmd(
             geography.basins_origin.clone().unwrap_or_default(),
         ),
     };
-    let layers = load_indexed_layers(&a.layers, cfg)?;
+    let layers = load_indexed_layers(layers_dir, cfg)?;
     let t = Instant::now();
     let geo = StationGeography {
         basins: &basins,
@@ -202,13 +223,7 @@ pub(crate) fn flood_assess_cmd(
         parsed.forecast.stations.len(),
         t.elapsed().as_secs_f64() * 1e3
     );
-    write_output(
-        &assessment,
-        &layers.layers,
-        cfg,
-        a.out.as_deref(),
-        a.table(),
-    )
+    Ok((assessment, layers))
 }
 
 /// Writes the alert document to `out` (absent or "-": standard output) or the table.

@@ -1,5 +1,5 @@
-//! `aviso plan` (where will people go: a forecast, the layers and a centre register to a
-//! district table CSV and allocation GeoJSON) and `aviso register` (build the
+//! `aviso plan` (where will people go: a cyclone or river-flood forecast, the layers and a
+//! centre register to a district table CSV, allocation GeoJSON and the contingency sheet) and `aviso register` (build the
 //! demonstration register, check a register and export it as HXL), issue 14.
 //!
 //! Wiring: reads the files, runs `crate::plan` and writes its tables.
@@ -25,8 +25,8 @@ use crate::layers::register::{
 };
 use crate::plan::output::{plan_csv, plan_geojson};
 use crate::plan::register::{RegisterBook, demonstration_from_layers};
-use crate::plan::sheet::{SheetOptions, sheet_html};
-use crate::plan::{PlanInput, build_plan};
+use crate::plan::sheet::{SheetOptions, flood_sheet_html, sheet_html};
+use crate::plan::{FloodPlanInput, Plan, PlanInput, build_flood_plan, build_plan};
 
 /// Default file name of the demonstration register: says what it is wherever it goes.
 pub const DEMO_REGISTER_FILE: &str = "demonstration_centres_NOT_IOM_SITES.hxl.csv";
@@ -34,9 +34,13 @@ pub const DEMO_REGISTER_FILE: &str = "demonstration_centres_NOT_IOM_SITES.hxl.cs
 /// `aviso plan`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct PlanArgs {
-    /// The forecast file (as for `aviso assess`; cyclone track forecasts).
+    /// The forecast file, as for `aviso assess`: a cyclone track forecast, or a river-station
+    /// flood forecast's exceedance-probabilities CSV (its stations, discharge and basins
+    /// files beside it, or named by --stations, --discharge, --basins).
     #[arg(long)]
     pub forecast: PathBuf,
+    #[command(flatten)]
+    pub flood_files: super::assess::FloodFiles,
     /// Layer manifest, or a directory holding manifest.toml.
     #[arg(long, default_value = "layers", env = "AVISO_LAYERS")]
     pub layers: PathBuf,
@@ -55,8 +59,8 @@ pub struct PlanArgs {
     /// the origins they list.
     #[arg(long)]
     pub travel_times: Option<PathBuf>,
-    /// Flood-extent polygons (GeoJSON, or any vector format GDAL reads; EPSG:4326): centres
-    /// inside them are unsafe for this event as well.
+    /// Cyclone forecasts: flood-extent polygons (GeoJSON, or any vector format GDAL reads;
+    /// EPSG:4326): centres inside them are unsafe for this event as well.
     #[arg(long)]
     pub flood_extent: Option<PathBuf>,
     /// Use the probabilistic wind assessment ([probabilistic]): people at risk as 10 %
@@ -178,17 +182,12 @@ fn load_register(
     Ok(book)
 }
 
-/// The forecast of `a` (a best track issued at --at), as `aviso assess` reads it.
-fn read_forecast(a: &PlanArgs) -> Result<(Forecast, Vec<u8>)> {
+/// The cyclone forecast of `a` (a best track issued at --at), as `aviso assess` reads it.
+fn read_forecast(a: &PlanArgs, bytes: &[u8]) -> Result<Forecast> {
     let origin = a.forecast.display().to_string();
-    let bytes = read_input(&a.forecast)?;
-    if feeds::floods::looks_like_probabilities(&bytes) {
-        bail!("{origin}: river flood forecasts are not planned on yet: give a cyclone track");
-    }
     let (forecast, _notes) =
-        super::parse_track_forecast(&bytes, &origin, &a.track, &a.layers, &bufr_child_decoder()?)?;
-
-    Ok((forecast, bytes))
+        super::parse_track_forecast(bytes, &origin, &a.track, &a.layers, &bufr_child_decoder()?)?;
+    Ok(forecast)
 }
 
 fn probabilistic(
@@ -201,10 +200,15 @@ fn probabilistic(
     super::probabilistic::assess_input(forecast, bytes, &bufr, &layers.layers, cfg).map(|(r, _)| r)
 }
 
-/// `aviso plan`.
+/// `aviso plan`: a river-flood forecast (probabilities CSV) goes to [`flood_plan`], any
+/// other forecast is read as a cyclone track.
 pub fn plan_cmd(config: Option<&Path>, a: PlanArgs) -> Result<()> {
     let cfg = load_config(config)?;
-    let (forecast, bytes) = read_forecast(&a)?;
+    let bytes = read_input(&a.forecast)?;
+    if feeds::floods::looks_like_probabilities(&bytes) {
+        return flood_plan(&cfg, &a, &bytes);
+    }
+    let forecast = read_forecast(&a, &bytes)?;
     let layers = load_indexed_layers(&a.layers, &cfg)?;
     let book = load_register(
         &layers,
@@ -234,7 +238,7 @@ pub fn plan_cmd(config: Option<&Path>, a: PlanArgs) -> Result<()> {
         None
     };
     let t = Instant::now();
-    let mut plan = build_plan(
+    let plan = build_plan(
         &PlanInput {
             assessment: &assessment,
             layers: &layers,
@@ -245,6 +249,70 @@ pub fn plan_cmd(config: Option<&Path>, a: PlanArgs) -> Result<()> {
         },
         &cfg.plan,
     );
+    write_plan(&a, &cfg, plan, t, |plan, opts| {
+        sheet_html(plan, &assessment, &layers.layers, opts)
+    })
+}
+
+/// `aviso plan` on a river-station flood forecast: assessed as `aviso assess` does
+/// (stations, discharge and basins beside the probabilities file or named), planned with
+/// the flood displacement fractions at the assessment's levels; the forecast's flood
+/// areas make centres unsafe.
+fn flood_plan(cfg: &Config, a: &PlanArgs, bytes: &[u8]) -> Result<()> {
+    let origin = a.forecast.display();
+    if a.flood_extent.is_some() {
+        bail!(
+            "{origin} is a river flood forecast: --flood-extent adds flood areas to a cyclone \
+             plan; plan on the flood forecast alone (its own flood areas make centres unsafe)"
+        );
+    }
+    if a.probabilistic {
+        bail!(
+            "{origin} is a river flood forecast: --probabilistic is the probabilistic wind of a \
+             cyclone forecast; a flood forecast's ensemble is already in its probabilities"
+        );
+    }
+    let (assessment, layers) =
+        super::flood::assess_flood_files(&a.forecast, &a.flood_files, &a.layers, cfg, bytes)?;
+    let book = load_register(
+        &layers,
+        cfg,
+        a.register.as_deref(),
+        &a.occupancy,
+        a.occupancy_date.as_deref(),
+    )?;
+    let register = book.current().context("no register in force")?;
+    let travel = a
+        .travel_times
+        .as_deref()
+        .map(read_travel_times)
+        .transpose()?;
+    let t = Instant::now();
+    let plan = build_flood_plan(
+        &FloodPlanInput {
+            assessment: &assessment,
+            layers: &layers,
+            register,
+            travel_times: travel.as_ref(),
+        },
+        &cfg.plan,
+        // The assessment's own levels (a published version's come from its document).
+        &std::collections::BTreeMap::new(),
+    );
+    write_plan(a, cfg, plan, t, |plan, opts| {
+        flood_sheet_html(plan, &assessment, &layers.layers, opts)
+    })
+}
+
+/// Writes the plan's table, and as asked its GeoJSON, JSON and sheet (`sheet` renders it:
+/// HTML, printed to PDF by headless Chromium for a `.pdf` name).
+fn write_plan(
+    a: &PlanArgs,
+    cfg: &Config,
+    mut plan: Plan,
+    started: Instant,
+    sheet: impl FnOnce(&Plan, &SheetOptions) -> String,
+) -> Result<()> {
     if plan.demonstration {
         plan.notes
             .insert(0, crate::plan::register::DEMONSTRATION_NOTE.to_string());
@@ -253,7 +321,7 @@ pub fn plan_cmd(config: Option<&Path>, a: PlanArgs) -> Result<()> {
         "aviso: planned {} origins over {} centres in {:.1} ms: {:.0} persons placed, {:.0} short",
         plan.origins.len(),
         plan.centres.len(),
-        t.elapsed().as_secs_f64() * 1e3,
+        started.elapsed().as_secs_f64() * 1e3,
         plan.national.allocated,
         plan.national.shortfall
     );
@@ -268,10 +336,8 @@ pub fn plan_cmd(config: Option<&Path>, a: PlanArgs) -> Result<()> {
         write_file(path, serde_json::to_string(&plan)?.as_bytes())?;
     }
     if let Some(path) = &a.sheet {
-        let html = sheet_html(
+        let html = sheet(
             &plan,
-            &assessment,
-            &layers.layers,
             &SheetOptions {
                 lang: a.lang,
                 version_id: None,

@@ -161,6 +161,43 @@ pub fn looks_like_probabilities(bytes: &[u8]) -> bool {
         && cells.contains(&"bankfull_exceeding")
 }
 
+/// 1-based file line of a record from its byte offset. The csv crate's own line number
+/// is one short for files with CRLF endings (the shared station files, Excel exports): a
+/// record's position is taken after the `\r` that ended the previous record and before
+/// its `\n`, which the line count has not yet seen. Offsets must come in rising order (a
+/// running count: linear over the file).
+struct LineCounter<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    line: u64,
+}
+
+impl<'a> LineCounter<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        LineCounter {
+            bytes,
+            at: 0,
+            line: 1,
+        }
+    }
+
+    fn line_at(&mut self, byte: u64) -> u64 {
+        let mut start = usize::try_from(byte)
+            .unwrap_or(usize::MAX)
+            .min(self.bytes.len());
+        // Skip what is left of the previous line's terminator.
+        while let Some(b'\r' | b'\n') = self.bytes.get(start) {
+            start += 1;
+        }
+        if start > self.at {
+            let seen = self.bytes.get(self.at..start).unwrap_or_default();
+            self.line += seen.iter().filter(|&&b| b == b'\n').count() as u64;
+            self.at = start;
+        }
+        self.line
+    }
+}
+
 /// A CSV table with columns looked up by name and 1-based line numbers.
 struct Table<'a> {
     origin: &'a str,
@@ -189,13 +226,14 @@ impl<'a> Table<'a> {
             .map(str::to_string)
             .collect();
         let mut rows = Vec::new();
+        let mut lines = LineCounter::new(bytes);
         for r in rdr.records() {
             let r = r.map_err(|e| FloodFeedError::Csv {
                 origin: input.origin.to_string(),
-                line: e.position().map(|p| p.line()).unwrap_or(0),
+                line: e.position().map_or(0, |p| lines.line_at(p.byte())),
                 message: e.to_string(),
             })?;
-            let line = r.position().map(|p| p.line()).unwrap_or(0);
+            let line = r.position().map_or(0, |p| lines.line_at(p.byte()));
             rows.push((line, r));
         }
         if rows.is_empty() {

@@ -339,8 +339,7 @@ pub struct Links {
     pub geojson: String,
     pub cap: String,
     /// The contingency plan (`/api/alerts/{id}/plan`, issue 14): where the people at risk
-    /// would go, as the printable sheet. Cyclone versions only (a flood version's plan is
-    /// served as CSV and GeoJSON, not yet as a sheet), never a Cancel.
+    /// would go, as the printable sheet. Cyclone and flood versions, never a Cancel.
     pub plan: Option<String>,
     pub unsubscribe: String,
 }
@@ -352,8 +351,7 @@ pub fn links(input: &MessageInput<'_>, opts: &MessageOptions) -> Links {
         map: format!("{base}/"),
         geojson: format!("{base}/api/alerts/{id}"),
         cap: format!("{base}/api/alerts/{id}/cap"),
-        plan: (input.alert.hazard == HazardKind::Cyclone
-            && input.alert.msg_type != MsgType::Cancel)
+        plan: (input.alert.msg_type != MsgType::Cancel)
             .then(|| format!("{base}/api/alerts/{id}/plan")),
         unsubscribe: format!(
             "{base}/unsubscribe?token={}",
@@ -788,6 +786,21 @@ mod tests {
             headline(&a, &n, Lang::En),
             "Alert raised to red: flood Licungo"
         );
+    }
+
+    #[test]
+    fn a_flood_email_links_its_contingency_plan_as_a_cyclone_one_does_but_a_cancel_none() {
+        let n = notice();
+        let mut a = alert(CapStatus::Actual);
+        a.hazard = HazardKind::Flood;
+        let plan = "http://127.0.0.1:8080/api/alerts/aviso-swi-07-20222023-3/plan";
+        for lang in [Lang::Pt, Lang::En] {
+            let m = email(&input(&a, &n, lang), &MessageOptions::default());
+            assert!(m.text.contains(plan) && m.html.contains(plan), "{}", m.text);
+        }
+        a.msg_type = MsgType::Cancel;
+        let m = email(&input(&a, &n, Lang::Pt), &MessageOptions::default());
+        assert!(!m.text.contains("/plan"), "{}", m.text);
     }
 
     #[test]

@@ -169,6 +169,7 @@ fn build_plan_with(
         .collect();
     finish(
         Front {
+            hazard: PlanHazard::Wind,
             storm: a.forecast.storm.name.clone(),
             reference_time: at,
             footprint_threshold_kt: footprint_kt,
@@ -199,6 +200,7 @@ pub(super) struct Zone<'a> {
 
 /// The hazard's half of a plan: what a cyclone or a flood assessment says.
 pub(super) struct Front<'a> {
+    pub(super) hazard: PlanHazard,
     pub(super) storm: String,
     pub(super) reference_time: DateTime<Utc>,
     pub(super) footprint_threshold_kt: Option<f64>,
@@ -221,6 +223,7 @@ pub(super) struct Common<'a> {
 /// Centre safety and room, origins, allocation and the tables, for either hazard.
 pub(super) fn finish(front: Front<'_>, input: &Common<'_>, cfg: &PlanConfig) -> Plan {
     let Front {
+        hazard,
         storm,
         reference_time: at,
         footprint_threshold_kt: footprint_kt,
@@ -543,12 +546,19 @@ pub(super) fn finish(front: Front<'_>, input: &Common<'_>, cfg: &PlanConfig) -> 
         ));
     }
     Plan {
+        hazard,
         storm,
         reference_time: at,
         footprint_threshold_kt: footprint_kt,
         max_distance_km: cfg.max_distance_km,
         register_source: input.register.source.clone(),
         demonstration: input.register.entries.iter().any(|e| e.demonstration),
+        fractions: cfg
+            .displacement
+            .iter()
+            .filter(|f| f.hazard == hazard)
+            .cloned()
+            .collect(),
         districts,
         provinces,
         national,

@@ -20,7 +20,7 @@ use super::tables::AreaPlan;
 use super::{Plan, PlanConfig, PlanHazard, Range3, TravelTimes};
 use crate::alerts::assess_flood::{FloodAssessment, FloodSource};
 use crate::alerts::levels::Level;
-use crate::domain::Register;
+use crate::domain::{AdminArea, Register};
 use crate::exposure::IndexedLayers;
 
 /// What one flood plan reads.
@@ -39,6 +39,14 @@ fn rank(l: Level) -> f64 {
 
 /// The flood areas of an assessment with their rank, see the module documentation.
 pub fn flood_areas(a: &FloodAssessment, layers: &IndexedLayers) -> Vec<(MultiPolygon<f64>, f64)> {
+    flood_areas_over(a, &layers.layers.districts)
+}
+
+/// [`flood_areas`] over a districts layer (the contingency sheet's map has no index).
+pub fn flood_areas_over(
+    a: &FloodAssessment,
+    district_layer: &[AdminArea],
+) -> Vec<(MultiPolygon<f64>, f64)> {
     match &a.source {
         FloodSource::Extent(e) => e
             .footprints
@@ -55,9 +63,7 @@ pub fn flood_areas(a: &FloodAssessment, layers: &IndexedLayers) -> Vec<(MultiPol
                     None => MultiPolygon(
                         area.districts
                             .iter()
-                            .filter_map(|d| {
-                                layers.layers.districts.iter().find(|x| x.pcode == d.pcode)
-                            })
+                            .filter_map(|d| district_layer.iter().find(|x| x.pcode == d.pcode))
                             .flat_map(|d| d.geometry.0.iter().cloned())
                             .collect(),
                     ),
@@ -143,6 +149,7 @@ pub fn build_flood_plan(
     };
     finish(
         Front {
+            hazard: PlanHazard::Flood,
             storm,
             reference_time: a.generated_at,
             footprint_threshold_kt: None,

@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-use super::{CapacityBasis, Range3};
+use super::{CapacityBasis, DisplacementFraction, PlanHazard, Range3};
 use crate::alerts::levels::Level;
 
 /// A centre of the register, for this event.
@@ -160,6 +160,8 @@ impl AreaPlan {
 /// The plan for one forecast.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Plan {
+    /// What the plan is for: wind (a cyclone forecast) or flood.
+    pub hazard: PlanHazard,
     pub storm: String,
     pub reference_time: DateTime<Utc>,
     pub footprint_threshold_kt: Option<f64>,
@@ -168,6 +170,9 @@ pub struct Plan {
     pub register_source: String,
     /// True when any centre of the register is a demonstration centre (not a real site).
     pub demonstration: bool,
+    /// The configured displacement fractions of [`Plan::hazard`], with their sources: what
+    /// the district rows' `fraction` came from.
+    pub fractions: Vec<DisplacementFraction>,
     pub districts: Vec<AreaPlan>,
     pub provinces: Vec<AreaPlan>,
     pub national: AreaPlan,

@@ -54,6 +54,8 @@ mod ogc_query;
 mod openapi;
 mod plan;
 mod plan_csv;
+mod plan_flood;
+mod plan_flood_print;
 mod plan_ogc;
 mod plan_service;
 mod plan_service_pg;

@@ -241,7 +241,7 @@ pub(crate) fn num(v: &Value) -> f64 {
 /// Grey levels (0 black … 255 white) of an 8-bit, non-interlaced greyscale or RGB PNG
 /// (what `pdftoppm -png` writes), decoded here: the IDAT stream inflated with flate2, the
 /// five PNG row filters undone (PNG specification, section 9) and RGB averaged.
-fn png_grey_pixels(png: &[u8]) -> (u32, u32, Vec<u8>) {
+pub(crate) fn png_grey_pixels(png: &[u8]) -> (u32, u32, Vec<u8>) {
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     let (mut w, mut h, mut bpp, mut idat) = (0u32, 0u32, 0usize, Vec::new());
     let mut at = 8;
@@ -887,7 +887,8 @@ impl aviso::api::plan::VersionAssessor for PipelineAssessor {
 /// that published the real 2025-09-25 river-station forecast: each district's demand is
 /// its published people at risk × the configured flood fraction of its published level,
 /// every centre inside a published flood footprint is unsafe (and says so), no centre
-/// receives more than its room; the printable sheet answers 422 saying it is for cyclones.
+/// receives more than its room; the printable sheet is the flood's (its stations, its
+/// districts), in Portuguese and English.
 #[test]
 fn a_flood_version_is_planned_with_flood_fractions_and_flood_areas() {
     use std::sync::{Arc, Mutex};
@@ -1075,10 +1076,28 @@ fn a_flood_version_is_planned_with_flood_fractions_and_flood_areas() {
                 .any(|f| f["properties"]["feature"] == "allocation"),
             "people are sent somewhere"
         );
+        // The sheet: the flood's own (stations, flood levels), of this version, in both
+        // languages; a PDF without a printer is 503 as for a cyclone.
         let (status, body) = call(format!("/api/alerts/{id}/plan?f=html")).await;
-        assert_eq!(status, 422);
-        let v: Value = serde_json::from_slice(&body).unwrap();
-        let d = v["description"].as_str().unwrap();
-        assert!(d.contains(&id) && d.contains("flood"), "{d}");
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let html = String::from_utf8(body).unwrap();
+        for expected in [
+            "Plano de acolhimento — cheias — previsão fluvial de 25/09/2025",
+            "Estado do gatilho (cheias)",
+            "Changane em Chibuto",
+            "Centros inseguros",
+            id.as_str(),
+        ] {
+            assert!(html.contains(expected), "{expected:?} not in the sheet");
+        }
+        for d in published.values() {
+            let name = d["name"].as_str().unwrap();
+            assert!(html.contains(&format!("<td class=t>{name} ")), "{name}");
+        }
+        let (status, en) = call(format!("/api/alerts/{id}/plan?lang=en")).await;
+        assert_eq!(status, 200);
+        assert!(String::from_utf8(en).unwrap().contains("Accommodation plan — floods"));
+        let (status, _) = call(format!("/api/alerts/{id}/plan?f=pdf")).await;
+        assert_eq!(status, 503);
     });
 }

@@ -31,7 +31,7 @@ fn plan(forecast: &Path, extra: &[&std::ffi::OsStr], env: Option<(&str, &str)>) 
 }
 
 /// The cells of the rows of the HTML table that follows `heading` (text between tags).
-fn table_after(html: &str, heading: &str) -> Vec<Vec<String>> {
+pub(crate) fn table_after(html: &str, heading: &str) -> Vec<Vec<String>> {
     let start = html
         .find(heading)
         .unwrap_or_else(|| panic!("no {heading:?}"));

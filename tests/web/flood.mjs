@@ -199,6 +199,14 @@ export async function floodChecks(browser, base, dataDir, t) {
     const ok = id === '#dl-cap' ? body.includes('<event>Cheia</event>') && body.includes('<status>Exercise</status>') : JSON.parse(body).aviso.hazard === 'flood';
     check(r.status === 200 && ok, `the ${id.slice(4)} link answers 200 with the flood alert`);
   }
+  // The flood version's contingency plan, as the cyclone's: its sheet, in the page's language.
+  const planHref = new URL(await page.getAttribute('#dl-plan', 'href'), base);
+  check(planHref.pathname === `/api/alerts/${alert.id}/plan` && planHref.searchParams.get('lang') === 'pt',
+    'the contingency-plan link points at the flood version, in Portuguese');
+  const planPage = await fetch(planHref);
+  const planText = await planPage.text();
+  check(planPage.status === 200 && planText.includes('Plano de acolhimento — cheias') && planText.includes(station.name) && planText.includes(alert.id),
+    `the contingency-plan link serves the flood sheet of that version, naming ${station.name}`);
 
   // --- English
   await page.click('#lang');

@@ -1,16 +1,16 @@
 //! The contingency sheet's small map: an inline SVG of the districts on the ladder
-//! coloured by level, the forecast track, the lowest-threshold swath and the centres.
-//! EPSG:4326 data drawn equirectangular. Pure.
+//! coloured by level, the hazard's layers ([`Overlay`]: a cyclone's forecast track and
+//! lowest-threshold swath, a flood's areas and stations) and the centres. EPSG:4326 data
+//! drawn equirectangular. Pure.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use geo::{BoundingRect, Coord, LineString, MultiPolygon, Rect, Simplify};
 
-use crate::alerts::assess::Assessment;
 use crate::alerts::levels::Level;
+use crate::domain::Layers;
 use crate::domain::text::Lang;
-use crate::domain::{FixKind, Layers};
 use crate::plan::Plan;
 
 /// Douglas–Peucker tolerance of the map's outlines, degrees (about 1 km at 18° S): far
@@ -68,11 +68,58 @@ impl View {
     }
 }
 
+/// How an overlay area is drawn.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum AreaStyle {
+    /// Outline only, dashed purple (a cyclone's wind swath).
+    Dashed,
+    /// Translucent blue with a blue outline (a flood area).
+    Water,
+}
+
+/// The hazard's layers on the map and their legend lines.
+pub(super) struct Overlay {
+    pub(super) areas: Vec<(MultiPolygon<f64>, AreaStyle)>,
+    /// A forecast track, drawn as a black line.
+    pub(super) track: Option<LineString<f64>>,
+    /// Points drawn as blue triangles (flood stations at a level), lon/lat.
+    pub(super) stations: Vec<(f64, f64)>,
+    /// Legend of the hazard's layers, drawn before the centres' (label per mark).
+    pub(super) legend: Vec<(Mark, String)>,
+}
+
+/// A legend mark.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Mark {
+    Track,
+    Area(AreaStyle),
+    Station,
+}
+
+fn area_attrs(style: AreaStyle) -> &'static str {
+    match style {
+        AreaStyle::Dashed => {
+            "fill=\"none\" stroke=\"#5e3c99\" stroke-width=\"1.5\" stroke-dasharray=\"5 3\""
+        }
+        AreaStyle::Water => {
+            "fill=\"#2c7fb8\" fill-opacity=\"0.45\" stroke=\"#08519c\" stroke-width=\"1\""
+        }
+    }
+}
+
+/// A blue triangle centred on (x, y).
+fn triangle(x: f64, y: f64) -> String {
+    format!(
+        "<path d=\"M{:.1},{:.1}l5,9h-10z\" fill=\"#08519c\" stroke=\"#fff\" stroke-width=\"0.8\"/>",
+        x,
+        y - 5.0
+    )
+}
+
 /// The map: districts on the ladder coloured by level, the other districts in outline,
-/// the lowest-threshold forecast swath dashed, the forecast track, the centres to open
-/// (green) and the register's centres made unsafe by the forecast (red). EPSG:4326 data,
-/// drawn equirectangular.
-pub(super) fn map_svg(plan: &Plan, a: &Assessment, layers: &Layers, lang: Lang) -> String {
+/// the hazard's overlay, the centres to open (green) and the register's centres made
+/// unsafe by the forecast (red crosses). EPSG:4326 data, drawn equirectangular.
+pub(super) fn map_svg(plan: &Plan, overlay: &Overlay, layers: &Layers, lang: Lang) -> String {
     let levels: BTreeMap<&str, Level> = plan
         .districts
         .iter()
@@ -131,6 +178,7 @@ pub(super) fn map_svg(plan: &Plan, a: &Assessment, layers: &Layers, lang: Lang) 
             y: b.max().y + m,
         },
     ));
+    let inside = |x: f64, y: f64| (0.0..=MAP_W).contains(&x) && (0.0..=MAP_H).contains(&y);
     let mut s = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {MAP_W} {MAP_H}\" \
          width=\"{MAP_W}\" height=\"{MAP_H}\" role=\"img\"><rect width=\"100%\" height=\"100%\" \
@@ -159,32 +207,34 @@ pub(super) fn map_svg(plan: &Plan, a: &Assessment, layers: &Layers, lang: Lang) 
             view.polygons(&d.geometry)
         );
     }
-    if let Some(sw) = a.hazard.forecast_swaths.first() {
+    for (g, style) in &overlay.areas {
         let _ = write!(
             s,
-            "<path d=\"{}\" fill=\"none\" stroke=\"#5e3c99\" stroke-width=\"1.5\" \
-             stroke-dasharray=\"5 3\"/>",
-            view.polygons(&sw.geometry)
+            "<path class=\"hazard-area\" d=\"{}\" {}/>",
+            view.polygons(g),
+            area_attrs(*style)
         );
     }
-    let track: LineString<f64> = a
-        .forecast
-        .track
-        .iter()
-        .filter(|p| p.kind == FixKind::Forecast || p.kind == FixKind::Analysis)
-        .map(|p| Coord { x: p.lon, y: p.lat })
-        .collect();
-    let _ = write!(
-        s,
-        "<path d=\"{}\" fill=\"none\" stroke=\"#000\" stroke-width=\"2\"/>",
-        view.path(&track)
-    );
+    if let Some(track) = &overlay.track {
+        let _ = write!(
+            s,
+            "<path d=\"{}\" fill=\"none\" stroke=\"#000\" stroke-width=\"2\"/>",
+            view.path(track)
+        );
+    }
+    for (lon, lat) in &overlay.stations {
+        let (x, y) = view.xy(Coord { x: *lon, y: *lat });
+        if inside(x, y) {
+            s.push_str(&triangle(x, y));
+        }
+    }
     for c in plan.centres.iter().filter(|c| !c.safe) {
         let (x, y) = view.xy(Coord { x: c.lon, y: c.lat });
-        if (0.0..=MAP_W).contains(&x) && (0.0..=MAP_H).contains(&y) {
+        if inside(x, y) {
             let _ = write!(
                 s,
-                "<path d=\"M{:.1},{:.1}l6,6m0,-6l-6,6\" stroke=\"#b2182b\" stroke-width=\"1.5\"/>",
+                "<path class=\"unsafe-centre\" d=\"M{:.1},{:.1}l6,6m0,-6l-6,6\" stroke=\"#b2182b\" \
+                 stroke-width=\"1.5\"/>",
                 x - 3.0,
                 y - 3.0
             );
@@ -194,26 +244,54 @@ pub(super) fn map_svg(plan: &Plan, a: &Assessment, layers: &Layers, lang: Lang) 
         let (x, y) = view.xy(Coord { x: c.lon, y: c.lat });
         let _ = write!(
             s,
-            "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"4\" fill=\"#1a9850\" stroke=\"#fff\"/>"
+            "<circle class=\"open-centre\" cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"4\" fill=\"#1a9850\" \
+             stroke=\"#fff\"/>"
         );
     }
+    // The legend: the hazard's lines, then the centres' two marks on one line.
+    let lines = overlay.legend.len() + 1;
     let _ = write!(
         s,
-        "<g font-size=\"11\" font-family=\"sans-serif\"><rect x=\"6\" y=\"6\" width=\"250\" \
-         height=\"62\" fill=\"#fff\" opacity=\"0.85\"/>\
-         <path d=\"M12,18h22\" stroke=\"#000\" stroke-width=\"2\"/><text x=\"40\" y=\"22\">{}</text>\
-         <path d=\"M12,34h22\" stroke=\"#5e3c99\" stroke-dasharray=\"5 3\" stroke-width=\"1.5\"/>\
-         <text x=\"40\" y=\"38\">{} {:.0} kt</text>\
-         <circle cx=\"23\" cy=\"52\" r=\"4\" fill=\"#1a9850\"/><text x=\"40\" y=\"56\">{}</text>\
-         <path d=\"M126,49l6,6m0,-6l-6,6\" stroke=\"#b2182b\" stroke-width=\"1.5\"/>\
-         <text x=\"140\" y=\"56\">{}</text></g></svg>",
-        lang.pick("trajectória prevista", "forecast track"),
-        lang.pick("vento ≥", "wind ≥"),
-        a.hazard
-            .forecast_swaths
-            .first()
-            .map_or(0.0, |s| s.threshold_kt),
+        "<g font-size=\"11\" font-family=\"sans-serif\"><rect x=\"6\" y=\"6\" width=\"260\" \
+         height=\"{}\" fill=\"#fff\" opacity=\"0.85\"/>",
+        lines * 16 + 14
+    );
+    for (i, (mark, label)) in overlay.legend.iter().enumerate() {
+        let y = 18 + 16 * i;
+        match mark {
+            Mark::Track => {
+                let _ = write!(
+                    s,
+                    "<path d=\"M12,{y}h22\" stroke=\"#000\" stroke-width=\"2\"/>"
+                );
+            }
+            Mark::Area(style) => {
+                let _ = write!(
+                    s,
+                    "<rect x=\"12\" y=\"{}\" width=\"22\" height=\"10\" {}/>",
+                    y - 5,
+                    area_attrs(*style)
+                );
+            }
+            Mark::Station => s.push_str(&triangle(23.0, y as f64)),
+        }
+        let _ = write!(
+            s,
+            "<text x=\"40\" y=\"{}\">{}</text>",
+            y + 4,
+            html_escape::encode_text(label)
+        );
+    }
+    let y = 18 + 16 * overlay.legend.len();
+    let _ = write!(
+        s,
+        "<circle cx=\"23\" cy=\"{y}\" r=\"4\" fill=\"#1a9850\"/><text x=\"40\" y=\"{}\">{}</text>\
+         <path d=\"M126,{}l6,6m0,-6l-6,6\" stroke=\"#b2182b\" stroke-width=\"1.5\"/>\
+         <text x=\"140\" y=\"{}\">{}</text></g></svg>",
+        y + 4,
         lang.pick("centro a abrir", "centre to open"),
+        y - 3,
+        y + 4,
         lang.pick("centro inseguro", "unsafe centre"),
     );
     s
