@@ -196,7 +196,7 @@ impl Pipeline {
                 message,
             }))
         };
-        if s.hazard != HazardKind::TropicalCyclone || s.msg_type == MsgType::Cancel {
+        if s.hazard != HazardKind::TropicalCyclone || s.msg_type.withdraws() {
             return bad(
                 "proposal",
                 format!(

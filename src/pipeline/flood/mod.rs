@@ -40,7 +40,7 @@ use super::{Pipeline, ProcessError, RunReport};
 use crate::alerts::assess_flood::{FloodAssessment, assess_flood_extent, assess_flood_in};
 use crate::alerts::flood::flood_document;
 use crate::alerts::flood_cap::{flood_cap_document, flood_cap_options, flood_districts_of};
-use crate::alerts::versioning::{self, AlertVersion, CapStatus, MsgType, PublishedDistrict};
+use crate::alerts::versioning::{self, AlertVersion, CapStatus, PublishedDistrict};
 use crate::config::{FeedConfig, FeedKind};
 use crate::feeds::fetch::{Fetched, Validators};
 use crate::feeds::floods::{FloodInputs, Input, parse_forecast};
@@ -384,22 +384,35 @@ impl Pipeline {
                 s.feed
             ),
         };
+        self.publish_cancel(s, now, |iss, v| {
+            self.flood_withdrawal(s, iss, v, now, reason)
+        })
+    }
+
+    /// The Cancel or Error `v` of the flood event whose latest version is `s`, written
+    /// from its last stored issuance `iss` assessed again, with `reason`.
+    pub(in crate::pipeline) fn flood_withdrawal(
+        &self,
+        s: &AlertSummary,
+        iss: &crate::store::StoredIssuance,
+        v: &AlertVersion,
+        now: DateTime<Utc>,
+        reason: crate::store::Reason,
+    ) -> Result<Built, ProcessError> {
         let cause = self.cyclone_cause(
             Some(s),
             s.status,
             s.reference_time.unwrap_or(now),
             &BTreeMap::new(),
         )?;
-        self.publish_cancel(s, now, |iss, v| {
-            let a = self.assess_flood_issuance(iss, now)?;
-            let origin = Origin {
-                feed: &s.feed,
-                issuance_id: None,
-                reason: Some(reason),
-                cause: cause.as_ref(),
-            };
-            self.flood_alert(&a, v, Some(s), origin)
-        })
+        let a = self.assess_flood_issuance(iss, now)?;
+        let origin = Origin {
+            feed: &s.feed,
+            issuance_id: None,
+            reason: Some(reason),
+            cause: cause.as_ref(),
+        };
+        self.flood_alert(&a, v, Some(s), origin)
     }
 
     /// The cyclone whose incident a flood forecast issued at `reference` over `districts`
@@ -480,6 +493,7 @@ impl Pipeline {
             reason,
             cause,
         } = o;
+        let withdrawal_reason = reason.as_ref().map(|r| [r.pt.clone(), r.en.clone()]);
         let summary = summary_of(
             v,
             SummaryParts {
@@ -500,6 +514,7 @@ impl Pipeline {
             &self.cfg.service.sender_name,
         );
         opts.incident = summary.incident.clone();
+        opts.withdrawal_reason = withdrawal_reason;
         let cap = flood_cap_document(a, v, &self.layers.layers, &opts)
             .map_err(|e| ProcessError::Publish(e.to_string()))?;
         let doc = flood_document(a, &self.layers.layers, self.cfg.output.coordinate_decimals);
@@ -527,7 +542,7 @@ pub fn flood_published(
         crate::notify::HazardKind::Flood,
         &flood_label(a, prev, feed),
     );
-    if v.msg_type == MsgType::Cancel {
+    if v.msg_type.withdraws() {
         return p;
     }
     for d in &mut p.districts {
