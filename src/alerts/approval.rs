@@ -227,7 +227,9 @@ pub enum Refusal {
          cancelled or withdrawn as an error (reject its proposal instead)"
     )]
     NothingPublished { event: String },
-    #[error("event {event} is over already: its latest published version {id} is a {msg_type}")]
+    #[error(
+        "event {event} is over already: its latest published version {id} has msgType {msg_type}"
+    )]
     AlreadyWithdrawn {
         event: String,
         id: String,

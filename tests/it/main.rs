@@ -9,6 +9,7 @@ mod common;
 mod notify_support;
 
 mod admin_plain_http;
+mod approval_hand_service;
 mod approval_override_service;
 mod approval_reminders;
 mod approval_service;
