@@ -454,3 +454,56 @@ async fn hold_case(store: Option<&str>) {
     assert_eq!(held["reason"], reason, "{held}");
     assert_eq!(held["detail"]["messages_withheld"], 2, "{held}");
 }
+
+/// The Cancel on the operations page in Debian's headless chromium
+/// (tests/web/ops_hand.spec.mjs): the duty officer approves the first proposal, proposes
+/// the Cancel of the alert in force with a reason, sees their own approval refused (four
+/// eyes), and a second approver approves it; the SMS gateway receives the alert's SMS and
+/// then exactly the all-clear SMS the review showed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_the_ops_page_an_approver_cancels_an_alert_and_another_approver_publishes_it() {
+    let Some(chromium) = crate::web_map::browser_tools() else {
+        return;
+    };
+    let Some(setup) = Setup::new(None).await else {
+        return;
+    };
+    let (_service, api) = setup.start();
+    subscribe(&api).await;
+    open_actual(&api, None).await;
+    let root = crate::web_map::manifest_dir();
+    let artifacts = root.join("target/web-artifacts");
+    let out = tokio::task::spawn_blocking({
+        let base = format!("{}/", api.base);
+        move || {
+            std::process::Command::new("node")
+                .arg(root.join("tests/web/ops_hand.spec.mjs"))
+                .arg(base)
+                .env("AVISO_OPS_TOKEN", OFFICER)
+                .env("AVISO_OPS_TOKEN_2", SECOND_APPROVER)
+                .env("AVISO_WEB_ARTIFACTS", &artifacts)
+                .env("AVISO_CHROMIUM", &chromium)
+                .current_dir(&root)
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "ops_hand.spec.mjs failed: {stdout}");
+    assert!(stdout.contains("all checks passed"), "{stdout}");
+    let expected: String = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("expected-sms: "))
+        .map(|j| serde_json::from_str(j).unwrap())
+        .unwrap_or_else(|| panic!("no expected-sms line: {stdout}"));
+    api.settled().await;
+    let sms = setup.got.lock().unwrap().sms.clone();
+    assert_eq!(sms.len(), 2, "{sms:?}");
+    assert_eq!(
+        sms[1].1, expected,
+        "the gateway got exactly the reviewed all-clear SMS"
+    );
+}

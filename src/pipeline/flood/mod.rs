@@ -26,6 +26,7 @@
 //! assessed in `map.rs`; the publication path they share with station forecasts is here.
 
 mod map;
+mod withdraw;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -387,32 +388,6 @@ impl Pipeline {
         self.publish_cancel(s, now, |iss, v| {
             self.flood_withdrawal(s, iss, v, now, reason)
         })
-    }
-
-    /// The Cancel or Error `v` of the flood event whose latest version is `s`, written
-    /// from its last stored issuance `iss` assessed again, with `reason`.
-    pub(in crate::pipeline) fn flood_withdrawal(
-        &self,
-        s: &AlertSummary,
-        iss: &crate::store::StoredIssuance,
-        v: &AlertVersion,
-        now: DateTime<Utc>,
-        reason: crate::store::Reason,
-    ) -> Result<Built, ProcessError> {
-        let cause = self.cyclone_cause(
-            Some(s),
-            s.status,
-            s.reference_time.unwrap_or(now),
-            &BTreeMap::new(),
-        )?;
-        let a = self.assess_flood_issuance(iss, now)?;
-        let origin = Origin {
-            feed: &s.feed,
-            issuance_id: None,
-            reason: Some(reason),
-            cause: cause.as_ref(),
-        };
-        self.flood_alert(&a, v, Some(s), origin)
     }
 
     /// The cyclone whose incident a flood forecast issued at `reference` over `districts`
