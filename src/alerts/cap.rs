@@ -32,6 +32,8 @@ use crate::domain::text::group_thousands;
 mod grading;
 mod polygons;
 mod text;
+#[cfg(test)]
+mod withdrawal_tests;
 
 pub use grading::{Grading, grading};
 pub use polygons::cap_polygons;

@@ -493,6 +493,26 @@ mod tests {
         .unwrap();
         assert_eq!((v4.msg_type, v4.version), (MsgType::Alert, 4));
         assert_eq!(v4.references, None);
+
+        // An Error (made by hand, issue 13) ends the event as a Cancel does: the next
+        // forecast at risk is a new Alert that references nothing.
+        let mut err = v4.summary();
+        err.version = 5;
+        err.msg_type = MsgType::Error;
+        err.districts.clear();
+        assert!(MsgType::Error.withdraws() && !MsgType::Update.withdraws());
+        let v6 = decide(
+            Some(&err),
+            "e".into(),
+            map(&[("MZ1", Level::Yellow)]),
+            s,
+            t(19),
+            CapStatus::Test,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!((v6.msg_type, v6.version), (MsgType::Alert, 6));
+        assert_eq!(v6.references, None);
     }
 
     #[test]

@@ -417,7 +417,31 @@ async fn hold_case(store: Option<&str>) {
     assert_eq!(holds["holds"][0]["lifted_by"], "second-approver", "{holds}");
     api.settled().await;
     assert_eq!(sms_count(&setup), 0, "nothing sent at the lift");
+    // The drill's event publishes by rule: held, its next version is audited as held too.
+    let drill = format!("exercise-{event}");
+    let (s, v) = api
+        .post_json(
+            &format!("/api/admin/events/{drill}/hold"),
+            Some(OFFICER),
+            &json!({"reason": "exercício sem mensagens"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
     setup.serve_issuance(1);
+    let drill_v2 = format!("alert aviso-{drill}-2");
+    let audit = until(&api, "/api/admin/audit", VIEWER, |v| {
+        actions(v)
+            .iter()
+            .any(|a| a.1 == "messages_held" && a.2 == drill_v2)
+    })
+    .await;
+    let by_rule = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "auto_published" && e["subject"] == drill_v2.as_str())
+        .unwrap_or_else(|| panic!("{drill_v2} published by rule: {audit}"));
+    assert_eq!(by_rule["detail"]["messages_held"], 0, "{by_rule}");
     let next = open_actual(&api, Some(first_id)).await;
     let next_id = next["id"].as_i64().unwrap();
     let r = review(&api, next_id).await;
