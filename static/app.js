@@ -68,6 +68,7 @@
       peak_wind: 'Vento máximo previsto', landfall: 'Chegada a terra', trigger: 'Gatilho AA',
       people_at_risk: 'Pessoas em risco', people: 'pessoas', districts_n: 'distritos',
       valid: 'Válido', stations: 'Estações', cancelled: 'Alerta cancelado: sem distritos em risco.',
+      withdrawn: 'Alerta retirado: foi emitido por erro.',
       changes: 'Alterações desde a versão anterior', added: 'Novos', raised: 'Subiram', lowered: 'Desceram', removed: 'Saíram',
       download: 'Descarregar', csv_districts: 'CSV distritos', csv_sites: 'CSV locais', plan: 'Plano de contingência',
       province: 'Província', district: 'Distrito', level: 'Nível', level_why: 'Porquê este nível', arrival: 'Chegada', lead: 'Antecedência',
@@ -84,7 +85,7 @@
       legend: 'Legenda', no_level: 'sem alerta', forecast_point: 'Previsão', analysis_point: 'Observado',
       map_label: 'Mapa', test: 'TESTE', exercise: 'EXERCÍCIO',
       level_names: { green: 'verde', yellow: 'amarelo', orange: 'laranja', red: 'vermelho' },
-      msg_types: { Alert: 'Alerta', Update: 'Actualização', Cancel: 'Cancelamento' },
+      msg_types: { Alert: 'Alerta', Update: 'Actualização', Cancel: 'Cancelamento', Error: 'Erro (retirado)' },
       hazards: { tropical_cyclone: 'Ciclone tropical', flood: 'Cheia' },
       flood_event: 'Cheias', same_incident: 'Mesmo incidente', reason: 'Motivo', forecast_issued: 'Previsão emitida', peak: 'Pico previsto', first_day: 'Primeiro dia',
       stations_at_level: 'Estações acima de um limiar', station: 'Estação', river: 'Rio', flood_level: 'Nível da cheia',
@@ -123,6 +124,7 @@
       peak_wind: 'Peak forecast wind', landfall: 'Landfall', trigger: 'AA trigger',
       people_at_risk: 'People at risk', people: 'people', districts_n: 'districts',
       valid: 'Valid', stations: 'Stations', cancelled: 'Alert cancelled: no districts at risk.',
+      withdrawn: 'Alert withdrawn: it was issued in error.',
       changes: 'Changes since the previous version', added: 'Added', raised: 'Raised', lowered: 'Lowered', removed: 'Removed',
       download: 'Download', csv_districts: 'Districts CSV', csv_sites: 'Sites CSV', plan: 'Contingency plan',
       province: 'Province', district: 'District', level: 'Level', level_why: 'Why this level', arrival: 'Arrival', lead: 'Lead time',
@@ -139,7 +141,7 @@
       legend: 'Legend', no_level: 'no alert', forecast_point: 'Forecast', analysis_point: 'Observed',
       map_label: 'Map', test: 'TEST', exercise: 'EXERCISE',
       level_names: { green: 'green', yellow: 'yellow', orange: 'orange', red: 'red' },
-      msg_types: { Alert: 'Alert', Update: 'Update', Cancel: 'Cancel' },
+      msg_types: { Alert: 'Alert', Update: 'Update', Cancel: 'Cancel', Error: 'Error (withdrawn)' },
       hazards: { tropical_cyclone: 'Tropical cyclone', flood: 'Flood' },
       flood_event: 'Floods', same_incident: 'Same incident', reason: 'Reason', forecast_issued: 'Forecast issued', peak: 'Forecast peak', first_day: 'First day',
       stations_at_level: 'Stations above a threshold', station: 'Station', river: 'River', flood_level: 'Flood level',
@@ -1255,6 +1257,7 @@
     const totals = (a.totals && a.totals.national) || [];
     for (const n of totals) rows.push([t('people_at_risk') + ' ≥ ' + n.threshold_kt + ' kt', fmtNum(n.people_at_risk) + ' · ' + fmtNum(n.districts) + ' ' + t('districts_n')]);
     if (s.msg_type === 'Cancel') rows.push(['', el('strong', { text: t('cancelled') })]);
+    if (s.msg_type === 'Error') rows.push(['', el('strong', { text: t('withdrawn') })]);
     // Why a Cancel came without a new forecast (the event expired), in the page's language.
     const why = S.lang === 'pt' ? (s.reason_pt || s.reason) : s.reason;
     if (why) rows.push([t('reason'), el('span', { id: 'cancel-reason', text: why })]);
@@ -1316,7 +1319,7 @@
     if (!vs.length) return;
     const idx = Math.max(0, vs.findIndex((v) => v.id === S.alertId));
     const label = (v) => 'v' + v.version + ' · ' + fmtTime(issuedAt(v), true) + ' · ' + levelName(v.max_level) +
-      (v.msg_type === 'Cancel' ? ' · ' + t('msg_types').Cancel : '');
+      (v.msg_type === 'Cancel' || v.msg_type === 'Error' ? ' · ' + t('msg_types')[v.msg_type] : '');
     if (vs.length > 16) {
       // Many issuances (a replayed season): a slider instead of a wall of buttons.
       const range = el('input', { type: 'range', min: 0, max: vs.length - 1, step: 1, value: idx, id: 'timeline-range', 'aria-label': t('timeline') });
@@ -1363,8 +1366,8 @@
       el('a', { href: '#', id: 'dl-csv-districts', onclick: (e) => { e.preventDefault(); downloadCsv('districts'); } }, t('csv_districts')),
       el('a', { href: '#', id: 'dl-csv-sites', onclick: (e) => { e.preventDefault(); downloadCsv('sites'); } }, t('csv_sites')));
     // Where the people at risk would go (issue 14): the sheet a COE takes into a meeting.
-    // Cyclone and flood versions alike; a Cancel has nothing to plan.
-    if (s && s.msg_type !== 'Cancel') {
+    // Cyclone and flood versions alike; a Cancel or an Error has nothing to plan.
+    if (s && s.msg_type !== 'Cancel' && s.msg_type !== 'Error') {
       p.append(el('a', { href: alertUrl(S.alertId) + '/plan?lang=' + S.lang, id: 'dl-plan', target: '_blank', rel: 'noopener', type: 'text/html' }, t('plan')));
     }
   }

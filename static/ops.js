@@ -1,6 +1,7 @@
 // The operations page (issue 13): sign in with an admin API token, review the proposals
 // waiting for an approver, edit one (a district's level by hand with a reason, an
-// instruction), approve or reject them, lift a manual level, read the audit trail. Everything goes
+// instruction), approve or reject them, lift a manual level, cancel an alert in force or
+// withdraw it as an error, hold an event's notifications, read the audit trail. Everything goes
 // through the admin API with the token as a bearer header: no cookie is ever set, so no
 // other site can make this browser act on the API (no CSRF surface). The token lives in
 // sessionStorage (this tab only, gone when it closes). Every text from the server is set
@@ -8,8 +9,9 @@
 "use strict";
 
 const LEVEL_PT = { green: "verde", yellow: "amarelo", orange: "laranja", red: "vermelho" };
-const MSG_PT = { Alert: "Alerta", Update: "Actualização", Cancel: "Cancelamento" };
+const MSG_PT = { Alert: "Alerta", Update: "Actualização", Cancel: "Cancelamento", Error: "Erro (retirada)" };
 const BASIS_PT = { official_track: "trajectória oficial", probability: "probabilidade", held: "mantido", held_pending: "mantido (à espera das probabilidades)", station_forecast: "previsão das estações", flood_map: "mapa de cheia" };
+const OUTBOX_PT = { pending: "por enviar", sending: "a enviar", delivered: "entregues", failed: "falhadas" };
 const STATE_PT = { proposed: "proposta", published: "publicada", rejected: "rejeitada", superseded: "substituída" };
 let current = null;
 
@@ -48,6 +50,7 @@ async function signIn(t) {
     $("signout").hidden = false;
     $("queue-section").hidden = false;
     $("audit-section").hidden = false;
+    $("events-section").hidden = false;
     $("signin-error").textContent = "";
     await refresh();
   } catch (e) {
@@ -80,6 +83,7 @@ async function refresh() {
     body.appendChild(tr);
   }
   $("queue-empty").hidden = q.proposals.length > 0;
+  await events();
   await audit();
 }
 
@@ -114,7 +118,20 @@ async function review(id) {
   }
   const m = r.messages;
   const per = Object.entries(m.by_channel).map(([k, n]) => n + " " + k).join(", ");
-  $("messages-summary").textContent = m.total + " mensagens" + (per ? " (" + per + ")" : "") + ".";
+  // A published proposal shows what was queued for its version; a held event says so.
+  $("messages-title").textContent = m.published
+    ? "Mensagens da versão publicada " + m.alert_id
+    : "Mensagens que sairiam agora";
+  const held = m.held
+    ? " Notificações retidas por " + m.held.by + ": " + m.held.reason +
+      (m.withheld != null ? " (" + m.withheld + " mensagens retidas)" : "") + "."
+    : "";
+  const states = m.by_state
+    ? Object.entries(m.by_state).map(([k, n]) => n + " " + (OUTBOX_PT[k] || k)).join(", ")
+    : "";
+  $("messages-summary").textContent = (m.published ? "Publicada: " : "") + m.total +
+    (m.published ? " mensagens em fila ou enviadas" : " mensagens") +
+    (per ? " (" + per + ")" : "") + (states ? " — " + states : "") + "." + held;
   const ul = $("sms-texts");
   ul.replaceChildren();
   for (const s of m.sms) {
@@ -129,10 +146,14 @@ async function review(id) {
     ul.appendChild(li);
   }
   $("actions").hidden = p.state !== "proposed";
-  $("edit-form").hidden = p.state !== "proposed";
-  $("instruction").textContent = r.instruction_pt
-    ? "Instrução adicional: " + r.instruction_pt + (r.instruction_en ? " / " + r.instruction_en : "")
-    : "";
+  // A Cancel or Error is not edited: it says why instead.
+  const withdrawal = p.msg_type === "Cancel" || p.msg_type === "Error";
+  $("edit-form").hidden = p.state !== "proposed" || withdrawal;
+  $("instruction").textContent = withdrawal && r.alert.reason_pt
+    ? "Motivo: " + r.alert.reason_pt + (r.alert.reason ? " / " + r.alert.reason : "")
+    : r.instruction_pt
+      ? "Instrução adicional: " + r.instruction_pt + (r.instruction_en ? " / " + r.instruction_en : "")
+      : "";
   const sel = $("edit-district");
   sel.replaceChildren();
   for (const d of r.districts) {
@@ -240,6 +261,85 @@ async function decide(what) {
   }
 }
 
+// The alerts in force, each with its notification hold, and the approver's actions on
+// them (a Cancel or Error by hand becomes a proposal; a hold or its lift acts at once).
+let selected = null;
+
+async function events() {
+  const [a, h] = await Promise.all([
+    api("/api/alerts?include_tests=true"),
+    api("/api/admin/holds"),
+  ]);
+  const body = $("events").querySelector("tbody");
+  body.replaceChildren();
+  for (const s of a.alerts) {
+    const hold = h.holds.find((x) => x.event_id === s.event_id && x.active);
+    const tr = document.createElement("tr");
+    tr.dataset.event = s.event_id;
+    tr.dataset.alert = s.id;
+    cell(tr, s.event_name + " (" + s.event_id + ")");
+    cell(tr, s.id + " (versão " + s.version + ")");
+    cell(tr, MSG_PT[s.msg_type] || s.msg_type);
+    cell(tr, s.status);
+    cell(tr, level(s.max_level), s.max_level ? "level-" + s.max_level : "");
+    cell(tr, hold ? "retidas por " + hold.by + ": " + hold.reason +
+      (hold.expires_at ? " (até " + hold.expires_at + ")" : "") : "enviadas", hold ? "held" : "");
+    const td = document.createElement("td");
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = "Gerir";
+    b.addEventListener("click", () => manage(s));
+    td.appendChild(b);
+    tr.appendChild(td);
+    body.appendChild(tr);
+  }
+  $("events-empty").hidden = a.alerts.length > 0;
+}
+
+function manage(s) {
+  selected = s;
+  $("event-form").hidden = false;
+  $("event-title").textContent = s.event_name + " — versão em vigor " + s.id;
+  $("event-result").textContent = "";
+  $("event-error").textContent = "";
+}
+
+async function eventAction(what) {
+  if (!selected) return;
+  $("event-result").textContent = "";
+  $("event-error").textContent = "";
+  const path = "/api/admin/events/" + encodeURIComponent(selected.event_id) + "/" +
+    (what === "lift" ? "hold/lift" : what);
+  const expires = $("hold-expires").value;
+  const body = what === "cancel" || what === "error"
+    ? { reason_pt: $("hand-pt").value, reason_en: $("hand-en").value }
+    : what === "hold"
+      ? { reason: $("hold-reason").value, expires_at: expires ? expires + ":00Z" : null }
+      : { reason: $("hold-reason").value || null };
+  try {
+    const r = await api(path, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    for (const id of ["hand-pt", "hand-en", "hold-reason", "hold-expires"]) $(id).value = "";
+    await refresh();
+    if (r.proposal) {
+      await review(r.proposal.id);
+      $("review-result").textContent = "Proposta " + r.proposal.id + " (" +
+        (MSG_PT[r.proposal.msg_type] || r.proposal.msg_type) +
+        ") criada. Outro aprovador deve aprová-la.";
+    }
+    $("event-result").textContent = r.proposal
+      ? "Proposta " + r.proposal.id + " criada: veja a revisão acima."
+      : what === "hold"
+        ? "Notificações retidas (retenção " + r.hold.id + ")."
+        : "Retenção levantada: nada é enviado retroactivamente; a próxima versão notifica.";
+  } catch (e) {
+    $("event-error").textContent = "Recusado: " + e.message;
+  }
+}
+
 async function audit() {
   const a = await api("/api/admin/audit?limit=10000");
   const body = $("audit").querySelector("tbody");
@@ -271,4 +371,8 @@ $("refresh").addEventListener("click", () => refresh());
 $("approve").addEventListener("click", () => decide("approve"));
 $("reject").addEventListener("click", () => decide("reject"));
 $("edit-form").addEventListener("submit", edit);
+$("hand-cancel").addEventListener("click", () => eventAction("cancel"));
+$("hand-error").addEventListener("click", () => eventAction("error"));
+$("hold").addEventListener("click", () => eventAction("hold"));
+$("hold-lift").addEventListener("click", () => eventAction("lift"));
 if (token()) signIn(token());

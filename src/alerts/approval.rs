@@ -220,6 +220,32 @@ pub enum Refusal {
     Lifted { id: i64, by: String },
     #[error("a reason is required to {action} proposal {id}")]
     NoReason { id: i64, action: &'static str },
+    #[error("there is no event {event}")]
+    NoEvent { event: String },
+    #[error(
+        "event {event} has no published version: only a published Alert or Update can be \
+         cancelled or withdrawn as an error (reject its proposal instead)"
+    )]
+    NothingPublished { event: String },
+    #[error(
+        "event {event} is over already: its latest published version {id} has msgType {msg_type}"
+    )]
+    AlreadyWithdrawn {
+        event: String,
+        id: String,
+        msg_type: &'static str,
+    },
+    #[error("{field}: a reason is required to {action}")]
+    MissingReason {
+        field: &'static str,
+        action: &'static str,
+    },
+    #[error(
+        "the notifications of event {event} are held already (hold {id}, by {by}): lift it first"
+    )]
+    HoldActive { event: String, id: i64, by: String },
+    #[error("the notifications of event {event} are not held: there is no hold to lift")]
+    NotHeld { event: String },
 }
 
 #[cfg(test)]

@@ -32,6 +32,8 @@ use crate::domain::text::group_thousands;
 mod grading;
 mod polygons;
 mod text;
+#[cfg(test)]
+mod withdrawal_tests;
 
 pub use grading::{Grading, grading};
 pub use polygons::cap_polygons;
@@ -82,6 +84,10 @@ pub struct CapOptions {
     /// An editor's free-text instruction `[pt, en]` (issue 13), written after the
     /// standard instruction of the level.
     pub extra_instruction: Option<[String; 2]>,
+    /// Why a Cancel or an Error was issued `[pt, en]` (an expiry, or an approver's reason,
+    /// issue 13): the first line of each `description`, and the alert's `note` (CAP 1.2
+    /// §3.2.1: an Error's explanation belongs there). Ignored for an Alert or Update.
+    pub withdrawal_reason: Option<[String; 2]>,
 }
 
 /// The probability an alert's CAP `certainty` is read from: P(wind ≥ `threshold_kt`
@@ -109,8 +115,16 @@ impl Default for CapOptions {
             incident: None,
             certainty_probability: None,
             extra_instruction: None,
+            withdrawal_reason: None,
         }
     }
+}
+
+/// The reason of a Cancel or Error, when given and not blank.
+fn withdrawal_reason<'a>(v: &AlertVersion, opts: &'a CapOptions) -> Option<&'a [String; 2]> {
+    opts.withdrawal_reason
+        .as_ref()
+        .filter(|r| v.msg_type.withdraws() && r.iter().any(|t| !t.trim().is_empty()))
 }
 
 /// Small wrapper so every element is one call; quick-xml escapes the text.
@@ -256,7 +270,7 @@ pub fn cap_document(
         opts.expires_after_h,
         &v.identifier,
     )?;
-    let event_level = if v.msg_type == MsgType::Cancel {
+    let event_level = if v.msg_type.withdraws() {
         None
     } else {
         a.event_level
@@ -373,20 +387,25 @@ fn write(
     x.leaf("status", v.status.as_str())?;
     x.leaf("msgType", v.msg_type.as_str())?;
     x.leaf("scope", "Public")?;
+    let mut notes = Vec::new();
     if matches!(
         v.status,
         CapStatus::Test | CapStatus::Exercise | CapStatus::Draft
     ) {
         // CAP 1.2 requires a note for Exercise; Test and Draft get one too, so a reader
         // of the raw message sees it is not real.
-        x.leaf(
-            "note",
-            &format!(
-                "{} / {}: não é um aviso real, não agir / not a real alert, do not act",
-                v.status.label().map_or("", |l| l.0),
-                v.status.label().map_or("", |l| l.1),
-            ),
-        )?;
+        notes.push(format!(
+            "{} / {}: não é um aviso real, não agir / not a real alert, do not act",
+            v.status.label().map_or("", |l| l.0),
+            v.status.label().map_or("", |l| l.1),
+        ));
+    }
+    let why = withdrawal_reason(v, opts);
+    if let Some([pt, en]) = why {
+        notes.push(format!("{pt} / {en}"));
+    }
+    if !notes.is_empty() {
+        x.leaf("note", &notes.join(" — "))?;
     }
     if let Some(r) = &v.references {
         x.leaf("references", r)?;
@@ -419,10 +438,14 @@ fn write(
         x.leaf("expires", &cap_datetime(parts.expires))?;
         x.leaf("senderName", &opts.sender_name)?;
         x.leaf("headline", parts.headline.get(i).map_or("", String::as_str))?;
-        x.leaf(
-            "description",
-            parts.description.get(i).map_or("", String::as_str),
-        )?;
+        let description = parts.description.get(i).map_or("", String::as_str);
+        match why.map(|w| &w[i]) {
+            Some(w) => x.leaf(
+                "description",
+                &format!("{}: {w}\n{description}", lang.pick("Motivo", "Reason")),
+            )?,
+            None => x.leaf("description", description)?,
+        }
         x.leaf(
             "instruction",
             parts.instruction.get(i).map_or("", String::as_str),
@@ -433,7 +456,7 @@ fn write(
         for (k, val) in &parts.parameters {
             x.value("parameter", k, val)?;
         }
-        if v.msg_type == MsgType::Cancel {
+        if v.msg_type.withdraws() {
             // What is being called off: the districts of the previous version.
             if !v.changes.removed.is_empty() {
                 x.open("area")?;

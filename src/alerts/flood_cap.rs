@@ -79,7 +79,7 @@ pub fn flood_cap_document(
     layers: &Layers,
     opts: &CapOptions,
 ) -> Result<String, CapError> {
-    let cancel = v.msg_type == MsgType::Cancel;
+    let cancel = v.msg_type.withdraws();
     let event_level = if cancel { None } else { a.event_level };
     let on_ladder = |pcode: &str| v.districts.contains_key(pcode);
     let first_date = a
@@ -341,7 +341,7 @@ fn description(lang: Lang, a: &FloodAssessment, v: &AlertVersion) -> String {
 
 fn instruction(lang: Lang, msg_type: MsgType, level: Option<Level>) -> &'static str {
     match (msg_type, level) {
-        (MsgType::Cancel, _) | (_, None) => lang.pick(
+        (MsgType::Cancel | MsgType::Error, _) | (_, None) => lang.pick(
             "O aviso de cheia terminou. Siga as orientações do INGD e das autoridades locais sobre o regresso às zonas baixas.",
             "The flood warning has ended. Follow INGD and local authorities on returning to low-lying areas.",
         ),

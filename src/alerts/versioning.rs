@@ -80,12 +80,16 @@ impl CapStatus {
     }
 }
 
-/// CAP 1.2 `msgType` values aviso emits (Ack and Error are for replies, never sent).
+/// CAP 1.2 `msgType` values aviso emits (Ack is for replies, never sent). Error is only
+/// ever made by hand (issue 13): an approver withdraws a published version sent in error,
+/// with the reason as its `info` (CAP 1.2 §3.2.1: "Error - Rejects the message(s)
+/// identified in `references`; explanation SHOULD appear in `note`").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MsgType {
     Alert,
     Update,
     Cancel,
+    Error,
 }
 
 impl MsgType {
@@ -94,7 +98,16 @@ impl MsgType {
             MsgType::Alert => "Alert",
             MsgType::Update => "Update",
             MsgType::Cancel => "Cancel",
+            MsgType::Error => "Error",
         }
+    }
+
+    /// Whether a version of this type ends its event (a Cancel calls it off, an Error
+    /// withdraws the version it references): no district stays on the ladder, the event
+    /// is inactive, and the next forecast that puts a district on the ladder is a new
+    /// Alert (numbering goes on).
+    pub fn withdraws(self) -> bool {
+        matches!(self, MsgType::Cancel | MsgType::Error)
     }
 }
 
@@ -350,7 +363,7 @@ pub fn decide(
             previous: cap_datetime(p.sent),
         });
     }
-    let live_prev = prev.filter(|p| p.msg_type != MsgType::Cancel);
+    let live_prev = prev.filter(|p| !p.msg_type.withdraws());
     let msg_type = match (live_prev, districts.is_empty()) {
         (None, true) => return Ok(None),
         (None, false) => MsgType::Alert,
@@ -480,6 +493,26 @@ mod tests {
         .unwrap();
         assert_eq!((v4.msg_type, v4.version), (MsgType::Alert, 4));
         assert_eq!(v4.references, None);
+
+        // An Error (made by hand, issue 13) ends the event as a Cancel does: the next
+        // forecast at risk is a new Alert that references nothing.
+        let mut err = v4.summary();
+        err.version = 5;
+        err.msg_type = MsgType::Error;
+        err.districts.clear();
+        assert!(MsgType::Error.withdraws() && !MsgType::Update.withdraws());
+        let v6 = decide(
+            Some(&err),
+            "e".into(),
+            map(&[("MZ1", Level::Yellow)]),
+            s,
+            t(19),
+            CapStatus::Test,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!((v6.msg_type, v6.version), (MsgType::Alert, 6));
+        assert_eq!(v6.references, None);
     }
 
     #[test]

@@ -352,10 +352,12 @@ pub fn headline_pt(s: &AlertSummary) -> String {
         crate::store::HazardKind::TropicalCyclone => "Ciclone tropical",
         crate::store::HazardKind::Flood => "Cheia",
     };
-    let level = s
-        .max_level
-        .map(|l| format!("alerta {}", l.name_pt()))
-        .unwrap_or_else(|| "fim do alerta".into());
+    let level = match (s.msg_type, s.max_level) {
+        // Issue 13: withdrawn by an approver as sent in error.
+        (crate::alerts::versioning::MsgType::Error, _) => "alerta retirado (erro)".into(),
+        (_, Some(l)) => format!("alerta {}", l.name_pt()),
+        (_, None) => "fim do alerta".into(),
+    };
     format!(
         "{label}{what} {}: {level} ({} distritos), versão {}",
         s.event_name,

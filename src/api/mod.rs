@@ -413,6 +413,11 @@ fn admin_routes(state: &Arc<ApiState>) -> OpenApiRouter<Arc<ApiState>> {
         .routes(routes!(admin::overrides::edit))
         .routes(routes!(admin::overrides::list))
         .routes(routes!(admin::overrides::lift))
+        .routes(routes!(admin::hand::cancel))
+        .routes(routes!(admin::hand::error))
+        .routes(routes!(admin::hand::hold))
+        .routes(routes!(admin::hand::lift))
+        .routes(routes!(admin::hand::list))
         .routes(routes!(admin::audit_trail::audit_log))
         .routes(routes!(
             admin::register::export_register,

@@ -467,11 +467,17 @@ impl PlanApi {
 /// Refuses (422, saying why) a version no plan can be made for.
 pub(crate) fn plannable(s: &AlertSummary) -> Result<(), ApiError> {
     let id = &s.id;
-    if s.msg_type == MsgType::Cancel {
+    if s.msg_type.withdraws() {
         return Err(ApiError::Unprocessable {
             message: format!(
-                "alert '{id}' is a Cancel: the event's alert is over, there is nothing to plan \
-                 for (the versions before it have their plans)"
+                "alert '{id}' is a{} {}: the event's alert is over, there is nothing to plan \
+                 for (the versions before it have their plans)",
+                if s.msg_type == MsgType::Error {
+                    "n"
+                } else {
+                    ""
+                },
+                s.msg_type.as_str()
             ),
         });
     }

@@ -5,11 +5,14 @@
 use std::sync::Arc;
 
 use crate::alerts::approval::{ProposalEdit, Refusal};
+use crate::alerts::versioning::MsgType;
+use crate::api::admin::hand::HandActions;
 use crate::api::admin::proposals::{Decider, ProposalsApi};
 use crate::notify::outbound::Planned;
 use crate::pipeline::Pipeline;
 use crate::store::Store;
 use crate::store::approval::{ApprovalStore, ProposalRecord};
+use crate::store::holds::HoldRecord;
 
 /// Decisions through the pipeline: serialised with its publications, messages planned as
 /// its own, the current alert refreshed after.
@@ -43,6 +46,43 @@ impl Decider for PipelineDecider {
     }
 }
 
+impl HandActions for PipelineDecider {
+    fn send_by_hand(
+        &self,
+        event_id: &str,
+        actor: &str,
+        msg_type: MsgType,
+        [pt, en]: [&str; 2],
+    ) -> Result<Result<i64, Refusal>, String> {
+        self.0
+            .send_by_hand(event_id, actor, msg_type, pt, en)
+            .map_err(|e| e.to_string())
+    }
+
+    fn hold(
+        &self,
+        event_id: &str,
+        actor: &str,
+        reason: &str,
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<Result<HoldRecord, Refusal>, String> {
+        self.0
+            .hold(event_id, actor, reason, expires_at)
+            .map_err(|e| e.to_string())
+    }
+
+    fn lift_hold(
+        &self,
+        event_id: &str,
+        actor: &str,
+        reason: Option<&str>,
+    ) -> Result<Result<HoldRecord, Refusal>, String> {
+        self.0
+            .lift_hold(event_id, actor, reason)
+            .map_err(|e| e.to_string())
+    }
+}
+
 /// The proposals routes' state: `store` (the same database as the pipeline's).
 pub(super) fn proposals_api(
     store: Arc<dyn ApprovalStore>,
@@ -53,5 +93,6 @@ pub(super) fn proposals_api(
         store,
         alerts,
         decider: Arc::new(PipelineDecider(Arc::clone(pipeline))),
+        hand: Arc::new(PipelineDecider(Arc::clone(pipeline))),
     })
 }

@@ -13,7 +13,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::alerts::levels::Level;
-use crate::alerts::versioning::MsgType;
 use crate::domain::text::{group_thousands, maputo, maputo_time};
 use crate::notify::gsm::{SegmentCount, count_segments, transliterate_to_gsm7};
 use crate::notify::select::{Notice, NoticeKind, PublishedAlert};
@@ -103,6 +102,13 @@ pub fn headline(alert: &PublishedAlert, notice: &Notice, lang: Lang) -> String {
         what.push_str(&format!(" ({} {c})", HazardKind::Cyclone.name(lang)));
     }
     let lvl = notice.level.map(|l| l.name(lang)).unwrap_or_default();
+    // Issue 13: an approver withdrew the version as sent in error.
+    if alert.msg_type == crate::alerts::versioning::MsgType::Error {
+        return match lang {
+            Lang::Pt => format!("Alerta retirado (erro): {what}"),
+            Lang::En => format!("Alert withdrawn (error): {what}"),
+        };
+    }
     match (notice.kind, lang) {
         (NoticeKind::NewEvent, Lang::Pt) => format!("Alerta {lvl}: {what}"),
         (NoticeKind::Raised, Lang::Pt) => format!("Alerta sobe para {lvl}: {what}"),
@@ -262,6 +268,16 @@ pub fn sms(input: &MessageInput<'_>, opts: &MessageOptions) -> SmsText {
         Lang::En => "Reply STOP to opt out",
     };
     let link = format!("{}/", opts.base_url.trim_end_matches('/'));
+    // A Cancel or Error sent by hand says why instead of the standard words (issue 13).
+    let instr = match &alert.instruction {
+        Some(x)
+            if alert.msg_type.withdraws()
+                && !x[usize::from(lang == Lang::En)].trim().is_empty() =>
+        {
+            x[usize::from(lang == Lang::En)].trim().to_string()
+        }
+        _ => short_instruction(notice, lang).to_string(),
+    };
     let build = |keep: usize, with_next: bool, with_instr: bool, with_link: bool| {
         let mut parts = vec![head.clone()];
         let places = name_list(&names, keep, lang, true);
@@ -273,7 +289,7 @@ pub fn sms(input: &MessageInput<'_>, opts: &MessageOptions) -> SmsText {
             first.push('.');
         }
         if with_instr {
-            parts.push(short_instruction(notice, lang).to_string());
+            parts.push(instr.clone());
         }
         if with_next && let Some(n) = &next {
             parts.push(n.clone());
@@ -351,8 +367,7 @@ pub fn links(input: &MessageInput<'_>, opts: &MessageOptions) -> Links {
         map: format!("{base}/"),
         geojson: format!("{base}/api/alerts/{id}"),
         cap: format!("{base}/api/alerts/{id}/cap"),
-        plan: (input.alert.msg_type != MsgType::Cancel)
-            .then(|| format!("{base}/api/alerts/{id}/plan")),
+        plan: (!input.alert.msg_type.withdraws()).then(|| format!("{base}/api/alerts/{id}/plan")),
         unsubscribe: format!(
             "{base}/unsubscribe?token={}",
             url_component(input.unsubscribe_token)

@@ -342,7 +342,7 @@ pub fn select(
         _ => return None,
     }
     let previous = last.and_then(|l| l.level);
-    let (districts, sites) = if alert.msg_type == MsgType::Cancel {
+    let (districts, sites) = if alert.msg_type.withdraws() {
         (BTreeMap::new(), Vec::new())
     } else {
         matched(sub, alert, geometry)

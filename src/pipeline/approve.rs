@@ -46,16 +46,28 @@ impl Pipeline {
                 who: actor.to_string(),
             }));
         }
-        let planned = self.planned_for(&p)?;
+        // While the event's notifications are held, nothing is queued and the decision's
+        // transaction audits the withheld messages.
+        let now = Utc::now();
+        let plan = if p.state == ProposalState::Proposed {
+            self.plan_or_hold(&p.published)?
+        } else {
+            super::holds::Plan {
+                planned: Vec::new(),
+                held: None,
+            }
+        };
+        let held = plan.held_audit(&p.alert, now);
         let decided = ap.decide(
             id,
             Decision::Approve {
                 actor,
                 note,
-                planned: &planned,
+                planned: &plan.planned,
                 four_eyes: self.cfg.approval.four_eyes,
+                held: held.as_ref(),
             },
-            Utc::now(),
+            now,
         )?;
         if let Ok(queued) = decided {
             tracing::info!(proposal = id, version = %p.alert.summary.id, approver = actor, queued, "published: approved");

@@ -114,7 +114,7 @@ impl Pipeline {
             // Published before its probabilities: the levels probability rules gave the
             // previous version are kept until they come (`late_levels` decides then).
             (ProbabilisticOutcome::Pending, Some(p))
-                if p.msg_type != MsgType::Cancel && self.cfg.levels.has_probability_rules() =>
+                if !p.msg_type.withdraws() && self.cfg.levels.has_probability_rules() =>
             {
                 let held = self.probability_levels_of(&p.id);
                 hold_while_pending(&mut a, &self.cfg.levels, &held);
@@ -146,7 +146,7 @@ impl Pipeline {
             edit,
             |v, prev| {
                 // A Cancel has nothing to assess (and `prob` is Off for it).
-                let prob = if v.msg_type == MsgType::Cancel {
+                let prob = if v.msg_type.withdraws() {
                     &ProbabilisticOutcome::Off
                 } else {
                     &prob
@@ -220,6 +220,7 @@ impl Pipeline {
         prob: &ProbabilisticOutcome,
         applied: &Applied,
     ) -> Result<NewAlert, ProcessError> {
+        let withdrawal_reason = reason.as_ref().map(|r| [r.pt.clone(), r.en.clone()]);
         let summary = publish::summary_of(
             v,
             publish::SummaryParts {
@@ -246,6 +247,7 @@ impl Pipeline {
                 })
             }),
             extra_instruction: applied.instruction.clone(),
+            withdrawal_reason,
             ..CapOptions::default()
         };
         let cap = cap_document(a, v, &self.cfg.levels, &opts)
@@ -268,7 +270,7 @@ pub fn published_alert(v: &versioning::AlertVersion, a: &Assessment) -> Publishe
         crate::notify::HazardKind::Cyclone,
         &a.forecast.storm.name,
     );
-    if v.msg_type == MsgType::Cancel {
+    if v.msg_type.withdraws() {
         return p;
     }
     for d in &mut p.districts {

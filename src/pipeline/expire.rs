@@ -138,27 +138,41 @@ impl Pipeline {
             ),
         };
         self.publish_cancel(s, now, |iss, v| {
-            let opts = ParseOptions {
-                atcf_tech: self.feed_config(&iss.raw.feed).and_then(|f| f.tech.clone()),
-                ..ParseOptions::default()
-            };
-            let parsed = feeds::parse_with(&iss.raw.bytes, &iss.raw.url, &opts, self.bufr.as_ref())
-                .map_err(|e| ProcessError::Parse(e.to_string()))?;
-            let a = assess(&parsed.forecast, &self.layers, self.cfg.assessment(), now)
-                .map_err(|e| ProcessError::Assess(e.to_string()))?;
-            // A Cancel: nothing to assess probabilistically.
-            let off = crate::alerts::probabilistic::ProbabilisticOutcome::Off;
-            let alert = self.new_alert(
-                &a,
-                v,
-                Some(s),
-                (&s.feed, None),
-                Some(reason),
-                &off,
-                &super::Applied::default(),
-            )?;
-            Ok((alert, published_alert(v, &a)))
+            self.cyclone_withdrawal(s, iss, v, now, reason)
         })
+    }
+
+    /// The Cancel or Error `v` of the cyclone event whose latest version is `s`, written
+    /// from its last stored issuance `iss` assessed again (the CAP of a Cancel is written
+    /// from an assessment; the raw bytes are kept for exactly this kind of need).
+    pub(super) fn cyclone_withdrawal(
+        &self,
+        s: &AlertSummary,
+        iss: &crate::store::StoredIssuance,
+        v: &crate::alerts::versioning::AlertVersion,
+        now: DateTime<Utc>,
+        reason: crate::store::Reason,
+    ) -> Result<super::publish::Built, ProcessError> {
+        let opts = ParseOptions {
+            atcf_tech: self.feed_config(&iss.raw.feed).and_then(|f| f.tech.clone()),
+            ..ParseOptions::default()
+        };
+        let parsed = feeds::parse_with(&iss.raw.bytes, &iss.raw.url, &opts, self.bufr.as_ref())
+            .map_err(|e| ProcessError::Parse(e.to_string()))?;
+        let a = assess(&parsed.forecast, &self.layers, self.cfg.assessment(), now)
+            .map_err(|e| ProcessError::Assess(e.to_string()))?;
+        // A Cancel or Error: nothing to assess probabilistically.
+        let off = crate::alerts::probabilistic::ProbabilisticOutcome::Off;
+        let alert = self.new_alert(
+            &a,
+            v,
+            Some(s),
+            (&s.feed, None),
+            Some(reason),
+            &off,
+            &super::Applied::default(),
+        )?;
+        Ok((alert, published_alert(v, &a)))
     }
 }
 

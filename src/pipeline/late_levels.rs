@@ -22,7 +22,7 @@ use super::{Pipeline, ProcessError, published_alert};
 use crate::alerts::assess::{Assessment, apply_probabilities};
 use crate::alerts::levels::Level;
 use crate::alerts::probabilistic::ProbabilisticOutcome;
-use crate::alerts::versioning::{self, CapStatus, MsgType};
+use crate::alerts::versioning::{self, CapStatus};
 use crate::store::{AlertSummary, Reason};
 
 /// What a late probabilistic result needs to decide the levels it gives.
@@ -67,7 +67,7 @@ pub(super) fn deliver(
 /// Levels per district P-code of a published version (a Cancel: none, it has no
 /// districts).
 pub(crate) fn levels_of(s: &AlertSummary) -> BTreeMap<String, Level> {
-    if s.msg_type == MsgType::Cancel {
+    if s.msg_type.withdraws() {
         return BTreeMap::new();
     }
     s.districts
@@ -160,7 +160,7 @@ impl Pipeline {
         let Some(latest) = self.store.latest_version(&late.event_id)? else {
             return Ok(None);
         };
-        if latest.id != id || latest.msg_type == MsgType::Cancel {
+        if latest.id != id || latest.msg_type.withdraws() {
             // A newer version (or its Cancel) already said what holds now.
             tracing::info!(version = %id, newest = %latest.id, "late probabilities of a superseded version: attached only");
             return Ok(None);

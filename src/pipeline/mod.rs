@@ -27,6 +27,7 @@ pub mod demo;
 mod discovery;
 mod expire;
 mod follow;
+mod holds;
 pub use follow::FOLLOW_EVERY;
 pub use remind::RemindReport;
 pub mod flood;
@@ -38,6 +39,7 @@ mod publish;
 mod remind;
 mod replan;
 pub mod schedule;
+mod withdraw;
 
 pub use cyclone::published_alert;
 pub(crate) use expire::refuse_stale;

@@ -214,10 +214,13 @@ impl Pipeline {
                 message,
             }))
         };
-        if s.msg_type == MsgType::Cancel {
+        if s.msg_type.withdraws() {
             return bad(
                 "proposal",
-                format!("proposal {id} is a Cancel: only an Alert or Update can be edited"),
+                format!(
+                    "proposal {id} is a {:?}: only an Alert or Update can be edited",
+                    s.msg_type
+                ),
             );
         }
         let Some(issuance_id) = p.issuance_id else {

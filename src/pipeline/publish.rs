@@ -184,7 +184,8 @@ impl Pipeline {
             max_level: s.max_level,
         };
         if let Some(rule) = self.cfg.approval.auto_rule(&facts) {
-            let planned = self.plan_messages(published)?;
+            let plan = self.plan_or_hold(published)?;
+            let planned = &plan.planned;
             let actor = format!("rule:{}", rule.name);
             let audit = AuditEntry::new(now, &actor, "auto_published", format!("alert {}", s.id))
                 .of_alert(alert)
@@ -194,8 +195,12 @@ impl Pipeline {
                     "status": s.status.as_str(),
                     "max_level": s.max_level,
                     "messages_queued": planned.len(),
+                    "messages_held": plan.held.as_ref().map(|h| h.1),
                 }));
-            let queued = ap.publish_by_rule(issuance, alert, &planned, &audit, now)?;
+            let audit: Vec<AuditEntry> = std::iter::once(audit)
+                .chain(plan.held_audit(alert, now))
+                .collect();
+            let queued = ap.publish_by_rule(issuance, alert, planned, &audit, now)?;
             return Ok(Committed::Published {
                 queued,
                 rule: Some(rule.name.clone()),
@@ -337,7 +342,7 @@ fn same_content(a: &AlertSummary, b: &AlertSummary) -> bool {
 /// at their old levels) would show a threat nobody forecasts any more. The document keeps
 /// the summary (what is cleared, and why), the hazard and the last forecast's time; the
 /// CAP, written from the last forecast re-assessed, is unchanged.
-fn without_footprints(alert: NewAlert) -> Result<NewAlert, ProcessError> {
+pub(super) fn without_footprints(alert: NewAlert) -> Result<NewAlert, ProcessError> {
     let s = &alert.summary;
     let aviso = serde_json::json!({
         "hazard": s.hazard,
@@ -377,7 +382,7 @@ pub(crate) struct SummaryParts<'a> {
 
 /// The summary of version `v` as the store and the API list it.
 pub(crate) fn summary_of(v: &AlertVersion, p: SummaryParts<'_>) -> AlertSummary {
-    let cancel = v.msg_type == MsgType::Cancel;
+    let cancel = v.msg_type.withdraws();
     AlertSummary {
         id: v.identifier.clone(),
         event_id: v.event_id.clone(),

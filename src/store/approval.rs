@@ -202,6 +202,9 @@ pub enum Decision<'a> {
         note: Option<&'a str>,
         planned: &'a [Planned],
         four_eyes: bool,
+        /// The event's notifications are held: `planned` is empty and this row says so
+        /// (audited in the decision's transaction).
+        held: Option<&'a AuditEntry>,
     },
     Reject {
         actor: &'a str,
@@ -211,7 +214,7 @@ pub enum Decision<'a> {
 
 /// The approval workflow's persistence. Implementations must be safe to call from several
 /// threads; each method is one transaction.
-pub trait ApprovalStore: Send + Sync {
+pub trait ApprovalStore: super::holds::HoldStore + Send + Sync {
     /// Stores a proposal (and, when given, the issuance's assessments and processed mark),
     /// supersedes the event's older open proposals, and audits both — atomically. Returns
     /// the new proposal's id.
@@ -223,14 +226,14 @@ pub trait ApprovalStore: Send + Sync {
     ) -> Result<i64, StoreError>;
 
     /// Publishes a version an auto-publish rule covers, with its messages and the audit
-    /// row `audit`, superseding the event's open proposals — atomically. Returns the
+    /// rows `audit` (the publication's, then, when held, the hold's), superseding the event's open proposals — atomically. Returns the
     /// messages queued.
     fn publish_by_rule(
         &self,
         issuance: IssuanceDone<'_>,
         alert: &NewAlert,
         planned: &[Planned],
-        audit: &AuditEntry,
+        audit: &[AuditEntry],
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError>;
 

@@ -10,6 +10,7 @@
 
 pub mod approval;
 pub mod config;
+pub mod holds;
 pub mod notify;
 pub(crate) mod personal;
 pub mod postgres;

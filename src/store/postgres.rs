@@ -33,6 +33,7 @@ use super::{AlertSummary, FeedHealth, FeedState, IssuanceState, RawIssuance, Sto
 mod alerts;
 mod approval;
 mod erasure;
+mod holds;
 mod issuances;
 mod migrations;
 mod notify;

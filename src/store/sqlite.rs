@@ -21,10 +21,11 @@ use super::{
     FeedState, FetchResult, Inserted, IssuanceState, NewAlert, RawIssuance, RunRecord, Store,
     StoreCounts, StoreError, StoredIssuance,
 };
-use crate::alerts::versioning::{CapStatus, MsgType};
+use crate::alerts::versioning::CapStatus;
 
 mod approval;
 mod erasure;
+mod holds;
 mod issuances;
 mod migrations;
 pub mod ops;
@@ -316,7 +317,7 @@ impl SqliteStore {
                 hazard_str(s.hazard),
                 s.status.as_str(),
                 s.id,
-                s.msg_type != MsgType::Cancel
+                !s.msg_type.withdraws()
             ],
         )
         .map_err(|e| self.err(e))?;

@@ -66,6 +66,8 @@ pub const TABLES: &[Table] = &[
     t("audit_log", true),
     // SQLite migration 9 / PostgreSQL migration 5: manual overrides (issue 13).
     t("overrides", true),
+    // SQLite migration 10 / PostgreSQL migration 7: notification holds (issue 13).
+    t("notification_holds", true),
 ];
 
 /// Tables each backend keeps for itself and never copies: its own migration record.

@@ -10,6 +10,7 @@ mod notify_support;
 
 mod admin_plain_http;
 mod approval_flood_edit;
+mod approval_hand_service;
 mod approval_override_service;
 mod approval_reminders;
 mod approval_service;

@@ -123,6 +123,7 @@ pub(crate) fn approve<'a>(actor: &'a str, planned: &'a [Planned]) -> Decision<'a
         note: Some("confirmado com o RSMC"),
         planned,
         four_eyes: true,
+        held: None,
     }
 }
 
@@ -453,7 +454,13 @@ fn publishing_by_rule_supersedes_the_open_proposal_and_queues_its_messages_on_bo
         .of_alert(&a1);
         let queued = b
             .approvals
-            .publish_by_rule(Some((iss, &[])), &a1, &planned, &audit, t(2))
+            .publish_by_rule(
+                Some((iss, &[])),
+                &a1,
+                &planned,
+                std::slice::from_ref(&audit),
+                t(2),
+            )
             .unwrap();
         assert_eq!(queued, 2, "{n}");
         assert!(b.store.pending_issuances().unwrap().is_empty(), "{n}");

@@ -544,6 +544,7 @@ fn proposals_audit_rows_subscribers_and_the_outbox_migrate_to_postgres() {
         note: None,
         planned: &planned,
         four_eyes: true,
+        held: None,
     };
     assert_eq!(lite.decide(approved, approve, t(5)).unwrap(), Ok(1));
     let waiting = propose(&lite, "ev-c", 1, None, 6);
@@ -583,6 +584,7 @@ fn proposals_audit_rows_subscribers_and_the_outbox_migrate_to_postgres() {
         note: None,
         planned: &[],
         four_eyes: true,
+        held: None,
     };
     assert_eq!(pg.decide(newer, approve, t(8)).unwrap(), Ok(0));
     let last = pg.audit_log(0, 1000).unwrap().pop().unwrap();

@@ -38,7 +38,7 @@ pub struct Grading {
 ///   has gone), responseType AllClear.
 pub fn grading(msg_type: MsgType, event_level: Option<Level>, lead_h: Option<f64>) -> Grading {
     let level = match (msg_type, event_level) {
-        (MsgType::Cancel, _) | (_, None) => {
+        (MsgType::Cancel | MsgType::Error, _) | (_, None) => {
             return Grading {
                 urgency: "Past",
                 severity: "Minor",

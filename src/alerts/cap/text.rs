@@ -57,6 +57,11 @@ pub(crate) fn headline_for(
     let name = subject.get(lang.index()).copied().unwrap_or_default();
     let n = v.districts.len();
     let body = match (v.msg_type, event_level) {
+        // Issue 13: a version withdrawn by hand because it was sent in error.
+        (MsgType::Error, _) => match lang {
+            Lang::Pt => format!("{name}: ERRO — o aviso anterior foi retirado"),
+            Lang::En => format!("{name}: ERROR — the previous warning is withdrawn"),
+        },
         (MsgType::Cancel, _) | (_, None) => match lang {
             Lang::Pt => format!("{name}: fim do aviso, nenhum distrito em risco"),
             Lang::En => format!("{name}: all clear, no district at risk"),
@@ -175,7 +180,7 @@ pub(crate) fn level_lines(lang: Lang, v: &AlertVersion) -> Vec<String> {
 
 pub(super) fn instruction(lang: Lang, msg_type: MsgType, level: Option<Level>) -> &'static str {
     match (msg_type, level) {
-        (MsgType::Cancel, _) | (_, None) => lang.pick(
+        (MsgType::Cancel | MsgType::Error, _) | (_, None) => lang.pick(
             "O aviso terminou. Siga as orientações do INGD e das autoridades locais sobre o regresso e a resposta.",
             "The warning has ended. Follow INGD and local authorities on return and response.",
         ),

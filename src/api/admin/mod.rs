@@ -39,6 +39,7 @@ pub mod audit_trail;
 pub(crate) mod auth;
 pub(crate) mod error;
 pub(crate) mod export;
+pub mod hand;
 pub(crate) mod import;
 pub(crate) mod lifecycle;
 pub(crate) mod outbox;

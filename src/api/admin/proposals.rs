@@ -30,7 +30,7 @@ use crate::alerts::approval::ProposalEdit;
 use crate::api::ApiState;
 use crate::api::ogc::query_pairs;
 use crate::notify::config::Role;
-use crate::notify::outbound::{OutboundBody, Planned};
+use crate::notify::outbound::{Outbound, OutboundBody, Planned};
 use crate::store::Store;
 use crate::store::approval::{ApprovalStore, ProposalRecord, ProposalState, Refusal};
 
@@ -64,6 +64,8 @@ pub struct ProposalsApi {
     pub store: Arc<dyn ApprovalStore>,
     pub alerts: Arc<dyn Store>,
     pub decider: Arc<dyn Decider>,
+    /// A Cancel or Error sent by hand, and notification holds ([`super::hand`]).
+    pub hand: Arc<dyn super::hand::HandActions>,
 }
 
 pub(super) fn proposals_api(state: &ApiState) -> Result<Arc<ProposalsApi>, AdminError> {
@@ -86,6 +88,15 @@ pub(super) fn refused(r: Refusal) -> AdminError {
             message: m,
         },
         Refusal::BadEdit { field, message } => AdminError::BadField { field, message },
+        Refusal::NoEvent { .. } => AdminError::NotFound(m),
+        Refusal::NothingPublished { .. }
+        | Refusal::AlreadyWithdrawn { .. }
+        | Refusal::HoldActive { .. }
+        | Refusal::NotHeld { .. } => AdminError::Conflict(m),
+        Refusal::MissingReason { field, .. } => AdminError::BadField {
+            field: field.into(),
+            message: m,
+        },
     }
 }
 
@@ -129,14 +140,16 @@ pub(super) fn proposal_json(p: &ProposalRecord) -> Value {
 
 /// The messages as the approver sees them: counts per channel, each distinct SMS text
 /// with how many get it and its segments, each e-mail subject with its count.
-fn messages_json(planned: &[Planned]) -> Value {
+pub(super) fn messages_json<'a>(planned: impl IntoIterator<Item = &'a Outbound>) -> Value {
     use std::collections::BTreeMap;
     let mut by_channel: BTreeMap<&str, usize> = BTreeMap::new();
     let mut sms: BTreeMap<&str, (usize, Value)> = BTreeMap::new();
     let mut email: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut total = 0;
     for p in planned {
-        *by_channel.entry(p.outbound.kind().as_str()).or_default() += 1;
-        match &p.outbound.body {
+        total += 1;
+        *by_channel.entry(p.kind().as_str()).or_default() += 1;
+        match &p.body {
             OutboundBody::Sms { text, count } => {
                 let e = sms.entry(text.as_str()).or_insert_with(|| {
                     (
@@ -151,7 +164,7 @@ fn messages_json(planned: &[Planned]) -> Value {
         }
     }
     json!({
-        "total": planned.len(),
+        "total": total,
         "by_channel": by_channel,
         "sms": sms.into_iter().map(|(text, (n, c))| json!({"text": text, "recipients": n, "count": c})).collect::<Vec<_>>(),
         "email": email.into_iter().map(|(subject, n)| json!({"subject": subject, "recipients": n})).collect::<Vec<_>>(),
@@ -307,7 +320,7 @@ pub(crate) async fn review(
             "published": published.as_ref().map(crate::store::summary_json),
             "changes": p.alert.summary.changes,
             "districts": districts,
-            "messages": messages_json(&planned),
+            "messages": super::hand::messages_view(&state, &api, &p, &planned).await?,
             "instruction_pt": doc.pointer("/aviso/instruction_pt"),
             "instruction_en": doc.pointer("/aviso/instruction_en"),
         }),

@@ -31,6 +31,7 @@ mod published;
 
 use published::event_name;
 pub use published::{FLOOD_ISSUANCE_INTERVAL_H, flood_label, flood_published};
+mod withdraw;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -398,22 +399,8 @@ impl Pipeline {
                 s.feed
             ),
         };
-        let cause = self.cyclone_cause(
-            Some(s),
-            s.status,
-            s.reference_time.unwrap_or(now),
-            &BTreeMap::new(),
-        )?;
         self.publish_cancel(s, now, |iss, v| {
-            let a = self.assess_flood_issuance(iss, now)?;
-            let origin = Origin {
-                feed: &s.feed,
-                issuance_id: None,
-                reason: Some(reason),
-                cause: cause.as_ref(),
-                applied: None,
-            };
-            self.flood_alert(&a, v, Some(s), origin)
+            self.flood_withdrawal(s, iss, v, now, reason)
         })
     }
 
@@ -496,6 +483,7 @@ impl Pipeline {
             cause,
             applied,
         } = o;
+        let withdrawal_reason = reason.as_ref().map(|r| [r.pt.clone(), r.en.clone()]);
         let summary = summary_of(
             v,
             SummaryParts {
@@ -518,6 +506,7 @@ impl Pipeline {
         opts.incident = summary.incident.clone();
         let instruction = applied.and_then(|x| x.instruction.clone());
         opts.extra_instruction = instruction.clone();
+        opts.withdrawal_reason = withdrawal_reason;
         let cap = flood_cap_document(a, v, &self.layers.layers, &opts)
             .map_err(|e| ProcessError::Publish(e.to_string()))?;
         let mut doc = flood_document(a, &self.layers.layers, self.cfg.output.coordinate_decimals);

@@ -5,7 +5,7 @@ use chrono::Duration;
 
 use super::issue_time;
 use crate::alerts::assess_flood::FloodAssessment;
-use crate::alerts::versioning::{AlertVersion, MsgType};
+use crate::alerts::versioning::AlertVersion;
 use crate::notify::select::{PublishedAlert, SiteAtRisk};
 use crate::store::AlertSummary;
 
@@ -27,7 +27,7 @@ pub fn flood_published(
         crate::notify::HazardKind::Flood,
         &flood_label(a, prev, feed),
     );
-    if v.msg_type == MsgType::Cancel {
+    if v.msg_type.withdraws() {
         return p;
     }
     for d in &mut p.districts {

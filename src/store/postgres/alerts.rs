@@ -10,7 +10,7 @@ use tokio_postgres::Transaction;
 
 use super::issuances::Params;
 use super::{Inner, hazard_str};
-use crate::alerts::versioning::{CapStatus, MsgType};
+use crate::alerts::versioning::CapStatus;
 use crate::store::{
     AlertFilter, AlertRecord, AlertSummary, Annex, AssessmentRecord, EventSummary, NewAlert,
     StoreError,
@@ -25,7 +25,7 @@ impl Inner {
         let s = &a.summary;
         let summary = serde_json::to_string(s).map_err(|e| self.corrupt(&s.id, e))?;
         let level = s.max_level.map(|l| l.name_en());
-        let active = s.msg_type != MsgType::Cancel;
+        let active = !s.msg_type.withdraws();
         self.exec(
             tx,
             "INSERT INTO events (event_id, event_name, hazard, status, latest_alert, versions, active)
@@ -181,7 +181,7 @@ impl Inner {
             )
             .await?;
         Ok(v.pop().map(|mut s| {
-            s.active = s.msg_type != MsgType::Cancel;
+            s.active = !s.msg_type.withdraws();
             s
         }))
     }

@@ -47,6 +47,7 @@ enum Decided {
         note: Option<String>,
         planned: Vec<Planned>,
         four_eyes: bool,
+        held: Option<Box<AuditEntry>>,
     },
     Reject {
         actor: String,
@@ -274,7 +275,7 @@ impl Inner {
         issuance: Done,
         alert: NewAlert,
         planned: Vec<Planned>,
-        audit: AuditEntry,
+        audit: Vec<AuditEntry>,
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
         let mut c = self.conn().await?;
@@ -287,7 +288,9 @@ impl Inner {
         self.finish_issuance(&tx, &issuance, std::slice::from_ref(&alert))
             .await?;
         let n = self.enqueue_tx(&tx, &planned, now).await?;
-        self.audit_tx(&tx, &audit).await?;
+        for a in &audit {
+            self.audit_tx(&tx, a).await?;
+        }
         tx.commit().await.map_err(|e| self.err(e))?;
         Ok(n)
     }
@@ -372,12 +375,16 @@ impl Inner {
                 note,
                 planned,
                 four_eyes,
+                held,
             } => {
                 if let Some(r) = p.own_edit(&actor, four_eyes) {
                     return Ok(Err(r));
                 }
                 self.insert_alert(&tx, &p.alert).await?;
                 let n = self.enqueue_tx(&tx, &planned, now).await?;
+                if let Some(h) = &held {
+                    self.audit_tx(&tx, h).await?;
+                }
                 let entry = AuditEntry::new(now, &actor, "approved", subject)
                     .because(note.as_deref())
                     .of_alert(&p.alert)
@@ -483,11 +490,11 @@ impl ApprovalStore for PgStore {
         issuance: IssuanceDone<'_>,
         alert: &NewAlert,
         planned: &[Planned],
-        audit: &AuditEntry,
+        audit: &[AuditEntry],
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
         let issuance = done_of(issuance);
-        let (alert, planned, audit) = (alert.clone(), planned.to_vec(), audit.clone());
+        let (alert, planned, audit) = (alert.clone(), planned.to_vec(), audit.to_vec());
         self.call(move |i| async move {
             i.publish_by_rule(issuance, alert, planned, audit, now)
                 .await
@@ -542,11 +549,13 @@ impl ApprovalStore for PgStore {
                 note,
                 planned,
                 four_eyes,
+                held,
             } => Decided::Approve {
                 actor: actor.to_string(),
                 note: note.map(str::to_string),
                 planned: planned.to_vec(),
                 four_eyes,
+                held: held.cloned().map(Box::new),
             },
             Decision::Reject { actor, reason } => Decided::Reject {
                 actor: actor.to_string(),

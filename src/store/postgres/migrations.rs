@@ -125,6 +125,7 @@ CREATE INDEX runs_finished ON runs (finished_at);
         "accommodation-centre registers and occupancy updates",
         PG_MIGRATION_6,
     ),
+    (7, "notification holds set by an approver", PG_MIGRATION_7),
 ];
 
 /// Migration 3: subscribers and the outbox, SQLite's migrations 2 to 5 in one (the
@@ -311,4 +312,21 @@ CREATE TABLE occupancy_updates (
     source TEXT NOT NULL
 );
 CREATE INDEX occupancy_updates_revision ON occupancy_updates (revision);
+"#;
+
+/// Migration 7 (issue 13): notification holds, SQLite's migration 10 with the same
+/// columns, so `aviso store migrate` copies them.
+const PG_MIGRATION_7: &str = r#"
+CREATE TABLE notification_holds (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    event_id TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    expires_at TIMESTAMPTZ,
+    lifted_by TEXT,
+    lifted_at TIMESTAMPTZ,
+    lift_reason TEXT
+);
+CREATE INDEX notification_holds_event ON notification_holds (event_id, id);
 "#;

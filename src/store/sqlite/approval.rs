@@ -254,7 +254,7 @@ impl ApprovalStore for SqliteStore {
         issuance: IssuanceDone<'_>,
         alert: &NewAlert,
         planned: &[Planned],
-        audit: &AuditEntry,
+        audit: &[AuditEntry],
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
         let mut c = self.writer();
@@ -269,7 +269,9 @@ impl ApprovalStore for SqliteStore {
         )?;
         self.finish_issuance(&tx, issuance, std::slice::from_ref(alert))?;
         let n = self.enqueue_tx(&tx, planned, now)?;
-        self.audit_tx(&tx, audit)?;
+        for a in audit {
+            self.audit_tx(&tx, a)?;
+        }
         tx.commit().map_err(|e| self.err(e))?;
         Ok(n)
     }
@@ -363,12 +365,16 @@ impl ApprovalStore for SqliteStore {
                 note,
                 planned,
                 four_eyes,
+                held,
             } => {
                 if let Some(r) = p.own_edit(actor, four_eyes) {
                     return Ok(Err(r));
                 }
                 self.insert_alert(&tx, &p.alert)?;
                 let n = self.enqueue_tx(&tx, planned, now)?;
+                if let Some(h) = held {
+                    self.audit_tx(&tx, h)?;
+                }
                 tx.execute(
                     "UPDATE proposals SET state = 'published', decided_by = ?2, decided_at = ?3,
                         reason = ?4 WHERE id = ?1",

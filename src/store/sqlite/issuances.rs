@@ -343,7 +343,7 @@ impl Store for SqliteStore {
             .map_err(|e| self.err(e))?;
         row.map(|(id, json)| {
             let mut s = self.summary_of(&id, &json)?;
-            s.active = s.msg_type != MsgType::Cancel;
+            s.active = !s.msg_type.withdraws();
             Ok(s)
         })
         .transpose()

@@ -111,6 +111,7 @@ CREATE TABLE runs (
         "manual overrides of district levels set by editing a proposal",
         MIGRATION_9,
     ),
+    (10, "notification holds set by an approver", MIGRATION_10),
 ];
 
 /// Migration 2: subscribers and the outbox.
@@ -314,4 +315,23 @@ CREATE TABLE overrides (
     proposal_id INTEGER REFERENCES proposals (id)
 );
 CREATE INDEX overrides_event ON overrides (event_id, id);
+"#;
+
+/// Migration 10 (issue 13): an approver's hold on an event's subscriber notifications,
+/// with a reason and an optional expiry. A row is never deleted: lifting sets
+/// `lifted_by`/`lifted_at`/`lift_reason`, so who held what stays visible beside the audit
+/// trail.
+const MIGRATION_10: &str = r#"
+CREATE TABLE notification_holds (
+    id INTEGER PRIMARY KEY,
+    event_id TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT,
+    lifted_by TEXT,
+    lifted_at TEXT,
+    lift_reason TEXT
+);
+CREATE INDEX notification_holds_event ON notification_holds (event_id, id);
 "#;

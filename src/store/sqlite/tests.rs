@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::*;
-use crate::alerts::versioning::Changes;
+use crate::alerts::versioning::{Changes, MsgType};
 use crate::store::{HazardKind, SummaryDistrict};
 
 fn raw(feed: &str, body: &[u8]) -> RawIssuance {
