@@ -10,6 +10,7 @@
 
 pub mod approval;
 pub mod config;
+mod lease;
 pub mod notify;
 pub(crate) mod personal;
 pub mod postgres;
@@ -24,6 +25,8 @@ use thiserror::Error;
 
 use crate::alerts::levels::Level;
 use crate::alerts::versioning::{CapStatus, Changes, MsgType, PublishedDistrict, PublishedSummary};
+
+pub use lease::FeedLease;
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -410,44 +413,6 @@ pub struct StoreCounts {
     /// (msg_type, max level or "none") -> versions published (Actual only).
     pub alerts: Vec<(String, String, i64)>,
     pub issuances_by_state: Vec<(String, i64)>,
-}
-
-/// The right to fetch one feed for one cycle ([`Store::lease_feed`]); given back when
-/// dropped. A lease from a store that serves one process only is always granted and holds
-/// nothing.
-pub struct FeedLease {
-    release: Option<Box<dyn FnOnce() + Send>>,
-}
-
-impl FeedLease {
-    /// A lease with nothing to give back (one process: nobody to exclude).
-    pub fn local() -> FeedLease {
-        FeedLease { release: None }
-    }
-
-    /// A lease that runs `release` when dropped (it must not block: drops happen in async
-    /// code).
-    pub fn new(release: impl FnOnce() + Send + 'static) -> FeedLease {
-        FeedLease {
-            release: Some(Box::new(release)),
-        }
-    }
-}
-
-impl Drop for FeedLease {
-    fn drop(&mut self) {
-        if let Some(r) = self.release.take() {
-            r();
-        }
-    }
-}
-
-impl std::fmt::Debug for FeedLease {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FeedLease")
-            .field("shared", &self.release.is_some())
-            .finish()
-    }
 }
 
 /// The service's persistence. Implementations must be safe to call from several threads.
