@@ -16,6 +16,7 @@ pub(crate) mod personal;
 pub mod postgres;
 pub mod published;
 pub mod registers;
+pub mod served;
 pub mod sqlite;
 pub mod tables;
 
@@ -27,6 +28,7 @@ use crate::alerts::levels::Level;
 use crate::alerts::versioning::{CapStatus, Changes, MsgType, PublishedDistrict, PublishedSummary};
 
 pub use lease::FeedLease;
+pub use served::ServedDocument;
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -490,6 +492,15 @@ pub trait Store: Send + Sync {
     fn latest_version(&self, event_id: &str) -> Result<Option<AlertSummary>, StoreError>;
     fn alerts(&self, filter: &AlertFilter) -> Result<Vec<AlertSummary>, StoreError>;
     fn alert(&self, id: &str) -> Result<Option<AlertRecord>, StoreError>;
+    /// What `/api/alerts/{id}` serves of version `id`: its current document (the annex once
+    /// attached) and what names it, and nothing else. Default: from [`Store::alert`].
+    fn alert_document(&self, id: &str) -> Result<Option<ServedDocument>, StoreError> {
+        Ok(self.alert(id)?.map(ServedDocument::of))
+    }
+    /// The CAP XML of version `id`, and nothing else. Default: from [`Store::alert`].
+    fn alert_cap(&self, id: &str) -> Result<Option<bytes::Bytes>, StoreError> {
+        Ok(self.alert(id)?.map(|r| bytes::Bytes::from(r.cap)))
+    }
     /// Attaches `document` (the version's document with its late probabilities) to the
     /// stored version `id`, once; the published document and CAP are left as they are.
     /// `false`: no such version, or it already has one.
