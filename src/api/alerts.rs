@@ -188,18 +188,14 @@ pub(crate) async fn document(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let id = id.strip_suffix(".geojson").unwrap_or(&id).to_string();
-    let rec = record(&state, id).await?;
-    // A version never changes once published: its id and time name it. Its document is
-    // served again once, with the probabilities attached after publication (issue 12).
-    let etag = match &rec.annex {
-        None => format!("\"{}-{}\"", rec.summary.id, rec.summary.sent.timestamp()),
-        Some(a) => format!(
-            "\"{}-{}-p{}\"",
-            rec.summary.id,
-            rec.summary.sent.timestamp(),
-            a.attached_at.timestamp_millis()
-        ),
-    };
+    check_id(&id, "alert id")?;
+    let key = id.clone();
+    let doc = super::store_call(&state, move |s| s.alert_document(&key))
+        .await?
+        .ok_or_else(|| not_found(&id))?;
+    // A version never changes once published; its document is served again once, with
+    // the probabilities attached after publication (issue 12): ServedDocument::etag.
+    let etag = doc.etag();
     if headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -214,7 +210,7 @@ pub(crate) async fn document(
             (header::ETAG, etag),
             (header::CACHE_CONTROL, "no-cache".to_string()),
         ],
-        rec.annex.map_or(rec.document, |a| a.document),
+        doc.body,
     )
         .into_response())
 }
@@ -231,8 +227,18 @@ pub(crate) async fn cap(
     State(state): State<Arc<ApiState>>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let rec = record(&state, id).await?;
-    Ok((StatusCode::OK, [(header::CONTENT_TYPE, MEDIA_CAP)], rec.cap).into_response())
+    check_id(&id, "alert id")?;
+    let key = id.clone();
+    let cap = super::store_call(&state, move |s| s.alert_cap(&key))
+        .await?
+        .ok_or_else(|| not_found(&id))?;
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, MEDIA_CAP)], cap).into_response())
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::NotFound {
+        what: format!("alert '{id}'"),
+    }
 }
 
 /// The stored version `id` (checked), or a 404 naming it.
@@ -244,9 +250,7 @@ pub(crate) async fn record(
     let key = id.clone();
     super::store_call(state, move |s| s.alert(&key))
         .await?
-        .ok_or_else(|| ApiError::NotFound {
-            what: format!("alert '{id}'"),
-        })
+        .ok_or_else(|| not_found(&id))
 }
 
 /// `GET /api/events`.

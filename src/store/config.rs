@@ -26,6 +26,9 @@ pub struct StoreConfig {
     /// Seconds to wait for a connection (TCP, TLS, authentication) before the call fails
     /// and names the server.
     pub connect_timeout_s: u64,
+    /// Megabytes of alert documents and CAP each replica keeps in memory to serve them
+    /// again without reading them from PostgreSQL (0: none). Unused by SQLite.
+    pub document_cache_mb: usize,
 }
 
 impl Default for StoreConfig {
@@ -34,6 +37,7 @@ impl Default for StoreConfig {
             url: None,
             pool_size: 8,
             connect_timeout_s: 10,
+            document_cache_mb: 64,
         }
     }
 }
@@ -45,7 +49,8 @@ impl StoreConfig {
     }
 
     /// Checks the section: a `postgres://` URL that names a host and a database and
-    /// carries no password, a pool of 1 to 100 connections, a timeout of 1 to 300 s.
+    /// carries no password, a pool of 1 to 100 connections, a timeout of 1 to 300 s, a
+    /// document cache of at most 4096 MB.
     pub fn validate(&self) -> Result<(), String> {
         if !(1..=100).contains(&self.pool_size) {
             return Err(format!(
@@ -57,6 +62,12 @@ impl StoreConfig {
             return Err(format!(
                 "store.connect_timeout_s = {}: between 1 and 300 seconds",
                 self.connect_timeout_s
+            ));
+        }
+        if self.document_cache_mb > 4096 {
+            return Err(format!(
+                "store.document_cache_mb = {}: between 0 and 4096 megabytes",
+                self.document_cache_mb
             ));
         }
         let Some(url) = &self.url else {

@@ -11,11 +11,13 @@
 pub mod approval;
 pub mod config;
 pub mod holds;
+mod lease;
 pub mod notify;
 pub(crate) mod personal;
 pub mod postgres;
 pub mod published;
 pub mod registers;
+pub mod served;
 pub mod sqlite;
 pub mod tables;
 
@@ -25,6 +27,9 @@ use thiserror::Error;
 
 use crate::alerts::levels::Level;
 use crate::alerts::versioning::{CapStatus, Changes, MsgType, PublishedDistrict, PublishedSummary};
+
+pub use lease::FeedLease;
+pub use served::ServedDocument;
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -413,44 +418,6 @@ pub struct StoreCounts {
     pub issuances_by_state: Vec<(String, i64)>,
 }
 
-/// The right to fetch one feed for one cycle ([`Store::lease_feed`]); given back when
-/// dropped. A lease from a store that serves one process only is always granted and holds
-/// nothing.
-pub struct FeedLease {
-    release: Option<Box<dyn FnOnce() + Send>>,
-}
-
-impl FeedLease {
-    /// A lease with nothing to give back (one process: nobody to exclude).
-    pub fn local() -> FeedLease {
-        FeedLease { release: None }
-    }
-
-    /// A lease that runs `release` when dropped (it must not block: drops happen in async
-    /// code).
-    pub fn new(release: impl FnOnce() + Send + 'static) -> FeedLease {
-        FeedLease {
-            release: Some(Box::new(release)),
-        }
-    }
-}
-
-impl Drop for FeedLease {
-    fn drop(&mut self) {
-        if let Some(r) = self.release.take() {
-            r();
-        }
-    }
-}
-
-impl std::fmt::Debug for FeedLease {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FeedLease")
-            .field("shared", &self.release.is_some())
-            .finish()
-    }
-}
-
 /// The service's persistence. Implementations must be safe to call from several threads.
 pub trait Store: Send + Sync {
     /// Takes the right to fetch `feed` (a feed name) for one cycle, so that replicas on
@@ -526,6 +493,15 @@ pub trait Store: Send + Sync {
     fn latest_version(&self, event_id: &str) -> Result<Option<AlertSummary>, StoreError>;
     fn alerts(&self, filter: &AlertFilter) -> Result<Vec<AlertSummary>, StoreError>;
     fn alert(&self, id: &str) -> Result<Option<AlertRecord>, StoreError>;
+    /// What `/api/alerts/{id}` serves of version `id`: its current document (the annex once
+    /// attached) and what names it, and nothing else. Default: from [`Store::alert`].
+    fn alert_document(&self, id: &str) -> Result<Option<ServedDocument>, StoreError> {
+        Ok(self.alert(id)?.map(ServedDocument::of))
+    }
+    /// The CAP XML of version `id`, and nothing else. Default: from [`Store::alert`].
+    fn alert_cap(&self, id: &str) -> Result<Option<bytes::Bytes>, StoreError> {
+        Ok(self.alert(id)?.map(|r| bytes::Bytes::from(r.cap)))
+    }
     /// Attaches `document` (the version's document with its late probabilities) to the
     /// stored version `id`, once; the published document and CAP are left as they are.
     /// `false`: no such version, or it already has one.

@@ -32,6 +32,7 @@ use super::{AlertSummary, FeedHealth, FeedState, IssuanceState, RawIssuance, Sto
 
 mod alerts;
 mod approval;
+mod cache;
 mod erasure;
 mod holds;
 mod issuances;
@@ -57,6 +58,8 @@ struct Inner {
     /// The password from the environment, for pg_dump and pg_restore.
     password: Option<String>,
     pool: Pool,
+    /// The documents and CAP this replica served ([`cache::DocumentCache`]).
+    documents: cache::DocumentCache,
 }
 
 pub struct PgStore {
@@ -152,6 +155,7 @@ impl PgStore {
                 conninfo: raw.to_string(),
                 password: password.map(str::to_string),
                 pool,
+                documents: cache::DocumentCache::new(cfg.document_cache_mb.saturating_mul(1 << 20)),
             }),
             rt: Some(rt),
         })

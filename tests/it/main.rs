@@ -74,6 +74,7 @@ mod store_approval_overrides;
 mod store_backends;
 mod store_notify;
 mod store_ops;
+mod store_pg_cache;
 mod store_pg_kill;
 mod store_pg_replicas;
 mod store_pg_service;

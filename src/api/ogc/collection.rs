@@ -89,6 +89,27 @@ impl Collection {
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
+
+    /// Each feature's id and the geometry a `bbox` is tested against, in the paging order
+    /// (for benches/bbox.rs, which loads them into PostGIS).
+    pub fn geometries(&self) -> impl Iterator<Item = (&str, Option<&geo::Geometry<f64>>)> {
+        self.items
+            .iter()
+            .map(|i| (i.id.as_str(), i.geometry.as_ref()))
+    }
+
+    /// The ids of the features `bbox` (the items request's parameter, CRS84) selects, in
+    /// the paging order: the predicate `/collections/{id}/items?bbox=` applies
+    /// (`ItemsQuery::select`), without the other filters and the rendering.
+    pub fn ids_in_bbox(&self, bbox: &str) -> Result<Vec<&str>, ApiError> {
+        let f = super::filters::parse_bbox(bbox)?;
+        Ok(self
+            .items
+            .iter()
+            .filter(|i| f.matches(i))
+            .map(|i| i.id.as_str())
+            .collect())
+    }
 }
 
 /// Makes feature ids unique within a collection (`x`, `x_2`, `x_3`…), so `items/{id}`

@@ -75,7 +75,7 @@ fn point_collection(id: String, l: &PointLayer) -> Collection {
 
 /// The collections of the loaded layers, in a fixed order: country, provinces, districts,
 /// then the point layers in manifest order.
-pub(crate) fn layer_collections(layers: &Layers) -> Vec<Collection> {
+pub fn layer_collections(layers: &Layers) -> Vec<Collection> {
     // The country's P-code is the letters its provinces' P-codes start with (COD-AB: "MZ"
     // for "MZ07"); "country" when the provinces do not agree on one.
     let prefixes: HashSet<String> = layers

@@ -50,7 +50,7 @@ pub(crate) mod query;
 
 pub use alert::AlertCollections;
 pub use collection::Collection;
-pub(crate) use layers::layer_collections;
+pub use layers::layer_collections;
 pub(crate) use metadata::landing;
 
 /// Items per page when the request gives no `limit`.

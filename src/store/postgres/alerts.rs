@@ -5,15 +5,17 @@
 
 use std::collections::HashMap;
 
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use tokio_postgres::Transaction;
 
+use super::cache::{Key, Part};
 use super::issuances::Params;
 use super::{Inner, hazard_str};
 use crate::alerts::versioning::CapStatus;
 use crate::store::{
     AlertFilter, AlertRecord, AlertSummary, Annex, AssessmentRecord, EventSummary, NewAlert,
-    StoreError,
+    ServedDocument, StoreError,
 };
 
 impl Inner {
@@ -221,12 +223,17 @@ impl Inner {
         let cap: String = r.try_get(2).map_err(|e| self.err(e))?;
         let annex: Option<String> = r.try_get(3).map_err(|e| self.err(e))?;
         let attached_at: Option<DateTime<Utc>> = r.try_get(4).map_err(|e| self.err(e))?;
-        let summary = self.summary_of(id, &json)?;
-        let summary = self
-            .with_active(&c, vec![summary])
-            .await?
-            .pop()
-            .ok_or_else(|| self.corrupt(id, "summary vanished"))?;
+        let mut summary = self.summary_of(id, &json)?;
+        // Active: the latest version of an event not cancelled (one indexed row, where
+        // `with_active` reads every event for a list).
+        summary.active = c
+            .query_opt("SELECT active FROM events WHERE latest_alert = $1", &[&id])
+            .await
+            .map_err(|e| self.err(e))?
+            .map(|r| r.try_get::<_, bool>(0))
+            .transpose()
+            .map_err(|e| self.err(e))?
+            .unwrap_or(false);
         let annex = match (annex, attached_at) {
             (Some(document), Some(attached_at)) => Some(Annex {
                 document,
@@ -240,6 +247,98 @@ impl Inner {
             cap,
             annex,
         }))
+    }
+
+    /// What `/api/alerts/{id}` serves: which body is current is asked of the database
+    /// every time (no TOASTed column read), the body itself comes from this replica's
+    /// cache when it holds it under that name, else from the one column that has it.
+    pub(super) async fn alert_document(
+        &self,
+        id: &str,
+    ) -> Result<Option<ServedDocument>, StoreError> {
+        let c = self.conn().await?;
+        let row = c
+            .query_opt(
+                "SELECT a.sent, x.attached_at
+                 FROM alerts a LEFT JOIN alert_annexes x ON x.alert_id = a.id
+                 WHERE a.id = $1",
+                &[&id],
+            )
+            .await
+            .map_err(|e| self.err(e))?;
+        let Some(r) = row else {
+            return Ok(None);
+        };
+        let sent: DateTime<Utc> = r.try_get(0).map_err(|e| self.err(e))?;
+        let attached_at: Option<DateTime<Utc>> = r.try_get(1).map_err(|e| self.err(e))?;
+        let (key, sql) = match attached_at {
+            None => (
+                Key {
+                    id: id.to_string(),
+                    part: Part::Published,
+                    stamp: sent.timestamp_micros(),
+                },
+                "SELECT document FROM alerts WHERE id = $1",
+            ),
+            Some(at) => (
+                Key {
+                    id: id.to_string(),
+                    part: Part::Annex,
+                    stamp: at.timestamp_micros(),
+                },
+                "SELECT document FROM alert_annexes WHERE alert_id = $1",
+            ),
+        };
+        let Some(body) = self.cached_body(&c, key, sql, id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(ServedDocument {
+            id: id.to_string(),
+            sent,
+            attached_at,
+            body,
+        }))
+    }
+
+    /// What `/api/alerts/{id}/cap` serves, as [`Inner::alert_document`] does.
+    pub(super) async fn alert_cap(&self, id: &str) -> Result<Option<Bytes>, StoreError> {
+        let c = self.conn().await?;
+        let row = c
+            .query_opt("SELECT sent FROM alerts WHERE id = $1", &[&id])
+            .await
+            .map_err(|e| self.err(e))?;
+        let Some(r) = row else {
+            return Ok(None);
+        };
+        let sent: DateTime<Utc> = r.try_get(0).map_err(|e| self.err(e))?;
+        let key = Key {
+            id: id.to_string(),
+            part: Part::Cap,
+            stamp: sent.timestamp_micros(),
+        };
+        self.cached_body(&c, key, "SELECT cap FROM alerts WHERE id = $1", id)
+            .await
+    }
+
+    /// The body under `key` from the cache, else read by `sql` (one text column of the
+    /// row `id`) and kept. `None`: the row is gone (never, as versions are not deleted).
+    async fn cached_body(
+        &self,
+        c: &tokio_postgres::Client,
+        key: Key,
+        sql: &str,
+        id: &str,
+    ) -> Result<Option<Bytes>, StoreError> {
+        if let Some(body) = self.documents.get(&key) {
+            return Ok(Some(body));
+        }
+        let Some(r) = c.query_opt(sql, &[&id]).await.map_err(|e| self.err(e))? else {
+            return Ok(None);
+        };
+        let text: String = r.try_get(0).map_err(|e| self.err(e))?;
+        let body = Bytes::from(text);
+        self.documents.put(key, body.clone());
+        Ok(Some(body))
     }
 
     pub(super) async fn attach_document(

@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use super::{HEALTH_COLUMNS, ISSUANCE_COLUMNS, PgStore};
 use crate::store::{
     AlertFilter, AlertRecord, AlertSummary, AssessmentRecord, EventSummary, FeedHealth, FeedLease,
-    FetchResult, Inserted, NewAlert, RawIssuance, RunRecord, Store, StoreCounts, StoreError,
-    StoredIssuance,
+    FetchResult, Inserted, NewAlert, RawIssuance, RunRecord, ServedDocument, Store, StoreCounts,
+    StoreError, StoredIssuance,
 };
 
 impl Store for PgStore {
@@ -184,6 +184,16 @@ impl Store for PgStore {
     fn alert(&self, id: &str) -> Result<Option<AlertRecord>, StoreError> {
         let id = id.to_string();
         self.call(|s| async move { s.alert(&id).await })
+    }
+
+    fn alert_document(&self, id: &str) -> Result<Option<ServedDocument>, StoreError> {
+        let id = id.to_string();
+        self.call(|s| async move { s.alert_document(&id).await })
+    }
+
+    fn alert_cap(&self, id: &str) -> Result<Option<bytes::Bytes>, StoreError> {
+        let id = id.to_string();
+        self.call(|s| async move { s.alert_cap(&id).await })
     }
 
     fn attach_document(
