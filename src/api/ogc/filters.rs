@@ -17,13 +17,15 @@ pub(super) struct BboxFilter {
 }
 
 impl BboxFilter {
+    /// The box's rectangles: one, or two when it crosses the antimeridian.
+    pub(super) fn rects(&self) -> &[Rect<f64>] {
+        &self.rects
+    }
+
     /// Whether the item's geometry intersects the box: its bounding box first, then the
-    /// geometry. Applied over the collection in memory, not in PostGIS (issue 15 item 3):
-    /// `cargo bench --bench bbox` measured this scan at 0.3 ms on the 24,602 settlements
-    /// and 0.01-0.08 ms on the districts, PostGIS (GiST, ST_Intersects, one round trip) at
-    /// 0.13-1.1 ms and 0.05-0.18 ms, an in-memory R-tree at 0.004-0.04 ms: the layers stay
-    /// in memory (docs/postgres-performance.md). An R-tree here would save ~0.3 ms of a
-    /// ~10 ms settlements page; worth it only for a much larger point layer.
+    /// geometry. `Collection::in_bbox` applies it to the candidates of the collection's
+    /// R-tree, in memory rather than in PostGIS (issue 15 item 3, measured by `cargo bench
+    /// --bench bbox`: docs/postgres-performance.md).
     pub(super) fn matches(&self, item: &Item) -> bool {
         let (Some(b), Some(g)) = (item.bbox, &item.geometry) else {
             return false;

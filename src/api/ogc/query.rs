@@ -289,10 +289,12 @@ impl ItemsQuery {
     /// The collection's items this request selects, in the order it asks.
     pub(super) fn select<'c>(&self, c: &'c Collection) -> Vec<&'c Item> {
         let empty = Map::new();
-        let mut matched: Vec<&Item> = c
-            .items
-            .iter()
-            .filter(|i| self.bbox.as_ref().is_none_or(|b| b.matches(i)))
+        let candidates: Vec<&Item> = match &self.bbox {
+            Some(b) => c.in_bbox(b),
+            None => c.items.iter().collect(),
+        };
+        let mut matched: Vec<&Item> = candidates
+            .into_iter()
             .filter(|i| {
                 let props = i.feature.properties.as_ref().unwrap_or(&empty);
                 self.equals
