@@ -3,6 +3,15 @@
 //! facilities, 2,530 OSM places, 159 districts), split into its hazard and exposure stages,
 //! and a whole Freddy replay (IBTrACS, every 6 h, 120 h horizon).
 //!
+//! What `freddy_forecast/assess_national` times is one call of `alerts::assess::assess`,
+//! the national assessment the CLI, the replay and the service run: the hazard (forecast
+//! and observed swaths with their 3-hour segments, cone, landfall, exposed area), the
+//! exposure (every district, province, settlement count, listed point with its first
+//! arrival, nearest safe shelters) and the levels and trigger. The layers are loaded and
+//! indexed once beforehand (`IndexedLayers::new`), as the service does; rendering the
+//! GeoJSON alert document is not included. `hazard` and `exposure` time the two stages
+//! alone.
+//!
 //! Run: `cargo bench --bench assess`. Needs ../shared/data (or AVISO_DATA_DIR).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

@@ -18,6 +18,9 @@ use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{AABB, RTree};
 use std::sync::OnceLock;
 
+mod overlap;
+pub use overlap::overlap_certain;
+
 /// Shortest length of one degree of latitude on the WGS 84 ellipsoid, in km (at the
 /// equator: 110.574 km; it grows to 111.694 km at the poles). A degree of longitude at
 /// latitude φ is at least 111.320·cos φ km, so 110.574 bounds both from below.
