@@ -59,6 +59,8 @@ struct Service {
     demo: Option<(tokio::net::TcpListener, axum::Router)>,
     /// The outbox worker; `None` when `[notify]` enables no channel.
     dispatcher: Option<Arc<Dispatcher<dyn NotifyStore>>>,
+    /// The audit trail, for the start's own row ([`audit_start`]).
+    approvals: Arc<dyn crate::store::approval::ApprovalStore>,
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -258,6 +260,7 @@ async fn build(mut cfg: Config, a: &ServeArgs, bind: bool) -> Result<Service> {
     );
     pipeline = pipeline.with_notify(Arc::clone(&notify_store));
     pipeline = pipeline.with_approvals(Arc::clone(&approvals));
+    let audit_trail = Arc::clone(&approvals);
     let pipeline =
         Arc::new(pipeline.with_bufr_decoder(Arc::new(crate::app::bufr_child_decoder()?)));
     if bind {
@@ -277,7 +280,49 @@ async fn build(mut cfg: Config, a: &ServeArgs, bind: bool) -> Result<Service> {
         listener,
         demo: demo_feed,
         dispatcher,
+        approvals: audit_trail,
     })
+}
+
+/// Writes the configuration a starting `aviso serve` runs on to the audit trail (issue 13
+/// §5, "configuration reloads"): aviso reads its configuration only at start, so a restart
+/// is its reload, and the row (the file, or the embedded default, with the SHA-256 of its
+/// bytes) tells an auditor which rules (auto-publish, four eyes, ladders) were in force
+/// from when. A failure to write it is logged and the service goes on: a warning service
+/// does not stop for its own bookkeeping.
+fn audit_start(
+    trail: &dyn crate::store::approval::ApprovalStore,
+    config: Option<&Path>,
+    listen: &str,
+) {
+    use sha2::{Digest, Sha256};
+    let (source, bytes) = match config {
+        Some(p) => match std::fs::read(p) {
+            Ok(b) => (p.display().to_string(), b),
+            Err(e) => {
+                tracing::error!(config = %p.display(), error = %e, "the configuration file could not be read again for the audit trail");
+                return;
+            }
+        },
+        None => (
+            "embedded config/default.toml".to_string(),
+            crate::config::DEFAULT_TOML.as_bytes().to_vec(),
+        ),
+    };
+    let entry = crate::store::approval::AuditEntry::new(
+        chrono::Utc::now(),
+        "aviso",
+        "config_loaded",
+        format!("config {source}"),
+    )
+    .with_detail(serde_json::json!({
+        "sha256": hex::encode(Sha256::digest(&bytes)),
+        "version": env!("CARGO_PKG_VERSION"),
+        "listen": listen,
+    }));
+    if let Err(e) = tokio::task::block_in_place(|| trail.audit(&entry)) {
+        tracing::error!(error = %e, "the start's configuration could not be written to the audit trail");
+    }
 }
 
 /// Finishes what a previous process left pending (a kill mid-cycle) before anything new.
@@ -322,6 +367,7 @@ pub fn serve_cmd(config: Option<&Path>, a: ServeArgs) -> Result<()> {
         }
         let listener = svc.listener.context("no API listener")?;
         let addr = listener.local_addr()?;
+        audit_start(svc.approvals.as_ref(), config, &addr.to_string());
         recover(&svc.pipeline).await?;
         svc.status.set_ready();
         let (tx, rx) = tokio::sync::watch::channel(false);

@@ -457,6 +457,25 @@ async fn a_proposal_sends_nothing_until_an_approver_publishes_exactly_what_was_r
         .find(|e| e["action"] == "rejected")
         .unwrap();
     assert_eq!(rejected["reason"], "aguardar o boletim das 12Z do RSMC");
+    // Each start (the first, and the one after the kill) records the configuration it
+    // runs on, with the SHA-256 of the file's bytes: a restart is aviso's reload.
+    let config = std::fs::read_to_string(&setup.config).unwrap();
+    let starts: Vec<&Value> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "config_loaded")
+        .collect();
+    assert_eq!(starts.len(), 2, "{starts:?}");
+    for e in starts {
+        assert_eq!(e["actor"], "aviso");
+        assert_eq!(
+            e["subject"],
+            format!("config {}", setup.config.display()),
+            "{e}"
+        );
+        assert_eq!(e["detail"]["sha256"], sha256_hex(&config), "{e}");
+    }
     let csv = api
         .c
         .get(format!("{}/api/admin/audit?f=csv&limit=10000", api.base))
