@@ -18,13 +18,15 @@
 #                              postgresql and postgresql-postgis (tests/it/common/pg.rs starts a
 #                              throwaway PostgreSQL cluster for the PostgreSQL store's tests),
 #                              postgresql-client (pg_dump/pg_restore: `aviso store backup|restore`
-#                              on PostgreSQL, tests/it/store_ops.rs; postgresql brings it too)
+#                              on PostgreSQL, tests/it/store_ops.rs; postgresql brings it too),
+#                              caddy and curl (tests/it/deploy_caddy.rs runs deploy/Caddyfile's
+#                              proxy in front of two replicas, curl checking its TLS)
 set -euo pipefail
 want=(build-essential pkg-config libgdal-dev libsqlite3-dev libeccodes-dev ca-certificates curl)
 web=
 for g in "$@"; do case $g in
   build) ;;
-  test)  want+=(gdal-bin libxml2-utils python3-aiosmtpd python3-pip openssl sqlite3 chromium poppler-utils libeccodes-tools postgresql postgresql-postgis postgresql-client); web=1
+  test)  want+=(gdal-bin libxml2-utils python3-aiosmtpd python3-pip openssl sqlite3 chromium poppler-utils libeccodes-tools postgresql postgresql-postgis postgresql-client caddy curl); web=1
          # Debian's nodejs + npm only when no node is installed: a NodeSource nodejs
          # already bundles npm and conflicts with Debian's npm package.
          command -v node >/dev/null || want+=(nodejs npm) ;;

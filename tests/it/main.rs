@@ -21,6 +21,7 @@ mod assess;
 mod bufr_child;
 mod cap;
 mod cli;
+mod deploy_caddy;
 mod ecmwf_bufr;
 mod ecmwf_service;
 mod exposure;
