@@ -35,15 +35,15 @@ impl Inner {
         )
         .await
         .map_err(|e| self.err(e))?;
-        let current: i64 = tx
-            .query_one(
-                "SELECT COALESCE(MAX(version), 0)::BIGINT FROM schema_migrations",
-                &[],
-            )
+        let applied: Vec<i64> = tx
+            .query("SELECT version FROM schema_migrations", &[])
             .await
             .map_err(|e| self.err(e))?
-            .try_get(0)
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()
             .map_err(|e| self.err(e))?;
+        let current = applied.iter().copied().max().unwrap_or(0);
         let known = PG_MIGRATIONS.last().map_or(0, |m| m.0);
         if current > known {
             return Err(StoreError::SchemaTooNew {
@@ -52,7 +52,10 @@ impl Inner {
                 known,
             });
         }
-        for (version, name, sql) in PG_MIGRATIONS.iter().filter(|m| m.0 > current) {
+        // Every migration not applied yet, in order, not only those above the highest
+        // applied: numbers are given out per branch (issue 15 and issue 13 work landed 6
+        // and 7 in either order), so a database may hold 7 without 6.
+        for (version, name, sql) in PG_MIGRATIONS.iter().filter(|m| !applied.contains(&m.0)) {
             tx.batch_execute(sql).await.map_err(|e| self.err(e))?;
             tx.execute(
                 "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
