@@ -157,6 +157,7 @@ fn build_plan_with(
         );
         row.fraction = fraction;
         row.demand = demand;
+        row.arrival_h = d.widest().map(|w| w.lead_time_h);
         districts.push(row);
     }
     let zones: Vec<Zone<'_>> = swaths

@@ -121,6 +121,11 @@ pub fn build_flood_plan(
         row.level = level;
         row.people_at_risk = Range3::flat(people);
         row.districts_population_unknown = usize::from(d.people_at_risk.is_none());
+        // Daily steps: the first day at the district's level, from the issue day's 00:00.
+        row.arrival_h = a
+            .forecast()
+            .zip(d.first_date)
+            .map(|(f, first)| (first - f.issue_date).num_days() as f64 * 24.0);
         row.fraction = fraction;
         row.demand = fraction
             .map(|f| Range3 {

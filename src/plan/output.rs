@@ -16,7 +16,7 @@ fn persons(v: f64) -> String {
     format!("{:.0}", v)
 }
 
-const CSV_HEADER: [&str; 30] = [
+const CSV_HEADER: [&str; 31] = [
     "scope",
     "pcode",
     "name",
@@ -47,6 +47,7 @@ const CSV_HEADER: [&str; 30] = [
     "shortfall",
     "demonstration_register",
     "districts_population_unknown",
+    "arrival_lead_time_h",
 ];
 
 /// What the people, demand and gap cells of a district whose population is unknown say:
@@ -89,6 +90,7 @@ pub fn plan_csv(plan: &Plan) -> Result<Vec<u8>, csv::Error> {
             allocated,
             shortfall,
             districts_population_unknown,
+            arrival_h,
         } = row;
         let unknown = *scope == "district" && *districts_population_unknown > 0;
         let r3 = |r: Range3| {
@@ -134,6 +136,7 @@ pub fn plan_csv(plan: &Plan) -> Result<Vec<u8>, csv::Error> {
             persons(*shortfall),
             plan.demonstration.to_string(),
             districts_population_unknown.to_string(),
+            arrival_h.map(|h| format!("{h:.1}")).unwrap_or_default(),
         ]);
         w.write_record(&rec)?;
     }

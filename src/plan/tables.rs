@@ -110,6 +110,12 @@ pub struct AreaPlan {
     /// their people at risk and demand are not 0 but unknown, and the sums leave them
     /// out. 1 or 0 on a district row.
     pub districts_population_unknown: usize,
+    /// Lead time to arrival, hours from the forecast's reference time: a cyclone's first
+    /// arrival of the footprint's wind in the district (the alert document's
+    /// `lead_time_h`), a flood forecast's first day at the district's level from its issue
+    /// day's 00:00 (daily steps). A province or the country: its earliest district. `None`
+    /// when nothing arrives or the forecast gives no time (a flood map).
+    pub arrival_h: Option<f64>,
 }
 
 impl AreaPlan {
@@ -134,6 +140,7 @@ impl AreaPlan {
             origins_without_centre: 0,
             allocated: 0.0,
             shortfall: 0.0,
+            arrival_h: None,
             districts_population_unknown: 0,
         }
     }
@@ -153,6 +160,10 @@ impl AreaPlan {
         self.allocated += d.allocated;
         self.shortfall += d.shortfall;
         self.districts_population_unknown += d.districts_population_unknown;
+        self.arrival_h = match (self.arrival_h, d.arrival_h) {
+            (Some(x), Some(y)) => Some(x.min(y)),
+            (x, y) => x.or(y),
+        };
         self.gap = self.demand.gap_over(self.safe_capacity);
     }
 }

@@ -536,6 +536,57 @@ fn aviso_plan_writes_the_district_table_and_allocation_lines_for_a_user_register
         .unwrap();
     assert_eq!(&mopeia[col("sites_at_risk")], "1");
 
+    // Lead time to arrival per district: the alert document's (`aviso assess` of the same
+    // forecast) first arrival of the footprint's wind; a province, its earliest district.
+    let doc_path = dir.path().join("alert.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_aviso"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("assess")
+        .arg("--forecast")
+        .arg(&forecast)
+        .arg("--out")
+        .arg(&doc_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&std::fs::read(&doc_path).unwrap()).unwrap();
+    let mut arrived = 0;
+    for f in doc["features"].as_array().unwrap() {
+        let p = &f["properties"];
+        if p["layer"] != "district" || p["lead_time_h"].is_null() {
+            continue;
+        }
+        let Some(row) = districts.iter().find(|r| r[col("pcode")] == p["pcode"]) else {
+            continue;
+        };
+        let got: f64 = row[col("arrival_lead_time_h")].parse().unwrap();
+        let want = p["lead_time_h"].as_f64().unwrap();
+        assert!(
+            (got - want).abs() < 0.051,
+            "{}: {got} against {want}",
+            p["pcode"]
+        );
+        arrived += 1;
+    }
+    assert!(arrived > 10, "districts with an arrival: {arrived}");
+    let earliest = |prov: &str| {
+        districts
+            .iter()
+            .filter(|r| &r[col("province_pcode")] == prov)
+            .filter_map(|r| r[col("arrival_lead_time_h")].parse::<f64>().ok())
+            .fold(f64::INFINITY, f64::min)
+    };
+    let zambezia = rows
+        .iter()
+        .find(|r| &r[col("scope")] == "province" && &r[col("pcode")] == "MZ11")
+        .unwrap();
+    let got: f64 = zambezia[col("arrival_lead_time_h")].parse().unwrap();
+    assert!((got - earliest("MZ11")).abs() < 0.051, "MZ11: {got}");
+
     let fc: Value = serde_json::from_slice(&std::fs::read(&geojson_path).unwrap()).unwrap();
     assert_eq!(fc["type"], "FeatureCollection");
     assert!(fc.get("crs").is_none(), "RFC 7946: no crs member");

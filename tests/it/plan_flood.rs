@@ -161,7 +161,7 @@ fn the_flood_plan_agrees_with_a_recomputation_from_its_inputs() {
         .into_iter()
         .map(|f| (f["properties"]["pcode"].as_str().unwrap(), &f["properties"]))
         .collect();
-    let mut checked = 0;
+    let (mut checked, mut arrivals) = (0, 0);
     for row in r.table.iter().filter(|x| x["scope"] == "district") {
         let pcode = row["pcode"].as_str();
         let Some(p) = published.get(pcode) else {
@@ -189,8 +189,21 @@ fn the_flood_plan_agrees_with_a_recomputation_from_its_inputs() {
                 "{pcode} {col}: {got} against {want}"
             );
         }
+        // Lead time to arrival: the district's first day at its level, in hours from the
+        // issue day's 00:00 (the forecast is daily).
+        if let Some(first) = p["first_date"].as_str() {
+            let first = NaiveDate::parse_from_str(first, "%Y-%m-%d").unwrap();
+            let issue = NaiveDate::from_ymd_opt(2025, 9, 25).unwrap();
+            let want = format!("{:.1}", (first - issue).num_days() as f64 * 24.0);
+            assert_eq!(row["arrival_lead_time_h"], want, "{pcode}");
+            arrivals += 1;
+        }
         checked += 1;
     }
+    assert_eq!(
+        arrivals, checked,
+        "every planned district has its first day"
+    );
     assert_eq!(
         checked,
         published.len(),

@@ -22,12 +22,11 @@ pub fn sheet_html(plan: &Plan, a: &Assessment, layers: &Layers, opts: &SheetOpti
 fn view(plan: &Plan, a: &Assessment, lang: Lang) -> HazardView {
     let t = |pt: &'static str, en: &'static str| lang.pick(pt, en);
     // Per district: hours from the forecast's reference time to the first arrival of the
-    // lowest threshold wind (the widest footprint).
-    let arrival_h: BTreeMap<String, f64> = a
-        .exposure
+    // lowest threshold wind (the widest footprint), as the plan's table has it.
+    let arrival_h: BTreeMap<String, f64> = plan
         .districts
         .iter()
-        .filter_map(|d| d.widest().map(|w| (d.pcode.clone(), w.lead_time_h)))
+        .filter_map(|d| d.arrival_h.map(|h| (d.pcode.clone(), h)))
         .collect();
     let no_population: BTreeSet<String> = a
         .exposure

@@ -61,10 +61,13 @@ fn view(plan: &Plan, a: &FloodAssessment, layers: &Layers, lang: Lang) -> Hazard
     let mut arrival_h = BTreeMap::new();
     let mut peak_h = BTreeMap::new();
     if let Some(d0) = day_zero {
-        for d in &a.districts {
-            if let Some(first) = d.first_date {
-                arrival_h.insert(d.pcode.clone(), hours(d0, first));
+        // The first day at the district's level, as the plan's table has it.
+        for d in &plan.districts {
+            if let Some(h) = d.arrival_h {
+                arrival_h.insert(d.pcode.clone(), h);
             }
+        }
+        for d in &a.districts {
             let peak = a
                 .outlooks
                 .iter()
