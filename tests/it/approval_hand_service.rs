@@ -495,34 +495,8 @@ async fn on_the_ops_page_an_approver_cancels_an_alert_and_another_approver_publi
     let (_service, api) = setup.start();
     subscribe(&api).await;
     open_actual(&api, None).await;
-    let root = crate::web_map::manifest_dir();
-    let artifacts = root.join("target/web-artifacts");
-    let out = tokio::task::spawn_blocking({
-        let base = format!("{}/", api.base);
-        move || {
-            std::process::Command::new("node")
-                .arg(root.join("tests/web/ops_hand.spec.mjs"))
-                .arg(base)
-                .env("AVISO_OPS_TOKEN", OFFICER)
-                .env("AVISO_OPS_TOKEN_2", SECOND_APPROVER)
-                .env("AVISO_WEB_ARTIFACTS", &artifacts)
-                .env("AVISO_CHROMIUM", &chromium)
-                .current_dir(&root)
-                .output()
-                .unwrap()
-        }
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    eprintln!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "ops_hand.spec.mjs failed: {stdout}");
-    assert!(stdout.contains("all checks passed"), "{stdout}");
-    let expected: String = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("expected-sms: "))
-        .map(|j| serde_json::from_str(j).unwrap())
-        .unwrap_or_else(|| panic!("no expected-sms line: {stdout}"));
+    let stdout = crate::approval_site::run_ops_spec(&api.base, "ops_hand.spec.mjs", chromium).await;
+    let expected = crate::approval_site::expected_sms(&stdout);
     api.settled().await;
     let sms = setup.got.lock().unwrap().sms.clone();
     assert_eq!(sms.len(), 2, "{sms:?}");

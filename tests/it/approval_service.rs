@@ -525,28 +525,7 @@ async fn the_duty_officer_reviews_and_approves_freddys_first_proposal_on_the_ops
             .any(|p| p["status"] == "Actual")
     })
     .await;
-    let root = crate::web_map::manifest_dir();
-    let artifacts = root.join("target/web-artifacts");
-    let out = tokio::task::spawn_blocking({
-        let base = format!("{}/", api.base);
-        move || {
-            Command::new("node")
-                .arg(root.join("tests/web/ops.spec.mjs"))
-                .arg(base)
-                .env("AVISO_OPS_TOKEN", OFFICER)
-                .env("AVISO_WEB_ARTIFACTS", &artifacts)
-                .env("AVISO_CHROMIUM", &chromium)
-                .current_dir(&root)
-                .output()
-                .unwrap()
-        }
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    eprintln!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "ops.spec.mjs failed: {stdout}");
-    assert!(stdout.contains("all checks passed"), "{stdout}");
+    crate::approval_site::run_ops_spec(&api.base, "ops.spec.mjs", chromium).await;
 
     // What the page published reaches the gateway, once.
     let (_, public) = api.get("/api/alerts", None).await;

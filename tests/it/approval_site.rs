@@ -1,7 +1,7 @@
 //! The site `aviso serve` runs with in the approval tests (issue 13): Freddy's replay on a
 //! local feed, e-mail to a real SMTP server, SMS to a local gateway, and the tokens.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::approval_service::{EDITOR, OFFICER, VIEWER};
 use crate::notify_support::sha256_hex;
@@ -73,4 +73,41 @@ sha256 = "{second}"
         officer = sha256_hex(OFFICER),
         second = sha256_hex(SECOND_APPROVER),
     )
+}
+
+/// Runs `tests/web/{spec}` (playwright-core driving Debian's headless chromium) against
+/// the service at `base`, signed in as the duty officer, with a second approver's token
+/// for the four-eyes step; asserts it passed and returns what it printed.
+pub(crate) async fn run_ops_spec(base: &str, spec: &'static str, chromium: PathBuf) -> String {
+    let root = crate::web_map::manifest_dir();
+    let artifacts = root.join("target/web-artifacts");
+    let base = format!("{base}/");
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg(root.join("tests/web").join(spec))
+            .arg(base)
+            .env("AVISO_OPS_TOKEN", OFFICER)
+            .env("AVISO_OPS_TOKEN_2", SECOND_APPROVER)
+            .env("AVISO_WEB_ARTIFACTS", &artifacts)
+            .env("AVISO_CHROMIUM", &chromium)
+            .current_dir(&root)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    eprintln!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{spec} failed: {stdout}");
+    assert!(stdout.contains("all checks passed"), "{stdout}");
+    stdout
+}
+
+/// The SMS text a spec's review showed (its `expected-sms:` line, JSON).
+pub(crate) fn expected_sms(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("expected-sms: "))
+        .map(|j| serde_json::from_str(j).unwrap())
+        .unwrap_or_else(|| panic!("no expected-sms line: {stdout}"))
 }
