@@ -20,10 +20,10 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use crate::approval_service::{EDITOR, OFFICER, VIEWER, actions, serve, until};
-use crate::approval_site::SECOND_APPROVER;
+use crate::approval_site::{SECOND_APPROVER, notify_site};
 use crate::common::cap_xml::{parse, texts};
 use crate::flood_service::{Files, serve_file};
-use crate::notify_support::{Api, Shared, gateway, read_maildir, sha256_hex, start_smtpd};
+use crate::notify_support::{Api, Shared, gateway, read_maildir, start_smtpd};
 
 const CHIBUTO: &str = "MZ0202";
 const XAI_XAI: &str = "MZ0207";
@@ -58,46 +58,11 @@ url = "{feed}/probabilities.csv"
 discharge_url = "{feed}/discharge.csv"
 stations_url = "{feed}/stations.csv"
 schedule = "* * * * * *"
-[notify.email]
-enabled = true
-host = "localhost"
-port = {smtp}
-security = "none"
-from = "Alertas INGD <alertas@aviso.example.org>"
-[notify.sms]
-enabled = true
-url = "{recv}/sms"
-body_format = "json"
-status_path = "status"
-id_path = "id"
-accepted_statuses = ["accepted"]
-[notify.outbox]
-poll_interval_s = 0.05
-[[notify.token]]
-name = "cenoe-viewer"
-role = "viewer"
-sha256 = "{viewer}"
-[[notify.token]]
-name = "cenoe-editor"
-role = "editor"
-sha256 = "{editor}"
-[[notify.token]]
-name = "duty-officer"
-role = "approver"
-sha256 = "{officer}"
-[[notify.token]]
-name = "second-approver"
-role = "approver"
-sha256 = "{second}"
-{store}"#,
-        store = store.map_or(String::new(), |u| format!("[store]\nurl = {u:?}\n")),
+{notify}"#,
+        notify = notify_site(recv, smtp, store),
         layers = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("layers")
             .display(),
-        viewer = sha256_hex(VIEWER),
-        editor = sha256_hex(EDITOR),
-        officer = sha256_hex(OFFICER),
-        second = sha256_hex(SECOND_APPROVER),
     )
 }
 

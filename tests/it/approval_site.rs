@@ -32,7 +32,20 @@ kind = "rsmc-reunion"
 url = "{feeds}/drill/freddy.json"
 schedule = "* * * * * *"
 status = "Exercise"
-[notify.email]
+{notify}"#,
+        notify = notify_site(recv, smtp, store),
+        layers = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("layers")
+            .display(),
+    )
+}
+
+/// The `[notify]` part of the approval sites: e-mail to the SMTP server on `smtp`, SMS to
+/// the gateway at `recv`, a viewer, an editor and two approver tokens (four eyes); then
+/// `[store]` when a PostgreSQL URL is given.
+pub(crate) fn notify_site(recv: &str, smtp: u16, store: Option<&str>) -> String {
+    format!(
+        r#"[notify.email]
 enabled = true
 host = "localhost"
 port = {smtp}
@@ -65,9 +78,6 @@ role = "approver"
 sha256 = "{second}"
 {store}"#,
         store = store.map_or(String::new(), |u| format!("[store]\nurl = {u:?}\n")),
-        layers = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("layers")
-            .display(),
         viewer = sha256_hex(VIEWER),
         editor = sha256_hex(EDITOR),
         officer = sha256_hex(OFFICER),
