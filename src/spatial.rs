@@ -19,7 +19,9 @@ use rstar::{AABB, RTree};
 use std::sync::OnceLock;
 
 mod overlap;
-pub use overlap::overlap_certain;
+mod shared_area;
+pub use overlap::{Relation, overlap_certain, relate_certain};
+pub use shared_area::{shared_share, spherical_area_m2};
 
 /// Shortest length of one degree of latitude on the WGS 84 ellipsoid, in km (at the
 /// equator: 110.574 km; it grows to 111.694 km at the poles). A degree of longitude at

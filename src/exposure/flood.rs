@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use geo::{BooleanOps, BoundingRect};
 
+use super::indexed::Part;
 use super::{IndexedLayers, PeopleMethod, areas_overlap};
 use crate::domain::{AdminArea, FloodLevel, PointFeature, PointKind};
 use crate::hazard::flood::{ImpactArea, StationOutlook};
@@ -98,7 +99,7 @@ pub fn flood_districts_with(
             let (people, method) = match (il, &idist.part, &inside) {
                 (Some(il), Some(part), Some(inside)) => {
                     counted_in_footprint = true;
-                    let p = il.part_people(di, part, inside, &mut grid_errors);
+                    let p = il.part_people(di, Part::Area(part), inside, &mut grid_errors);
                     (d.population.map(|_| p.people_at_risk), p.method)
                 }
                 _ => (
@@ -203,7 +204,7 @@ pub fn extent_exposure(extent: &FloodExtent, il: &IndexedLayers) -> ExtentExposu
                 .filter(|f| areas_overlap(&d.geometry, &f.geometry))
                 .map(|f| f.index)
                 .collect();
-            let part = il.part_people(di, &inter, &inside, &mut grid_errors);
+            let part = il.part_people(di, Part::Area(&inter), &inside, &mut grid_errors);
             districts.push(FloodDistrict {
                 pcode: d.pcode.clone(),
                 name: d.name.clone(),

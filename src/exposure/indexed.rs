@@ -8,11 +8,11 @@
 
 use std::collections::HashMap;
 
-use geo::{BoundingRect, ChamberlainDuquetteArea, Coord, InteriorPoint, MultiPolygon, Point};
+use geo::{BoundingRect, Coord, InteriorPoint, MultiPolygon, Point};
 
 use super::{ExposureConfig, PeopleMethod, PopulationGrid, areas_overlap};
 use crate::domain::{Layers, PointKind};
-use crate::spatial::{AreaIndex, PointIndex, PreparedArea, inside_with_margin};
+use crate::spatial::{AreaIndex, PointIndex, PreparedArea, inside_with_margin, spherical_area_m2};
 
 /// Clearance (degrees, ~1 m) a probe point keeps from the boundaries of both the area and
 /// the footprint in [`IndexedLayers::touched`]. geo's boolean operations (i_overlay) snap
@@ -116,7 +116,7 @@ impl IndexedLayers {
         let district_area_sph_m2 = layers
             .districts
             .iter()
-            .map(|d| d.geometry.chamberlain_duquette_unsigned_area())
+            .map(|d| spherical_area_m2(&d.geometry))
             .collect();
         IndexedLayers {
             country: PreparedArea::new(&layers.country),
@@ -193,6 +193,15 @@ pub(crate) struct PointsInside<'a> {
     pub per_layer: HashMap<(&'a str, &'a str), usize>,
 }
 
+/// One district's part inside a footprint, as the exposure stage has it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Part<'a> {
+    /// Its geometry (needed to sum a population raster over it).
+    Area(&'a MultiPolygon<f64>),
+    /// Only the share (0..=1) of the district's spherical area it covers.
+    Share(f64),
+}
+
 /// People at risk in one district's part inside a footprint.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct PartPeople {
@@ -233,13 +242,20 @@ impl IndexedLayers {
         }
     }
 
-    /// People at risk in district `di`'s part `inter` (district ∩ footprint), by the
-    /// method of the module docs: the population grid when attached (its failures are
-    /// collected once each in `grid_errors`), else settlement-weighted, else area share.
+    /// Whether a population raster is attached (then the people in a district's part are
+    /// summed over its geometry, which must be built: [`Part::Area`]).
+    pub(crate) fn has_population_grid(&self) -> bool {
+        self.population_grid.is_some()
+    }
+
+    /// People at risk in district `di`'s part (district ∩ footprint), by the method of the
+    /// module docs: the population grid when attached and the part's geometry is given
+    /// (its failures are collected once each in `grid_errors`), else settlement-weighted,
+    /// else area share.
     pub(crate) fn part_people(
         &self,
         di: usize,
-        inter: &MultiPolygon<f64>,
+        part: Part<'_>,
         inside: &PointsInside<'_>,
         grid_errors: &mut Vec<String>,
     ) -> PartPeople {
@@ -256,9 +272,10 @@ impl IndexedLayers {
         // within 0.1 % of the ellipsoidal ratio at Mozambique's latitudes and far
         // cheaper than Karney's geodesic area, which was 17 % of an assessment. km²
         // are the share of the district's geodesic area.
-        let area_share = match self.district_area_sph_m2.get(di) {
-            Some(&total) if total > 0.0 => {
-                (inter.chamberlain_duquette_unsigned_area() / total).clamp(0.0, 1.0)
+        let area_share = match (part, self.district_area_sph_m2.get(di)) {
+            (Part::Share(share), _) => share.clamp(0.0, 1.0),
+            (Part::Area(inter), Some(&total)) if total > 0.0 => {
+                (spherical_area_m2(inter) / total).clamp(0.0, 1.0)
             }
             _ => 0.0,
         };
@@ -277,7 +294,7 @@ impl IndexedLayers {
             ),
             Some(pop) => (pop * area_share, PeopleMethod::AreaShare, None),
         };
-        if let Some(grid) = &self.population_grid {
+        if let (Some(grid), Part::Area(inter)) = (&self.population_grid, part) {
             match grid.people_in(inter) {
                 Ok(people) => {
                     (people_at_risk, method, weighting_points) = (people, PeopleMethod::Grid, None);

@@ -258,11 +258,33 @@ fn crossing_certifies(ea: &[Edge], eb: &[Edge], i: usize, j: usize, x: Coord<f64
     clear(ea, i) && clear(eb, j)
 }
 
+/// How two areas lie, when that is certain whatever the overlay's snapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relation {
+    /// They share no area.
+    Disjoint,
+    /// They share some area, and `a` is not known to lie wholly inside `b`.
+    Overlap,
+    /// `a` lies wholly inside `b` (and holds a disc of [`MARGIN_DEG`]): `a ∩ b` is `a`, to
+    /// within the overlay's snapping.
+    Inside,
+}
+
 /// Whether `a` and `b` share some area, when that is certain whatever the overlay's
 /// snapping (see the module docs); `None` when only the overlay can tell.
 pub fn overlap_certain(a: &MultiPolygon<f64>, b: &MultiPolygon<f64>) -> Option<bool> {
+    relate_certain(a, b).map(|r| r != Relation::Disjoint)
+}
+
+/// How `a` lies against `b` when that is certain (see the module docs and [`Relation`]);
+/// `None` when only the overlay can tell. [`Relation::Inside`] needs the two boundaries
+/// more than the margin apart everywhere, every part of `a` inside `b`, and no ring of `b`
+/// (exterior or hole) inside `a`: each ring of `b` then lies wholly outside `a`, so no part
+/// of `a` reaches outside `b`. An exposure stage uses it to take a district wholly inside
+/// a swath as its own intersection with it, without the overlay.
+pub fn relate_certain(a: &MultiPolygon<f64>, b: &MultiPolygon<f64>) -> Option<Relation> {
     let (Some(ra), Some(rb)) = (a.bounding_rect(), b.bounding_rect()) else {
-        return Some(false);
+        return Some(Relation::Disjoint);
     };
     let grow = CROSSING_CLEAR_DEG;
     // Edges of each operand near the other's box: the only ones that can come within the
@@ -283,11 +305,24 @@ pub fn overlap_certain(a: &MultiPolygon<f64>, b: &MultiPolygon<f64>) -> Option<b
         let a_in_b = a.0.iter().filter(|p| inside(p, b, rb)).collect::<Vec<_>>();
         let b_in_a = b.0.iter().filter(|p| inside(p, a, ra)).collect::<Vec<_>>();
         if a_in_b.is_empty() && b_in_a.is_empty() {
-            return Some(false);
+            return Some(Relation::Disjoint);
         }
         let holds = a_in_b.iter().any(|p| part_holds_disc(p, b))
             || b_in_a.iter().any(|p| part_holds_disc(p, a));
-        return holds.then_some(true);
+        if !holds {
+            return None;
+        }
+        let hole_of_b_in_a = b.0.iter().flat_map(|p| p.interiors()).any(|ring| {
+            ring.0
+                .first()
+                .is_some_and(|&v| in_rect(ra, v) && inside_even_odd(a, v))
+        });
+        let a_inside_b = a_in_b.len() == a.0.len() && b_in_a.is_empty() && !hole_of_b_in_a;
+        return Some(if a_inside_b {
+            Relation::Inside
+        } else {
+            Relation::Overlap
+        });
     }
     let mut tries = 0;
     for &(i, j) in &near {
@@ -302,7 +337,7 @@ pub fn overlap_certain(a: &MultiPolygon<f64>, b: &MultiPolygon<f64>) -> Option<b
             continue;
         };
         if crossing_certifies(&ea, &eb, i, j, intersection) {
-            return Some(true);
+            return Some(Relation::Overlap);
         }
         tries += 1;
         if tries >= CROSSING_TRIES {

@@ -69,6 +69,7 @@ mod probabilistic_levels_service;
 mod probabilistic_service;
 mod raster;
 mod service;
+mod shared_area;
 mod snapshots;
 mod store_approval;
 mod store_approval_overrides;
