@@ -495,8 +495,9 @@ fn a_fix_with_all_radii_zero_pinches_the_swath_and_two_leave_their_segment_empty
             radii: radii(r, r, r, r),
         }]
     };
-    // 30 nm, 0, 30 nm: the extent tapers to nothing at the middle fix (a storm briefly
-    // below 64 kt), so the middle fix itself is not covered and the swath splits in two.
+    // 30 nm, 0, 30 nm: the extent tapers to a point at the middle fix (a storm briefly
+    // below 64 kt): beside it nothing is covered, while the same offset beside either
+    // outer fix lies well inside the 30 nm extent.
     let f = storm(
         -18.0,
         10.0,
@@ -508,9 +509,18 @@ fn a_fix_with_all_radii_zero_pinches_the_swath_and_two_leave_their_segment_empty
     );
     let h = build_hazard(&f, &nothing(), &HazardConfig::default()).unwrap();
     let s64 = swath(&h.forecast_swaths, 64.0);
-    let middle = at(f.track[1].lon, f.track[1].lat);
-    assert!(!s64.geometry.intersects(&middle));
-    assert_eq!(s64.geometry.0.len(), 2);
+    // The track runs west (270°): north and south are beside it.
+    for (i, covered) in [(0, true), (1, false), (2, true)] {
+        let fix = at(f.track[i].lon, f.track[i].lat);
+        for bearing in [0.0, 180.0] {
+            let beside = Geodesic.destination(fix, bearing, 5.0 * METRES_PER_NM);
+            assert_eq!(
+                s64.geometry.intersects(&beside),
+                covered,
+                "fix {i}, {bearing}°"
+            );
+        }
+    }
 
     // 30, 0, 0, 30: the segment between the two zero fixes is empty.
     let f = storm(
