@@ -20,7 +20,7 @@ use std::sync::OnceLock;
 
 mod overlap;
 mod shared_area;
-pub use overlap::{Relation, overlap_certain, relate_certain};
+pub use overlap::{AreaEdges, Relation, overlap_certain, relate_certain, relate_certain_prepared};
 pub use shared_area::{shared_share, spherical_area_m2};
 
 /// Shortest length of one degree of latitude on the WGS 84 ellipsoid, in km (at the

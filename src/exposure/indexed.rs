@@ -12,7 +12,9 @@ use geo::{BoundingRect, Coord, InteriorPoint, MultiPolygon, Point};
 
 use super::{ExposureConfig, PeopleMethod, PopulationGrid, areas_overlap};
 use crate::domain::{Layers, PointKind};
-use crate::spatial::{AreaIndex, PointIndex, PreparedArea, inside_with_margin, spherical_area_m2};
+use crate::spatial::{
+    AreaEdges, AreaIndex, PointIndex, PreparedArea, inside_with_margin, spherical_area_m2,
+};
 
 /// Clearance (degrees, ~1 m) a probe point keeps from the boundaries of both the area and
 /// the footprint in [`IndexedLayers::touched`]. geo's boolean operations (i_overlay) snap
@@ -51,6 +53,8 @@ pub struct IndexedLayers {
     /// Each district's spherical area (Chamberlain–Duquette, m²), the denominator of area
     /// shares (see `assess_exposure`).
     district_area_sph_m2: Vec<f64>,
+    /// Each district's edges sorted by x, for the many overlap tests of one assessment.
+    pub(crate) district_edges: Vec<AreaEdges>,
     /// Replaces the settlement method when set.
     pub(super) population_grid: Option<Box<dyn PopulationGrid>>,
     /// The country outline prepared for point tests (the hazard's landfall search).
@@ -118,12 +122,18 @@ impl IndexedLayers {
             .iter()
             .map(|d| spherical_area_m2(&d.geometry))
             .collect();
+        let district_edges = layers
+            .districts
+            .iter()
+            .map(|d| AreaEdges::new(&d.geometry))
+            .collect();
         IndexedLayers {
             country: PreparedArea::new(&layers.country),
             district_interior,
             district_probe,
             province_probe,
             district_area_sph_m2,
+            district_edges,
             layers,
             districts,
             provinces,

@@ -34,7 +34,9 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{Hazard, PointKind, WindSwath};
-use crate::spatial::{AreaIndex, Relation, overlap_certain, relate_certain, shared_share};
+use crate::spatial::{
+    AreaEdges, AreaIndex, Relation, overlap_certain, relate_certain_prepared, shared_share,
+};
 
 /// Exposure settings (config/default.toml `[exposure]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -214,6 +216,20 @@ fn hours_between(a: DateTime<Utc>, b: DateTime<Utc>) -> f64 {
 /// `overlap_certain` never contradicts. The overlay was 28 % of an assessment, mostly in
 /// first-arrival tests (perf on `cargo bench --bench assess`). geo's `Intersects` between
 /// polygons tests every pair of edges, O(n·m), and counts touching as intersecting.
+/// [`areas_overlap`] with `a`'s edges kept beforehand.
+fn areas_overlap_prepared(
+    a: &MultiPolygon<f64>,
+    a_edges: &AreaEdges,
+    b: &MultiPolygon<f64>,
+) -> bool {
+    match (a_edges.rect(), b.bounding_rect()) {
+        (Some(ra), Some(rb)) if ra.intersects(&rb) => relate_certain_prepared(a, a_edges, b)
+            .map(|r| r != Relation::Disjoint)
+            .unwrap_or_else(|| !a.intersection(b).0.is_empty()),
+        _ => false,
+    }
+}
+
 pub(crate) fn areas_overlap(a: &MultiPolygon<f64>, b: &MultiPolygon<f64>) -> bool {
     match (a.bounding_rect(), b.bounding_rect()) {
         (Some(ra), Some(rb)) if ra.intersects(&rb) => {
@@ -322,7 +338,8 @@ pub fn assess_exposure(
             // by building district ∩ swath, unless a population raster must be summed over
             // that geometry or the boundaries touch. The overlay was 44 % of this stage
             // (Freddy 2023-03-10).
-            let relation = relate_certain(&d.geometry, &swath.geometry);
+            let d_edges = il.district_edges.get(di)?;
+            let relation = relate_certain_prepared(&d.geometry, d_edges, &swath.geometry);
             let overlay;
             let grid = il.has_population_grid();
             let part = match relation {
@@ -361,18 +378,18 @@ pub fn assess_exposure(
             let boxes = segment_boxes.get(ti).map_or(no_boxes, Vec::as_slice);
             let part_box = match part {
                 Part::Area(inter) => inter.bounding_rect(),
-                Part::Share(_) => d
-                    .geometry
-                    .bounding_rect()
+                Part::Share(_) => d_edges
+                    .rect()
                     .zip(swath.geometry.bounding_rect())
                     .and_then(|(a, b)| rect_overlap(a, b)),
             };
-            let part_geometry = match part {
-                Part::Area(inter) => inter,
-                Part::Share(_) => &d.geometry,
-            };
             let arrival = part_box
-                .and_then(|bx| first_arrival(swath, boxes, bx, |g| areas_overlap(part_geometry, g)))
+                .and_then(|bx| {
+                    first_arrival(swath, boxes, bx, |g| match part {
+                        Part::Area(inter) => areas_overlap(inter, g),
+                        Part::Share(_) => areas_overlap_prepared(&d.geometry, d_edges, g),
+                    })
+                })
                 .unwrap_or(reference_time);
             let points_inside = inside
                 .per_layer

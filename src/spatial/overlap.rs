@@ -291,7 +291,70 @@ pub fn relate_certain(a: &MultiPolygon<f64>, b: &MultiPolygon<f64>) -> Option<Re
     // clearance of the other's boundary (or of a crossing point, which lies in both boxes).
     let ea = edges_near(a, rb, grow);
     let eb = edges_near(b, ra, grow);
-    let near = near_pairs(&ea, &eb, MARGIN_DEG, 4 * CROSSING_TRIES);
+    relate_edges(a, ra, &ea, b, rb, &eb)
+}
+
+/// The edges of one area sorted by their smallest x, with its box: kept once for an area
+/// tested against many others (a district against every swath and swath segment), so
+/// that each test filters them instead of collecting and sorting them again.
+#[derive(Debug, Clone)]
+pub struct AreaEdges {
+    edges: Vec<Edge>,
+    rect: Option<Rect<f64>>,
+}
+
+impl AreaEdges {
+    pub fn new(area: &MultiPolygon<f64>) -> Self {
+        let rect = area.bounding_rect();
+        let edges = match rect {
+            Some(r) => edges_near(area, r, 0.0),
+            None => Vec::new(),
+        };
+        AreaEdges { edges, rect }
+    }
+
+    /// The area's bounding box (`None` for an empty area).
+    pub fn rect(&self) -> Option<Rect<f64>> {
+        self.rect
+    }
+
+    /// The edges whose box meets `rect` grown by `grow`, still sorted by smallest x.
+    fn near(&self, rect: Rect<f64>, grow: f64) -> Vec<Edge> {
+        let (lo, hi) = (rect.min(), rect.max());
+        self.edges
+            .iter()
+            .take_while(|e| e.min.x <= hi.x + grow)
+            .filter(|e| e.max.x >= lo.x - grow && e.max.y >= lo.y - grow && e.min.y <= hi.y + grow)
+            .copied()
+            .collect()
+    }
+}
+
+/// [`relate_certain`] with `a`'s edges kept beforehand (`a_edges`, built from `a`).
+pub fn relate_certain_prepared(
+    a: &MultiPolygon<f64>,
+    a_edges: &AreaEdges,
+    b: &MultiPolygon<f64>,
+) -> Option<Relation> {
+    let (Some(ra), Some(rb)) = (a_edges.rect, b.bounding_rect()) else {
+        return Some(Relation::Disjoint);
+    };
+    let grow = CROSSING_CLEAR_DEG;
+    let ea = a_edges.near(rb, grow);
+    let eb = edges_near(b, ra, grow);
+    relate_edges(a, ra, &ea, b, rb, &eb)
+}
+
+/// [`relate_certain`] given each operand's box and its edges near the other's box.
+fn relate_edges(
+    a: &MultiPolygon<f64>,
+    ra: Rect<f64>,
+    ea: &[Edge],
+    b: &MultiPolygon<f64>,
+    rb: Rect<f64>,
+    eb: &[Edge],
+) -> Option<Relation> {
+    let near = near_pairs(ea, eb, MARGIN_DEG, 4 * CROSSING_TRIES);
     if near.is_empty() {
         // The boundaries are more than the margin apart: each part lies wholly inside or
         // wholly outside the other operand, which one vertex tells (it is more than the
@@ -336,7 +399,7 @@ pub fn relate_certain(a: &MultiPolygon<f64>, b: &MultiPolygon<f64>) -> Option<Re
         else {
             continue;
         };
-        if crossing_certifies(&ea, &eb, i, j, intersection) {
+        if crossing_certifies(ea, eb, i, j, intersection) {
             return Some(Relation::Overlap);
         }
         tries += 1;
