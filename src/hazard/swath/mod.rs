@@ -377,7 +377,7 @@ pub(crate) fn build_swaths(
         .zip(cfg.thresholds_kt.par_iter())
         .enumerate()
         .map(|(j, (segments, &threshold))| {
-            let geometry = union_multi(segments.iter().map(|s| &s.geometry));
+            let geometry = union_tree(&segments);
             let area = area_km2(&geometry);
             let method = method_of(extents.iter().filter_map(|row| row.get(j)));
             WindSwath {
@@ -393,6 +393,22 @@ pub(crate) fn build_swaths(
     write_notes(forecast, period, &log, chain, &extents, cfg, notes);
     swaths
 }
+
+/// The union of the segments' geometries, in halves united in parallel (rayon) down to
+/// runs of [`UNION_RUN`] consecutive segments. Consecutive segments overlap along the
+/// track, so each run's union drops most of their shared edges before the larger unions
+/// see them.
+fn union_tree(segments: &[SwathSegment]) -> MultiPolygon<f64> {
+    if segments.len() <= UNION_RUN {
+        return union_multi(segments.iter().map(|s| &s.geometry));
+    }
+    let (a, b) = segments.split_at(segments.len() / 2);
+    let (ua, ub) = rayon::join(|| union_tree(a), || union_tree(b));
+    union_multi([&ua, &ub])
+}
+
+/// Longest run of segments united in one overlay by [`union_tree`].
+const UNION_RUN: usize = 4;
 
 /// QuadrantRadii unless some drawn extent came from the profile.
 fn method_of<'a>(extents: impl Iterator<Item = &'a Extent>) -> FootprintMethod {
