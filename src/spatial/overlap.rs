@@ -16,7 +16,9 @@
 //! Pure geometry on `geo` types, EPSG:4326 degrees, no I/O.
 
 use geo::line_intersection::{LineIntersection, line_intersection};
-use geo::{Area, BoundingRect, Coord, Euclidean, Length, Line, MultiPolygon, Polygon, Rect};
+use geo::{
+    Area, BoundingRect, Coord, Euclidean, Length, Line, LineString, MultiPolygon, Polygon, Rect,
+};
 
 /// Clearance in degrees (~1 m) that makes an answer independent of the overlay's snapping
 /// (see the module docs); the same as `exposure::indexed::PROBE_MARGIN_DEG`.
@@ -62,7 +64,7 @@ impl Edge {
 }
 
 /// Squared Euclidean distance (degrees²) from `p` to the segment `a`–`b`.
-fn segment_distance2(p: Coord<f64>, a: Coord<f64>, b: Coord<f64>) -> f64 {
+pub(super) fn segment_distance2(p: Coord<f64>, a: Coord<f64>, b: Coord<f64>) -> f64 {
     let (dx, dy) = (b.x - a.x, b.y - a.y);
     let len2 = dx * dx + dy * dy;
     let t = if len2 > 0.0 {
@@ -167,16 +169,27 @@ fn near_pairs(ea: &[Edge], eb: &[Edge], margin: f64, cap: usize) -> Vec<(usize, 
 /// of geo's boolean operations). Only called for points more than [`MARGIN_DEG`] from
 /// every ring, where the floating-point crossing test cannot be wrong.
 fn inside_even_odd(area: &MultiPolygon<f64>, p: Coord<f64>) -> bool {
+    inside_even_odd_rings(
+        area.0
+            .iter()
+            .flat_map(|poly| std::iter::once(poly.exterior()).chain(poly.interiors())),
+        p,
+    )
+}
+
+/// [`inside_even_odd`] over any rings.
+pub(super) fn inside_even_odd_rings<'a>(
+    rings: impl Iterator<Item = &'a LineString<f64>>,
+    p: Coord<f64>,
+) -> bool {
     let mut inside = false;
-    for poly in &area.0 {
-        for ring in std::iter::once(poly.exterior()).chain(poly.interiors()) {
-            for line in ring.lines() {
-                let (a, b) = (line.start, line.end);
-                if (a.y > p.y) != (b.y > p.y) {
-                    let x = a.x + (p.y - a.y) / (b.y - a.y) * (b.x - a.x);
-                    if p.x < x {
-                        inside = !inside;
-                    }
+    for ring in rings {
+        for line in ring.lines() {
+            let (a, b) = (line.start, line.end);
+            if (a.y > p.y) != (b.y > p.y) {
+                let x = a.x + (p.y - a.y) / (b.y - a.y) * (b.x - a.x);
+                if p.x < x {
+                    inside = !inside;
                 }
             }
         }
@@ -184,7 +197,7 @@ fn inside_even_odd(area: &MultiPolygon<f64>, p: Coord<f64>) -> bool {
     inside
 }
 
-fn in_rect(r: Rect<f64>, p: Coord<f64>) -> bool {
+pub(super) fn in_rect(r: Rect<f64>, p: Coord<f64>) -> bool {
     p.x >= r.min().x && p.x <= r.max().x && p.y >= r.min().y && p.y <= r.max().y
 }
 
@@ -412,11 +425,12 @@ fn relate_edges(
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use geo::{BooleanOps, polygon};
 
-    fn square(x0: f64, y0: f64, side: f64) -> MultiPolygon<f64> {
+    /// A square of `side` degrees from (x0, y0); shared with `shared_area`'s tests.
+    pub(in crate::spatial) fn square(x0: f64, y0: f64, side: f64) -> MultiPolygon<f64> {
         MultiPolygon::new(vec![polygon!(
             (x: x0, y: y0), (x: x0 + side, y: y0), (x: x0 + side, y: y0 + side), (x: x0, y: y0 + side)
         )])

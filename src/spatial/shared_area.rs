@@ -27,6 +27,8 @@
 //! Pure geometry on `geo` types, EPSG:4326 degrees, no I/O.
 
 use geo::line_intersection::{LineIntersection, line_intersection};
+
+use super::overlap::{in_rect, inside_even_odd_rings, segment_distance2};
 use geo::{BoundingRect, Coord, Intersects, Line, LineString, MultiPolygon, Rect};
 
 /// How near (degrees, ~1 cm) a vertex of one area may come to an edge of the other before
@@ -117,19 +119,6 @@ fn edges_near(rings: &[(&LineString<f64>, f64)], rect: Rect<f64>, grow: f64) -> 
     out
 }
 
-/// Squared distance (degrees²) from `p` to the segment `a`–`b`.
-fn distance2(p: Coord<f64>, a: Coord<f64>, b: Coord<f64>) -> f64 {
-    let (dx, dy) = (b.x - a.x, b.y - a.y);
-    let len2 = dx * dx + dy * dy;
-    let t = if len2 > 0.0 {
-        (((p.x - a.x) * dx + (p.y - a.y) * dy) / len2).clamp(0.0, 1.0)
-    } else {
-        0.0
-    };
-    let (ex, ey) = (a.x + t * dx - p.x, a.y + t * dy - p.y);
-    ex * ex + ey * ey
-}
-
 /// Fraction along `a`–`b` of the point `x` on it.
 fn fraction(a: Coord<f64>, b: Coord<f64>, x: Coord<f64>) -> f64 {
     let (dx, dy) = (b.x - a.x, b.y - a.y);
@@ -145,10 +134,10 @@ fn fraction(a: Coord<f64>, b: Coord<f64>, x: Coord<f64>) -> f64 {
 /// other, `Err(())` when an end point of one comes within [`EPS_DEG`] of the other.
 fn cross(p: &RingEdge, q: &RingEdge) -> Result<Option<Crossing>, ()> {
     let e2 = EPS_DEG * EPS_DEG;
-    if distance2(q.a, p.a, p.b) <= e2
-        || distance2(q.b, p.a, p.b) <= e2
-        || distance2(p.a, q.a, q.b) <= e2
-        || distance2(p.b, q.a, q.b) <= e2
+    if segment_distance2(q.a, p.a, p.b) <= e2
+        || segment_distance2(q.b, p.a, p.b) <= e2
+        || segment_distance2(p.a, q.a, q.b) <= e2
+        || segment_distance2(p.b, q.a, q.b) <= e2
     {
         return Err(());
     }
@@ -214,23 +203,7 @@ fn crossings(ea: &[RingEdge], eb: &[RingEdge]) -> Option<Vec<Crossing>> {
 /// True when `p` is inside `rings` by the even-odd rule (the fill rule of geo's boolean
 /// operations). Only called for points more than [`EPS_DEG`] from every ring.
 fn inside_even_odd(rings: &[(&LineString<f64>, f64)], p: Coord<f64>) -> bool {
-    let mut inside = false;
-    for (ring, _) in rings {
-        for line in ring.lines() {
-            let (a, b) = (line.start, line.end);
-            if (a.y > p.y) != (b.y > p.y) {
-                let x = a.x + (p.y - a.y) / (b.y - a.y) * (b.x - a.x);
-                if p.x < x {
-                    inside = !inside;
-                }
-            }
-        }
-    }
-    inside
-}
-
-fn in_rect(r: Rect<f64>, p: Coord<f64>) -> bool {
-    p.x >= r.min().x && p.x <= r.max().x && p.y >= r.min().y && p.y <= r.max().y
+    inside_even_odd_rings(rings.iter().map(|(r, _)| *r), p)
 }
 
 /// The integral over the pieces of `rings` that lie inside `other`: each ring starts
@@ -375,13 +348,8 @@ pub fn shared_share(a: &MultiPolygon<f64>, b: &MultiPolygon<f64>) -> Option<f64>
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::spatial::overlap::tests::square;
     use geo::{BooleanOps, ChamberlainDuquetteArea, polygon};
-
-    fn square(x0: f64, y0: f64, side: f64) -> MultiPolygon<f64> {
-        MultiPolygon::new(vec![polygon!(
-            (x: x0, y: y0), (x: x0 + side, y: y0), (x: x0 + side, y: y0 + side), (x: x0, y: y0 + side)
-        )])
-    }
 
     fn overlay_share(a: &MultiPolygon<f64>, b: &MultiPolygon<f64>) -> f64 {
         spherical_area(&a.intersection(b)) / spherical_area(a)
