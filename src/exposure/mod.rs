@@ -19,9 +19,12 @@
 //!   the district falls back to the settlement method and the method note says so. The
 //!   grid is reached only through the trait, so this module still does no I/O itself.
 
+mod arrival;
 pub mod flood;
 mod indexed;
 
+pub(crate) use arrival::areas_overlap;
+use arrival::{areas_overlap_prepared, first_arrival, rect_overlap};
 pub use indexed::IndexedLayers;
 pub(crate) use indexed::PartPeople;
 use indexed::{Part, PointsInside};
@@ -34,9 +37,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{Hazard, PointKind, WindSwath};
-use crate::spatial::{
-    AreaEdges, AreaIndex, Relation, overlap_certain, relate_certain_prepared, shared_share,
-};
+use crate::spatial::{AreaIndex, Relation, relate_certain_prepared, shared_share};
 
 /// Exposure settings (config/default.toml `[exposure]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -206,67 +207,6 @@ pub struct Exposure {
 
 fn hours_between(a: DateTime<Utc>, b: DateTime<Utc>) -> f64 {
     (b - a).num_seconds() as f64 / 3600.0
-}
-
-/// True when two areas share some area (touching along a border does not count).
-///
-/// Bounding boxes first; then [`overlap_certain`] (edges near the other's box, swept along
-/// x: boundaries well apart, or a clean crossing), which decides most pairs; then, only
-/// when it cannot, i_overlay's sweep-line intersection (geo's `BooleanOps`), whose answer
-/// `overlap_certain` never contradicts. The overlay was 28 % of an assessment, mostly in
-/// first-arrival tests (perf on `cargo bench --bench assess`). geo's `Intersects` between
-/// polygons tests every pair of edges, O(n·m), and counts touching as intersecting.
-/// [`areas_overlap`] with `a`'s edges kept beforehand.
-fn areas_overlap_prepared(
-    a: &MultiPolygon<f64>,
-    a_edges: &AreaEdges,
-    b: &MultiPolygon<f64>,
-) -> bool {
-    match (a_edges.rect(), b.bounding_rect()) {
-        (Some(ra), Some(rb)) if ra.intersects(&rb) => relate_certain_prepared(a, a_edges, b)
-            .map(|r| r != Relation::Disjoint)
-            .unwrap_or_else(|| !a.intersection(b).0.is_empty()),
-        _ => false,
-    }
-}
-
-pub(crate) fn areas_overlap(a: &MultiPolygon<f64>, b: &MultiPolygon<f64>) -> bool {
-    match (a.bounding_rect(), b.bounding_rect()) {
-        (Some(ra), Some(rb)) if ra.intersects(&rb) => {
-            overlap_certain(a, b).unwrap_or_else(|| !a.intersection(b).0.is_empty())
-        }
-        _ => false,
-    }
-}
-
-/// The overlap of two boxes, if they meet.
-fn rect_overlap(a: Rect<f64>, b: Rect<f64>) -> Option<Rect<f64>> {
-    let min = Coord {
-        x: a.min().x.max(b.min().x),
-        y: a.min().y.max(b.min().y),
-    };
-    let max = Coord {
-        x: a.max().x.min(b.max().x),
-        y: a.max().y.min(b.max().y),
-    };
-    (min.x <= max.x && min.y <= max.y).then(|| Rect::new(min, max))
-}
-
-/// First segment (time order) of a swath whose footprint satisfies `hit`; segments whose
-/// bounding box (`boxes`, one per segment, computed once per assessment) misses
-/// `target_box` are skipped without the exact test.
-fn first_arrival(
-    swath: &WindSwath,
-    boxes: &[Option<Rect<f64>>],
-    target_box: Rect<f64>,
-    hit: impl Fn(&MultiPolygon<f64>) -> bool,
-) -> Option<DateTime<Utc>> {
-    swath
-        .segments
-        .iter()
-        .zip(boxes)
-        .find(|(s, b)| b.is_some_and(|b| b.intersects(&target_box)) && hit(&s.geometry))
-        .map(|(s, _)| s.start)
 }
 
 /// Computes exposure of one hazard over the indexed layers.
