@@ -15,6 +15,8 @@
 //!
 //! Pure geometry on `geo` types, EPSG:4326 degrees, no I/O.
 
+use std::ops::ControlFlow;
+
 use geo::line_intersection::{LineIntersection, line_intersection};
 use geo::{
     Area, BoundingRect, Coord, Euclidean, Length, Line, LineString, MultiPolygon, Polygon, Rect,
@@ -77,7 +79,7 @@ pub(super) fn segment_distance2(p: Coord<f64>, a: Coord<f64>, b: Coord<f64>) -> 
 }
 
 /// The edges of every ring of `area` whose box meets `rect` grown by `grow` on each side,
-/// sorted by their smallest x (for the sweep of [`near_pairs`]).
+/// sorted by their smallest x (for the sweep of [`sweep_pairs`]).
 fn edges_near(area: &MultiPolygon<f64>, rect: Rect<f64>, grow: f64) -> Vec<Edge> {
     let (lo, hi) = (rect.min(), rect.max());
     let mut out: Vec<Edge> = Vec::new();
@@ -114,54 +116,86 @@ fn edges_near_each_other(p: &Edge, q: &Edge, margin: f64) -> bool {
     line_intersection(Line::new(p.a, p.b), Line::new(q.a, q.b)).is_some()
 }
 
-/// Pairs (index into `ea`, index into `eb`) of edges within `margin` of each other, at
-/// most `cap` of them (a sweep along x over both lists, sorted by smallest x).
-fn near_pairs(ea: &[Edge], eb: &[Edge], margin: f64, cap: usize) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
+/// An edge's bounding box, as [`sweep_pairs`] reads it.
+pub(super) trait EdgeBox {
+    /// The box's lower-left corner.
+    fn lo(&self) -> Coord<f64>;
+    /// The box's upper-right corner.
+    fn hi(&self) -> Coord<f64>;
+}
+
+impl EdgeBox for Edge {
+    fn lo(&self) -> Coord<f64> {
+        self.min
+    }
+    fn hi(&self) -> Coord<f64> {
+        self.max
+    }
+}
+
+/// Calls `visit(i, k, ea[i], eb[k])` for every pair of edges, one of each list, whose
+/// bounding boxes widened by `margin` overlap: a sweep along x over both lists, each
+/// sorted by smallest x, that keeps the edges still reaching the sweep line active. Stops
+/// as soon as `visit` breaks.
+pub(super) fn sweep_pairs<A: EdgeBox, B: EdgeBox>(
+    ea: &[A],
+    eb: &[B],
+    margin: f64,
+    mut visit: impl FnMut(usize, usize, &A, &B) -> ControlFlow<()>,
+) {
+    let overlaps_y = |p: &A, q: &B| p.hi().y + margin >= q.lo().y && q.hi().y + margin >= p.lo().y;
     let (mut active_a, mut active_b): (Vec<usize>, Vec<usize>) = (Vec::new(), Vec::new());
     let (mut i, mut j) = (0, 0);
-    let overlaps_y =
-        |p: &Edge, q: &Edge| p.max.y + margin >= q.min.y && q.max.y + margin >= p.min.y;
-    while i < ea.len() || j < eb.len() {
+    loop {
         let take_a = match (ea.get(i), eb.get(j)) {
-            (Some(p), Some(q)) => p.min.x <= q.min.x,
+            (Some(p), Some(q)) => p.lo().x <= q.lo().x,
             (Some(_), None) => true,
-            _ => false,
+            (None, _) => false,
         };
         if take_a {
-            let Some(p) = ea.get(i) else { break };
-            active_b.retain(|&k| eb.get(k).is_some_and(|q| q.max.x + margin >= p.min.x));
+            let Some(p) = ea.get(i) else { return };
+            active_b.retain(|&k| eb.get(k).is_some_and(|q| q.hi().x + margin >= p.lo().x));
             for &k in &active_b {
                 if let Some(q) = eb.get(k)
                     && overlaps_y(p, q)
-                    && edges_near_each_other(p, q, margin)
+                    && visit(i, k, p, q).is_break()
                 {
-                    out.push((i, k));
-                    if out.len() >= cap {
-                        return out;
-                    }
+                    return;
                 }
             }
             active_a.push(i);
             i += 1;
         } else {
-            let Some(q) = eb.get(j) else { break };
-            active_a.retain(|&k| ea.get(k).is_some_and(|p| p.max.x + margin >= q.min.x));
+            // `eb[j]` comes first, or `ea` is done (and when both are, the sweep is over).
+            let Some(q) = eb.get(j) else { return };
+            active_a.retain(|&k| ea.get(k).is_some_and(|p| p.hi().x + margin >= q.lo().x));
             for &k in &active_a {
                 if let Some(p) = ea.get(k)
                     && overlaps_y(p, q)
-                    && edges_near_each_other(p, q, margin)
+                    && visit(k, j, p, q).is_break()
                 {
-                    out.push((k, j));
-                    if out.len() >= cap {
-                        return out;
-                    }
+                    return;
                 }
             }
             active_b.push(j);
             j += 1;
         }
     }
+}
+
+/// Pairs (index into `ea`, index into `eb`) of edges within `margin` of each other, at
+/// most `cap` of them.
+fn near_pairs(ea: &[Edge], eb: &[Edge], margin: f64, cap: usize) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    sweep_pairs(ea, eb, margin, |i, k, p, q| {
+        if edges_near_each_other(p, q, margin) {
+            out.push((i, k));
+            if out.len() >= cap {
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    });
     out
 }
 

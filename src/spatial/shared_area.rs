@@ -26,9 +26,11 @@
 //!
 //! Pure geometry on `geo` types, EPSG:4326 degrees, no I/O.
 
+use std::ops::ControlFlow;
+
 use geo::line_intersection::{LineIntersection, line_intersection};
 
-use super::overlap::{in_rect, inside_even_odd_rings, segment_distance2};
+use super::overlap::{EdgeBox, in_rect, inside_even_odd_rings, segment_distance2, sweep_pairs};
 use geo::{BoundingRect, Coord, Intersects, Line, LineString, MultiPolygon, Rect};
 
 /// How near (degrees, ~1 cm) a vertex of one area may come to an edge of the other before
@@ -162,42 +164,28 @@ fn cross(p: &RingEdge, q: &RingEdge) -> Result<Option<Crossing>, ()> {
 /// Every crossing between the edges `ea` (of `a`) and `eb` (of `b`), both sorted by
 /// smallest x; `None` when some pair is too near to tell (see [`cross`]).
 fn crossings(ea: &[RingEdge], eb: &[RingEdge]) -> Option<Vec<Crossing>> {
-    let m = EPS_DEG;
     let mut out = Vec::new();
-    let (mut active_a, mut active_b): (Vec<usize>, Vec<usize>) = (Vec::new(), Vec::new());
-    let (mut i, mut j) = (0, 0);
-    let overlaps_y = |p: &RingEdge, q: &RingEdge| p.max.y + m >= q.min.y && q.max.y + m >= p.min.y;
-    while i < ea.len() || j < eb.len() {
-        let take_a = match (ea.get(i), eb.get(j)) {
-            (Some(p), Some(q)) => p.min.x <= q.min.x,
-            (Some(_), None) => true,
-            _ => false,
-        };
-        if take_a {
-            let p = ea.get(i)?;
-            active_b.retain(|&k| eb.get(k).is_some_and(|q| q.max.x + m >= p.min.x));
-            for &k in &active_b {
-                let q = eb.get(k)?;
-                if overlaps_y(p, q) {
-                    out.extend(cross(p, q).ok()?);
-                }
-            }
-            active_a.push(i);
-            i += 1;
-        } else {
-            let q = eb.get(j)?;
-            active_a.retain(|&k| ea.get(k).is_some_and(|p| p.max.x + m >= q.min.x));
-            for &k in &active_a {
-                let p = ea.get(k)?;
-                if overlaps_y(p, q) {
-                    out.extend(cross(p, q).ok()?);
-                }
-            }
-            active_b.push(j);
-            j += 1;
+    let mut too_near = false;
+    sweep_pairs(ea, eb, EPS_DEG, |_, _, p, q| match cross(p, q) {
+        Ok(c) => {
+            out.extend(c);
+            ControlFlow::Continue(())
         }
+        Err(()) => {
+            too_near = true;
+            ControlFlow::Break(())
+        }
+    });
+    (!too_near).then_some(out)
+}
+
+impl EdgeBox for RingEdge {
+    fn lo(&self) -> Coord<f64> {
+        self.min
     }
-    Some(out)
+    fn hi(&self) -> Coord<f64> {
+        self.max
+    }
 }
 
 /// True when `p` is inside `rings` by the even-odd rule (the fill rule of geo's boolean
