@@ -7,17 +7,21 @@
 //! Pure: polygon areas are matched through a [`DistrictGeometry`] the caller prepares; must
 //! not do I/O or depend on tokio, reqwest or lettre.
 //!
-//! Over 600 lines: under 400 of code; the rest are unit tests of who hears what.
+//! `geometry` holds how a polygon area is matched to districts (the [`DistrictGeometry`]
+//! port and its two ready-made answers); this file is the selection itself.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
-use geo::{BoundingRect, Intersects, MultiPolygon, Polygon, Rect};
 use serde::{Deserialize, Serialize};
 
 use crate::alerts::levels::Level;
 use crate::alerts::versioning::{AlertVersion, CapStatus, MsgType};
 use crate::notify::subscriber::{Area, HazardKind, Subscriber};
+
+mod geometry;
+
+pub use geometry::{DistrictGeometry, DistrictShapes, NoGeometry};
 
 /// One district of a published version.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -203,58 +207,6 @@ impl Default for SelectOptions {
     }
 }
 
-/// Which districts a polygon area touches. The edge prepares it (e.g. [`DistrictShapes`]
-/// over the loaded boundaries, or a cache of each subscriber's answer).
-pub trait DistrictGeometry {
-    fn districts_intersecting(&self, area: &Polygon<f64>) -> BTreeSet<String>;
-}
-
-impl<F: Fn(&Polygon<f64>) -> BTreeSet<String>> DistrictGeometry for F {
-    fn districts_intersecting(&self, area: &Polygon<f64>) -> BTreeSet<String> {
-        self(area)
-    }
-}
-
-/// No geometry at hand: polygon areas match nothing.
-pub struct NoGeometry;
-
-impl DistrictGeometry for NoGeometry {
-    fn districts_intersecting(&self, _: &Polygon<f64>) -> BTreeSet<String> {
-        BTreeSet::new()
-    }
-}
-
-/// District outlines with their bounding boxes, for polygon areas.
-pub struct DistrictShapes {
-    shapes: Vec<(String, Rect<f64>, MultiPolygon<f64>)>,
-}
-
-impl DistrictShapes {
-    pub fn new(districts: impl IntoIterator<Item = (String, MultiPolygon<f64>)>) -> Self {
-        DistrictShapes {
-            shapes: districts
-                .into_iter()
-                .filter_map(|(p, mp)| mp.bounding_rect().map(|r| (p, r, mp)))
-                .collect(),
-        }
-    }
-}
-
-impl DistrictGeometry for DistrictShapes {
-    /// Planar intersection in lon/lat: a topological test, so degrees are fine here
-    /// (no distance is measured).
-    fn districts_intersecting(&self, area: &Polygon<f64>) -> BTreeSet<String> {
-        let Some(bb) = area.bounding_rect() else {
-            return BTreeSet::new();
-        };
-        self.shapes
-            .iter()
-            .filter(|(_, r, mp)| r.intersects(&bb) && mp.intersects(area))
-            .map(|(p, _, _)| p.clone())
-            .collect()
-    }
-}
-
 /// A matched site: layer, id, level.
 type MatchedSite = (String, String, Level);
 
@@ -386,7 +338,8 @@ mod tests {
     use super::*;
     use crate::notify::subscriber::Channel;
     use chrono::TimeZone;
-    use geo::LineString;
+    use geo::{LineString, Polygon};
+    use std::collections::BTreeSet;
 
     fn t(h: i64) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2023, 3, 10, 0, 0, 0).unwrap() + Duration::hours(h)
