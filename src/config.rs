@@ -4,7 +4,7 @@
 //! Reads a file only in [`Config::from_file`]; everything else is pure.
 //!
 //! Each section's type and checks live in its room (`[hazard]` in hazard/, `[[feed]]` in
-//! feeds/config.rs, `[map]` in api/web.rs, `[notify]` in notify/config.rs, ...); this file
+//! feeds/config.rs, `[map]` in api/web/settings.rs, `[notify]` in notify/config.rs, ...); this file
 //! gathers them into [`Config`], validates the whole once, and keeps the sections no room
 //! below it owns: `[service]` and `[log]` are read by the pipeline and the wiring, which
 //! sit above the configuration, and `[output]` by several rooms.
