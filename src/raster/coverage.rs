@@ -17,7 +17,7 @@
 //! - `Δv` to every column wholly left of it (`clamp = 1` there): one difference-array entry;
 //! - nothing to columns wholly right of it;
 //! - an exact closed form to the columns it crosses (the integral of a clamped linear
-//!   function, see [`clamped_mean`]).
+//!   function, see `clamped_mean` in `prepared`).
 //!
 //! So the work is proportional to the cells the boundary passes through plus one pass over
 //! the window, like exactextract's traversal + flood fill, and every fraction is exact up
@@ -38,10 +38,20 @@
 //! differ by cos(latitude)), and for comparing areas across rows; neither is done here.
 //! exactextract's `sum` makes the same choice (value × coverage fraction, no area weight).
 //!
-//! Over 600 lines: about 400 of code; the rest are unit tests against hand-computed cell
-//! fractions.
+//! `prepared` moves polygons into grid units and walks their edges through row bands (the
+//! method above), `zonal` sums values under a coverage; this file holds the grid, its
+//! windows and the coverage they give.
 
-use geo::{BoundingRect, Coord, LineString, MultiPolygon};
+use geo::{Coord, MultiPolygon};
+
+mod prepared;
+mod zonal;
+
+#[cfg(test)]
+mod fixtures;
+
+pub use prepared::PreparedPolygons;
+pub use zonal::{ZonalSum, zonal_sum};
 
 /// A north-up regular grid in EPSG:4326: the top-left corner, the cell size in degrees
 /// and the number of columns and rows.
@@ -156,275 +166,11 @@ pub fn coverage(grid: &GridSpec, polygons: &MultiPolygon<f64>) -> Option<Coverag
     Some(prepared.coverage(window))
 }
 
-/// One ring edge in grid units (`u` = column, `v` = row, both from the grid's top-left
-/// corner), with the sign that makes its ring count positive (exterior) or negative
-/// (hole). Horizontal edges are dropped: they add nothing.
-#[derive(Debug, Clone, Copy)]
-struct Edge {
-    a: Coord<f64>,
-    b: Coord<f64>,
-    v_min: f64,
-    v_max: f64,
-    sign: f64,
-}
-
-/// Polygons moved into a grid's units once, so their coverage can be computed window by
-/// window (strip by strip on grids larger than memory) without redoing that work.
-#[derive(Debug, Clone)]
-pub struct PreparedPolygons {
-    window: Option<Window>,
-    /// Sorted by `v_min`, so a row strip stops at the first edge below it.
-    edges: Vec<Edge>,
-}
-
-impl PreparedPolygons {
-    pub fn new(grid: &GridSpec, polygons: &MultiPolygon<f64>) -> Self {
-        let window = polygons
-            .bounding_rect()
-            .and_then(|b| grid.window_of(b.min(), b.max()));
-        let mut edges = Vec::new();
-        if window.is_some() {
-            for polygon in &polygons.0 {
-                add_ring(&mut edges, grid, polygon.exterior(), true);
-                for hole in polygon.interiors() {
-                    add_ring(&mut edges, grid, hole, false);
-                }
-            }
-        }
-        edges.sort_by(|x, y| x.v_min.total_cmp(&y.v_min));
-        PreparedPolygons { window, edges }
-    }
-
-    /// The cells the polygons' bounding box covers inside the grid; `None` if it misses.
-    pub fn window(&self) -> Option<Window> {
-        self.window
-    }
-
-    /// Coverage fractions over `window` (any window of the grid, typically a strip of
-    /// rows of [`Self::window`]). Memory: two `f64` per cell of `window`.
-    pub fn coverage(&self, window: Window) -> Coverage {
-        let cols1 = window.cols + 1;
-        // Per row, a difference array: cell c's fraction is the prefix sum up to c.
-        let mut diff = vec![0.0; window.rows * cols1];
-        let (r0, r1) = (window.row0 as f64, (window.row0 + window.rows) as f64);
-        for e in &self.edges {
-            if e.v_min >= r1 {
-                break; // sorted by v_min: no later edge reaches the window
-            }
-            if e.v_max <= r0 {
-                continue;
-            }
-            add_edge(&mut diff, window, e);
-        }
-        let mut fractions = Vec::with_capacity(window.len());
-        for row in diff.chunks_exact(cols1) {
-            let mut running = 0.0;
-            for d in row.iter().take(window.cols) {
-                running += d;
-                // Rounding leaves ±1e-15 around 0 and 1.
-                fractions.push(running.clamp(0.0, 1.0));
-            }
-        }
-        Coverage { window, fractions }
-    }
-}
-
-/// Moves one ring into grid units and appends its non-horizontal edges, signed so that an
-/// exterior ring adds and a hole subtracts whatever the ring's orientation.
-fn add_ring(edges: &mut Vec<Edge>, grid: &GridSpec, ring: &LineString<f64>, exterior: bool) {
-    let pts: Vec<Coord<f64>> = ring
-        .0
-        .iter()
-        .map(|c| Coord {
-            x: (c.x - grid.west_deg) / grid.cell_width_deg,
-            y: (grid.north_deg - c.y) / grid.cell_height_deg,
-        })
-        .collect();
-    // Shoelace (∮ u dv); the origin is moved to the first point to keep it well conditioned.
-    let Some(o) = pts.first().copied() else {
-        return;
-    };
-    let mut signed = 0.0;
-    for pair in pts.windows(2) {
-        let (a, b) = (pair[0] - o, pair[1] - o); // ok: windows(2) yields two items
-        signed += (a.x * b.y - b.x * a.y) * 0.5;
-    }
-    if signed == 0.0 || !signed.is_finite() {
-        return; // a degenerate ring covers nothing
-    }
-    // ∮ u dv is positive for a ring counter-clockwise in (u, v).
-    let sign = if (signed > 0.0) == exterior {
-        1.0
-    } else {
-        -1.0
-    };
-    for pair in pts.windows(2) {
-        let (a, b) = (pair[0], pair[1]); // ok: windows(2) yields two items
-        if a.y == b.y {
-            continue; // horizontal edges have dv = 0
-        }
-        edges.push(Edge {
-            a,
-            b,
-            v_min: a.y.min(b.y),
-            v_max: a.y.max(b.y),
-            sign,
-        });
-    }
-}
-
-/// Adds `sign × ∫ clamp(u − c, 0, 1) dv` of one edge to every cell of `window` in the rows
-/// it spans, as difference-array entries (`diff` holds `cols + 1` entries per row).
-fn add_edge(diff: &mut [f64], w: Window, e: &Edge) {
-    let cols1 = w.cols + 1;
-    let (c0, r0) = (w.col0 as f64, w.row0 as f64);
-    let a = Coord {
-        x: e.a.x - c0,
-        y: e.a.y - r0,
-    };
-    let b = Coord {
-        x: e.b.x - c0,
-        y: e.b.y - r0,
-    };
-    let rows = w.rows as f64;
-    let (vmin, vmax) = (e.v_min - r0, e.v_max - r0);
-    let r_first = vmin.max(0.0).floor() as usize;
-    let r_last = (vmax.min(rows).ceil() as usize).min(w.rows);
-    let du_dv = (b.x - a.x) / (b.y - a.y);
-    let ascending = a.y < b.y;
-    let cols = w.cols as f64;
-    for r in r_first..r_last {
-        // The piece of the edge inside the band r ≤ v ≤ r+1, in the edge's direction.
-        let lo = r as f64;
-        let hi = lo + 1.0;
-        let (v_start, v_end) = if ascending {
-            (a.y.max(lo), b.y.min(hi))
-        } else {
-            (a.y.min(hi), b.y.max(lo))
-        };
-        let dv = (v_end - v_start) * e.sign;
-        if dv == 0.0 {
-            continue;
-        }
-        let u_start = a.x + (v_start - a.y) * du_dv;
-        let u_end = a.x + (v_end - a.y) * du_dv;
-        let (umin, umax) = if u_start < u_end {
-            (u_start, u_end)
-        } else {
-            (u_end, u_start)
-        };
-        let Some(row) = diff.get_mut(r * cols1..(r + 1) * cols1) else {
-            continue;
-        };
-        // Columns wholly left of the piece (c + 1 ≤ umin) get the full Δv.
-        let full_end = umin.floor().clamp(0.0, cols) as usize;
-        if full_end > 0 {
-            if let Some(x) = row.get_mut(0) {
-                *x += dv;
-            }
-            if let Some(x) = row.get_mut(full_end) {
-                *x -= dv;
-            }
-        }
-        // Columns the piece crosses: floor(umin) ..= ceil(umax) − 1.
-        let c_last = (umax.ceil().max(0.0) as usize).min(w.cols);
-        for c in full_end..c_last {
-            let cf = c as f64;
-            let x = dv * clamped_mean(u_start - cf, u_end - cf);
-            if let Some(d) = row.get_mut(c) {
-                *d += x;
-            }
-            if let Some(d) = row.get_mut(c + 1) {
-                *d -= x;
-            }
-        }
-    }
-}
-
-/// The zonal sum of a window of values under a coverage.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct ZonalSum {
-    /// Σ value × fraction over cells with a valid value.
-    pub sum: f64,
-    /// Cells with fraction > 0 and a valid value.
-    pub covered_cells: usize,
-    /// Σ fraction over cells with a valid value (exactextract's `count`).
-    pub covered_fraction: f64,
-    /// Cells with fraction > 0 whose value was nodata (or not finite).
-    pub nodata_cells: usize,
-}
-
-/// Σ value × fraction. `values` holds the coverage's window row-major (as read from the
-/// raster); a cell equal to `nodata`, or NaN/infinite, is skipped and counted in
-/// `nodata_cells`. Returns `None` if `values` does not have one value per window cell.
-pub fn zonal_sum(coverage: &Coverage, values: &[f64], nodata: Option<f64>) -> Option<ZonalSum> {
-    if values.len() != coverage.fractions.len() {
-        return None;
-    }
-    let mut out = ZonalSum::default();
-    for (f, v) in coverage.fractions.iter().zip(values) {
-        if *f <= 0.0 {
-            continue;
-        }
-        if !v.is_finite() || nodata.is_some_and(|nd| *v == nd) {
-            out.nodata_cells += 1;
-            continue;
-        }
-        out.sum += v * f;
-        out.covered_cells += 1;
-        out.covered_fraction += f;
-    }
-    Some(out)
-}
-
-/// The mean of `clamp(u, 0, 1)` as `u` runs linearly from `u0` to `u1`:
-/// `(G(u1) − G(u0)) / (u1 − u0)` with `G(u) = ∫₀ᵘ clamp(s, 0, 1) ds`.
-fn clamped_mean(u0: f64, u1: f64) -> f64 {
-    fn g(u: f64) -> f64 {
-        if u <= 0.0 {
-            0.0
-        } else if u >= 1.0 {
-            u - 0.5
-        } else {
-            0.5 * u * u
-        }
-    }
-    let d = u1 - u0;
-    if d.abs() < 1e-12 {
-        return (0.5 * (u0 + u1)).clamp(0.0, 1.0);
-    }
-    // Split at the kinks (G is 0 below 0, u²/2 on the ramp, slope 1 above 1) so a long
-    // edge's pieces are evaluated without cancellation.
-    let (lo, hi) = if u0 < u1 { (u0, u1) } else { (u1, u0) };
-    let ramp = g(hi.clamp(0.0, 1.0)) - g(lo.clamp(0.0, 1.0));
-    let above = hi.max(1.0) - lo.max(1.0);
-    (ramp + above) / (hi - lo)
-}
-
 #[cfg(test)]
 mod tests {
+    use super::fixtures::{close, grid_4x3, square};
     use super::*;
     use geo::{LineString, MultiPolygon, Polygon, polygon};
-
-    /// A 4 × 3 grid of 1° cells from 30°E 10°S: columns 30..34°E, rows 10..13°S.
-    fn grid_4x3() -> GridSpec {
-        GridSpec {
-            west_deg: 30.0,
-            north_deg: -10.0,
-            cell_width_deg: 1.0,
-            cell_height_deg: 1.0,
-            width: 4,
-            height: 3,
-        }
-    }
-
-    fn square(x0: f64, y0: f64, x1: f64, y1: f64) -> Polygon<f64> {
-        polygon![(x: x0, y: y0), (x: x1, y: y0), (x: x1, y: y1), (x: x0, y: y1), (x: x0, y: y0)]
-    }
-
-    fn close(a: f64, b: f64) -> bool {
-        (a - b).abs() < 1e-12
-    }
 
     #[test]
     fn a_polygon_smaller_than_a_cell_covers_its_own_area_share_of_that_cell() {
@@ -568,21 +314,6 @@ mod tests {
     }
 
     #[test]
-    fn nodata_holes_are_skipped_and_counted() {
-        let p = MultiPolygon(vec![square(30.5, -11.0, 32.0, -10.0)]);
-        let cov = coverage(&grid_4x3(), &p).unwrap();
-        // Window is row 0, columns 0..2: fractions 0.5 and 1.
-        assert_eq!(cov.window.cols, 2);
-        let z = zonal_sum(&cov, &[-9999.0, 40.0], Some(-9999.0)).unwrap();
-        assert!(close(z.sum, 40.0));
-        assert_eq!((z.covered_cells, z.nodata_cells), (1, 1));
-        let z = zonal_sum(&cov, &[100.0, f64::NAN], None).unwrap();
-        assert!(close(z.sum, 50.0));
-        assert!(close(z.covered_fraction, 0.5));
-        assert!(zonal_sum(&cov, &[1.0], None).is_none());
-    }
-
-    #[test]
     fn a_long_sloping_edge_splits_cells_exactly() {
         // The triangle (30,-10), (34,-13), (30,-13): below the diagonal u = 4/3 v.
         // Total area 6 cells; cell (0,0): the diagonal passes u from 0 to 0.75 in row 0,
@@ -603,46 +334,5 @@ mod tests {
         // Cell (2, 3): u from 2.667 to 4 in row 2, covered in column 3 between u=3 at
         // v=2.25 and u=4 at v=3: triangle 1 × 0.75 / 2 = 0.375.
         assert!(close(cov.fraction(2, 3), 0.375), "{}", cov.fraction(2, 3));
-    }
-
-    #[test]
-    fn coverage_strip_by_strip_equals_coverage_of_the_whole_window() {
-        // What the GDAL adapter does on large grids: rows 0..1 and 1..3 separately.
-        let p = MultiPolygon(vec![polygon![
-            (x: 30.2, y: -10.1), (x: 33.7, y: -11.4), (x: 31.9, y: -12.8), (x: 30.2, y: -10.1)
-        ]]);
-        let whole = coverage(&grid_4x3(), &p).unwrap();
-        let prepared = PreparedPolygons::new(&grid_4x3(), &p);
-        let w = prepared.window().unwrap();
-        assert_eq!(w, whole.window);
-        let top = prepared.coverage(Window { rows: 1, ..w });
-        let rest = prepared.coverage(Window {
-            row0: w.row0 + 1,
-            rows: w.rows - 1,
-            ..w
-        });
-        let joined: Vec<f64> = top
-            .fractions
-            .iter()
-            .chain(&rest.fractions)
-            .copied()
-            .collect();
-        assert_eq!(joined.len(), whole.fractions.len());
-        for (a, b) in joined.iter().zip(&whole.fractions) {
-            assert!(close(*a, *b));
-        }
-        // Shoelace area of the triangle in degrees² = cells (1° cells).
-        let area =
-            (0.5_f64 * ((33.7 - 30.2) * (-12.8 + 10.1) - (31.9 - 30.2) * (-11.4 + 10.1))).abs();
-        assert!(close(whole.total(), area), "{} vs {area}", whole.total());
-    }
-
-    #[test]
-    fn clamped_mean_matches_the_piecewise_integral() {
-        assert!(close(clamped_mean(-1.0, 2.0), (0.0 + 0.5 + 1.0) / 3.0));
-        assert!(close(clamped_mean(2.0, -1.0), 0.5));
-        assert!(close(clamped_mean(0.25, 0.75), 0.5));
-        assert!(close(clamped_mean(-3.0, -1.0), 0.0));
-        assert!(close(clamped_mean(0.5, 0.5), 0.5));
     }
 }
