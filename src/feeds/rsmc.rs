@@ -61,13 +61,8 @@ pub fn parse(bytes: &[u8], origin: &str) -> Result<ParsedForecast, FeedError> {
         message: e.to_string(),
         expected: EXPECTED_DOC,
     })?;
-    let invalid_top = |field: &str, expected: &str, found: String| FeedError::Invalid {
-        origin: origin.to_string(),
-        at: Location::Document,
-        field: field.to_string(),
-        expected: expected.to_string(),
-        found,
-    };
+    let document = Location::Document;
+    let invalid_top = invalid_at(origin, &document);
 
     let reference_time = match &raw.reference_time {
         Some(s) => parse_time(s).ok_or_else(|| {
@@ -260,6 +255,21 @@ fn truncate(s: &str, n: usize) -> String {
     }
 }
 
+/// Makes the [`FeedError::Invalid`] of a field at `at` in the document `origin`, from the
+/// field's name, what was expected and what was found.
+pub(super) fn invalid_at<'a>(
+    origin: &'a str,
+    at: &'a Location,
+) -> impl Fn(&str, &str, String) -> FeedError + 'a {
+    move |field, expected, found| FeedError::Invalid {
+        origin: origin.to_string(),
+        at: at.clone(),
+        field: field.to_string(),
+        expected: expected.to_string(),
+        found,
+    }
+}
+
 /// The feature's geometry, which must be present and of type `kind`.
 fn geometry_of<'f>(
     origin: &str,
@@ -267,24 +277,19 @@ fn geometry_of<'f>(
     f: &'f RawFeature,
     kind: &str,
 ) -> Result<&'f RawGeometry, FeedError> {
-    let invalid = |field: &str, expected: String, found: String| FeedError::Invalid {
-        origin: origin.to_string(),
-        at: Location::Feature(index),
-        field: field.to_string(),
-        expected,
-        found,
-    };
+    let at = Location::Feature(index);
+    let invalid = invalid_at(origin, &at);
     let geometry = f.geometry.as_ref().ok_or_else(|| {
         invalid(
             "geometry",
-            format!("a {kind} geometry"),
+            &format!("a {kind} geometry"),
             "null or missing geometry".into(),
         )
     })?;
     if geometry.kind != kind {
         return Err(invalid(
             "geometry.type",
-            kind.to_string(),
+            kind,
             format!("{:?}", geometry.kind),
         ));
     }

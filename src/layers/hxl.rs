@@ -93,6 +93,14 @@ impl TagPattern {
         })
     }
 
+    /// The columns (index, hashtag) of a hashtag row that this pattern matches.
+    pub fn matching<'t>(&self, tags: &'t [Option<Hashtag>]) -> Vec<(usize, &'t Hashtag)> {
+        tags.iter()
+            .enumerate()
+            .filter_map(|(i, t)| t.as_ref().filter(|t| self.matches(t)).map(|t| (i, t)))
+            .collect()
+    }
+
     pub fn matches(&self, column: &Hashtag) -> bool {
         let has = |a: &String| column.attributes.contains(a);
         column.tag == self.tag
@@ -165,12 +173,7 @@ pub(crate) fn read_hxl(spec: &LayerSpec, bytes: &[u8]) -> Result<Vec<Record>, La
     let mut columns = Vec::new();
     for (field, pattern_text) in spec.fields.configured() {
         let pattern = TagPattern::parse(pattern_text).map_err(|e| LayerError::layer(spec, e))?;
-        let matching: Vec<(usize, &Hashtag)> = tags
-            .iter()
-            .enumerate()
-            .filter_map(|(i, t)| t.as_ref().filter(|t| pattern.matches(t)).map(|t| (i, t)))
-            .collect();
-        match matching.as_slice() {
+        match pattern.matching(&tags).as_slice() {
             [(column, _)] => columns.push((field, *column)),
             [] => {
                 let present: Vec<String> = tags.iter().flatten().map(|t| t.to_string()).collect();

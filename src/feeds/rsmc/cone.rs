@@ -5,7 +5,7 @@ use geo::orient::{Direction, Orient};
 use geo::{Coord, LineString, Polygon};
 
 use super::raw::RawFeature;
-use super::{geometry_of, lon_lat, truncate};
+use super::{geometry_of, invalid_at, lon_lat, truncate};
 use crate::feeds::{FeedError, Location};
 
 pub(super) fn cone_polygon(
@@ -14,13 +14,7 @@ pub(super) fn cone_polygon(
     f: &RawFeature,
 ) -> Result<Polygon<f64>, FeedError> {
     let at = Location::Feature(index);
-    let invalid = |field: &str, expected: &str, found: String| FeedError::Invalid {
-        origin: origin.to_string(),
-        at: at.clone(),
-        field: field.to_string(),
-        expected: expected.to_string(),
-        found,
-    };
+    let invalid = invalid_at(origin, &at);
     let geometry = geometry_of(origin, index, f, "Polygon")?;
     let rings = geometry
         .coordinates

@@ -2,7 +2,7 @@
 //! of its contours (missing sectors 0 nm).
 
 use super::raw::{RawContour, RawFeature};
-use super::{geometry_of, lon_lat, parse_time};
+use super::{geometry_of, invalid_at, lon_lat, parse_time};
 use crate::domain::{
     FixKind, Hectopascals, Knots, Motion, NauticalMiles, QuadrantRadii, TrackPoint, WindRadii,
 };
@@ -14,13 +14,7 @@ pub(super) fn track_point(
     f: &RawFeature,
 ) -> Result<TrackPoint, FeedError> {
     let at = Location::Feature(index);
-    let invalid = |field: &str, expected: &str, found: String| FeedError::Invalid {
-        origin: origin.to_string(),
-        at: at.clone(),
-        field: field.to_string(),
-        expected: expected.to_string(),
-        found,
-    };
+    let invalid = invalid_at(origin, &at);
     let props = &f.properties;
     let kind = match props.data_type.as_deref() {
         Some("forecast") => FixKind::Forecast,

@@ -83,12 +83,7 @@ pub(super) fn find_columns(
     for &field in wanted {
         for text in patterns(field) {
             let pattern = TagPattern::parse(text).map_err(|e| format_err(source, e))?;
-            let matching: Vec<(usize, &Hashtag)> = tags
-                .iter()
-                .enumerate()
-                .filter_map(|(i, t)| t.as_ref().filter(|t| pattern.matches(t)).map(|t| (i, t)))
-                .collect();
-            match matching.as_slice() {
+            match pattern.matching(&tags).as_slice() {
                 [] => continue,
                 [(i, t)] => {
                     at.insert(field, (*i, format!("{} ({t})", column_letter(*i))));
