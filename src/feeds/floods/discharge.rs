@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDate;
 
-use super::table::{Row, Table, named};
+use super::table::{Table, named};
 use super::{FloodFeedError, Input};
 use crate::domain::FloodStation;
 
@@ -23,12 +23,7 @@ pub(super) fn parse_discharge(
     let q = named(&t, "discharge")?;
     let member = named(&t, "ensemble_member")?;
     let mut out: Members = HashMap::new();
-    for (line, rec) in &t.rows {
-        let row = Row {
-            table: &t,
-            line: *line,
-            rec,
-        };
+    for row in t.records() {
         let sid = row.text(id)?;
         if skipped.contains(&sid) {
             continue;
@@ -36,7 +31,7 @@ pub(super) fn parse_discharge(
         if !stations.iter().any(|s| s.id == sid) {
             return Err(FloodFeedError::UnknownStation {
                 origin: t.origin.to_string(),
-                line: *line,
+                line: row.line,
                 station_id: sid,
                 stations_origin: stations_origin.to_string(),
             });
@@ -52,7 +47,7 @@ pub(super) fn parse_discharge(
         {
             return Err(FloodFeedError::Duplicate {
                 origin: t.origin.to_string(),
-                line: *line,
+                line: row.line,
                 message: format!(
                     "member {m} of station {sid} on {day} appears twice; expected one row per member"
                 ),

@@ -5,7 +5,7 @@ use chrono::NaiveDate;
 
 use super::discharge::parse_discharge;
 use super::stations::parse_stations_lenient;
-use super::table::{Row, Table, named, read_thresholds, threshold_columns};
+use super::table::{Table, named, read_thresholds, threshold_columns};
 use super::{FloodFeedError, FloodInputs, ParsedFloodForecast};
 use crate::domain::{ByLevel, FloodForecast, FloodLevel, FloodOrigins, StationForecast};
 
@@ -82,13 +82,8 @@ pub fn parse_forecast(inputs: FloodInputs) -> Result<ParsedFloodForecast, FloodF
     let mut issue_date: Option<NaiveDate> = None;
     let mut days: Vec<StationForecast> = Vec::with_capacity(t.rows.len());
     let mut percent_scale_rows = 0usize;
-    for (line, rec) in &t.rows {
-        let line = *line;
-        let row = Row {
-            table: &t,
-            line,
-            rec,
-        };
+    for row in t.records() {
+        let line = row.line;
         let sid = row.text(id)?;
         if skipped_ids.contains(&sid) {
             continue;

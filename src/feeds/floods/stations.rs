@@ -1,6 +1,6 @@
 //! The stations file: one row per station, its position and its three thresholds.
 
-use super::table::{Row, Table, named, read_thresholds, threshold_columns};
+use super::table::{Table, named, read_thresholds, threshold_columns};
 use super::{FloodFeedError, Input};
 use crate::domain::FloodStation;
 
@@ -30,17 +30,12 @@ pub fn parse_stations_lenient(
     let thr = threshold_columns(&t)?;
     let mut out: Vec<FloodStation> = Vec::with_capacity(t.rows.len());
     let mut skipped: Vec<(String, FloodFeedError)> = Vec::new();
-    for (line, rec) in &t.rows {
-        let row = Row {
-            table: &t,
-            line: *line,
-            rec,
-        };
+    for row in t.records() {
         let sid = row.text(id)?;
         if out.iter().any(|s| s.id == sid) || skipped.iter().any(|s| s.0 == sid) {
             return Err(FloodFeedError::Duplicate {
                 origin: t.origin.to_string(),
-                line: *line,
+                line: row.line,
                 message: format!("station {sid} appears twice; expected one row per station"),
             });
         }

@@ -52,6 +52,15 @@ pub(super) struct Table<'a> {
 }
 
 impl<'a> Table<'a> {
+    /// The data rows in file order, each with its line number (1-based, header included).
+    pub(super) fn records(&self) -> impl Iterator<Item = Row<'_, 'a>> {
+        self.rows.iter().map(|(line, rec)| Row {
+            table: self,
+            line: *line,
+            rec,
+        })
+    }
+
     pub(super) fn read(input: Input<'a>) -> Result<Self, FloodFeedError> {
         let bytes = input
             .bytes
