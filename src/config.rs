@@ -265,7 +265,7 @@ pub enum LogFormat {
 pub struct ServiceConfig {
     /// Address the HTTP API listens on (IP:PORT).
     pub listen: String,
-    /// Prefix of every absolute link ("https://aviso.example.org"); "" = http://LISTEN,
+    /// Prefix of every absolute link (`"https://aviso.example.org"`); "" = http://LISTEN,
     /// or each request's Host header when listening on every interface.
     pub public_url: String,
     /// Directory of the store (`aviso.sqlite`), relative to the working directory.

@@ -328,7 +328,7 @@ impl PointIndex {
     /// distance, so candidates come from the tree in that order and are re-ranked by
     /// geodesic distance. The walk stops once the tree distance, turned into a lower bound
     /// on the ground distance (shortest degree length × the worst-case longitude shrink
-    /// between φ₀ and the farthest latitude in play × [`EARLY_STOP_MARGIN`]), exceeds the
+    /// between φ₀ and the farthest latitude in play × `EARLY_STOP_MARGIN`), exceeds the
     /// k-th best geodesic distance found. The result is therefore the exact geodesic k
     /// nearest for separations up to a few thousand km away from the poles.
     pub fn nearest(

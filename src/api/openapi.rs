@@ -2,16 +2,16 @@
 //! its handler's `#[utoipa::path]` annotation, collected by the router that serves it
 //! ([`super::router`] builds a `utoipa_axum` `OpenApiRouter`), so a route cannot be served
 //! without being documented. The schemas are derived from the types the handlers
-//! serialise or read ([`super::Exception`], [`super::admin::AdminErrorBody`],
+//! serialise or read (`super::Exception`, `super::admin::AdminErrorBody`,
 //! [`super::admin::SubscriberInput`]).
 //!
-//! What an annotation cannot know is filled in per request by [`document`]: the server's
+//! What an annotation cannot know is filled in per request by `document`: the server's
 //! URL, the loaded collections, the SMS gateway's configured header, and numbers kept as
 //! Rust constants (the page limits), so they are written in one place.
 //!
 //! OpenAPI 3.0, not 3.1: OGC API – Features Part 1 declares the `oas30` conformance class
 //! and GDAL's OAPIF driver asks for `application/vnd.oai.openapi+json;version=3.0`.
-//! utoipa 5 writes 3.1 only, so [`as_openapi_30`] restates the one 3.1 form our schemas
+//! utoipa 5 writes 3.1 only, so `as_openapi_30` restates the one 3.1 form our schemas
 //! use (a type list with "null") as 3.0's `nullable`; tests/it/ogc.rs validates the result
 //! as 3.0.
 //!

@@ -133,7 +133,7 @@ impl HttpServerConfig {
 }
 
 /// Serves `app` on `listener` with `cfg`'s timeouts and limits until `shutdown`
-/// resolves; then stops accepting and gives open connections [`SHUTDOWN_GRACE`] to
+/// resolves; then stops accepting and gives open connections `SHUTDOWN_GRACE` to
 /// finish. A connection beyond `max_connections` gets one of `reserved_connections`
 /// (health routes only); beyond those it is closed at once.
 pub async fn serve(

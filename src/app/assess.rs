@@ -59,7 +59,7 @@ pub struct AssessArgs {
     /// Cyclone forecasts: also write the probabilistic wind table (issue 12:
     /// P(wind >= 34/48/64 kt) per district and province in the 0-24/48/72/120 h
     /// windows, people at risk mean and 10/50/90 % quantiles, from
-    /// [probabilistic] realisations, or the members of an ECMWF ensemble BUFR given
+    /// `[probabilistic]` realisations, or the members of an ECMWF ensemble BUFR given
     /// as --forecast): CSV, the whole result for a .json name, or the probability
     /// contours (10-90 %) and points as GeoJSON for a .geojson name.
     #[arg(long, conflicts_with = "flood_extent")]
@@ -112,7 +112,7 @@ pub struct ReplayArgs {
 }
 
 /// `aviso assess`: `--flood-extent` goes to [`super::flood::flood_extent_cmd`], a flood
-/// probabilities CSV to [`super::flood::flood_assess_cmd`], any track forecast here.
+/// probabilities CSV to `super::flood::flood_assess_cmd`, any track forecast here.
 pub fn assess_cmd(config: Option<&Path>, a: AssessArgs) -> Result<()> {
     if a.flood_extent.is_some() {
         return super::flood::flood_extent_cmd(config, &a);

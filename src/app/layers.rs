@@ -210,7 +210,7 @@ pub struct ServeLayersArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: String,
-    /// Prefix of every link, e.g. https://aviso.example.org. Default: http://LISTEN, or
+    /// Prefix of every link, e.g. <https://aviso.example.org>. Default: http://LISTEN, or
     /// the request's Host header when listening on every interface.
     #[arg(long)]
     pub public_url: Option<String>,

@@ -63,7 +63,7 @@ pub struct PlanArgs {
     /// EPSG:4326): centres inside them are unsafe for this event as well.
     #[arg(long)]
     pub flood_extent: Option<PathBuf>,
-    /// Use the probabilistic wind assessment ([probabilistic]): people at risk as 10 %
+    /// Use the probabilistic wind assessment (`[probabilistic]`): people at risk as 10 %
     /// quantile, mean and 90 % quantile for the low, central and high demand.
     #[arg(long)]
     pub probabilistic: bool,
@@ -200,7 +200,7 @@ fn probabilistic(
     super::probabilistic::assess_input(forecast, bytes, &bufr, &layers.layers, cfg).map(|(r, _)| r)
 }
 
-/// `aviso plan`: a river-flood forecast (probabilities CSV) goes to [`flood_plan`], any
+/// `aviso plan`: a river-flood forecast (probabilities CSV) goes to `flood_plan`, any
 /// other forecast is read as a cyclone track.
 pub fn plan_cmd(config: Option<&Path>, a: PlanArgs) -> Result<()> {
     let cfg = load_config(config)?;

@@ -23,7 +23,7 @@ use crate::store::sqlite::SqliteStore;
 #[derive(Debug, Clone, clap::Args)]
 pub struct StoreArgs {
     /// A SQLite store directory (holding aviso.sqlite); default: the service's store
-    /// ([store] url when set, else service.data_dir).
+    /// (`[store] url` when set, else `service.data_dir`).
     #[arg(long, env = "AVISO_STATE_DIR")]
     pub data_dir: Option<PathBuf>,
 }

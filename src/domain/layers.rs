@@ -72,7 +72,7 @@ pub struct PointFeature {
     /// Name of the layer in the manifest.
     pub layer: String,
     pub kind: PointKind,
-    /// The feature's id from the configured id field (or "<layer>-<n>" when absent).
+    /// The feature's id from the configured id field (or `"<layer>-<n>"` when absent).
     pub id: String,
     pub name: String,
     pub location: Point<f64>,

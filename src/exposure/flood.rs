@@ -8,7 +8,7 @@
 //! rule-of-thumb region, not a footprint), except where the river rule cut it to a
 //! corridor along the river ([`flood_districts_with`]): that corridor is a footprint, and
 //! like flood extents it counts people exactly as cyclone swaths do
-//! ([`super::IndexedLayers::part_people`]: the population grid, else settlement-weighted,
+//! (`super::IndexedLayers::part_people`: the population grid, else settlement-weighted,
 //! else area share).
 
 use std::collections::BTreeMap;

@@ -2,7 +2,7 @@
 //! (through calamine) in, HXL CSV out; occupancy updates; travel-time matrices.
 //!
 //! An adapter at the edge: file bytes to [`crate::domain::Register`]. Columns are found by
-//! HXL hashtag, never by position, with the tag patterns of [`super::hxl`] (the IOM DTM
+//! HXL hashtag, never by position, with the tag patterns of `super::hxl` (the IOM DTM
 //! headers `#loc+name`, `#loc+code`, `#adm2+pcode`, `#geo+lat`, `#geo+lon`, `#capacity`,
 //! `#affected+idps+hh`, `#affected+idps+ind`, plus `#loc+type`, `#date` and aviso's
 //! `#capacity+area_m2` and `#meta+demonstration`). Every unreadable cell is an issue

@@ -2,15 +2,15 @@
 //! demand per district, and the allocation of at-risk settlements and sites to safe
 //! centres with room.
 //!
-//! Part of the pure core: it reads an [`Assessment`], the indexed layers and a
-//! [`Register`] and returns tables; no I/O (the register files are read in
+//! Part of the pure core: it reads an `Assessment`, the indexed layers and a
+//! `Register` and returns tables; no I/O (the register files are read in
 //! `crate::layers::register`, the outputs written in `crate::app::plan`). Distances are
 //! geodesic on WGS 84 (Karney 2013, `geo::Geodesic`): no road network is available, so a
 //! centre 20 km away across a river counts as 20 km. A travel-time matrix, when a user has
 //! one, replaces the distance order ([`TravelTimes`]).
 //!
 //! [`register`] validates registers and keeps the one in force; [`build`] builds the plan
-//! ([`tables`]) and [`allocate`] serves its origins.
+//! ([`tables`]) and [`allocate()`] serves its origins.
 
 pub mod allocate;
 pub mod build;

@@ -1,6 +1,6 @@
 //! GDAL raster adapter: opens a single-band population grid (GeoTIFF or any GDAL raster)
 //! in EPSG:4326, and sums it under polygons with exact cell coverage
-//! ([`super::coverage`]). Also reads polygon zones from any GDAL vector format. Compiled
+//! ([`super::coverage`](mod@super::coverage)). Also reads polygon zones from any GDAL vector format. Compiled
 //! only with the `gdal` feature.
 //!
 //! Reads only the window of each polygon's bounding box, in strips of whole block rows,
@@ -356,7 +356,7 @@ pub(crate) fn check_wgs84_lonlat(srs: &SpatialRef) -> Result<(), String> {
     })
 }
 
-/// A population grid opened at first use, for exposure ([`PopulationGrid`]). An open
+/// A population grid opened at first use, for exposure (`PopulationGrid`). An open
 /// failure is remembered and returned on every call (exposure then falls back to the
 /// settlement method and says why); an all-nodata answer over an area whose cells are all
 /// nodata is an error too, so an empty or misaligned grid never reports 0 people.

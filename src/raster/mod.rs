@@ -1,7 +1,7 @@
 //! Gridded population: exact zonal sums of a raster under polygons (the exactextract
 //! method), and the readers around them.
 //!
-//! - [`coverage`] is the pure core (cell coverage fractions, zonal sums): no I/O, no GDAL.
+//! - [`coverage`](mod@coverage) is the pure core (cell coverage fractions, zonal sums): no I/O, no GDAL.
 //! - `gdal` (feature `gdal`) opens GeoTIFFs and other GDAL rasters, checks them, and reads
 //!   only the windows a polygon's bounding box covers, block row by block row.
 //! - [`zones`] reads the polygons to sum under (GeoJSON here; other vector formats

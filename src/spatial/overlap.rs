@@ -312,7 +312,7 @@ pub enum Relation {
     Disjoint,
     /// They share some area, and `a` is not known to lie wholly inside `b`.
     Overlap,
-    /// `a` lies wholly inside `b` (and holds a disc of [`MARGIN_DEG`]): `a ∩ b` is `a`, to
+    /// `a` lies wholly inside `b` (and holds a disc of `MARGIN_DEG`): `a ∩ b` is `a`, to
     /// within the overlay's snapping.
     Inside,
 }

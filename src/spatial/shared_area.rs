@@ -258,7 +258,7 @@ fn inside_pieces(
 const EQUATORIAL_RADIUS_M: f64 = 6_378_137.0;
 
 /// Spherical area (m²) of an area by Chamberlain & Duquette on the sphere of radius
-/// [`EQUATORIAL_RADIUS_M`] (as geo's `ChamberlainDuquetteArea`), with every hole subtracted whatever its winding. geo's
+/// `EQUATORIAL_RADIUS_M` (as geo's `ChamberlainDuquetteArea`), with every hole subtracted whatever its winding. geo's
 /// own `chamberlain_duquette_unsigned_area` subtracts a hole's *signed* area from its
 /// polygon's, so a hole wound the RFC 7946 way (opposite to its exterior, as aviso orients
 /// every area) was added instead.
@@ -273,7 +273,7 @@ pub fn spherical_area_m2(area: &MultiPolygon<f64>) -> f64 {
 
 /// The share (0..=1) of `a`'s area that lies inside `b`, by spherical area
 /// (Chamberlain & Duquette), or `None` when the boundaries touch or run within
-/// [`EPS_DEG`] of each other somewhere and only the overlay can tell.
+/// `EPS_DEG` of each other somewhere and only the overlay can tell.
 pub fn shared_share(a: &MultiPolygon<f64>, b: &MultiPolygon<f64>) -> Option<f64> {
     let (Some(ra), Some(rb)) = (a.bounding_rect(), b.bounding_rect()) else {
         return Some(0.0);

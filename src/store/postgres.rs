@@ -1,4 +1,4 @@
-//! The PostgreSQL [`Store`]: the state several aviso replicas share (issue 15), chosen by
+//! The PostgreSQL `Store`: the state several aviso replicas share (issue 15), chosen by
 //! `[store] url`. Same trait, same guarantees and the same schema in spirit as the
 //! embedded [`super::sqlite::SqliteStore`]: numbered migrations applied once
 //! ([`migrations::PG_MIGRATIONS`], their own sequence), UNIQUE(feed, sha256) so that ingest
@@ -10,7 +10,7 @@
 //! Not sqlx: sqlx 0.9 needs Rust 1.94 (aviso's rust-version is 1.85), and sqlx 0.8 would
 //! bring its own TLS roots and runtime glue for the same job; we need no query macros.
 //!
-//! The [`Store`] trait is synchronous (the pipeline and the API call it from blocking
+//! The `Store` trait is synchronous (the pipeline and the API call it from blocking
 //! threads). The store owns a small tokio runtime where the pool and its connections
 //! live; each call runs there and the caller's thread waits for the answer on a channel.
 //! That works from any thread, a `spawn_blocking` thread, a plain test, or (blocking it,

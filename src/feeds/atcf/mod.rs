@@ -27,7 +27,7 @@
 //!   SH042025), so a first fix in July–December counts to the next year.
 //!
 //! The deck reader and the choice of technique are here; one line's fields (times,
-//! tenths of a degree, units, the fix and its radii) are read in [`fields`].
+//! tenths of a degree, units, the fix and its radii) are read in `fields`.
 
 mod fields;
 

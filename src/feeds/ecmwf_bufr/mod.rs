@@ -6,7 +6,7 @@
 //! perturbed members alike).
 //!
 //! Decoding is ecCodes' ([`super::eccodes`]); this module only reads keys by name and
-//! turns them into domain types, after [`framing`] has checked each message's section
+//! turns them into domain types, after `framing` has checked each message's section
 //! lengths (ecCodes 2.28 trusts them). Pure: bytes in, domain out; no file or network I/O, no
 //! tokio, HTTP or GDAL.
 //!

@@ -10,7 +10,7 @@ use super::redact::{normalised_param, url_redacted_by};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
-    /// The User-Agent header. Default: "aviso/<version> (...)". Data providers (GDACS,
+    /// The User-Agent header. Default: `"aviso/<version> (...)"`. Data providers (GDACS,
     /// Météo-France, ECMWF) ask automated clients to identify themselves so they can contact
     /// the operator instead of blocking an address: operators should append their own contact,
     /// e.g. `"aviso/0.1.0 (INGD early warning; ops@example.org)"`. Printable ASCII only.

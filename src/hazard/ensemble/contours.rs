@@ -58,7 +58,7 @@ pub struct ContourGrid {
 }
 
 impl ContourGrid {
-    /// A grid of `spacing_deg` (coarsened to stay under [`MAX_GRID_POINTS`]) covering every
+    /// A grid of `spacing_deg` (coarsened to stay under `MAX_GRID_POINTS`) covering every
     /// realisation's footprint: its centres ± its largest radius, plus a margin.
     pub fn over(realisations: &[Realisation], spacing_deg: f64) -> Option<ContourGrid> {
         let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);

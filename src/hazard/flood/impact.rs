@@ -72,7 +72,7 @@ pub struct ImpactArea {
     /// Which rule made this area, in words, for the alert's notes: "basin-downstream
     /// (R. Limpopo)", "river buffer 10 km around the lines named Limpopo ∩
     /// basin-downstream (R. Limpopo)",
-    /// "manual: [[flood_impact]] polygon ...", and why the river rule was not applied
+    /// `"manual: [[flood_impact]] polygon ..."`, and why the river rule was not applied
     /// when river lines are loaded but none serves.
     pub rule: String,
     pub basin: Option<String>,

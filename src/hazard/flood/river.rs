@@ -167,13 +167,13 @@ impl LocalFrame {
 /// at 25°S and never a distance). No georust crate buffers geodesically (checked: geo
 /// 0.33, geo-buffer, geos/proj need C libraries the pure core must not take on), so the
 /// lines are cut into [`RIVER_BAND_DEG`] latitude bands, each band's lines are carried to a
-/// [`LocalFrame`] centred on them, buffered there by geo (round joins and caps, i_overlay),
+/// `LocalFrame` centred on them, buffered there by geo (round joins and caps, i_overlay),
 /// carried back and the bands' buffers united.
 ///
 /// Error: the frame's east-west scale is exact at φ0 and off by N(φ)cos φ / (N(φ0)cos φ0)
 /// − 1 ≈ −tan φ0 · Δφ elsewhere; north-south by M(φ)/M(φ0) − 1 ≈ 3e² sin φ cos φ Δφ
 /// (< 0.02 %). Within a band |Δφ| ≤ 0.5° + the buffer's reach (≤ 0.45° at
-/// [`MAX_RIVER_BUFFER_KM`]), so over Mozambique (|φ| ≤ 27°) the buffer's width is within
+/// `MAX_RIVER_BUFFER_KM`), so over Mozambique (|φ| ≤ 27°) the buffer's width is within
 /// tan 27° × 0.95° ≈ 0.85 % of `buffer_km` (0.5 % at 5 km: 25 m); plus the 0.125 % chord
 /// sag of arcs. Straight frame edges and geodesics part by < 1 m over the few-km edges of
 /// a buffer. Not for lines crossing ±180° or near the poles.

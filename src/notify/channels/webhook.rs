@@ -10,7 +10,7 @@
 //! a host nobody chose); at most [`REPLY_CAP_BYTES`] of the reply are read; and what is
 //! recorded of a refusal is its status and reason phrase, never the reply's body (it is
 //! shown to viewers in `/api/admin/outbox`). The cap and the refusal are shared with the
-//! SMS channel ([`super::read_capped`], [`super::http_status_error`]).
+//! SMS channel (`super::read_capped`, `super::http_status_error`).
 //!
 //! An adapter at the edge: network I/O. [`sign`] and [`verify`] are pure, for receivers.
 

@@ -108,7 +108,7 @@ pub struct SmsConfig {
     /// Name of the environment variable holding the secret: the generic auth header's
     /// whole value, Africa's Talking's API key, or Twilio's auth token.
     pub auth_env: Option<String>,
-    /// Generic: where the delivery status is in the JSON answer ("a.b[0].c"; `[]` = first).
+    /// Generic: where the delivery status is in the JSON answer (`"a.b[0].c"`; `[]` = first).
     pub status_path: Option<String>,
     /// Generic: where the gateway's message id is.
     pub id_path: Option<String>,
@@ -123,7 +123,7 @@ pub struct SmsConfig {
     /// answers 404). The callback proves itself with the `[notify.inbound]` shared secret
     /// (its `secret_env` and `header`, or `?token=`), as forwarded replies do.
     pub dlr_enabled: bool,
-    /// Generic: the form field (or, for a JSON body, the path "a.b[0].c") holding the
+    /// Generic: the form field (or, for a JSON body, the path `"a.b[0].c"`) holding the
     /// gateway's message id, the one `id_path` read from the send answer. Africa's
     /// Talking: `id`; Twilio: `MessageSid` (fixed).
     pub dlr_id_field: String,

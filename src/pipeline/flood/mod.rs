@@ -57,7 +57,7 @@ use crate::store::{
     AlertSummary, AssessmentRecord, FetchResult, HazardKind, RawIssuance, StoredIssuance,
 };
 
-/// The cyclone a flood event follows ([`Pipeline::cyclone_cause`]).
+/// The cyclone a flood event follows (`Pipeline::cyclone_cause`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CycloneCause {
     /// The cyclone's event id: the flood's incident.

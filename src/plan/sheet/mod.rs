@@ -9,7 +9,7 @@
 //! Every value from a register or a layer is HTML-escaped.
 //!
 //! The hazard's parts (title, trigger state, arrival times, the map's layers, the origins'
-//! intensity) come in a [`HazardView`]: [`sheet_html`] makes it of a cyclone assessment
+//! intensity) come in a `HazardView`: [`sheet_html`] makes it of a cyclone assessment
 //! (`cyclone`), [`flood_sheet_html`] of a flood assessment (`flood`); the tables are shared.
 //!
 //! Orders, decided here because the issue names none:

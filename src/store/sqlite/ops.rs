@@ -1,7 +1,7 @@
 //! Backup, restore and the integrity report of the embedded store's file (issue 15 item
 //! 4), and streaming it to `aviso store migrate`. Works on the file by path, beside a
 //! running service: the backup goes through SQLite's online backup API (a consistent copy
-//! of a database another connection writes to; https://www.sqlite.org/backup.html), every
+//! of a database another connection writes to; <https://www.sqlite.org/backup.html>), every
 //! read of the file happens in one read transaction (one snapshot under WAL).
 //!
 //! Must not depend on the pipeline or the API.
